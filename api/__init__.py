@@ -1,0 +1,1 @@
+"""The faces of askdocs: HTTP API, command line, MCP server and web page."""

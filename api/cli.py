@@ -1,0 +1,126 @@
+"""Command line: ``askdocs build-index|serve|ask`` and the ``build-index`` shortcut."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import textwrap
+from pathlib import Path
+
+import click
+
+from index.settings import Settings
+
+DEFAULT_CORPUS = Path("seeds")
+
+
+def _settings(index: Path | None) -> Settings:
+    settings = Settings()
+    return settings.model_copy(update={"index": index}) if index is not None else settings
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.secho(f"error: {message}", fg="red", err=True)
+    sys.exit(code)
+
+
+index_option = click.option(
+    "--index",
+    "index",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Index folder [default: $ASKDOCS_INDEX or var/index].",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
+def main(verbose: bool) -> None:
+    """Ask questions of a folder of documents, with citations you can check."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+
+@click.command("build-index")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@index_option
+@click.option("--progress/--no-progress", default=None, help="Progress bars [default: only on a terminal].")
+def build_index_command(paths: tuple[Path, ...], index: Path | None, progress: bool | None) -> None:
+    """Index PATHS (files or folders of .txt, .md, .html, .pdf) [default: seeds/]."""
+    from index.build import BuildError, build_index
+    from index.store import IndexUnavailable
+
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    settings = _settings(index)
+    try:
+        report = build_index(list(paths) or [DEFAULT_CORPUS], settings, progress=progress)
+    except (BuildError, IndexUnavailable) as exc:
+        _fail(str(exc))
+    click.echo(report.summary())
+
+
+@main.command()
+@index_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def serve(index: Path | None, host: str, port: int) -> None:
+    """Serve the HTTP API (and the web page) over an index."""
+    import uvicorn
+
+    from .app import create_app
+
+    click.echo(f"askdocs serving {index or Settings().index} on http://{host}:{port}/  (API docs at /docs)")
+    uvicorn.run(create_app(_settings(index)), host=host, port=port, log_level="info")
+
+
+@main.command()
+@click.argument("question")
+@index_option
+@click.option("--top-k", default=5, show_default=True, type=int, help="How many passages.")
+@click.option("--json", "as_json", is_flag=True, help="Print exactly the body POST /ask would return.")
+def ask(question: str, index: Path | None, top_k: int, as_json: bool) -> None:
+    """Answer QUESTION from the index, with citations."""
+    from pydantic import ValidationError
+
+    from index.store import IndexUnavailable
+    from search import open_index
+    from search.models import Question
+
+    try:
+        query = Question(question=question, top_k=top_k)
+    except ValidationError as exc:
+        _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()), code=2)
+    try:
+        engine = open_index(settings=_settings(index))
+    except IndexUnavailable as exc:
+        _fail(str(exc))
+    response = engine.ask(query)
+    if as_json:
+        click.echo(response.model_dump_json(indent=2))
+        return
+    _print_response(response)
+
+
+def _print_response(response) -> None:
+    if response.no_answer:
+        click.secho("No answer in these documents.", fg="yellow", bold=True)
+        if response.passages:
+            click.echo("Closest passages, for what they are worth:")
+    else:
+        answer = response.answer
+        click.secho(answer.text, bold=True)
+        click.echo(f"  — {_where(answer.citation)}")
+    for passage in response.passages:
+        click.echo()
+        click.secho(f"[{passage.rank}] {_where(passage.citation)}  score {passage.score:.3f}", fg="cyan")
+        click.echo(textwrap.indent(textwrap.fill(" ".join(passage.text.split()), 100), "    "))
+    click.echo(f"\n({response.took_ms:.0f} ms)")
+
+
+def _where(citation) -> str:
+    lines = f"lines {citation.line_start}-{citation.line_end}" if citation.line_end != citation.line_start else f"line {citation.line_start}"
+    page = f", page {citation.page}" if citation.page else ""
+    return f"{citation.doc_id} ({citation.title}) {lines}{page}, chars {citation.char_start}-{citation.char_end}"
+
+
+main.add_command(build_index_command)

@@ -1,0 +1,1 @@
+"""The write path: load files, chunk them with exact offsets, embed, and store an index folder."""

@@ -1,0 +1,26 @@
+"""All of askdocs' knobs in one place, read from flags and ``ASKDOCS_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ASKDOCS_", extra="ignore")
+
+    index: Path = Field(Path("var/index"), description="Index folder that build-index writes and serve reads.")
+    model: str = Field("all-MiniLM-L6-v2", description="Embedding model name (see index.embedder.MODELS).")
+
+    chunk_tokens: int = Field(200, ge=16, description="Target chunk size in model tokens.")
+    chunk_overlap: int = Field(40, ge=0, description="Tokens of trailing sentences repeated at the start of the next chunk.")
+    embed_batch_size: int = Field(32, ge=1)
+    max_file_mb: float = Field(50.0, gt=0, description="Files larger than this are skipped, never read into memory.")
+
+    max_question_chars: int = Field(2000, ge=1)
+    max_top_k: int = Field(50, ge=1)
+    no_answer_threshold: float = Field(
+        0.35, description="Best dense cosine under which /ask answers no_answer (README: 'Choosing the no-answer threshold')."
+    )

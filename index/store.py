@@ -1,0 +1,436 @@
+"""The index folder's format: written to a temporary folder, published by one atomic rename, read back and checked.
+
+Layout of an index folder (``var/index`` by default)::
+
+    CURRENT                     name of the live generation (replaced atomically)
+    .lock                       held by the one build allowed at a time
+    generations/<name>/         one complete, immutable index
+        manifest.json           how it was built; sizes and sha256 of every file below
+        chunks.sqlite           documents (with their text) and chunks (with offsets)
+        vectors.faiss           one L2-normalised vector per chunk, inner product
+        sentences.npz           sentence spans per chunk and their vectors (float16)
+
+Readers only ever see a generation whose files were all written, fsynced and
+checksummed before ``CURRENT`` pointed at it, so a killed build cannot leave a
+half-written index behind the name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+FORMAT = "askdocs-index"
+FORMAT_VERSION = 1
+CURRENT = "CURRENT"
+GENERATIONS = "generations"
+MANIFEST = "manifest.json"
+CHUNKS_DB = "chunks.sqlite"
+VECTORS = "vectors.faiss"
+SENTENCES = "sentences.npz"
+_TMP_PREFIX = ".tmp-"
+
+SCHEMA = """
+CREATE TABLE documents (
+    row INTEGER PRIMARY KEY,
+    doc_id TEXT NOT NULL UNIQUE,
+    title TEXT NOT NULL,
+    source TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime REAL NOT NULL,
+    page_starts TEXT NOT NULL,
+    meta TEXT NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE TABLE chunks (
+    row INTEGER PRIMARY KEY,
+    chunk_id TEXT NOT NULL UNIQUE,
+    doc_row INTEGER NOT NULL REFERENCES documents(row),
+    ordinal INTEGER NOT NULL,
+    char_start INTEGER NOT NULL,
+    char_end INTEGER NOT NULL,
+    line_start INTEGER NOT NULL,
+    line_end INTEGER NOT NULL,
+    page INTEGER,
+    n_tokens INTEGER NOT NULL,
+    sentence_first INTEGER NOT NULL,
+    sentence_count INTEGER NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX chunks_by_doc ON chunks(doc_row, ordinal);
+"""
+
+
+class IndexUnavailable(Exception):
+    """Base of the errors an index can be refused with; the message says what to do."""
+
+
+class IndexNotFound(IndexUnavailable):
+    pass
+
+
+class IndexMismatch(IndexUnavailable):
+    pass
+
+
+class IndexCorrupt(IndexUnavailable):
+    pass
+
+
+class BuildLocked(IndexUnavailable):
+    pass
+
+
+@dataclass(frozen=True)
+class DocumentRow:
+    doc_id: str
+    title: str
+    source: str
+    kind: str
+    sha256: str
+    size: int
+    mtime: float
+    page_starts: tuple[int, ...]
+    meta: dict
+    text: str
+
+
+@dataclass(frozen=True)
+class ChunkRow:
+    chunk_id: str
+    doc_row: int
+    ordinal: int
+    char_start: int
+    char_end: int
+    line_start: int
+    line_end: int
+    page: int | None
+    n_tokens: int
+    sentence_first: int
+    sentence_count: int
+    text: str
+
+
+def chunk_id_for(doc_id: str, ordinal: int) -> str:
+    return f"{doc_id}#{ordinal}"
+
+
+# ---------------------------------------------------------------- writing
+
+
+@contextlib.contextmanager
+def build_lock(index_dir: Path):
+    """Only one build per index folder; a second one fails at once instead of racing the first."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(index_dir / ".lock", "w")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BuildLocked(f"another build-index is running on {index_dir}; wait for it to finish") from None
+        _remove_stale_temporaries(index_dir)
+        yield
+    finally:
+        handle.close()
+
+
+def _remove_stale_temporaries(index_dir: Path) -> None:
+    # Holding the lock means no build is running: any temporary folder is the debris of a killed one.
+    generations = index_dir / GENERATIONS
+    if generations.is_dir():
+        for child in generations.iterdir():
+            if child.name.startswith(_TMP_PREFIX):
+                shutil.rmtree(child, ignore_errors=True)
+
+
+def write_generation(
+    index_dir: Path,
+    documents: list[DocumentRow],
+    chunks: list[ChunkRow],
+    vectors: np.ndarray,
+    sentence_spans: np.ndarray,
+    sentence_vectors: np.ndarray,
+    manifest: dict,
+) -> Path:
+    """Write a complete generation next to the live one and make it live. Call under ``build_lock``."""
+    if len(chunks) != len(vectors):
+        raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
+    generations = index_dir / GENERATIONS
+    generations.mkdir(parents=True, exist_ok=True)
+    name = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+    tmp = generations / f"{_TMP_PREFIX}{name}"
+    tmp.mkdir()
+    try:
+        _write_sqlite(tmp / CHUNKS_DB, documents, chunks)
+        index = faiss.IndexFlatIP(vectors.shape[1])
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        faiss.write_index(index, str(tmp / VECTORS))
+        with open(tmp / SENTENCES, "wb") as handle:
+            np.savez(handle, spans=sentence_spans.astype(np.int64), vectors=sentence_vectors.astype(np.float16))
+        previous = read_current(index_dir)
+        manifest = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "generation": (previous[1].get("generation", 0) + 1) if previous else 1,
+            "name": name,
+            "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            **manifest,
+            "files": {f: _file_record(tmp / f) for f in (CHUNKS_DB, VECTORS, SENTENCES)},
+        }
+        _write_durably(tmp / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True).encode())
+        _fsync_dir(tmp)
+        final = generations / name
+        os.rename(tmp, final)
+        _fsync_dir(generations)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _write_durably(index_dir / (CURRENT + ".next"), name.encode())
+    os.replace(index_dir / (CURRENT + ".next"), index_dir / CURRENT)
+    _fsync_dir(index_dir)
+    _prune(generations, keep={name, previous[0].name} if previous else {name})
+    return final
+
+
+def _write_sqlite(path: Path, documents: list[DocumentRow], chunks: list[ChunkRow]) -> None:
+    connection = sqlite3.connect(path)
+    try:
+        connection.executescript(SCHEMA)
+        connection.executemany(
+            "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                (row, d.doc_id, d.title, d.source, d.kind, d.sha256, d.size, d.mtime,
+                 json.dumps(list(d.page_starts)), json.dumps(d.meta, sort_keys=True), d.text)
+                for row, d in enumerate(documents)
+            ),
+        )
+        connection.executemany(
+            "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                (row, c.chunk_id, c.doc_row, c.ordinal, c.char_start, c.char_end, c.line_start, c.line_end,
+                 c.page, c.n_tokens, c.sentence_first, c.sentence_count, c.text)
+                for row, c in enumerate(chunks)
+            ),
+        )
+        connection.commit()
+    finally:
+        connection.close()
+
+
+def _file_record(path: Path) -> dict:
+    return {"bytes": path.stat().st_size, "sha256": _sha256_file(path)}
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _prune(generations: Path, keep: set[str]) -> None:
+    # The previous generation stays so a server that has not reloaded yet keeps working.
+    for child in generations.iterdir():
+        if child.name not in keep and not child.name.startswith(_TMP_PREFIX):
+            shutil.rmtree(child, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- reading
+
+
+def generation_dir(index_dir: Path) -> Path:
+    """The folder of the live generation, or ``index_dir`` itself if it is a generation folder."""
+    if (index_dir / MANIFEST).is_file():
+        return index_dir
+    current = index_dir / CURRENT
+    if not current.is_file():
+        raise IndexNotFound(f"no index at {index_dir}: run `build-index` (or `make run`) to build one")
+    name = current.read_text().strip()
+    path = index_dir / GENERATIONS / name
+    if not (path / MANIFEST).is_file():
+        raise IndexCorrupt(f"{current} names generation {name!r}, which is missing: rebuild with `build-index --rebuild`")
+    return path
+
+
+def read_current(index_dir: Path) -> tuple[Path, dict] | None:
+    try:
+        path = generation_dir(index_dir)
+        return path, json.loads((path / MANIFEST).read_text())
+    except (IndexUnavailable, OSError, ValueError):
+        return None
+
+
+class StoredIndex:
+    """One opened, validated generation. Immutable; safe to share between threads."""
+
+    def __init__(self, path: Path, manifest: dict, vectors, chunk_table: dict[str, np.ndarray],
+                 doc_ids: list[str], doc_titles: list[str], doc_sources: list[str],
+                 sentence_spans: np.ndarray, sentence_vectors: np.ndarray, connection: sqlite3.Connection):
+        self.path = path
+        self.manifest = manifest
+        self.vectors = vectors
+        self.chunks = chunk_table
+        self.doc_ids = doc_ids
+        self.doc_titles = doc_titles
+        self.doc_sources = doc_sources
+        self.doc_row_by_id = {doc_id: row for row, doc_id in enumerate(doc_ids)}
+        self.sentence_spans = sentence_spans
+        self.sentence_vectors = sentence_vectors
+        # One connection opened now: it keeps the files readable even after a later build prunes them.
+        self._connection = connection
+        self._db_lock = threading.Lock()
+
+    @property
+    def n_chunks(self) -> int:
+        return len(self.chunks["doc_row"])
+
+    @property
+    def n_documents(self) -> int:
+        return len(self.doc_ids)
+
+    def chunk_texts(self, rows: list[int]) -> list[str]:
+        if not rows:
+            return []
+        marks = ",".join("?" * len(rows))
+        with self._db_lock:
+            found = dict(self._connection.execute(f"SELECT row, text FROM chunks WHERE row IN ({marks})", rows))
+        return [found[row] for row in rows]
+
+    def chunk_ids(self, rows: list[int]) -> list[str]:
+        return [chunk_id_for(self.doc_ids[self.chunks["doc_row"][row]], int(self.chunks["ordinal"][row])) for row in rows]
+
+    def chunk_row(self, chunk_id: str) -> int | None:
+        with self._db_lock:
+            found = self._connection.execute("SELECT row FROM chunks WHERE chunk_id = ?", (chunk_id,)).fetchone()
+        return found[0] if found else None
+
+    def document(self, doc_id: str) -> DocumentRow | None:
+        with self._db_lock:
+            row = self._connection.execute(
+                "SELECT doc_id, title, source, kind, sha256, size, mtime, page_starts, meta, text "
+                "FROM documents WHERE doc_id = ?",
+                (doc_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        return DocumentRow(*row[:7], tuple(json.loads(row[7])), json.loads(row[8]), row[9])
+
+    def document_text_slice(self, doc_row: int, start: int, end: int) -> str:
+        with self._db_lock:
+            (text,) = self._connection.execute(
+                "SELECT substr(text, ?, ?) FROM documents WHERE row = ?", (start + 1, end - start, doc_row)
+            ).fetchone()
+        return text
+
+    def list_documents(self, offset: int, limit: int) -> list[tuple[str, str, str]]:
+        return [
+            (self.doc_ids[row], self.doc_titles[row], self.doc_sources[row])
+            for row in range(offset, min(offset + limit, self.n_documents))
+        ]
+
+    def close(self) -> None:
+        with self._db_lock:
+            self._connection.close()
+
+
+def open_stored_index(index_dir: Path, model: str | None = None, dimension: int | None = None,
+                      verify_checksums: bool = True) -> StoredIndex:
+    """Open the live generation and refuse, with what to do, anything this build cannot honour."""
+    index_dir = Path(index_dir)
+    if not index_dir.exists():
+        raise IndexNotFound(f"no index at {index_dir}: run `build-index` (or `make run`) to build one")
+    path = generation_dir(index_dir)
+    try:
+        manifest = json.loads((path / MANIFEST).read_text())
+    except (OSError, ValueError) as exc:
+        raise IndexCorrupt(f"unreadable manifest in {path} ({exc}): rebuild with `build-index --rebuild`") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise IndexCorrupt(f"{path / MANIFEST} is not an askdocs manifest: rebuild with `build-index --rebuild`")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise IndexMismatch(
+            f"index at {index_dir} has format version {manifest.get('format_version')}, this askdocs reads "
+            f"version {FORMAT_VERSION}: rebuild it with `build-index --rebuild`"
+        )
+    built_model = manifest.get("model", {})
+    if model is not None and built_model.get("name") != model:
+        raise IndexMismatch(
+            f"index at {index_dir} was built with model {built_model.get('name')!r} but askdocs is configured "
+            f"for {model!r}: rebuild with `build-index --rebuild`, or configure the index's model (ASKDOCS_MODEL)"
+        )
+    if dimension is not None and built_model.get("dimension") != dimension:
+        raise IndexMismatch(
+            f"index at {index_dir} holds {built_model.get('dimension')}-dimensional vectors but the model gives "
+            f"{dimension}: rebuild with `build-index --rebuild`"
+        )
+    _check_files(path, manifest, verify_checksums)
+    try:
+        vectors = faiss.read_index(str(path / VECTORS))
+        connection = sqlite3.connect(f"file:{path / CHUNKS_DB}?mode=ro", uri=True, check_same_thread=False)
+        columns = ("doc_row", "ordinal", "char_start", "char_end", "line_start", "line_end", "page",
+                   "sentence_first", "sentence_count")
+        rows = connection.execute(f"SELECT {', '.join('IFNULL(page, 0)' if c == 'page' else c for c in columns)} "
+                                  "FROM chunks ORDER BY row").fetchall()
+        table = np.array(rows, dtype=np.int64).reshape(-1, len(columns))
+        chunk_table = {name: table[:, i].copy() for i, name in enumerate(columns)}
+        docs = connection.execute("SELECT doc_id, title, source FROM documents ORDER BY row").fetchall()
+        with np.load(path / SENTENCES) as sentences:
+            sentence_spans = sentences["spans"]
+            sentence_vectors = sentences["vectors"].astype(np.float32)
+    except (RuntimeError, sqlite3.DatabaseError, OSError, ValueError, KeyError) as exc:
+        raise IndexCorrupt(f"index at {path} is damaged ({exc}): rebuild with `build-index --rebuild`") from None
+    expected = manifest.get("counts", {})
+    if vectors.ntotal != len(table) or len(docs) != expected.get("documents") or len(table) != expected.get("chunks"):
+        raise IndexCorrupt(
+            f"index at {path} is inconsistent ({vectors.ntotal} vectors, {len(table)} chunks, {len(docs)} documents; "
+            f"manifest says {expected}): rebuild with `build-index --rebuild`"
+        )
+    return StoredIndex(
+        path, manifest, vectors, chunk_table,
+        [d[0] for d in docs], [d[1] for d in docs], [d[2] for d in docs],
+        sentence_spans, sentence_vectors, connection,
+    )
+
+
+def _check_files(path: Path, manifest: dict, verify_checksums: bool) -> None:
+    for name, record in manifest.get("files", {}).items():
+        file = path / name
+        if not file.is_file():
+            raise IndexCorrupt(f"index file {file} is missing: rebuild with `build-index --rebuild`")
+        if file.stat().st_size != record.get("bytes"):
+            raise IndexCorrupt(
+                f"index file {file} has {file.stat().st_size} bytes, the manifest says {record.get('bytes')}: "
+                "rebuild with `build-index --rebuild`"
+            )
+        if verify_checksums and _sha256_file(file) != record.get("sha256"):
+            raise IndexCorrupt(f"index file {file} does not match its checksum: rebuild with `build-index --rebuild`")

@@ -1,0 +1,146 @@
+"""An opened index that answers questions."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from index.embedder import Embedder, load_embedder
+from index.settings import Settings
+from index.store import StoredIndex, open_stored_index
+
+from . import retrieve
+from .answer import content_terms, sentence_scores
+from .models import Answer, AskResponse, Citation, DocumentOut, Highlight, IndexStats, Passage, Question
+
+LEXICAL_WEIGHT = 0.3
+
+
+class Engine:
+    def __init__(self, stored: StoredIndex, embedder: Embedder, settings: Settings):
+        self.stored = stored
+        self.embedder = embedder
+        self.settings = settings
+
+    # ------------------------------------------------------------ questions
+    def ask(self, question: str | Question, top_k: int = 5) -> AskResponse:
+        started = time.perf_counter()
+        q = question if isinstance(question, Question) else Question(question=question, top_k=top_k)
+        query_vector = self.embedder.encode_queries([q.question])[0]
+        rows, scores = retrieve.dense(self.stored, query_vector, q.top_k)
+        passages = self._passages(rows, scores, query_vector, q.question)
+        no_answer = not passages or float(scores[0]) < self.settings.no_answer_threshold
+        answer = None if no_answer else self._answer(passages[0])
+        return AskResponse(
+            question=q.question,
+            answer=answer,
+            no_answer=no_answer,
+            passages=passages,
+            took_ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+
+    def search(self, question: str | Question, top_k: int = 5) -> list[Passage]:
+        return self.ask(question, top_k).passages
+
+    # ------------------------------------------------------------ documents
+    def document(self, doc_id: str) -> DocumentOut | None:
+        row = self.stored.document(doc_id)
+        if row is None:
+            return None
+        return DocumentOut(
+            doc_id=row.doc_id, title=row.title, source=row.source, kind=row.kind, sha256=row.sha256,
+            size=row.size, text=row.text, page_starts=list(row.page_starts),
+        )
+
+    def stats(self) -> IndexStats:
+        manifest = self.stored.manifest
+        return IndexStats(
+            path=str(self.stored.path),
+            generation=manifest["generation"],
+            built_at=manifest["built_at"],
+            documents=self.stored.n_documents,
+            chunks=self.stored.n_chunks,
+            model=manifest["model"]["name"],
+            dimension=manifest["model"]["dimension"],
+        )
+
+    def close(self) -> None:
+        self.stored.close()
+
+    # ------------------------------------------------------------ internals
+    def _passages(self, rows: np.ndarray, scores: np.ndarray, query_vector: np.ndarray, question: str) -> list[Passage]:
+        stored = self.stored
+        chunks = stored.chunks
+        rows = [int(r) for r in rows]
+        texts = stored.chunk_texts(rows)
+        chunk_ids = stored.chunk_ids(rows)
+        terms = content_terms(question)
+        passages = []
+        for rank, (row, score, text, chunk_id) in enumerate(zip(rows, scores, texts, chunk_ids), 1):
+            doc_row = int(chunks["doc_row"][row])
+            char_start = int(chunks["char_start"][row])
+            first, count = int(chunks["sentence_first"][row]), int(chunks["sentence_count"][row])
+            spans = stored.sentence_spans[first : first + count]
+            sentence_texts = [text[s - char_start : e - char_start] for s, e in spans]
+            best = int(np.argmax(sentence_scores(
+                query_vector, stored.sentence_vectors[first : first + count], sentence_texts, terms, LEXICAL_WEIGHT
+            ))) if count else None
+            highlight = (
+                Highlight(char_start=int(spans[best][0]), char_end=int(spans[best][1]), text=sentence_texts[best])
+                if best is not None
+                else Highlight(char_start=char_start, char_end=int(chunks["char_end"][row]), text=text)
+            )
+            page = int(chunks["page"][row]) or None
+            passages.append(
+                Passage(
+                    rank=rank,
+                    score=round(float(score), 6),
+                    text=text,
+                    highlight=highlight,
+                    citation=Citation(
+                        doc_id=stored.doc_ids[doc_row],
+                        title=stored.doc_titles[doc_row],
+                        source=stored.doc_sources[doc_row],
+                        chunk_id=chunk_id,
+                        char_start=char_start,
+                        char_end=int(chunks["char_end"][row]),
+                        line_start=int(chunks["line_start"][row]),
+                        line_end=int(chunks["line_end"][row]),
+                        page=page,
+                    ),
+                )
+            )
+        return passages
+
+    def _answer(self, passage: Passage) -> Answer:
+        cited = passage.citation
+        highlight = passage.highlight
+        # Lines of the sentence follow from the chunk's stored first line and the newlines before it in the chunk.
+        before = passage.text[: highlight.char_start - cited.char_start]
+        line_start = cited.line_start + before.count("\n")
+        line_end = line_start + highlight.text.count("\n")
+        return Answer(
+            text=highlight.text,
+            score=passage.score,
+            passage_rank=passage.rank,
+            citation=cited.model_copy(
+                update={
+                    "char_start": highlight.char_start,
+                    "char_end": highlight.char_end,
+                    "line_start": line_start,
+                    "line_end": line_end,
+                }
+            ),
+        )
+
+
+def open_index(index: str | Path | None = None, settings: Settings | None = None) -> Engine:
+    """Open the index at ``index`` (default: settings.index, ``var/index``) with the model it was built with."""
+    settings = settings or Settings()
+    if index is not None:
+        settings = settings.model_copy(update={"index": Path(index)})
+    embedder = load_embedder(settings.model)
+    stored = open_stored_index(Path(settings.index), model=embedder.name, dimension=embedder.dimension)
+    return Engine(stored, embedder, settings)

@@ -1,0 +1,106 @@
+"""The contract: what a question is and what an answer looks like.
+
+HTTP, the CLI's ``--json``, MCP, ``/tools`` and the Python API all speak these models.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MAX_QUESTION_CHARS = 2000
+MAX_TOP_K = 50
+
+
+class Question(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"question": "Which G7 country voted in favour of the UN resolution?", "top_k": 5}]
+        },
+    )
+
+    question: str = Field(
+        ..., min_length=1, max_length=MAX_QUESTION_CHARS, description="A question or search phrase in plain language."
+    )
+    top_k: int = Field(5, ge=1, le=MAX_TOP_K, description="How many passages to return.")
+
+    @field_validator("question")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("question must not be blank")
+        return value
+
+
+class Highlight(BaseModel):
+    """The sentence of a passage that best matches the question, as offsets in the document text."""
+
+    char_start: int
+    char_end: int
+    text: str
+
+
+class Citation(BaseModel):
+    """Where a passage comes from. ``document.text[char_start:char_end]`` is exactly the cited text."""
+
+    doc_id: str
+    title: str
+    source: str
+    chunk_id: str
+    char_start: int
+    char_end: int
+    line_start: int = Field(description="1-based line of char_start in the document text.")
+    line_end: int = Field(description="1-based line of the last cited character.")
+    page: int | None = Field(None, description="1-based PDF page of char_start; null for other formats.")
+
+
+class Passage(BaseModel):
+    rank: int
+    score: float
+    text: str
+    highlight: Highlight
+    citation: Citation
+
+
+class Answer(BaseModel):
+    """The single sentence that best answers the question; its citation covers just that sentence."""
+
+    text: str
+    score: float
+    passage_rank: int
+    citation: Citation
+
+
+class AskResponse(BaseModel):
+    question: str
+    answer: Answer | None
+    no_answer: bool = Field(description="True when nothing in the index scores as an answer; answer is then null.")
+    passages: list[Passage]
+    took_ms: float
+
+
+class DocumentOut(BaseModel):
+    doc_id: str
+    title: str
+    source: str
+    kind: str
+    sha256: str
+    size: int
+    text: str
+    page_starts: list[int] = Field(default_factory=list, description="Char offset where each PDF page begins.")
+
+
+class IndexStats(BaseModel):
+    path: str
+    generation: int
+    built_at: str
+    documents: int
+    chunks: int
+    model: str
+    dimension: int
+
+
+class Health(BaseModel):
+    status: str
+    index: IndexStats | None
+    error: str | None = None

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from index.build import build_index
+from index.settings import Settings
+
+from .fixtures import free_port, write_corpus
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+BIN = Path(sys.executable).parent
+SEED_QUESTION = "Which G7 country voted in favour of the UN resolution calling for a humanitarian truce?"
+
+
+@pytest.fixture(scope="session")
+def seeds_index(tmp_path_factory) -> Path:
+    index = tmp_path_factory.mktemp("seeds") / "index"
+    build_index([SEEDS], Settings(index=index), progress=False)
+    return index
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory) -> Path:
+    return write_corpus(tmp_path_factory.mktemp("corpus") / "docs")
+
+
+@pytest.fixture(scope="session")
+def corpus_index(tmp_path_factory, corpus) -> Path:
+    index = tmp_path_factory.mktemp("corpus-index") / "index"
+    build_index([corpus], Settings(index=index), progress=False)
+    return index
+
+
+def copy_index(source: Path, destination: Path) -> Path:
+    shutil.copytree(source, destination, symlinks=True, ignore=shutil.ignore_patterns(".lock"))
+    return destination
+
+
+class Server:
+    """``askdocs serve`` as a real subprocess on a free loopback port."""
+
+    def __init__(self, index: Path, extra_args: tuple[str, ...] = (), env: dict | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(index.parent / f"serve-{self.port}.log", "w+")
+        self.process = subprocess.Popen(
+            [str(BIN / "askdocs"), "serve", "--index", str(index), "--port", str(self.port), *extra_args],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+        )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.output()}")
+            try:
+                httpx.get(self.url + "/health", timeout=1)
+                return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"server did not start:\n{self.output()}")
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read()
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def seeds_server(seeds_index):
+    server = Server(seeds_index)
+    yield server
+    server.stop()

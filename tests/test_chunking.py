@@ -1,0 +1,113 @@
+"""The citation invariant: every chunk's offsets slice its document's text to exactly the chunk text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from index.build import make_chunker
+from index.chunking import split_sentences
+from index.documents import Document
+from index.embedder import load_embedder
+from index.settings import Settings
+from index.store import open_stored_index
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    return load_embedder("all-MiniLM-L6-v2")
+
+
+def _document(text: str, page_starts=()) -> Document:
+    return Document("doc.txt", "t", "doc.txt", "0" * 64, text, "text", len(text), 0.0, tuple(page_starts))
+
+
+def _check_chunks(text: str, chunks, embedder) -> None:
+    assert chunks or not text.strip()
+    token_counts = [len(spans) for spans in embedder.token_spans([text[c.char_start : c.char_end] for c in chunks])]
+    for chunk, n_tokens in zip(chunks, token_counts):
+        assert 0 <= chunk.char_start < chunk.char_end <= len(text)
+        piece = text[chunk.char_start : chunk.char_end]
+        assert piece == piece.strip(), "chunks start and end on text, not whitespace"
+        assert chunk.line_start == text.count("\n", 0, chunk.char_start) + 1
+        assert chunk.line_end == text.count("\n", 0, chunk.char_end - 1) + 1
+        # The model must never silently truncate a chunk.
+        assert n_tokens <= embedder.max_content_tokens
+        for start, end in chunk.sentences:
+            assert chunk.char_start <= start < end <= chunk.char_end
+    # Every non-blank character of the document is in some chunk.
+    covered = [False] * len(text)
+    for chunk in chunks:
+        covered[chunk.char_start : chunk.char_end] = [True] * (chunk.char_end - chunk.char_start)
+    assert all(covered[i] for i, ch in enumerate(text) if not ch.isspace())
+
+
+def test_every_chunk_of_every_index_slices_its_document(seeds_index, corpus_index):
+    for index in (seeds_index, corpus_index):
+        stored = open_stored_index(index)
+        for row in range(stored.n_chunks):
+            doc = stored.document(stored.doc_ids[stored.chunks["doc_row"][row]])
+            start, end = int(stored.chunks["char_start"][row]), int(stored.chunks["char_end"][row])
+            assert doc.text[start:end] == stored.chunk_texts([row])[0]
+            first, count = int(stored.chunks["sentence_first"][row]), int(stored.chunks["sentence_count"][row])
+            for s, e in stored.sentence_spans[first : first + count]:
+                assert start <= s < e <= end
+        stored.close()
+
+
+def test_seed_document_chunks(embedder):
+    text = (Path(__file__).parent.parent / "seeds").glob("*.txt").__next__().read_text()
+    chunks = make_chunker(embedder, Settings()).chunk(_document(text))
+    assert len(chunks) >= 2
+    _check_chunks(text, chunks, embedder)
+
+
+def test_sentence_longer_than_a_chunk_is_cut_at_word_boundaries(embedder):
+    text = " ".join(f"word{i} antidisestablishmentarianism" for i in range(400))  # no full stop at all
+    chunks = make_chunker(embedder, Settings(chunk_tokens=64, chunk_overlap=8)).chunk(_document(text))
+    assert len(chunks) > 5
+    _check_chunks(text, chunks, embedder)
+    for chunk in chunks:
+        assert chunk.char_start == 0 or text[chunk.char_start - 1] == " "
+
+
+def test_overlap_repeats_trailing_sentences(embedder):
+    text = " ".join(f"Sentence number {i} talks about topic {i}." for i in range(60))
+    chunks = make_chunker(embedder, Settings(chunk_tokens=60, chunk_overlap=20)).chunk(_document(text))
+    assert len(chunks) > 3
+    for previous, current in zip(chunks, chunks[1:]):
+        assert current.char_start < previous.char_end, "consecutive chunks share a sentence"
+        assert current.char_start > previous.char_start, "every chunk moves forward"
+
+
+def test_headings_and_lines_end_sentences():
+    text = "Ordering beans\nBeans come from Ghent. Budget is fixed\n\n- first item\n- second item"
+    sentences = [text[s:e] for s, e in split_sentences(text)]
+    assert sentences == ["Ordering beans", "Beans come from Ghent.", "Budget is fixed", "- first item", "- second item"]
+
+
+def test_hard_wrapped_lines_stay_one_sentence():
+    text = (
+        "This sentence was wrapped by an old editor at a fixed width of seventy\n"
+        "characters, so the newline in the middle is not the end of anything."
+    )
+    assert len(split_sentences(text)) == 1
+
+
+_text = st.lists(
+    st.one_of(
+        st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=0, max_size=80),
+        st.sampled_from([". ", "\n", "\n\n", "\r\n", "  ", "Dr. ", "e.g. ", "3.14 ", "😀", "中文。", "# Heading\n"]),
+    ),
+    max_size=60,
+).map("".join)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=_text)
+def test_offsets_hold_for_arbitrary_text(embedder, text):
+    chunker = make_chunker(embedder, Settings(chunk_tokens=24, chunk_overlap=6))
+    _check_chunks(text, chunker.chunk(_document(text)), embedder)

@@ -1,0 +1,139 @@
+"""Each loader on a file the test makes, and files that must be skipped without stopping the build."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from index.build import BuildError, build_index, load_corpus
+from index.documents import LoadError, load_document
+from index.settings import Settings
+from index.store import open_stored_index
+
+from .fixtures import HTML_PAGE, MARKDOWN_NOTE, PDF_PAGES, PLAIN_NOTE, make_pdf, write_corpus
+
+
+def test_text_title_is_first_line_and_text_is_kept_exactly(tmp_path):
+    path = tmp_path / "bicycle.txt"
+    path.write_text(PLAIN_NOTE)
+    doc = load_document(path, "bicycle.txt", 10**6)
+    assert doc.title == "Bicycle maintenance"
+    assert doc.text == PLAIN_NOTE
+    assert len(doc.sha256) == 64 and doc.kind == "text"
+
+
+def test_crlf_is_normalised_so_lines_count_right(tmp_path):
+    path = tmp_path / "dos.txt"
+    path.write_bytes(b"First line here\r\nSecond line here\r\n")
+    assert load_document(path, "dos.txt", 10**6).text == "First line here\nSecond line here\n"
+
+
+def test_markdown_title_is_first_heading_after_front_matter(tmp_path):
+    path = tmp_path / "coffee.md"
+    path.write_text(MARKDOWN_NOTE)
+    doc = load_document(path, "coffee.md", 10**6)
+    assert doc.title == "Office coffee machine"
+    assert "descaled every Friday" in doc.text
+
+
+def test_html_keeps_main_text_and_drops_scripts_and_navigation(tmp_path):
+    path = tmp_path / "solar.html"
+    path.write_text(HTML_PAGE)
+    doc = load_document(path, "solar.html", 10**6)
+    assert doc.title == "Solar power at home"
+    assert "photovoltaic cells made of silicon" in doc.text
+    assert "lithium iron phosphate" in doc.text
+    assert "do not index me" not in doc.text
+    assert "color: red" not in doc.text
+
+
+def test_html_without_main_content_still_yields_its_text(tmp_path):
+    path = tmp_path / "tiny.html"
+    path.write_text("<html><head><title>Tiny</title></head><body><div>Opening hours: 9 to 5.</div></body></html>")
+    doc = load_document(path, "tiny.html", 10**6)
+    assert "Opening hours: 9 to 5." in doc.text
+    assert doc.title == "Tiny"
+
+
+def test_pdf_text_title_and_pages(tmp_path):
+    path = tmp_path / "tea.pdf"
+    path.write_bytes(make_pdf(PDF_PAGES, title="Tea from leaf to cup"))
+    doc = load_document(path, "tea.pdf", 10**6)
+    assert doc.title == "Tea from leaf to cup"
+    assert len(doc.page_starts) == 2
+    second_page = doc.text[doc.page_starts[1] :]
+    assert second_page.startswith("Processing")
+    assert doc.page_at(doc.text.index("Black tea")) == 2
+    assert doc.page_at(doc.text.index("Tea plants")) == 1
+
+
+def test_pdf_pages_reach_chunk_citations(corpus_index):
+    stored = open_stored_index(corpus_index)
+    pdf_row = stored.doc_row_by_id["tea.pdf"]
+    rows = [r for r in range(stored.n_chunks) if stored.chunks["doc_row"][r] == pdf_row]
+    assert rows and all(stored.chunks["page"][r] >= 1 for r in rows)
+    stored.close()
+
+
+@pytest.mark.parametrize(
+    "name, content, reason",
+    [
+        ("empty.txt", b"", "empty file"),
+        ("blank.md", b"  \n\n ", "empty file"),
+        ("binary.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary file"),
+        ("latin1.txt", "café crème brûlée".encode("latin-1"), "not UTF-8"),
+        ("broken.pdf", b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog", "corrupt PDF"),
+        ("truncated.pdf", make_pdf(PDF_PAGES)[:200], "corrupt PDF"),
+    ],
+)
+def test_unreadable_files_raise_a_reason(tmp_path, name, content, reason):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(LoadError, match=reason):
+        load_document(path, name, 10**6)
+
+
+def test_oversized_file_is_refused_without_reading(tmp_path):
+    path = tmp_path / "big.txt"
+    path.write_text("word " * 1000)
+    with pytest.raises(LoadError, match="too large"):
+        load_document(path, "big.txt", 100)
+
+
+def test_build_skips_bad_files_names_them_and_goes_on(tmp_path, caplog):
+    docs = write_corpus(tmp_path / "docs")
+    (docs / "binary.txt").write_bytes(b"\x00\x01\x02garbage")
+    (docs / "latin1.txt").write_bytes("café".encode("latin-1"))
+    (docs / "broken.pdf").write_bytes(b"%PDF-1.4 nonsense")
+    (docs / "image.png").write_bytes(b"\x89PNG")  # not a supported type: ignored, not an error
+    (docs / "loop.txt").symlink_to(docs / "loop.txt")
+    documents, skipped = load_corpus([docs], Settings())
+    assert sorted(d.doc_id for d in documents) == ["notes/bicycle.txt", "notes/coffee.md", "solar.html", "tea.pdf"]
+    reasons = {Path(s.path).name: s.reason for s in skipped}
+    assert set(reasons) == {"binary.txt", "latin1.txt", "broken.pdf", "loop.txt"}
+    for name in reasons:
+        assert name in caplog.text, "each skipped file is named in a warning"
+
+    report = build_index([docs], Settings(index=tmp_path / "index"), progress=False)
+    assert report.documents == 4 and len(report.skipped) == 4
+    assert "Skipped 4 files" in report.summary() and "broken.pdf" in report.summary()
+
+
+def test_build_with_nothing_readable_fails_and_keeps_previous_index(tmp_path, corpus):
+    index = tmp_path / "index"
+    build_index([corpus], Settings(index=index), progress=False)
+    before = (index / "CURRENT").read_text()
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "x.txt").write_bytes(b"\x00")
+    with pytest.raises(BuildError, match="no readable documents"):
+        build_index([bad], Settings(index=index), progress=False)
+    assert (index / "CURRENT").read_text() == before
+    assert open_stored_index(index).n_documents == 4
+
+
+def test_doc_ids_are_paths_relative_to_the_corpus_root(corpus_index):
+    stored = open_stored_index(corpus_index)
+    assert sorted(stored.doc_ids) == ["notes/bicycle.txt", "notes/coffee.md", "solar.html", "tea.pdf"]
+    stored.close()
