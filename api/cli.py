@@ -77,8 +77,9 @@ def serve(index: Path | None, host: str, port: int) -> None:
 @click.argument("question")
 @index_option
 @click.option("--top-k", default=5, show_default=True, type=int, help="How many passages.")
+@click.option("--mode", type=click.Choice(["hybrid", "dense", "bm25"]), default="hybrid", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print exactly the body POST /ask would return.")
-def ask(question: str, index: Path | None, top_k: int, as_json: bool) -> None:
+def ask(question: str, index: Path | None, top_k: int, mode: str, as_json: bool) -> None:
     """Answer QUESTION from the index, with citations."""
     from pydantic import ValidationError
 
@@ -87,7 +88,7 @@ def ask(question: str, index: Path | None, top_k: int, as_json: bool) -> None:
     from search.models import Question
 
     try:
-        query = Question(question=question, top_k=top_k)
+        query = Question(question=question, top_k=top_k, mode=mode)
     except ValidationError as exc:
         _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()), code=2)
     try:
@@ -99,6 +100,47 @@ def ask(question: str, index: Path | None, top_k: int, as_json: bool) -> None:
         click.echo(response.model_dump_json(indent=2))
         return
     _print_response(response)
+
+
+@main.command("eval")
+@click.argument("dataset", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--split", default="test", show_default=True, help="qrels/<split>.tsv to score.")
+@index_option
+@click.option("--mode", type=click.Choice(["hybrid", "dense", "bm25", "all"]), default="hybrid", show_default=True)
+@click.option("--json", "json_out", type=click.Path(path_type=Path, dir_okay=False), help="Write the metrics as JSON.")
+@click.option("--limit", type=int, default=None, help="Only the first N queries (a quick look).")
+@click.option("--progress/--no-progress", default=None, help="Progress bars [default: only on a terminal].")
+def eval_command(dataset: Path, split: str, index: Path | None, mode: str, json_out: Path | None,
+                 limit: int | None, progress: bool | None) -> None:
+    """Score retrieval on a BEIR-layout DATASET (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv).
+
+    Builds an index of the corpus, or reuses one built from the same corpus and settings.
+    """
+    import json
+
+    from search.evaluate import evaluate
+
+    modes = ["hybrid", "dense", "bm25"] if mode == "all" else [mode]
+    try:
+        results = [evaluate(dataset, split, m, Settings(), index=index, progress=progress, limit=limit) for m in modes]
+    except FileNotFoundError as exc:
+        _fail(str(exc))
+    _print_eval_table(results)
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(results[0] if len(results) == 1 else results, indent=2) + "\n")
+
+
+def _print_eval_table(results: list[dict]) -> None:
+    first = results[0]
+    built = f"built in {first['build_s']} s" if first["build_s"] is not None else "reused index"
+    click.echo(f"{first['dataset']} / {first['split']}: {first['queries']} queries ({built}, {first['index']})")
+    columns = ["ndcg@10", "recall@10", "recall@100", "mrr@10", "answer@1", "answer@5", "answer_sentence"]
+    columns = [c for c in columns if c in first]
+    click.echo(f"{'mode':8}" + "".join(f"{c:>16}" for c in columns) + f"{'p50 ms':>10}{'p95 ms':>10}")
+    for r in results:
+        click.echo(f"{r['mode']:8}" + "".join(f"{r[c]:>16.4f}" for c in columns)
+                   + f"{r['latency_ms']['p50']:>10.1f}{r['latency_ms']['p95']:>10.1f}")
 
 
 def _print_response(response) -> None:

@@ -14,6 +14,8 @@ from .chunking import Chunker
 from .documents import Document, LoadError, Skipped, iter_files, load_document
 from .embedder import Embedder, load_embedder
 from .settings import Settings
+from .lexical import SETTINGS as BM25_SETTINGS
+from .lexical import build_bm25
 from .store import ChunkRow, DocumentRow, build_lock, chunk_id_for, write_generation
 
 log = logging.getLogger("askdocs.build")
@@ -42,8 +44,24 @@ class BuildReport:
         return "\n".join(lines)
 
 
+# Tokens kept free in every chunk for the document title that is prepended before embedding.
+TITLE_TOKENS = 32
+
+
 def make_chunker(embedder: Embedder, settings: Settings) -> Chunker:
-    return Chunker(embedder.token_spans, settings.chunk_tokens, settings.chunk_overlap, embedder.max_content_tokens)
+    budget = embedder.max_content_tokens - (TITLE_TOKENS if settings.title_prefix else 0)
+    return Chunker(embedder.token_spans, settings.chunk_tokens, settings.chunk_overlap, budget)
+
+
+def title_prefix(title: str, embedder: Embedder) -> str:
+    """The title line prepended to every chunk's retrieval text, cut to TITLE_TOKENS model tokens."""
+    title = " ".join(title.split())
+    if not title:
+        return ""
+    spans = embedder.token_spans([title])[0]
+    if len(spans) > TITLE_TOKENS:
+        title = title[: spans[TITLE_TOKENS][0]].rstrip()
+    return title + "\n"
 
 
 def load_corpus(paths: list[Path], settings: Settings, progress: bool | None = None) -> tuple[list[Document], list[Skipped]]:
@@ -96,9 +114,10 @@ def _build_locked(documents: list[Document], settings: Settings, progress: bool 
     index_dir = Path(settings.index)
     embedder = load_embedder(settings.model)
     chunker = make_chunker(embedder, settings)
-    doc_rows, chunk_rows, vectors, sentence_spans, sentence_vectors = _chunk_and_embed(
+    doc_rows, chunk_rows, retrieval_texts, vectors, sentence_spans, sentence_vectors = _chunk_and_embed(
         documents, chunker, embedder, settings, progress
     )
+    bm25 = build_bm25(retrieval_texts)
     manifest = {
         "model": {
             "name": embedder.name,
@@ -108,11 +127,15 @@ def _build_locked(documents: list[Document], settings: Settings, progress: bool 
             "normalized": True,
         },
         "chunker": chunker.settings(),
+        "retrieval_text": {"title_prefix": settings.title_prefix, "title_tokens": TITLE_TOKENS},
+        "bm25": BM25_SETTINGS,
         "vectors": {"type": "flat", "metric": "inner_product"},
         "counts": {"documents": len(doc_rows), "chunks": len(chunk_rows), "sentences": int(len(sentence_spans))},
         "sources": sources,
     }
-    generation = write_generation(index_dir, doc_rows, chunk_rows, vectors, sentence_spans, sentence_vectors, manifest)
+    generation = write_generation(
+        index_dir, doc_rows, chunk_rows, vectors, sentence_spans, sentence_vectors, bm25, manifest
+    )
     return BuildReport(index_dir=index_dir, generation=generation, documents=len(doc_rows), chunks=len(chunk_rows))
 
 
@@ -120,15 +143,19 @@ def _chunk_and_embed(documents: list[Document], chunker: Chunker, embedder: Embe
                      progress: bool | None):
     doc_rows: list[DocumentRow] = []
     chunk_rows: list[ChunkRow] = []
-    chunk_sentences: list[list[tuple[int, int]]] = []  # relative to the chunk text
+    retrieval_texts: list[str] = []  # what BM25 and the model see: title line + chunk text
+    chunk_sentences: list[list[tuple[int, int]]] = []  # offsets in the retrieval text
     all_spans: list[tuple[int, int]] = []
     for doc_row, document in enumerate(tqdm(documents, desc="Chunking", unit="doc", disable=_no_bar(progress))):
         doc_rows.append(
             DocumentRow(document.doc_id, document.title, document.source, document.kind, document.sha256,
                         document.size, document.mtime, document.page_starts, document.meta, document.text)
         )
+        prefix = title_prefix(document.title, embedder) if settings.title_prefix else ""
         for chunk in chunker.chunk(document):
             text = document.text[chunk.char_start : chunk.char_end]
+            # A chunk that already opens with the title does not need it twice.
+            chunk_prefix = "" if text.startswith(prefix.strip()) else prefix
             chunk_rows.append(
                 ChunkRow(
                     chunk_id=chunk_id_for(document.doc_id, chunk.ordinal),
@@ -146,15 +173,18 @@ def _chunk_and_embed(documents: list[Document], chunker: Chunker, embedder: Embe
                 )
             )
             all_spans.extend(chunk.sentences)
-            chunk_sentences.append([(s - chunk.char_start, e - chunk.char_start) for s, e in chunk.sentences])
+            shift = len(chunk_prefix) - chunk.char_start
+            chunk_sentences.append([(s + shift, e + shift) for s, e in chunk.sentences])
+            retrieval_texts.append(chunk_prefix + text)
 
-    texts = [c.text for c in chunk_rows]
-    with tqdm(total=len(texts), desc="Embedding", unit="chunk", disable=_no_bar(progress)) as bar:
-        encoded = embedder.encode(texts, spans=chunk_sentences, batch_size=settings.embed_batch_size, progress=bar.update)
+    with tqdm(total=len(retrieval_texts), desc="Embedding", unit="chunk", disable=_no_bar(progress)) as bar:
+        encoded = embedder.encode(
+            retrieval_texts, spans=chunk_sentences, batch_size=settings.embed_batch_size, progress=bar.update
+        )
     sentence_vectors = (
         np.concatenate(encoded.span_vectors) if all_spans else np.zeros((0, embedder.dimension), np.float32)
     )
-    return doc_rows, chunk_rows, encoded.vectors, np.array(all_spans, dtype=np.int64).reshape(-1, 2), sentence_vectors
+    return doc_rows, chunk_rows, retrieval_texts, encoded.vectors, np.array(all_spans, dtype=np.int64).reshape(-1, 2), sentence_vectors
 
 
 def _no_bar(progress: bool | None) -> bool | None:

@@ -16,11 +16,16 @@ class Settings(BaseSettings):
 
     chunk_tokens: int = Field(200, ge=16, description="Target chunk size in model tokens.")
     chunk_overlap: int = Field(40, ge=0, description="Tokens of trailing sentences repeated at the start of the next chunk.")
+    title_prefix: bool = Field(True, description="Prepend the document title to every chunk for BM25 and the model.")
     embed_batch_size: int = Field(32, ge=1)
     max_file_mb: float = Field(50.0, gt=0, description="Files larger than this are skipped, never read into memory.")
 
     max_question_chars: int = Field(2000, ge=1)
     max_top_k: int = Field(50, ge=1)
+    dense_weight: float = Field(0.5, ge=0, le=1, description="Weight of the dense score in hybrid fusion.")
+    fusion: str = Field("zscore", pattern="^(zscore|minmax|rrf)$", description="How hybrid mode mixes dense and BM25.")
+    rrf_k: int = Field(60, ge=1)
+    candidates: int = Field(100, ge=1, description="Chunks each retriever contributes to hybrid fusion.")
     no_answer_threshold: float = Field(
         0.35, description="Best dense cosine under which /ask answers no_answer (README: 'Choosing the no-answer threshold')."
     )

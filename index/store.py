@@ -9,6 +9,7 @@ Layout of an index folder (``var/index`` by default)::
         chunks.sqlite           documents (with their text) and chunks (with offsets)
         vectors.faiss           one L2-normalised vector per chunk, inner product
         sentences.npz           sentence spans per chunk and their vectors (float16)
+        bm25/                   the bm25s index over the same chunks (title included)
 
 Readers only ever see a generation whose files were all written, fsynced and
 checksummed before ``CURRENT`` pointed at it, so a killed build cannot leave a
@@ -33,6 +34,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from .lexical import load_bm25, save_bm25
+
 FORMAT = "askdocs-index"
 FORMAT_VERSION = 1
 CURRENT = "CURRENT"
@@ -41,6 +44,7 @@ MANIFEST = "manifest.json"
 CHUNKS_DB = "chunks.sqlite"
 VECTORS = "vectors.faiss"
 SENTENCES = "sentences.npz"
+BM25_DIR = "bm25"
 _TMP_PREFIX = ".tmp-"
 
 SCHEMA = """
@@ -165,6 +169,7 @@ def write_generation(
     vectors: np.ndarray,
     sentence_spans: np.ndarray,
     sentence_vectors: np.ndarray,
+    bm25,
     manifest: dict,
 ) -> Path:
     """Write a complete generation next to the live one and make it live. Call under ``build_lock``."""
@@ -182,6 +187,7 @@ def write_generation(
         faiss.write_index(index, str(tmp / VECTORS))
         with open(tmp / SENTENCES, "wb") as handle:
             np.savez(handle, spans=sentence_spans.astype(np.int64), vectors=sentence_vectors.astype(np.float16))
+        save_bm25(bm25, tmp / BM25_DIR)
         previous = read_current(index_dir)
         manifest = {
             "format": FORMAT,
@@ -190,7 +196,9 @@ def write_generation(
             "name": name,
             "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             **manifest,
-            "files": {f: _file_record(tmp / f) for f in (CHUNKS_DB, VECTORS, SENTENCES)},
+            "files": {
+                path.relative_to(tmp).as_posix(): _file_record(path) for path in sorted(tmp.rglob("*")) if path.is_file()
+            },
         }
         _write_durably(tmp / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True).encode())
         _fsync_dir(tmp)
@@ -296,7 +304,7 @@ class StoredIndex:
 
     def __init__(self, path: Path, manifest: dict, vectors, chunk_table: dict[str, np.ndarray],
                  doc_ids: list[str], doc_titles: list[str], doc_sources: list[str],
-                 sentence_spans: np.ndarray, sentence_vectors: np.ndarray, connection: sqlite3.Connection):
+                 sentence_spans: np.ndarray, sentence_vectors: np.ndarray, bm25, connection: sqlite3.Connection):
         self.path = path
         self.manifest = manifest
         self.vectors = vectors
@@ -307,6 +315,7 @@ class StoredIndex:
         self.doc_row_by_id = {doc_id: row for row, doc_id in enumerate(doc_ids)}
         self.sentence_spans = sentence_spans
         self.sentence_vectors = sentence_vectors
+        self.bm25 = bm25
         # One connection opened now: it keeps the files readable even after a later build prunes them.
         self._connection = connection
         self._db_lock = threading.Lock()
@@ -407,10 +416,11 @@ def open_stored_index(index_dir: Path, model: str | None = None, dimension: int 
         with np.load(path / SENTENCES) as sentences:
             sentence_spans = sentences["spans"]
             sentence_vectors = sentences["vectors"].astype(np.float32)
+        bm25 = load_bm25(path / BM25_DIR)
     except (RuntimeError, sqlite3.DatabaseError, OSError, ValueError, KeyError) as exc:
         raise IndexCorrupt(f"index at {path} is damaged ({exc}): rebuild with `build-index --rebuild`") from None
     expected = manifest.get("counts", {})
-    if vectors.ntotal != len(table) or len(docs) != expected.get("documents") or len(table) != expected.get("chunks"):
+    if vectors.ntotal != len(table) or bm25.scores["num_docs"] != len(table) or len(docs) != expected.get("documents") or len(table) != expected.get("chunks"):
         raise IndexCorrupt(
             f"index at {path} is inconsistent ({vectors.ntotal} vectors, {len(table)} chunks, {len(docs)} documents; "
             f"manifest says {expected}): rebuild with `build-index --rebuild`"
@@ -418,7 +428,7 @@ def open_stored_index(index_dir: Path, model: str | None = None, dimension: int 
     return StoredIndex(
         path, manifest, vectors, chunk_table,
         [d[0] for d in docs], [d[1] for d in docs], [d[2] for d in docs],
-        sentence_spans, sentence_vectors, connection,
+        sentence_spans, sentence_vectors, bm25, connection,
     )
 
 

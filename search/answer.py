@@ -1,29 +1,44 @@
-"""Highlights, the answer sentence and the no-answer decision."""
+"""Highlights, the answer sentence and the no-answer decision.
+
+A sentence is scored with the same two kinds of evidence that rank passages: its vector (pooled
+in its chunk's context at build time) against the question's, and the idf-weighted share of the
+question's BM25 terms it contains.
+"""
 
 from __future__ import annotations
 
-import re
+import math
 
 import numpy as np
 
-_WORD = re.compile(r"\w+")
-# Function words carry no evidence that a sentence answers anything.
-STOPWORDS = frozenset(
-    "a an and are as at be by for from has have how in is it its of on or that the this to was were what when "
-    "where which who whom whose why will with did do does can could should would which there their they them "
-    "he she his her you your we our i me my not no".split()
-)
+from index.lexical import tokenize
 
 
-def content_terms(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if w not in STOPWORDS}
+def idf_weights(bm25, query_tokens: list[str]) -> dict[str, float]:
+    """BM25 idf of each query term; a term the corpus never uses gets the largest possible idf."""
+    n_docs = bm25.scores["num_docs"]
+    indptr = bm25.scores["indptr"]
+    weights = {}
+    for token in set(query_tokens):
+        token_id = bm25.vocab_dict.get(token)
+        df = int(indptr[token_id + 1] - indptr[token_id]) if token_id is not None else 0
+        weights[token] = math.log(1 + (n_docs - df + 0.5) / (df + 0.5))
+    return weights
+
+
+def coverage(weights: dict[str, float], text: str) -> float:
+    """Share of the question's idf mass whose terms occur in ``text``."""
+    total = sum(weights.values())
+    if total == 0:
+        return 0.0
+    present = set(tokenize(text))
+    return sum(w for t, w in weights.items() if t in present) / total
 
 
 def sentence_scores(query_vector: np.ndarray, sentence_vectors: np.ndarray, sentence_texts: list[str],
-                    query_terms: set[str], lexical_weight: float) -> np.ndarray:
-    """Semantic similarity in the chunk's context plus the share of the question's content words present."""
+                    weights: dict[str, float], lexical_weight: float) -> np.ndarray:
     semantic = sentence_vectors @ query_vector
-    if not query_terms or lexical_weight == 0:
+    if not weights or lexical_weight == 0:
         return semantic
-    lexical = np.array([len(query_terms & content_terms(text)) / len(query_terms) for text in sentence_texts])
+    lexical = np.array([coverage(weights, text) for text in sentence_texts])
     return semantic + lexical_weight * lexical

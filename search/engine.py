@@ -11,9 +11,11 @@ from index.embedder import Embedder, load_embedder
 from index.settings import Settings
 from index.store import StoredIndex, open_stored_index
 
+from index.lexical import tokenize
+
 from . import retrieve
-from .answer import content_terms, sentence_scores
-from .models import Answer, AskResponse, Citation, DocumentOut, Highlight, IndexStats, Passage, Question
+from .answer import idf_weights, sentence_scores
+from .models import Answer, AskResponse, Citation, DocumentOut, Highlight, IndexStats, Mode, Passage, Question
 
 LEXICAL_WEIGHT = 0.3
 
@@ -23,26 +25,45 @@ class Engine:
         self.stored = stored
         self.embedder = embedder
         self.settings = settings
+        self.fusion = retrieve.FusionSettings(
+            method=settings.fusion, dense_weight=settings.dense_weight, rrf_k=settings.rrf_k,
+            candidates=settings.candidates,
+        )
 
     # ------------------------------------------------------------ questions
-    def ask(self, question: str | Question, top_k: int = 5) -> AskResponse:
+    def ask(self, question: str | Question, top_k: int = 5, mode: Mode = "hybrid") -> AskResponse:
+        q = question if isinstance(question, Question) else Question(question=question, top_k=top_k, mode=mode)
+        return self.answer(q.question, q.top_k, q.mode)[0]
+
+    def search(self, question: str | Question, top_k: int = 5, mode: Mode = "hybrid") -> list[Passage]:
+        return self.ask(question, top_k, mode).passages
+
+    def answer(self, question: str, top_k: int, mode: Mode, depth: int = 0) -> tuple[AskResponse, retrieve.Ranked]:
+        """``ask`` without the API's limits, also returning the ranking ``depth`` chunks deep (for evaluation)."""
         started = time.perf_counter()
-        q = question if isinstance(question, Question) else Question(question=question, top_k=top_k)
-        query_vector = self.embedder.encode_queries([q.question])[0]
-        rows, scores = retrieve.dense(self.stored, query_vector, q.top_k)
-        passages = self._passages(rows, scores, query_vector, q.question)
-        no_answer = not passages or float(scores[0]) < self.settings.no_answer_threshold
+        query_vector = self.embedder.encode_queries([question])[0]
+        query_tokens = tokenize(question)
+        ranked = self._retrieve(mode, query_vector, query_tokens, max(top_k, depth))
+        weights = idf_weights(self.stored.bm25, query_tokens)
+        passages = self._passages(ranked, top_k, query_vector, weights)
+        no_answer = not passages or float(ranked.dense[0]) < self.settings.no_answer_threshold
         answer = None if no_answer else self._answer(passages[0])
-        return AskResponse(
-            question=q.question,
+        response = AskResponse(
+            question=question,
+            mode=mode,
             answer=answer,
             no_answer=no_answer,
             passages=passages,
             took_ms=round((time.perf_counter() - started) * 1000, 2),
         )
+        return response, ranked
 
-    def search(self, question: str | Question, top_k: int = 5) -> list[Passage]:
-        return self.ask(question, top_k).passages
+    def _retrieve(self, mode: Mode, query_vector: np.ndarray, query_tokens: list[str], k: int) -> retrieve.Ranked:
+        if mode == "dense":
+            return retrieve.dense(self.stored, query_vector, k)
+        if mode == "bm25":
+            return retrieve.bm25(self.stored, query_vector, query_tokens, k)
+        return retrieve.hybrid(self.stored, query_vector, query_tokens, k, self.fusion)
 
     # ------------------------------------------------------------ documents
     def document(self, doc_id: str) -> DocumentOut | None:
@@ -70,22 +91,22 @@ class Engine:
         self.stored.close()
 
     # ------------------------------------------------------------ internals
-    def _passages(self, rows: np.ndarray, scores: np.ndarray, query_vector: np.ndarray, question: str) -> list[Passage]:
+    def _passages(self, ranked: retrieve.Ranked, top_k: int, query_vector: np.ndarray,
+                  weights: dict[str, float]) -> list[Passage]:
         stored = self.stored
         chunks = stored.chunks
-        rows = [int(r) for r in rows]
+        rows = [int(r) for r in ranked.rows[:top_k]]
         texts = stored.chunk_texts(rows)
         chunk_ids = stored.chunk_ids(rows)
-        terms = content_terms(question)
         passages = []
-        for rank, (row, score, text, chunk_id) in enumerate(zip(rows, scores, texts, chunk_ids), 1):
+        for rank, (row, score, text, chunk_id) in enumerate(zip(rows, ranked.scores, texts, chunk_ids), 1):
             doc_row = int(chunks["doc_row"][row])
             char_start = int(chunks["char_start"][row])
             first, count = int(chunks["sentence_first"][row]), int(chunks["sentence_count"][row])
             spans = stored.sentence_spans[first : first + count]
             sentence_texts = [text[s - char_start : e - char_start] for s, e in spans]
             best = int(np.argmax(sentence_scores(
-                query_vector, stored.sentence_vectors[first : first + count], sentence_texts, terms, LEXICAL_WEIGHT
+                query_vector, stored.sentence_vectors[first : first + count], sentence_texts, weights, LEXICAL_WEIGHT
             ))) if count else None
             highlight = (
                 Highlight(char_start=int(spans[best][0]), char_end=int(spans[best][1]), text=sentence_texts[best])

@@ -5,10 +5,13 @@ HTTP, the CLI's ``--json``, MCP, ``/tools`` and the Python API all speak these m
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MAX_QUESTION_CHARS = 2000
 MAX_TOP_K = 50
+Mode = Literal["hybrid", "dense", "bm25"]
 
 
 class Question(BaseModel):
@@ -23,6 +26,9 @@ class Question(BaseModel):
         ..., min_length=1, max_length=MAX_QUESTION_CHARS, description="A question or search phrase in plain language."
     )
     top_k: int = Field(5, ge=1, le=MAX_TOP_K, description="How many passages to return.")
+    mode: Mode = Field(
+        "hybrid", description="hybrid: BM25 and dense fused (best in general); dense: meaning only; bm25: words only."
+    )
 
     @field_validator("question")
     @classmethod
@@ -73,6 +79,7 @@ class Answer(BaseModel):
 
 class AskResponse(BaseModel):
     question: str
+    mode: Mode
     answer: Answer | None
     no_answer: bool = Field(description="True when nothing in the index scores as an answer; answer is then null.")
     passages: list[Passage]

@@ -1,17 +1,97 @@
-"""Candidate retrieval over chunks."""
+"""Candidate retrieval over chunks: dense (FAISS), BM25 (bm25s), and their fusion."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from index.lexical import bm25_scores
 from index.store import StoredIndex
 
 
-def dense(stored: StoredIndex, query_vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k chunk rows by cosine similarity (vectors are normalised, so inner product), best first."""
+@dataclass(frozen=True)
+class FusionSettings:
+    method: str = "zscore"  # zscore | minmax | rrf
+    dense_weight: float = 0.5
+    rrf_k: int = 60
+    candidates: int = 100
+
+
+@dataclass
+class Ranked:
+    rows: np.ndarray  # chunk rows, best first
+    scores: np.ndarray  # the mode's own score for each row
+    dense: np.ndarray  # cosine of each row to the question, whatever the mode
+
+
+def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    k = min(k, len(scores))
+    if k <= 0:
+        return np.zeros(0, np.int64)
+    top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+    # Ties broken by row so results are deterministic.
+    return top[np.lexsort((top, -scores[top]))]
+
+
+def dense_cosines(stored: StoredIndex, query_vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    if len(rows) == 0:
+        return np.zeros(0, np.float32)
+    vectors = stored.vectors.reconstruct_batch(rows.astype(np.int64))
+    return vectors @ query_vector
+
+
+def dense(stored: StoredIndex, query_vector: np.ndarray, k: int) -> Ranked:
     k = min(k, stored.n_chunks)
     if k <= 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        empty = np.zeros(0, np.float32)
+        return Ranked(np.zeros(0, np.int64), empty, empty)
     scores, rows = stored.vectors.search(query_vector.reshape(1, -1).astype(np.float32), k)
     keep = rows[0] >= 0
-    return rows[0][keep], scores[0][keep]
+    return Ranked(rows[0][keep], scores[0][keep], scores[0][keep])
+
+
+def bm25(stored: StoredIndex, query_vector: np.ndarray, query_tokens: list[str], k: int) -> Ranked:
+    scores = bm25_scores(stored.bm25, query_tokens)
+    rows = _top(scores, k)
+    rows = rows[scores[rows] > 0]  # a chunk sharing no word with the question is not a BM25 hit
+    return Ranked(rows, scores[rows], dense_cosines(stored, query_vector, rows))
+
+
+def hybrid(stored: StoredIndex, query_vector: np.ndarray, query_tokens: list[str], k: int,
+           fusion: FusionSettings) -> Ranked:
+    """Mix dense and BM25 over the union of both candidate lists, each score normalised per question."""
+    n = max(k, fusion.candidates)
+    dense_hits = dense(stored, query_vector, n)
+    lexical_all = bm25_scores(stored.bm25, query_tokens)
+    lexical_rows = _top(lexical_all, n)
+    lexical_rows = lexical_rows[lexical_all[lexical_rows] > 0]
+    pool = np.union1d(dense_hits.rows, lexical_rows)
+    if len(pool) == 0:
+        return dense_hits
+    cosine = dense_cosines(stored, query_vector, pool)
+    lexical = lexical_all[pool]
+    w = fusion.dense_weight
+    if fusion.method == "rrf":
+        fused = w * _rrf(cosine, fusion.rrf_k) + (1 - w) * (_rrf(lexical, fusion.rrf_k) if lexical.any() else 0)
+    else:
+        normalise = _zscore if fusion.method == "zscore" else _minmax
+        fused = w * normalise(cosine) + (1 - w) * normalise(lexical)
+    order = np.lexsort((pool, -fused))[:k]
+    return Ranked(pool[order], fused[order], cosine[order])
+
+
+def _zscore(scores: np.ndarray) -> np.ndarray:
+    std = scores.std()
+    return (scores - scores.mean()) / std if std > 1e-9 else np.zeros_like(scores)
+
+
+def _minmax(scores: np.ndarray) -> np.ndarray:
+    spread = scores.max() - scores.min()
+    return (scores - scores.min()) / spread if spread > 1e-9 else np.zeros_like(scores)
+
+
+def _rrf(scores: np.ndarray, k: int) -> np.ndarray:
+    ranks = np.empty(len(scores))
+    ranks[np.argsort(-scores, kind="stable")] = np.arange(1, len(scores) + 1)
+    return 1.0 / (k + ranks)

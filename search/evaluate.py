@@ -1,0 +1,115 @@
+"""``askdocs eval``: retrieval quality on a BEIR-layout dataset, through the same path as ``POST /ask``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import ir_measures
+import numpy as np
+from ir_measures import RR, R, nDCG
+from tqdm import tqdm
+
+from index import beir
+from index.build import build_from_documents
+from index.settings import Settings
+from index.store import FORMAT_VERSION, read_current
+
+from .engine import Engine, open_index
+from .models import Mode
+
+MEASURES = {"ndcg@10": nDCG @ 10, "recall@10": R @ 10, "recall@100": R @ 100, "mrr@10": RR @ 10}
+# Settings that change what is indexed; anything else can vary without a rebuild.
+_BUILD_SETTINGS = ("model", "chunk_tokens", "chunk_overlap", "title_prefix")
+
+
+@dataclass
+class PreparedIndex:
+    path: Path
+    build_s: float | None  # None when an existing index was reused
+
+
+def fingerprint(dataset: Path, settings: Settings) -> str:
+    digest = hashlib.sha256()
+    with open(dataset / "corpus.jsonl", "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    digest.update(json.dumps({k: getattr(settings, k) for k in _BUILD_SETTINGS}, sort_keys=True).encode())
+    digest.update(str(FORMAT_VERSION).encode())
+    return digest.hexdigest()[:16]
+
+
+def prepare_index(dataset: Path, settings: Settings, index: Path | None, progress: bool | None) -> PreparedIndex:
+    """Reuse an index built from the same corpus and settings; otherwise build one."""
+    key = fingerprint(dataset, settings)
+    path = index or Path("var/eval") / f"{dataset.resolve().name}-{key}"
+    current = read_current(path)
+    if current is not None and current[1].get("sources") == [f"beir:{key}"]:
+        return PreparedIndex(path, None)
+    report = build_from_documents(
+        beir.load_corpus(dataset), settings.model_copy(update={"index": path}), progress, sources=[f"beir:{key}"]
+    )
+    return PreparedIndex(path, round(report.seconds, 1))
+
+
+def _contains_any(text: str, answers: list[str]) -> bool:
+    lowered = text.lower()
+    return any(a.lower() in lowered for a in answers)
+
+
+def run_queries(engine: Engine, queries: dict[str, str], mode: Mode, depth: int, progress: bool | None):
+    """Document ranking (a document scores as its best chunk), answers and latency for every query."""
+    run: dict[str, dict[str, float]] = {}
+    responses = {}
+    latencies = []
+    for query_id, text in tqdm(queries.items(), desc=f"Asking ({mode})", unit="q", disable=None if progress is None else not progress):
+        started = time.perf_counter()
+        response, ranked = engine.answer(text, top_k=5, mode=mode, depth=depth)
+        latencies.append((time.perf_counter() - started) * 1000)
+        doc_scores: dict[str, float] = {}
+        n = len(ranked.rows)
+        for position, row in enumerate(ranked.rows):
+            doc_id = engine.stored.doc_ids[engine.stored.chunks["doc_row"][row]]
+            # Scores of different modes live on different scales; ranks are what the metrics read.
+            doc_scores.setdefault(doc_id, float(n - position))
+        run[query_id] = doc_scores or {"__none__": 0.0}
+        responses[query_id] = response
+    return run, responses, np.array(latencies)
+
+
+def evaluate(dataset: Path, split: str, mode: Mode, settings: Settings, index: Path | None = None,
+             progress: bool | None = None, limit: int | None = None) -> dict:
+    dataset = Path(dataset)
+    qrels = beir.load_qrels(dataset, split)
+    all_queries = beir.load_queries(dataset)
+    queries = {qid: all_queries[qid] for qid in qrels if qid in all_queries}
+    if limit:
+        queries = dict(list(queries.items())[:limit])
+    prepared = prepare_index(dataset, settings, index, progress)
+    engine = open_index(prepared.path, settings)
+    depth = max(settings.candidates, 100)
+    run, responses, latencies = run_queries(engine, queries, mode, depth, progress)
+    scores = ir_measures.calc_aggregate(list(MEASURES.values()), {q: qrels[q] for q in queries}, run)
+    result = {
+        "dataset": dataset.resolve().name,
+        "split": split,
+        "mode": mode,
+        "queries": len(queries),
+        **{name: round(float(scores[measure]), 4) for name, measure in MEASURES.items()},
+        "latency_ms": {"p50": round(float(np.percentile(latencies, 50)), 2),
+                       "p95": round(float(np.percentile(latencies, 95)), 2)},
+        "build_s": prepared.build_s,
+        "index": str(prepared.path),
+    }
+    answers = beir.load_answers(dataset)
+    if answers is not None:
+        judged = [q for q in queries if answers.get(q)]
+        result["answer@1"] = round(float(np.mean([_contains_any(responses[q].passages[0].text, answers[q]) if responses[q].passages else False for q in judged])), 4)
+        result["answer@5"] = round(float(np.mean([any(_contains_any(p.text, answers[q]) for p in responses[q].passages[:5]) for q in judged])), 4)
+        result["answer_sentence"] = round(float(np.mean([responses[q].answer is not None and _contains_any(responses[q].answer.text, answers[q]) for q in judged])), 4)
+        result["no_answer_rate"] = round(float(np.mean([responses[q].no_answer for q in judged])), 4)
+    engine.close()
+    return result
