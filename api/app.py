@@ -16,6 +16,11 @@ from index.store import IndexUnavailable
 from search import Engine, open_index
 from search.models import AskResponse, DocumentOut, Health, Question
 
+from .mcp import build_server as build_mcp_server
+from .mcp import mount as mount_mcp
+from .tool_routes import tools_router
+from .pages import web_router
+
 log = logging.getLogger("askdocs.api")
 
 try:
@@ -42,6 +47,11 @@ class EngineHolder:
             self.engine, self.error = None, str(exc)
             log.error("%s", exc)
 
+    def get(self) -> Engine:
+        if self.engine is None:
+            raise IndexUnavailable(self.error or "no index loaded: run `build-index`")
+        return self.engine
+
     def close(self) -> None:
         if self.engine is not None:
             self.engine.close()
@@ -53,7 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         holder.load()
-        yield
+        async with mcp_session():
+            yield
         holder.close()
 
     app = FastAPI(
@@ -70,6 +81,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if holder.engine is None:
             raise HTTPException(status_code=503, detail=holder.error or "no index loaded: run `build-index`")
         return holder.engine
+
+    app.include_router(tools_router(engine))  # GET /tools, POST /tools/{name}
+    mcp_session = mount_mcp(app, build_mcp_server(holder.get, VERSION))  # MCP over streamable HTTP at /mcp
 
     @app.exception_handler(RequestValidationError)
     async def readable_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -99,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return JSONResponse(status_code=503, content=Health(status="no_index", index=None, error=holder.error).model_dump())
         return Health(status="ok", index=holder.engine.stats())
 
+    app.include_router(web_router())  # the web page at / and /view/{doc_id}
     return app
 
 

@@ -37,7 +37,15 @@ index_option = click.option(
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
 def main(verbose: bool) -> None:
     """Ask questions of a folder of documents, with citations you can check."""
+    _configure_logging(verbose)
+
+
+def _configure_logging(verbose: bool = False) -> None:
+    if logging.getLogger().handlers:
+        return
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # faiss announces every CPU-feature library it tries; only failures matter to a user.
+    logging.getLogger("faiss.loader").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 @click.command("build-index")
@@ -49,8 +57,7 @@ def build_index_command(paths: tuple[Path, ...], index: Path | None, progress: b
     from index.build import BuildError, build_index
     from index.store import IndexUnavailable
 
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    _configure_logging()
     settings = _settings(index)
     try:
         report = build_index(list(paths) or [DEFAULT_CORPUS], settings, progress=progress)
@@ -71,6 +78,25 @@ def serve(index: Path | None, host: str, port: int) -> None:
 
     click.echo(f"askdocs serving {index or Settings().index} on http://{host}:{port}/  (API docs at /docs)")
     uvicorn.run(create_app(_settings(index)), host=host, port=port, log_level="info")
+
+
+@main.command("mcp")
+@index_option
+def mcp_command(index: Path | None) -> None:
+    """Serve the tools over MCP on stdin/stdout, for chat clients and agent frameworks.
+
+    The same tools are served over HTTP at /mcp by `askdocs serve`.
+    """
+    import anyio
+
+    from .app import VERSION, EngineHolder
+    from .mcp import build_server, serve_stdio
+
+    holder = EngineHolder(_settings(index))
+    try:
+        anyio.run(serve_stdio, build_server(holder.get, VERSION), holder.load)
+    finally:
+        holder.close()
 
 
 @main.command()

@@ -1,9 +1,10 @@
-"""Choose the no-answer threshold from measurements.
+"""Choose the no-answer rule from measurements.
 
 Answerable: SQuAD questions asked of their own corpus. Unanswerable: the same questions asked of
-an unrelated corpus (the seed article), and SciFact claims asked of SQuAD. For every candidate
-threshold we report how many answerable questions keep their answer and how many unanswerable ones
-are (wrongly) answered.
+unrelated corpora (the seed article, SciFact abstracts), and SciFact claims asked of SQuAD. For each
+mode, each question's top passage gives two signals: its dense cosine to the question and the share
+of the question's idf mass it contains (coverage). For every rule ``cosine + a * coverage >= t`` we
+report how many answerable questions keep their answer and how many unanswerable ones get one.
 
     python bench/calibrate_no_answer.py --data ../shared/data --out bench/results/no_answer.json
 """
@@ -20,72 +21,70 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from index.beir import load_corpus, load_queries  # noqa: E402
-from index.build import build_from_documents, build_index  # noqa: E402
+from index.beir import load_queries  # noqa: E402
+from index.build import build_index  # noqa: E402
 from index.settings import Settings  # noqa: E402
 from index.store import read_current  # noqa: E402
 from search import open_index  # noqa: E402
+from search.evaluate import prepare_index  # noqa: E402
+
+MODES = ("hybrid", "dense", "bm25")
+COVERAGE_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
 
 
-def _index(name: str, build, work: Path) -> Path:
-    index = work / name
-    if read_current(index) is None:
-        build(index)
-    return index
-
-
-def _best_scores(engine, questions: list[str], mode: str | None) -> np.ndarray:
-    scores = []
+def _signals(engine, questions: list[str], mode: str) -> np.ndarray:
+    rows = []
     for question in questions:
-        response = engine.ask(question, top_k=5, **({"mode": mode} if mode else {}))
-        scores.append(response.passages[0].score if response.passages else 0.0)
-    return np.array(scores)
+        response = engine.ask(question, top_k=1, mode=mode)
+        rows.append((response.signals.dense, response.signals.coverage) if response.passages else (0.0, 0.0))
+    return np.array(rows)
+
+
+def _sweep(answerable: np.ndarray, unrelated: np.ndarray) -> list[dict]:
+    rows = []
+    for weight in COVERAGE_WEIGHTS:
+        positive = answerable[:, 0] + weight * answerable[:, 1]
+        negative = unrelated[:, 0] + weight * unrelated[:, 1]
+        for threshold in np.round(np.arange(0.1, 1.0, 0.025), 3):
+            kept = float((positive >= threshold).mean())
+            wrong = float((negative >= threshold).mean())
+            rows.append({"coverage_weight": weight, "threshold": float(threshold), "answerable_kept": round(kept, 4),
+                         "unrelated_answered": round(wrong, 4), "balanced_accuracy": round((kept + 1 - wrong) / 2, 4)})
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
-    parser.add_argument("--work", type=Path, default=Path("var/bench"))
     parser.add_argument("--questions", type=int, default=1000)
-    parser.add_argument("--mode", default=None, help="retrieval mode to calibrate (default: the engine's default)")
     parser.add_argument("--out", type=Path, default=Path("bench/results/no_answer.json"))
     args = parser.parse_args()
 
+    settings = Settings()
     squad, scifact = args.data / "squad-v1.1-dev", args.data / "scifact"
-    squad_index = _index("squad", lambda i: build_from_documents(load_corpus(squad), Settings(index=i)), args.work)
-    seeds_index = _index("seeds", lambda i: build_index([Path("seeds")], Settings(index=i)), args.work)
+    squad_engine = open_index(prepare_index(squad, settings, None, progress=False).path, settings)
+    scifact_engine = open_index(prepare_index(scifact, settings, None, progress=False).path, settings)
+    seeds_path = Path("var/bench/seeds")
+    if read_current(seeds_path) is None:
+        build_index([Path("seeds")], settings.model_copy(update={"index": seeds_path}))
+    seeds_engine = open_index(seeds_path, settings)
 
     rng = random.Random(0)
-    squad_questions = rng.sample(list(load_queries(squad).values()), args.questions)
-    scifact_questions = rng.sample(list(load_queries(scifact).values()), min(args.questions, 1000))
+    squad_questions = rng.sample(sorted(load_queries(squad).values()), args.questions)
+    scifact_questions = rng.sample(sorted(load_queries(scifact).values()), min(args.questions, 1000))
 
-    squad_engine, seeds_engine = open_index(squad_index), open_index(seeds_index)
-    answerable = _best_scores(squad_engine, squad_questions, args.mode)
-    unrelated = np.concatenate([
-        _best_scores(seeds_engine, squad_questions, args.mode),
-        _best_scores(squad_engine, scifact_questions, args.mode),
-    ])
-
-    rows = []
-    for threshold in np.round(np.arange(0.05, 0.8, 0.025), 3):
-        kept = float((answerable >= threshold).mean())
-        false_answers = float((unrelated >= threshold).mean())
-        rows.append({"threshold": float(threshold), "answerable_kept": kept, "unrelated_answered": false_answers,
-                     "balanced_accuracy": (kept + 1 - false_answers) / 2})
-    best = max(rows, key=lambda r: r["balanced_accuracy"])
-    result = {
-        "mode": args.mode or "default",
-        "answerable": {"n": len(answerable), "percentiles": np.percentile(answerable, [5, 25, 50, 75, 95]).round(3).tolist()},
-        "unrelated": {"n": len(unrelated), "percentiles": np.percentile(unrelated, [5, 25, 50, 75, 95]).round(3).tolist()},
-        "best_balanced": best,
-        "table": rows,
-    }
-    for row in rows:
-        print(f"{row['threshold']:.3f}  answerable kept {row['answerable_kept']:.3f}  "
-              f"unrelated answered {row['unrelated_answered']:.3f}  balanced {row['balanced_accuracy']:.3f}")
-    print("answerable percentiles 5/25/50/75/95:", result["answerable"]["percentiles"])
-    print("unrelated  percentiles 5/25/50/75/95:", result["unrelated"]["percentiles"])
-    print("best balanced:", best)
+    result = {"questions": args.questions, "modes": {}}
+    for mode in MODES:
+        answerable = _signals(squad_engine, squad_questions, mode)
+        unrelated = np.concatenate([
+            _signals(seeds_engine, squad_questions, mode),
+            _signals(scifact_engine, squad_questions, mode),
+            _signals(squad_engine, scifact_questions, mode),
+        ])
+        rows = _sweep(answerable, unrelated)
+        best = max(rows, key=lambda r: r["balanced_accuracy"])
+        result["modes"][mode] = {"best_balanced": best, "table": rows}
+        print(mode, "best balanced:", best, flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
 

@@ -7,6 +7,7 @@ forward pass as the chunk vector, in the chunk's context, at no extra model cost
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -58,6 +59,12 @@ class Embedder:
             raise UnknownModel(f"unknown model {model!r}; available: {', '.join(MODELS)}")
         import torch
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        # Loading bars and "sequence longer than max length" notes (we count tokens on purpose) are noise here.
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+        logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
 
         self.spec, locate = MODELS[model]
         self._torch = torch

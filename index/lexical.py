@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -10,6 +11,9 @@ import bm25s
 import numpy as np
 import Stemmer
 from bm25s.stopwords import STOPWORDS_EN
+
+# bm25s sets its own logger to DEBUG and narrates every index build.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 # Underscores separate words too: "Super_Bowl_50" and snake_case names should match their parts.
 _TOKEN = re.compile(r"[^\W_]{2,}|\d")

@@ -27,5 +27,8 @@ class Settings(BaseSettings):
     rrf_k: int = Field(60, ge=1)
     candidates: int = Field(100, ge=1, description="Chunks each retriever contributes to hybrid fusion.")
     no_answer_threshold: float = Field(
-        0.35, description="Best dense cosine under which /ask answers no_answer (README: 'Choosing the no-answer threshold')."
+        0.35, description="Confidence under which /ask answers no_answer (README: 'Choosing the no-answer threshold')."
+    )
+    no_answer_coverage_weight: float = Field(
+        0.0, ge=0, description="Weight of the question-word coverage of the top passage in the confidence."
     )

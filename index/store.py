@@ -18,6 +18,7 @@ half-written index behind the name.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import datetime as dt
 import fcntl
@@ -304,7 +305,8 @@ class StoredIndex:
 
     def __init__(self, path: Path, manifest: dict, vectors, chunk_table: dict[str, np.ndarray],
                  doc_ids: list[str], doc_titles: list[str], doc_sources: list[str],
-                 sentence_spans: np.ndarray, sentence_vectors: np.ndarray, bm25, connection: sqlite3.Connection):
+                 sentence_spans: np.ndarray, sentence_vectors: np.ndarray, bm25, connection: sqlite3.Connection,
+                 page_starts: dict[int, tuple[int, ...]]):
         self.path = path
         self.manifest = manifest
         self.vectors = vectors
@@ -316,6 +318,7 @@ class StoredIndex:
         self.sentence_spans = sentence_spans
         self.sentence_vectors = sentence_vectors
         self.bm25 = bm25
+        self._page_starts = page_starts  # only documents that have pages (PDFs)
         # One connection opened now: it keeps the files readable even after a later build prunes them.
         self._connection = connection
         self._db_lock = threading.Lock()
@@ -327,6 +330,10 @@ class StoredIndex:
     @property
     def n_documents(self) -> int:
         return len(self.doc_ids)
+
+    def page_at(self, doc_row: int, char_offset: int) -> int | None:
+        starts = self._page_starts.get(doc_row)
+        return max(1, bisect.bisect_right(starts, char_offset)) if starts else None
 
     def chunk_texts(self, rows: list[int]) -> list[str]:
         if not rows:
@@ -413,6 +420,10 @@ def open_stored_index(index_dir: Path, model: str | None = None, dimension: int 
         table = np.array(rows, dtype=np.int64).reshape(-1, len(columns))
         chunk_table = {name: table[:, i].copy() for i, name in enumerate(columns)}
         docs = connection.execute("SELECT doc_id, title, source FROM documents ORDER BY row").fetchall()
+        page_starts = {
+            row: tuple(json.loads(starts))
+            for row, starts in connection.execute("SELECT row, page_starts FROM documents WHERE page_starts != '[]'")
+        }
         with np.load(path / SENTENCES) as sentences:
             sentence_spans = sentences["spans"]
             sentence_vectors = sentences["vectors"].astype(np.float32)
@@ -428,7 +439,7 @@ def open_stored_index(index_dir: Path, model: str | None = None, dimension: int 
     return StoredIndex(
         path, manifest, vectors, chunk_table,
         [d[0] for d in docs], [d[1] for d in docs], [d[2] for d in docs],
-        sentence_spans, sentence_vectors, bm25, connection,
+        sentence_spans, sentence_vectors, bm25, connection, page_starts,
     )
 
 

@@ -14,8 +14,9 @@ from index.store import StoredIndex, open_stored_index
 from index.lexical import tokenize
 
 from . import retrieve
-from .answer import idf_weights, sentence_scores
-from .models import Answer, AskResponse, Citation, DocumentOut, Highlight, IndexStats, Mode, Passage, Question
+from .answer import coverage, idf_weights, sentence_scores
+from .context import prompt_context
+from .models import Answer, AskResponse, Citation, DocumentOut, Highlight, IndexStats, Mode, Passage, Question, Signals
 
 LEXICAL_WEIGHT = 0.3
 
@@ -33,7 +34,8 @@ class Engine:
     # ------------------------------------------------------------ questions
     def ask(self, question: str | Question, top_k: int = 5, mode: Mode = "hybrid") -> AskResponse:
         q = question if isinstance(question, Question) else Question(question=question, top_k=top_k, mode=mode)
-        return self.answer(q.question, q.top_k, q.mode)[0]
+        response = self.answer(q.question, q.top_k, q.mode)[0]
+        return response.model_copy(update={"context": prompt_context(response)}) if q.format == "context" else response
 
     def search(self, question: str | Question, top_k: int = 5, mode: Mode = "hybrid") -> list[Passage]:
         return self.ask(question, top_k, mode).passages
@@ -46,13 +48,15 @@ class Engine:
         ranked = self._retrieve(mode, query_vector, query_tokens, max(top_k, depth))
         weights = idf_weights(self.stored.bm25, query_tokens)
         passages = self._passages(ranked, top_k, query_vector, weights)
-        no_answer = not passages or float(ranked.dense[0]) < self.settings.no_answer_threshold
+        signals = self._signals(passages[0], float(ranked.dense[0]), weights) if passages else None
+        no_answer = signals is None or signals.confidence < signals.threshold
         answer = None if no_answer else self._answer(passages[0])
         response = AskResponse(
             question=question,
             mode=mode,
             answer=answer,
             no_answer=no_answer,
+            signals=signals,
             passages=passages,
             took_ms=round((time.perf_counter() - started) * 1000, 2),
         )
@@ -135,6 +139,13 @@ class Engine:
             )
         return passages
 
+    def _signals(self, top: Passage, dense: float, weights: dict[str, float]) -> Signals:
+        # The title is part of what retrieval matched (it is prepended to every chunk), so it counts here too.
+        covered = coverage(weights, f"{top.citation.title}\n{top.text}")
+        confidence = dense + self.settings.no_answer_coverage_weight * covered
+        return Signals(dense=round(dense, 4), coverage=round(covered, 4), confidence=round(confidence, 4),
+                       threshold=self.settings.no_answer_threshold)
+
     def _answer(self, passage: Passage) -> Answer:
         cited = passage.citation
         highlight = passage.highlight
@@ -152,6 +163,7 @@ class Engine:
                     "char_end": highlight.char_end,
                     "line_start": line_start,
                     "line_end": line_end,
+                    "page": self.stored.page_at(self.stored.doc_row_by_id[cited.doc_id], highlight.char_start),
                 }
             ),
         )

@@ -29,6 +29,9 @@ class Question(BaseModel):
     mode: Mode = Field(
         "hybrid", description="hybrid: BM25 and dense fused (best in general); dense: meaning only; bm25: words only."
     )
+    format: Literal["json", "context"] = Field(
+        "json", description="context: also return `context`, the passages as a numbered Markdown block for a prompt."
+    )
 
     @field_validator("question")
     @classmethod
@@ -77,13 +80,60 @@ class Answer(BaseModel):
     citation: Citation
 
 
+class Signals(BaseModel):
+    """The evidence behind the no-answer decision, so a client can see why."""
+
+    dense: float = Field(description="Cosine similarity of the top passage to the question.")
+    coverage: float = Field(description="Share of the question's words (idf-weighted) found in the top passage.")
+    confidence: float = Field(description="dense + weight * coverage; under the threshold means no_answer.")
+    threshold: float
+
+
 class AskResponse(BaseModel):
     question: str
     mode: Mode
     answer: Answer | None
     no_answer: bool = Field(description="True when nothing in the index scores as an answer; answer is then null.")
+    signals: Signals | None = Field(None, description="Null when the index returned no passage at all.")
     passages: list[Passage]
     took_ms: float
+    context: str | None = Field(
+        None,
+        description='With format "context": the passages as Markdown, numbered [1]..[n], and the sources they cite.',
+    )
+
+
+class SearchResponse(BaseModel):
+    """Ranked passages for a query, without deciding on an answer sentence."""
+
+    query: str
+    mode: Mode
+    passages: list[Passage]
+
+
+class PassageDetail(BaseModel):
+    """One stored passage, looked up by chunk id, with the document text around it if asked for."""
+
+    chunk_id: str
+    text: str = Field(description="The passage: document.text[citation.char_start:citation.char_end].")
+    citation: Citation
+    context_before: str = Field("", description="The document text just before the passage (up to context_chars).")
+    context_after: str = Field("", description="The document text just after the passage (up to context_chars).")
+    previous_chunk_id: str | None = Field(description="The passage before this one in its document, if any.")
+    next_chunk_id: str | None = Field(description="The passage after this one in its document, if any.")
+
+
+class DocumentSummary(BaseModel):
+    doc_id: str
+    title: str
+    source: str
+    chunks: int = Field(description="How many passages; their chunk ids are doc_id#0 .. doc_id#(chunks-1).")
+
+
+class DocumentList(BaseModel):
+    documents: list[DocumentSummary]
+    total: int = Field(description="Documents in the index.")
+    next_cursor: str | None = Field(description="Pass as cursor for the next page; null on the last page.")
 
 
 class DocumentOut(BaseModel):

@@ -137,3 +137,14 @@ def test_doc_ids_are_paths_relative_to_the_corpus_root(corpus_index):
     stored = open_stored_index(corpus_index)
     assert sorted(stored.doc_ids) == ["notes/bicycle.txt", "notes/coffee.md", "solar.html", "tea.pdf"]
     stored.close()
+
+
+def test_answer_sentence_cites_its_own_pdf_page(corpus_index):
+    from search import open_index
+
+    engine = open_index(corpus_index)
+    response = engine.ask("Is black tea oxidised before drying?", top_k=3)
+    engine.close()
+    answer = response.answer
+    assert answer is not None and "Black tea" in answer.text
+    assert answer.citation.doc_id == "tea.pdf" and answer.citation.page == 2

@@ -1,0 +1,94 @@
+"""The MCP server: the tool registry over stdio (``askdocs mcp``) and streamable HTTP (``/mcp`` on the app).
+
+Built on the SDK's low-level ``Server`` rather than ``MCPServer`` (FastMCP): MCPServer derives each tool's
+input schema from a Python function signature, whereas the low-level server takes schemas as data, so
+MCP lists exactly the ``model_json_schema()`` of the same argument models that ``GET /tools`` serves.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import anyio
+import mcp_types as types
+from fastapi import FastAPI
+from mcp.server.lowlevel import Server
+from mcp.server.stdio import stdio_server
+
+from index.store import IndexUnavailable
+from search import Engine
+
+from .tools import TOOLS, ToolFailure
+
+log = logging.getLogger("askdocs.mcp")
+
+INSTRUCTIONS = (
+    "askdocs searches one fixed collection of documents and answers from it with exact citations. "
+    "Use ask for a factual question, search_documents to gather passages on a topic, get_passage to read "
+    "around a cited passage, list_documents to see what the collection holds. Cite documents and lines from "
+    "the citations; when ask says no_answer, the documents do not answer the question."
+)
+
+_READ_ONLY = types.ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True,
+                                   open_world_hint=False)
+
+
+def build_server(engine: Callable[[], Engine], version: str) -> Server:
+    """An MCP server for the tools. ``engine()`` gives the open index or raises ``IndexUnavailable``."""
+    listed = types.ListToolsResult(
+        tools=[
+            types.Tool(name=tool.name, title=tool.title, description=tool.description,
+                       input_schema=tool.input_schema(), output_schema=tool.output_schema(), annotations=_READ_ONLY)
+            for tool in TOOLS.values()
+        ]
+    )
+
+    async def list_tools(ctx: Any, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
+        return listed
+
+    async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+        tool = TOOLS.get(params.name)
+        if tool is None:
+            return _error(f"no tool named {params.name!r}; the tools are {', '.join(TOOLS)}")
+        arguments = params.arguments or {}
+        try:
+            # Retrieval is CPU-bound and synchronous; a worker thread keeps the transport responsive meanwhile.
+            result = await anyio.to_thread.run_sync(lambda: tool.run(engine(), tool.parse(arguments)))
+        except (ToolFailure, IndexUnavailable) as exc:
+            return _error(str(exc))
+        except Exception:
+            # A bug must cost one call, not the session: log it here, tell the model only that it failed.
+            log.exception("tool %s failed", tool.name)
+            return _error(f"{tool.name} failed inside askdocs; the server log has the details")
+        return types.CallToolResult(
+            # Clients that predate structured content read the same JSON as text.
+            content=[types.TextContent(type="text", text=result.model_dump_json())],
+            structured_content=result.model_dump(mode="json"),
+        )
+
+    return Server("askdocs", version=version, instructions=INSTRUCTIONS, on_list_tools=list_tools,
+                  on_call_tool=call_tool)
+
+
+def _error(message: str) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(type="text", text=message)], is_error=True)
+
+
+async def serve_stdio(server: Server, load: Callable[[], None]) -> None:
+    """Serve ``server`` on stdin/stdout until the client closes them; ``load`` opens the index first."""
+    async with stdio_server() as (read_stream, write_stream):
+        # Loaded once the SDK holds the real stdout, so nothing the model libraries print can corrupt the protocol.
+        await anyio.to_thread.run_sync(load)
+        await server.run(read_stream, write_stream, server.create_initialization_options())
+
+
+def mount(app: FastAPI, server: Server) -> Callable[[], AbstractAsyncContextManager[None]]:
+    """Serve ``server`` at ``/mcp`` on ``app``; the app's lifespan must enter the returned context manager."""
+    # Stateless: every request stands alone, so any worker can answer it and no session state piles up.
+    http = server.streamable_http_app(streamable_http_path="/mcp", stateless_http=True, json_response=True)
+    # First in the route list, so a catch-all mount added to the app later cannot shadow /mcp.
+    app.router.routes[0:0] = http.routes
+    return server.session_manager.run

@@ -1,0 +1,54 @@
+"""``GET /tools`` and ``POST /tools/{name}``: the tool registry for OpenAI-style function calling over HTTP."""
+
+# No `from __future__ import annotations` here: FastAPI reads each generated endpoint's annotations, and
+# they name a different argument model per tool, so they must be real classes rather than strings.
+
+from collections.abc import Callable
+
+from fastapi import APIRouter, Depends, HTTPException
+
+from search import Engine
+
+from .tools import TOOLS, OpenAITool, Tool, ToolFailure
+
+
+def tools_router(engine: Callable[[], Engine]) -> APIRouter:
+    """The /tools routes, each tool's body and response documented in OpenAPI by its own models.
+
+    ``engine`` is the app's dependency giving the open index (it answers 503 when there is none).
+    """
+    router = APIRouter(prefix="/tools", tags=["tools"])
+
+    @router.get("", response_model=list[OpenAITool], summary="The tools, as OpenAI function-tool definitions")
+    def list_tools() -> list[OpenAITool]:
+        return [tool.openai() for tool in TOOLS.values()]
+
+    for tool in TOOLS.values():
+        router.add_api_route(
+            f"/{tool.name}",
+            _endpoint(tool, engine),
+            methods=["POST"],
+            response_model=tool.result,
+            summary=tool.title,
+            description=tool.description + "\n\nThe body is the tool's arguments object, as a model would send it.",
+            operation_id=f"tool_{tool.name}",
+            responses={404: {"description": "Not found (get_passage: unknown chunk id)"},
+                       503: {"description": "No index loaded"}},
+        )
+
+    @router.post("/{name}", include_in_schema=False)
+    def unknown_tool(name: str) -> None:
+        raise HTTPException(status_code=404, detail=f"no tool named {name!r}; the tools are {', '.join(TOOLS)}")
+
+    return router
+
+
+def _endpoint(tool: Tool, engine: Callable[[], Engine]):
+    def run(arguments: tool.arguments, index: Engine = Depends(engine)):  # type: ignore[name-defined]
+        try:
+            return tool.run(index, arguments)
+        except ToolFailure as exc:
+            raise HTTPException(status_code=exc.status, detail=str(exc)) from None
+
+    run.__name__ = f"tool_{tool.name}"
+    return run

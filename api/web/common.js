@@ -1,0 +1,109 @@
+// Shared by the question page and the document view. No framework: a few DOM helpers and the API calls.
+
+// Builds an element. Children are nodes or strings; strings become text nodes, so document text
+// can never be parsed as markup.
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name === "class") node.className = value;
+    else node.setAttribute(name, value === true ? "" : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : String(child));
+  }
+  return node;
+}
+
+// The API counts offsets in code points (Python string indices); JavaScript strings index UTF-16
+// units, where an emoji or any other astral character takes two. Maps each code-point offset to the
+// UTF-16 index of the same position, in one walk over the text. Offsets past the end map to its length.
+export function toUtf16(text, offsets) {
+  const wanted = [...new Set(offsets)].sort((a, b) => a - b);
+  const found = new Map();
+  let point = 0;
+  let unit = 0;
+  for (const target of wanted) {
+    while (point < target && unit < text.length) {
+      unit += text.codePointAt(unit) > 0xffff ? 2 : 1;
+      point += 1;
+    }
+    found.set(target, unit);
+  }
+  return offsets.map((offset) => found.get(offset));
+}
+
+// Errors the page shows in words. `status` is the HTTP status, 0 when the server could not be reached.
+export class ApiError extends Error {
+  constructor(message, status) {
+    super(message);
+    this.status = status;
+  }
+}
+
+// Calls the API and returns parsed JSON, or throws an ApiError whose message a reader can act on:
+// the 422 `message`, the 503/404 `detail`, never a raw JSON dump.
+export async function api(path, options = {}) {
+  let response;
+  try {
+    response = await fetch(path, { headers: { accept: "application/json" }, ...options });
+  } catch {
+    throw new ApiError("Could not reach the askdocs server. Is `askdocs serve` still running?", 0);
+  }
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    // Not JSON (a proxy's error page, say): fall through to the status line.
+  }
+  if (response.ok && body !== null) return body;
+  throw new ApiError(describeError(response, body), response.status);
+}
+
+function describeError(response, body) {
+  const said = body && (body.message || (typeof body.detail === "string" ? body.detail : null) || body.error);
+  if (response.status === 422) return `That question cannot be asked: ${said || "the request was invalid"}.`;
+  if (response.status === 503) return `No index is loaded, so nothing can be answered yet. ${said || ""}`.trim();
+  if (response.status === 404) return said ? capitalise(said) + "." : "Not found.";
+  return `The server answered ${response.status} ${response.statusText}${said ? `: ${said}` : "."}`;
+}
+
+function capitalise(text) {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+export function plural(count, word) {
+  return `${count.toLocaleString("en")} ${word}${count === 1 ? "" : "s"}`;
+}
+
+export function linesLabel(start, end) {
+  return start === end ? `line ${start}` : `lines ${start}–${end}`;
+}
+
+// The document view's address for a cited span; `q` and `mode` let its back link restore the answer.
+export function viewUrl(docId, start, end, question, mode) {
+  const path = docId.split("/").map(encodeURIComponent).join("/");
+  const params = new URLSearchParams({ start, end });
+  if (question) params.set("q", question);
+  if (mode) params.set("mode", mode);
+  return `/view/${path}?${params}`;
+}
+
+export function documentUrl(docId) {
+  return `/documents/${docId.split("/").map(encodeURIComponent).join("/")}`;
+}
+
+// Fills an element with the index statistics from /health, or the reason there is no index.
+export async function showStats(target) {
+  try {
+    const health = await api("/health");
+    const index = health.index;
+    const built = index.built_at.replace("T", " ").replace(/\+00:00$/, " UTC");
+    target.replaceChildren(
+      `${plural(index.documents, "document")} · ${plural(index.chunks, "chunk")} · model ${index.model} · built ${built}`,
+    );
+  } catch (error) {
+    target.replaceChildren(el("span", { class: "error-text" }, error.message));
+  }
+}

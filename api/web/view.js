@@ -1,0 +1,134 @@
+// The document view: /view/{doc_id}?start=&end= shows the stored text with line numbers (and PDF pages)
+// and the cited characters text[start:end] marked and scrolled into view, so a claim can be checked in context.
+import { api, documentUrl, el, linesLabel, plural, showStats, toUtf16 } from "./common.js";
+
+const params = new URLSearchParams(location.search);
+const docId = decodeURIComponent(location.pathname.replace(/^\/view\//, ""));
+const errorBox = document.getElementById("error");
+
+function backLink() {
+  const back = document.getElementById("back");
+  const question = params.get("q");
+  if (question) {
+    back.href = `/?${new URLSearchParams({ q: question, mode: params.get("mode") || "hybrid" })}`;
+  } else {
+    back.textContent = "← Ask a question";
+  }
+}
+
+// The requested span in code points, or null when the address names none (or nonsense).
+function requestedSpan() {
+  const start = Number.parseInt(params.get("start"), 10);
+  const end = Number.parseInt(params.get("end"), 10);
+  if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end < start) return null;
+  return { start, end };
+}
+
+function codePointLength(text) {
+  let count = 0;
+  for (const _ of text) count += 1;
+  return count;
+}
+
+// Index of the last line starting at or before `unit` (lineStarts is sorted, UTF-16 units).
+function lineAt(lineStarts, unit) {
+  let low = 0;
+  let high = lineStarts.length - 1;
+  while (low < high) {
+    const middle = (low + high + 1) >> 1;
+    if (lineStarts[middle] <= unit) low = middle;
+    else high = middle - 1;
+  }
+  return low;
+}
+
+function render(doc, span) {
+  document.title = `${doc.title} · askdocs`;
+  document.getElementById("title").textContent = doc.title;
+
+  const text = doc.text;
+  const lines = text.split("\n");
+  if (lines.length > 1 && lines[lines.length - 1] === "") lines.pop(); // a final newline ends a line, not starts one
+  const lineStarts = [];
+  let at = 0;
+  for (const line of lines) {
+    lineStarts.push(at);
+    at += line.length + 1;
+  }
+  document.getElementById("source").textContent = `${doc.source} · ${doc.kind} · ${plural(lines.length, "line")}`;
+
+  if (span && span.end > codePointLength(text)) {
+    errorBox.textContent = "The cited characters lie beyond the end of this document: it has changed since the citation was made.";
+    span = null;
+  }
+  const pageStarts = doc.page_starts || [];
+  const [start, end, ...pageUnits] = toUtf16(text, [span ? span.start : 0, span ? span.end : 0, ...pageStarts]);
+
+  // A heading before the line each PDF page begins on: pages are then reachable by heading navigation too.
+  const pageBefore = new Map();
+  pageUnits.forEach((unit, i) => pageBefore.set(lineAt(lineStarts, unit), i + 1));
+
+  const fragment = document.createDocumentFragment();
+  let first = null;
+  lines.forEach((line, i) => {
+    if (pageBefore.has(i)) fragment.append(el("h2", { class: "page-break" }, `Page ${pageBefore.get(i)}`));
+    const lineStart = lineStarts[i];
+    const lineEnd = lineStart + line.length; // the "\n" after the line sits at lineEnd
+    // Every line the span touches gets a <mark>, an empty one for a blank line, so the marks joined
+    // by "\n" are exactly text[start:end].
+    const cited = span !== null && start < lineEnd + 1 && end > lineStart && start !== end;
+    let content = [line];
+    if (cited) {
+      const from = Math.max(start, lineStart) - lineStart;
+      const to = Math.min(end, lineEnd) - lineStart;
+      const mark = el("mark", {}, line.slice(from, to));
+      if (first === null) {
+        first = mark;
+        mark.id = "cited";
+        mark.tabIndex = -1;
+      }
+      content = [line.slice(0, from), mark, line.slice(to)];
+    }
+    fragment.append(
+      el("div", { class: cited ? "line cited" : "line", id: `L${i + 1}` },
+        el("span", { class: "ln", "aria-hidden": "true" }, String(i + 1)),
+        el("span", { class: "lt" }, ...content)),
+    );
+  });
+  document.getElementById("document").replaceChildren(fragment);
+
+  const where = document.getElementById("cited-where");
+  if (first) {
+    const lineStart = lineAt(lineStarts, start) + 1;
+    const lineEnd = lineAt(lineStarts, Math.max(start, end - 1)) + 1;
+    const page = pageStarts.length ? ` · page ${pageStarts.filter((p) => p <= span.start).length || 1}` : "";
+    where.replaceChildren(
+      "Cited: ",
+      el("a", { href: "#cited" }, linesLabel(lineStart, lineEnd)),
+      `${page} · characters ${span.start}–${span.end}`,
+    );
+    // Centre the citation, then focus it without a second jump, so keyboard and screen-reader
+    // users start reading exactly there.
+    first.scrollIntoView({ block: "center" });
+    first.focus({ preventScroll: true });
+  } else {
+    where.textContent = "";
+  }
+}
+
+async function main() {
+  backLink();
+  showStats(document.getElementById("stats"));
+  if (!docId) {
+    document.getElementById("title").textContent = "No document named";
+    return;
+  }
+  try {
+    render(await api(documentUrl(docId)), requestedSpan());
+  } catch (failure) {
+    document.getElementById("title").textContent = "Document not available";
+    errorBox.textContent = failure.message;
+  }
+}
+
+main();

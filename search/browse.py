@@ -1,0 +1,74 @@
+"""Reading the index without a question: one passage by chunk id, and the documents a page at a time."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from index.store import StoredIndex, chunk_id_for
+
+from .models import Citation, DocumentList, DocumentSummary, PassageDetail
+
+
+class BadCursor(ValueError):
+    pass
+
+
+def get_passage(stored: StoredIndex, chunk_id: str, context_chars: int = 0) -> PassageDetail | None:
+    """The passage ``chunk_id`` names, with up to ``context_chars`` of its document on either side; None if unknown."""
+    row = stored.chunk_row(chunk_id)
+    if row is None:
+        return None
+    chunks = stored.chunks
+    doc_row = int(chunks["doc_row"][row])
+    ordinal = int(chunks["ordinal"][row])
+    start, end = int(chunks["char_start"][row]), int(chunks["char_end"][row])
+    doc_id = stored.doc_ids[doc_row]
+    before = after = ""
+    if context_chars:
+        before = stored.document_text_slice(doc_row, max(0, start - context_chars), start)
+        # substr stops at the end of the text, so no need to know the document's length here.
+        after = stored.document_text_slice(doc_row, end, end + context_chars)
+    previous_id, next_id = chunk_id_for(doc_id, ordinal - 1), chunk_id_for(doc_id, ordinal + 1)
+    return PassageDetail(
+        chunk_id=chunk_id,
+        text=stored.chunk_texts([row])[0],
+        citation=Citation(
+            doc_id=doc_id,
+            title=stored.doc_titles[doc_row],
+            source=stored.doc_sources[doc_row],
+            chunk_id=chunk_id,
+            char_start=start,
+            char_end=end,
+            line_start=int(chunks["line_start"][row]),
+            line_end=int(chunks["line_end"][row]),
+            page=int(chunks["page"][row]) or None,
+        ),
+        context_before=before,
+        context_after=after,
+        previous_chunk_id=previous_id if ordinal > 0 else None,
+        next_chunk_id=next_id if stored.chunk_row(next_id) is not None else None,
+    )
+
+
+def list_documents(stored: StoredIndex, cursor: str | None = None, limit: int = 50) -> DocumentList:
+    """One page of documents in index order. The cursor is opaque to callers; it is the offset of the page."""
+    offset = _offset(cursor, stored.n_documents)
+    page = stored.list_documents(offset, limit)
+    counts = np.bincount(stored.chunks["doc_row"], minlength=stored.n_documents)
+    end = offset + len(page)
+    return DocumentList(
+        documents=[
+            DocumentSummary(doc_id=doc_id, title=title, source=source, chunks=int(counts[offset + i]))
+            for i, (doc_id, title, source) in enumerate(page)
+        ],
+        total=stored.n_documents,
+        next_cursor=str(end) if end < stored.n_documents else None,
+    )
+
+
+def _offset(cursor: str | None, total: int) -> int:
+    if cursor is None:
+        return 0
+    if not cursor.isdigit() or int(cursor) > total:
+        raise BadCursor(f"invalid cursor {cursor!r}: pass the next_cursor of a previous page, or no cursor to start")
+    return int(cursor)

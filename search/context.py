@@ -1,0 +1,35 @@
+"""An answer's passages as a Markdown block to paste into an LLM prompt, numbered so the model can cite them."""
+
+from __future__ import annotations
+
+from .models import AskResponse, Citation
+
+
+def prompt_context(response: AskResponse) -> str:
+    """Passages as [1]..[n] blockquotes, then a sources list mapping each number to document, title and place."""
+    lines = [f"Passages from the documents for: {_one_line(response.question)}", ""]
+    if response.no_answer:
+        # Said up front so a model reading the block does not take the closest passages for an answer.
+        lines += ["None of these passages scored as an answer to the question; they are only the closest.", ""]
+    for passage in response.passages:
+        lines.append(f"[{passage.rank}]")
+        # A blockquote keeps a multi-paragraph passage under its number.
+        lines += [f"> {line}".rstrip() for line in passage.text.strip("\n").split("\n")]
+        lines.append("")
+    lines.append("Sources:")
+    lines += [f"[{p.rank}] {_source(p.citation)}" for p in response.passages]
+    return "\n".join(lines) + "\n"
+
+
+def _source(citation: Citation) -> str:
+    if citation.line_start == citation.line_end:
+        place = f"line {citation.line_start}"
+    else:
+        place = f"lines {citation.line_start}-{citation.line_end}"
+    if citation.page is not None:
+        place = f"page {citation.page}, {place}"
+    return f"{_one_line(citation.title)} ({citation.doc_id}, {place})"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())

@@ -1,0 +1,299 @@
+"""The web page in real headless Chromium, driven by Playwright, against a real `askdocs serve`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from index.build import build_index
+from index.settings import Settings
+
+from .conftest import SEED_QUESTION, Server
+from .fixtures import make_pdf
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Playwright's own browser download fails on these machines; Debian's chromium is driven instead.
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+UNRELATED = "How long should sourdough bread proof?"
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"
+)
+
+# Astral characters (two UTF-16 units each) before and inside the cited sentence: if the page sliced
+# code-point offsets as UTF-16 indices, every mark would land characters off.
+EMOJI_NOTE = """Lighthouse keeping log 🚀
+
+Weather 🌊🌊 and moods 😀👍🏽 of the 𝔨𝔢𝔢𝔭𝔢𝔯 are noted daily.
+The brass lamp 🔦 of the Ardnamurchan lighthouse is polished every Tuesday morning.
+Fog signals are tested on the first day of each month.
+"""
+EMOJI_QUESTION = "When is the brass lamp of the Ardnamurchan lighthouse polished?"
+TEA_PAGES = [
+    "Tea cultivation guide\nTea plants grow best at altitudes between 600 and 2000 metres.\nThe leaves are picked by hand.",
+    "Processing\nGreen tea is steamed or pan fired right after picking to stop oxidation.\nBlack tea is fully oxidised.",
+]
+TEA_QUESTION = "How is green tea processed right after picking?"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh page that records script errors and every request, so a test can insist on both."""
+    context = browser.new_context(viewport={"width": 1000, "height": 700})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    errors: list[str] = []
+    requests: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("request", lambda request: requests.append(request.url))
+    yield page
+    context.close()
+    assert errors == [], f"script errors: {errors}"
+    # Offline by construction: nothing but the askdocs server (and inline data: URLs) is ever asked.
+    foreign = [url for url in requests if not url.startswith("data:") and urlsplit(url).hostname != "127.0.0.1"]
+    assert foreign == []
+
+
+@pytest.fixture(scope="module")
+def astral_server(tmp_path_factory):
+    """A corpus with astral characters before the cited text, and a two-page PDF."""
+    folder = tmp_path_factory.mktemp("web-corpus") / "docs"
+    folder.mkdir()
+    (folder / "lighthouse.txt").write_text(EMOJI_NOTE, encoding="utf-8")
+    (folder / "tea.pdf").write_bytes(make_pdf(TEA_PAGES, title="Tea from leaf to cup"))
+    index = folder.parent / "index"
+    build_index([folder], Settings(index=index), progress=False)
+    server = Server(index)
+    yield server
+    server.stop()
+
+
+def ask(page, question: str) -> None:
+    page.fill("#question", question)
+    page.press("#question", "Enter")
+
+
+def api_answer(server, question: str, mode: str = "hybrid") -> dict:
+    return httpx.post(server.url + "/ask", json={"question": question, "mode": mode}, timeout=30).json()
+
+
+def document_text(server, doc_id: str) -> str:
+    return httpx.get(f"{server.url}/documents/{doc_id}", timeout=30).json()["text"]
+
+
+def marked_in_view(page) -> str:
+    """The document view's marks, one per cited line, joined back into the cited text."""
+    return page.eval_on_selector_all("#document mark", "marks => marks.map(m => m.textContent).join('\\n')")
+
+
+def passage_marks(page) -> list[str]:
+    return page.eval_on_selector_all("#passages li mark", "marks => marks.map(m => m.textContent)")
+
+
+def cited_is_on_screen(page) -> bool:
+    return page.evaluate(
+        "() => { const r = document.getElementById('cited').getBoundingClientRect();"
+        " return r.top >= 0 && r.top < window.innerHeight; }"
+    )
+
+
+def test_seed_question_is_answered_and_its_citation_checks_out_in_the_document(seeds_server, page):
+    expected = api_answer(seeds_server, SEED_QUESTION)
+    page.goto(seeds_server.url + "/")
+    expect(page.locator("#stats")).to_contain_text("built 20")
+    stats = page.inner_text("#stats")
+    assert "1 document" in stats and "chunks" in stats and "all-MiniLM-L6-v2" in stats
+
+    ask(page, SEED_QUESTION)
+    answer = page.locator("#answer .answer-text")
+    assert "France" in answer.inner_text()
+    assert answer.text_content() == expected["answer"]["text"]
+    assert page.locator("#status").inner_text().startswith("Answered in ")
+    assert " ms" in page.inner_text("#status")
+    assert passage_marks(page) == [p["highlight"]["text"] for p in expected["passages"]]
+
+    citation = expected["answer"]["citation"]
+    page.click("#answer a.citation")
+    page.wait_for_url("**/view/**")
+    page.wait_for_selector("mark#cited")
+    text = document_text(seeds_server, citation["doc_id"])
+    assert marked_in_view(page) == text[citation["char_start"] : citation["char_end"]]
+    assert page.text_content("#document .line.cited .ln") == str(citation["line_start"])
+    assert f"line {citation['line_start']}" in page.inner_text("#cited-where")
+    assert page.inner_text("h1") == citation["title"]
+    assert cited_is_on_screen(page)
+    assert page.evaluate("document.activeElement.id") == "cited"
+
+    # Back to the answer, then a passage: a multi-line span with blank lines is marked line by line.
+    page.go_back()
+    page.wait_for_selector("#answer .answer-text")
+    passage = expected["passages"][0]["citation"]
+    page.locator("#passages li").first.locator("a.citation").click()
+    page.wait_for_selector("mark#cited")
+    assert marked_in_view(page) == text[passage["char_start"] : passage["char_end"]]
+    assert passage["line_end"] > passage["line_start"]
+    cited_lines = page.eval_on_selector_all("#document .line.cited .ln", "ns => ns.map(n => Number(n.textContent))")
+    assert cited_lines == list(range(passage["line_start"], passage["line_end"] + 1))
+
+
+def test_unrelated_question_says_there_is_no_answer(seeds_server, page):
+    page.goto(seeds_server.url + "/")
+    ask(page, UNRELATED)
+    page.wait_for_selector(".no-answer")
+    assert "No answer in these documents" in page.inner_text("#answer")
+    assert page.locator("#answer .answer-text").count() == 0
+
+
+def test_empty_question_shows_the_servers_reason_in_words(seeds_server, page):
+    page.goto(seeds_server.url + "/")
+    with page.expect_response("**/ask") as response:
+        page.click("#submit")
+    assert response.value.status == 422
+    error = page.locator("#error")
+    error.wait_for()
+    message = error.inner_text()
+    assert "cannot be asked" in message and "question" in message
+    assert "{" not in message and "detail" not in message
+    assert page.locator("#results").is_hidden()
+
+
+def test_mode_control_asks_again_in_that_mode(seeds_server, page):
+    page.goto(seeds_server.url + "/")
+    ask(page, SEED_QUESTION)
+    page.wait_for_selector("#answer .answer-text")
+    with page.expect_request("**/ask") as request:
+        page.check('input[name="mode"][value="bm25"]')
+    assert request.value.post_data_json == {"question": SEED_QUESTION, "mode": "bm25"}
+    page.wait_for_url("**mode=bm25")
+    expected = api_answer(seeds_server, SEED_QUESTION, mode="bm25")
+    page.wait_for_function("document.getElementById('submit').disabled === false")
+    assert passage_marks(page) == [p["highlight"]["text"] for p in expected["passages"]]
+
+    # The address carries question and mode, so a reload shows the same answer.
+    page.reload()
+    page.wait_for_selector("#answer .answer-text")
+    assert page.is_checked('input[name="mode"][value="bm25"]')
+    assert page.input_value("#question") == SEED_QUESTION
+
+
+def test_keyboard_alone_reaches_the_answer_and_its_citation(seeds_server, page):
+    page.goto(seeds_server.url + "/")
+    assert page.evaluate("document.activeElement.id") == "question"  # autofocus: type straight away
+    page.keyboard.type(SEED_QUESTION)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#answer .answer-text")
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.classList.contains('citation')"):
+            break
+    assert page.evaluate("document.activeElement.closest('#answer') !== null")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("mark#cited")
+    assert page.evaluate("document.activeElement.id") == "cited"
+    assert "France" in page.inner_text("mark#cited")
+
+
+def test_pages_fit_a_phone_screen(seeds_server, page):
+    page.set_viewport_size({"width": 360, "height": 740})
+    page.goto(seeds_server.url + "/")
+    ask(page, SEED_QUESTION)
+    page.wait_for_selector("#answer .answer-text")
+    fits = "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+    assert page.evaluate(fits)
+    page.click("#answer a.citation")
+    page.wait_for_selector("mark#cited")
+    assert page.evaluate(fits)
+    assert cited_is_on_screen(page)
+
+
+def test_offsets_after_astral_characters_mark_exactly_the_cited_text(astral_server, page):
+    expected = api_answer(astral_server, EMOJI_QUESTION)
+    assert "Tuesday" in expected["answer"]["text"] and "🔦" in expected["answer"]["text"]
+    page.goto(astral_server.url + "/")
+    ask(page, EMOJI_QUESTION)
+    page.wait_for_selector("#answer .answer-text")
+    assert page.text_content("#answer .answer-text") == expected["answer"]["text"]
+    assert passage_marks(page) == [p["highlight"]["text"] for p in expected["passages"]]
+    # The highlighted sentence sits after the emoji of the passage, which the page must show unchanged.
+    first = expected["passages"][0]
+    assert page.locator("#passages li .passage-text").first.text_content() == first["text"]
+
+    citation = expected["answer"]["citation"]
+    page.click("#answer a.citation")
+    page.wait_for_selector("mark#cited")
+    text = document_text(astral_server, citation["doc_id"])
+    assert "🌊" in text[: citation["char_start"]]
+    assert marked_in_view(page) == text[citation["char_start"] : citation["char_end"]]
+    assert page.text_content("#document .line.cited .ln") == str(citation["line_start"])
+
+
+def test_pdf_citation_shows_its_page(astral_server, page):
+    expected = api_answer(astral_server, TEA_QUESTION)
+    citation = expected["answer"]["citation"]
+    document = httpx.get(f"{astral_server.url}/documents/tea.pdf").json()
+    assert citation["doc_id"] == "tea.pdf" and citation["char_start"] >= document["page_starts"][1]
+    page.goto(astral_server.url + "/")
+    ask(page, TEA_QUESTION)
+    link = page.locator("#answer a.citation")
+    # The results page shows the page the API reports (the view below works it out from page_starts).
+    assert f"page {citation['page']}" in link.inner_text()
+    link.click()
+    page.wait_for_selector("mark#cited")
+    assert "page 2" in page.inner_text("#cited-where")
+    assert page.eval_on_selector_all(".page-break", "hs => hs.map(h => h.textContent)") == ["Page 1", "Page 2"]
+    # The cited line comes after the "Page 2" heading.
+    assert page.evaluate(
+        "() => { const heads = document.querySelectorAll('.page-break');"
+        " return !!(heads[1].compareDocumentPosition(document.getElementById('cited'))"
+        " & Node.DOCUMENT_POSITION_FOLLOWING); }"
+    )
+    text = document["text"]
+    assert marked_in_view(page) == text[citation["char_start"] : citation["char_end"]]
+
+
+def test_unknown_document_is_a_readable_message(seeds_server, page):
+    page.goto(seeds_server.url + "/view/no/such/doc.txt?start=0&end=4")
+    error = page.locator("#error")
+    error.wait_for()
+    assert "No document with id 'no/such/doc.txt'" in error.inner_text()
+    assert page.inner_text("h1") == "Document not available"
+
+
+def test_without_an_index_the_page_says_what_to_run(tmp_path, page):
+    server = Server(tmp_path / "missing-index")
+    try:
+        page.goto(server.url + "/")
+        page.wait_for_selector("#stats .error-text")
+        assert "build-index" in page.inner_text("#stats")
+        ask(page, SEED_QUESTION)
+        error = page.locator("#error")
+        error.wait_for()
+        assert "No index is loaded" in error.inner_text() and "build-index" in error.inner_text()
+    finally:
+        server.stop()
+
+
+def test_page_and_assets_are_served_by_the_app_with_a_self_only_policy(seeds_server):
+    home = httpx.get(seeds_server.url + "/")
+    assert home.status_code == 200 and "text/html" in home.headers["content-type"]
+    assert "default-src 'none'" in home.headers["content-security-policy"]
+    for asset in ("/web/app.js", "/web/common.js", "/web/view.js", "/web/style.css"):
+        assert httpx.get(seeds_server.url + asset).status_code == 200
+    assert httpx.get(seeds_server.url + "/web/index.html").status_code == 404
+    assert httpx.get(seeds_server.url + "/web/..%2Fweb.py").status_code == 404
+    assert "/" not in httpx.get(seeds_server.url + "/openapi.json").json()["paths"]
