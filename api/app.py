@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 
@@ -10,18 +11,24 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.middleware.cors import CORSMiddleware
 
 from index.settings import Settings
-from index.store import IndexUnavailable
-from search import Engine, open_index
+from search import Engine
 from search.models import AskResponse, DocumentOut, Health, Question
 
 from .mcp import build_server as build_mcp_server
 from .mcp import mount as mount_mcp
-from .tool_routes import tools_router
 from .pages import web_router
+from .reload import EngineHolder, ReloadRefused, ReloadResult, Watcher
+from .security import (
+    LOOPBACK_NAMES, ApiKeyMiddleware, BodyLimitMiddleware, RequestIdMiddleware, cors_origins, key_digests,
+)
+from .tool_routes import tools_router
 
 log = logging.getLogger("askdocs.api")
+
+__all__ = ["VERSION", "EngineHolder", "create_app"]
 
 try:
     VERSION = version("askdocs")
@@ -29,43 +36,24 @@ except PackageNotFoundError:  # running from a checkout that was never installed
     VERSION = "0"
 
 
-class EngineHolder:
-    """The app's one opened index, or the reason there is none."""
-
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self.engine: Engine | None = None
-        self.error: str | None = None
-
-    def load(self) -> None:
-        try:
-            self.engine = open_index(settings=self.settings)
-            self.error = None
-            # The first query pays for lazy initialisation inside torch; pay it before the first user does.
-            self.engine.ask("warm up", top_k=1)
-        except IndexUnavailable as exc:
-            self.engine, self.error = None, str(exc)
-            log.error("%s", exc)
-
-    def get(self) -> Engine:
-        if self.engine is None:
-            raise IndexUnavailable(self.error or "no index loaded: run `build-index`")
-        return self.engine
-
-    def close(self) -> None:
-        if self.engine is not None:
-            self.engine.close()
-
-
-def create_app(settings: Settings | None = None) -> FastAPI:
-    holder = EngineHolder(settings or Settings())
+def create_app(settings: Settings | None = None, allowed_hosts: Sequence[str] = LOOPBACK_NAMES) -> FastAPI:
+    """The app over ``settings.index``. ``allowed_hosts``: the Host names /mcp answers to (DNS-rebinding guard)."""
+    settings = settings or Settings()
+    holder = EngineHolder(settings)
+    watcher = Watcher(holder, settings.reload_interval)
+    digests = key_digests(settings)  # raises KeyConfigError before anything is served
+    origins = cors_origins(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         holder.load()
-        async with mcp_session():
-            yield
-        holder.close()
+        watcher.start()
+        try:
+            async with mcp_session():
+                yield
+        finally:
+            watcher.stop()
+            holder.close()
 
     app = FastAPI(
         title="askdocs",
@@ -77,13 +65,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.holder = holder
 
+    # Added innermost first: a request meets the request id, then CORS (so preflights and 401s carry its
+    # headers), then the key check, then the body limit, and only then a route.
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(ApiKeyMiddleware, digests=digests)
+    if origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
+            allow_headers=["authorization", "content-type", "x-request-id"], expose_headers=["x-request-id"],
+            max_age=600,
+        )
+    app.add_middleware(RequestIdMiddleware)
+    if digests:
+        _document_bearer_auth(app)
+
     def engine() -> Engine:
-        if holder.engine is None:
+        # Resolved once per request: the request keeps this engine even if a reload swaps in another.
+        current = holder.engine
+        if current is None:
             raise HTTPException(status_code=503, detail=holder.error or "no index loaded: run `build-index`")
-        return holder.engine
+        return current
 
     app.include_router(tools_router(engine))  # GET /tools, POST /tools/{name}
-    mcp_session = mount_mcp(app, build_mcp_server(holder.get, VERSION))  # MCP over streamable HTTP at /mcp
+    extra_hosts = [h.strip() for h in settings.allowed_hosts.split(",") if h.strip()]
+    mcp_session = mount_mcp(app, build_mcp_server(holder.get, VERSION), hosts=[*allowed_hosts, *extra_hosts],
+                            origins=origins)  # MCP over streamable HTTP at /mcp
 
     @app.exception_handler(RequestValidationError)
     async def readable_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -102,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses={404: {"description": "No document with that id"}},
     )
     def document(doc_id: str, engine: Engine = Depends(engine)) -> DocumentOut:
+        # The id is looked up in the index, never joined to a path: no id can reach a file outside it.
         found = engine.document(doc_id)
         if found is None:
             raise HTTPException(status_code=404, detail=f"no document with id {doc_id!r} in this index")
@@ -109,12 +116,43 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/health", response_model=Health, summary="Index statistics and model", responses={503: {"model": Health}})
     def health():
-        if holder.engine is None:
+        served = holder.engine
+        if served is None:
             return JSONResponse(status_code=503, content=Health(status="no_index", index=None, error=holder.error).model_dump())
-        return Health(status="ok", index=holder.engine.stats())
+        return Health(status="ok", index=served.stats(), reload_error=holder.reload_error)
+
+    @app.post(
+        "/admin/reload",
+        response_model=ReloadResult,
+        summary="Serve the index generation published last, if it is not the one served",
+        description="Index folders are also watched (ASKDOCS_RELOAD_INTERVAL), so this is only needed to reload "
+                    "at once. Requests in flight finish on the generation they started with.",
+        responses={409: {"description": "The new generation was refused; the served one stays"}},
+    )
+    def reload() -> ReloadResult:
+        try:
+            return holder.reload()
+        except ReloadRefused as exc:
+            raise HTTPException(status_code=409, detail=str(exc)) from None
 
     app.include_router(web_router())  # the web page at / and /view/{doc_id}
     return app
+
+
+def _document_bearer_auth(app: FastAPI) -> None:
+    """Declare the key in the OpenAPI schema, so /docs can send it ("Authorize") and generated clients know."""
+    build_schema = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = build_schema()
+            schema.setdefault("components", {})["securitySchemes"] = {"apiKey": {"type": "http", "scheme": "bearer"}}
+            schema["security"] = [{"apiKey": []}]
+            schema["paths"]["/health"]["get"]["security"] = []
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi
 
 
 def _describe(error: dict) -> str:

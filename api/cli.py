@@ -52,15 +52,20 @@ def _configure_logging(verbose: bool = False) -> None:
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @index_option
 @click.option("--progress/--no-progress", default=None, help="Progress bars [default: only on a terminal].")
-def build_index_command(paths: tuple[Path, ...], index: Path | None, progress: bool | None) -> None:
-    """Index PATHS (files or folders of .txt, .md, .html, .pdf) [default: seeds/]."""
+@click.option("--rebuild", is_flag=True, help="Re-read and re-embed everything instead of reusing what is unchanged.")
+def build_index_command(paths: tuple[Path, ...], index: Path | None, progress: bool | None, rebuild: bool) -> None:
+    """Index PATHS (files or folders of .txt, .md, .html, .pdf) [default: seeds/].
+
+    Over an existing index only new and changed files are read and embedded, and the result is the same as
+    a build from scratch. A changed model or chunk setting makes it a full build; the summary says why.
+    """
     from index.build import BuildError, build_index
     from index.store import IndexUnavailable
 
     _configure_logging()
     settings = _settings(index)
     try:
-        report = build_index(list(paths) or [DEFAULT_CORPUS], settings, progress=progress)
+        report = build_index(list(paths) or [DEFAULT_CORPUS], settings, progress=progress, rebuild=rebuild)
     except (BuildError, IndexUnavailable) as exc:
         _fail(str(exc))
     click.echo(report.summary())
@@ -70,14 +75,41 @@ def build_index_command(paths: tuple[Path, ...], index: Path | None, progress: b
 @index_option
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-def serve(index: Path | None, host: str, port: int) -> None:
-    """Serve the HTTP API (and the web page) over an index."""
+@click.option("--insecure", is_flag=True,
+              help="Serve on a non-loopback address without API keys (only behind something that authenticates).")
+def serve(index: Path | None, host: str, port: int, insecure: bool) -> None:
+    """Serve the HTTP API (and the web page) over an index.
+
+    A new index generation (a finished build-index) is picked up without a restart. Set ASKDOCS_API_KEYS or
+    ASKDOCS_API_KEYS_FILE to require a key; on an address other than loopback that is required.
+    """
+    from .security import LOOPBACK_NAMES, KeyConfigError, RequestIdFormatter, is_loopback, key_digests
+
+    settings = _settings(index)
+    try:
+        has_keys = bool(key_digests(settings))
+    except KeyConfigError as exc:
+        _fail(str(exc))
+    if not is_loopback(host) and not has_keys and not insecure:
+        _fail(
+            f"refusing to serve on {host} without API keys: anyone who can reach that address could read every "
+            "document in the index. Set ASKDOCS_API_KEYS (comma-separated keys) or ASKDOCS_API_KEYS_FILE (a file "
+            "of their sha256 digests), or pass --insecure if a proxy in front of askdocs authenticates.",
+            code=2,
+        )
     import uvicorn
 
     from .app import create_app
 
-    click.echo(f"askdocs serving {index or Settings().index} on http://{host}:{port}/  (API docs at /docs)")
-    uvicorn.run(create_app(_settings(index)), host=host, port=port, log_level="info")
+    # Every line logged while a request is handled ends with its id, the one the client sees in X-Request-ID.
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(RequestIdFormatter("%(levelname)s %(name)s: %(message)s"))
+    # /mcp answers loopback names, and the address served on unless it is "every interface".
+    hosts = [*LOOPBACK_NAMES, *([host] if host not in ("0.0.0.0", "::", "") else [])]
+    click.echo(f"askdocs serving {settings.index} on http://{host}:{port}/  (API docs at /docs)"
+               + ("; API keys required" if has_keys else ""))
+    # uvicorn's access log would print query strings and no request id; the app logs each request itself.
+    uvicorn.run(create_app(settings, allowed_hosts=hosts), host=host, port=port, log_level="info", access_log=False)
 
 
 @main.command("mcp")

@@ -8,7 +8,7 @@ MCP lists exactly the ``model_json_schema()`` of the same argument models that `
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -17,6 +17,7 @@ import mcp_types as types
 from fastapi import FastAPI
 from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
+from mcp.server.transport_security import TransportSecuritySettings
 
 from index.store import IndexUnavailable
 from search import Engine
@@ -85,10 +86,23 @@ async def serve_stdio(server: Server, load: Callable[[], None]) -> None:
         await server.run(read_stream, write_stream, server.create_initialization_options())
 
 
-def mount(app: FastAPI, server: Server) -> Callable[[], AbstractAsyncContextManager[None]]:
-    """Serve ``server`` at ``/mcp`` on ``app``; the app's lifespan must enter the returned context manager."""
+def mount(app: FastAPI, server: Server, hosts: Sequence[str] = ("127.0.0.1", "localhost", "::1"),
+          origins: Sequence[str] = ()) -> Callable[[], AbstractAsyncContextManager[None]]:
+    """Serve ``server`` at ``/mcp`` on ``app``; the app's lifespan must enter the returned context manager.
+
+    Following the SDK's protection against DNS rebinding, /mcp answers only requests whose Host is one of
+    ``hosts`` (any port) and whose Origin, if any, is one of those hosts or one of ``origins``.
+    """
+    names = [f"[{h}]" if ":" in h else h for h in hosts]
+    security = TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=[pattern for name in names for pattern in (name, f"{name}:*")],
+        allowed_origins=[f"{scheme}://{name}{port}" for name in names for scheme in ("http", "https")
+                         for port in ("", ":*")] + list(origins),
+    )
     # Stateless: every request stands alone, so any worker can answer it and no session state piles up.
-    http = server.streamable_http_app(streamable_http_path="/mcp", stateless_http=True, json_response=True)
+    http = server.streamable_http_app(streamable_http_path="/mcp", stateless_http=True, json_response=True,
+                                      transport_security=security)
     # First in the route list, so a catch-all mount added to the app later cannot shadow /mcp.
     app.router.routes[0:0] = http.routes
     return server.session_manager.run

@@ -6,6 +6,7 @@
 from collections.abc import Callable
 
 from fastapi import APIRouter, Depends, HTTPException
+from fastapi.responses import JSONResponse
 
 from search import Engine
 
@@ -48,6 +49,11 @@ def _endpoint(tool: Tool, engine: Callable[[], Engine]):
         try:
             return tool.run(index, arguments)
         except ToolFailure as exc:
+            if exc.status == 422:
+                # Shaped like every other 422 of this API, as its OpenAPI schema says: a detail list and a message.
+                return JSONResponse(status_code=422, content={
+                    "detail": [{"type": "value_error", "loc": ["body"], "msg": str(exc)}], "message": str(exc),
+                })
             raise HTTPException(status_code=exc.status, detail=str(exc)) from None
 
     run.__name__ = f"tool_{tool.name}"

@@ -1,4 +1,9 @@
-"""The build pipeline: walk the corpus, skip and report bad files, chunk, embed, write the store."""
+"""The build pipeline: walk the corpus, skip and report bad files, chunk, embed, write the store.
+
+Over an existing index a build is incremental (see ``incremental``): unchanged documents and chunks keep
+what the live generation stored, and only new text goes through the model. The generation it writes is
+the same one a build from scratch would write.
+"""
 
 from __future__ import annotations
 
@@ -13,16 +18,31 @@ from tqdm import tqdm
 from .chunking import Chunker
 from .documents import Document, LoadError, Skipped, iter_files, load_document
 from .embedder import Embedder, load_embedder
-from .settings import Settings
+from .incremental import Previous, library_versions, open_previous, renumbered
 from .lexical import SETTINGS as BM25_SETTINGS
 from .lexical import build_bm25
+from .retrieval_text import TITLE_TOKENS, chunk_key, retrieval_text, title_prefix
+from .settings import Settings
 from .store import ChunkRow, DocumentRow, build_lock, chunk_id_for, write_generation
 
 log = logging.getLogger("askdocs.build")
 
+__all__ = ["TITLE_TOKENS", "BuildError", "BuildReport", "build_from_documents", "build_index", "load_corpus",
+           "make_chunker", "title_prefix"]
+
 
 class BuildError(Exception):
     pass
+
+
+@dataclass
+class Changes:
+    """How the documents differ from the generation an incremental build started from (doc ids)."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -33,19 +53,26 @@ class BuildReport:
     chunks: int = 0
     skipped: list[Skipped] = field(default_factory=list)
     seconds: float = 0.0
+    embedded: int = 0  # chunks that went through the model; the rest kept their stored vectors
+    changes: Changes | None = None  # None for a full build
+    full_build_reason: str | None = None
 
     def summary(self) -> str:
         lines = [
             f"Indexed {self.documents} documents as {self.chunks} chunks in {self.seconds:.1f} s -> {self.index_dir}",
         ]
+        if self.changes is not None:
+            c = self.changes
+            lines.append(
+                f"Incremental: {len(c.added)} added, {len(c.updated)} updated, {len(c.removed)} removed, "
+                f"{len(c.unchanged)} unchanged documents; embedded {self.embedded} of {self.chunks} chunks"
+            )
+        else:
+            lines.append(f"Full build ({self.full_build_reason}); embedded {self.embedded} of {self.chunks} chunks")
         if self.skipped:
             lines.append(f"Skipped {len(self.skipped)} files:")
             lines.extend(f"  {s.path}: {s.reason}" for s in self.skipped)
         return "\n".join(lines)
-
-
-# Tokens kept free in every chunk for the document title that is prepended before embedding.
-TITLE_TOKENS = 32
 
 
 def make_chunker(embedder: Embedder, settings: Settings) -> Chunker:
@@ -53,18 +80,9 @@ def make_chunker(embedder: Embedder, settings: Settings) -> Chunker:
     return Chunker(embedder.token_spans, settings.chunk_tokens, settings.chunk_overlap, budget)
 
 
-def title_prefix(title: str, embedder: Embedder) -> str:
-    """The title line prepended to every chunk's retrieval text, cut to TITLE_TOKENS model tokens."""
-    title = " ".join(title.split())
-    if not title:
-        return ""
-    spans = embedder.token_spans([title])[0]
-    if len(spans) > TITLE_TOKENS:
-        title = title[: spans[TITLE_TOKENS][0]].rstrip()
-    return title + "\n"
-
-
-def load_corpus(paths: list[Path], settings: Settings, progress: bool | None = None) -> tuple[list[Document], list[Skipped]]:
+def load_corpus(paths: list[Path], settings: Settings, progress: bool | None = None,
+                previous: Previous | None = None) -> tuple[list[Document], list[Skipped]]:
+    """Read the files under ``paths``; a file ``previous`` already holds unchanged is taken from it unparsed."""
     documents: list[Document] = []
     skipped: list[Skipped] = []
     max_bytes = int(settings.max_file_mb * 1_000_000)
@@ -75,116 +93,181 @@ def load_corpus(paths: list[Path], settings: Settings, progress: bool | None = N
             continue
         path, doc_id = item
         try:
-            documents.append(load_document(path, doc_id, max_bytes))
+            unchanged = previous.unchanged_file(path, doc_id, max_bytes) if previous else None
+            documents.append(unchanged or load_document(path, doc_id, max_bytes))
         except LoadError as exc:
             skipped.append(Skipped(str(path), str(exc)))
             log.warning("skipped %s: %s", path, exc)
     return documents, skipped
 
 
-def build_index(paths: list[Path], settings: Settings, progress: bool | None = None) -> BuildReport:
-    """Index the files under ``paths`` into ``settings.index``."""
+def build_index(paths: list[Path], settings: Settings, progress: bool | None = None,
+                rebuild: bool = False) -> BuildReport:
+    """Index the files under ``paths`` into ``settings.index``; ``rebuild`` ignores what the index holds."""
     started = time.perf_counter()
-    with build_lock(Path(settings.index)):
-        documents, skipped = load_corpus(paths, settings, progress)
+    with build_lock(Path(settings.index)), _Build(settings, rebuild) as build:
+        documents, skipped = load_corpus(paths, settings, progress, build.previous)
         if not documents:
             raise BuildError(
                 f"no readable documents under {', '.join(map(str, paths))} "
                 f"({len(skipped)} skipped); the existing index, if any, is unchanged"
             )
-        report = _build_locked(documents, settings, progress, sources=[str(p) for p in paths])
+        report = build.run(documents, progress, sources=[str(p) for p in paths])
     report.skipped = skipped
     report.seconds = time.perf_counter() - started
     return report
 
 
 def build_from_documents(documents: list[Document], settings: Settings, progress: bool | None = None,
-                         sources: list[str] | None = None) -> BuildReport:
+                         sources: list[str] | None = None, rebuild: bool = False) -> BuildReport:
     """Index documents that were loaded some other way (a BEIR corpus, a test)."""
     started = time.perf_counter()
     if not documents:
         raise BuildError("no documents to index; the existing index, if any, is unchanged")
-    with build_lock(Path(settings.index)):
-        report = _build_locked(documents, settings, progress, sources=sources or [])
+    with build_lock(Path(settings.index)), _Build(settings, rebuild) as build:
+        report = build.run(documents, progress, sources=sources or [])
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _build_locked(documents: list[Document], settings: Settings, progress: bool | None, sources: list[str]) -> BuildReport:
-    index_dir = Path(settings.index)
-    embedder = load_embedder(settings.model)
-    chunker = make_chunker(embedder, settings)
-    doc_rows, chunk_rows, retrieval_texts, vectors, sentence_spans, sentence_vectors = _chunk_and_embed(
-        documents, chunker, embedder, settings, progress
-    )
-    bm25 = build_bm25(retrieval_texts)
-    manifest = {
-        "model": {
-            "name": embedder.name,
-            "dimension": embedder.dimension,
-            "max_tokens": embedder.spec.max_tokens,
-            "backend": "torch",
-            "normalized": True,
-        },
-        "chunker": chunker.settings(),
-        "retrieval_text": {"title_prefix": settings.title_prefix, "title_tokens": TITLE_TOKENS},
-        "bm25": BM25_SETTINGS,
-        "vectors": {"type": "flat", "metric": "inner_product"},
-        "counts": {"documents": len(doc_rows), "chunks": len(chunk_rows), "sentences": int(len(sentence_spans))},
-        "sources": sources,
-    }
-    generation = write_generation(
-        index_dir, doc_rows, chunk_rows, vectors, sentence_spans, sentence_vectors, bm25, manifest
-    )
-    return BuildReport(index_dir=index_dir, generation=generation, documents=len(doc_rows), chunks=len(chunk_rows))
+class _Build:
+    """One build under the lock: the model, the chunker, and the generation it may reuse."""
 
-
-def _chunk_and_embed(documents: list[Document], chunker: Chunker, embedder: Embedder, settings: Settings,
-                     progress: bool | None):
-    doc_rows: list[DocumentRow] = []
-    chunk_rows: list[ChunkRow] = []
-    retrieval_texts: list[str] = []  # what BM25 and the model see: title line + chunk text
-    chunk_sentences: list[list[tuple[int, int]]] = []  # offsets in the retrieval text
-    all_spans: list[tuple[int, int]] = []
-    for doc_row, document in enumerate(tqdm(documents, desc="Chunking", unit="doc", disable=_no_bar(progress))):
-        doc_rows.append(
-            DocumentRow(document.doc_id, document.title, document.source, document.kind, document.sha256,
-                        document.size, document.mtime, document.page_starts, document.meta, document.text)
+    def __init__(self, settings: Settings, rebuild: bool):
+        self.settings = settings
+        self.index_dir = Path(settings.index)
+        self.embedder = load_embedder(settings.model)
+        self.chunker = make_chunker(self.embedder, settings)
+        self.sections = {
+            "model": {
+                "name": self.embedder.name,
+                "dimension": self.embedder.dimension,
+                "max_tokens": self.embedder.spec.max_tokens,
+                "backend": "torch",
+                "normalized": True,
+            },
+            "chunker": self.chunker.settings(),
+            "retrieval_text": {"title_prefix": settings.title_prefix, "title_tokens": TITLE_TOKENS},
+            "libraries": library_versions(),
+        }
+        self.previous, self.full_reason = open_previous(
+            self.index_dir, self.sections, self.embedder, settings.title_prefix, rebuild
         )
-        prefix = title_prefix(document.title, embedder) if settings.title_prefix else ""
-        for chunk in chunker.chunk(document):
-            text = document.text[chunk.char_start : chunk.char_end]
-            # A chunk that already opens with the title does not need it twice.
-            chunk_prefix = "" if text.startswith(prefix.strip()) else prefix
-            chunk_rows.append(
-                ChunkRow(
-                    chunk_id=chunk_id_for(document.doc_id, chunk.ordinal),
-                    doc_row=doc_row,
-                    ordinal=chunk.ordinal,
-                    char_start=chunk.char_start,
-                    char_end=chunk.char_end,
-                    line_start=chunk.line_start,
-                    line_end=chunk.line_end,
-                    page=chunk.page,
-                    n_tokens=chunk.n_tokens,
-                    sentence_first=len(all_spans),
-                    sentence_count=len(chunk.sentences),
-                    text=text,
-                )
+        if self.previous is None and (self.index_dir / "CURRENT").exists():
+            log.info("full build: %s", self.full_reason)  # said at once: it may take a while
+
+    def __enter__(self) -> _Build:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.previous is not None:
+            self.previous.close()
+
+    def run(self, documents: list[Document], progress: bool | None, sources: list[str]) -> BuildReport:
+        assembled = _Assembly(self.embedder.dimension)
+        changes = Changes() if self.previous is not None else None
+        to_embed: list[tuple[int, str, list]] = []  # (chunk index, retrieval text, sentence spans in it)
+        for document in tqdm(documents, desc="Chunking", unit="doc", disable=_no_bar(progress)):
+            to_embed.extend(self._add_document(assembled, document, changes))
+        if changes is not None:
+            changes.removed = sorted(self.previous.doc_ids - {d.doc_id for d in documents})
+
+        with tqdm(total=len(to_embed), desc="Embedding", unit="chunk", disable=_no_bar(progress)) as bar:
+            encoded = self.embedder.encode(
+                [text for _, text, _ in to_embed], spans=[spans for _, _, spans in to_embed],
+                batch_size=self.settings.embed_batch_size, progress=bar.update,
             )
-            all_spans.extend(chunk.sentences)
-            shift = len(chunk_prefix) - chunk.char_start
-            chunk_sentences.append([(s + shift, e + shift) for s, e in chunk.sentences])
-            retrieval_texts.append(chunk_prefix + text)
+        for (index, _, _), vector, sentence_vectors in zip(to_embed, encoded.vectors, encoded.span_vectors):
+            assembled.vectors[index] = vector
+            assembled.sentence_vectors[index] = sentence_vectors
 
-    with tqdm(total=len(retrieval_texts), desc="Embedding", unit="chunk", disable=_no_bar(progress)) as bar:
-        encoded = embedder.encode(
-            retrieval_texts, spans=chunk_sentences, batch_size=settings.embed_batch_size, progress=bar.update
+        manifest = {
+            **self.sections,
+            "bm25": BM25_SETTINGS,
+            "vectors": {"type": "flat", "metric": "inner_product"},
+            "counts": {"documents": len(assembled.documents), "chunks": len(assembled.chunks),
+                       "sentences": assembled.n_sentences},
+            "sources": sources,
+        }
+        generation = write_generation(
+            self.index_dir, assembled.documents, assembled.chunks, np.stack(assembled.vectors),
+            assembled.spans(), assembled.stacked_sentence_vectors(), build_bm25(assembled.texts), manifest,
         )
-    sentence_vectors = (
-        np.concatenate(encoded.span_vectors) if all_spans else np.zeros((0, embedder.dimension), np.float32)
-    )
-    return doc_rows, chunk_rows, retrieval_texts, encoded.vectors, np.array(all_spans, dtype=np.int64).reshape(-1, 2), sentence_vectors
+        return BuildReport(index_dir=self.index_dir, generation=generation, documents=len(assembled.documents),
+                           chunks=len(assembled.chunks), embedded=len(to_embed), changes=changes,
+                           full_build_reason=self.full_reason)
+
+    def _add_document(self, assembled: _Assembly, document: Document, changes: Changes | None):
+        """Add ``document`` and its chunks; return the chunks that need the model."""
+        doc_row = assembled.add_document(document)
+        prefix = title_prefix(document.title, self.embedder) if self.settings.title_prefix else ""
+        previous = self.previous
+        stored = previous.unchanged(document) if previous is not None else None
+        if changes is not None:
+            bucket = (changes.unchanged if stored else
+                      changes.updated if document.doc_id in previous.documents else changes.added)
+            bucket.append(document.doc_id)
+        if stored is not None:
+            for row in stored.chunk_rows:
+                chunk = previous.chunks[row]
+                spans, sentence_vectors = previous.sentences(row)
+                text, _ = retrieval_text(prefix, chunk.text, chunk.char_start, spans)
+                assembled.add_chunk(renumbered(chunk, doc_row, assembled.n_sentences), text, spans,
+                                    previous.vectors[row], sentence_vectors)
+            return []
+
+        pending = []
+        for chunk in self.chunker.chunk(document):
+            chunk_text = document.text[chunk.char_start : chunk.char_end]
+            text, relative = retrieval_text(prefix, chunk_text, chunk.char_start, chunk.sentences)
+            row = ChunkRow(
+                chunk_id=chunk_id_for(document.doc_id, chunk.ordinal), doc_row=doc_row, ordinal=chunk.ordinal,
+                char_start=chunk.char_start, char_end=chunk.char_end, line_start=chunk.line_start,
+                line_end=chunk.line_end, page=chunk.page, n_tokens=chunk.n_tokens,
+                sentence_first=assembled.n_sentences, sentence_count=len(chunk.sentences), text=chunk_text,
+            )
+            same = previous.chunk_with_key(chunk_key(text, relative)) if previous is not None else None
+            if same is not None:
+                assembled.add_chunk(row, text, chunk.sentences, previous.vectors[same], previous.sentences(same)[1])
+            else:
+                pending.append((assembled.add_chunk(row, text, chunk.sentences, None, None), text, relative))
+        return pending
+
+
+class _Assembly:
+    """The new generation's rows and arrays, filled in document order (vectors may come later)."""
+
+    def __init__(self, dimension: int):
+        self.dimension = dimension
+        self.documents: list[DocumentRow] = []
+        self.chunks: list[ChunkRow] = []
+        self.texts: list[str] = []  # retrieval texts, for BM25
+        self.sentence_spans: list = []
+        self.vectors: list[np.ndarray | None] = []
+        self.sentence_vectors: list[np.ndarray | None] = []
+        self.n_sentences = 0
+
+    def add_document(self, d: Document) -> int:
+        self.documents.append(DocumentRow(d.doc_id, d.title, d.source, d.kind, d.sha256, d.size, d.mtime,
+                                          d.page_starts, d.meta, d.text))
+        return len(self.documents) - 1
+
+    def add_chunk(self, chunk: ChunkRow, text: str, spans, vector, sentence_vectors) -> int:
+        self.chunks.append(chunk)
+        self.texts.append(text)
+        self.sentence_spans.append(np.asarray(spans, dtype=np.int64).reshape(-1, 2))
+        self.vectors.append(vector)
+        self.sentence_vectors.append(sentence_vectors)
+        self.n_sentences += chunk.sentence_count
+        return len(self.chunks) - 1
+
+    def spans(self) -> np.ndarray:
+        return np.concatenate(self.sentence_spans) if self.sentence_spans else np.zeros((0, 2), np.int64)
+
+    def stacked_sentence_vectors(self) -> np.ndarray:
+        if not self.sentence_vectors:
+            return np.zeros((0, self.dimension), np.float32)
+        return np.concatenate([np.asarray(v, dtype=np.float32) for v in self.sentence_vectors])
 
 
 def _no_bar(progress: bool | None) -> bool | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -31,4 +31,18 @@ class Settings(BaseSettings):
     )
     no_answer_coverage_weight: float = Field(
         0.0, ge=0, description="Weight of the question-word coverage of the top passage in the confidence."
+    )
+
+    # Serving: keys, limits, reload (README "Operating askdocs").
+    api_keys: SecretStr = Field(
+        SecretStr(""), description="Comma-separated API keys; when any key is set, every endpoint but GET /health needs one."
+    )
+    api_keys_file: Path | None = Field(None, description="File of sha256 hex digests of API keys, one per line.")
+    max_body_bytes: int = Field(65536, ge=1024, description="Request bodies larger than this get a 413.")
+    cors_origins: str = Field("", description="Comma-separated origins a browser may call the API from; empty: CORS off.")
+    allowed_hosts: str = Field(
+        "", description="Comma-separated extra Host names /mcp answers to, besides loopback and serve's --host."
+    )
+    reload_interval: float = Field(
+        1.0, ge=0, description="Seconds between checks for a newly published index generation; 0 turns it off."
     )

@@ -375,6 +375,28 @@ class StoredIndex:
             for row in range(offset, min(offset + limit, self.n_documents))
         ]
 
+    def all_documents(self) -> list[DocumentRow]:
+        """Every document, in row order (for an incremental build to take over)."""
+        with self._db_lock:
+            rows = self._connection.execute(
+                "SELECT doc_id, title, source, kind, sha256, size, mtime, page_starts, meta, text "
+                "FROM documents ORDER BY row"
+            ).fetchall()
+        return [DocumentRow(*row[:7], tuple(json.loads(row[7])), json.loads(row[8]), row[9]) for row in rows]
+
+    def all_chunks(self) -> list[ChunkRow]:
+        """Every chunk, in row order; row ``i`` has vector ``i``."""
+        with self._db_lock:
+            rows = self._connection.execute(
+                "SELECT chunk_id, doc_row, ordinal, char_start, char_end, line_start, line_end, page, n_tokens, "
+                "sentence_first, sentence_count, text FROM chunks ORDER BY row"
+            ).fetchall()
+        return [ChunkRow(*row) for row in rows]
+
+    def all_vectors(self) -> np.ndarray:
+        """The chunk vectors exactly as stored, (n_chunks, dim) float32."""
+        return self.vectors.reconstruct_n(0, self.vectors.ntotal)
+
     def close(self) -> None:
         with self._db_lock:
             self._connection.close()

@@ -161,3 +161,6 @@ class Health(BaseModel):
     status: str
     index: IndexStats | None
     error: str | None = None
+    reload_error: str | None = Field(
+        None, description="Why the last newly published generation was refused; the index above is still served."
+    )

@@ -48,12 +48,12 @@ def copy_index(source: Path, destination: Path) -> Path:
 class Server:
     """``askdocs serve`` as a real subprocess on a free loopback port."""
 
-    def __init__(self, index: Path, extra_args: tuple[str, ...] = (), env: dict | None = None):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+    def __init__(self, index: Path, extra_args: tuple[str, ...] = (), env: dict | None = None, host: str = "127.0.0.1"):
+        self.port = free_port(host)
+        self.url = f"http://{host}:{self.port}"
         self.log = open(index.parent / f"serve-{self.port}.log", "w+")
         self.process = subprocess.Popen(
-            [str(BIN / "askdocs"), "serve", "--index", str(index), "--port", str(self.port), *extra_args],
+            [str(BIN / "askdocs"), "serve", "--index", str(index), "--host", host, "--port", str(self.port), *extra_args],
             stdout=self.log,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
@@ -89,5 +89,27 @@ class Server:
 @pytest.fixture(scope="session")
 def seeds_server(seeds_index):
     server = Server(seeds_index)
+    yield server
+    server.stop()
+
+
+API_KEY = "test-key-7f3a9c"
+FILE_KEY = "file-key-41d2e8"
+
+
+@pytest.fixture(scope="session")
+def keyed_server(tmp_path_factory, seeds_index):
+    """A server that wants API keys (one from the environment, one from a file of digests), allows one CORS
+    origin and one extra /mcp host, on a loopback address other than 127.0.0.1."""
+    import hashlib
+
+    folder = tmp_path_factory.mktemp("keyed")
+    keys_file = folder / "keys.sha256"
+    keys_file.write_text(f"# askdocs keys\n{hashlib.sha256(FILE_KEY.encode()).hexdigest()}  # ci\n")
+    index = copy_index(seeds_index, folder / "index")
+    server = Server(index, host="127.0.0.2", env={
+        "ASKDOCS_API_KEYS": API_KEY, "ASKDOCS_API_KEYS_FILE": str(keys_file),
+        "ASKDOCS_CORS_ORIGINS": "https://app.example", "ASKDOCS_ALLOWED_HOSTS": "docs.example",
+    })
     yield server
     server.stop()

@@ -297,3 +297,35 @@ def test_page_and_assets_are_served_by_the_app_with_a_self_only_policy(seeds_ser
     assert httpx.get(seeds_server.url + "/web/index.html").status_code == 404
     assert httpx.get(seeds_server.url + "/web/..%2Fweb.py").status_code == 404
     assert "/" not in httpx.get(seeds_server.url + "/openapi.json").json()["paths"]
+
+
+def test_with_api_keys_the_page_asks_for_one_and_keeps_it_for_the_tab(keyed_server, browser):
+    from .conftest import API_KEY
+
+    context = browser.new_context(viewport={"width": 1000, "height": 700})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        page.goto(keyed_server.url + "/")
+        expect(page.locator("#stats")).to_contain_text("1 document")  # /health needs no key
+        ask(page, SEED_QUESTION)
+        expect(page.locator("#error")).to_contain_text("needs an API key")
+        page.fill("#api-key", "not-the-key")
+        page.press("#api-key", "Enter")
+        expect(page.locator("#error")).to_contain_text("not accepted")
+
+        page.fill("#api-key", API_KEY)
+        page.press("#api-key", "Enter")  # saved for this tab; the page reloads and asks again
+        expect(page.locator("#answer .answer-text")).to_contain_text("France")
+        assert page.locator("#api-key").count() == 0
+        assert page.evaluate("sessionStorage.getItem('askdocs-api-key')") == API_KEY
+        assert API_KEY not in page.url
+
+        page.click("#answer a.citation")  # the document view's own API call sends the key too
+        page.wait_for_selector("mark#cited")
+        assert "France" in marked_in_view(page)
+    finally:
+        context.close()
+    assert errors == []

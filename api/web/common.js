@@ -42,14 +42,27 @@ export class ApiError extends Error {
   }
 }
 
+// A server with API keys wants one on every API call. The page asks for it once and keeps it in this
+// tab only (sessionStorage): never in the address, never in a cookie another site's request would carry.
+const KEY_STORE = "askdocs-api-key";
+
 // Calls the API and returns parsed JSON, or throws an ApiError whose message a reader can act on:
 // the 422 `message`, the 503/404 `detail`, never a raw JSON dump.
 export async function api(path, options = {}) {
+  const headers = { accept: "application/json", ...options.headers };
+  const key = sessionStorage.getItem(KEY_STORE);
+  if (key) headers.authorization = `Bearer ${key}`;
   let response;
   try {
-    response = await fetch(path, { headers: { accept: "application/json" }, ...options });
+    response = await fetch(path, { ...options, headers });
   } catch {
     throw new ApiError("Could not reach the askdocs server. Is `askdocs serve` still running?", 0);
+  }
+  if (response.status === 401) {
+    if (key) sessionStorage.removeItem(KEY_STORE);
+    showKeyForm();
+    throw new ApiError(key ? "That API key was not accepted. Paste a valid one above."
+      : "This server needs an API key. Paste it above.", 401);
   }
   let body = null;
   try {
@@ -106,4 +119,19 @@ export async function showStats(target) {
   } catch (error) {
     target.replaceChildren(el("span", { class: "error-text" }, error.message));
   }
+}
+
+// The form that takes an API key; once saved, the page reloads and asks again with it.
+function showKeyForm() {
+  if (document.getElementById("api-key")) return;
+  const input = el("input", { id: "api-key", type: "password", autocomplete: "off", required: true });
+  const form = el("form", { class: "key-form", "aria-label": "API key" },
+    el("label", { for: "api-key" }, "API key"), input, el("button", { type: "submit" }, "Use key"));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    sessionStorage.setItem(KEY_STORE, input.value.trim());
+    location.reload();
+  });
+  document.querySelector("main").prepend(form);
+  input.focus();
 }

@@ -1,0 +1,146 @@
+"""The served index, and swapping it for a newly published generation without a restart.
+
+A swap replaces one reference: a request holds the ``Engine`` it started with until it ends, so requests in
+flight finish on the old generation while new ones get the new one. The old engine is not closed here; it
+goes (its database connection with it) when its last request lets go of it. Its files stay readable even
+if a later build prunes them, since the open connection keeps them alive on Linux.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from index.settings import Settings
+from index.store import CURRENT, IndexUnavailable
+from search import Engine, open_index
+from search.models import IndexStats
+
+log = logging.getLogger("askdocs.reload")
+
+
+class ReloadResult(BaseModel):
+    status: Literal["reloaded", "unchanged"] = Field(
+        description="reloaded: a new generation is now served; unchanged: the served one is already current."
+    )
+    index: IndexStats
+
+
+class ReloadRefused(Exception):
+    """A new generation could not be opened; the message says why and what is still served."""
+
+
+class EngineHolder:
+    """The app's one opened index (or the reason there is none), replaced whole on reload."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.engine: Engine | None = None
+        self.error: str | None = None  # why nothing is served
+        self.reload_error: str | None = None  # why the last reload was refused while a generation kept serving
+        self._lock = threading.Lock()  # one reload at a time; requests never take it
+        self._refused: str | None = None  # CURRENT's content when a reload was refused, not retried by the watcher
+
+    # ------------------------------------------------------------ what the routes use
+    def get(self) -> Engine:
+        engine = self.engine
+        if engine is None:
+            raise IndexUnavailable(self.error or "no index loaded: run `build-index`")
+        return engine
+
+    # ------------------------------------------------------------ loading
+    def load(self) -> None:
+        """Open the index at startup; a missing or broken one is reported by /health, not fatal."""
+        try:
+            self.reload(force=True)
+        except ReloadRefused:
+            pass
+
+    def current_name(self) -> str | None:
+        """The generation CURRENT names now (None when there is no CURRENT file)."""
+        try:
+            return (self.settings.index / CURRENT).read_text().strip() or None
+        except OSError:
+            return None
+
+    def serving_name(self) -> str | None:
+        engine = self.engine
+        return engine.stored.path.name if engine is not None else None
+
+    def check(self) -> None:
+        """Reload if CURRENT names a generation that is neither served nor already refused."""
+        current = self.current_name()
+        if current is not None and current == self.serving_name():
+            # CURRENT points back at what is served (a refused generation was replaced): nothing is wrong now.
+            self.reload_error = self._refused = None
+        elif current is not None and current != self._refused:
+            self.reload()
+
+    def reload(self, force: bool = False) -> ReloadResult:
+        """Serve the generation CURRENT names, if it is not the one served; raise ReloadRefused if it cannot be."""
+        with self._lock:
+            current = self.current_name()
+            if not force and self.engine is not None and current == self.serving_name():
+                return ReloadResult(status="unchanged", index=self.engine.stats())
+            try:
+                engine = open_index(settings=self.settings)
+                # The first query pays for lazy initialisation inside the model; pay it before a user does.
+                engine.ask("warm up", top_k=1)
+            except IndexUnavailable as exc:
+                self._refused = current
+                if self.engine is None:
+                    self.error = str(exc)
+                    log.error("%s", exc)
+                    raise ReloadRefused(self.error) from None
+                stats = self.engine.stats()
+                self.reload_error = (
+                    f"generation {current!r} was refused: {exc}; still serving generation {stats.generation} "
+                    f"({self.serving_name()}, built {stats.built_at})"
+                )
+                log.error("%s", self.reload_error)
+                raise ReloadRefused(self.reload_error) from None
+            previous, self.engine = self.engine, engine
+            self.error = self.reload_error = self._refused = None
+            stats = engine.stats()
+            if previous is not None:
+                log.info("reloaded: now serving generation %s (%s, built %s)", stats.generation,
+                         engine.stored.path.name, stats.built_at)
+            return ReloadResult(status="reloaded", index=stats)
+
+    def close(self) -> None:
+        engine, self.engine = self.engine, None
+        if engine is not None:
+            engine.close()
+
+
+class Watcher:
+    """Polls CURRENT and reloads when it names a new generation; publishing is one atomic rename, so a poll
+    never sees a half-written generation."""
+
+    def __init__(self, holder: EngineHolder, interval: float):
+        self.holder = holder
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="askdocs-index-watcher", daemon=True)
+
+    def start(self) -> None:
+        if self.interval > 0:
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.holder.check()
+            except ReloadRefused:
+                pass  # logged, and shown by /health; the served generation stays
+            except Exception:
+                # A bug here must not stop the watching, nor take down the server.
+                log.exception("checking for a new index generation failed")

@@ -1,0 +1,166 @@
+"""Incremental builds: what a new build may take over from the live generation instead of recomputing.
+
+A document whose bytes did not change (same doc id, same sha256) keeps its stored text, chunks and
+vectors: it is not parsed, chunked or embedded again. In every other document, a chunk whose retrieval
+text and sentence spans equal a stored chunk's (the untouched paragraphs of an edited file, a renamed
+file) keeps that chunk's vectors. Reuse is only sound when the live generation was made the same way, so
+a different model, chunker, retrieval text or text-extraction library means a full build, and says why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, replace
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import numpy as np
+
+from .documents import Document
+from .embedder import Embedder
+from .retrieval_text import chunk_key, retrieval_text, title_prefix
+from .store import ChunkRow, DocumentRow, IndexUnavailable, StoredIndex, open_stored_index, read_current
+
+log = logging.getLogger("askdocs.build")
+
+# Manifest sections that decide what a document's chunks and vectors are; any difference forces a full build.
+REUSE_SECTIONS = ("model", "chunker", "retrieval_text", "libraries")
+# Libraries that decide the stored text and the chunk boundaries. torch is left out on purpose: a new
+# version moves vectors by ~1e-7, which is no reason to re-embed a whole corpus.
+TEXT_LIBRARIES = ("pypdf", "trafilatura", "sentencex", "tokenizers")
+
+
+def library_versions() -> dict[str, str | None]:
+    versions = {}
+    for name in TEXT_LIBRARIES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def full_build_reason(manifest: dict, sections: dict) -> str | None:
+    """Why the generation described by ``manifest`` cannot be reused by a build that writes ``sections``."""
+    reasons = []
+    for name in REUSE_SECTIONS:
+        # Indexes made before a section was recorded cannot disagree with it.
+        if name == "libraries" and name not in manifest:
+            continue
+        before, now = manifest.get(name) or {}, sections.get(name) or {}
+        if before != now:
+            changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+            details = ", ".join(f"{k} {before.get(k)!r} -> {now.get(k)!r}" for k in changed)
+            reasons.append(f"{name.replace('_', ' ')} settings changed ({details})")
+    return "; ".join(reasons) or None
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    row: DocumentRow
+    chunk_rows: list[int]  # rows of its chunks in the previous generation, in order
+
+
+class Previous:
+    """The live generation, opened (and checksummed) to take unchanged documents and chunks from."""
+
+    def __init__(self, stored: StoredIndex, embedder: Embedder, use_title: bool):
+        self.stored = stored
+        self._embedder = embedder
+        self._use_title = use_title
+        self.chunks: list[ChunkRow] = stored.all_chunks()
+        self.vectors = stored.all_vectors()
+        by_doc: dict[int, list[int]] = {}
+        for row, chunk in enumerate(self.chunks):
+            by_doc.setdefault(chunk.doc_row, []).append(row)
+        self.documents = {
+            document.doc_id: StoredDocument(document, by_doc.get(row, []))
+            for row, document in enumerate(stored.all_documents())
+        }
+        self._by_key: dict[str, int] | None = None
+
+    @property
+    def doc_ids(self) -> set[str]:
+        return set(self.documents)
+
+    def unchanged_file(self, path: Path, doc_id: str, max_bytes: int) -> Document | None:
+        """The stored document for ``path`` if the file's bytes are the ones it was made from, else None."""
+        stored = self.documents.get(doc_id)
+        if stored is None:
+            return None
+        try:
+            stat = path.stat()
+            # Size first: a changed or oversized file is recognised without reading a byte of it.
+            if stat.st_size != stored.row.size or stat.st_size > max_bytes or _sha256_file(path) != stored.row.sha256:
+                return None
+        except OSError:
+            return None  # the loader reports it
+        row = stored.row
+        return Document(doc_id=row.doc_id, title=row.title, source=str(path), sha256=row.sha256, text=row.text,
+                        kind=row.kind, size=stat.st_size, mtime=stat.st_mtime, page_starts=row.page_starts,
+                        meta=row.meta)
+
+    def unchanged(self, document: Document) -> StoredDocument | None:
+        stored = self.documents.get(document.doc_id)
+        if stored is not None and stored.row.sha256 == document.sha256 and stored.row.title == document.title:
+            return stored
+        return None
+
+    def sentences(self, row: int) -> tuple[np.ndarray, np.ndarray]:
+        """Sentence spans (document offsets) and sentence vectors of the stored chunk at ``row``."""
+        chunk = self.chunks[row]
+        window = slice(chunk.sentence_first, chunk.sentence_first + chunk.sentence_count)
+        return self.stored.sentence_spans[window], self.stored.sentence_vectors[window]
+
+    def chunk_with_key(self, key: str) -> int | None:
+        """The row of a stored chunk the model saw exactly this input for, if any."""
+        if self._by_key is None:
+            self._by_key = self._index_keys()
+        return self._by_key.get(key)
+
+    def _index_keys(self) -> dict[str, int]:
+        # Only built when some document has to be chunked again: most incremental builds never need it.
+        keys: dict[str, int] = {}
+        for stored in self.documents.values():
+            prefix = title_prefix(stored.row.title, self._embedder) if self._use_title else ""
+            for row in stored.chunk_rows:
+                chunk = self.chunks[row]
+                spans, _ = self.sentences(row)
+                text, relative = retrieval_text(prefix, chunk.text, chunk.char_start, spans)
+                keys.setdefault(chunk_key(text, relative), row)
+        return keys
+
+    def close(self) -> None:
+        self.stored.close()
+
+
+def open_previous(index_dir: Path, sections: dict, embedder: Embedder, use_title: bool,
+                  rebuild: bool) -> tuple[Previous | None, str | None]:
+    """The live generation to build on, or None and the reason this build starts from scratch."""
+    if rebuild:
+        return None, "--rebuild was given"
+    current = read_current(index_dir)
+    if current is None:
+        return None, "there is no index yet" if not (index_dir / "CURRENT").exists() else "the current index is unreadable"
+    reason = full_build_reason(current[1], sections)
+    if reason:
+        return None, reason
+    try:
+        stored = open_stored_index(index_dir)
+    except IndexUnavailable as exc:
+        return None, f"the current index cannot be reused: {exc}"
+    return Previous(stored, embedder, use_title), None
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def renumbered(chunk: ChunkRow, doc_row: int, sentence_first: int) -> ChunkRow:
+    """A stored chunk moved to its place in the new generation."""
+    return replace(chunk, doc_row=doc_row, sentence_first=sentence_first)

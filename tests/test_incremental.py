@@ -1,0 +1,189 @@
+"""Incremental builds: only changed text goes through the model, and the result equals a build from scratch."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from api.cli import build_index_command
+from index.build import build_index
+from index.settings import Settings
+from index.store import CHUNKS_DB, generation_dir, open_stored_index
+from search import open_index
+
+from .fixtures import write_corpus
+
+QUESTIONS = [
+    "How often is the coffee machine descaled?",
+    "What pressure do road tyres need?",
+    "Which chemistry do home batteries use?",
+    "When is black tea oxidised?",
+    "What does the lighthouse keeper log each night?",
+]
+
+
+def _long_text(topic: str, paragraphs: int) -> str:
+    # Several chunks' worth, so editing the last paragraph leaves the first chunks' text untouched.
+    return f"{topic.title()} handbook\n\n" + "\n\n".join(
+        " ".join(f"Rule {p}.{s} of the {topic} handbook says item {p * 7 + s} is checked by team {s}." for s in range(9))
+        for p in range(paragraphs)
+    )
+
+
+def _corpus(root: Path) -> Path:
+    write_corpus(root)
+    (root / "handbook.txt").write_text(_long_text("lighthouse", 8), encoding="utf-8")
+    (root / "garden.md").write_text("# Garden\n\nTomatoes need staking once they reach knee height.\n", encoding="utf-8")
+    (root / "old").mkdir()
+    (root / "old" / "harbour.txt").write_text(_long_text("harbour", 3), encoding="utf-8")
+    return root
+
+
+def _change(root: Path) -> None:
+    handbook = root / "handbook.txt"
+    handbook.write_text(
+        handbook.read_text(encoding="utf-8") + "\n\nThe lighthouse keeper logs the lamp hours and the weather each night.",
+        encoding="utf-8",
+    )
+    (root / "garden.md").unlink()
+    (root / "kitchen.txt").write_text("Kitchen rules\n\nKnives are sharpened on the first Monday of the month.\n")
+    (root / "new").mkdir()
+    shutil.move(root / "old" / "harbour.txt", root / "new" / "harbour.txt")  # renamed: same text, new doc id
+
+
+def _rows(index: Path):
+    stored = open_stored_index(index)
+    try:
+        documents = [(d.doc_id, d.title, d.source, d.kind, d.sha256, d.size, d.mtime, d.page_starts, d.meta, d.text)
+                     for d in stored.all_documents()]
+        return documents, stored.all_chunks(), stored.all_vectors(), stored.sentence_spans.copy(), \
+            stored.sentence_vectors.copy(), stored.manifest
+    finally:
+        stored.close()
+
+
+def _answers(index: Path) -> list[dict]:
+    engine = open_index(index)
+    try:
+        return [engine.ask(q, top_k=5, mode=mode).model_dump(exclude={"took_ms"})
+                for q in QUESTIONS for mode in ("hybrid", "dense", "bm25")]
+    finally:
+        engine.close()
+
+
+def _assert_same_answers(left: list[dict], right: list[dict]) -> None:
+    assert len(left) == len(right)
+    for a, b in zip(left, right):
+        # Scores come from vectors equal to ~1e-7; everything else must be identical.
+        for x, y in zip([a] + a["passages"], [b] + b["passages"]):
+            assert x.pop("score", None) == pytest.approx(y.pop("score", None), abs=1e-5)
+        sa, sb = a.pop("signals"), b.pop("signals")
+        assert (sa is None) == (sb is None)
+        if sa:
+            assert {k: pytest.approx(v, abs=1e-4) for k, v in sa.items()} == sb
+        if a["answer"]:
+            assert a["answer"].pop("score") == pytest.approx(b["answer"].pop("score"), abs=1e-5)
+        assert a == b
+
+
+def test_incremental_build_reuses_unchanged_work_and_equals_a_build_from_scratch(tmp_path):
+    corpus = _corpus(tmp_path / "docs")
+    index = tmp_path / "index"
+    first = build_index([corpus], Settings(index=index), progress=False)
+    assert first.changes is None and first.full_build_reason == "there is no index yet"
+    assert first.embedded == first.chunks
+
+    _change(corpus)
+    report = build_index([corpus], Settings(index=index), progress=False)
+    changes = report.changes
+    assert changes is not None, report.full_build_reason
+    assert sorted(changes.added) == ["kitchen.txt", "new/harbour.txt"]
+    assert changes.updated == ["handbook.txt"]
+    assert changes.removed == ["garden.md", "old/harbour.txt"]
+    assert sorted(changes.unchanged) == ["notes/bicycle.txt", "notes/coffee.md", "solar.html", "tea.pdf"]
+    assert "2 added, 1 updated, 2 removed, 4 unchanged documents" in report.summary()
+
+    # Only the handbook's edited tail and the kitchen note are new text; the renamed file's chunks and the
+    # handbook's untouched chunks keep their vectors.
+    stored = open_stored_index(index)
+    per_doc = {doc_id: int(np.sum(stored.chunks["doc_row"] == row)) for row, doc_id in enumerate(stored.doc_ids)}
+    stored.close()
+    assert per_doc["handbook.txt"] >= 3 and per_doc["new/harbour.txt"] >= 2
+    assert 1 + per_doc["kitchen.txt"] <= report.embedded < per_doc["handbook.txt"] + per_doc["kitchen.txt"]
+    assert f"embedded {report.embedded} of {report.chunks} chunks" in report.summary()
+
+    scratch = tmp_path / "scratch"
+    fresh = build_index([corpus], Settings(index=scratch), progress=False)
+    assert fresh.embedded == fresh.chunks == report.chunks
+
+    docs_a, chunks_a, vectors_a, spans_a, sentences_a, manifest_a = _rows(index)
+    docs_b, chunks_b, vectors_b, spans_b, sentences_b, manifest_b = _rows(scratch)
+    assert docs_a == docs_b
+    assert chunks_a == chunks_b
+    np.testing.assert_allclose(vectors_a, vectors_b, atol=1e-6)
+    np.testing.assert_array_equal(spans_a, spans_b)
+    np.testing.assert_allclose(sentences_a, sentences_b, atol=1e-3)  # stored as float16
+    for section in ("model", "chunker", "retrieval_text", "libraries", "bm25", "counts"):
+        assert manifest_a[section] == manifest_b[section]
+    _assert_same_answers(_answers(index), _answers(scratch))
+    assert "lighthouse keeper" in _answers(index)[12]["passages"][0]["text"]
+
+
+def test_a_build_with_nothing_changed_embeds_nothing_and_reports_it(tmp_path, corpus):
+    index = tmp_path / "index"
+    build_index([corpus], Settings(index=index), progress=False)
+    before = _rows(index)
+    result = CliRunner().invoke(build_index_command, [str(corpus), "--index", str(index), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "Incremental: 0 added, 0 updated, 0 removed, 4 unchanged documents; embedded 0 of" in result.output
+    after = _rows(index)
+    assert before[0] == after[0] and before[1] == after[1]
+    np.testing.assert_array_equal(before[2], after[2])  # the very same stored floats
+    np.testing.assert_array_equal(before[4], after[4])
+    assert after[5]["generation"] == before[5]["generation"] + 1
+
+    forced = CliRunner().invoke(build_index_command, [str(corpus), "--index", str(index), "--no-progress", "--rebuild"])
+    assert forced.exit_code == 0, forced.output
+    assert "Full build (--rebuild was given); embedded" in forced.output
+
+
+def test_changed_chunk_settings_force_a_full_build_and_say_why(tmp_path, corpus):
+    index = tmp_path / "index"
+    build_index([corpus], Settings(index=index), progress=False)
+    report = build_index([corpus], Settings(index=index, chunk_tokens=64, chunk_overlap=8), progress=False)
+    assert report.changes is None and report.embedded == report.chunks
+    assert "chunker settings changed" in report.full_build_reason
+    assert "target_tokens 200 -> 64" in report.full_build_reason and "overlap_tokens 40 -> 8" in report.full_build_reason
+
+    report = build_index([corpus], Settings(index=index, chunk_tokens=64, chunk_overlap=8, title_prefix=False),
+                         progress=False)
+    assert report.changes is None and "retrieval text settings changed (title_prefix True -> False" in report.summary()
+
+
+def test_a_changed_model_record_forces_a_full_build(tmp_path, corpus):
+    index = tmp_path / "index"
+    build_index([corpus], Settings(index=index), progress=False)
+    manifest_path = generation_dir(index) / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["model"]["normalized"] = False  # as if written by a model setup this build does not have
+    manifest_path.write_text(json.dumps(manifest))
+    report = build_index([corpus], Settings(index=index), progress=False)
+    assert report.changes is None and "model settings changed (normalized False -> True)" in report.full_build_reason
+
+
+def test_a_damaged_previous_generation_is_not_reused(tmp_path, corpus):
+    index = tmp_path / "index"
+    build_index([corpus], Settings(index=index), progress=False)
+    database = generation_dir(index) / CHUNKS_DB
+    data = bytearray(database.read_bytes())
+    data[200:260] = b"\xff" * 60  # same size, different bytes
+    database.write_bytes(bytes(data))
+    report = build_index([corpus], Settings(index=index), progress=False)
+    assert report.changes is None and "cannot be reused" in report.full_build_reason
+    assert "checksum" in report.full_build_reason
+    assert open_stored_index(index).n_documents == 4
