@@ -3,26 +3,30 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.middleware.cors import CORSMiddleware
 
 from index.settings import Settings
+from index.store import IndexUnavailable
 from search import Engine
 from search.models import AskResponse, DocumentOut, Health, Question
 
+from .collections import CollectionForbidden, CollectionList, Collections, UnknownCollection
 from .mcp import build_server as build_mcp_server
 from .mcp import mount as mount_mcp
 from .pages import web_router
-from .reload import EngineHolder, ReloadRefused, ReloadResult, Watcher
+from .reload import EngineHolder, ReloadRefused, ReloadResult
 from .security import (
-    LOOPBACK_NAMES, ApiKeyMiddleware, BodyLimitMiddleware, RequestIdMiddleware, cors_origins, key_digests,
+    LOOPBACK_NAMES, ApiKeyMiddleware, BodyLimitMiddleware, RequestIdMiddleware, allowed_collections, api_keys,
+    cors_origins,
 )
 from .tool_routes import tools_router
 
@@ -36,24 +40,31 @@ except PackageNotFoundError:  # running from a checkout that was never installed
     VERSION = "0"
 
 
-def create_app(settings: Settings | None = None, allowed_hosts: Sequence[str] = LOOPBACK_NAMES) -> FastAPI:
-    """The app over ``settings.index``. ``allowed_hosts``: the Host names /mcp answers to (DNS-rebinding guard)."""
+COLLECTION_QUERY = Query(None, min_length=1, max_length=64,
+                         description="Which collection (GET /collections lists them); omit for the default.")
+REFUSALS = {403: {"description": "The API key may not use this collection"},
+            404: {"description": "No collection with that name"}}
+
+
+def create_app(settings: Settings | None = None, allowed_hosts: Sequence[str] = LOOPBACK_NAMES,
+               indexes: Mapping[str, Path] | None = None) -> FastAPI:
+    """The app over ``indexes`` ({collection name: folder}; None: one collection, ``default``, at
+    ``settings.index``). ``allowed_hosts``: the Host names /mcp answers to (DNS-rebinding guard)."""
     settings = settings or Settings()
-    holder = EngineHolder(settings)
-    watcher = Watcher(holder, settings.reload_interval)
-    digests = key_digests(settings)  # raises KeyConfigError before anything is served
+    collections = Collections(settings, indexes)
+    keys = api_keys(settings, collections.names)  # raises KeyConfigError before anything is served
     origins = cors_origins(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        holder.load()
-        watcher.start()
+        collections.load()
+        collections.start_watching()
         try:
             async with mcp_session():
                 yield
         finally:
-            watcher.stop()
-            holder.close()
+            collections.stop_watching()
+            collections.close()
 
     app = FastAPI(
         title="askdocs",
@@ -63,12 +74,12 @@ def create_app(settings: Settings | None = None, allowed_hosts: Sequence[str] = 
         # `curl -d '{...}'` sends form content-type; a JSON API should still read the JSON it was given.
         strict_content_type=False,
     )
-    app.state.holder = holder
+    app.state.collections = collections
 
     # Added innermost first: a request meets the request id, then CORS (so preflights and 401s carry its
     # headers), then the key check, then the body limit, and only then a route.
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
-    app.add_middleware(ApiKeyMiddleware, digests=digests)
+    app.add_middleware(ApiKeyMiddleware, keys=keys)
     if origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
@@ -76,20 +87,31 @@ def create_app(settings: Settings | None = None, allowed_hosts: Sequence[str] = 
             max_age=600,
         )
     app.add_middleware(RequestIdMiddleware)
-    if digests:
+    if keys:
         _document_bearer_auth(app)
 
-    def engine() -> Engine:
+    def holder(request: Request, name: str | None) -> EngineHolder:
+        """The collection ``name`` names (None: the default), if it exists and the request's key may use it."""
+        try:
+            found = collections.holder(name)
+            collections.check_access(name, allowed_collections(request.scope))
+        except UnknownCollection as exc:
+            raise HTTPException(status_code=404, detail=str(exc)) from None
+        except CollectionForbidden as exc:
+            raise HTTPException(status_code=403, detail=str(exc)) from None
+        return found
+
+    def engine(request: Request, name: str | None) -> Engine:
         # Resolved once per request: the request keeps this engine even if a reload swaps in another.
-        current = holder.engine
-        if current is None:
-            raise HTTPException(status_code=503, detail=holder.error or "no index loaded: run `build-index`")
-        return current
+        try:
+            return holder(request, name).get()
+        except IndexUnavailable as exc:
+            raise HTTPException(status_code=503, detail=str(exc)) from None
 
     app.include_router(tools_router(engine))  # GET /tools, POST /tools/{name}
     extra_hosts = [h.strip() for h in settings.allowed_hosts.split(",") if h.strip()]
-    mcp_session = mount_mcp(app, build_mcp_server(holder.get, VERSION), hosts=[*allowed_hosts, *extra_hosts],
-                            origins=origins)  # MCP over streamable HTTP at /mcp
+    mcp_session = mount_mcp(app, build_mcp_server(collections, VERSION, keyed=bool(keys)),
+                            hosts=[*allowed_hosts, *extra_hosts], origins=origins)  # MCP over streamable HTTP at /mcp
 
     @app.exception_handler(RequestValidationError)
     async def readable_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -97,29 +119,38 @@ def create_app(settings: Settings | None = None, allowed_hosts: Sequence[str] = 
         message = "; ".join(_describe(error) for error in errors)
         return JSONResponse(status_code=422, content={"detail": jsonable_encoder(_jsonable(errors)), "message": message})
 
-    @app.post("/ask", response_model=AskResponse, summary="Answer a question with cited passages")
-    def ask(question: Question, engine: Engine = Depends(engine)) -> AskResponse:
-        return engine.ask(question)
+    @app.post("/ask", response_model=AskResponse, summary="Answer a question with cited passages", responses=REFUSALS)
+    def ask(question: Question, request: Request) -> AskResponse:
+        return engine(request, question.collection).ask(question)
 
     @app.get(
         "/documents/{doc_id:path}",
         response_model=DocumentOut,
         summary="The stored text of one document, to check citations against",
-        responses={404: {"description": "No document with that id"}},
+        responses={**REFUSALS, 404: {"description": "No document with that id, or no collection with that name"}},
     )
-    def document(doc_id: str, engine: Engine = Depends(engine)) -> DocumentOut:
+    def document(doc_id: str, request: Request, collection: str | None = COLLECTION_QUERY) -> DocumentOut:
         # The id is looked up in the index, never joined to a path: no id can reach a file outside it.
-        found = engine.document(doc_id)
+        found = engine(request, collection).document(doc_id)
         if found is None:
-            raise HTTPException(status_code=404, detail=f"no document with id {doc_id!r} in this index")
+            where = "this index" if collection is None else f"collection {collection!r}"
+            raise HTTPException(status_code=404, detail=f"no document with id {doc_id!r} in {where}")
         return found
+
+    @app.get("/collections", response_model=CollectionList, summary="The collections this server holds, with stats")
+    def list_collections() -> CollectionList:
+        return collections.info()
 
     @app.get("/health", response_model=Health, summary="Index statistics and model", responses={503: {"model": Health}})
     def health():
-        served = holder.engine
+        # The default collection's, as before there were several; `collections` says how the others are.
+        default = collections.holder(None)
+        summary = collections.summary()
+        served = default.engine
         if served is None:
-            return JSONResponse(status_code=503, content=Health(status="no_index", index=None, error=holder.error).model_dump())
-        return Health(status="ok", index=served.stats(), reload_error=holder.reload_error)
+            return JSONResponse(status_code=503, content=Health(
+                status="no_index", index=None, error=default.error, collections=summary).model_dump())
+        return Health(status="ok", index=served.stats(), reload_error=default.reload_error, collections=summary)
 
     @app.post(
         "/admin/reload",
@@ -127,11 +158,11 @@ def create_app(settings: Settings | None = None, allowed_hosts: Sequence[str] = 
         summary="Serve the index generation published last, if it is not the one served",
         description="Index folders are also watched (ASKDOCS_RELOAD_INTERVAL), so this is only needed to reload "
                     "at once. Requests in flight finish on the generation they started with.",
-        responses={409: {"description": "The new generation was refused; the served one stays"}},
+        responses={**REFUSALS, 409: {"description": "The new generation was refused; the served one stays"}},
     )
-    def reload() -> ReloadResult:
+    def reload(request: Request, collection: str | None = COLLECTION_QUERY) -> ReloadResult:
         try:
-            return holder.reload()
+            return holder(request, collection).reload()
         except ReloadRefused as exc:
             raise HTTPException(status_code=409, detail=str(exc)) from None
 

@@ -14,8 +14,10 @@ from index.settings import Settings
 DEFAULT_CORPUS = Path("seeds")
 
 
-def _settings(index: Path | None) -> Settings:
+def _settings(index: Path | None, backend: str | None = None) -> Settings:
     settings = Settings()
+    if backend is not None:
+        settings = settings.model_copy(update={"backend": backend})
     return settings.model_copy(update={"index": index}) if index is not None else settings
 
 
@@ -24,12 +26,46 @@ def _fail(message: str, code: int = 1) -> None:
     sys.exit(code)
 
 
+FILTER_HELP = (
+    "Only search matching documents; repeat to combine (AND). KEY is source (a glob on the document id), "
+    "doc_id, type (text|markdown|html|pdf), modified_after, modified_before (ISO dates) or meta.NAME "
+    "(front matter / sidecar value). Repeating doc_id, type or the same meta.NAME means any of the values."
+)
+
+
 index_option = click.option(
     "--index",
     "index",
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
     help="Index folder [default: $ASKDOCS_INDEX or var/index].",
+)
+
+def _parse_collections(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, Path]:
+    from .collections import CollectionSpecError, parse_specs
+
+    try:
+        return parse_specs(values)
+    except CollectionSpecError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+collections_option = click.option(
+    "--index",
+    "indexes",
+    multiple=True,
+    metavar="[NAME=]DIR",
+    callback=_parse_collections,
+    help="Index folder, repeatable as NAME=DIR to serve several collections; a DIR without NAME= is the "
+    "collection 'default'. The default collection is 'default' if there is one, else the first "
+    "[default: $ASKDOCS_INDEX or var/index].",
+)
+
+backend_option = click.option(
+    "--backend",
+    type=click.Choice(["onnx", "torch"]),
+    default=None,
+    help="Embedding runtime, the same model either way [default: $ASKDOCS_BACKEND or the setting's default].",
 )
 
 
@@ -51,9 +87,11 @@ def _configure_logging(verbose: bool = False) -> None:
 @click.command("build-index")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @index_option
+@backend_option
 @click.option("--progress/--no-progress", default=None, help="Progress bars [default: only on a terminal].")
 @click.option("--rebuild", is_flag=True, help="Re-read and re-embed everything instead of reusing what is unchanged.")
-def build_index_command(paths: tuple[Path, ...], index: Path | None, progress: bool | None, rebuild: bool) -> None:
+def build_index_command(paths: tuple[Path, ...], index: Path | None, backend: str | None, progress: bool | None,
+                        rebuild: bool) -> None:
     """Index PATHS (files or folders of .txt, .md, .html, .pdf) [default: seeds/].
 
     Over an existing index only new and changed files are read and embedded, and the result is the same as
@@ -63,7 +101,7 @@ def build_index_command(paths: tuple[Path, ...], index: Path | None, progress: b
     from index.store import IndexUnavailable
 
     _configure_logging()
-    settings = _settings(index)
+    settings = _settings(index, backend)
     try:
         report = build_index(list(paths) or [DEFAULT_CORPUS], settings, progress=progress, rebuild=rebuild)
     except (BuildError, IndexUnavailable) as exc:
@@ -72,22 +110,25 @@ def build_index_command(paths: tuple[Path, ...], index: Path | None, progress: b
 
 
 @main.command()
-@index_option
+@collections_option
+@backend_option
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--insecure", is_flag=True,
               help="Serve on a non-loopback address without API keys (only behind something that authenticates).")
-def serve(index: Path | None, host: str, port: int, insecure: bool) -> None:
-    """Serve the HTTP API (and the web page) over an index.
+def serve(indexes: dict[str, Path], backend: str | None, host: str, port: int, insecure: bool) -> None:
+    """Serve the HTTP API (and the web page) over one index or several named ones (collections).
 
     A new index generation (a finished build-index) is picked up without a restart. Set ASKDOCS_API_KEYS or
     ASKDOCS_API_KEYS_FILE to require a key; on an address other than loopback that is required.
     """
-    from .security import LOOPBACK_NAMES, KeyConfigError, RequestIdFormatter, is_loopback, key_digests
+    from .collections import DEFAULT
+    from .security import LOOPBACK_NAMES, KeyConfigError, RequestIdFormatter, api_keys, is_loopback
 
-    settings = _settings(index)
+    settings = _settings(None, backend)
+    indexes = indexes or {DEFAULT: settings.index}
     try:
-        has_keys = bool(key_digests(settings))
+        has_keys = bool(api_keys(settings, list(indexes)))
     except KeyConfigError as exc:
         _fail(str(exc))
     if not is_loopback(host) and not has_keys and not insecure:
@@ -106,38 +147,46 @@ def serve(index: Path | None, host: str, port: int, insecure: bool) -> None:
         handler.setFormatter(RequestIdFormatter("%(levelname)s %(name)s: %(message)s"))
     # /mcp answers loopback names, and the address served on unless it is "every interface".
     hosts = [*LOOPBACK_NAMES, *([host] if host not in ("0.0.0.0", "::", "") else [])]
-    click.echo(f"askdocs serving {settings.index} on http://{host}:{port}/  (API docs at /docs)"
+    served = (str(indexes[DEFAULT]) if list(indexes) == [DEFAULT]
+              else ", ".join(f"{name}={folder}" for name, folder in indexes.items()))
+    click.echo(f"askdocs serving {served} on http://{host}:{port}/  (API docs at /docs)"
                + ("; API keys required" if has_keys else ""))
+    app = create_app(settings, allowed_hosts=hosts, indexes=indexes)
     # uvicorn's access log would print query strings and no request id; the app logs each request itself.
-    uvicorn.run(create_app(settings, allowed_hosts=hosts), host=host, port=port, log_level="info", access_log=False)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
 
 
 @main.command("mcp")
-@index_option
-def mcp_command(index: Path | None) -> None:
+@collections_option
+def mcp_command(indexes: dict[str, Path]) -> None:
     """Serve the tools over MCP on stdin/stdout, for chat clients and agent frameworks.
 
-    The same tools are served over HTTP at /mcp by `askdocs serve`.
+    The same tools are served over HTTP at /mcp by `askdocs serve`. Several --index NAME=DIR give the tools
+    several collections to choose from. A new index generation is picked up at the next start.
     """
     import anyio
 
-    from .app import VERSION, EngineHolder
+    from .app import VERSION
+    from .collections import Collections
     from .mcp import build_server, serve_stdio
 
-    holder = EngineHolder(_settings(index))
+    collections = Collections(_settings(None), indexes)
     try:
-        anyio.run(serve_stdio, build_server(holder.get, VERSION), holder.load)
+        anyio.run(serve_stdio, build_server(collections, VERSION), collections.load)
     finally:
-        holder.close()
+        collections.close()
 
 
 @main.command()
 @click.argument("question")
 @index_option
+@backend_option
 @click.option("--top-k", default=5, show_default=True, type=int, help="How many passages.")
 @click.option("--mode", type=click.Choice(["hybrid", "dense", "bm25"]), default="hybrid", show_default=True)
+@click.option("--filter", "filter_items", multiple=True, metavar="KEY=VALUE", help=FILTER_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print exactly the body POST /ask would return.")
-def ask(question: str, index: Path | None, top_k: int, mode: str, as_json: bool) -> None:
+def ask(question: str, index: Path | None, backend: str | None, top_k: int, mode: str, filter_items: tuple[str, ...],
+        as_json: bool) -> None:
     """Answer QUESTION from the index, with citations."""
     from pydantic import ValidationError
 
@@ -146,11 +195,11 @@ def ask(question: str, index: Path | None, top_k: int, mode: str, as_json: bool)
     from search.models import Question
 
     try:
-        query = Question(question=question, top_k=top_k, mode=mode)
+        query = Question(question=question, top_k=top_k, mode=mode, filters=_parse_filters(filter_items))
     except ValidationError as exc:
         _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()), code=2)
     try:
-        engine = open_index(settings=_settings(index))
+        engine = open_index(settings=_settings(index, backend))
     except IndexUnavailable as exc:
         _fail(str(exc))
     response = engine.ask(query)
@@ -164,11 +213,12 @@ def ask(question: str, index: Path | None, top_k: int, mode: str, as_json: bool)
 @click.argument("dataset", type=click.Path(path_type=Path, exists=True, file_okay=False))
 @click.option("--split", default="test", show_default=True, help="qrels/<split>.tsv to score.")
 @index_option
+@backend_option
 @click.option("--mode", type=click.Choice(["hybrid", "dense", "bm25", "all"]), default="hybrid", show_default=True)
 @click.option("--json", "json_out", type=click.Path(path_type=Path, dir_okay=False), help="Write the metrics as JSON.")
 @click.option("--limit", type=int, default=None, help="Only the first N queries (a quick look).")
 @click.option("--progress/--no-progress", default=None, help="Progress bars [default: only on a terminal].")
-def eval_command(dataset: Path, split: str, index: Path | None, mode: str, json_out: Path | None,
+def eval_command(dataset: Path, split: str, index: Path | None, backend: str | None, mode: str, json_out: Path | None,
                  limit: int | None, progress: bool | None) -> None:
     """Score retrieval on a BEIR-layout DATASET (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv).
 
@@ -180,7 +230,7 @@ def eval_command(dataset: Path, split: str, index: Path | None, mode: str, json_
 
     modes = ["hybrid", "dense", "bm25"] if mode == "all" else [mode]
     try:
-        results = [evaluate(dataset, split, m, Settings(), index=index, progress=progress, limit=limit) for m in modes]
+        results = [evaluate(dataset, split, m, _settings(None, backend), index=index, progress=progress, limit=limit) for m in modes]
     except FileNotFoundError as exc:
         _fail(str(exc))
     _print_eval_table(results)
@@ -193,12 +243,36 @@ def _print_eval_table(results: list[dict]) -> None:
     first = results[0]
     built = f"built in {first['build_s']} s" if first["build_s"] is not None else "reused index"
     click.echo(f"{first['dataset']} / {first['split']}: {first['queries']} queries ({built}, {first['index']})")
-    columns = ["ndcg@10", "recall@10", "recall@100", "mrr@10", "answer@1", "answer@5", "answer_sentence"]
+    columns = ["ndcg@10", "recall@1", "recall@5", "recall@10", "recall@100", "mrr@10", "answer@1", "answer@5",
+               "answer_sentence"]
     columns = [c for c in columns if c in first]
-    click.echo(f"{'mode':8}" + "".join(f"{c:>16}" for c in columns) + f"{'p50 ms':>10}{'p95 ms':>10}")
+    click.echo(f"{'mode':8}" + "".join(f"{c:>{max(len(c) + 2, 9)}}" for c in columns) + f"{'p50 ms':>9}{'p95 ms':>9}")
     for r in results:
-        click.echo(f"{r['mode']:8}" + "".join(f"{r[c]:>16.4f}" for c in columns)
-                   + f"{r['latency_ms']['p50']:>10.1f}{r['latency_ms']['p95']:>10.1f}")
+        click.echo(f"{r['mode']:8}" + "".join(f"{r[c]:>{max(len(c) + 2, 9)}.4f}" for c in columns)
+                   + f"{r['latency_ms']['p50']:>9.1f}{r['latency_ms']['p95']:>9.1f}")
+
+
+def _parse_filters(items: tuple[str, ...]) -> dict | None:
+    """`--filter type=pdf --filter meta.year=2024` -> the `filters` object of POST /ask."""
+    if not items:
+        return None
+    filters: dict = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not value:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--filter")
+        if key in ("source", "modified_after", "modified_before"):
+            filters[key] = value
+        elif key in ("doc_id", "type"):
+            filters.setdefault(f"{key}s", []).append(value)
+        elif key.startswith("meta.") and len(key) > 5:
+            values = filters.setdefault("meta", {}).setdefault(key[5:], [])
+            values.append(value)
+        else:
+            raise click.BadParameter(f"unknown filter key {key!r}", param_hint="--filter")
+    if "meta" in filters:
+        filters["meta"] = {k: v[0] if len(v) == 1 else v for k, v in filters["meta"].items()}
+    return filters
 
 
 def _print_response(response) -> None:

@@ -20,8 +20,9 @@ from mcp.server.stdio import stdio_server
 from mcp.server.transport_security import TransportSecuritySettings
 
 from index.store import IndexUnavailable
-from search import Engine
 
+from .collections import CollectionForbidden, Collections, UnknownCollection
+from .security import allowed_collections
 from .tools import TOOLS, ToolFailure
 
 log = logging.getLogger("askdocs.mcp")
@@ -33,12 +34,26 @@ INSTRUCTIONS = (
     "the citations; when ask says no_answer, the documents do not answer the question."
 )
 
+
+def instructions(collections: Collections) -> str:
+    if len(collections.names) == 1:
+        return INSTRUCTIONS
+    return (
+        f"askdocs holds several collections of documents: {collections.described()}. Every tool takes "
+        "`collection` (omit it for the default); a chunk_id is only valid in the collection it came from. "
+        + INSTRUCTIONS.split(". ", 1)[1]
+    )
+
 _READ_ONLY = types.ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True,
                                    open_world_hint=False)
 
 
-def build_server(engine: Callable[[], Engine], version: str) -> Server:
-    """An MCP server for the tools. ``engine()`` gives the open index or raises ``IndexUnavailable``."""
+def build_server(collections: Collections, version: str, keyed: bool = False) -> Server:
+    """An MCP server for the tools over ``collections``.
+
+    ``keyed``: served over HTTP behind ApiKeyMiddleware, so every call must come with the HTTP request its key
+    was checked on; without one the key's collections are unknown and the call is refused rather than allowed.
+    """
     listed = types.ListToolsResult(
         tools=[
             types.Tool(name=tool.name, title=tool.title, description=tool.description,
@@ -55,10 +70,15 @@ def build_server(engine: Callable[[], Engine], version: str) -> Server:
         if tool is None:
             return _error(f"no tool named {params.name!r}; the tools are {', '.join(TOOLS)}")
         arguments = params.arguments or {}
+
+        def run():
+            parsed = tool.parse(arguments)
+            return tool.run(collections.engine(parsed.collection, _allowed(ctx, keyed)), parsed)
+
         try:
             # Retrieval is CPU-bound and synchronous; a worker thread keeps the transport responsive meanwhile.
-            result = await anyio.to_thread.run_sync(lambda: tool.run(engine(), tool.parse(arguments)))
-        except (ToolFailure, IndexUnavailable) as exc:
+            result = await anyio.to_thread.run_sync(run)
+        except (ToolFailure, IndexUnavailable, UnknownCollection, CollectionForbidden) as exc:
             return _error(str(exc))
         except Exception:
             # A bug must cost one call, not the session: log it here, tell the model only that it failed.
@@ -70,8 +90,18 @@ def build_server(engine: Callable[[], Engine], version: str) -> Server:
             structured_content=result.model_dump(mode="json"),
         )
 
-    return Server("askdocs", version=version, instructions=INSTRUCTIONS, on_list_tools=list_tools,
+    return Server("askdocs", version=version, instructions=instructions(collections), on_list_tools=list_tools,
                   on_call_tool=call_tool)
+
+
+def _allowed(ctx: Any, keyed: bool) -> frozenset[str] | None:
+    """The collections the caller's API key may use (None: all), from the HTTP request the call came in."""
+    scope = getattr(getattr(ctx, "request", None), "scope", None)
+    if scope is None:
+        if keyed:
+            raise CollectionForbidden("cannot tell which API key made this call, so it is refused")
+        return None  # stdio: the user who started the process may use everything it serves
+    return allowed_collections(scope)
 
 
 def _error(message: str) -> types.CallToolResult:

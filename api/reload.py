@@ -27,6 +27,7 @@ class ReloadResult(BaseModel):
         description="reloaded: a new generation is now served; unchanged: the served one is already current."
     )
     index: IndexStats
+    collection: str | None = Field(None, description="The collection reloaded.")
 
 
 class ReloadRefused(Exception):
@@ -34,10 +35,11 @@ class ReloadRefused(Exception):
 
 
 class EngineHolder:
-    """The app's one opened index (or the reason there is none), replaced whole on reload."""
+    """One collection's opened index (or the reason there is none), replaced whole on reload."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, name: str = "default"):
         self.settings = settings
+        self.name = name
         self.engine: Engine | None = None
         self.error: str | None = None  # why nothing is served
         self.reload_error: str | None = None  # why the last reload was refused while a generation kept serving
@@ -84,7 +86,7 @@ class EngineHolder:
         with self._lock:
             current = self.current_name()
             if not force and self.engine is not None and current == self.serving_name():
-                return ReloadResult(status="unchanged", index=self.engine.stats())
+                return ReloadResult(status="unchanged", index=self.engine.stats(), collection=self.name)
             try:
                 engine = open_index(settings=self.settings)
                 # The first query pays for lazy initialisation inside the model; pay it before a user does.
@@ -93,22 +95,22 @@ class EngineHolder:
                 self._refused = current
                 if self.engine is None:
                     self.error = str(exc)
-                    log.error("%s", exc)
+                    log.error("%s (collection %r)", exc, self.name)
                     raise ReloadRefused(self.error) from None
                 stats = self.engine.stats()
                 self.reload_error = (
                     f"generation {current!r} was refused: {exc}; still serving generation {stats.generation} "
                     f"({self.serving_name()}, built {stats.built_at})"
                 )
-                log.error("%s", self.reload_error)
+                log.error("%s (collection %r)", self.reload_error, self.name)
                 raise ReloadRefused(self.reload_error) from None
             previous, self.engine = self.engine, engine
             self.error = self.reload_error = self._refused = None
             stats = engine.stats()
             if previous is not None:
-                log.info("reloaded: now serving generation %s (%s, built %s)", stats.generation,
-                         engine.stored.path.name, stats.built_at)
-            return ReloadResult(status="reloaded", index=stats)
+                log.info("reloaded: now serving generation %s (%s, built %s) (collection %r)", stats.generation,
+                         engine.stored.path.name, stats.built_at, self.name)
+            return ReloadResult(status="reloaded", index=stats, collection=self.name)
 
     def close(self) -> None:
         engine, self.engine = self.engine, None
@@ -117,14 +119,15 @@ class EngineHolder:
 
 
 class Watcher:
-    """Polls CURRENT and reloads when it names a new generation; publishing is one atomic rename, so a poll
-    never sees a half-written generation."""
+    """Polls one collection's CURRENT and reloads when it names a new generation; publishing is one atomic
+    rename, so a poll never sees a half-written generation. One per collection, so a slow or refused reload of
+    one never delays another's."""
 
     def __init__(self, holder: EngineHolder, interval: float):
         self.holder = holder
         self.interval = interval
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="askdocs-index-watcher", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"askdocs-watcher-{holder.name}", daemon=True)
 
     def start(self) -> None:
         if self.interval > 0:
@@ -143,4 +146,4 @@ class Watcher:
                 pass  # logged, and shown by /health; the served generation stays
             except Exception:
                 # A bug here must not stop the watching, nor take down the server.
-                log.exception("checking for a new index generation failed")
+                log.exception("checking for a new index generation of collection %r failed", self.holder.name)

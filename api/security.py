@@ -15,6 +15,8 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Collection
+from dataclasses import dataclass
 from pathlib import Path
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -28,6 +30,10 @@ REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("askdocs
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+# A collection name: also what may follow a key in ASKDOCS_API_KEYS, so no ',', ':', '+' or '='.
+COLLECTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+# Where ApiKeyMiddleware leaves the matched key's collections in the ASGI scope.
+KEY_COLLECTIONS = "askdocs.key_collections"
 
 
 class KeyConfigError(ValueError):
@@ -37,38 +43,91 @@ class KeyConfigError(ValueError):
 # ---------------------------------------------------------------- configuration
 
 
-def key_digests(settings: Settings) -> list[bytes]:
-    """sha256 digests of every configured key: ASKDOCS_API_KEYS (plain) and ASKDOCS_API_KEYS_FILE (digests)."""
-    digests = [
-        hashlib.sha256(key.strip().encode()).digest()
-        for key in settings.api_keys.get_secret_value().split(",")
-        if key.strip()
-    ]
+@dataclass(frozen=True)
+class ApiKey:
+    """One configured key: its sha256 digest, and the collections it may use (None: every collection)."""
+
+    digest: bytes
+    collections: frozenset[str] | None = None
+    where: str = ""  # "entry 2 of ASKDOCS_API_KEYS" or "line 3 of FILE", for error messages (never the key)
+
+
+def api_keys(settings: Settings, collections: Collection[str] | None = None) -> list[ApiKey]:
+    """Every configured key: ASKDOCS_API_KEYS (``KEY`` or ``KEY:docs+hr``) and ASKDOCS_API_KEYS_FILE (``DIGEST``
+    or ``DIGEST docs hr``). With ``collections`` (the names served), a key limited to a collection the server does
+    not have is refused: it is a typo, or a key containing ':' that this syntax now splits."""
+    keys = []
+    entries = [entry.strip() for entry in settings.api_keys.get_secret_value().split(",")]
+    for number, entry in enumerate((e for e in entries if e), 1):
+        key, scoped, names = entry.rpartition(":") if ":" in entry else (entry, "", "")
+        where = f"entry {number} of ASKDOCS_API_KEYS"
+        if scoped and not key:
+            raise KeyConfigError(f"{where} has no key before ':' (write KEY:collection)")
+        keys.append(ApiKey(hashlib.sha256(key.encode()).digest(),
+                           _scope(names.split("+"), where) if scoped else None, where))
     if settings.api_keys_file is not None:
-        digests.extend(_read_key_file(Path(settings.api_keys_file)))
-    return digests
+        keys.extend(_read_key_file(Path(settings.api_keys_file)))
+    _check(keys, collections)
+    return keys
 
 
-def _read_key_file(path: Path) -> list[bytes]:
+def key_digests(settings: Settings) -> list[bytes]:
+    """sha256 digests of every configured key, whatever collections each may use."""
+    return [key.digest for key in api_keys(settings)]
+
+
+def _scope(names: list[str], where: str) -> frozenset[str]:
+    names = [name.strip() for name in names if name.strip()]
+    if not names:
+        raise KeyConfigError(f"{where} is limited to no collection: name at least one after the key")
+    for name in names:
+        if not COLLECTION_NAME.fullmatch(name):
+            raise KeyConfigError(f"{where} names {name!r}, which is not a collection name "
+                                 "(letters, digits, '_' and '-', at most 64)")
+    return frozenset(names)
+
+
+def _check(keys: list[ApiKey], collections: Collection[str] | None) -> None:
+    by_digest: dict[bytes, ApiKey] = {}
+    for key in keys:
+        # The same key twice with different limits would make what it may do depend on the order read.
+        seen = by_digest.setdefault(key.digest, key)
+        if seen.collections != key.collections:
+            raise KeyConfigError(f"the key of {key.where} is also configured by {seen.where}, with other "
+                                 "collections; configure each key once")
+        if collections is not None and key.collections is not None:
+            unknown = sorted(key.collections - set(collections))
+            if unknown:
+                hint = ("; a key that itself contains ':' can go in ASKDOCS_API_KEYS_FILE as its digest"
+                        if key.where.endswith("ASKDOCS_API_KEYS") else "")
+                raise KeyConfigError(
+                    f"{key.where} is limited to {', '.join(map(repr, unknown))}, which this server does not serve "
+                    f"(its collections: {', '.join(collections)}){hint}"
+                )
+
+
+def _read_key_file(path: Path) -> list[ApiKey]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise KeyConfigError(f"cannot read the API key file {path} ({exc.__class__.__name__})") from None
-    digests = []
+    keys = []
     for number, line in enumerate(lines, 1):
-        line = line.split("#", 1)[0].strip().lower()
-        if not line:
+        fields = re.split(r"[\s,]+", line.split("#", 1)[0].strip())
+        if not fields[0]:
             continue
-        if not _SHA256_HEX.fullmatch(line):
+        digest = fields[0].lower()
+        if not _SHA256_HEX.fullmatch(digest):
             # The line is not echoed: it may be a key someone pasted by mistake.
             raise KeyConfigError(
-                f"line {number} of {path} is not a sha256 hex digest; the file holds digests, not keys "
+                f"line {number} of {path} does not start with a sha256 hex digest; the file holds digests, not keys "
                 "(make one with: printf %s 'KEY' | sha256sum)"
             )
-        digests.append(bytes.fromhex(line))
-    if not digests:
+        where = f"line {number} of {path}"
+        keys.append(ApiKey(bytes.fromhex(digest), _scope(fields[1:], where) if len(fields) > 1 else None, where))
+    if not keys:
         raise KeyConfigError(f"the API key file {path} holds no key digests")
-    return digests
+    return keys
 
 
 def is_loopback(host: str) -> bool:
@@ -129,12 +188,21 @@ class RequestIdMiddleware:
             REQUEST_ID.reset(token)
 
 
-class ApiKeyMiddleware:
-    """When keys are configured, every request but the public ones needs ``Authorization: Bearer <key>``."""
+def allowed_collections(scope: Scope) -> frozenset[str] | None:
+    """The collections the request's key may use; None when it may use every one (or no keys are configured)."""
+    return scope.get(KEY_COLLECTIONS)
 
-    def __init__(self, app: ASGIApp, digests: list[bytes]):
+
+class ApiKeyMiddleware:
+    """When keys are configured, every request but the public ones needs ``Authorization: Bearer <key>``.
+
+    Which collections the key may use is left in the request's scope (``allowed_collections``): the
+    collection a request names is in its body, so the routes and the MCP server check it, not this.
+    """
+
+    def __init__(self, app: ASGIApp, keys: list[ApiKey]):
         self.app = app
-        self.digests = digests
+        self.keys = keys
 
     @staticmethod
     def is_public(method: str, path: str) -> bool:
@@ -145,24 +213,23 @@ class ApiKeyMiddleware:
         return (path in ("/health", "/", "/docs", "/docs/oauth2-redirect", "/openapi.json")
                 or path.startswith(("/web/", "/view/")))
 
-    def authorised(self, header: str | None) -> bool:
+    def match(self, header: str | None) -> ApiKey | None:
         scheme, _, presented = (header or "").partition(" ")
         if scheme.lower() != "bearer" or not presented.strip():
-            return False
+            return None
         digest = hashlib.sha256(presented.strip().encode()).digest()
         # Every digest is compared, so the time taken says nothing about which key (if any) came close.
-        found = False
-        for known in self.digests:
-            found |= hmac.compare_digest(digest, known)
-        return found
+        hits = [hmac.compare_digest(digest, key.digest) for key in self.keys]
+        return next((key for key, hit in zip(self.keys, hits) if hit), None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.digests or self.is_public(scope["method"], scope["path"]):
+        if scope["type"] != "http" or not self.keys or self.is_public(scope["method"], scope["path"]):
             await self.app(scope, receive, send)
             return
         header = _header(scope, b"authorization")
-        if self.authorised(header):
-            await self.app(scope, receive, send)
+        key = self.match(header)
+        if key is not None:
+            await self.app({**scope, KEY_COLLECTIONS: key.collections}, receive, send)
             return
         detail = ("this server needs an API key: send the header 'Authorization: Bearer <key>'" if header is None
                   else "the API key was not accepted: send 'Authorization: Bearer <key>' with a configured key")

@@ -5,7 +5,7 @@
 
 from collections.abc import Callable
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from search import Engine
@@ -13,10 +13,11 @@ from search import Engine
 from .tools import TOOLS, OpenAITool, Tool, ToolFailure
 
 
-def tools_router(engine: Callable[[], Engine]) -> APIRouter:
+def tools_router(engine: Callable[[Request, str | None], Engine]) -> APIRouter:
     """The /tools routes, each tool's body and response documented in OpenAPI by its own models.
 
-    ``engine`` is the app's dependency giving the open index (it answers 503 when there is none).
+    ``engine(request, collection)`` gives the index of the collection the arguments name, or raises the
+    HTTPException that says why not (404 unknown, 403 not for this key, 503 none loaded).
     """
     router = APIRouter(prefix="/tools", tags=["tools"])
 
@@ -33,7 +34,8 @@ def tools_router(engine: Callable[[], Engine]) -> APIRouter:
             summary=tool.title,
             description=tool.description + "\n\nThe body is the tool's arguments object, as a model would send it.",
             operation_id=f"tool_{tool.name}",
-            responses={404: {"description": "Not found (get_passage: unknown chunk id)"},
+            responses={403: {"description": "The API key may not use this collection"},
+                       404: {"description": "Not found (an unknown collection; get_passage: unknown chunk id)"},
                        503: {"description": "No index loaded"}},
         )
 
@@ -44,8 +46,9 @@ def tools_router(engine: Callable[[], Engine]) -> APIRouter:
     return router
 
 
-def _endpoint(tool: Tool, engine: Callable[[], Engine]):
-    def run(arguments: tool.arguments, index: Engine = Depends(engine)):  # type: ignore[name-defined]
+def _endpoint(tool: Tool, engine: Callable[[Request, str | None], Engine]):
+    def run(arguments: tool.arguments, request: Request):  # type: ignore[name-defined]
+        index = engine(request, arguments.collection)
         try:
             return tool.run(index, arguments)
         except ToolFailure as exc:

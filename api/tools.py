@@ -21,6 +21,7 @@ from search.models import (
     MAX_TOP_K,
     AskResponse,
     DocumentList,
+    Filters,
     Mode,
     PassageDetail,
     Question,
@@ -29,6 +30,12 @@ from search.models import (
 
 MAX_CONTEXT_CHARS = 10_000
 MAX_PAGE = 500
+COLLECTION_HELP = "Which collection of documents to use, when the server holds several; omit for its default."
+
+
+def collection_field() -> Any:
+    # The same field as Question.collection, so every tool names a collection alike.
+    return Field(None, min_length=1, max_length=64, description=COLLECTION_HELP)
 
 
 class ToolFailure(Exception):
@@ -54,6 +61,10 @@ class SearchArguments(BaseModel):
         description="hybrid: words and meaning (best in general); dense: meaning only, for paraphrases; "
         "bm25: exact words only, for names, codes and rare terms.",
     )
+    filters: Filters | None = Field(
+        None, description="Only search matching documents: source glob, doc_ids, types, modified range, meta values."
+    )
+    collection: str | None = collection_field()
 
     @field_validator("query")
     @classmethod
@@ -71,6 +82,7 @@ class PassageArguments(BaseModel):
         0, ge=0, le=MAX_CONTEXT_CHARS, description="Also return up to this many characters of the document before "
         "and after the passage."
     )
+    collection: str | None = collection_field()
 
 
 class ListArguments(BaseModel):
@@ -78,13 +90,15 @@ class ListArguments(BaseModel):
 
     cursor: str | None = Field(None, description="next_cursor from the previous page; omit for the first page.")
     limit: int = Field(50, ge=1, le=MAX_PAGE, description="Documents per page.")
+    collection: str | None = collection_field()
 
 
 # ---------------------------------------------------------------- handlers
 
 
 def _search(engine: Engine, args: SearchArguments) -> SearchResponse:
-    return SearchResponse(query=args.query, mode=args.mode, passages=engine.search(args.query, args.top_k, args.mode))
+    passages = engine.search(args.query, args.top_k, args.mode, args.filters)
+    return SearchResponse(query=args.query, mode=args.mode, passages=passages)
 
 
 def _ask(engine: Engine, args: Question) -> AskResponse:

@@ -136,14 +136,14 @@ class _Build:
     def __init__(self, settings: Settings, rebuild: bool):
         self.settings = settings
         self.index_dir = Path(settings.index)
-        self.embedder = load_embedder(settings.model)
+        self.embedder = load_embedder(settings.model, settings.backend)
         self.chunker = make_chunker(self.embedder, settings)
         self.sections = {
             "model": {
                 "name": self.embedder.name,
                 "dimension": self.embedder.dimension,
                 "max_tokens": self.embedder.spec.max_tokens,
-                "backend": "torch",
+                "backend": self.embedder.backend,
                 "normalized": True,
             },
             "chunker": self.chunker.settings(),

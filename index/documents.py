@@ -171,6 +171,8 @@ def load_document(path: Path, doc_id: str, max_bytes: int) -> Document:
     text, title, page_starts = LOADERS[kind](data)
     if not text.strip():
         raise LoadError("no extractable text")
+    from .metadata import document_metadata
+
     return Document(
         doc_id=doc_id,
         title=title,
@@ -181,6 +183,7 @@ def load_document(path: Path, doc_id: str, max_bytes: int) -> Document:
         size=stat.st_size,
         mtime=stat.st_mtime,
         page_starts=page_starts,
+        meta=document_metadata(path, text, kind),
     )
 
 

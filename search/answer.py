@@ -14,12 +14,20 @@ import numpy as np
 from index.lexical import tokenize
 
 
+# How a question is asked says nothing about whether a passage answers it. Without this list "who" would
+# carry the largest idf of a small corpus that never uses the word, and sink every "who ..." question.
+QUESTION_WORDS = frozenset(tokenize(
+    "who whom whose what which when where why how does did do is are was were can could would should will "
+    "tell me please explain describe list give"
+))
+
+
 def idf_weights(bm25, query_tokens: list[str]) -> dict[str, float]:
-    """BM25 idf of each query term; a term the corpus never uses gets the largest possible idf."""
+    """BM25 idf of each content term of the question; a term the corpus never uses gets the largest idf."""
     n_docs = bm25.scores["num_docs"]
     indptr = bm25.scores["indptr"]
     weights = {}
-    for token in set(query_tokens):
+    for token in set(query_tokens) - QUESTION_WORDS:
         token_id = bm25.vocab_dict.get(token)
         df = int(indptr[token_id + 1] - indptr[token_id]) if token_id is not None else 0
         weights[token] = math.log(1 + (n_docs - df + 0.5) / (df + 0.5))

@@ -6,7 +6,8 @@ import numpy as np
 
 from index.store import StoredIndex, chunk_id_for
 
-from .models import Citation, DocumentList, DocumentSummary, PassageDetail
+from .citations import chunk_citation
+from .models import DocumentList, DocumentSummary, PassageDetail
 
 
 class BadCursor(ValueError):
@@ -32,17 +33,7 @@ def get_passage(stored: StoredIndex, chunk_id: str, context_chars: int = 0) -> P
     return PassageDetail(
         chunk_id=chunk_id,
         text=stored.chunk_texts([row])[0],
-        citation=Citation(
-            doc_id=doc_id,
-            title=stored.doc_titles[doc_row],
-            source=stored.doc_sources[doc_row],
-            chunk_id=chunk_id,
-            char_start=start,
-            char_end=end,
-            line_start=int(chunks["line_start"][row]),
-            line_end=int(chunks["line_end"][row]),
-            page=int(chunks["page"][row]) or None,
-        ),
+        citation=chunk_citation(stored, row, chunk_id),
         context_before=before,
         context_after=after,
         previous_chunk_id=previous_id if ordinal > 0 else None,

@@ -21,9 +21,10 @@ from index.store import FORMAT_VERSION, read_current
 from .engine import Engine, open_index
 from .models import Mode
 
-MEASURES = {"ndcg@10": nDCG @ 10, "recall@10": R @ 10, "recall@100": R @ 100, "mrr@10": RR @ 10}
+MEASURES = {"ndcg@10": nDCG @ 10, "recall@1": R @ 1, "recall@5": R @ 5, "recall@10": R @ 10, "recall@100": R @ 100,
+            "mrr@10": RR @ 10}
 # Settings that change what is indexed; anything else can vary without a rebuild.
-_BUILD_SETTINGS = ("model", "chunk_tokens", "chunk_overlap", "title_prefix")
+_BUILD_SETTINGS = ("model", "backend", "chunk_tokens", "chunk_overlap", "title_prefix")
 
 
 @dataclass

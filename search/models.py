@@ -5,6 +5,7 @@ HTTP, the CLI's ``--json``, MCP, ``/tools`` and the Python API all speak these m
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -12,6 +13,37 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 MAX_QUESTION_CHARS = 2000
 MAX_TOP_K = 50
 Mode = Literal["hybrid", "dense", "bm25"]
+
+
+MetaValue = str | int | float | bool
+
+
+class Filters(BaseModel):
+    """Restrict a question to some documents. Every filter given must hold (AND)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str | None = Field(
+        None, min_length=1, max_length=1000,
+        description="Glob on the document id (its path relative to the indexed folder), e.g. `reports/*.pdf`; "
+        "`*` matches across folders too.",
+    )
+    doc_ids: list[str] | None = Field(None, max_length=10000, description="Only these documents.")
+    types: list[Literal["text", "markdown", "html", "pdf"]] | None = Field(None, description="File types.")
+    modified_after: datetime | None = Field(None, description="Files modified at or after this time (ISO 8601).")
+    modified_before: datetime | None = Field(None, description="Files modified before this time (ISO 8601).")
+    meta: dict[str, MetaValue | list[MetaValue]] | None = Field(
+        None, description="Front matter / sidecar keys: a value must equal, a list means any one of its values."
+    )
+
+    @field_validator("modified_after", "modified_before")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        # A time without a zone is read as UTC, so the same filter means the same thing on every server.
+        return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+
+    def is_empty(self) -> bool:
+        return all(getattr(self, name) is None for name in type(self).model_fields)
 
 
 class Question(BaseModel):
@@ -31,6 +63,11 @@ class Question(BaseModel):
     )
     format: Literal["json", "context"] = Field(
         "json", description="context: also return `context`, the passages as a numbered Markdown block for a prompt."
+    )
+    filters: Filters | None = Field(None, description="Only search documents that match all of these.")
+    collection: str | None = Field(
+        None, min_length=1, max_length=64,
+        description="Which of the server's collections to ask (GET /collections lists them); omit for its default.",
     )
 
     @field_validator("question")
@@ -145,6 +182,11 @@ class DocumentOut(BaseModel):
     size: int
     text: str
     page_starts: list[int] = Field(default_factory=list, description="Char offset where each PDF page begins.")
+    folder: str = Field("", description="Folder of the document id; empty at the top of the indexed folder.")
+    modified: datetime | None = Field(None, description="The file's modification time when it was indexed.")
+    meta: dict[str, MetaValue | list[MetaValue]] = Field(
+        default_factory=dict, description="Front matter and sidecar key/values."
+    )
 
 
 class IndexStats(BaseModel):
@@ -163,4 +205,8 @@ class Health(BaseModel):
     error: str | None = None
     reload_error: str | None = Field(
         None, description="Why the last newly published generation was refused; the index above is still served."
+    )
+    collections: dict[str, Literal["ok", "no_index", "reload_refused"]] | None = Field(
+        None, description="Every collection the server holds and whether it is served (GET /collections has details); "
+        "`index` above is the default collection's.",
     )

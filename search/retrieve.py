@@ -9,6 +9,8 @@ import numpy as np
 from index.lexical import bm25_scores
 from index.store import StoredIndex
 
+from .filters import DIRECT_SCORING_LIMIT, ChunkFilter
+
 
 @dataclass(frozen=True)
 class FusionSettings:
@@ -26,11 +28,16 @@ class Ranked:
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    """Rows of the k highest scores, best first; equal scores go to the lower row, so results never wobble."""
     k = min(k, len(scores))
     if k <= 0:
         return np.zeros(0, np.int64)
-    top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
-    # Ties broken by row so results are deterministic.
+    if k < len(scores):
+        kth = np.partition(scores, len(scores) - k)[len(scores) - k]
+        above = np.flatnonzero(scores > kth)
+        top = np.concatenate([above, np.flatnonzero(scores == kth)[: k - len(above)]])
+    else:
+        top = np.arange(len(scores))
     return top[np.lexsort((top, -scores[top]))]
 
 
@@ -41,29 +48,43 @@ def dense_cosines(stored: StoredIndex, query_vector: np.ndarray, rows: np.ndarra
     return vectors @ query_vector
 
 
-def dense(stored: StoredIndex, query_vector: np.ndarray, k: int) -> Ranked:
-    k = min(k, stored.n_chunks)
+def dense(stored: StoredIndex, query_vector: np.ndarray, k: int, only: ChunkFilter | None = None) -> Ranked:
+    """Exact top-k by cosine (vectors are normalised, so inner product), restricted to ``only`` if given."""
+    k = min(k, stored.n_chunks if only is None else only.count)
     if k <= 0:
         empty = np.zeros(0, np.float32)
         return Ranked(np.zeros(0, np.int64), empty, empty)
-    scores, rows = stored.vectors.search(query_vector.reshape(1, -1).astype(np.float32), k)
+    if only is not None and only.count <= DIRECT_SCORING_LIMIT:
+        scores = dense_cosines(stored, query_vector, only.rows)
+        top = _top(scores, k)
+        return Ranked(only.rows[top], scores[top], scores[top])
+    params = only.faiss_params() if only is not None else None
+    scores, rows = stored.vectors.search(query_vector.reshape(1, -1).astype(np.float32), k, params=params)
     keep = rows[0] >= 0
     return Ranked(rows[0][keep], scores[0][keep], scores[0][keep])
 
 
-def bm25(stored: StoredIndex, query_vector: np.ndarray, query_tokens: list[str], k: int) -> Ranked:
+def _lexical(stored: StoredIndex, query_tokens: list[str], only: ChunkFilter | None) -> np.ndarray:
     scores = bm25_scores(stored.bm25, query_tokens)
+    if only is not None:
+        scores = np.where(only.mask, scores, 0.0)
+    return scores
+
+
+def bm25(stored: StoredIndex, query_vector: np.ndarray, query_tokens: list[str], k: int,
+         only: ChunkFilter | None = None) -> Ranked:
+    scores = _lexical(stored, query_tokens, only)
     rows = _top(scores, k)
     rows = rows[scores[rows] > 0]  # a chunk sharing no word with the question is not a BM25 hit
     return Ranked(rows, scores[rows], dense_cosines(stored, query_vector, rows))
 
 
 def hybrid(stored: StoredIndex, query_vector: np.ndarray, query_tokens: list[str], k: int,
-           fusion: FusionSettings) -> Ranked:
+           fusion: FusionSettings, only: ChunkFilter | None = None) -> Ranked:
     """Mix dense and BM25 over the union of both candidate lists, each score normalised per question."""
     n = max(k, fusion.candidates)
-    dense_hits = dense(stored, query_vector, n)
-    lexical_all = bm25_scores(stored.bm25, query_tokens)
+    dense_hits = dense(stored, query_vector, n, only)
+    lexical_all = _lexical(stored, query_tokens, only)
     lexical_rows = _top(lexical_all, n)
     lexical_rows = lexical_rows[lexical_all[lexical_rows] > 0]
     pool = np.union1d(dense_hits.rows, lexical_rows)

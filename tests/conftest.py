@@ -46,14 +46,18 @@ def copy_index(source: Path, destination: Path) -> Path:
 
 
 class Server:
-    """``askdocs serve`` as a real subprocess on a free loopback port."""
+    """``askdocs serve`` as a real subprocess on a free loopback port; ``index`` a folder, or {name: folder}
+    for a server of several collections."""
 
-    def __init__(self, index: Path, extra_args: tuple[str, ...] = (), env: dict | None = None, host: str = "127.0.0.1"):
+    def __init__(self, index: Path | dict[str, Path], extra_args: tuple[str, ...] = (), env: dict | None = None,
+                 host: str = "127.0.0.1"):
         self.port = free_port(host)
         self.url = f"http://{host}:{self.port}"
-        self.log = open(index.parent / f"serve-{self.port}.log", "w+")
+        indexes = index if isinstance(index, dict) else {None: index}
+        self.log = open(next(iter(indexes.values())).parent / f"serve-{self.port}.log", "w+")
+        index_args = [a for name, path in indexes.items() for a in ("--index", f"{name}={path}" if name else str(path))]
         self.process = subprocess.Popen(
-            [str(BIN / "askdocs"), "serve", "--index", str(index), "--host", host, "--port", str(self.port), *extra_args],
+            [str(BIN / "askdocs"), "serve", *index_args, "--host", host, "--port", str(self.port), *extra_args],
             stdout=self.log,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},

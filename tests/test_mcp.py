@@ -10,7 +10,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from api.app import EngineHolder
+from api.collections import Collections
 from api.mcp import build_server
 from api.tools import TOOLS
 from index.settings import Settings
@@ -102,10 +102,10 @@ async def test_stdio_server_serves_every_tool_with_checkable_citations(seeds_ind
 
 
 async def test_without_an_index_tools_are_listed_and_calls_say_to_build_one(tmp_path):
-    holder = EngineHolder(Settings(index=tmp_path / "missing"))
-    holder.load()
+    collections = Collections(Settings(index=tmp_path / "missing"))
+    collections.load()
     # In-process (the SDK's in-memory transport): the same server object `askdocs mcp` runs, minus a process start.
-    async with Client(build_server(holder.get, "test"), read_timeout_seconds=TIMEOUT) as client:
+    async with Client(build_server(collections, "test"), read_timeout_seconds=TIMEOUT) as client:
         assert {tool.name for tool in (await client.list_tools()).tools} == set(TOOLS)
         result = await client.call_tool("ask", {"question": "anything"})
         assert result.is_error and "build-index" in result.content[0].text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import re
+import time
 import subprocess
 from urllib.parse import urlsplit
 
@@ -75,7 +76,12 @@ def test_request_ids_are_echoed_or_made_and_logged_without_keys(keyed_server):
     refused = httpx.get(keyed_server.url + "/tools", headers={"authorization": "Bearer wrong-key-d00d"})
     assert refused.status_code == 401
 
-    log = keyed_server.output()
+    # The access line is written after the response is sent: give a busy server a moment to write it.
+    deadline = time.monotonic() + 10
+    while f"[request {refused.headers['x-request-id']}]" not in (log := keyed_server.output()):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert re.search(rf"POST /ask 200 [\d.]+ ms \[request {made.headers['x-request-id']}\]", log)
     assert "GET /health 200" in log and "[request trace-42.a:b_c]" in log
     assert "GET /tools 401 " in log and f"[request {refused.headers['x-request-id']}]" in log

@@ -1,0 +1,157 @@
+"""Several named indexes in one server: which one a request means, and whether its key may use it.
+
+Each collection is an ``EngineHolder`` with its own ``Watcher``, so each reloads (or refuses a generation) on
+its own. A request names a collection in its arguments (``collection``) or gets the default one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from index.settings import Settings
+from search import Engine
+from search.models import IndexStats
+
+from .reload import EngineHolder, Watcher
+from .security import COLLECTION_NAME
+
+DEFAULT = "default"
+
+
+class CollectionSpecError(ValueError):
+    """An ``--index`` value that cannot be used; the message says why."""
+
+
+class UnknownCollection(LookupError):
+    """A request named a collection the server does not have (HTTP 404)."""
+
+
+class CollectionForbidden(PermissionError):
+    """The request's API key may not use the collection it named (HTTP 403)."""
+
+
+def parse_specs(values: Sequence[str]) -> dict[str, Path]:
+    """``--index`` values, ``NAME=DIR`` or a bare ``DIR`` (named ``default``), as {name: folder} in given order.
+
+    A value is ``NAME=DIR`` only if what precedes the first '=' is a collection name, so a folder whose name
+    holds '=' can still be given as ``./a=b``.
+    """
+    specs: dict[str, Path] = {}
+    for value in values:
+        name, sep, folder = value.partition("=")
+        if not (sep and COLLECTION_NAME.fullmatch(name)):
+            name, folder = DEFAULT, value
+        if not folder:
+            raise CollectionSpecError(f"--index {value!r} names no folder (write NAME=DIR)")
+        if name in specs:
+            raise CollectionSpecError(
+                f"collection {name!r} is given twice (a DIR without NAME= is named {DEFAULT!r}): "
+                "give each index its own NAME=DIR"
+            )
+        specs[name] = Path(folder)
+    return specs
+
+
+class CollectionInfo(BaseModel):
+    name: str
+    default: bool = Field(description="The collection a request that names none is asked of.")
+    status: Literal["ok", "no_index", "reload_refused"] = Field(
+        description="ok: served; no_index: could not be opened (see error); reload_refused: served, but a newer "
+        "generation was refused (see reload_error)."
+    )
+    index: IndexStats | None = Field(description="The generation served (documents, chunks, model, built_at).")
+    error: str | None = Field(None, description="Why nothing is served for this collection.")
+    reload_error: str | None = Field(None, description="Why the last newly published generation was refused.")
+
+
+class CollectionList(BaseModel):
+    default: str
+    collections: list[CollectionInfo]
+
+
+class Collections:
+    """The server's named indexes. ``indexes`` None: one collection, ``default``, over ``settings.index``."""
+
+    def __init__(self, settings: Settings, indexes: Mapping[str, Path] | None = None):
+        indexes = dict(indexes) if indexes else {DEFAULT: settings.index}
+        self.holders = {
+            name: EngineHolder(settings.model_copy(update={"index": Path(folder)}), name)
+            for name, folder in indexes.items()
+        }
+        self.default = DEFAULT if DEFAULT in self.holders else next(iter(self.holders))
+        self._watchers = [Watcher(holder, settings.reload_interval) for holder in self.holders.values()]
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.holders)
+
+    # ------------------------------------------------------------ lookup
+    def holder(self, name: str | None) -> EngineHolder:
+        holder = self.holders.get(self.default if name is None else name)
+        if holder is None:
+            raise UnknownCollection(f"no collection named {name!r}; this server has {self.described()}")
+        return holder
+
+    def engine(self, name: str | None, allowed: frozenset[str] | None = None) -> Engine:
+        """The engine serving ``name`` (None: the default) for a key limited to ``allowed`` (None: any).
+
+        Raises UnknownCollection, CollectionForbidden, or IndexUnavailable when it has no index.
+        """
+        holder = self.holder(name)
+        self.check_access(name, allowed)
+        return holder.get()
+
+    def check_access(self, name: str | None, allowed: frozenset[str] | None) -> None:
+        """Raise CollectionForbidden unless a key limited to ``allowed`` may use ``name`` (None: the default)."""
+        if allowed is None or (self.default if name is None else name) in allowed:
+            return
+        which = f"collection {name!r}" if name is not None else \
+            f"the default collection {self.default!r} (the request named no collection)"
+        raise CollectionForbidden(
+            f"this API key may not use {which}; it may use: {', '.join(sorted(allowed))}"
+        )
+
+    def described(self) -> str:
+        return ", ".join(f"{name!r}" + (" (default)" if name == self.default else "") for name in self.holders)
+
+    # ------------------------------------------------------------ status
+    def info(self) -> CollectionList:
+        return CollectionList(default=self.default, collections=[self._info(h) for h in self.holders.values()])
+
+    def _info(self, holder: EngineHolder) -> CollectionInfo:
+        engine = holder.engine
+        status = "no_index" if engine is None else "reload_refused" if holder.reload_error else "ok"
+        return CollectionInfo(name=holder.name, default=holder.name == self.default, status=status,
+                              index=engine.stats() if engine is not None else None, error=holder.error,
+                              reload_error=holder.reload_error)
+
+    def summary(self) -> dict[str, str]:
+        return {info.name: info.status for info in self.info().collections}
+
+    # ------------------------------------------------------------ lifetime
+    def load(self) -> None:
+        """Open every collection; one that cannot be opened is reported (/collections, /health), not fatal."""
+        for holder in self.holders.values():
+            holder.load()
+
+    def start_watching(self) -> None:
+        for watcher in self._watchers:
+            watcher.start()
+
+    def stop_watching(self) -> None:
+        for watcher in self._watchers:
+            watcher.stop()
+
+    def close(self) -> None:
+        for holder in self.holders.values():
+            holder.close()
+
+
+__all__ = [
+    "DEFAULT", "CollectionForbidden", "CollectionInfo", "CollectionList", "CollectionSpecError", "Collections",
+    "UnknownCollection", "parse_specs",
+]

@@ -1,0 +1,40 @@
+"""Citations built from stored chunk rows: the one place that turns a row into a `Citation`."""
+
+from __future__ import annotations
+
+from index.store import StoredIndex
+
+from .models import Citation
+
+
+def chunk_citation(stored: StoredIndex, row: int, chunk_id: str) -> Citation:
+    chunks = stored.chunks
+    doc_row = int(chunks["doc_row"][row])
+    return Citation(
+        doc_id=stored.doc_ids[doc_row],
+        title=stored.doc_titles[doc_row],
+        source=stored.doc_sources[doc_row],
+        chunk_id=chunk_id,
+        char_start=int(chunks["char_start"][row]),
+        char_end=int(chunks["char_end"][row]),
+        line_start=int(chunks["line_start"][row]),
+        line_end=int(chunks["line_end"][row]),
+        page=int(chunks["page"][row]) or None,
+    )
+
+
+def sentence_citation(stored: StoredIndex, passage_citation: Citation, passage_text: str,
+                      char_start: int, char_end: int) -> Citation:
+    """Narrow a passage's citation to one sentence inside it; lines and page follow from the stored chunk."""
+    before = passage_text[: char_start - passage_citation.char_start]
+    inside = passage_text[char_start - passage_citation.char_start : char_end - passage_citation.char_start]
+    line_start = passage_citation.line_start + before.count("\n")
+    return passage_citation.model_copy(
+        update={
+            "char_start": char_start,
+            "char_end": char_end,
+            "line_start": line_start,
+            "line_end": line_start + inside.count("\n"),
+            "page": stored.page_at(stored.doc_row_by_id[passage_citation.doc_id], char_start),
+        }
+    )

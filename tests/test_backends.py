@@ -1,0 +1,142 @@
+"""The torch and ONNX backends: the same model, interchangeable vectors, recorded in the manifest."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from index.build import build_index
+from index.embedder import load_embedder
+from index.settings import Settings
+from index.store import IndexMismatch, generation_dir
+from search import open_index
+
+from .conftest import BIN, SEED_QUESTION, SEEDS
+
+MODEL = "all-MiniLM-L6-v2"
+# ../shared/MODELS.md: the int8 file gives cosine >= 0.999 against the fp32 model.
+MIN_COSINE = 0.999
+
+SAMPLE = [
+    (SEEDS / "000_df85b2084c0590de.txt").read_text()[:900],  # under the 256-token window: nothing truncated
+    "Which G7 country voted in favour of the UN resolution calling for a humanitarian truce?",
+    "Mitochondrial dysfunction is a hallmark of ageing. Caloric restriction delays it in mice.",
+    "naïve café — “quotes”, 日本語 and a URL: https://example.org/a_b?c=1",
+    "short",
+]
+
+
+def _sentence_spans(text: str) -> list[tuple[int, int]]:
+    spans, start = [], 0
+    for end in [i + 1 for i, c in enumerate(text) if c in ".?\n"] + [len(text)]:
+        if text[start:end].strip():
+            spans.append((start, end))
+        start = end
+    return spans
+
+
+@pytest.fixture(scope="module")
+def both():
+    return load_embedder(MODEL, "torch"), load_embedder(MODEL, "onnx")
+
+
+def test_onnx_chunk_and_sentence_vectors_match_torch(both):
+    torch_embedder, onnx_embedder = both
+    spans = [_sentence_spans(text) for text in SAMPLE]
+    a = torch_embedder.encode(SAMPLE, spans)
+    b = onnx_embedder.encode(SAMPLE, spans)
+    assert a.vectors.shape == b.vectors.shape == (len(SAMPLE), 384)
+    assert np.allclose(np.linalg.norm(b.vectors, axis=1), 1, atol=1e-5)
+    assert (a.vectors * b.vectors).sum(axis=1).min() >= MIN_COSINE
+    for left, right, text_spans in zip(a.span_vectors, b.span_vectors, spans):
+        assert left.shape == right.shape == (len(text_spans), 384)
+        assert (left * right).sum(axis=1).min() >= MIN_COSINE
+    # Same tokenizer, so the chunker sees identical token counts and offsets whichever backend builds.
+    assert torch_embedder.token_spans(SAMPLE) == onnx_embedder.token_spans(SAMPLE)
+
+
+def test_query_embedder_uses_one_thread(both):
+    assert load_embedder(MODEL, "onnx", threads=1).threads == 1
+    assert load_embedder(MODEL, "torch", threads=1).threads == 1
+
+
+@pytest.fixture(scope="module")
+def indexes(tmp_path_factory):
+    root = tmp_path_factory.mktemp("backends")
+    built = {}
+    for backend in ("onnx", "torch"):
+        built[backend] = root / backend
+        build_index([SEEDS], Settings(index=built[backend], backend=backend), progress=False)
+    return built
+
+
+def _manifest(index) -> dict:
+    return json.loads((generation_dir(index) / "manifest.json").read_text())
+
+
+@pytest.mark.parametrize("backend", ["onnx", "torch"])
+def test_backend_is_recorded_and_its_index_answers(indexes, backend):
+    assert _manifest(indexes[backend])["model"]["backend"] == backend
+    engine = open_index(indexes[backend], Settings(backend=backend))
+    try:
+        response = engine.ask(SEED_QUESTION)
+    finally:
+        engine.close()
+    assert not response.no_answer
+    assert response.answer.text.startswith("France was the only G7 country")
+
+
+def test_index_of_the_other_backend_is_queried_without_rebuild(indexes):
+    # Measured interchangeable (README "Performance"), so a torch-built index is served by the ONNX backend.
+    answers = {}
+    for built, queried in (("torch", "onnx"), ("onnx", "torch")):
+        engine = open_index(indexes[built], Settings(backend=queried))
+        try:
+            assert engine.embedder.backend == queried
+            answers[built] = engine.ask(SEED_QUESTION)
+        finally:
+            engine.close()
+    assert answers["torch"].answer.citation == answers["onnx"].answer.citation
+
+
+def test_unknown_backend_in_manifest_is_refused_with_the_fix(indexes, tmp_path):
+    import shutil
+
+    copy = tmp_path / "index"
+    shutil.copytree(indexes["onnx"], copy, ignore=shutil.ignore_patterns(".lock"))
+    path = generation_dir(copy) / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["model"]["backend"] = "openvino"
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(IndexMismatch) as refused:
+        open_index(copy, Settings(backend="onnx"))
+    message = str(refused.value)
+    assert "'openvino'" in message and "build-index --backend onnx" in message
+
+
+def test_onnx_query_path_never_imports_torch(indexes):
+    # The point of the ONNX backend on the query path: no torch import time or memory.
+    code = (
+        "import sys\n"
+        "from index.settings import Settings\n"
+        "from search import open_index\n"
+        f"engine = open_index({str(indexes['onnx'])!r}, Settings(backend='onnx'))\n"
+        f"assert not engine.ask({SEED_QUESTION!r}).no_answer\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_cli_backend_flag(tmp_path):
+    index = tmp_path / "index"
+    subprocess.run([str(BIN / "build-index"), str(SEEDS), "--index", str(index), "--backend", "onnx", "--no-progress"],
+                   check=True, capture_output=True, timeout=120)
+    assert _manifest(index)["model"]["backend"] == "onnx"
+    out = subprocess.run([str(BIN / "askdocs"), "ask", SEED_QUESTION, "--index", str(index), "--backend", "onnx",
+                          "--json"], check=True, capture_output=True, text=True, timeout=120)
+    assert json.loads(out.stdout)["answer"]["text"].startswith("France")
