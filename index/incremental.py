@@ -19,6 +19,7 @@ import numpy as np
 
 from .documents import Document
 from .embedder import Embedder
+from .metadata import document_metadata
 from .retrieval_text import chunk_key, retrieval_text, title_prefix
 from .store import ChunkRow, DocumentRow, IndexUnavailable, StoredIndex, open_stored_index, read_current
 
@@ -99,7 +100,8 @@ class Previous:
         row = stored.row
         return Document(doc_id=row.doc_id, title=row.title, source=str(path), sha256=row.sha256, text=row.text,
                         kind=row.kind, size=stat.st_size, mtime=stat.st_mtime, page_starts=row.page_starts,
-                        meta=row.meta)
+                        # Front matter lives in the unchanged text, but a sidecar can change on its own.
+                        meta=document_metadata(path, row.text, row.kind))
 
     def unchanged(self, document: Document) -> StoredDocument | None:
         stored = self.documents.get(document.doc_id)

@@ -174,3 +174,19 @@ def test_filters_through_http(seeds_server):
                        ({"modified_after": "last tuesday"}, "modified_after"), ({"meta": {"k": {"x": 1}}}, "meta")]:
         response = httpx.post(seeds_server.url + "/ask", json={"question": "x", "filters": bad})
         assert response.status_code == 422 and words in response.json()["message"], bad
+
+
+def test_a_changed_sidecar_reaches_an_incremental_build(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Apples\n\nApples grow on trees in orchards.")
+    (docs / "a.txt.meta.json").write_text('{"season": "autumn"}')
+    settings = Settings(index=tmp_path / "index")
+    build_index([docs], settings, progress=False)
+    (docs / "a.txt.meta.json").write_text('{"season": "spring"}')
+    build_index([docs], settings, progress=False)
+    engine = open_index(tmp_path / "index")
+    assert engine.document("a.txt").meta == {"season": "spring"}
+    assert engine.ask("apples", filters={"meta": {"season": "spring"}}).passages
+    assert not engine.ask("apples", filters={"meta": {"season": "autumn"}}).passages
+    engine.close()
