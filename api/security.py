@@ -64,26 +64,25 @@ def api_keys(settings: Settings, collections: Collection[str] | None = None) -> 
         if scoped and not key:
             raise KeyConfigError(f"{where} has no key before ':' (write KEY:collection)")
         keys.append(ApiKey(hashlib.sha256(key.encode()).digest(),
-                           _scope(names.split("+"), where) if scoped else None, where))
+                           _scope(names.split("+"), where, echo=False) if scoped else None, where))
     if settings.api_keys_file is not None:
         keys.extend(_read_key_file(Path(settings.api_keys_file)))
     _check(keys, collections)
     return keys
 
 
-def key_digests(settings: Settings) -> list[bytes]:
-    """sha256 digests of every configured key, whatever collections each may use."""
-    return [key.digest for key in api_keys(settings)]
-
-
-def _scope(names: list[str], where: str) -> frozenset[str]:
+def _scope(names: list[str], where: str, echo: bool = True) -> frozenset[str]:
+    """The collection names after a key. ``echo`` False: they may be the end of a key containing ':', so an
+    error does not repeat them."""
     names = [name.strip() for name in names if name.strip()]
     if not names:
         raise KeyConfigError(f"{where} is limited to no collection: name at least one after the key")
     for name in names:
         if not COLLECTION_NAME.fullmatch(name):
-            raise KeyConfigError(f"{where} names {name!r}, which is not a collection name "
-                                 "(letters, digits, '_' and '-', at most 64)")
+            raise KeyConfigError(
+                f"{where} names {repr(name) if echo else 'something'}, which is not a collection name (letters, "
+                f"digits, '_' and '-', at most 64){_COLON_HINT if not echo else ''}"
+            )
     return frozenset(names)
 
 
@@ -98,12 +97,15 @@ def _check(keys: list[ApiKey], collections: Collection[str] | None) -> None:
         if collections is not None and key.collections is not None:
             unknown = sorted(key.collections - set(collections))
             if unknown:
-                hint = ("; a key that itself contains ':' can go in ASKDOCS_API_KEYS_FILE as its digest"
-                        if key.where.endswith("ASKDOCS_API_KEYS") else "")
+                from_env = key.where.endswith("ASKDOCS_API_KEYS")
+                which = "a collection" if from_env else ", ".join(map(repr, unknown))
                 raise KeyConfigError(
-                    f"{key.where} is limited to {', '.join(map(repr, unknown))}, which this server does not serve "
-                    f"(its collections: {', '.join(collections)}){hint}"
+                    f"{key.where} is limited to {which} this server does not serve (its collections: "
+                    f"{', '.join(collections)}){_COLON_HINT if from_env else ''}"
                 )
+
+
+_COLON_HINT = "; a key that itself contains ':' goes in ASKDOCS_API_KEYS_FILE as its digest instead"
 
 
 def _read_key_file(path: Path) -> list[ApiKey]:
