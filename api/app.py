@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None, allowed_hosts: Sequence[str] = 
         version=VERSION,
         summary="Ask questions of a folder of documents; every answer cites the exact characters it came from.",
         lifespan=lifespan,
-        # `curl -d '{...}'` sends form content-type; a JSON API should still read the JSON it was given.
+        # A client that sends no content type at all still gets its JSON read (a form content type is refused).
         strict_content_type=False,
     )
     app.state.collections = collections
