@@ -217,22 +217,31 @@ def ask(question: str, index: Path | None, backend: str | None, top_k: int, mode
 @click.option("--mode", type=click.Choice(["hybrid", "dense", "bm25", "all"]), default="hybrid", show_default=True)
 @click.option("--json", "json_out", type=click.Path(path_type=Path, dir_okay=False), help="Write the metrics as JSON.")
 @click.option("--limit", type=int, default=None, help="Only the first N queries (a quick look).")
+@click.option("--filter", "filter_items", multiple=True, metavar="KEY=VALUE", help=FILTER_HELP)
 @click.option("--progress/--no-progress", default=None, help="Progress bars [default: only on a terminal].")
 def eval_command(dataset: Path, split: str, index: Path | None, backend: str | None, mode: str, json_out: Path | None,
-                 limit: int | None, progress: bool | None) -> None:
+                 limit: int | None, filter_items: tuple[str, ...], progress: bool | None) -> None:
     """Score retrieval on a BEIR-layout DATASET (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv).
 
     Builds an index of the corpus, or reuses one built from the same corpus and settings.
     """
     import json
 
+    from pydantic import ValidationError
+
     from search.evaluate import evaluate
 
     modes = ["hybrid", "dense", "bm25"] if mode == "all" else [mode]
     try:
-        results = [evaluate(dataset, split, m, _settings(None, backend), index=index, progress=progress, limit=limit) for m in modes]
+        results = [
+            evaluate(dataset, split, m, _settings(None, backend), index=index, progress=progress, limit=limit,
+                     filters=_parse_filters(filter_items))
+            for m in modes
+        ]
     except FileNotFoundError as exc:
         _fail(str(exc))
+    except ValidationError as exc:
+        _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()), code=2)
     _print_eval_table(results)
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ from index.settings import Settings
 from index.store import FORMAT_VERSION, read_current
 
 from .engine import Engine, open_index
-from .models import Mode
+from .models import Filters, Mode
 
 MEASURES = {"ndcg@10": nDCG @ 10, "recall@1": R @ 1, "recall@5": R @ 5, "recall@10": R @ 10, "recall@100": R @ 100,
             "mrr@10": RR @ 10}
@@ -61,14 +61,15 @@ def _contains_any(text: str, answers: list[str]) -> bool:
     return any(a.lower() in lowered for a in answers)
 
 
-def run_queries(engine: Engine, queries: dict[str, str], mode: Mode, depth: int, progress: bool | None):
+def run_queries(engine: Engine, queries: dict[str, str], mode: Mode, depth: int, progress: bool | None,
+                filters: Filters | None = None):
     """Document ranking (a document scores as its best chunk), answers and latency for every query."""
     run: dict[str, dict[str, float]] = {}
     responses = {}
     latencies = []
     for query_id, text in tqdm(queries.items(), desc=f"Asking ({mode})", unit="q", disable=None if progress is None else not progress):
         started = time.perf_counter()
-        response, ranked = engine.answer(text, top_k=5, mode=mode, depth=depth)
+        response, ranked = engine.answer(text, top_k=5, mode=mode, depth=depth, filters=filters)
         latencies.append((time.perf_counter() - started) * 1000)
         doc_scores: dict[str, float] = {}
         n = len(ranked.rows)
@@ -82,8 +83,10 @@ def run_queries(engine: Engine, queries: dict[str, str], mode: Mode, depth: int,
 
 
 def evaluate(dataset: Path, split: str, mode: Mode, settings: Settings, index: Path | None = None,
-             progress: bool | None = None, limit: int | None = None) -> dict:
+             progress: bool | None = None, limit: int | None = None, filters: Filters | dict | None = None) -> dict:
+    """Scores over the split's queries; with ``filters``, every query is restricted as ``POST /ask`` would be."""
     dataset = Path(dataset)
+    filters = Filters.model_validate(filters) if isinstance(filters, dict) else filters
     qrels = beir.load_qrels(dataset, split)
     all_queries = beir.load_queries(dataset)
     queries = {qid: all_queries[qid] for qid in qrels if qid in all_queries}
@@ -92,12 +95,13 @@ def evaluate(dataset: Path, split: str, mode: Mode, settings: Settings, index: P
     prepared = prepare_index(dataset, settings, index, progress)
     engine = open_index(prepared.path, settings)
     depth = max(settings.candidates, 100)
-    run, responses, latencies = run_queries(engine, queries, mode, depth, progress)
+    run, responses, latencies = run_queries(engine, queries, mode, depth, progress, filters)
     scores = ir_measures.calc_aggregate(list(MEASURES.values()), {q: qrels[q] for q in queries}, run)
     result = {
         "dataset": dataset.resolve().name,
         "split": split,
         "mode": mode,
+        **({"filters": filters.model_dump(mode="json", exclude_none=True)} if filters else {}),
         "queries": len(queries),
         **{name: round(float(scores[measure]), 4) for name, measure in MEASURES.items()},
         "latency_ms": {"p50": round(float(np.percentile(latencies, 50)), 2),

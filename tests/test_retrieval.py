@@ -161,3 +161,15 @@ def test_eval_command_writes_json(tmp_path):
                            "latency_ms", "build_s", "answer@1", "answer@5", "answer_sentence"}
     missing = subprocess.run([str(BIN / "askdocs"), "eval", str(dataset), "--split", "dev"], capture_output=True, text=True)
     assert missing.returncode == 1 and "no qrels for split 'dev'" in missing.stderr
+
+
+def test_eval_takes_filters(tmp_path):
+    dataset = _write_dataset(tmp_path / "tiny")
+    result = evaluate(dataset, "test", "hybrid", Settings(), index=tmp_path / "index", progress=False,
+                      filters={"doc_ids": ["paris", "tokyo"]})
+    # Only q1's document survives the filter: q2 and q3 can no longer be answered.
+    assert result["ndcg@10"] == pytest.approx(1 / 3, abs=1e-4)
+    assert result["filters"] == {"doc_ids": ["paris", "tokyo"]}
+    bad = subprocess.run([str(BIN / "askdocs"), "eval", str(dataset), "--index", str(tmp_path / "index"),
+                          "--filter", "type=docx"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "types" in bad.stderr
