@@ -9,7 +9,6 @@ a different model, chunker, retrieval text or text-extraction library means a fu
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass, replace
 from importlib.metadata import PackageNotFoundError, version
@@ -21,7 +20,7 @@ from .documents import Document
 from .embedder import Embedder
 from .metadata import document_metadata
 from .retrieval_text import chunk_key, retrieval_text, title_prefix
-from .store import ChunkRow, DocumentRow, IndexUnavailable, StoredIndex, open_stored_index, read_current
+from .store import ChunkRow, DocumentRow, IndexUnavailable, StoredIndex, open_stored_index, read_current, sha256_file
 
 log = logging.getLogger("askdocs.build")
 
@@ -93,7 +92,7 @@ class Previous:
         try:
             stat = path.stat()
             # Size first: a changed or oversized file is recognised without reading a byte of it.
-            if stat.st_size != stored.row.size or stat.st_size > max_bytes or _sha256_file(path) != stored.row.sha256:
+            if stat.st_size != stored.row.size or stat.st_size > max_bytes or sha256_file(path) != stored.row.sha256:
                 return None
         except OSError:
             return None  # the loader reports it
@@ -153,14 +152,6 @@ def open_previous(index_dir: Path, sections: dict, embedder: Embedder, use_title
     except IndexUnavailable as exc:
         return None, f"the current index cannot be reused: {exc}"
     return Previous(stored, embedder, use_title), None
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def renumbered(chunk: ChunkRow, doc_row: int, sentence_first: int) -> ChunkRow:

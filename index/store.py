@@ -242,10 +242,10 @@ def _write_sqlite(path: Path, documents: list[DocumentRow], chunks: list[ChunkRo
 
 
 def _file_record(path: Path) -> dict:
-    return {"bytes": path.stat().st_size, "sha256": _sha256_file(path)}
+    return {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while block := handle.read(1 << 20):
@@ -482,5 +482,5 @@ def _check_files(path: Path, manifest: dict, verify_checksums: bool) -> None:
                 f"index file {file} has {file.stat().st_size} bytes, the manifest says {record.get('bytes')}: "
                 "rebuild with `build-index --rebuild`"
             )
-        if verify_checksums and _sha256_file(file) != record.get("sha256"):
+        if verify_checksums and sha256_file(file) != record.get("sha256"):
             raise IndexCorrupt(f"index file {file} does not match its checksum: rebuild with `build-index --rebuild`")

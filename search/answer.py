@@ -13,7 +13,6 @@ import numpy as np
 
 from index.lexical import tokenize
 
-
 # How a question is asked says nothing about whether a passage answers it. Without this list "who" would
 # carry the largest idf of a small corpus that never uses the word, and sink every "who ..." question.
 QUESTION_WORDS = frozenset(tokenize(

@@ -19,7 +19,7 @@ from search import open_index
 from search import retrieve as retrieve_module
 from search.filters import chunk_filter
 from search.models import Filters
-from search.retrieve import _top, _zscore
+from search.retrieve import _zscore
 
 TEAMS = ["garden", "kitchen", "finance", "legal"]
 TOPICS = [
