@@ -63,9 +63,10 @@ collections_option = click.option(
 
 backend_option = click.option(
     "--backend",
-    type=click.Choice(["onnx", "torch"]),
+    type=click.Choice(["auto", "onnx", "torch"]),
     default=None,
-    help="Embedding runtime, the same model either way [default: $ASKDOCS_BACKEND or the setting's default].",
+    help="Embedding runtime, the same model either way; auto builds with torch and answers with onnx "
+    "[default: $ASKDOCS_BACKEND or auto].",
 )
 
 

@@ -1,7 +1,7 @@
 """`POST /ask` latency and throughput through a real `askdocs serve`, on the SciFact index.
 
     python bench/latency.py                                  # configured backend, 1 and 2 query threads
-    python bench/latency.py --backends onnx,torch --threads 1,2
+    python bench/latency.py --backends auto,torch --threads 1,2  # one torch-built index, onnx vs torch queries
     python bench/latency.py --queries 100 --duration 10      # shorter
 
 For each backend and query-thread count it starts `askdocs serve` on a free loopback port, warms it up,
@@ -165,7 +165,9 @@ def main() -> None:
                 rss = server.peak_rss_mb()
             finally:
                 server.stop()
-            config = {"backend": backend, "query_threads": threads, "index": str(prepared.path),
+            settings = Settings(backend=backend)
+            config = {"backend": backend, "build_backend": settings.build_backend,
+                      "query_backend": settings.query_backend, "query_threads": threads, "index": str(prepared.path),
                       "startup_s": server.startup_s, "one_client_ms": single, "concurrent": load,
                       "server_peak_rss_mb": rss, "loadavg_before": load_before, "loadavg_after": loadavg()}
             configs.append(config)

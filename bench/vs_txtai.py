@@ -101,6 +101,7 @@ def askdocs_child(spec_path: Path) -> None:
     engine.close()
     print(json.dumps({"build_s": round(build_s, 2), "documents": report.documents, "chunks": report.chunks,
                       "latency_ms": latency, "rankings": rankings, "backend": spec["backend"],
+                      "build_backend": settings.build_backend, "query_backend": settings.query_backend,
                       "query_threads": settings.query_threads}))
 
 
@@ -191,7 +192,8 @@ def _rounds(args, sides, work, corpus, questions, qrels, backend, python, runs) 
             run = {"side": side, "round": round_number, **summarise(raw, qrels),
                    "peak_rss_mb": measured["peak_rss_mb"], "process_wall_s": measured["wall_s"],
                    "loadavg_before": load_before, "loadavg_after": loadavg(),
-                   **{k: raw[k] for k in ("chunks", "documents", "ann", "ann_config", "torch_threads", "query_threads")
+                   **{k: raw[k] for k in ("chunks", "documents", "ann", "ann_config", "torch_threads", "query_threads",
+                                          "build_backend", "query_backend")
                       if k in raw}}
             runs.append(run)
             print(f"round {round_number} {side:14} build {run['build_s']:7.1f} s  "

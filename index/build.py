@@ -136,7 +136,7 @@ class _Build:
     def __init__(self, settings: Settings, rebuild: bool):
         self.settings = settings
         self.index_dir = Path(settings.index)
-        self.embedder = load_embedder(settings.model, settings.backend)
+        self.embedder = load_embedder(settings.model, settings.build_backend)
         self.chunker = make_chunker(self.embedder, settings)
         self.sections = {
             "model": {

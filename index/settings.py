@@ -33,12 +33,21 @@ class Settings(BaseSettings):
         0.5, ge=0, description="Weight of the question-word coverage of the top passage in the confidence."
     )
     backend: str = Field(
-        "torch", pattern="^(onnx|torch)$",
-        description="Embedding runtime: onnx (int8 file, ONNX Runtime) or torch (fp32); the same model either way.",
+        "auto", pattern="^(auto|onnx|torch)$",
+        description="Embedding runtime, the same model either way: onnx (the int8 file through ONNX Runtime), torch "
+        "(fp32), or auto: build with torch and answer with onnx, the faster of the two at each (README 'Performance').",
     )
     query_threads: int = Field(
         1, ge=1, description="Intra-op threads for embedding one question (README 'Performance': 1 vs 2 measured)."
     )
+
+    @property
+    def build_backend(self) -> str:
+        return "torch" if self.backend == "auto" else self.backend
+
+    @property
+    def query_backend(self) -> str:
+        return "onnx" if self.backend == "auto" else self.backend
 
     # Serving: keys, limits, reload (README "Operating askdocs").
     api_keys: SecretStr = Field(

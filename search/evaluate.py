@@ -23,8 +23,10 @@ from .models import Filters, Mode
 
 MEASURES = {"ndcg@10": nDCG @ 10, "recall@1": R @ 1, "recall@5": R @ 5, "recall@10": R @ 10, "recall@100": R @ 100,
             "mrr@10": RR @ 10}
-# Settings that change what is indexed; anything else can vary without a rebuild.
-_BUILD_SETTINGS = ("model", "backend", "chunk_tokens", "chunk_overlap", "title_prefix")
+# Settings that change what is indexed (fingerprint key: Settings attribute); anything else can vary without a
+# rebuild. The backend is the one builds use, so ASKDOCS_BACKEND=auto reuses the torch index.
+_BUILD_SETTINGS = {"model": "model", "backend": "build_backend", "chunk_tokens": "chunk_tokens",
+                   "chunk_overlap": "chunk_overlap", "title_prefix": "title_prefix"}
 
 
 @dataclass
@@ -38,7 +40,7 @@ def fingerprint(dataset: Path, settings: Settings) -> str:
     with open(dataset / "corpus.jsonl", "rb") as handle:
         while block := handle.read(1 << 20):
             digest.update(block)
-    digest.update(json.dumps({k: getattr(settings, k) for k in _BUILD_SETTINGS}, sort_keys=True).encode())
+    digest.update(json.dumps({k: getattr(settings, a) for k, a in _BUILD_SETTINGS.items()}, sort_keys=True).encode())
     digest.update(str(FORMAT_VERSION).encode())
     return digest.hexdigest()[:16]
 

@@ -103,6 +103,18 @@ def test_index_of_the_other_backend_is_queried_without_rebuild(indexes):
     assert answers["torch"].answer.citation == answers["onnx"].answer.citation
 
 
+def test_auto_builds_with_torch_and_answers_with_onnx(tmp_path):
+    index = tmp_path / "index"
+    build_index([SEEDS], Settings(index=index, backend="auto"), progress=False)
+    assert _manifest(index)["model"]["backend"] == "torch"
+    engine = open_index(index, Settings(backend="auto"))
+    try:
+        assert engine.embedder.backend == "onnx"
+        assert engine.ask(SEED_QUESTION).answer.text.startswith("France was the only G7 country")
+    finally:
+        engine.close()
+
+
 def test_unknown_backend_in_manifest_is_refused_with_the_fix(indexes, tmp_path):
     import shutil
 
