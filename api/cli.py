@@ -14,11 +14,20 @@ from index.settings import Settings
 DEFAULT_CORPUS = Path("seeds")
 
 
-def _settings(index: Path | None, backend: str | None = None) -> Settings:
-    settings = Settings()
-    if backend is not None:
-        settings = settings.model_copy(update={"backend": backend})
-    return settings.model_copy(update={"index": index}) if index is not None else settings
+RUNTIMES = ("auto", "onnx", "torch")
+STORAGE_BACKENDS = ("faiss",)  # milvus arrives with issue #9
+
+
+def _settings(index: Path | None, runtime: str | None = None, backend: str | None = None,
+              milvus_uri: str | None = None) -> Settings:
+    if backend in RUNTIMES:
+        # --backend used to name the embedding runtime; scripts written then keep working, told once.
+        click.echo(f"askdocs: --backend {backend} is deprecated, use --runtime {backend} "
+                   "(--backend now picks the vector store: faiss|milvus)", err=True)
+        runtime, backend = runtime or backend, None
+    update = {key: value for key, value in (("index", index), ("runtime", runtime), ("backend", backend),
+                                            ("milvus_address", milvus_uri)) if value is not None}
+    return Settings().model_copy(update=update)
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -61,13 +70,22 @@ collections_option = click.option(
     "[default: $ASKDOCS_INDEX or var/index].",
 )
 
-backend_option = click.option(
-    "--backend",
-    type=click.Choice(["auto", "onnx", "torch"]),
-    default=None,
-    help="Embedding runtime, the same model either way; auto builds with torch and answers with onnx "
-    "[default: $ASKDOCS_BACKEND or auto].",
-)
+
+def backend_options(command):
+    """--runtime (how the model runs), --backend (where vectors live) and --milvus-uri, on every command."""
+    for option in reversed((
+        click.option("--runtime", type=click.Choice(RUNTIMES), default=None,
+                     help="Embedding runtime, the same model either way; auto builds with torch and answers with "
+                     "onnx [default: $ASKDOCS_RUNTIME or auto]."),
+        click.option("--backend", type=click.Choice(STORAGE_BACKENDS + RUNTIMES), default=None,
+                     help="Where the chunk vectors live: faiss (in the index folder) or milvus (README 'Scaling "
+                     "out') [default: $ASKDOCS_BACKEND or faiss]. auto|onnx|torch: deprecated spelling of --runtime."),
+        click.option("--milvus-uri", default=None, metavar="URI", hidden=True,
+                     help="Milvus to use with --backend milvus: a local .db file (Milvus Lite), http://host:19530 "
+                     "(standalone or cluster) [default: $ASKDOCS_MILVUS_ADDRESS or <index>/milvus.db]."),
+    )):
+        command = option(command)
+    return command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -88,11 +106,11 @@ def _configure_logging(verbose: bool = False) -> None:
 @click.command("build-index")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @index_option
-@backend_option
+@backend_options
 @click.option("--progress/--no-progress", default=None, help="Progress bars [default: only on a terminal].")
 @click.option("--rebuild", is_flag=True, help="Re-read and re-embed everything instead of reusing what is unchanged.")
-def build_index_command(paths: tuple[Path, ...], index: Path | None, backend: str | None, progress: bool | None,
-                        rebuild: bool) -> None:
+def build_index_command(paths: tuple[Path, ...], index: Path | None, runtime: str | None, backend: str | None,
+                        milvus_uri: str | None, progress: bool | None, rebuild: bool) -> None:
     """Index PATHS (files or folders of .txt, .md, .html, .pdf) [default: seeds/].
 
     Over an existing index only new and changed files are read and embedded, and the result is the same as
@@ -102,7 +120,7 @@ def build_index_command(paths: tuple[Path, ...], index: Path | None, backend: st
     from index.store import IndexUnavailable
 
     _configure_logging()
-    settings = _settings(index, backend)
+    settings = _settings(index, runtime, backend, milvus_uri)
     try:
         report = build_index(list(paths) or [DEFAULT_CORPUS], settings, progress=progress, rebuild=rebuild)
     except (BuildError, IndexUnavailable) as exc:
@@ -112,12 +130,13 @@ def build_index_command(paths: tuple[Path, ...], index: Path | None, backend: st
 
 @main.command()
 @collections_option
-@backend_option
+@backend_options
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--insecure", is_flag=True,
               help="Serve on a non-loopback address without API keys (only behind something that authenticates).")
-def serve(indexes: dict[str, Path], backend: str | None, host: str, port: int, insecure: bool) -> None:
+def serve(indexes: dict[str, Path], runtime: str | None, backend: str | None, milvus_uri: str | None, host: str,
+          port: int, insecure: bool) -> None:
     """Serve the HTTP API (and the web page) over one index or several named ones (collections).
 
     A new index generation (a finished build-index) is picked up without a restart. Set ASKDOCS_API_KEYS or
@@ -126,7 +145,7 @@ def serve(indexes: dict[str, Path], backend: str | None, host: str, port: int, i
     from .collections import DEFAULT
     from .security import LOOPBACK_NAMES, KeyConfigError, RequestIdFormatter, api_keys, is_loopback
 
-    settings = _settings(None, backend)
+    settings = _settings(None, runtime, backend, milvus_uri)
     indexes = indexes or {DEFAULT: settings.index}
     try:
         has_keys = bool(api_keys(settings, list(indexes)))
@@ -159,7 +178,8 @@ def serve(indexes: dict[str, Path], backend: str | None, host: str, port: int, i
 
 @main.command("mcp")
 @collections_option
-def mcp_command(indexes: dict[str, Path]) -> None:
+@backend_options
+def mcp_command(indexes: dict[str, Path], runtime: str | None, backend: str | None, milvus_uri: str | None) -> None:
     """Serve the tools over MCP on stdin/stdout, for chat clients and agent frameworks.
 
     The same tools are served over HTTP at /mcp by `askdocs serve`. Several --index NAME=DIR give the tools
@@ -171,7 +191,7 @@ def mcp_command(indexes: dict[str, Path]) -> None:
     from .collections import Collections
     from .mcp import build_server, serve_stdio
 
-    collections = Collections(_settings(None), indexes)
+    collections = Collections(_settings(None, runtime, backend, milvus_uri), indexes)
     try:
         anyio.run(serve_stdio, build_server(collections, VERSION), collections.load)
     finally:
@@ -181,13 +201,13 @@ def mcp_command(indexes: dict[str, Path]) -> None:
 @main.command()
 @click.argument("question")
 @index_option
-@backend_option
+@backend_options
 @click.option("--top-k", default=5, show_default=True, type=int, help="How many passages.")
 @click.option("--mode", type=click.Choice(["hybrid", "dense", "bm25"]), default="hybrid", show_default=True)
 @click.option("--filter", "filter_items", multiple=True, metavar="KEY=VALUE", help=FILTER_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print exactly the body POST /ask would return.")
-def ask(question: str, index: Path | None, backend: str | None, top_k: int, mode: str, filter_items: tuple[str, ...],
-        as_json: bool) -> None:
+def ask(question: str, index: Path | None, runtime: str | None, backend: str | None, milvus_uri: str | None,
+        top_k: int, mode: str, filter_items: tuple[str, ...], as_json: bool) -> None:
     """Answer QUESTION from the index, with citations."""
     from pydantic import ValidationError
 
@@ -200,7 +220,7 @@ def ask(question: str, index: Path | None, backend: str | None, top_k: int, mode
     except ValidationError as exc:
         _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()), code=2)
     try:
-        engine = open_index(settings=_settings(index, backend))
+        engine = open_index(settings=_settings(index, runtime, backend, milvus_uri))
     except IndexUnavailable as exc:
         _fail(str(exc))
     response = engine.ask(query)
@@ -214,14 +234,15 @@ def ask(question: str, index: Path | None, backend: str | None, top_k: int, mode
 @click.argument("dataset", type=click.Path(path_type=Path, exists=True, file_okay=False))
 @click.option("--split", default="test", show_default=True, help="qrels/<split>.tsv to score.")
 @index_option
-@backend_option
+@backend_options
 @click.option("--mode", type=click.Choice(["hybrid", "dense", "bm25", "all"]), default="hybrid", show_default=True)
 @click.option("--json", "json_out", type=click.Path(path_type=Path, dir_okay=False), help="Write the metrics as JSON.")
 @click.option("--limit", type=int, default=None, help="Only the first N queries (a quick look).")
 @click.option("--filter", "filter_items", multiple=True, metavar="KEY=VALUE", help=FILTER_HELP)
 @click.option("--progress/--no-progress", default=None, help="Progress bars [default: only on a terminal].")
-def eval_command(dataset: Path, split: str, index: Path | None, backend: str | None, mode: str, json_out: Path | None,
-                 limit: int | None, filter_items: tuple[str, ...], progress: bool | None) -> None:
+def eval_command(dataset: Path, split: str, index: Path | None, runtime: str | None, backend: str | None,
+                 milvus_uri: str | None, mode: str, json_out: Path | None, limit: int | None,
+                 filter_items: tuple[str, ...], progress: bool | None) -> None:
     """Score retrieval on a BEIR-layout DATASET (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv).
 
     Builds an index of the corpus, or reuses one built from the same corpus and settings.
@@ -233,9 +254,10 @@ def eval_command(dataset: Path, split: str, index: Path | None, backend: str | N
     from search.evaluate import evaluate
 
     modes = ["hybrid", "dense", "bm25"] if mode == "all" else [mode]
+    settings = _settings(None, runtime, backend, milvus_uri)
     try:
         results = [
-            evaluate(dataset, split, m, _settings(None, backend), index=index, progress=progress, limit=limit,
+            evaluate(dataset, split, m, settings, index=index, progress=progress, limit=limit,
                      filters=_parse_filters(filter_items))
             for m in modes
         ]

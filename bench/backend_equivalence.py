@@ -1,6 +1,6 @@
 """Are the torch and ONNX backends interchangeable? Vectors compared one to one, and every cross combination scored.
 
-    python bench/backend_equivalence.py     # after `askdocs eval ../shared/data/scifact --backend X` for both X
+    python bench/backend_equivalence.py     # after `askdocs eval ../shared/data/scifact --runtime X` for both X
 
 Uses the two SciFact indexes `askdocs eval` builds (one per backend; built here if missing). Both backends
 share the tokenizer, so both indexes hold the same chunks and sentences in the same order, and vectors can
@@ -46,7 +46,7 @@ def main() -> None:
     from search import open_index
     from search.evaluate import MEASURES, prepare_index, run_queries
 
-    paths = {b: prepare_index(args.dataset, Settings(backend=b), None, progress=None).path for b in ("torch", "onnx")}
+    paths = {b: prepare_index(args.dataset, Settings(runtime=b), None, progress=None).path for b in ("torch", "onnx")}
     stored = {b: open_stored_index(p) for b, p in paths.items()}
     ids = {}
     for backend, index in stored.items():
@@ -79,7 +79,7 @@ def main() -> None:
     scores = {}
     for built in ("torch", "onnx"):
         for queried in ("torch", "onnx"):
-            engine = open_index(paths[built], Settings(backend=queried))
+            engine = open_index(paths[built], Settings(runtime=queried))
             for mode in ("hybrid", "dense", "bm25"):
                 run, _, latencies = run_queries(engine, queries, mode, 100, progress=False)
                 values = ir_measures.calc_aggregate(measures, {q: qrels[q] for q in queries}, run)

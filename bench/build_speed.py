@@ -31,7 +31,7 @@ def child(dataset: Path, index: Path, backend: str, limit: int | None, batch_siz
     from index.settings import Settings
 
     documents = beir.load_corpus(dataset)[:limit] if limit else beir.load_corpus(dataset)
-    settings = Settings(index=index, backend=backend)
+    settings = Settings(index=index, runtime=backend)
     if batch_size:
         settings = settings.model_copy(update={"embed_batch_size": batch_size})
     started = time.perf_counter()  # model loading included: a user's build pays it too

@@ -47,7 +47,7 @@ class Server:
         self.log = open(log, "w")
         env = {**os.environ, "ASKDOCS_QUERY_THREADS": str(threads)}
         self.process = subprocess.Popen(
-            [str(BIN / "askdocs"), "serve", "--index", str(index), "--backend", backend, "--port", str(self.port)],
+            [str(BIN / "askdocs"), "serve", "--index", str(index), "--runtime", backend, "--port", str(self.port)],
             stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
         )
         started = time.monotonic()
@@ -144,7 +144,7 @@ def main() -> None:
     from index.settings import Settings
     from search.evaluate import prepare_index
 
-    backends = args.backends.split(",") if args.backends else [Settings().backend]
+    backends = args.backends.split(",") if args.backends else [Settings().runtime]
     qrels = beir.load_qrels(args.dataset, "test")
     all_queries = beir.load_queries(args.dataset)
     questions = [all_queries[q] for q in qrels if q in all_queries][: args.queries]
@@ -155,7 +155,7 @@ def main() -> None:
     configs = []
     for backend in backends:
         # Each backend queries the index it builds itself (the eval index; built here if missing).
-        prepared = prepare_index(args.dataset, Settings(backend=backend), None, progress=None)
+        prepared = prepare_index(args.dataset, Settings(runtime=backend), None, progress=None)
         for threads in map(int, args.threads.split(",")):
             load_before = loadavg()
             server = Server(prepared.path, backend, threads, logs / f"latency-{backend}-{threads}.log")
@@ -165,9 +165,9 @@ def main() -> None:
                 rss = server.peak_rss_mb()
             finally:
                 server.stop()
-            settings = Settings(backend=backend)
-            config = {"backend": backend, "build_backend": settings.build_backend,
-                      "query_backend": settings.query_backend, "query_threads": threads, "index": str(prepared.path),
+            settings = Settings(runtime=backend)
+            config = {"backend": backend, "build_backend": settings.build_runtime,
+                      "query_backend": settings.query_runtime, "query_threads": threads, "index": str(prepared.path),
                       "startup_s": server.startup_s, "one_client_ms": single, "concurrent": load,
                       "server_peak_rss_mb": rss, "loadavg_before": load_before, "loadavg_after": loadavg()}
             configs.append(config)

@@ -223,10 +223,11 @@ def rebuild_worker(index: Path, corpus: list[Path]) -> None:
 
     manifest = read_current(index)[1]
     settings = Settings(index=index)
-    recorded_backend = manifest["model"].get("backend")
-    if recorded_backend and "backend" in Settings.model_fields:
-        settings = settings.model_copy(update={"backend": recorded_backend})
-    load_embedder(settings.model, *([settings.backend] if "backend" in Settings.model_fields else []))
+    # The build reuses the runtime the index was made with (older manifests call it model.backend).
+    recorded = manifest["model"].get("runtime", manifest["model"].get("backend"))
+    if recorded:
+        settings = settings.model_copy(update={"runtime": recorded})
+    load_embedder(settings.model, settings.build_runtime)
     print("ready", flush=True)
     sys.stdin.readline()
     if len(corpus) == 1 and (corpus[0] / "corpus.jsonl").is_file():

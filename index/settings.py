@@ -32,22 +32,28 @@ class Settings(BaseSettings):
     no_answer_coverage_weight: float = Field(
         0.5, ge=0, description="Weight of the question-word coverage of the top passage in the confidence."
     )
-    backend: str = Field(
+    runtime: str = Field(
         "auto", pattern="^(auto|onnx|torch)$",
         description="Embedding runtime, the same model either way: onnx (the int8 file through ONNX Runtime), torch "
         "(fp32), or auto: build with torch and answer with onnx, the faster of the two at each (README 'Performance').",
     )
+    backend: str = Field(
+        "faiss", pattern="^(faiss)$",
+        description="Where chunk vectors live: faiss (a file in the index folder) or milvus (README 'Scaling out').",
+    )
+    # Not MILVUS_URI: pymilvus reads that variable when it is imported.
+    milvus_address: str | None = Field(None, description="Milvus URI for backend milvus (README 'Scaling out').")
     query_threads: int = Field(
         1, ge=1, description="Intra-op threads for embedding one question (README 'Performance': 1 vs 2 measured)."
     )
 
     @property
-    def build_backend(self) -> str:
-        return "torch" if self.backend == "auto" else self.backend
+    def build_runtime(self) -> str:
+        return "torch" if self.runtime == "auto" else self.runtime
 
     @property
-    def query_backend(self) -> str:
-        return "onnx" if self.backend == "auto" else self.backend
+    def query_runtime(self) -> str:
+        return "onnx" if self.runtime == "auto" else self.runtime
 
     # Serving: keys, limits, reload (README "Operating askdocs").
     api_keys: SecretStr = Field(

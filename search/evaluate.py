@@ -24,8 +24,9 @@ from .models import Filters, Mode
 MEASURES = {"ndcg@10": nDCG @ 10, "recall@1": R @ 1, "recall@5": R @ 5, "recall@10": R @ 10, "recall@100": R @ 100,
             "mrr@10": RR @ 10}
 # Settings that change what is indexed (fingerprint key: Settings attribute); anything else can vary without a
-# rebuild. The backend is the one builds use, so ASKDOCS_BACKEND=auto reuses the torch index.
-_BUILD_SETTINGS = {"model": "model", "backend": "build_backend", "chunk_tokens": "chunk_tokens",
+# rebuild. The runtime is the one builds use, so ASKDOCS_RUNTIME=auto reuses the torch index. The key stays
+# "backend" so indexes fingerprinted before the rename are still found.
+_BUILD_SETTINGS = {"model": "model", "backend": "build_runtime", "chunk_tokens": "chunk_tokens",
                    "chunk_overlap": "chunk_overlap", "title_prefix": "title_prefix"}
 
 

@@ -1,4 +1,4 @@
-"""The torch and ONNX backends: the same model, interchangeable vectors, recorded in the manifest."""
+"""The torch and ONNX runtimes: the same model, interchangeable vectors, recorded in the manifest."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def indexes(tmp_path_factory):
     built = {}
     for backend in ("onnx", "torch"):
         built[backend] = root / backend
-        build_index([SEEDS], Settings(index=built[backend], backend=backend), progress=False)
+        build_index([SEEDS], Settings(index=built[backend], runtime=backend), progress=False)
     return built
 
 
@@ -80,8 +80,8 @@ def _manifest(index) -> dict:
 
 @pytest.mark.parametrize("backend", ["onnx", "torch"])
 def test_backend_is_recorded_and_its_index_answers(indexes, backend):
-    assert _manifest(indexes[backend])["model"]["backend"] == backend
-    engine = open_index(indexes[backend], Settings(backend=backend))
+    assert _manifest(indexes[backend])["model"]["runtime"] == backend
+    engine = open_index(indexes[backend], Settings(runtime=backend))
     try:
         response = engine.ask(SEED_QUESTION)
     finally:
@@ -94,9 +94,9 @@ def test_index_of_the_other_backend_is_queried_without_rebuild(indexes):
     # Measured interchangeable (README "Performance"), so a torch-built index is served by the ONNX backend.
     answers = {}
     for built, queried in (("torch", "onnx"), ("onnx", "torch")):
-        engine = open_index(indexes[built], Settings(backend=queried))
+        engine = open_index(indexes[built], Settings(runtime=queried))
         try:
-            assert engine.embedder.backend == queried
+            assert engine.embedder.runtime == queried
             answers[built] = engine.ask(SEED_QUESTION)
         finally:
             engine.close()
@@ -105,11 +105,11 @@ def test_index_of_the_other_backend_is_queried_without_rebuild(indexes):
 
 def test_auto_builds_with_torch_and_answers_with_onnx(tmp_path):
     index = tmp_path / "index"
-    build_index([SEEDS], Settings(index=index, backend="auto"), progress=False)
-    assert _manifest(index)["model"]["backend"] == "torch"
-    engine = open_index(index, Settings(backend="auto"))
+    build_index([SEEDS], Settings(index=index, runtime="auto"), progress=False)
+    assert _manifest(index)["model"]["runtime"] == "torch"
+    engine = open_index(index, Settings(runtime="auto"))
     try:
-        assert engine.embedder.backend == "onnx"
+        assert engine.embedder.runtime == "onnx"
         assert engine.ask(SEED_QUESTION).answer.text.startswith("France was the only G7 country")
     finally:
         engine.close()
@@ -122,12 +122,36 @@ def test_unknown_backend_in_manifest_is_refused_with_the_fix(indexes, tmp_path):
     shutil.copytree(indexes["onnx"], copy, ignore=shutil.ignore_patterns(".lock"))
     path = generation_dir(copy) / "manifest.json"
     manifest = json.loads(path.read_text())
-    manifest["model"]["backend"] = "openvino"
+    manifest["model"]["runtime"] = "openvino"
     path.write_text(json.dumps(manifest))
     with pytest.raises(IndexMismatch) as refused:
-        open_index(copy, Settings(backend="onnx"))
+        open_index(copy, Settings(runtime="onnx"))
     message = str(refused.value)
-    assert "'openvino'" in message and "build-index --backend onnx" in message
+    assert "'openvino'" in message and "build-index --runtime onnx" in message
+
+
+def test_manifest_of_older_askdocs_naming_the_runtime_backend_is_read(indexes, tmp_path):
+    import shutil
+
+    copy = tmp_path / "index"
+    shutil.copytree(indexes["onnx"], copy, ignore=shutil.ignore_patterns(".lock"))
+    path = generation_dir(copy) / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["model"]["backend"] = manifest["model"].pop("runtime")
+    path.write_text(json.dumps(manifest))
+    engine = open_index(copy, Settings(runtime="onnx"))
+    engine.close()
+    # ... and an incremental build over it still reuses every vector: the same runtime under its old name.
+    report = build_index([SEEDS], Settings(index=copy, runtime="onnx"), progress=False)
+    assert report.changes is not None and report.embedded == 0
+    # The old key is still checked, not just tolerated.
+    path = generation_dir(copy) / "manifest.json"
+    fresh = json.loads(path.read_text())
+    fresh["model"].pop("runtime")
+    fresh["model"]["backend"] = "openvino"
+    path.write_text(json.dumps(fresh))
+    with pytest.raises(IndexMismatch, match="'openvino'"):
+        open_index(copy, Settings(runtime="onnx"))
 
 
 def test_onnx_query_path_never_imports_torch(indexes):
@@ -136,7 +160,7 @@ def test_onnx_query_path_never_imports_torch(indexes):
         "import sys\n"
         "from index.settings import Settings\n"
         "from search import open_index\n"
-        f"engine = open_index({str(indexes['onnx'])!r}, Settings(backend='onnx'))\n"
+        f"engine = open_index({str(indexes['onnx'])!r}, Settings(runtime='onnx'))\n"
         f"assert not engine.ask({SEED_QUESTION!r}).no_answer\n"
         "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules))\n"
     )
@@ -144,11 +168,16 @@ def test_onnx_query_path_never_imports_torch(indexes):
     assert out.stdout.strip() == "[]"
 
 
-def test_cli_backend_flag(tmp_path):
+def test_cli_runtime_flag_and_its_deprecated_backend_spelling(tmp_path):
     index = tmp_path / "index"
-    subprocess.run([str(BIN / "build-index"), str(SEEDS), "--index", str(index), "--backend", "onnx", "--no-progress"],
-                   check=True, capture_output=True, timeout=120)
-    assert _manifest(index)["model"]["backend"] == "onnx"
+    built = subprocess.run([str(BIN / "build-index"), str(SEEDS), "--index", str(index), "--runtime", "onnx",
+                            "--no-progress"], check=True, capture_output=True, text=True, timeout=120)
+    assert "deprecated" not in built.stderr
+    assert _manifest(index)["model"]["runtime"] == "onnx"
+    # Scripts written when --backend named the runtime keep working, with a one-line notice on stderr.
     out = subprocess.run([str(BIN / "askdocs"), "ask", SEED_QUESTION, "--index", str(index), "--backend", "onnx",
                           "--json"], check=True, capture_output=True, text=True, timeout=120)
     assert json.loads(out.stdout)["answer"]["text"].startswith("France")
+    notices = [line for line in out.stderr.splitlines() if "deprecated" in line]
+    assert notices == ["askdocs: --backend onnx is deprecated, use --runtime onnx "
+                       "(--backend now picks the vector store: faiss|milvus)"]
