@@ -15,7 +15,7 @@ DEFAULT_CORPUS = Path("seeds")
 
 
 RUNTIMES = ("auto", "onnx", "torch")
-STORAGE_BACKENDS = ("faiss",)  # milvus arrives with issue #9
+STORAGE_BACKENDS = ("faiss", "milvus")
 
 
 def _settings(index: Path | None, runtime: str | None = None, backend: str | None = None,
@@ -80,7 +80,7 @@ def backend_options(command):
         click.option("--backend", type=click.Choice(STORAGE_BACKENDS + RUNTIMES), default=None,
                      help="Where the chunk vectors live: faiss (in the index folder) or milvus (README 'Scaling "
                      "out') [default: $ASKDOCS_BACKEND or faiss]. auto|onnx|torch: deprecated spelling of --runtime."),
-        click.option("--milvus-uri", default=None, metavar="URI", hidden=True,
+        click.option("--milvus-uri", default=None, metavar="URI",
                      help="Milvus to use with --backend milvus: a local .db file (Milvus Lite), http://host:19530 "
                      "(standalone or cluster) [default: $ASKDOCS_MILVUS_ADDRESS or <index>/milvus.db]."),
     )):

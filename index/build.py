@@ -151,8 +151,10 @@ class _Build:
             "libraries": library_versions(),
         }
         self.previous, self.full_reason = open_previous(
-            self.index_dir, self.sections, self.embedder, settings.title_prefix, rebuild
+            self.index_dir, self.sections, self.embedder, settings.title_prefix, rebuild,
+            milvus_address=settings.milvus_address, milvus_token=settings.milvus_token.get_secret_value() or None,
         )
+        self.milvus = _milvus_writer(settings, self.embedder) if settings.backend == "milvus" else None
         if self.previous is None and (self.index_dir / "CURRENT").exists():
             log.info("full build: %s", self.full_reason)  # said at once: it may take a while
 
@@ -162,6 +164,8 @@ class _Build:
     def __exit__(self, *exc) -> None:
         if self.previous is not None:
             self.previous.close()
+        if self.milvus is not None:
+            self.milvus.close()
 
     def run(self, documents: list[Document], progress: bool | None, sources: list[str]) -> BuildReport:
         assembled = _Assembly(self.embedder.dimension)
@@ -184,7 +188,7 @@ class _Build:
         manifest = {
             **self.sections,
             "bm25": BM25_SETTINGS,
-            "vectors": {"type": "flat", "metric": "inner_product"},
+            "vectors": self.milvus.section if self.milvus else {"type": "flat", "metric": "inner_product"},
             "counts": {"documents": len(assembled.documents), "chunks": len(assembled.chunks),
                        "sentences": assembled.n_sentences},
             "sources": sources,
@@ -192,6 +196,7 @@ class _Build:
         generation = write_generation(
             self.index_dir, assembled.documents, assembled.chunks, np.stack(assembled.vectors),
             assembled.spans(), assembled.stacked_sentence_vectors(), build_bm25(assembled.texts), manifest,
+            milvus=self.milvus,
         )
         return BuildReport(index_dir=self.index_dir, generation=generation, documents=len(assembled.documents),
                            chunks=len(assembled.chunks), embedded=len(to_embed), changes=changes,
@@ -268,6 +273,15 @@ class _Assembly:
         if not self.sentence_vectors:
             return np.zeros((0, self.dimension), np.float32)
         return np.concatenate([np.asarray(v, dtype=np.float32) for v in self.sentence_vectors])
+
+
+def _milvus_writer(settings: Settings, embedder: Embedder):
+    from . import milvus_store
+
+    uri = settings.milvus_address or milvus_store.default_uri(Path(settings.index))
+    collection = settings.milvus_collection or milvus_store.default_collection(
+        Path(settings.index), embedder.name, embedder.dimension)
+    return milvus_store.MilvusWriter(uri, collection, settings.milvus_token.get_secret_value() or None)
 
 
 def _no_bar(progress: bool | None) -> bool | None:

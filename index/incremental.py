@@ -139,8 +139,9 @@ class Previous:
         self.stored.close()
 
 
-def open_previous(index_dir: Path, sections: dict, embedder: Embedder, use_title: bool,
-                  rebuild: bool) -> tuple[Previous | None, str | None]:
+def open_previous(index_dir: Path, sections: dict, embedder: Embedder, use_title: bool, rebuild: bool,
+                  milvus_address: str | None = None, milvus_token: str | None = None,
+                  ) -> tuple[Previous | None, str | None]:
     """The live generation to build on, or None and the reason this build starts from scratch."""
     if rebuild:
         return None, "--rebuild was given"
@@ -151,7 +152,7 @@ def open_previous(index_dir: Path, sections: dict, embedder: Embedder, use_title
     if reason:
         return None, reason
     try:
-        stored = open_stored_index(index_dir)
+        stored = open_stored_index(index_dir, milvus_address=milvus_address, milvus_token=milvus_token)
     except IndexUnavailable as exc:
         return None, f"the current index cannot be reused: {exc}"
     return Previous(stored, embedder, use_title), None

@@ -38,11 +38,19 @@ class Settings(BaseSettings):
         "(fp32), or auto: build with torch and answer with onnx, the faster of the two at each (README 'Performance').",
     )
     backend: str = Field(
-        "faiss", pattern="^(faiss)$",
+        "faiss", pattern="^(faiss|milvus)$",
         description="Where chunk vectors live: faiss (a file in the index folder) or milvus (README 'Scaling out').",
     )
     # Not MILVUS_URI: pymilvus reads that variable when it is imported.
-    milvus_address: str | None = Field(None, description="Milvus URI for backend milvus (README 'Scaling out').")
+    milvus_address: str | None = Field(
+        None, description="Milvus for backend milvus: a local .db file (Milvus Lite) or http://host:19530; "
+        "default <index>/milvus.db. For an existing index it overrides the URI the build recorded.",
+    )
+    milvus_collection: str | None = Field(
+        None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,254}$",
+        description="Milvus collection; default one per index folder and model.",
+    )
+    milvus_token: SecretStr = Field(SecretStr(""), description="Milvus credentials, user:password or an API key.")
     query_threads: int = Field(
         1, ge=1, description="Intra-op threads for embedding one question (README 'Performance': 1 vs 2 measured)."
     )

@@ -172,8 +172,12 @@ def write_generation(
     sentence_vectors: np.ndarray,
     bm25,
     manifest: dict,
+    milvus=None,
 ) -> Path:
-    """Write a complete generation next to the live one and make it live. Call under ``build_lock``."""
+    """Write a complete generation next to the live one and make it live. Call under ``build_lock``.
+
+    ``milvus`` (a ``milvus_store.MilvusWriter``) puts the vectors in Milvus instead of ``vectors.faiss``.
+    """
     if len(chunks) != len(vectors):
         raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
     generations = index_dir / GENERATIONS
@@ -181,15 +185,19 @@ def write_generation(
     name = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
     tmp = generations / f"{_TMP_PREFIX}{name}"
     tmp.mkdir()
+    previous = read_current(index_dir)
     try:
         _write_sqlite(tmp / CHUNKS_DB, documents, chunks)
-        index = faiss.IndexFlatIP(vectors.shape[1])
-        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-        faiss.write_index(index, str(tmp / VECTORS))
+        if milvus is not None:
+            milvus.write(tmp, [documents[c.doc_row].doc_id for c in chunks], [c.ordinal for c in chunks],
+                         np.ascontiguousarray(vectors, dtype=np.float32), previous[0] if previous else None)
+        else:
+            index = faiss.IndexFlatIP(vectors.shape[1])
+            index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+            faiss.write_index(index, str(tmp / VECTORS))
         with open(tmp / SENTENCES, "wb") as handle:
             np.savez(handle, spans=sentence_spans.astype(np.int64), vectors=sentence_vectors.astype(np.float16))
         save_bm25(bm25, tmp / BM25_DIR)
-        previous = read_current(index_dir)
         manifest = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -208,11 +216,18 @@ def write_generation(
         _fsync_dir(generations)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if milvus is not None:
+            milvus.discard(previous[0] if previous else None)
         raise
     _write_durably(index_dir / (CURRENT + ".next"), name.encode())
     os.replace(index_dir / (CURRENT + ".next"), index_dir / CURRENT)
     _fsync_dir(index_dir)
-    _prune(generations, keep={name, previous[0].name} if previous else {name})
+    keep = {name, previous[0].name} if previous else {name}
+    if milvus is not None:
+        # Rows are deleted only now that no reader can be sent to a generation that needs them.
+        milvus.published([generations / n for n in keep],
+                         [c for c in generations.iterdir() if c.name not in keep and not c.name.startswith(_TMP_PREFIX)])
+    _prune(generations, keep=keep)
     return final
 
 
@@ -403,11 +418,17 @@ class StoredIndex:
     def close(self) -> None:
         with self._db_lock:
             self._connection.close()
+        _close_vectors(self.vectors)
 
 
 def open_stored_index(index_dir: Path, model: str | None = None, dimension: int | None = None,
-                      verify_checksums: bool = True) -> StoredIndex:
-    """Open the live generation and refuse, with what to do, anything this build cannot honour."""
+                      verify_checksums: bool = True, milvus_address: str | None = None,
+                      milvus_token: str | None = None) -> StoredIndex:
+    """Open the live generation and refuse, with what to do, anything this build cannot honour.
+
+    An index whose manifest puts its vectors in Milvus is opened there (``milvus_address`` overrides the
+    URI it recorded, e.g. to add credentials or reach the server by another name).
+    """
     index_dir = Path(index_dir)
     if not index_dir.exists():
         raise IndexNotFound(f"no index at {index_dir}: run `build-index` (or `make run`) to build one")
@@ -435,8 +456,9 @@ def open_stored_index(index_dir: Path, model: str | None = None, dimension: int 
             f"{dimension}: rebuild with `build-index --rebuild`"
         )
     _check_files(path, manifest, verify_checksums)
+    vectors = None
     try:
-        vectors = faiss.read_index(str(path / VECTORS))
+        vectors = _open_vectors(path, manifest, milvus_address, milvus_token)
         connection = sqlite3.connect(f"file:{path / CHUNKS_DB}?mode=ro", uri=True, check_same_thread=False)
         columns = ("doc_row", "ordinal", "char_start", "char_end", "line_start", "line_end", "page",
                    "sentence_first", "sentence_count")
@@ -454,9 +476,11 @@ def open_stored_index(index_dir: Path, model: str | None = None, dimension: int 
             sentence_vectors = sentences["vectors"].astype(np.float32)
         bm25 = load_bm25(path / BM25_DIR)
     except (RuntimeError, sqlite3.DatabaseError, OSError, ValueError, KeyError) as exc:
+        _close_vectors(vectors)
         raise IndexCorrupt(f"index at {path} is damaged ({exc}): rebuild with `build-index --rebuild`") from None
     expected = manifest.get("counts", {})
     if vectors.ntotal != len(table) or bm25.scores["num_docs"] != len(table) or len(docs) != expected.get("documents") or len(table) != expected.get("chunks"):
+        _close_vectors(vectors)
         raise IndexCorrupt(
             f"index at {path} is inconsistent ({vectors.ntotal} vectors, {len(table)} chunks, {len(docs)} documents; "
             f"manifest says {expected}): rebuild with `build-index --rebuild`"
@@ -470,6 +494,24 @@ def open_stored_index(index_dir: Path, model: str | None = None, dimension: int 
     stored.doc_mtimes = [d[4] for d in docs]
     stored.doc_meta = [json.loads(d[5]) for d in docs]
     return stored
+
+
+def _open_vectors(path: Path, manifest: dict, milvus_address: str | None, milvus_token: str | None):
+    section = manifest.get("vectors") or {}
+    if section.get("type") != "milvus":
+        return faiss.read_index(str(path / VECTORS))
+    from .milvus_store import MilvusError, open_vectors
+
+    try:
+        return open_vectors(path, section, manifest.get("model", {}).get("dimension"), milvus_address, milvus_token)
+    except MilvusError as exc:
+        raise IndexUnavailable(f"index at {path}: {exc}") from None
+
+
+def _close_vectors(vectors) -> None:
+    # FAISS indexes are plain memory; Milvus vectors hold a connection (and, for Lite, the file).
+    if hasattr(vectors, "close"):
+        vectors.close()
 
 
 def _check_files(path: Path, manifest: dict, verify_checksums: bool) -> None:

@@ -101,6 +101,22 @@ def _key(value) -> object:
     return str(value)
 
 
+def document_selection(stored: StoredIndex, only: ChunkFilter | None) -> tuple[list[str] | None, bool]:
+    """``only`` as document ids for a vector store that filters by document (Milvus): (ids, exclude).
+
+    A filter selects whole documents, so its chunks are exactly the chunks of those documents. The shorter
+    list is sent: the selected documents, or (exclude=True) the documents with chunks that it leaves out.
+    """
+    if only is None:
+        return None, False
+    doc_rows = stored.chunks["doc_row"]
+    selected = np.unique(doc_rows[only.rows])
+    others = np.setdiff1d(np.unique(doc_rows), selected)
+    if len(others) < len(selected):
+        return ([stored.doc_ids[r] for r in others], True) if len(others) else (None, False)
+    return [stored.doc_ids[r] for r in selected], False
+
+
 def chunk_filter(table: DocumentTable, filters: Filters | None) -> ChunkFilter | None:
     if filters is None or filters.is_empty():
         return None

@@ -10,7 +10,7 @@ import numpy as np
 from index.lexical import bm25_scores
 from index.store import StoredIndex
 
-from .filters import DIRECT_SCORING_LIMIT, ChunkFilter
+from .filters import DIRECT_SCORING_LIMIT, ChunkFilter, document_selection
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,11 @@ def dense(stored: StoredIndex, query_vector: np.ndarray, k: int, only: ChunkFilt
     if k <= 0:
         empty = np.zeros(0, np.float32)
         return Ranked(np.zeros(0, np.int64), empty, empty)
+    top_k = getattr(stored.vectors, "top_k", None)
+    if top_k is not None:
+        # Vectors in Milvus (index/milvus_store.py): the filter travels as the documents it selects.
+        rows, scores = top_k(query_vector, k, *document_selection(stored, only))
+        return Ranked(rows, scores, scores)
     if only is not None and only.count <= DIRECT_SCORING_LIMIT:
         scores = dense_cosines(stored, query_vector, only.rows)
         top = _top(scores, k)

@@ -117,3 +117,58 @@ def keyed_server(tmp_path_factory, seeds_index):
     })
     yield server
     server.stop()
+
+
+# ---------------------------------------------------------------- storage backends (README "Scaling out")
+
+MILVUS_SERVER = os.environ.get("ASKDOCS_TEST_MILVUS_SERVER")
+
+
+class StorageBackend:
+    """How a test builds an index on one storage backend, and what it leaves behind to clean up."""
+
+    def __init__(self, name: str, tag: str):
+        self.name = name
+        self.tag = tag  # unique per test: collections on a shared server never collide
+        self._collections: list[str] = []
+
+    @property
+    def is_milvus(self) -> bool:
+        return self.name != "faiss"
+
+    @property
+    def concurrent(self) -> bool:
+        # Milvus Lite opens its file for one process: no build while another process serves it.
+        return self.name != "milvus-lite"
+
+    def settings(self, index: Path, **overrides) -> Settings:
+        if self.name == "faiss":
+            return Settings(index=index, **overrides)
+        if self.name == "milvus-lite":
+            return Settings(index=index, backend="milvus", **overrides)  # the default: <index>/milvus.db
+        collection = f"askdocs_test_{self.tag}_{len(self._collections)}"
+        self._collections.append(collection)
+        return Settings(index=index, backend="milvus", milvus_address=MILVUS_SERVER, milvus_collection=collection,
+                        **overrides)
+
+    def cleanup(self) -> None:
+        if self.name != "milvus-server":
+            return
+        from pymilvus import MilvusClient
+
+        client = MilvusClient(uri=MILVUS_SERVER)
+        for name in client.list_collections():
+            if name.startswith(f"askdocs_test_{self.tag}_"):
+                client.drop_collection(name)
+        client.close()
+
+
+@pytest.fixture(params=["faiss", "milvus-lite", "milvus-server"])
+def backend(request):
+    if request.param == "milvus-server" and not MILVUS_SERVER:
+        pytest.skip("no Milvus server: set ASKDOCS_TEST_MILVUS_SERVER=http://127.0.0.1:19530 (.ci/run starts one)")
+    import secrets
+
+    storage = StorageBackend(request.param, secrets.token_hex(4))
+    yield storage
+    storage.cleanup()
