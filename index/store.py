@@ -205,6 +205,7 @@ def write_generation(
             "name": name,
             "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             **manifest,
+            **({"vectors": milvus.section} if milvus is not None else {}),  # with what the write recorded
             "files": {
                 path.relative_to(tmp).as_posix(): _file_record(path) for path in sorted(tmp.rglob("*")) if path.is_file()
             },
