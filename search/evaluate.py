@@ -41,7 +41,11 @@ def fingerprint(dataset: Path, settings: Settings) -> str:
     with open(dataset / "corpus.jsonl", "rb") as handle:
         while block := handle.read(1 << 20):
             digest.update(block)
-    digest.update(json.dumps({k: getattr(settings, a) for k, a in _BUILD_SETTINGS.items()}, sort_keys=True).encode())
+    fields = {k: getattr(settings, a) for k, a in _BUILD_SETTINGS.items()}
+    if settings.backend != "faiss":
+        # Another store is another index; FAISS indexes keep the fingerprint they had before backends existed.
+        fields["storage"] = [settings.backend, settings.milvus_address, settings.milvus_collection]
+    digest.update(json.dumps(fields, sort_keys=True).encode())
     digest.update(str(FORMAT_VERSION).encode())
     return digest.hexdigest()[:16]
 
