@@ -44,7 +44,10 @@ def fingerprint(dataset: Path, settings: Settings) -> str:
     fields = {k: getattr(settings, a) for k, a in _BUILD_SETTINGS.items()}
     if settings.backend != "faiss":
         # Another store is another index; FAISS indexes keep the fingerprint they had before backends existed.
-        fields["storage"] = [settings.backend, settings.milvus_address, settings.milvus_collection]
+        address = settings.milvus_address
+        if address and "://" not in address:
+            address = str(Path(address).resolve())  # a Lite file named relatively or absolutely is one file
+        fields["storage"] = [settings.backend, address, settings.milvus_collection]
     digest.update(json.dumps(fields, sort_keys=True).encode())
     digest.update(str(FORMAT_VERSION).encode())
     return digest.hexdigest()[:16]
