@@ -287,6 +287,7 @@ class MilvusWriter:
     def __post_init__(self):
         self._connection: Connection | None = None
         self._added: list[str] = []
+        self.prewritten: set[str] = set()  # rows Ray workers already upserted (index/distributed.py)
 
     @property
     def section(self) -> dict:
@@ -313,7 +314,8 @@ class MilvusWriter:
         have = set(read_uids(previous)) if previous is not None and self._same_collection(previous) else set()
         new = [i for i, uid in enumerate(uids) if uid not in have]
         self._added = [uids[i] for i in new]
-        connection.upsert(self.collection, self._added, [doc_ids[i] for i in new], vectors[new])
+        send = [i for i in new if uids[i] not in self.prewritten]
+        connection.upsert(self.collection, [uids[i] for i in send], [doc_ids[i] for i in send], vectors[send])
         log.info("milvus: %d of %d rows written to %s/%s", len(new), len(uids), self._connection.public,
                  self.collection)
 
