@@ -91,6 +91,10 @@ def connect(address: str) -> bool:
     if ray.is_initialized():
         return False
     _check_reachable(address)
+    if not log.isEnabledFor(logging.DEBUG):
+        # Ray Data reports every dataset's plan and progress at INFO; the build's own bar and summary say enough.
+        logging.getLogger("ray").setLevel(logging.WARNING)
+        ray.data.DataContext.get_current().enable_progress_bars = False
     try:
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False,
                  configure_logging=False, include_dashboard=False)
