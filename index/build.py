@@ -58,7 +58,6 @@ class BuildReport:
     full_build_reason: str | None = None
     embedded_per_node: dict[str, int] | None = None  # a Ray build: chunks each node embedded
 
-
     def summary(self) -> str:
         lines = [
             f"Indexed {self.documents} documents as {self.chunks} chunks in {self.seconds:.1f} s -> {self.index_dir}",
@@ -71,7 +70,7 @@ class BuildReport:
             )
         else:
             lines.append(f"Full build ({self.full_build_reason}); embedded {self.embedded} of {self.chunks} chunks")
-        if self.embedded_per_node is not None:
+        if self.embedded_per_node:
             lines.append(f"Embedded on {len(self.embedded_per_node)} Ray nodes: " + ", ".join(
                 f"{node}: {n}" for node, n in sorted(self.embedded_per_node.items())) + " chunks")
         if self.skipped:

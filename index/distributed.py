@@ -119,7 +119,7 @@ def _check_reachable(address: str) -> None:
     except ValueError:
         host = port = None
     if not host or not port:
-        raise RayUnavailable(f"the Ray address {address!r} is not host:port, ray://host:port or auto")
+        raise RayUnavailable(f"the Ray address {address!r} is not host:port or auto")
     try:
         socket.create_connection((host, port), timeout=CONNECT_SECONDS).close()
     except OSError as exc:
@@ -277,6 +277,8 @@ def embed_for_build(build, to_embed: list, assembled, progress) -> DistributedRe
     ]
     milvus = ({"uri": writer.uri, "collection": writer.collection, "token": writer.token}
               if workers_write else None)
+    if not tasks:  # an incremental build that changed nothing needs no cluster
+        return DistributedResult(np.zeros((0, embedder.dimension), np.float32), [], [], set())
     try:
         joined = connect(settings.ray_address)
     except RayUnavailable as exc:

@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     )
     milvus_token: SecretStr = Field(SecretStr(""), description="Milvus credentials, user:password or an API key.")
     ray_address: str | None = Field(
-        None, description="Embed a build's chunks on this Ray cluster: host:6379, ray://host:10001, or auto (the "
+        None, description="Embed a build's chunks on this Ray cluster: host:6379 (its GCS address) or auto (the "
         "cluster `ray start` runs on this machine). Needs the ray extra (README 'Distributed builds with Ray').",
     )
     ray_workers: int | None = Field(
