@@ -30,7 +30,12 @@ index: $(INDEX)/CURRENT
 run: install index
 	$(BIN)/askdocs serve --index $(INDEX) --host $(HOST) --port $(PORT)
 
-test: install
+# The tests also cover the optional extras (Ray builds), so the test install adds them; `make install` does not.
+$(VENV)/.installed-extras: $(INSTALLED) requirements-ray.lock
+	$(BIN)/python -m pip install --quiet -r requirements-ray.lock
+	touch $@
+
+test: install $(VENV)/.installed-extras
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Regenerate requirements.lock from pyproject.toml in a throwaway venv (needs the package registry).

@@ -109,8 +109,14 @@ def _configure_logging(verbose: bool = False) -> None:
 @backend_options
 @click.option("--progress/--no-progress", default=None, help="Progress bars [default: only on a terminal].")
 @click.option("--rebuild", is_flag=True, help="Re-read and re-embed everything instead of reusing what is unchanged.")
+@click.option("--ray", "ray_address", default=None, metavar="auto|ADDRESS",
+              help="Embed on a Ray cluster: auto (the one `ray start` runs here) or host:6379 [default: "
+              "$ASKDOCS_RAY_ADDRESS, else embed locally]. Needs askdocs[ray] (README 'Distributed builds with Ray').")
+@click.option("--ray-workers", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Embedding actors on the Ray cluster, one CPU each [default: every CPU of the cluster].")
 def build_index_command(paths: tuple[Path, ...], index: Path | None, runtime: str | None, backend: str | None,
-                        milvus_uri: str | None, progress: bool | None, rebuild: bool) -> None:
+                        milvus_uri: str | None, progress: bool | None, rebuild: bool, ray_address: str | None,
+                        ray_workers: int | None) -> None:
     """Index PATHS (files or folders of .txt, .md, .html, .pdf) [default: seeds/].
 
     Over an existing index only new and changed files are read and embedded, and the result is the same as
@@ -121,6 +127,10 @@ def build_index_command(paths: tuple[Path, ...], index: Path | None, runtime: st
 
     _configure_logging()
     settings = _settings(index, runtime, backend, milvus_uri)
+    ray_update = {key: value for key, value in (("ray_address", ray_address), ("ray_workers", ray_workers))
+                  if value is not None}
+    if ray_update:
+        settings = settings.model_copy(update=ray_update)
     try:
         report = build_index(list(paths) or [DEFAULT_CORPUS], settings, progress=progress, rebuild=rebuild)
     except (BuildError, IndexUnavailable) as exc:

@@ -56,6 +56,7 @@ class BuildReport:
     embedded: int = 0  # chunks that went through the model; the rest kept their stored vectors
     changes: Changes | None = None  # None for a full build
     full_build_reason: str | None = None
+    embedded_per_node: dict[str, int] | None = None  # a Ray build: chunks each node embedded
 
     def summary(self) -> str:
         lines = [
@@ -69,6 +70,9 @@ class BuildReport:
             )
         else:
             lines.append(f"Full build ({self.full_build_reason}); embedded {self.embedded} of {self.chunks} chunks")
+        if self.embedded_per_node:
+            lines.append(f"Embedded on {len(self.embedded_per_node)} Ray nodes: " + ", ".join(
+                f"{node}: {n}" for node, n in sorted(self.embedded_per_node.items())) + " chunks")
         if self.skipped:
             lines.append(f"Skipped {len(self.skipped)} files:")
             lines.extend(f"  {s.path}: {s.reason}" for s in self.skipped)
@@ -136,6 +140,10 @@ class _Build:
     def __init__(self, settings: Settings, rebuild: bool):
         self.settings = settings
         self.index_dir = Path(settings.index)
+        if settings.ray_address:
+            from .distributed import require_ray
+
+            require_ray(settings.ray_address)  # before the corpus is read: said at once, not after minutes
         self.embedder = load_embedder(settings.model, settings.build_runtime)
         self.chunker = make_chunker(self.embedder, settings)
         self.sections = {
@@ -176,11 +184,18 @@ class _Build:
         if changes is not None:
             changes.removed = sorted(self.previous.doc_ids - {d.doc_id for d in documents})
 
+        per_node = None
         with tqdm(total=len(to_embed), desc="Embedding", unit="chunk", disable=_no_bar(progress)) as bar:
-            encoded = self.embedder.encode(
-                [text for _, text, _ in to_embed], spans=[spans for _, _, spans in to_embed],
-                batch_size=self.settings.embed_batch_size, progress=bar.update,
-            )
+            if self.settings.ray_address:  # the same vectors, computed on a Ray cluster (index/distributed.py)
+                from .distributed import embed_for_build
+
+                encoded = embed_for_build(self, to_embed, assembled, bar.update)
+                per_node = encoded.per_node
+            else:
+                encoded = self.embedder.encode(
+                    [text for _, text, _ in to_embed], spans=[spans for _, _, spans in to_embed],
+                    batch_size=self.settings.embed_batch_size, progress=bar.update,
+                )
         for (index, _, _), vector, sentence_vectors in zip(to_embed, encoded.vectors, encoded.span_vectors):
             assembled.vectors[index] = vector
             assembled.sentence_vectors[index] = sentence_vectors
@@ -200,7 +215,7 @@ class _Build:
         )
         return BuildReport(index_dir=self.index_dir, generation=generation, documents=len(assembled.documents),
                            chunks=len(assembled.chunks), embedded=len(to_embed), changes=changes,
-                           full_build_reason=self.full_reason)
+                           full_build_reason=self.full_reason, embedded_per_node=per_node)
 
     def _add_document(self, assembled: _Assembly, document: Document, changes: Changes | None):
         """Add ``document`` and its chunks; return the chunks that need the model."""

@@ -298,6 +298,7 @@ class MilvusWriter:
         self._connection: Connection | None = None
         self._added: list[str] = []
         self._write_ts = 0
+        self.prewritten: set[str] = set()  # rows Ray workers already upserted (index/distributed.py)
 
     @property
     def section(self) -> dict:
@@ -325,10 +326,16 @@ class MilvusWriter:
         have = set(read_uids(previous)) if previous is not None and self._same_collection(previous) else set()
         new = [i for i, uid in enumerate(uids) if uid not in have]
         self._added = [uids[i] for i in new]
-        connection.upsert(self.collection, self._added, [doc_ids[i] for i in new], vectors[new])
+        send = [i for i in new if uids[i] not in self.prewritten]
+        connection.upsert(self.collection, [uids[i] for i in send], [doc_ids[i] for i in send], vectors[send])
         # Readers must see every row this generation uses: its own writes, or the previous generation's.
-        self._write_ts = connection.last_write_ts(self.collection) if new else (
-            _vectors_section(previous).get("write_ts", 0) if have else 0)
+        # Rows Ray workers wrote carry their processes' timestamps, which this one cannot know: with any of
+        # them, write_ts stays 0 and readers fall back to Strong consistency (slower, never stale).
+        if len(send) < len(new):
+            self._write_ts = 0
+        else:
+            self._write_ts = connection.last_write_ts(self.collection) if new else (
+                _vectors_section(previous).get("write_ts", 0) if have else 0)
         log.info("milvus: %d of %d rows written to %s/%s", len(new), len(uids), self._connection.public,
                  self.collection)
 

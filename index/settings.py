@@ -51,6 +51,13 @@ class Settings(BaseSettings):
         description="Milvus collection; default one per index folder and model.",
     )
     milvus_token: SecretStr = Field(SecretStr(""), description="Milvus credentials, user:password or an API key.")
+    ray_address: str | None = Field(
+        None, description="Embed a build's chunks on this Ray cluster: host:6379 (its GCS address) or auto (the "
+        "cluster `ray start` runs on this machine). Needs the ray extra (README 'Distributed builds with Ray').",
+    )
+    ray_workers: int | None = Field(
+        None, ge=1, description="Embedding actors for a Ray build, one CPU each [default: every CPU of the cluster].",
+    )
     query_threads: int = Field(
         1, ge=1, description="Intra-op threads for embedding one question (README 'Performance': 1 vs 2 measured)."
     )
