@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from . import ann
 from .chunking import Chunker
 from .documents import Document, LoadError, Skipped, iter_files, load_document
 from .embedder import Embedder, load_embedder
@@ -171,6 +172,11 @@ class _Build:
             to_embed.extend(self._add_document(assembled, document, changes))
         if changes is not None:
             changes.removed = sorted(self.previous.doc_ids - {d.doc_id for d in documents})
+        try:  # decided before the model runs, so an impossible setting costs no embedding time
+            vector_index = ann.plan(len(assembled.chunks), self.settings.vector_index, self.settings.ann_threshold,
+                                    self.settings.ann_nlist, self.settings.ann_nprobe)
+        except ann.VectorIndexError as exc:
+            raise BuildError(f"{exc}; the existing index, if any, is unchanged") from None
 
         with tqdm(total=len(to_embed), desc="Embedding", unit="chunk", disable=_no_bar(progress)) as bar:
             encoded = self.embedder.encode(
@@ -184,7 +190,7 @@ class _Build:
         manifest = {
             **self.sections,
             "bm25": BM25_SETTINGS,
-            "vectors": {"type": "flat", "metric": "inner_product"},
+            "vectors": vector_index,
             "counts": {"documents": len(assembled.documents), "chunks": len(assembled.chunks),
                        "sentences": assembled.n_sentences},
             "sources": sources,

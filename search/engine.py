@@ -173,7 +173,8 @@ def open_index(index: str | Path | None = None, settings: Settings | None = None
     if index is not None:
         settings = settings.model_copy(update={"index": Path(index)})
     embedder = load_embedder(settings.model, settings.query_backend, threads=settings.query_threads)
-    stored = open_stored_index(Path(settings.index), model=embedder.name, dimension=embedder.dimension)
+    stored = open_stored_index(Path(settings.index), model=embedder.name, dimension=embedder.dimension,
+                               nprobe=settings.ann_nprobe)
     problem = embedder.backend_problem(stored.manifest.get("model", {}))
     if problem is not None:
         stored.close()
