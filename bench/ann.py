@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import RESULTS, SCIFACT, machine, peak_rss_mb, write_result  # noqa: E402
 from index import ann, beir  # noqa: E402
+from search.filters import ChunkFilter  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 # A worktree has no var/ of its own: the main checkout's eval indexes are read, never written.
@@ -121,6 +122,46 @@ def sweep(flat: faiss.Index, ivf: faiss.Index, queries: np.ndarray, nprobes: lis
     flat_row = percentiles(flat_ms)
     print(f"  flat:       p50 {flat_row['p50_ms']:.2f} ms  p95 {flat_row['p95_ms']:.2f} ms", flush=True)
     return {"flat": flat_row, "ivf": rows, "timed_queries": len(timed), "recall_queries": len(queries)}
+
+
+def filtered(flat: faiss.Index, ivf: faiss.Index, queries: np.ndarray, nprobe: int, selectivities: list[float],
+             timed_queries: int, direct_up_to: int = 32768) -> list[dict]:
+    """Filtered dense search at 1M both ways a filter can run: scoring the matching rows one by one
+    (reconstruct + dot product, only while they are few) and the IVF selector with nprobe widened by
+    selectivity (``ChunkFilter.faiss_params``, as the read path does). Matching rows are random."""
+    rows = []
+    rng = np.random.default_rng(11)
+    faiss.omp_set_num_threads(1)
+    for selectivity in selectivities:
+        only = ChunkFilter(mask=rng.random(flat.ntotal) < selectivity)
+        exact = only.faiss_params()
+        truth = np.array([flat.search(q.reshape(1, -1), K, params=exact)[1][0] for q in queries[:timed_queries]])
+        paths = {"ivf-selector": only.faiss_params(nprobe, ivf.nlist)}
+        if only.count <= direct_up_to:
+            paths["direct"] = None
+        found = {path: [] for path in paths}
+        ms = {path: [] for path in paths}
+        for query in queries[:timed_queries]:
+            query = query.reshape(1, -1)
+            for path, params in paths.items():  # alternated per question
+                started = time.perf_counter()
+                if params is None:  # what search.retrieve.dense does for a small selection
+                    scores = ivf.reconstruct_batch(only.rows) @ query[0]
+                    top = only.rows[np.argsort(-scores)[:K]]
+                else:
+                    top = ivf.search(query, K, params=params)[1][0]
+                ms[path].append((time.perf_counter() - started) * 1000)
+                found[path].append(top)
+        for path, params in paths.items():
+            row = {"selectivity": selectivity, "matching": only.count, "path": path,
+                   "nprobe": None if params is None else params.nprobe,
+                   "recall@10": round(recall_at_k(np.array(found[path]), truth), 4), **percentiles(ms[path])}
+            print(f"  filter {selectivity:>5.1%} ({only.count} chunks, {path}, nprobe {row['nprobe']}): "
+                  f"recall@10 {row['recall@10']:.4f}  p50 {row['p50_ms']:.2f} ms  p95 {row['p95_ms']:.2f} ms",
+                  flush=True)
+            rows.append(row)
+    faiss.omp_set_num_threads(os.cpu_count() or 1)
+    return rows
 
 
 def index_bytes(index: faiss.Index) -> int:
@@ -214,7 +255,8 @@ def run_synthetic(args, real: np.ndarray, real_queries: np.ndarray) -> dict:
               f"with IVF {rss_both - rss_start:.0f} MB", flush=True)
         result = sweep(flat, ivf, queries, args.nprobes, args.timed_queries, groups,
                        flat_every=args.flat_every)
-        runs.append({"nlist": section["nlist"], "train_size": section["train_size"], "build_s": round(seconds, 1),
+        filter_rows = filtered(flat, ivf, queries, section["nprobe"], args.selectivities, args.filter_queries)
+        runs.append({"nlist": section["nlist"], "default_nprobe": section["nprobe"], "filtered": filter_rows, "train_size": section["train_size"], "build_s": round(seconds, 1),
                      "index_bytes": size, "rss_mb_flat": round(rss_flat - rss_start),
                      "rss_mb_flat_plus_ivf": round(rss_both - rss_start), **result})
         del ivf
@@ -257,6 +299,9 @@ def main() -> None:
                         default=[1, 2, 4, 8, 16, 32, 48, 64, 96, 128])
     parser.add_argument("--nlists", type=lambda s: [int(x) for x in s.split(",")], default=None,
                         help="IVF list counts for the synthetic run (default: index.ann's choice)")
+    parser.add_argument("--selectivities", type=lambda s: [float(x) for x in s.split(",")],
+                        default=[0.001, 0.004, 0.01, 0.03, 0.1, 0.3])
+    parser.add_argument("--filter-queries", type=int, default=100)
     parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[])
     parser.add_argument("--skip-scifact", action="store_true")
     parser.add_argument("--skip-synthetic", action="store_true")

@@ -57,6 +57,7 @@ class BuildReport:
     embedded: int = 0  # chunks that went through the model; the rest kept their stored vectors
     changes: Changes | None = None  # None for a full build
     full_build_reason: str | None = None
+    vector_index: dict | None = None  # the manifest's "vectors" section
 
     def summary(self) -> str:
         lines = [
@@ -70,6 +71,8 @@ class BuildReport:
             )
         else:
             lines.append(f"Full build ({self.full_build_reason}); embedded {self.embedded} of {self.chunks} chunks")
+        if self.vector_index is not None:
+            lines.append(f"Vector index: {ann.describe(self.vector_index)}")
         if self.skipped:
             lines.append(f"Skipped {len(self.skipped)} files:")
             lines.extend(f"  {s.path}: {s.reason}" for s in self.skipped)
@@ -201,7 +204,7 @@ class _Build:
         )
         return BuildReport(index_dir=self.index_dir, generation=generation, documents=len(assembled.documents),
                            chunks=len(assembled.chunks), embedded=len(to_embed), changes=changes,
-                           full_build_reason=self.full_reason)
+                           full_build_reason=self.full_reason, vector_index=vector_index)
 
     def _add_document(self, assembled: _Assembly, document: Document, changes: Changes | None):
         """Add ``document`` and its chunks; return the chunks that need the model."""

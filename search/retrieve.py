@@ -10,7 +10,7 @@ import numpy as np
 from index.lexical import bm25_scores
 from index.store import StoredIndex
 
-from .filters import ChunkFilter, direct_scoring_limit
+from .filters import DIRECT_SCORING_LIMIT, ChunkFilter
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def dense(stored: StoredIndex, query_vector: np.ndarray, k: int, only: ChunkFilt
     if k <= 0:
         empty = np.zeros(0, np.float32)
         return Ranked(np.zeros(0, np.int64), empty, empty)
-    if only is not None and only.count <= direct_scoring_limit(stored):
+    if only is not None and only.count <= DIRECT_SCORING_LIMIT:
         scores = dense_cosines(stored, query_vector, only.rows)
         top = _top(scores, k)
         return Ranked(only.rows[top], scores[top], scores[top])

@@ -15,7 +15,7 @@ from index import ann
 from index.build import BuildError, build_index
 from index.settings import Settings
 from index.store import IndexCorrupt, open_stored_index
-from search import filters as filters_module
+from search import retrieve as retrieve_module
 from search import open_index
 from search.filters import chunk_filter
 from search.models import Filters
@@ -97,6 +97,7 @@ def test_ivf_index_answers_ask_over_http_with_valid_citations(ivf_index):
 
 def test_filters_on_ivf_return_only_matching_chunks_and_are_exact_where_promised(ivf_index, monkeypatch):
     rng = random.Random(11)
+    narrow = 0
     approximate = open_index(ivf_index, _settings(ivf_index))
     exhaustive = open_index(ivf_index, _settings(ivf_index, ann_nprobe=IVF["ann_nlist"]))
     try:
@@ -107,17 +108,22 @@ def test_filters_on_ivf_return_only_matching_chunks_and_are_exact_where_promised
             question, k = rng.choice(QUESTIONS), rng.choice([1, 3, 10])
             expected = _brute_force(approximate, question, "dense", k, only.rows)
             # Small selections are scored one by one: exact even though the index is approximate.
-            monkeypatch.setattr(filters_module, "DIRECT_SCORING_LIMIT_APPROXIMATE", 10**9)
+            monkeypatch.setattr(retrieve_module, "DIRECT_SCORING_LIMIT", 10**9)
             assert _rows(approximate, question, k, filters) == expected
-            # Through the IVF selector: every passage matches; probing every list makes it exact.
-            monkeypatch.setattr(filters_module, "DIRECT_SCORING_LIMIT_APPROXIMATE", 0)
+            # Through the IVF selector: every passage matches; probing every list makes it exact, and so does
+            # a filter narrow enough that the widened nprobe reaches every list.
+            monkeypatch.setattr(retrieve_module, "DIRECT_SCORING_LIMIT", 0)
             rows = _rows(approximate, question, k, filters)
             assert len(rows) <= k and set(rows) <= set(only.rows.tolist())
             assert {approximate.stored.doc_ids[approximate.stored.chunks["doc_row"][r]] for r in rows} <= matching
             assert _rows(exhaustive, question, k, filters) == expected
+            if only.count * IVF["ann_nlist"] <= IVF["ann_nprobe"] * approximate.stored.n_chunks:
+                assert rows == expected
+                narrow += 1
     finally:
         approximate.close()
         exhaustive.close()
+    assert narrow >= 3  # the widening rule was exercised, not only the exhaustive settings
 
 
 def _rows(engine, question: str, k: int, filters: Filters) -> list[int]:

@@ -16,7 +16,7 @@ from index.build import build_index
 from index.lexical import bm25_scores, tokenize
 from index.settings import Settings
 from search import open_index
-from search import filters as filters_module
+from search import retrieve as retrieve_module
 from search.filters import chunk_filter
 from search.models import Filters
 from search.retrieve import _zscore
@@ -131,7 +131,7 @@ def _brute_force(engine, question: str, mode: str, k: int, matching_rows: np.nda
 
 @pytest.mark.parametrize("direct_limit", [0, 10**9], ids=["faiss-selector", "direct-scoring"])
 def test_filtered_results_equal_brute_force(filtered_engine, monkeypatch, direct_limit):
-    monkeypatch.setattr(filters_module, "DIRECT_SCORING_LIMIT", direct_limit)
+    monkeypatch.setattr(retrieve_module, "DIRECT_SCORING_LIMIT", direct_limit)
     engine = filtered_engine
     rng = random.Random(direct_limit)
     checked = 0
