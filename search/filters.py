@@ -57,8 +57,8 @@ class ChunkFilter:
         selector = faiss.IDSelectorBitmap(len(self.mask), faiss.swig_ptr(self._bitmap))
         if nprobe is None:
             return faiss.SearchParameters(sel=selector)
-        # The probed lists hold about nprobe/nlist of all chunks but only that share of the matching ones:
-        # probing more lists in proportion examines as many matching candidates as an unfiltered search.
+        # The probed lists hold about nprobe/nlist of the matching chunks, few when few match; probing more
+        # lists in proportion examines as many matching candidates as an unfiltered search examines chunks.
         wider = min(nlist, math.ceil(nprobe * len(self.mask) / max(1, self.count)))
         return faiss.SearchParametersIVF(sel=selector, nprobe=wider)
 
