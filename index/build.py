@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from . import ann
 from .chunking import Chunker
 from .documents import Document, LoadError, Skipped, iter_files, load_document
 from .embedder import Embedder, load_embedder
@@ -57,6 +58,7 @@ class BuildReport:
     changes: Changes | None = None  # None for a full build
     full_build_reason: str | None = None
     embedded_per_node: dict[str, int] | None = None  # a Ray build: chunks each node embedded
+    vector_index: dict | None = None  # the manifest's "vectors" section (FAISS builds)
 
     def summary(self) -> str:
         lines = [
@@ -73,6 +75,8 @@ class BuildReport:
         if self.embedded_per_node:
             lines.append(f"Embedded on {len(self.embedded_per_node)} Ray nodes: " + ", ".join(
                 f"{node}: {n}" for node, n in sorted(self.embedded_per_node.items())) + " chunks")
+        if self.vector_index is not None:
+            lines.append(f"Vector index: {ann.describe(self.vector_index)}")
         if self.skipped:
             lines.append(f"Skipped {len(self.skipped)} files:")
             lines.extend(f"  {s.path}: {s.reason}" for s in self.skipped)
@@ -183,6 +187,13 @@ class _Build:
             to_embed.extend(self._add_document(assembled, document, changes))
         if changes is not None:
             changes.removed = sorted(self.previous.doc_ids - {d.doc_id for d in documents})
+        vector_index = None  # Milvus keeps its own index (index/milvus_store.py)
+        if self.milvus is None:
+            try:  # decided before the model runs, so an impossible setting costs no embedding time
+                vector_index = ann.plan(len(assembled.chunks), self.settings.vector_index,
+                                        self.settings.ann_threshold, self.settings.ann_nlist, self.settings.ann_nprobe)
+            except ann.VectorIndexError as exc:
+                raise BuildError(f"{exc}; the existing index, if any, is unchanged") from None
 
         per_node = None
         with tqdm(total=len(to_embed), desc="Embedding", unit="chunk", disable=_no_bar(progress)) as bar:
@@ -203,7 +214,7 @@ class _Build:
         manifest = {
             **self.sections,
             "bm25": BM25_SETTINGS,
-            "vectors": self.milvus.section if self.milvus else {"type": "flat", "metric": "inner_product"},
+            "vectors": self.milvus.section if self.milvus else vector_index,
             "counts": {"documents": len(assembled.documents), "chunks": len(assembled.chunks),
                        "sentences": assembled.n_sentences},
             "sources": sources,
@@ -215,7 +226,8 @@ class _Build:
         )
         return BuildReport(index_dir=self.index_dir, generation=generation, documents=len(assembled.documents),
                            chunks=len(assembled.chunks), embedded=len(to_embed), changes=changes,
-                           full_build_reason=self.full_reason, embedded_per_node=per_node)
+                           full_build_reason=self.full_reason, embedded_per_node=per_node,
+                           vector_index=vector_index)
 
     def _add_document(self, assembled: _Assembly, document: Document, changes: Changes | None):
         """Add ``document`` and its chunks; return the chunks that need the model."""

@@ -62,6 +62,18 @@ class Settings(BaseSettings):
         1, ge=1, description="Intra-op threads for embedding one question (README 'Performance': 1 vs 2 measured)."
     )
 
+    vector_index: str = Field(
+        "auto", pattern="^(auto|flat|ivf)$",
+        description="Vector index a build writes: flat (exact), ivf (approximate), or auto: flat below "
+        "ann_threshold chunks, IVF from there (README 'Large corpora: the approximate index').",
+    )
+    ann_threshold: int = Field(100_000, ge=1, description="Chunks from which vector_index=auto builds IVF.")
+    ann_nlist: int = Field(0, ge=0, description="IVF lists; 0: about the square root of the chunk count.")
+    ann_nprobe: int = Field(
+        0, ge=0, description="IVF lists probed per question; 0: what the build chose (recorded in the manifest). "
+        "A build records it; serve, ask and eval search with it instead of the manifest's when it is set.",
+    )
+
     @property
     def build_runtime(self) -> str:
         return "torch" if self.runtime == "auto" else self.runtime

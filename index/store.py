@@ -7,7 +7,8 @@ Layout of an index folder (``var/index`` by default)::
     generations/<name>/         one complete, immutable index
         manifest.json           how it was built; sizes and sha256 of every file below
         chunks.sqlite           documents (with their text) and chunks (with offsets)
-        vectors.faiss           one L2-normalised vector per chunk, inner product
+        vectors.faiss           one L2-normalised vector per chunk, inner product: flat, or IVF for
+                                large corpora (index.ann; the manifest's "vectors" section says which)
         sentences.npz           sentence spans per chunk and their vectors (float16)
         bm25/                   the bm25s index over the same chunks (title included)
 
@@ -35,6 +36,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from . import ann
 from .lexical import load_bm25, save_bm25
 
 FORMAT = "askdocs-index"
@@ -176,6 +178,7 @@ def write_generation(
 ) -> Path:
     """Write a complete generation next to the live one and make it live. Call under ``build_lock``.
 
+    The FAISS index is the one ``manifest["vectors"]`` describes (``index.ann.plan``; flat if absent);
     ``milvus`` (a ``milvus_store.MilvusWriter``) puts the vectors in Milvus instead of ``vectors.faiss``.
     """
     if len(chunks) != len(vectors):
@@ -192,9 +195,9 @@ def write_generation(
             milvus.write(tmp, [documents[c.doc_row].doc_id for c in chunks], [c.ordinal for c in chunks],
                          np.ascontiguousarray(vectors, dtype=np.float32), previous[0] if previous else None)
         else:
-            index = faiss.IndexFlatIP(vectors.shape[1])
-            index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+            index = ann.build(vectors, manifest.get("vectors") or {"type": "flat"})
             faiss.write_index(index, str(tmp / VECTORS))
+            del index
         with open(tmp / SENTENCES, "wb") as handle:
             np.savez(handle, spans=sentence_spans.astype(np.int64), vectors=sentence_vectors.astype(np.float16))
         save_bm25(bm25, tmp / BM25_DIR)
@@ -322,10 +325,11 @@ class StoredIndex:
     def __init__(self, path: Path, manifest: dict, vectors, chunk_table: dict[str, np.ndarray],
                  doc_ids: list[str], doc_titles: list[str], doc_sources: list[str],
                  sentence_spans: np.ndarray, sentence_vectors: np.ndarray, bm25, connection: sqlite3.Connection,
-                 page_starts: dict[int, tuple[int, ...]]):
+                 page_starts: dict[int, tuple[int, ...]], nprobe: int | None = None):
         self.path = path
         self.manifest = manifest
         self.vectors = vectors
+        self.nprobe = nprobe  # IVF lists a search probes; None for an exact (flat) index
         self.chunks = chunk_table
         self.doc_ids = doc_ids
         self.doc_titles = doc_titles
@@ -341,6 +345,10 @@ class StoredIndex:
         # One connection opened now: it keeps the files readable even after a later build prunes them.
         self._connection = connection
         self._db_lock = threading.Lock()
+
+    @property
+    def approximate(self) -> bool:
+        return self.nprobe is not None
 
     @property
     def n_chunks(self) -> int:
@@ -424,11 +432,12 @@ class StoredIndex:
 
 def open_stored_index(index_dir: Path, model: str | None = None, dimension: int | None = None,
                       verify_checksums: bool = True, milvus_address: str | None = None,
-                      milvus_token: str | None = None) -> StoredIndex:
+                      milvus_token: str | None = None, nprobe: int = 0) -> StoredIndex:
     """Open the live generation and refuse, with what to do, anything this build cannot honour.
 
     An index whose manifest puts its vectors in Milvus is opened there (``milvus_address`` overrides the
-    URI it recorded, e.g. to add credentials or reach the server by another name).
+    URI it recorded, e.g. to add credentials or reach the server by another name). ``nprobe`` overrides
+    the IVF probes the manifest records (0: the manifest's); flat and Milvus indexes ignore it.
     """
     index_dir = Path(index_dir)
     if not index_dir.exists():
@@ -476,6 +485,8 @@ def open_stored_index(index_dir: Path, model: str | None = None, dimension: int 
             sentence_spans = sentences["spans"]
             sentence_vectors = sentences["vectors"].astype(np.float32)
         bm25 = load_bm25(path / BM25_DIR)
+        section = manifest.get("vectors") or {}
+        search_nprobe = None if section.get("type") == "milvus" else ann.check_opened(vectors, section, nprobe)
     except (RuntimeError, sqlite3.DatabaseError, OSError, ValueError, KeyError) as exc:
         _close_vectors(vectors)
         raise IndexCorrupt(f"index at {path} is damaged ({exc}): rebuild with `build-index --rebuild`") from None
@@ -489,7 +500,7 @@ def open_stored_index(index_dir: Path, model: str | None = None, dimension: int 
     stored = StoredIndex(
         path, manifest, vectors, chunk_table,
         [d[0] for d in docs], [d[1] for d in docs], [d[2] for d in docs],
-        sentence_spans, sentence_vectors, bm25, connection, page_starts,
+        sentence_spans, sentence_vectors, bm25, connection, page_starts, search_nprobe,
     )
     stored.doc_kinds = [d[3] for d in docs]
     stored.doc_mtimes = [d[4] for d in docs]

@@ -175,7 +175,8 @@ def open_index(index: str | Path | None = None, settings: Settings | None = None
     embedder = load_embedder(settings.model, settings.query_runtime, threads=settings.query_threads)
     stored = open_stored_index(Path(settings.index), model=embedder.name, dimension=embedder.dimension,
                                milvus_address=settings.milvus_address,
-                               milvus_token=settings.milvus_token.get_secret_value() or None)
+                               milvus_token=settings.milvus_token.get_secret_value() or None,
+                               nprobe=settings.ann_nprobe)
     problem = embedder.runtime_problem(stored.manifest.get("model", {}))
     if problem is not None:
         stored.close()
