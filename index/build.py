@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from .chunking import Chunker
 from .documents import Document, LoadError, Skipped, iter_files, load_document
-from .embedder import Embedder, load_embedder
+from .embedder import DEFAULT_BATCH_SIZES, Embedder, load_embedder
 from .incremental import Previous, library_versions, open_previous, renumbered
 from .lexical import SETTINGS as BM25_SETTINGS
 from .lexical import build_bm25
@@ -136,7 +136,7 @@ class _Build:
     def __init__(self, settings: Settings, rebuild: bool):
         self.settings = settings
         self.index_dir = Path(settings.index)
-        self.embedder = load_embedder(settings.model, settings.build_backend)
+        self.embedder = load_embedder(settings.model, settings.build_backend, precision=settings.precision)
         self.chunker = make_chunker(self.embedder, settings)
         self.sections = {
             "model": {
@@ -144,6 +144,7 @@ class _Build:
                 "dimension": self.embedder.dimension,
                 "max_tokens": self.embedder.spec.max_tokens,
                 "backend": self.embedder.backend,
+                "precision": self.embedder.precision,  # of the chunks this build embedded (see incremental)
                 "normalized": True,
             },
             "chunker": self.chunker.settings(),
@@ -175,7 +176,7 @@ class _Build:
         with tqdm(total=len(to_embed), desc="Embedding", unit="chunk", disable=_no_bar(progress)) as bar:
             encoded = self.embedder.encode(
                 [text for _, text, _ in to_embed], spans=[spans for _, _, spans in to_embed],
-                batch_size=self.settings.embed_batch_size, progress=bar.update,
+                batch_size=self.settings.embed_batch_size or DEFAULT_BATCH_SIZES[self.embedder.backend], progress=bar.update,
             )
         for (index, _, _), vector, sentence_vectors in zip(to_embed, encoded.vectors, encoded.span_vectors):
             assembled.vectors[index] = vector

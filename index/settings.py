@@ -17,7 +17,10 @@ class Settings(BaseSettings):
     chunk_tokens: int = Field(200, ge=16, description="Target chunk size in model tokens.")
     chunk_overlap: int = Field(40, ge=0, description="Tokens of trailing sentences repeated at the start of the next chunk.")
     title_prefix: bool = Field(True, description="Prepend the document title to every chunk for BM25 and the model.")
-    embed_batch_size: int = Field(32, ge=1)
+    embed_batch_size: int | None = Field(
+        None, ge=1, description="Chunks per model call in a build; unset: the runtime's measured best (torch 64, "
+        "onnx 16; README 'Performance').",
+    )
     max_file_mb: float = Field(50.0, gt=0, description="Files larger than this are skipped, never read into memory.")
 
     max_question_chars: int = Field(2000, ge=1)
@@ -36,6 +39,12 @@ class Settings(BaseSettings):
         "auto", pattern="^(auto|onnx|torch)$",
         description="Embedding runtime, the same model either way: onnx (the int8 file through ONNX Runtime), torch "
         "(fp32), or auto: build with torch and answer with onnx, the faster of the two at each (README 'Performance').",
+    )
+    precision: str = Field(
+        "auto", pattern="^(auto|fp32|bf16)$",
+        description="Arithmetic of the torch runtime: bf16 (autocast; 2.3x the fp32 build speed where the CPU "
+        "multiplies bf16 in hardware, vectors at cosine >= 0.9999 of fp32), fp32, or auto: bf16 on CPUs with AMX "
+        "or AVX512-BF16, else fp32. The onnx runtime always runs its int8 file.",
     )
     query_threads: int = Field(
         1, ge=1, description="Intra-op threads for embedding one question (README 'Performance': 1 vs 2 measured)."

@@ -26,7 +26,7 @@ MEASURES = {"ndcg@10": nDCG @ 10, "recall@1": R @ 1, "recall@5": R @ 5, "recall@
 # Settings that change what is indexed (fingerprint key: Settings attribute); anything else can vary without a
 # rebuild. The backend is the one builds use, so ASKDOCS_BACKEND=auto reuses the torch index.
 _BUILD_SETTINGS = {"model": "model", "backend": "build_backend", "chunk_tokens": "chunk_tokens",
-                   "chunk_overlap": "chunk_overlap", "title_prefix": "title_prefix"}
+                   "chunk_overlap": "chunk_overlap", "title_prefix": "title_prefix", "precision": "precision"}
 
 
 @dataclass
