@@ -14,10 +14,12 @@ from index.settings import Settings
 DEFAULT_CORPUS = Path("seeds")
 
 
-def _settings(index: Path | None, backend: str | None = None) -> Settings:
+def _settings(index: Path | None, backend: str | None = None, no_cache: bool = False) -> Settings:
     settings = Settings()
     if backend is not None:
         settings = settings.model_copy(update={"backend": backend})
+    if no_cache:
+        settings = settings.model_copy(update={"embedding_cache": ""})
     return settings.model_copy(update={"index": index}) if index is not None else settings
 
 
@@ -85,14 +87,23 @@ def _configure_logging(verbose: bool = False) -> None:
     logging.getLogger("faiss.loader").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
+no_cache_option = click.option(
+    "--no-cache", is_flag=True,
+    help="Neither read nor fill the embedding cache (ASKDOCS_EMBEDDING_CACHE); every chunk to embed goes through the model.",
+)
+
+
 @click.command("build-index")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @index_option
 @backend_option
 @click.option("--progress/--no-progress", default=None, help="Progress bars [default: only on a terminal].")
-@click.option("--rebuild", is_flag=True, help="Re-read and re-embed everything instead of reusing what is unchanged.")
+@click.option("--rebuild", is_flag=True,
+              help="Re-read and re-chunk everything instead of reusing what is unchanged (the embedding cache still "
+              "serves texts it has seen; add --no-cache to re-embed them too).")
+@no_cache_option
 def build_index_command(paths: tuple[Path, ...], index: Path | None, backend: str | None, progress: bool | None,
-                        rebuild: bool) -> None:
+                        rebuild: bool, no_cache: bool) -> None:
     """Index PATHS (files or folders of .txt, .md, .html, .pdf) [default: seeds/].
 
     Over an existing index only new and changed files are read and embedded, and the result is the same as
@@ -102,7 +113,7 @@ def build_index_command(paths: tuple[Path, ...], index: Path | None, backend: st
     from index.store import IndexUnavailable
 
     _configure_logging()
-    settings = _settings(index, backend)
+    settings = _settings(index, backend, no_cache)
     try:
         report = build_index(list(paths) or [DEFAULT_CORPUS], settings, progress=progress, rebuild=rebuild)
     except (BuildError, IndexUnavailable) as exc:
@@ -220,8 +231,9 @@ def ask(question: str, index: Path | None, backend: str | None, top_k: int, mode
 @click.option("--limit", type=int, default=None, help="Only the first N queries (a quick look).")
 @click.option("--filter", "filter_items", multiple=True, metavar="KEY=VALUE", help=FILTER_HELP)
 @click.option("--progress/--no-progress", default=None, help="Progress bars [default: only on a terminal].")
+@no_cache_option
 def eval_command(dataset: Path, split: str, index: Path | None, backend: str | None, mode: str, json_out: Path | None,
-                 limit: int | None, filter_items: tuple[str, ...], progress: bool | None) -> None:
+                 limit: int | None, filter_items: tuple[str, ...], progress: bool | None, no_cache: bool) -> None:
     """Score retrieval on a BEIR-layout DATASET (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv).
 
     Builds an index of the corpus, or reuses one built from the same corpus and settings.
@@ -235,7 +247,7 @@ def eval_command(dataset: Path, split: str, index: Path | None, backend: str | N
     modes = ["hybrid", "dense", "bm25"] if mode == "all" else [mode]
     try:
         results = [
-            evaluate(dataset, split, m, _settings(None, backend), index=index, progress=progress, limit=limit,
+            evaluate(dataset, split, m, _settings(None, backend, no_cache), index=index, progress=progress, limit=limit,
                      filters=_parse_filters(filter_items))
             for m in modes
         ]

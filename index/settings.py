@@ -8,6 +8,9 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+CACHE_FILE = "embedding-cache.sqlite"  # in the index folder, beside generations/, so a new generation keeps it
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ASKDOCS_", extra="ignore")
 
@@ -20,6 +23,10 @@ class Settings(BaseSettings):
     embed_batch_size: int | None = Field(
         None, ge=1, description="Chunks per model call in a build; unset: the runtime's measured best (torch 64, "
         "onnx 16; README 'Performance').",
+    )
+    embedding_cache: str | None = Field(
+        None, description="SQLite file of vectors by content hash, so no text is embedded twice across builds; "
+        "indexes may share one. Unset: embedding-cache.sqlite in the index folder; empty: no cache.",
     )
     max_file_mb: float = Field(50.0, gt=0, description="Files larger than this are skipped, never read into memory.")
 
@@ -49,6 +56,12 @@ class Settings(BaseSettings):
     query_threads: int = Field(
         1, ge=1, description="Intra-op threads for embedding one question (README 'Performance': 1 vs 2 measured)."
     )
+
+    @property
+    def embedding_cache_path(self) -> Path | None:
+        if self.embedding_cache is None:
+            return Path(self.index) / CACHE_FILE
+        return Path(self.embedding_cache) if self.embedding_cache.strip() else None
 
     @property
     def build_backend(self) -> str:
