@@ -159,7 +159,9 @@ def test_changed_chunk_settings_force_a_full_build_and_say_why(tmp_path, corpus)
     index = tmp_path / "index"
     build_index([corpus], Settings(index=index), progress=False)
     report = build_index([corpus], Settings(index=index, chunk_tokens=64, chunk_overlap=8), progress=False)
-    assert report.changes is None and report.embedded == report.chunks
+    # Every chunk was looked at again; the short documents' unchanged chunk texts come from the embedding cache.
+    assert report.changes is None and report.embedded + report.from_cache == report.chunks
+    assert 0 < report.embedded
     assert "chunker settings changed" in report.full_build_reason
     assert "target_tokens 200 -> 64" in report.full_build_reason and "overlap_tokens 40 -> 8" in report.full_build_reason
 
@@ -190,3 +192,21 @@ def test_a_damaged_previous_generation_is_not_reused(tmp_path, corpus):
     assert report.changes is None and "cannot be reused" in report.full_build_reason
     assert "checksum" in report.full_build_reason
     assert open_stored_index(index).n_documents == 4
+
+
+def test_a_precision_change_is_recorded_but_keeps_the_stored_vectors(tmp_path, corpus):
+    index = tmp_path / "index"
+    build_index([corpus], Settings(index=index, precision="fp32", backend="torch"), progress=False)
+    before = _rows(index)
+    assert before[5]["model"]["precision"] == "fp32"
+    report = build_index([corpus], Settings(index=index, precision="bf16", backend="torch"), progress=False)
+    assert report.changes is not None, report.full_build_reason
+    assert report.embedded == 0
+    after = _rows(index)
+    assert after[5]["model"]["precision"] == "bf16"
+    np.testing.assert_array_equal(before[2], after[2])
+
+    # Another runtime is another model record: a full build.
+    report = build_index([corpus], Settings(index=index, backend="onnx"), progress=False)
+    assert report.changes is None and "backend 'torch' -> 'onnx'" in report.full_build_reason
+    assert _rows(index)[5]["model"]["precision"] == "int8"
