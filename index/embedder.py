@@ -212,11 +212,25 @@ class Embedder:
                 raise UnknownModel(f"model {model!r} has no ONNX file; use the torch backend")
             from .onnx_backend import OnnxRunner
 
-            self._run = OnnxRunner(self.spec.onnx_file(), threads)
+            self._make_runner = lambda: OnnxRunner(self.spec.onnx_file(), threads)
             self.precision = ONNX_PRECISION
         else:
             self.precision = resolve_precision(precision)
-            self._run = _TorchRunner(folder, threads, self.precision)
+            self._make_runner = lambda: _TorchRunner(folder, threads, self.precision)
+        self._runner = None
+
+    def load(self) -> Embedder:
+        """Load the model now rather than at the first encode (a server wants it before its first question)."""
+        self._run  # noqa: B018
+        return self
+
+    @property
+    def _run(self):
+        # The model is loaded when something has to be embedded: a build whose chunks all come from the
+        # embedding cache or the previous generation needs only the tokenizer, and skips seconds of torch import.
+        if self._runner is None:
+            self._runner = self._make_runner()
+        return self._runner
 
     @property
     def name(self) -> str:

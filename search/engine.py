@@ -173,7 +173,7 @@ def open_index(index: str | Path | None = None, settings: Settings | None = None
     if index is not None:
         settings = settings.model_copy(update={"index": Path(index)})
     embedder = load_embedder(settings.model, settings.query_backend, threads=settings.query_threads,
-                              precision=settings.precision)
+                              precision=settings.precision).load()
     stored = open_stored_index(Path(settings.index), model=embedder.name, dimension=embedder.dimension)
     problem = embedder.backend_problem(stored.manifest.get("model", {}))
     if problem is not None:
