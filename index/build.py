@@ -18,7 +18,7 @@ from tqdm import tqdm
 from .chunking import Chunker
 from .documents import Document, LoadError, Skipped, iter_files, load_document
 from .embedder import DEFAULT_BATCH_SIZES, Embedder, load_embedder
-from .embedding_cache import EmbeddingCache, open_cache
+from .embedding_cache import embed_with_cache
 from .incremental import Previous, library_versions, open_previous, renumbered
 from .lexical import SETTINGS as BM25_SETTINGS
 from .lexical import build_bm25
@@ -30,17 +30,6 @@ log = logging.getLogger("askdocs.build")
 
 __all__ = ["TITLE_TOKENS", "BuildError", "BuildReport", "build_from_documents", "build_index", "load_corpus",
            "make_chunker", "title_prefix"]
-
-
-# Chunks embedded between two writes to the embedding cache: what an interrupted build can lose, at most.
-CACHE_SLICE = 1024
-
-
-def content_key(embedder: Embedder, cache: EmbeddingCache | None, text: str, spans) -> bytes:
-    """What identifies the model's input: the cache's hash, or (no cache) the input itself, to embed repeats once."""
-    if cache is not None:
-        return cache.key(text, spans)
-    return repr((text, [tuple(s) for s in spans])).encode("utf-8", "surrogatepass")
 
 
 class BuildError(Exception):
@@ -209,42 +198,16 @@ class _Build:
                            changes=changes, full_build_reason=self.full_reason)
 
     def _embed(self, assembled: _Assembly, to_embed: list[tuple[int, str, list]], progress: bool | None) -> tuple[int, int]:
-        """Fill in the vectors of ``to_embed``: from the cache where it has them, else from the model.
-
-        Returns (texts embedded, chunks taken from the cache). A text that occurs twice is embedded once.
-        """
-        cache = open_cache(self.settings.embedding_cache_path, self.embedder)
-        keys = [content_key(self.embedder, cache, text, spans) for _, text, spans in to_embed]
-        try:
-            cached = cache.get(keys, [len(spans) for _, _, spans in to_embed]) if cache else [None] * len(to_embed)
-            missing: dict[bytes, list[int]] = {}  # key -> positions in to_embed
-            for position, (key, hit) in enumerate(zip(keys, cached)):
-                if hit is None:
-                    missing.setdefault(key, []).append(position)
-                else:
-                    index = to_embed[position][0]
-                    assembled.vectors[index], assembled.sentence_vectors[index] = hit
-            # Longest first, as encode batches them, and in slices stored as they finish, so an interrupted
-            # build leaves its work in the cache for the next one.
-            todo = sorted(missing, key=lambda k: len(to_embed[missing[k][0]][1]), reverse=True)
-            batch_size = self.settings.embed_batch_size or DEFAULT_BATCH_SIZES[self.embedder.backend]
-            with tqdm(total=len(todo), desc="Embedding", unit="chunk", disable=_no_bar(progress)) as bar:
-                for start in range(0, len(todo), CACHE_SLICE):
-                    part = todo[start : start + CACHE_SLICE]
-                    first = [to_embed[missing[key][0]] for key in part]
-                    encoded = self.embedder.encode([text for _, text, _ in first], spans=[s for _, _, s in first],
-                                                   batch_size=batch_size, progress=bar.update)
-                    for key, vector, sentence_vectors in zip(part, encoded.vectors, encoded.span_vectors):
-                        for position in missing[key]:
-                            index = to_embed[position][0]
-                            assembled.vectors[index], assembled.sentence_vectors[index] = vector, sentence_vectors
-                    if cache is not None:
-                        cache.put(list(zip(part, encoded.vectors, encoded.span_vectors)))
-        finally:
-            if cache is not None:
-                cache.close()
-        from_cache = sum(hit is not None for hit in cached)
-        return len(todo), from_cache
+        """Fill in the vectors of ``to_embed``; returns (texts embedded, chunks taken from the embedding cache)."""
+        batch_size = self.settings.embed_batch_size or DEFAULT_BATCH_SIZES[self.embedder.backend]
+        with tqdm(total=len(to_embed), desc="Embedding", unit="chunk", disable=_no_bar(progress)) as bar:
+            vectors, embedded, from_cache = embed_with_cache(
+                self.embedder, self.settings.embedding_cache_path, [(text, spans) for _, text, spans in to_embed],
+                batch_size, bar.update,
+            )
+        for (index, _, _), (vector, sentence_vectors) in zip(to_embed, vectors):
+            assembled.vectors[index], assembled.sentence_vectors[index] = vector, sentence_vectors
+        return embedded, from_cache
 
     def _add_document(self, assembled: _Assembly, document: Document, changes: Changes | None):
         """Add ``document`` and its chunks; return the chunks that need the model."""

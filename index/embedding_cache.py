@@ -19,7 +19,7 @@ import logging
 import sqlite3
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -157,5 +157,48 @@ class EmbeddingCache:
         self.close()
 
 
-def open_cache(path: Path | None, embedder: Embedder) -> EmbeddingCache | None:
-    return EmbeddingCache(path, embedder) if path is not None else None
+# Chunks embedded between two writes to the cache: what an interrupted build can lose, at most.
+CACHE_SLICE = 1024
+
+
+def embed_with_cache(embedder: Embedder, cache_path: Path | None, items: list[tuple[str, Sequence]],
+                     batch_size: int, progress: Callable[[int], object] | None = None) -> tuple[list[Cached], int, int]:
+    """Vectors of each (retrieval text, sentence spans) item: from the cache at ``cache_path`` where it has them,
+    else from the model. Returns them in order, the number of texts embedded and the number of items cached.
+
+    A text that occurs twice is embedded once, with or without a cache.
+    """
+    cache = EmbeddingCache(cache_path, embedder) if cache_path is not None else None
+    results: list[Cached | None] = [None] * len(items)
+    try:
+        if cache is not None:
+            keys = [cache.key(text, spans) for text, spans in items]
+            results = cache.get(keys, [len(spans) for _, spans in items])
+        else:
+            keys = [repr((text, [tuple(span) for span in spans])).encode("utf-8", "surrogatepass") for text, spans in items]
+        from_cache = sum(r is not None for r in results)
+        if progress is not None and from_cache:
+            progress(from_cache)
+        missing: dict[bytes, list[int]] = {}  # key -> positions of the items with that input
+        for position, (key, hit) in enumerate(zip(keys, results)):
+            if hit is None:
+                missing.setdefault(key, []).append(position)
+        # Longest first, as encode batches them, in slices stored as they finish: an interrupted build leaves
+        # its work in the cache for the next one.
+        todo = sorted(missing, key=lambda k: len(items[missing[k][0]][0]), reverse=True)
+        for start in range(0, len(todo), CACHE_SLICE):
+            part = todo[start : start + CACHE_SLICE]
+            inputs = [items[missing[key][0]] for key in part]
+            encoded = embedder.encode([text for text, _ in inputs], spans=[spans for _, spans in inputs],
+                                      batch_size=batch_size)
+            for key, vector, sentence_vectors in zip(part, encoded.vectors, encoded.span_vectors):
+                for position in missing[key]:
+                    results[position] = (vector, sentence_vectors)
+                if progress is not None:
+                    progress(len(missing[key]))
+            if cache is not None:
+                cache.put(list(zip(part, encoded.vectors, encoded.span_vectors)))
+    finally:
+        if cache is not None:
+            cache.close()
+    return results, len(todo), from_cache
