@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -152,3 +153,12 @@ def test_cli_backend_flag(tmp_path):
     out = subprocess.run([str(BIN / "askdocs"), "ask", SEED_QUESTION, "--index", str(index), "--backend", "onnx",
                           "--json"], check=True, capture_output=True, text=True, timeout=120)
     assert json.loads(out.stdout)["answer"]["text"].startswith("France")
+
+
+def test_onnx_builds_use_every_usable_cpu_and_questions_one_thread():
+    from index.onnx_backend import _session, _usable_cpus, minilm_int8_path
+
+    build = _session(minilm_int8_path(), None).get_session_options()
+    question = _session(minilm_int8_path(), 1).get_session_options()
+    assert build.intra_op_num_threads == _usable_cpus() == len(os.sched_getaffinity(0))
+    assert question.intra_op_num_threads == 1
