@@ -19,7 +19,7 @@ STORAGE_BACKENDS = ("faiss", "milvus")
 
 
 def _settings(index: Path | None, runtime: str | None = None, backend: str | None = None,
-              milvus_uri: str | None = None) -> Settings:
+              milvus_uri: str | None = None, no_cache: bool = False) -> Settings:
     if backend in RUNTIMES:
         # --backend used to name the embedding runtime; scripts written then keep working, told once.
         click.echo(f"askdocs: --backend {backend} is deprecated, use --runtime {backend} "
@@ -27,6 +27,8 @@ def _settings(index: Path | None, runtime: str | None = None, backend: str | Non
         runtime, backend = runtime or backend, None
     update = {key: value for key, value in (("index", index), ("runtime", runtime), ("backend", backend),
                                             ("milvus_address", milvus_uri)) if value is not None}
+    if no_cache:
+        update["embedding_cache"] = ""
     return Settings().model_copy(update=update)
 
 
@@ -103,20 +105,29 @@ def _configure_logging(verbose: bool = False) -> None:
     logging.getLogger("faiss.loader").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
+no_cache_option = click.option(
+    "--no-cache", is_flag=True,
+    help="Neither read nor fill the embedding cache (ASKDOCS_EMBEDDING_CACHE); every chunk to embed goes through the model.",
+)
+
+
 @click.command("build-index")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @index_option
 @backend_options
 @click.option("--progress/--no-progress", default=None, help="Progress bars [default: only on a terminal].")
-@click.option("--rebuild", is_flag=True, help="Re-read and re-embed everything instead of reusing what is unchanged.")
+@click.option("--rebuild", is_flag=True,
+              help="Re-read and re-chunk everything instead of reusing what is unchanged (the embedding cache still "
+              "serves texts it has seen; add --no-cache to re-embed them too).")
+@no_cache_option
 @click.option("--ray", "ray_address", default=None, metavar="auto|ADDRESS",
               help="Embed on a Ray cluster: auto (the one `ray start` runs here) or host:6379 [default: "
               "$ASKDOCS_RAY_ADDRESS, else embed locally]. Needs askdocs[ray] (README 'Distributed builds with Ray').")
 @click.option("--ray-workers", type=click.IntRange(min=1), default=None, metavar="N",
               help="Embedding actors on the Ray cluster, one CPU each [default: every CPU of the cluster].")
 def build_index_command(paths: tuple[Path, ...], index: Path | None, runtime: str | None, backend: str | None,
-                        milvus_uri: str | None, progress: bool | None, rebuild: bool, ray_address: str | None,
-                        ray_workers: int | None) -> None:
+                        milvus_uri: str | None, progress: bool | None, rebuild: bool, no_cache: bool,
+                        ray_address: str | None, ray_workers: int | None) -> None:
     """Index PATHS (files or folders of .txt, .md, .html, .pdf) [default: seeds/].
 
     Over an existing index only new and changed files are read and embedded, and the result is the same as
@@ -126,7 +137,7 @@ def build_index_command(paths: tuple[Path, ...], index: Path | None, runtime: st
     from index.store import IndexUnavailable
 
     _configure_logging()
-    settings = _settings(index, runtime, backend, milvus_uri)
+    settings = _settings(index, runtime, backend, milvus_uri, no_cache)
     ray_update = {key: value for key, value in (("ray_address", ray_address), ("ray_workers", ray_workers))
                   if value is not None}
     if ray_update:
@@ -250,9 +261,10 @@ def ask(question: str, index: Path | None, runtime: str | None, backend: str | N
 @click.option("--limit", type=int, default=None, help="Only the first N queries (a quick look).")
 @click.option("--filter", "filter_items", multiple=True, metavar="KEY=VALUE", help=FILTER_HELP)
 @click.option("--progress/--no-progress", default=None, help="Progress bars [default: only on a terminal].")
+@no_cache_option
 def eval_command(dataset: Path, split: str, index: Path | None, runtime: str | None, backend: str | None,
                  milvus_uri: str | None, mode: str, json_out: Path | None, limit: int | None,
-                 filter_items: tuple[str, ...], progress: bool | None) -> None:
+                 filter_items: tuple[str, ...], progress: bool | None, no_cache: bool) -> None:
     """Score retrieval on a BEIR-layout DATASET (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv).
 
     Builds an index of the corpus, or reuses one built from the same corpus and settings.
@@ -264,7 +276,7 @@ def eval_command(dataset: Path, split: str, index: Path | None, runtime: str | N
     from search.evaluate import evaluate
 
     modes = ["hybrid", "dense", "bm25"] if mode == "all" else [mode]
-    settings = _settings(None, runtime, backend, milvus_uri)
+    settings = _settings(None, runtime, backend, milvus_uri, no_cache)
     try:
         results = [
             evaluate(dataset, split, m, settings, index=index, progress=progress, limit=limit,

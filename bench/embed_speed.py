@@ -1,7 +1,10 @@
-"""The embedding model alone, per backend: passages per second by thread count and batch size, and one question.
+"""The embedding model alone, per runtime: passages per second by thread count and batch size, and one question.
 
     python bench/embed_speed.py                      # 128 SciFact passages, 3 alternating rounds, medians
     python bench/embed_speed.py --passages 64 --rounds 2
+    python bench/embed_speed.py --runtimes torch-bf16 --threads 2 --batch-sizes 8,16,32,64
+
+Runtimes: onnx (the int8 file), torch-fp32, torch-bf16 (autocast; see ASKDOCS_PRECISION).
 
 Isolates what bench/build_speed.py measures end to end (a whole build) and what the query path pays per
 question, so the two backends can be compared in a couple of minutes. Passages are SciFact documents
@@ -35,7 +38,8 @@ def main() -> None:
     parser.add_argument("--passages", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", default="1,2")
-    parser.add_argument("--batch-sizes", default="8,32")
+    parser.add_argument("--batch-sizes", default="8,16,32")
+    parser.add_argument("--runtimes", default="onnx,torch-fp32,torch-bf16")
     parser.add_argument("--questions", type=int, default=200, help="single-question encodes per backend and round")
     parser.add_argument("--out", default="embed_speed.json")
     args = parser.parse_args()
@@ -50,9 +54,15 @@ def main() -> None:
 
     threads = [int(t) for t in args.threads.split(",")]
     sizes = [int(b) for b in args.batch_sizes.split(",")]
-    embedders = {(b, t): load_embedder(MODEL, b, threads=t) for b in ("onnx", "torch") for t in threads}
+    runtimes = args.runtimes.split(",")
+
+    def load(runtime: str, n_threads: int):
+        backend, _, precision = runtime.partition("-")
+        return load_embedder(MODEL, backend, threads=n_threads, precision=precision or "fp32")
+
+    embedders = {(r, t): load(r, t) for r in runtimes for t in threads}
     passage_runs: dict[tuple, list[tuple[float, float]]] = {}
-    question_runs: dict[str, list[float]] = {"onnx": [], "torch": []}
+    question_runs: dict[str, list[float]] = {r: [] for r in runtimes}
     for round_number in range(args.rounds):
         for (backend, n_threads), embedder in embedders.items():
             for size in sizes:
@@ -60,8 +70,8 @@ def main() -> None:
                 embedder.encode(passages, batch_size=size)
                 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
                 passage_runs.setdefault((backend, n_threads, size), []).append((len(passages) / wall, cpu / wall))
-        for backend in ("onnx", "torch"):
-            embedder = embedders[(backend, 1)] if (backend, 1) in embedders else embedders[(backend, threads[0])]
+        for backend in runtimes:
+            embedder = embedders[(backend, 1)] if (backend, 1) in embedders else load(backend, 1)
             for text in questions[:10]:
                 embedder.encode_queries([text])
             for text in questions:
@@ -72,17 +82,17 @@ def main() -> None:
 
     rows = []
     for (backend, n_threads, size), values in sorted(passage_runs.items()):
-        row = {"backend": backend, "threads": n_threads, "batch_size": size,
+        row = {"runtime": backend, "threads": n_threads, "batch_size": size,
                "passages_per_s": round(median([v[0] for v in values]), 1),
                "cores_busy": round(median([v[1] for v in values]), 2)}
         rows.append(row)
-        print(f"{backend:5} threads {n_threads} batch {size:3}: {row['passages_per_s']:6.1f} passages/s "
+        print(f"{backend:10} threads {n_threads} batch {size:3}: {row['passages_per_s']:6.1f} passages/s "
               f"({row['cores_busy']} cores busy)")
     one_question = {}
     for backend, values in question_runs.items():
         one_question[backend] = {"p50_ms": round(float(np.percentile(values, 50)), 2),
                                  "p95_ms": round(float(np.percentile(values, 95)), 2)}
-        print(f"{backend:5} one question, 1 thread: p50 {one_question[backend]['p50_ms']} ms, "
+        print(f"{backend:10} one question, 1 thread: p50 {one_question[backend]['p50_ms']} ms, "
               f"p95 {one_question[backend]['p95_ms']} ms")
     result = {"benchmark": "embed_speed", "command": "python bench/embed_speed.py " + " ".join(sys.argv[1:]),
               "passages": len(passages), "machine": machine(), "passage_throughput": rows,

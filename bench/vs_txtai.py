@@ -76,7 +76,8 @@ def askdocs_child(spec_path: Path) -> None:
     documents = beir.load_corpus(Path(spec["dataset"]))
     if spec.get("limit"):
         documents = documents[: spec["limit"]]
-    settings = Settings(index=Path(spec["index"]), backend=spec["backend"])
+    # No embedding cache: every round is a cold build, as txtai's are (bench/build_speed.py measures warm ones).
+    settings = Settings(index=Path(spec["index"]), runtime=spec["backend"], embedding_cache="")
     started = time.perf_counter()  # model loading included, as on the txtai side
     report = build_from_documents(documents, settings, progress=False, sources=["bench"])
     build_s = time.perf_counter() - started
@@ -101,8 +102,16 @@ def askdocs_child(spec_path: Path) -> None:
     engine.close()
     print(json.dumps({"build_s": round(build_s, 2), "documents": report.documents, "chunks": report.chunks,
                       "latency_ms": latency, "rankings": rankings, "backend": spec["backend"],
-                      "build_backend": settings.build_backend, "query_backend": settings.query_backend,
+                      "build_backend": settings.build_runtime, "query_backend": settings.query_runtime,
+                      "precision": built_precision(spec["index"]), "embedded": report.embedded,
                       "query_threads": settings.query_threads}))
+
+
+def built_precision(index: str) -> str | None:
+    from index.store import read_current
+
+    current = read_current(Path(index))
+    return current[1].get("model", {}).get("precision") if current else None
 
 
 def ndcg10(rankings: dict[str, list[str]], qrels: dict) -> float:
@@ -130,7 +139,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", type=Path, default=SCIFACT)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--backend", default=None, help="askdocs backend [default: the configured one]")
+    parser.add_argument("--backend", default=None, help="askdocs embedding runtime (auto|onnx|torch) [default: the configured one]")
     parser.add_argument("--configs", default=",".join(TXTAI_CONFIGS), help="txtai configs to run")
     parser.add_argument("--limit", type=int, default=None, help="only the first N documents (quick look)")
     parser.add_argument("--timeout", type=float, default=2400, help="seconds allowed per side per round")
@@ -144,7 +153,7 @@ def main() -> None:
     from index import beir
     from index.settings import Settings
 
-    backend = args.backend or Settings().backend
+    backend = args.backend or Settings().runtime
     configs = args.configs.split(",")
     python = ensure_txtai_venv()
     versions = {line.split("==")[0]: line.split("==")[1] for line in (TXTAI_VENV / ".installed").read_text().split()
@@ -193,7 +202,7 @@ def _rounds(args, sides, work, corpus, questions, qrels, backend, python, runs) 
                    "peak_rss_mb": measured["peak_rss_mb"], "process_wall_s": measured["wall_s"],
                    "loadavg_before": load_before, "loadavg_after": loadavg(),
                    **{k: raw[k] for k in ("chunks", "documents", "ann", "ann_config", "torch_threads", "query_threads",
-                                          "build_backend", "query_backend")
+                                          "build_backend", "query_backend", "precision", "embedded")
                       if k in raw}}
             runs.append(run)
             print(f"round {round_number} {side:14} build {run['build_s']:7.1f} s  "

@@ -18,7 +18,8 @@ from tqdm import tqdm
 from . import ann
 from .chunking import Chunker
 from .documents import Document, LoadError, Skipped, iter_files, load_document
-from .embedder import Embedder, load_embedder
+from .embedder import DEFAULT_BATCH_SIZES, Embedder, load_embedder
+from .embedding_cache import embed_with_cache
 from .incremental import Previous, library_versions, open_previous, renumbered
 from .lexical import SETTINGS as BM25_SETTINGS
 from .lexical import build_bm25
@@ -54,11 +55,15 @@ class BuildReport:
     chunks: int = 0
     skipped: list[Skipped] = field(default_factory=list)
     seconds: float = 0.0
-    embedded: int = 0  # chunks that went through the model; the rest kept their stored vectors
+    embedded: int = 0  # chunk texts that went through the model
+    from_cache: int = 0  # chunks whose vectors came from the embedding cache
     changes: Changes | None = None  # None for a full build
     full_build_reason: str | None = None
     embedded_per_node: dict[str, int] | None = None  # a Ray build: chunks each node embedded
     vector_index: dict | None = None  # the manifest's "vectors" section (FAISS builds)
+
+    def _cached(self) -> str:
+        return f", {self.from_cache} from the embedding cache" if self.from_cache else ""
 
     def summary(self) -> str:
         lines = [
@@ -68,10 +73,11 @@ class BuildReport:
             c = self.changes
             lines.append(
                 f"Incremental: {len(c.added)} added, {len(c.updated)} updated, {len(c.removed)} removed, "
-                f"{len(c.unchanged)} unchanged documents; embedded {self.embedded} of {self.chunks} chunks"
+                f"{len(c.unchanged)} unchanged documents; embedded {self.embedded} of {self.chunks} chunks{self._cached()}"
             )
         else:
-            lines.append(f"Full build ({self.full_build_reason}); embedded {self.embedded} of {self.chunks} chunks")
+            lines.append(f"Full build ({self.full_build_reason}); embedded {self.embedded} of {self.chunks} chunks"
+                         f"{self._cached()}")
         if self.embedded_per_node:
             lines.append(f"Embedded on {len(self.embedded_per_node)} Ray nodes: " + ", ".join(
                 f"{node}: {n}" for node, n in sorted(self.embedded_per_node.items())) + " chunks")
@@ -148,7 +154,7 @@ class _Build:
             from .distributed import require_ray
 
             require_ray(settings.ray_address)  # before the corpus is read: said at once, not after minutes
-        self.embedder = load_embedder(settings.model, settings.build_runtime)
+        self.embedder = load_embedder(settings.model, settings.build_runtime, precision=settings.precision)
         self.chunker = make_chunker(self.embedder, settings)
         self.sections = {
             "model": {
@@ -156,6 +162,7 @@ class _Build:
                 "dimension": self.embedder.dimension,
                 "max_tokens": self.embedder.spec.max_tokens,
                 "runtime": self.embedder.runtime,
+                "precision": self.embedder.precision,  # of the chunks this build embedded (see incremental)
                 "normalized": True,
             },
             "chunker": self.chunker.settings(),
@@ -195,21 +202,7 @@ class _Build:
             except ann.VectorIndexError as exc:
                 raise BuildError(f"{exc}; the existing index, if any, is unchanged") from None
 
-        per_node = None
-        with tqdm(total=len(to_embed), desc="Embedding", unit="chunk", disable=_no_bar(progress)) as bar:
-            if self.settings.ray_address:  # the same vectors, computed on a Ray cluster (index/distributed.py)
-                from .distributed import embed_for_build
-
-                encoded = embed_for_build(self, to_embed, assembled, bar.update)
-                per_node = encoded.per_node
-            else:
-                encoded = self.embedder.encode(
-                    [text for _, text, _ in to_embed], spans=[spans for _, _, spans in to_embed],
-                    batch_size=self.settings.embed_batch_size, progress=bar.update,
-                )
-        for (index, _, _), vector, sentence_vectors in zip(to_embed, encoded.vectors, encoded.span_vectors):
-            assembled.vectors[index] = vector
-            assembled.sentence_vectors[index] = sentence_vectors
+        embedded, from_cache, per_node = self._embed(assembled, to_embed, progress)
 
         manifest = {
             **self.sections,
@@ -225,9 +218,31 @@ class _Build:
             milvus=self.milvus,
         )
         return BuildReport(index_dir=self.index_dir, generation=generation, documents=len(assembled.documents),
-                           chunks=len(assembled.chunks), embedded=len(to_embed), changes=changes,
-                           full_build_reason=self.full_reason, embedded_per_node=per_node,
+                           chunks=len(assembled.chunks), embedded=embedded, from_cache=from_cache,
+                           changes=changes, full_build_reason=self.full_reason, embedded_per_node=per_node,
                            vector_index=vector_index)
+
+    def _embed(self, assembled: _Assembly, to_embed: list[tuple[int, str, list]],
+               progress: bool | None) -> tuple[int, int, dict[str, int] | None]:
+        """Fill in the vectors of ``to_embed``; returns (texts embedded, chunks from the embedding cache, chunks
+        per Ray node for a Ray build)."""
+        batch_size = self.settings.embed_batch_size or DEFAULT_BATCH_SIZES[self.embedder.runtime]
+        per_node = None
+        with tqdm(total=len(to_embed), desc="Embedding", unit="chunk", disable=_no_bar(progress)) as bar:
+            if self.settings.ray_address:  # the same vectors, computed on a Ray cluster (index/distributed.py)
+                from .distributed import embed_for_build
+
+                encoded = embed_for_build(self, to_embed, assembled, bar.update)
+                per_node = encoded.per_node
+                vectors, embedded, from_cache = list(zip(encoded.vectors, encoded.span_vectors)), len(to_embed), 0
+            else:
+                vectors, embedded, from_cache = embed_with_cache(
+                    self.embedder, self.settings.embedding_cache_path, [(text, spans) for _, text, spans in to_embed],
+                    batch_size, bar.update,
+                )
+        for (index, _, _), (vector, sentence_vectors) in zip(to_embed, vectors):
+            assembled.vectors[index], assembled.sentence_vectors[index] = vector, sentence_vectors
+        return embedded, from_cache, per_node
 
     def _add_document(self, assembled: _Assembly, document: Document, changes: Changes | None):
         """Add ``document`` and its chunks; return the chunks that need the model."""

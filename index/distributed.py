@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .embedder import DEFAULT_BATCH_SIZES
+
 log = logging.getLogger("askdocs.distributed")
 
 ACTOR_START_SECONDS = 600  # to start every embedding actor (a model load each) before any batch is handed out
@@ -132,12 +134,13 @@ def _check_reachable(address: str) -> None:
 class EmbedWorker:
     """A Ray Data actor: the embedder loaded once, then one batch of chunks per call."""
 
-    def __init__(self, model: str, runtime: str, milvus: dict | None):
+    def __init__(self, model: str, runtime: str, milvus: dict | None, precision: str = "fp32"):
         from .embedder import Embedder
 
         import ray
 
-        self.embedder = Embedder(model, runtime)
+        # The driver's resolved precision, not the worker's own "auto": the manifest records the driver's.
+        self.embedder = Embedder(model, runtime, precision=precision)
         self.milvus = milvus  # {"uri", "collection", "token"} when workers write rows, else None
         context = ray.get_runtime_context()
         self.node = f"{ray.util.get_node_ip_address()}/{context.get_node_id()[:8]}"
@@ -176,7 +179,7 @@ class EmbedWorker:
 
 def embed(tasks: list[Task], *, model: str, runtime: str, dimension: int, batch_size: int,
           workers: int | None = None, milvus: dict | None = None, progress=None,
-          written: set[str] | None = None) -> DistributedResult:
+          written: set[str] | None = None, precision: str = "fp32") -> DistributedResult:
     """Embed ``tasks`` on the Ray cluster this process joined (``connect``); results in task order.
 
     ``milvus`` ({"uri", "collection", "token"}) makes the workers write their rows to that Milvus server;
@@ -199,7 +202,7 @@ def embed(tasks: list[Task], *, model: str, runtime: str, dimension: int, batch_
     saved_wait = context.wait_for_min_actors_s
     context.wait_for_min_actors_s = ACTOR_START_SECONDS
     dataset = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
-        EmbedWorker, fn_constructor_kwargs={"model": model, "runtime": runtime, "milvus": milvus},
+        EmbedWorker, fn_constructor_kwargs={"model": model, "runtime": runtime, "milvus": milvus, "precision": precision},
         batch_size=1, num_cpus=1, batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=actors, max_tasks_in_flight_per_actor=1),
     )
@@ -286,8 +289,9 @@ def embed_for_build(build, to_embed: list, assembled, progress) -> DistributedRe
     written: set[str] = set()
     try:
         result = embed(tasks, model=settings.model, runtime=embedder.runtime, dimension=embedder.dimension,
-                       batch_size=settings.embed_batch_size, workers=settings.ray_workers, milvus=milvus,
-                       progress=progress, written=written)
+                       batch_size=settings.embed_batch_size or DEFAULT_BATCH_SIZES[embedder.runtime],
+                       workers=settings.ray_workers, milvus=milvus, progress=progress, written=written,
+                       precision=embedder.precision)
     except BaseException:
         if written:
             _remove_rows(writer, sorted(written - _uids_in_use(build.index_dir)))

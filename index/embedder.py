@@ -28,6 +28,11 @@ os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 
 Span = tuple[int, int]
 RUNTIMES = ("onnx", "torch")
+# Chunks per model call that built fastest on this 2-core machine (bench/embed_speed.py, README "Performance"):
+# torch gains from bigger matrices (most of all in bf16 on AMX), ONNX Runtime slows past 16.
+DEFAULT_BATCH_SIZES = {"torch": 64, "onnx": 16}
+PRECISIONS = ("fp32", "bf16")  # of the torch runtime; the ONNX file has its own ("int8" weights)
+ONNX_PRECISION = "int8"
 
 
 @dataclass(frozen=True)
@@ -123,6 +128,40 @@ def _sentence_transformer(folder: str):
     return torch, model
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bf16 matrices in hardware (AMX tiles or AVX512-BF16).
+
+    Without them torch still runs bf16 but emulates it by widening to fp32, which is slower than plain fp32;
+    with them the MiniLM runs 2.3-2.5x faster than fp32 on 2 threads (bench/embed_speed.py). torch's own
+    checks are asked first, since they are what its kernels dispatch on; /proc/cpuinfo is the fallback
+    for a torch that lacks these private helpers.
+    """
+    try:
+        import torch
+
+        return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
+    except (AttributeError, ImportError, RuntimeError):
+        pass
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"amx_bf16", "avx512_bf16"})
+    except OSError:
+        pass
+    return False
+
+
+def resolve_precision(precision: str) -> str:
+    """``auto`` -> bf16 where the CPU has native bf16 matrix support, else fp32; fp32 and bf16 as given."""
+    if precision == "auto":
+        return "bf16" if cpu_has_native_bf16() else "fp32"
+    if precision not in PRECISIONS:
+        raise UnknownModel(f"unknown precision {precision!r}; available: auto, {', '.join(PRECISIONS)}")
+    return precision
+
+
 @lru_cache(maxsize=1)
 def _torch_default_threads() -> int:
     import torch
@@ -131,9 +170,12 @@ def _torch_default_threads() -> int:
 
 
 class _TorchRunner:
-    def __init__(self, folder: str, threads: int | None):
+    def __init__(self, folder: str, threads: int | None, precision: str):
         self._torch, self._model = _sentence_transformer(folder)
         self.threads = threads or _torch_default_threads()
+        # Autocast rather than converting the weights: layer norms and softmax stay fp32 under it, which keeps
+        # bf16 vectors at cosine >= 0.9999 of fp32 ones; the fp32 weights are shared with fp32 runners.
+        self._autocast = precision == "bf16"
 
     def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray) -> np.ndarray:
         torch = self._torch
@@ -146,7 +188,7 @@ class _TorchRunner:
             "attention_mask": torch.from_numpy(attention_mask),
             "token_type_ids": torch.from_numpy(token_type_ids),
         }
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self._autocast):
             out = self._model.forward(features)
         return out["token_embeddings"].float().numpy()
 
@@ -156,7 +198,7 @@ class Embedder:
 
     special_tokens = 2
 
-    def __init__(self, model: str, runtime: str = "onnx", threads: int | None = None):
+    def __init__(self, model: str, runtime: str = "onnx", threads: int | None = None, precision: str = "fp32"):
         if model not in MODELS:
             raise UnknownModel(f"unknown model {model!r}; available: {', '.join(MODELS)}")
         if runtime not in RUNTIMES:
@@ -170,9 +212,25 @@ class Embedder:
                 raise UnknownModel(f"model {model!r} has no ONNX file; use the torch runtime")
             from .onnx_backend import OnnxRunner
 
-            self._run = OnnxRunner(self.spec.onnx_file(), threads)
+            self._make_runner = lambda: OnnxRunner(self.spec.onnx_file(), threads)
+            self.precision = ONNX_PRECISION
         else:
-            self._run = _TorchRunner(folder, threads)
+            self.precision = resolve_precision(precision)
+            self._make_runner = lambda: _TorchRunner(folder, threads, self.precision)
+        self._runner = None
+
+    def load(self) -> Embedder:
+        """Load the model now rather than at the first encode (a server wants it before its first question)."""
+        self._run  # noqa: B018
+        return self
+
+    @property
+    def _run(self):
+        # The model is loaded when something has to be embedded: a build whose chunks all come from the
+        # embedding cache or the previous generation needs only the tokenizer, and skips seconds of torch import.
+        if self._runner is None:
+            self._runner = self._make_runner()
+        return self._runner
 
     @property
     def name(self) -> str:
@@ -265,8 +323,8 @@ def _pool_spans(states: np.ndarray, offsets: np.ndarray, mask: np.ndarray, spans
 
 
 @lru_cache(maxsize=8)
-def _load(model: str, runtime: str, threads: int | None) -> Embedder:
-    return Embedder(model, runtime, threads)
+def _load(model: str, runtime: str, threads: int | None, precision: str) -> Embedder:
+    return Embedder(model, runtime, threads, precision)
 
 
 def built_runtime(model_section: dict) -> str:
@@ -275,14 +333,18 @@ def built_runtime(model_section: dict) -> str:
     return model_section.get("runtime", model_section.get("backend", "torch"))
 
 
-def load_embedder(model: str, runtime: str | None = None, threads: int | None = None) -> Embedder:
-    """One loaded model per process, runtime and thread count: loading costs seconds, encoding reuses it.
+def load_embedder(model: str, runtime: str | None = None, threads: int | None = None,
+                  precision: str | None = None) -> Embedder:
+    """One loaded model per process, runtime, thread count and precision: loading costs seconds, encoding reuses it.
 
     ``runtime`` ("onnx", "torch", or "auto" as in Settings) defaults to the configured query runtime; ``threads``
-    None lets the runtime use every core (builds), the query path passes its own count.
+    None lets the runtime use every core (builds), the query path passes its own count. ``precision`` (torch
+    only: "auto", "fp32", "bf16") defaults to the configured one.
     """
-    if runtime is None or runtime == "auto":
+    if runtime is None or runtime == "auto" or precision is None:
         from .settings import Settings
 
-        runtime = (Settings() if runtime is None else Settings(runtime=runtime)).query_runtime
-    return _load(model, runtime, threads)
+        settings = Settings() if runtime is None else Settings(runtime=runtime)
+        runtime = settings.query_runtime if runtime in (None, "auto") else runtime
+        precision = precision or settings.precision
+    return _load(model, runtime, threads, resolve_precision(precision) if runtime == "torch" else ONNX_PRECISION)

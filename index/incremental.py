@@ -29,6 +29,11 @@ REUSE_SECTIONS = ("model", "chunker", "retrieval_text", "libraries")
 # Libraries that decide the stored text and the chunk boundaries. torch is left out on purpose: a new
 # version moves vectors by ~1e-7, which is no reason to re-embed a whole corpus.
 TEXT_LIBRARIES = ("pypdf", "trafilatura", "sentencex", "tokenizers")
+# Recorded but not compared, for the same reason: bf16 and fp32 torch vectors of a chunk agree to cosine
+# >= 0.9999 and give SciFact nDCG@10 within 0.005 of each other (README "Performance"), closer than the torch and
+# onnx backends that already share indexes, so an index may hold both. Changing the precision (or `auto`
+# resolving differently on a new CPU) embeds new text with the new one instead of re-embedding a whole corpus.
+IGNORED_MODEL_KEYS = ("precision",)
 
 
 def library_versions() -> dict[str, str | None]:
@@ -52,11 +57,17 @@ def full_build_reason(manifest: dict, sections: dict) -> str | None:
         if name == "model" and "backend" in before:
             # Older askdocs recorded the embedding runtime as model.backend: the same fact under its old name.
             before = {("runtime" if k == "backend" else k): v for k, v in before.items()}
+        if name == "model":
+            before, now = _without(before, IGNORED_MODEL_KEYS), _without(now, IGNORED_MODEL_KEYS)
         if before != now:
             changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
             details = ", ".join(f"{k} {before.get(k)!r} -> {now.get(k)!r}" for k in changed)
             reasons.append(f"{name.replace('_', ' ')} settings changed ({details})")
     return "; ".join(reasons) or None
+
+
+def _without(section: dict, keys: tuple[str, ...]) -> dict:
+    return {k: v for k, v in section.items() if k not in keys}
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,9 @@ def _session(path: str, threads: int | None):
     ort.disable_telemetry_events()
     options = ort.SessionOptions()
     # intra_op_num_threads is fixed per session, hence one session per thread count (the file is 22 MB).
-    options.intra_op_num_threads = threads or 0  # 0: one per physical core
+    # None (builds) means every CPU this process may run on. ORT's own default (0) counts physical cores,
+    # which is 1 on this 2-vCPU VM, so builds ran single-threaded with a core idle.
+    options.intra_op_num_threads = threads or _usable_cpus()
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -39,12 +41,19 @@ def _session(path: str, threads: int | None):
     return ort.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
 
 
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 class OnnxRunner:
     """Token states from the ONNX graph; ``session.run`` is thread-safe, so one runner serves all requests."""
 
     def __init__(self, path: str, threads: int | None):
         self._session = _session(path, threads)
-        self.threads = threads
+        self.threads = threads or _usable_cpus()
 
     def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray) -> np.ndarray:
         (states,) = self._session.run(

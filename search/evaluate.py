@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from index import beir
 from index.build import build_from_documents
-from index.settings import Settings
+from index.settings import CACHE_FILE, Settings
 from index.store import FORMAT_VERSION, read_current
 
 from .engine import Engine, open_index
@@ -27,7 +27,10 @@ MEASURES = {"ndcg@10": nDCG @ 10, "recall@1": R @ 1, "recall@5": R @ 5, "recall@
 # rebuild. The runtime is the one builds use, so ASKDOCS_RUNTIME=auto reuses the torch index. The key stays
 # "backend" so indexes fingerprinted before the rename are still found.
 _BUILD_SETTINGS = {"model": "model", "backend": "build_runtime", "chunk_tokens": "chunk_tokens",
-                   "chunk_overlap": "chunk_overlap", "title_prefix": "title_prefix"}
+                   "chunk_overlap": "chunk_overlap", "title_prefix": "title_prefix", "precision": "precision"}
+
+
+EVAL_ROOT = Path("var/eval")
 
 
 @dataclass
@@ -56,12 +59,16 @@ def fingerprint(dataset: Path, settings: Settings) -> str:
 def prepare_index(dataset: Path, settings: Settings, index: Path | None, progress: bool | None) -> PreparedIndex:
     """Reuse an index built from the same corpus and settings; otherwise build one."""
     key = fingerprint(dataset, settings)
-    path = index or Path("var/eval") / f"{dataset.resolve().name}-{key}"
+    path = index or EVAL_ROOT / f"{dataset.resolve().name}-{key}"
     current = read_current(path)
     if current is not None and current[1].get("sources") == [f"beir:{key}"]:
         return PreparedIndex(path, None)
+    # Every eval build shares one embedding cache unless one is configured: indexes of the same corpus under
+    # other chunk or fusion settings, or after a format change, then only embed the texts that are new.
+    cache = settings.embedding_cache if settings.embedding_cache is not None else str(EVAL_ROOT / CACHE_FILE)
     report = build_from_documents(
-        beir.load_corpus(dataset), settings.model_copy(update={"index": path}), progress, sources=[f"beir:{key}"]
+        beir.load_corpus(dataset), settings.model_copy(update={"index": path, "embedding_cache": cache}), progress,
+        sources=[f"beir:{key}"],
     )
     return PreparedIndex(path, round(report.seconds, 1))
 

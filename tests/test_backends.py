@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -181,3 +182,12 @@ def test_cli_runtime_flag_and_its_deprecated_backend_spelling(tmp_path):
     notices = [line for line in out.stderr.splitlines() if "deprecated" in line]
     assert notices == ["askdocs: --backend onnx is deprecated, use --runtime onnx "
                        "(--backend now picks the vector store: faiss|milvus)"]
+
+
+def test_onnx_builds_use_every_usable_cpu_and_questions_one_thread():
+    from index.onnx_backend import _session, _usable_cpus, minilm_int8_path
+
+    build = _session(minilm_int8_path(), None).get_session_options()
+    question = _session(minilm_int8_path(), 1).get_session_options()
+    assert build.intra_op_num_threads == _usable_cpus() == len(os.sched_getaffinity(0))
+    assert question.intra_op_num_threads == 1
