@@ -31,7 +31,7 @@ REUSE_SECTIONS = ("model", "chunker", "retrieval_text", "libraries")
 TEXT_LIBRARIES = ("pypdf", "trafilatura", "sentencex", "tokenizers")
 # Recorded but not compared, for the same reason: bf16 and fp32 torch vectors of a chunk agree to cosine
 # >= 0.9999 and give SciFact nDCG@10 within 0.005 of each other (README "Performance"), closer than the torch and
-# onnx backends that already share indexes, so an index may hold both. Changing the precision (or `auto`
+# onnx runtimes that already share indexes, so an index may hold both. Changing the precision (or `auto`
 # resolving differently on a new CPU) embeds new text with the new one instead of re-embedding a whole corpus.
 IGNORED_MODEL_KEYS = ("precision",)
 

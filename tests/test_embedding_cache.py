@@ -97,16 +97,16 @@ def test_a_damaged_row_is_embedded_again(tmp_path, corpus):
 def test_another_precision_or_runtime_does_not_reuse_vectors(tmp_path, corpus):
     cache = str(tmp_path / "cache.sqlite")
     fp32 = build_index([corpus], Settings(index=tmp_path / "fp32", embedding_cache=cache, precision="fp32",
-                                          backend="torch"), progress=False)
+                                          runtime="torch"), progress=False)
     bf16 = build_index([corpus], Settings(index=tmp_path / "bf16", embedding_cache=cache, precision="bf16",
-                                          backend="torch"), progress=False)
-    onnx = build_index([corpus], Settings(index=tmp_path / "onnx", embedding_cache=cache, backend="onnx"),
+                                          runtime="torch"), progress=False)
+    onnx = build_index([corpus], Settings(index=tmp_path / "onnx", embedding_cache=cache, runtime="onnx"),
                        progress=False)
     assert fp32.from_cache == bf16.from_cache == onnx.from_cache == 0
     assert bf16.embedded == onnx.embedded == fp32.embedded == fp32.chunks
     assert _cache_rows(Path(cache)) == 3 * fp32.chunks
     again = build_index([corpus], Settings(index=tmp_path / "bf16", embedding_cache=cache, precision="bf16",
-                                           backend="torch"), progress=False, rebuild=True)
+                                           runtime="torch"), progress=False, rebuild=True)
     assert again.embedded == 0
 
 

@@ -196,10 +196,10 @@ def test_a_damaged_previous_generation_is_not_reused(tmp_path, corpus):
 
 def test_a_precision_change_is_recorded_but_keeps_the_stored_vectors(tmp_path, corpus):
     index = tmp_path / "index"
-    build_index([corpus], Settings(index=index, precision="fp32", backend="torch"), progress=False)
+    build_index([corpus], Settings(index=index, precision="fp32", runtime="torch"), progress=False)
     before = _rows(index)
     assert before[5]["model"]["precision"] == "fp32"
-    report = build_index([corpus], Settings(index=index, precision="bf16", backend="torch"), progress=False)
+    report = build_index([corpus], Settings(index=index, precision="bf16", runtime="torch"), progress=False)
     assert report.changes is not None, report.full_build_reason
     assert report.embedded == 0
     after = _rows(index)
@@ -207,6 +207,6 @@ def test_a_precision_change_is_recorded_but_keeps_the_stored_vectors(tmp_path, c
     np.testing.assert_array_equal(before[2], after[2])
 
     # Another runtime is another model record: a full build.
-    report = build_index([corpus], Settings(index=index, backend="onnx"), progress=False)
-    assert report.changes is None and "backend 'torch' -> 'onnx'" in report.full_build_reason
+    report = build_index([corpus], Settings(index=index, runtime="onnx"), progress=False)
+    assert report.changes is None and "runtime 'torch' -> 'onnx'" in report.full_build_reason
     assert _rows(index)[5]["model"]["precision"] == "int8"
