@@ -174,6 +174,12 @@ class _Build:
             milvus_address=settings.milvus_address, milvus_token=settings.milvus_token.get_secret_value() or None,
         )
         self.milvus = _milvus_writer(settings, self.embedder) if settings.backend == "milvus" else None
+        if self.milvus is not None:
+            try:
+                self.milvus.connect()  # an unreachable Milvus fails the build now, not after embedding
+            except BaseException:
+                self.__exit__()
+                raise
         if self.previous is None and (self.index_dir / "CURRENT").exists():
             log.info("full build: %s", self.full_reason)  # said at once: it may take a while
 

@@ -244,7 +244,7 @@ def _new_client(uri: str, token: str | None):
 
             if is_lite(uri):
                 Path(uri).parent.mkdir(parents=True, exist_ok=True)
-            return MilvusClient(uri=uri, token=token or "", timeout=30)
+            return MilvusClient(uri=uri, token=token or "", timeout=15)
     except ImportError:
         raise MilvusError("the milvus backend needs pymilvus: pip install 'askdocs[milvus]'") from None
     except Exception as exc:  # pymilvus raises several unrelated types for one failure
@@ -383,6 +383,9 @@ class MilvusWriter:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+    def connect(self) -> None:
+        self._connect()
 
     def _connect(self) -> Connection:
         if self._connection is None:
