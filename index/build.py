@@ -238,7 +238,7 @@ class _Build:
             if self.settings.ray_address:  # the same vectors, computed on a Ray cluster (index/distributed.py)
                 from .distributed import embed_for_build
 
-                encoded = embed_for_build(self, to_embed, assembled, bar.update)
+                encoded = embed_for_build(self, to_embed, assembled, batch_size, bar.update)
                 per_node = encoded.per_node
                 vectors, embedded, from_cache = list(zip(encoded.vectors, encoded.span_vectors)), len(to_embed), 0
             else:

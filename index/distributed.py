@@ -31,8 +31,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .embedder import DEFAULT_BATCH_SIZES
-
 log = logging.getLogger("askdocs.distributed")
 
 ACTOR_START_SECONDS = 600  # to start every embedding actor (a model load each) before any batch is handed out
@@ -264,7 +262,7 @@ def _note_write_ts(collection: str, ts: int) -> None:
 # ---------------------------------------------------------------- the hook in index/build.py
 
 
-def embed_for_build(build, to_embed: list, assembled, progress) -> DistributedResult:
+def embed_for_build(build, to_embed: list, assembled, batch_size: int, progress) -> DistributedResult:
     """``_Build.run``'s embed step on Ray: ``to_embed`` as it builds it, ``assembled`` the rows so far."""
     from . import milvus_store
     from .build import BuildError
@@ -289,7 +287,7 @@ def embed_for_build(build, to_embed: list, assembled, progress) -> DistributedRe
     written: set[str] = set()
     try:
         result = embed(tasks, model=settings.model, runtime=embedder.runtime, dimension=embedder.dimension,
-                       batch_size=settings.embed_batch_size or DEFAULT_BATCH_SIZES[embedder.runtime],
+                       batch_size=batch_size,
                        workers=settings.ray_workers, milvus=milvus, progress=progress, written=written,
                        precision=embedder.precision)
     except BaseException:

@@ -248,11 +248,6 @@ class Embedder:
     def threads(self) -> int | None:
         return self._run.threads
 
-    @property
-    def backend(self) -> str:
-        """Old name of ``runtime``, for callers written before storage backends existed."""
-        return self.runtime
-
     def runtime_problem(self, built: dict) -> str | None:
         """Why vectors built as the manifest's ``model`` record says cannot be queried with this embedder, if so."""
         recorded = built_runtime(built)

@@ -54,10 +54,9 @@ def full_build_reason(manifest: dict, sections: dict) -> str | None:
         if name == "libraries" and name not in manifest:
             continue
         before, now = manifest.get(name) or {}, sections.get(name) or {}
-        if name == "model" and "backend" in before:
+        if name == "model":
             # Older askdocs recorded the embedding runtime as model.backend: the same fact under its old name.
             before = {("runtime" if k == "backend" else k): v for k, v in before.items()}
-        if name == "model":
             before, now = _without(before, IGNORED_MODEL_KEYS), _without(now, IGNORED_MODEL_KEYS)
         if before != now:
             changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
