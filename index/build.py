@@ -19,7 +19,7 @@ from . import ann
 from .chunking import Chunker
 from .documents import Document, LoadError, Skipped, iter_files, load_document
 from .embedder import DEFAULT_BATCH_SIZES, Embedder, load_embedder
-from .embedding_cache import embed_with_cache
+from .embedding_cache import CACHE_SLICE, embed_with_cache
 from .incremental import Previous, library_versions, open_previous, renumbered
 from .lexical import SETTINGS as BM25_SETTINGS
 from .lexical import build_bm25
@@ -233,19 +233,24 @@ class _Build:
         """Fill in the vectors of ``to_embed``; returns (texts embedded, chunks from the embedding cache, chunks
         per Ray node for a Ray build)."""
         batch_size = self.settings.embed_batch_size or DEFAULT_BATCH_SIZES[self.embedder.runtime]
-        per_node = None
-        with tqdm(total=len(to_embed), desc="Embedding", unit="chunk", disable=_no_bar(progress)) as bar:
-            if self.settings.ray_address:  # the same vectors, computed on a Ray cluster (index/distributed.py)
-                from .distributed import embed_for_build
+        per_node: dict[str, int] | None = None
+        encode, slice_size = None, CACHE_SLICE
+        if self.settings.ray_address:  # the same vectors, computed on a Ray cluster (index/distributed.py)
+            from .distributed import embed_for_build
 
-                encoded = embed_for_build(self, to_embed, assembled, batch_size, bar.update)
-                per_node = encoded.per_node
-                vectors, embedded, from_cache = list(zip(encoded.vectors, encoded.span_vectors)), len(to_embed), 0
-            else:
-                vectors, embedded, from_cache = embed_with_cache(
-                    self.embedder, self.settings.embedding_cache_path, [(text, spans) for _, text, spans in to_embed],
-                    batch_size, bar.update,
-                )
+            per_node = {}
+
+            def encode(positions: list[int], report):
+                encoded = embed_for_build(self, [to_embed[p] for p in positions], assembled, batch_size, report)
+                per_node.update(encoded.per_node)
+                return encoded.vectors, encoded.span_vectors
+
+            slice_size = None  # one cluster job: each would start an actor pool and load the model on every node
+        with tqdm(total=len(to_embed), desc="Embedding", unit="chunk", disable=_no_bar(progress)) as bar:
+            vectors, embedded, from_cache = embed_with_cache(
+                self.embedder, self.settings.embedding_cache_path, [(text, spans) for _, text, spans in to_embed],
+                batch_size, bar.update, encode=encode, slice_size=slice_size,
+            )
         for (index, _, _), (vector, sentence_vectors) in zip(to_embed, vectors):
             assembled.vectors[index], assembled.sentence_vectors[index] = vector, sentence_vectors
         return embedded, from_cache, per_node

@@ -10,7 +10,7 @@ of the same corpus give the same index.
 
 Why it is built this way:
 
-- A dataset row is one batch, cut from the chunks sorted by length as ``Embedder.encode`` sorts them,
+- A dataset row is one batch, cut from the chunks sorted by token count as ``Embedder.encode`` cuts them,
   ``embed_batch_size`` chunks each: every model call sees the same texts, padded the same way, as in a
   local build (thread counts still differ, so vectors agree to float rounding, not bit for bit).
 - Milvus Lite is a file one process opens: with a Lite URI (or the faiss backend) the workers only
@@ -30,6 +30,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from .embedder import batches_by_length
 
 log = logging.getLogger("askdocs.distributed")
 
@@ -175,11 +177,12 @@ class EmbedWorker:
         return uids, _last_write_ts(self.milvus["collection"])
 
 
-def embed(tasks: list[Task], *, model: str, runtime: str, dimension: int, batch_size: int,
+def embed(tasks: list[Task], token_counts: list[int], *, model: str, runtime: str, dimension: int, batch_size: int,
           workers: int | None = None, milvus: dict | None = None, progress=None,
           written: set[str] | None = None, precision: str = "fp32") -> DistributedResult:
     """Embed ``tasks`` on the Ray cluster this process joined (``connect``); results in task order.
 
+    ``token_counts`` (``Embedder.token_counts`` of the texts) cut the batches as a local build cuts them.
     ``milvus`` ({"uri", "collection", "token"}) makes the workers write their rows to that Milvus server;
     ``written`` collects the uids they wrote as results arrive, for a caller that must remove them on failure.
     """
@@ -188,8 +191,7 @@ def embed(tasks: list[Task], *, model: str, runtime: str, dimension: int, batch_
     written = set() if written is None else written
     if not tasks:
         return DistributedResult(np.zeros((0, dimension), np.float32), [], [], written)
-    order = sorted(range(len(tasks)), key=lambda i: len(tasks[i].text), reverse=True)
-    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    batches = batches_by_length(token_counts, batch_size)
     rows = [{"batch": number, "payload": json.dumps([_task_json(tasks[i]) for i in members])}
             for number, members in enumerate(batches)]
     cpus = int(ray.cluster_resources().get("CPU", 1))
@@ -286,7 +288,7 @@ def embed_for_build(build, to_embed: list, assembled, batch_size: int, progress)
         raise BuildError(f"{exc}; the existing index, if any, is unchanged") from None
     written: set[str] = set()
     try:
-        result = embed(tasks, model=settings.model, runtime=embedder.runtime, dimension=embedder.dimension,
+        result = embed(tasks, embedder.token_counts([task.text for task in tasks]), model=settings.model, runtime=embedder.runtime, dimension=embedder.dimension,
                        batch_size=batch_size,
                        workers=settings.ray_workers, milvus=milvus, progress=progress, written=written,
                        precision=embedder.precision)

@@ -161,13 +161,28 @@ class EmbeddingCache:
 CACHE_SLICE = 1024
 
 
+# Encodes the items at the given positions; calls its progress argument with the number of items each finished
+# batch held; returns (vectors, sentence vectors per item) in the order of the positions.
+Encode = Callable[[list[int], Callable[[int], object] | None], tuple[Sequence[np.ndarray], Sequence[np.ndarray]]]
+
+
 def embed_with_cache(embedder: Embedder, cache_path: Path | None, items: list[tuple[str, Sequence]],
-                     batch_size: int, progress: Callable[[int], object] | None = None) -> tuple[list[Cached], int, int]:
+                     batch_size: int, progress: Callable[[int], object] | None = None,
+                     encode: Encode | None = None, slice_size: int | None = CACHE_SLICE,
+                     ) -> tuple[list[Cached], int, int]:
     """Vectors of each (retrieval text, sentence spans) item: from the cache at ``cache_path`` where it has them,
-    else from the model. Returns them in order, the number of texts embedded and the number of items cached.
+    else from ``encode`` (the local model by default; a Ray build passes its cluster). Returns them in order,
+    the number of texts embedded and the number of items cached. ``slice_size`` texts are encoded between two
+    writes to the cache (None: all in one call, for an encoder that is costly to start).
 
     A text that occurs twice is embedded once, with or without a cache.
     """
+    if encode is None:
+        def encode(positions: list[int], report) -> tuple[np.ndarray, list[np.ndarray]]:
+            encoded = embedder.encode([items[p][0] for p in positions], spans=[items[p][1] for p in positions],
+                                      batch_size=batch_size, progress=report)
+            return encoded.vectors, encoded.span_vectors
+
     cache = EmbeddingCache(cache_path, embedder) if cache_path is not None else None
     results: list[Cached | None] = [None] * len(items)
     try:
@@ -186,18 +201,17 @@ def embed_with_cache(embedder: Embedder, cache_path: Path | None, items: list[tu
         # Longest first, as encode batches them, in slices stored as they finish: an interrupted build leaves
         # its work in the cache for the next one.
         todo = sorted(missing, key=lambda k: len(items[missing[k][0]][0]), reverse=True)
-        for start in range(0, len(todo), CACHE_SLICE):
-            part = todo[start : start + CACHE_SLICE]
-            inputs = [items[missing[key][0]] for key in part]
-            encoded = embedder.encode([text for text, _ in inputs], spans=[spans for _, spans in inputs],
-                                      batch_size=batch_size)
-            for key, vector, sentence_vectors in zip(part, encoded.vectors, encoded.span_vectors):
+        step = slice_size or max(1, len(todo))
+        for start in range(0, len(todo), step):
+            part = todo[start : start + step]
+            vectors, span_vectors = encode([missing[key][0] for key in part], progress)
+            for key, vector, sentence_vectors in zip(part, vectors, span_vectors):
                 for position in missing[key]:
                     results[position] = (vector, sentence_vectors)
-                if progress is not None:
-                    progress(len(missing[key]))
+                if progress is not None and len(missing[key]) > 1:
+                    progress(len(missing[key]) - 1)  # the copies of a text embedded once
             if cache is not None:
-                cache.put(list(zip(part, encoded.vectors, encoded.span_vectors)))
+                cache.put(list(zip(part, vectors, span_vectors)))
     finally:
         if cache is not None:
             cache.close()

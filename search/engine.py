@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from index.embedder import Embedder, load_embedder
+from index import ann
+from index.embedder import Embedder, built_runtime, load_embedder
 from index.lexical import tokenize
 from index.settings import Settings
 from index.store import IndexMismatch, StoredIndex, open_stored_index
@@ -107,7 +108,16 @@ class Engine:
             chunks=self.stored.n_chunks,
             model=manifest["model"]["name"],
             dimension=manifest["model"]["dimension"],
+            runtime=built_runtime(manifest["model"]),
+            precision=manifest["model"].get("precision"),
+            vectors=self._vectors_description(manifest.get("vectors") or {}),
         )
+
+    def _vectors_description(self, section: dict) -> str:
+        if section.get("type") == "milvus":
+            return f"Milvus collection {section['collection']!r} at {section['uri']} (exact)"
+        # The lists probed are the served ones: ASKDOCS_ANN_NPROBE may override what the build recorded.
+        return ann.describe({**section, "nprobe": self.stored.nprobe} if self.stored.approximate else section)
 
     def close(self) -> None:
         self.stored.close()
@@ -128,7 +138,7 @@ class Engine:
             spans = stored.sentence_spans[first : first + count]
             sentence_texts = [text[s - char_start : e - char_start] for s, e in spans]
             scores = sentence_scores(
-                query_vector, stored.sentence_vectors[first : first + count], sentence_texts, weights,
+                query_vector, stored.sentence_vectors[first : first + count].astype(np.float32), sentence_texts, weights,
                 ANSWER_LEXICAL_WEIGHT,
             )
             best = int(np.argmax(scores))

@@ -197,6 +197,10 @@ class IndexStats(BaseModel):
     chunks: int
     model: str
     dimension: int
+    runtime: str = Field(description="The runtime that embedded the chunks (torch or onnx).")
+    precision: str | None = Field(None, description="Of the chunk vectors: fp32, bf16 (torch) or int8 (onnx).")
+    vectors: str = Field(description="Where the chunk vectors are searched: the FAISS index type (flat = exact, or "
+                         "IVF with the lists probed per question) or the Milvus collection.")
 
 
 class Health(BaseModel):

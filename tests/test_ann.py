@@ -92,6 +92,8 @@ def test_ivf_index_answers_ask_over_http_with_valid_citations(ivf_index):
                 document = client.get(f"/documents/{citation['doc_id']}").json()
                 assert document["text"][citation["char_start"]:citation["char_end"]] == passage["text"]
             assert "compost" in body["passages"][0]["text"].lower()
+            vectors = client.get("/health").json()["index"]["vectors"]
+            assert vectors.startswith("IVF, ") and "probed per question" in vectors
     finally:
         server.stop()
 

@@ -40,6 +40,8 @@ def test_health_reports_index_and_model(seeds_server):
     assert body["index"]["documents"] == 1 and body["index"]["chunks"] >= 2
     assert body["index"]["model"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert body["index"]["dimension"] == 384
+    assert body["index"]["vectors"] == "flat (exact)"  # a one-document corpus is far below the IVF threshold
+    assert body["index"]["runtime"] in ("torch", "onnx") and body["index"]["precision"] in ("fp32", "bf16", "int8")
 
 
 def test_openapi_and_docs_are_served(seeds_server):

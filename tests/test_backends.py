@@ -191,3 +191,23 @@ def test_onnx_builds_use_every_usable_cpu_and_questions_one_thread():
     question = _session(minilm_int8_path(), 1).get_session_options()
     assert build.intra_op_num_threads == _usable_cpus() == len(os.sched_getaffinity(0))
     assert question.intra_op_num_threads == 1
+
+
+def test_batches_are_cut_by_token_count_and_padding_changes_no_vector():
+    from index.embedder import batches_by_length
+
+    embedder = load_embedder(MODEL, "torch", precision="fp32")
+    texts = [SAMPLE[3], SAMPLE[0], "x " * 400, SAMPLE[4], SAMPLE[1], SAMPLE[2]]
+    counts = embedder.token_counts(texts)
+    assert counts[2] == 256  # cut to the model's window, special tokens included
+    batches = batches_by_length(counts, 2)
+    assert sorted(i for batch in batches for i in batch) == list(range(len(texts)))
+    ordered = [counts[i] for batch in batches for i in batch]
+    assert ordered == sorted(counts, reverse=True)  # longest first: a batch pads to near-equal lengths
+    assert batches_by_length([5, 7, 5, 7], 4) == [[1, 3, 0, 2]]  # ties keep their order (Ray cuts the same)
+    spans = [_sentence_spans(text) for text in texts]
+    batched = embedder.encode(texts, spans, batch_size=3)
+    for i, text in enumerate(texts):
+        alone = embedder.encode([text], [spans[i]], batch_size=1)
+        assert np.allclose(batched.vectors[i], alone.vectors[0], atol=1e-5)
+        assert np.allclose(batched.span_vectors[i], alone.span_vectors[0], atol=1e-5)
