@@ -198,8 +198,8 @@ def embed_with_cache(embedder: Embedder, cache_path: Path | None, items: list[tu
         for position, (key, hit) in enumerate(zip(keys, results)):
             if hit is None:
                 missing.setdefault(key, []).append(position)
-        # Longest first, as encode batches them, in slices stored as they finish: an interrupted build leaves
-        # its work in the cache for the next one.
+        # Longest first (encode then cuts each slice's batches by token count), in slices stored as they
+        # finish: an interrupted build leaves its work in the cache for the next one.
         todo = sorted(missing, key=lambda k: len(items[missing[k][0]][0]), reverse=True)
         step = slice_size or max(1, len(todo))
         for start in range(0, len(todo), step):
