@@ -58,10 +58,8 @@ class Task:
 class DistributedResult:
     vectors: np.ndarray  # (n, dim), in task order
     span_vectors: list[np.ndarray]
-    uids: list[str]
     written: set[str]  # uids the workers upserted into Milvus themselves
     per_node: dict[str, int] = field(default_factory=dict)  # node -> chunks it embedded
-    seconds: float = 0.0
 
 
 def import_ray():
@@ -190,7 +188,7 @@ def embed(tasks: list[Task], token_counts: list[int], *, model: str, runtime: st
     started = time.perf_counter()
     written = set() if written is None else written
     if not tasks:
-        return DistributedResult(np.zeros((0, dimension), np.float32), [], [], written)
+        return DistributedResult(np.zeros((0, dimension), np.float32), [], written)
     batches = batches_by_length(token_counts, batch_size)
     rows = [{"batch": number, "payload": json.dumps([_task_json(tasks[i]) for i in members])}
             for number, members in enumerate(batches)]
@@ -208,7 +206,6 @@ def embed(tasks: list[Task], token_counts: list[int], *, model: str, runtime: st
     )
     vectors = np.zeros((len(tasks), dimension), dtype=np.float32)
     span_vectors: list[np.ndarray] = [np.zeros((0, dimension), np.float32)] * len(tasks)
-    uids: list[str] = [""] * len(tasks)
     per_node: Counter = Counter()
     write_ts = 0
     done = 0
@@ -223,7 +220,6 @@ def embed(tasks: list[Task], token_counts: list[int], *, model: str, runtime: st
             for position, i in enumerate(members):
                 vectors[i] = batch_vectors[position]
                 span_vectors[i] = sentences[offsets[position] : offsets[position + 1]].copy()
-                uids[i] = batch_uids[position]
             if int(row["written_ts"]) >= 0:
                 written.update(batch_uids)
                 write_ts = max(write_ts, int(row["written_ts"]))
@@ -241,7 +237,7 @@ def embed(tasks: list[Task], token_counts: list[int], *, model: str, runtime: st
     seconds = time.perf_counter() - started
     log.info("ray: embedded %d chunks on %d nodes in %.1f s (%s)", len(tasks), len(per_node), seconds,
              ", ".join(f"{node}: {n}" for node, n in sorted(per_node.items())))
-    return DistributedResult(vectors, span_vectors, uids, written, dict(per_node), seconds)
+    return DistributedResult(vectors, span_vectors, written, dict(per_node))
 
 
 def _task_json(task: Task) -> dict:
@@ -265,7 +261,8 @@ def _note_write_ts(collection: str, ts: int) -> None:
 
 
 def embed_for_build(build, to_embed: list, assembled, batch_size: int, progress) -> DistributedResult:
-    """``_Build.run``'s embed step on Ray: ``to_embed`` as it builds it, ``assembled`` the rows so far."""
+    """``_Build.run``'s embed step on Ray: ``to_embed`` as it builds it (only chunks the embedding cache
+    lacks, never none: ``embed_with_cache`` calls this only for misses), ``assembled`` the rows so far."""
     from . import milvus_store
     from .build import BuildError
 
@@ -280,16 +277,14 @@ def embed_for_build(build, to_embed: list, assembled, batch_size: int, progress)
     ]
     milvus = ({"uri": writer.uri, "collection": writer.collection, "token": writer.token}
               if workers_write else None)
-    if not tasks:  # an incremental build that changed nothing needs no cluster
-        return DistributedResult(np.zeros((0, embedder.dimension), np.float32), [], [], set())
     try:
         joined = connect(settings.ray_address)
     except RayUnavailable as exc:
         raise BuildError(f"{exc}; the existing index, if any, is unchanged") from None
     written: set[str] = set()
     try:
-        result = embed(tasks, embedder.token_counts([task.text for task in tasks]), model=settings.model, runtime=embedder.runtime, dimension=embedder.dimension,
-                       batch_size=batch_size,
+        result = embed(tasks, embedder.token_counts([task.text for task in tasks]), model=settings.model,
+                       runtime=embedder.runtime, dimension=embedder.dimension, batch_size=batch_size,
                        workers=settings.ray_workers, milvus=milvus, progress=progress, written=written,
                        precision=embedder.precision)
     except BaseException:
@@ -316,13 +311,7 @@ def _uids_in_use(index_dir) -> set[str]:
 
 
 def _remove_rows(writer, uids: list[str]) -> None:
-    from .milvus_store import Connection
-
     try:
-        connection = Connection(writer.uri, writer.token)
-        try:
-            connection.delete(writer.collection, uids)
-        finally:
-            connection.close()
+        writer.connect().delete(writer.collection, uids)  # the build's own connection, closed with the build
     except Exception as exc:  # the build's own error matters more; the next build reconciles
         log.warning("ray: could not remove the %d rows the workers wrote (%s)", len(uids), exc)

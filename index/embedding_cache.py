@@ -20,12 +20,12 @@ import sqlite3
 import struct
 import zlib
 from collections.abc import Callable, Sequence
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
 
 from .embedder import Embedder
+from .incremental import library_versions
 
 log = logging.getLogger("askdocs.build")
 
@@ -45,13 +45,6 @@ CREATE TABLE IF NOT EXISTS vectors (
 Cached = tuple[np.ndarray, np.ndarray]  # chunk vector (dim,) float32, sentence vectors (n, dim) float32
 
 
-def _library(name: str) -> str | None:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return None
-
-
 class EmbeddingCache:
     """Chunk and sentence vectors by content hash, for one embedder's model, runtime and precision."""
 
@@ -61,7 +54,7 @@ class EmbeddingCache:
         self._namespace = json.dumps({
             "format": FORMAT, "model": embedder.name, "runtime": embedder.runtime, "precision": embedder.precision,
             "max_tokens": embedder.spec.max_tokens, "dimension": embedder.dimension,
-            "tokenizers": _library("tokenizers"),
+            "tokenizers": library_versions()["tokenizers"],
         }, sort_keys=True).encode()
         self._db: sqlite3.Connection | None = None
         self._failed = False

@@ -384,8 +384,8 @@ class MilvusWriter:
             self._connection.close()
             self._connection = None
 
-    def connect(self) -> None:
-        self._connect()
+    def connect(self) -> Connection:
+        return self._connect()
 
     def _connect(self) -> Connection:
         if self._connection is None:

@@ -21,8 +21,8 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(40, ge=0, description="Tokens of trailing sentences repeated at the start of the next chunk.")
     title_prefix: bool = Field(True, description="Prepend the document title to every chunk for BM25 and the model.")
     embed_batch_size: int | None = Field(
-        None, ge=1, description="Chunks per model call in a build; unset: the runtime's measured best (torch 64, "
-        "onnx 16; README 'Performance').",
+        None, ge=1, description="Chunks per model call in a build; unset: the runtime's measured best "
+        "(index.embedder.DEFAULT_BATCH_SIZES; README 'Performance').",
     )
     embedding_cache: str | None = Field(
         None, description="SQLite file of vectors by content hash, so no text is embedded twice across builds; "
