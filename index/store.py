@@ -345,6 +345,19 @@ class StoredIndex:
         # One connection opened now: it keeps the files readable even after a later build prunes them.
         self._connection = connection
         self._db_lock = threading.Lock()
+        # Set by the first read that found the files damaged since they were opened (overwritten in place):
+        # every later read fails the same way, so a server can report it rather than answer 500s.
+        self.damaged: str | None = None
+
+    @contextlib.contextmanager
+    def _read(self):
+        with self._db_lock:
+            try:
+                yield self._connection
+            except sqlite3.DatabaseError as exc:
+                self.damaged = (f"index at {self.path} is damaged since it was opened ({exc}): publish a good "
+                                "generation (`build-index --rebuild`)")
+                raise IndexCorrupt(self.damaged) from None
 
     @property
     def approximate(self) -> bool:
@@ -366,21 +379,21 @@ class StoredIndex:
         if not rows:
             return []
         marks = ",".join("?" * len(rows))
-        with self._db_lock:
-            found = dict(self._connection.execute(f"SELECT row, text FROM chunks WHERE row IN ({marks})", rows))
+        with self._read() as connection:
+            found = dict(connection.execute(f"SELECT row, text FROM chunks WHERE row IN ({marks})", rows))
         return [found[row] for row in rows]
 
     def chunk_ids(self, rows: list[int]) -> list[str]:
         return [chunk_id_for(self.doc_ids[self.chunks["doc_row"][row]], int(self.chunks["ordinal"][row])) for row in rows]
 
     def chunk_row(self, chunk_id: str) -> int | None:
-        with self._db_lock:
-            found = self._connection.execute("SELECT row FROM chunks WHERE chunk_id = ?", (chunk_id,)).fetchone()
+        with self._read() as connection:
+            found = connection.execute("SELECT row FROM chunks WHERE chunk_id = ?", (chunk_id,)).fetchone()
         return found[0] if found else None
 
     def document(self, doc_id: str) -> DocumentRow | None:
-        with self._db_lock:
-            row = self._connection.execute(
+        with self._read() as connection:
+            row = connection.execute(
                 "SELECT doc_id, title, source, kind, sha256, size, mtime, page_starts, meta, text "
                 "FROM documents WHERE doc_id = ?",
                 (doc_id,),
@@ -390,8 +403,8 @@ class StoredIndex:
         return DocumentRow(*row[:7], tuple(json.loads(row[7])), json.loads(row[8]), row[9])
 
     def document_text_slice(self, doc_row: int, start: int, end: int) -> str:
-        with self._db_lock:
-            (text,) = self._connection.execute(
+        with self._read() as connection:
+            (text,) = connection.execute(
                 "SELECT substr(text, ?, ?) FROM documents WHERE row = ?", (start + 1, end - start, doc_row)
             ).fetchone()
         return text
@@ -404,8 +417,8 @@ class StoredIndex:
 
     def all_documents(self) -> list[DocumentRow]:
         """Every document, in row order (for an incremental build to take over)."""
-        with self._db_lock:
-            rows = self._connection.execute(
+        with self._read() as connection:
+            rows = connection.execute(
                 "SELECT doc_id, title, source, kind, sha256, size, mtime, page_starts, meta, text "
                 "FROM documents ORDER BY row"
             ).fetchall()
@@ -413,8 +426,8 @@ class StoredIndex:
 
     def all_chunks(self) -> list[ChunkRow]:
         """Every chunk, in row order; row ``i`` has vector ``i``."""
-        with self._db_lock:
-            rows = self._connection.execute(
+        with self._read() as connection:
+            rows = connection.execute(
                 "SELECT chunk_id, doc_row, ordinal, char_start, char_end, line_start, line_end, page, n_tokens, "
                 "sentence_first, sentence_count, text FROM chunks ORDER BY row"
             ).fetchall()
@@ -442,7 +455,35 @@ def open_stored_index(index_dir: Path, model: str | None = None, dimension: int 
     index_dir = Path(index_dir)
     if not index_dir.exists():
         raise IndexNotFound(f"no index at {index_dir}: run `build-index` (or `make run`) to build one")
-    path = generation_dir(index_dir)
+    for attempt in range(OPEN_ATTEMPTS):
+        named = _current_name(index_dir)
+        try:
+            return _open_generation(index_dir, generation_dir(index_dir), model, dimension, verify_checksums,
+                                    milvus_address, milvus_token, nprobe)
+        except IndexCorrupt:
+            # Two publishes while this open ran prune the generation it started on, which then looks damaged
+            # (files gone mid-read). That is damage only if CURRENT still names the same generation.
+            if named is None or _current_name(index_dir) == named or attempt == OPEN_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+# Opens of a generation that a newer publish pruned meanwhile, before the newest one is reported as damaged.
+OPEN_ATTEMPTS = 5
+
+
+def _current_name(index_dir: Path) -> str | None:
+    """What CURRENT says now; None for a generation folder given directly (nothing can replace it)."""
+    if (index_dir / MANIFEST).is_file():
+        return None
+    try:
+        return (index_dir / CURRENT).read_text().strip()
+    except OSError:
+        return None
+
+
+def _open_generation(index_dir: Path, path: Path, model: str | None, dimension: int | None, verify_checksums: bool,
+                     milvus_address: str | None, milvus_token: str | None, nprobe: int) -> StoredIndex:
     try:
         manifest = json.loads((path / MANIFEST).read_text())
     except (OSError, ValueError) as exc:
@@ -465,7 +506,10 @@ def open_stored_index(index_dir: Path, model: str | None = None, dimension: int 
             f"index at {index_dir} holds {built_model.get('dimension')}-dimensional vectors but the model gives "
             f"{dimension}: rebuild with `build-index --rebuild`"
         )
-    _check_files(path, manifest, verify_checksums)
+    try:
+        _check_files(path, manifest, verify_checksums)
+    except OSError as exc:  # a file that vanished between the listing and the read
+        raise IndexCorrupt(f"index at {path} cannot be read ({exc}): rebuild with `build-index --rebuild`") from None
     vectors = None
     try:
         vectors = _open_vectors(path, manifest, milvus_address, milvus_token)
