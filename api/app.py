@@ -25,8 +25,8 @@ from .mcp import mount as mount_mcp
 from .pages import web_router
 from .reload import EngineHolder, ReloadRefused, ReloadResult
 from .security import (
-    LOOPBACK_NAMES, ApiKeyMiddleware, BodyLimitMiddleware, RequestIdMiddleware, allowed_collections, api_keys,
-    cors_origins,
+    LOOPBACK_NAMES, ApiKeyMiddleware, BodyLimitMiddleware, HostGuardMiddleware, RequestIdMiddleware,
+    allowed_collections, allowed_host_names, api_keys, cors_origins,
 )
 from .tool_routes import tools_router
 
@@ -49,11 +49,13 @@ REFUSALS = {403: {"description": "The API key may not use this collection"},
 def create_app(settings: Settings | None = None, allowed_hosts: Sequence[str] = LOOPBACK_NAMES,
                indexes: Mapping[str, Path] | None = None) -> FastAPI:
     """The app over ``indexes`` ({collection name: folder}; None: one collection, ``default``, at
-    ``settings.index``). ``allowed_hosts``: the Host names /mcp answers to (DNS-rebinding guard)."""
+    ``settings.index``). ``allowed_hosts``: the Host names the app answers to besides ASKDOCS_ALLOWED_HOSTS and
+    IP addresses (DNS-rebinding guard)."""
     settings = settings or Settings()
     collections = Collections(settings, indexes)
     keys = api_keys(settings, collections.names)  # raises KeyConfigError before anything is served
     origins = cors_origins(settings)
+    hosts = allowed_host_names(settings, allowed_hosts)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -86,6 +88,8 @@ def create_app(settings: Settings | None = None, allowed_hosts: Sequence[str] = 
             allow_headers=["authorization", "content-type", "x-request-id"], expose_headers=["x-request-id"],
             max_age=600,
         )
+    # Outermost but for the request id, so a refusal carries one and nothing else sees a rebound request.
+    app.add_middleware(HostGuardMiddleware, hosts=hosts)
     app.add_middleware(RequestIdMiddleware)
     if keys:
         _document_bearer_auth(app)
@@ -109,15 +113,19 @@ def create_app(settings: Settings | None = None, allowed_hosts: Sequence[str] = 
             raise HTTPException(status_code=503, detail=str(exc)) from None
 
     app.include_router(tools_router(engine))  # GET /tools, POST /tools/{name}
-    extra_hosts = [h.strip() for h in settings.allowed_hosts.split(",") if h.strip()]
     mcp_session = mount_mcp(app, build_mcp_server(collections, VERSION, keyed=bool(keys)),
-                            hosts=[*allowed_hosts, *extra_hosts], origins=origins)  # MCP over streamable HTTP at /mcp
+                            hosts=hosts, origins=origins)  # MCP over streamable HTTP at /mcp
 
     @app.exception_handler(RequestValidationError)
     async def readable_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
         message = "; ".join(_describe(error) for error in errors)
         return JSONResponse(status_code=422, content={"detail": jsonable_encoder(_jsonable(errors)), "message": message})
+
+    @app.exception_handler(IndexUnavailable)
+    async def index_unavailable(request: Request, exc: IndexUnavailable) -> JSONResponse:
+        # Raised mid-request by a served generation damaged since it was opened: the index's fault, not a bug.
+        return JSONResponse(status_code=503, content={"detail": str(exc), "message": str(exc)})
 
     @app.post("/ask", response_model=AskResponse, summary="Answer a question with cited passages", responses=REFUSALS)
     def ask(question: Question, request: Request) -> AskResponse:
@@ -141,16 +149,28 @@ def create_app(settings: Settings | None = None, allowed_hosts: Sequence[str] = 
     def list_collections() -> CollectionList:
         return collections.info()
 
-    @app.get("/health", response_model=Health, summary="Index statistics and model", responses={503: {"model": Health}})
-    def health():
+    key_check = ApiKeyMiddleware(app, keys)
+
+    @app.get("/health", response_model=Health, summary="Index statistics and model", responses={503: {"model": Health}},
+             description="With API keys configured, a request without a valid key gets status and generation only.")
+    def health(request: Request):
         # The default collection's, as before there were several; `collections` says how the others are.
         default = collections.holder(None)
-        summary = collections.summary()
         served = default.engine
+        damaged = default.damaged
+        status = "no_index" if served is None else "degraded" if damaged else "ok"
+        code = 200 if status == "ok" else 503
+        generation = served.stats().generation if served is not None else None
+        if keys and key_check.match(request.headers.get("authorization")) is None:
+            # /health is public for monitors; paths, collection names and errors (which hold paths) are not.
+            return JSONResponse(status_code=code, content={"status": status, "generation": generation})
+        summary = collections.summary()
         if served is None:
             return JSONResponse(status_code=503, content=Health(
                 status="no_index", index=None, error=default.error, collections=summary).model_dump())
-        return Health(status="ok", index=served.stats(), reload_error=default.reload_error, collections=summary)
+        found = Health(status=status, generation=generation, index=served.stats(), error=damaged,
+                       reload_error=default.reload_error, collections=summary)
+        return found if code == 200 else JSONResponse(status_code=code, content=found.model_dump())
 
     @app.post(
         "/admin/reload",

@@ -182,6 +182,7 @@ def serve(indexes: dict[str, Path], runtime: str | None, backend: str | None, mi
     import uvicorn
 
     from .app import create_app
+    from .http_protocol import head_timeout_protocol
 
     # Every line logged while a request is handled ends with its id, the one the client sees in X-Request-ID.
     for handler in logging.getLogger().handlers:
@@ -194,7 +195,12 @@ def serve(indexes: dict[str, Path], runtime: str | None, backend: str | None, mi
                + ("; API keys required" if has_keys else ""))
     app = create_app(settings, allowed_hosts=hosts, indexes=indexes)
     # uvicorn's access log would print query strings and no request id; the app logs each request itself.
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+    # No connection may be held for free: idle ones and slow request heads time out, and past max_connections
+    # requests get a 503 rather than a queue.
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False,
+                http=head_timeout_protocol(settings.request_head_timeout),
+                timeout_keep_alive=settings.keep_alive_timeout,
+                limit_concurrency=settings.max_connections or None)
 
 
 @main.command("mcp")

@@ -59,9 +59,10 @@ def parse_specs(values: Sequence[str]) -> dict[str, Path]:
 class CollectionInfo(BaseModel):
     name: str
     default: bool = Field(description="The collection a request that names none is asked of.")
-    status: Literal["ok", "no_index", "reload_refused"] = Field(
+    status: Literal["ok", "no_index", "reload_refused", "degraded"] = Field(
         description="ok: served; no_index: could not be opened (see error); reload_refused: served, but a newer "
-        "generation was refused (see reload_error)."
+        "generation was refused (see reload_error); degraded: served, but its files were damaged since they were "
+        "opened, so reads fail (see error) until a good generation is published."
     )
     index: IndexStats | None = Field(description="The generation served (documents, chunks, model, built_at).")
     error: str | None = Field(None, description="Why nothing is served for this collection.")
@@ -124,9 +125,11 @@ class Collections:
 
     def _info(self, holder: EngineHolder) -> CollectionInfo:
         engine = holder.engine
-        status = "no_index" if engine is None else "reload_refused" if holder.reload_error else "ok"
+        damaged = holder.damaged
+        status = ("no_index" if engine is None else "degraded" if damaged else
+                  "reload_refused" if holder.reload_error else "ok")
         return CollectionInfo(name=holder.name, default=holder.name == self.default, status=status,
-                              index=engine.stats() if engine is not None else None, error=holder.error,
+                              index=engine.stats() if engine is not None else None, error=holder.error or damaged,
                               reload_error=holder.reload_error)
 
     def summary(self) -> dict[str, str]:

@@ -18,6 +18,9 @@ from fastapi import FastAPI
 from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
 from mcp.server.transport_security import TransportSecuritySettings
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from index.store import IndexUnavailable
 
@@ -125,7 +128,8 @@ def mount(app: FastAPI, server: Server, hosts: Sequence[str] = ("127.0.0.1", "lo
     """
     names = [f"[{h}]" if ":" in h else h for h in hosts]
     security = TransportSecuritySettings(
-        enable_dns_rebinding_protection=True,
+        # '*' (ASKDOCS_ALLOWED_HOSTS, behind a proxy that rewrites Host) turns the Origin check off with it.
+        enable_dns_rebinding_protection="*" not in hosts,
         allowed_hosts=[pattern for name in names for pattern in (name, f"{name}:*")],
         allowed_origins=[f"{scheme}://{name}{port}" for name in names for scheme in ("http", "https")
                          for port in ("", ":*")] + list(origins),
@@ -133,6 +137,14 @@ def mount(app: FastAPI, server: Server, hosts: Sequence[str] = ("127.0.0.1", "lo
     # Stateless: every request stands alone, so any worker can answer it and no session state piles up.
     http = server.streamable_http_app(streamable_http_path="/mcp", stateless_http=True, json_response=True,
                                       transport_security=security)
-    # First in the route list, so a catch-all mount added to the app later cannot shadow /mcp.
-    app.router.routes[0:0] = http.routes
+    # First in the route list, so a catch-all mount added to the app later cannot shadow /mcp. Before the
+    # transport: stateless, it has no stream to offer a GET or session to DELETE, yet would hold a GET open.
+    app.router.routes[0:0] = [Route("/mcp", _post_only, methods=["GET", "DELETE"], include_in_schema=False),
+                              *http.routes]
     return server.session_manager.run
+
+
+async def _post_only(request: Request) -> JSONResponse:
+    message = (f"{request.method} /mcp is not served: this MCP endpoint is stateless, so it has no event stream "
+               "to open and no session to end; send JSON-RPC messages with POST")
+    return JSONResponse(status_code=405, headers={"allow": "POST"}, content={"detail": message, "message": message})

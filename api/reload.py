@@ -44,7 +44,9 @@ class EngineHolder:
         self.error: str | None = None  # why nothing is served
         self.reload_error: str | None = None  # why the last reload was refused while a generation kept serving
         self._lock = threading.Lock()  # one reload at a time; requests never take it
-        self._refused: str | None = None  # CURRENT's content when a reload was refused, not retried by the watcher
+        # CURRENT as it was when a reload was refused (its text, inode and mtime) and the refusal: while CURRENT
+        # stays so, neither the watcher nor /admin/reload re-opens (and re-checksums) the refused generation.
+        self._refused: tuple[tuple[str, int, int], str] | None = None
 
     # ------------------------------------------------------------ what the routes use
     def get(self) -> Engine:
@@ -63,10 +65,28 @@ class EngineHolder:
 
     def current_name(self) -> str | None:
         """The generation CURRENT names now (None when there is no CURRENT file)."""
+        state = self._current_state()
+        return state[0] if state is not None else None
+
+    def _current_state(self) -> tuple[str, int, int] | None:
+        # The inode too: a publish that names the same generation again (fixed in place) is a new CURRENT.
+        path = self.settings.index / CURRENT
         try:
-            return (self.settings.index / CURRENT).read_text().strip() or None
+            before = path.stat()
+            name = path.read_text().strip()
         except OSError:
             return None
+        return (name, before.st_ino, before.st_mtime_ns) if name else None
+
+    def _stored_refusal(self, state: tuple[str, int, int] | None) -> str | None:
+        refused = self._refused
+        return refused[1] if refused is not None and state is not None and refused[0] == state else None
+
+    @property
+    def damaged(self) -> str | None:
+        """Why the served generation fails reads since it was opened (its files changed in place), if it does."""
+        engine = self.engine
+        return engine.stored.damaged if engine is not None else None
 
     def serving_name(self) -> str | None:
         engine = self.engine
@@ -74,35 +94,48 @@ class EngineHolder:
 
     def check(self) -> None:
         """Reload if CURRENT names a generation that is neither served nor already refused."""
-        current = self.current_name()
-        if current is not None and current == self.serving_name():
+        state = self._current_state()
+        if state is not None and state[0] == self.serving_name():
             # CURRENT points back at what is served (a refused generation was replaced): nothing is wrong now.
             self.reload_error = self._refused = None
-        elif current is not None and current != self._refused:
+        elif state is not None and self._stored_refusal(state) is None:
             self.reload()
 
     def reload(self, force: bool = False) -> ReloadResult:
         """Serve the generation CURRENT names, if it is not the one served; raise ReloadRefused if it cannot be."""
+        # Answered without the lock: a client calling again must not queue behind (or cause) another re-open.
+        if not force and (refusal := self._stored_refusal(self._current_state())) is not None:
+            raise ReloadRefused(refusal)
         with self._lock:
-            current = self.current_name()
+            state = self._current_state()
+            current = state[0] if state is not None else None
             if not force and self.engine is not None and current == self.serving_name():
                 return ReloadResult(status="unchanged", index=self.engine.stats(), collection=self.name)
+            if not force and (refusal := self._stored_refusal(state)) is not None:
+                raise ReloadRefused(refusal)  # refused by the reload this one waited for
             try:
                 engine = open_index(settings=self.settings)
                 # The first query pays for lazy initialisation inside the model; pay it before a user does.
                 engine.ask("warm up", top_k=1)
             except IndexUnavailable as exc:
-                self._refused = current
+                after = self._current_state()
+                # Remembered only if CURRENT did not move meanwhile: the refusal is then surely about it.
+                self._refused = None
                 if self.engine is None:
                     self.error = str(exc)
                     log.error("%s (collection %r)", exc, self.name)
+                    if after == state:
+                        self._refused = (state, self.error)
                     raise ReloadRefused(self.error) from None
                 stats = self.engine.stats()
+                refused = after[0] if after is not None else current
                 self.reload_error = (
-                    f"generation {current!r} was refused: {exc}; still serving generation {stats.generation} "
+                    f"generation {refused!r} was refused: {exc}; still serving generation {stats.generation} "
                     f"({self.serving_name()}, built {stats.built_at})"
                 )
                 log.error("%s (collection %r)", self.reload_error, self.name)
+                if after == state:
+                    self._refused = (state, self.reload_error)
                 raise ReloadRefused(self.reload_error) from None
             previous, self.engine = self.engine, engine
             self.error = self.reload_error = self._refused = None

@@ -300,3 +300,71 @@ class RequestIdFormatter(logging.Formatter):
         line = super().format(record)
         request_id = REQUEST_ID.get()
         return f"{line} [request {request_id}]" if request_id else line
+
+
+# ---------------------------------------------------------------- DNS rebinding
+
+
+def allowed_host_names(settings: Settings, hosts: Collection[str] = LOOPBACK_NAMES) -> list[str]:
+    """The Host names every route answers to: ``hosts`` (loopback, and serve's --host) and ASKDOCS_ALLOWED_HOSTS;
+    ``*`` among them turns the check off."""
+    return [*hosts, *(h.strip() for h in settings.allowed_hosts.split(",") if h.strip())]
+
+
+def host_name(header: str) -> str:
+    """The name in a Host header, without port or IPv6 brackets, lower case."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1:].partition("]")[0]
+    if header.count(":") > 1:  # a bare IPv6 address, which no port can follow
+        return header
+    return header.partition(":")[0].rstrip(".")
+
+
+def _is_ip_literal(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+class HostGuardMiddleware:
+    """Answers only requests whose Host is an allowed name (any port) or an IP address: the guard against DNS
+    rebinding, where a web page whose name the attacker re-points at 127.0.0.1 reads the server as its own origin.
+
+    An IP literal cannot be such a page's name (its origin would be that address itself), so any is let in: that
+    keeps ``serve --host 0.0.0.0`` reachable at every address of the machine. A request without Host (HTTP/1.0)
+    is let in too: browsers, the only way such a page reaches the server, always send one.
+    """
+
+    def __init__(self, app: ASGIApp, hosts: Collection[str]):
+        self.app = app
+        self.names = frozenset(host_name(h) for h in hosts)
+        self.off = "*" in self.names
+
+    def allows(self, header: str | None) -> bool:
+        if self.off or header is None:
+            return True
+        name = host_name(header)
+        return name in self.names or _is_ip_literal(name)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        header = _header(scope, b"host")
+        if self.allows(header):
+            await self.app(scope, receive, send)
+            return
+        shown = header if len(header) <= 100 else header[:100] + "..."
+        name = host_name(shown)
+        log.warning("refused Host %r (not an allowed host name)", shown)
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        await _send_json(send, 421, {
+            "detail": f"this server does not answer to the host name {name!r} (a guard against DNS rebinding)",
+            "message": f"if {name!r} is a name of this server, its operator can add it to ASKDOCS_ALLOWED_HOSTS "
+                       "(comma-separated names; '*' turns the check off)",
+        })

@@ -112,7 +112,20 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(65536, ge=1024, description="Request bodies larger than this get a 413.")
     cors_origins: str = Field("", description="Comma-separated origins a browser may call the API from; empty: CORS off.")
     allowed_hosts: str = Field(
-        "", description="Comma-separated extra Host names /mcp answers to, besides loopback and serve's --host."
+        "", description="Comma-separated extra Host names the server answers to (any port), besides loopback names, "
+        "serve's --host and IP addresses; other names get a 421 (DNS-rebinding guard). '*': no check, e.g. behind "
+        "a proxy that rewrites Host.",
+    )
+    keep_alive_timeout: float = Field(
+        5.0, gt=0, description="Seconds an idle keep-alive connection is kept open between requests."
+    )
+    request_head_timeout: float = Field(
+        10.0, gt=0, description="Seconds a client has to send a request's line and headers (from connecting, or "
+        "from the first byte of a next request); a connection that takes longer is answered 408 and closed.",
+    )
+    max_connections: int = Field(
+        256, ge=0, description="Open connections (or requests in progress) from which a new request is answered "
+        "503 at once instead of queued; 0: no limit.",
     )
     reload_interval: float = Field(
         1.0, ge=0, description="Seconds between checks for a newly published index generation; 0 turns it off."

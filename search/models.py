@@ -204,13 +204,16 @@ class IndexStats(BaseModel):
 
 
 class Health(BaseModel):
-    status: str
-    index: IndexStats | None
+    status: str = Field(description="ok; degraded: the served generation fails reads (see error), HTTP 503; "
+                        "no_index: nothing is served (see error), HTTP 503.")
+    generation: int | None = Field(None, description="The generation served (the only detail, with status, shown "
+                                   "to a request without a valid key when the server has API keys).")
+    index: IndexStats | None = None
     error: str | None = None
     reload_error: str | None = Field(
         None, description="Why the last newly published generation was refused; the index above is still served."
     )
-    collections: dict[str, Literal["ok", "no_index", "reload_refused"]] | None = Field(
+    collections: dict[str, Literal["ok", "no_index", "reload_refused", "degraded"]] | None = Field(
         None, description="Every collection the server holds and whether it is served (GET /collections has details); "
         "`index` above is the default collection's.",
     )
