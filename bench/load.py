@@ -109,7 +109,8 @@ def _run(args, index: Path, corpus: list[Path], questions: list[str]) -> dict:
 
 def _load(args, url: str, key: str, questions: list[str], rebuilder) -> dict:
     headers = {"authorization": f"Bearer {key}"}
-    generation_before = httpx.get(url + "/health", timeout=30).json()["index"]["generation"]
+    # With keys configured, /health shows the index (path, counts) only to a request with a valid key.
+    generation_before = httpx.get(url + "/health", headers=headers, timeout=30).json()["index"]["generation"]
     records: list[tuple[float, float, str, int]] = []  # (start s, latency ms, mode, status; 0 = no response)
     errors: list[str] = []
     lock = threading.Lock()
@@ -154,7 +155,7 @@ def _load(args, url: str, key: str, questions: list[str], rebuilder) -> dict:
             response = http.post("/admin/reload")
         reload["admin_reload"] = response.json().get("status", response.text[:200])
         reload["swapped_s"] = round(time.perf_counter() - started, 2)
-        generation = httpx.get(url + "/health", timeout=30).json()["index"]["generation"]
+        generation = httpx.get(url + "/health", headers=headers, timeout=30).json()["index"]["generation"]
         reload["swapped"] = generation > generation_before
 
     threads = [threading.Thread(target=client, args=(n,), daemon=True) for n in range(args.clients)]
@@ -173,7 +174,7 @@ def _load(args, url: str, key: str, questions: list[str], rebuilder) -> dict:
     for thread in threads:
         thread.join(timeout=180)
     elapsed = time.perf_counter() - started
-    health = httpx.get(url + "/health", timeout=30).json()
+    health = httpx.get(url + "/health", headers=headers, timeout=30).json()
 
     latencies = np.array([r[1] for r in records]) if records else np.zeros(1)
     ok = [r for r in records if r[3] == 200]

@@ -96,10 +96,13 @@ def test_collections_are_listed_with_their_stats(server):
         assert stats["documents"] == 2 and stats["chunks"] >= 2 and stats["generation"] >= 1 and stats["built_at"]
         assert stats["model"] == "sentence-transformers/all-MiniLM-L6-v2"
 
-    # /health, which needs no key, still describes the default collection, and how every collection is.
-    health = httpx.get(server.url + "/health").json()
+    # /health describes the default collection, and how every collection is, to a request with a key; without
+    # one (it needs none, for monitors) it names neither paths nor collections.
+    health = httpx.get(server.url + "/health", headers=_auth(DOCS_KEY)).json()
     assert health["status"] == "ok" and health["index"] == listed["collections"][0]["index"]
     assert health["collections"] == {"docs": "ok", "hr": "ok"}
+    public = httpx.get(server.url + "/health").json()
+    assert public == {"status": "ok", "generation": listed["collections"][0]["index"]["generation"]}
 
 
 # ---------------------------------------------------------------- asking

@@ -112,6 +112,11 @@ export async function showStats(target) {
   try {
     const health = await api("/health");
     const index = health.index;
+    if (!index) {
+      // A server with API keys shows the index's details only to a request with a key.
+      target.replaceChildren(health.generation ? `index generation ${health.generation}` : "");
+      return;
+    }
     const built = index.built_at.replace("T", " ").replace(/\+00:00$/, " UTC");
     target.replaceChildren(
       `${plural(index.documents, "document")} · ${plural(index.chunks, "chunk")} · model ${index.model} · built ${built}`,
