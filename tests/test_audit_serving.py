@@ -163,9 +163,12 @@ def test_a_generation_pruned_by_two_quick_publishes_while_opening_opens_the_new_
     index = copy_index(seeds_index, tmp_path / "index")
     first = (index / CURRENT).read_text().strip()
     _fatten(index / GENERATIONS / first, 64)
-    started = time.perf_counter()
-    open_stored_index(index).close()
-    opening = time.perf_counter() - started  # mostly hashing the padding, which is checked first
+    timings = []
+    for _ in range(2):
+        started = time.perf_counter()
+        open_stored_index(index).close()
+        timings.append(time.perf_counter() - started)
+    opening = min(timings)  # mostly hashing the padding, which is checked first
 
     for round_ in range(3):
         served = (index / CURRENT).read_text().strip()
@@ -174,7 +177,7 @@ def test_a_generation_pruned_by_two_quick_publishes_while_opening_opens_the_new_
             shutil.copytree(index / GENERATIONS / served, index / GENERATIONS / f".tmp-{name}")
 
         def publish_twice():
-            time.sleep(opening * 0.3)  # while the open hashes the padding, before it reads the other files
+            time.sleep(opening * 0.25)  # while the open hashes the padding, before it reads the other files
             for name in newer:
                 _publish(index, name)
 
