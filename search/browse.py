@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from index.store import StoredIndex, chunk_id_for
 
 from .citations import chunk_citation
 from .models import DocumentList, DocumentSummary, PassageDetail
+
+
+# A next_cursor is a document offset: ASCII digits, never more than an index could hold.
+CURSOR_PATTERN = r"^[0-9]{1,18}$"
 
 
 class BadCursor(ValueError):
@@ -60,6 +66,6 @@ def list_documents(stored: StoredIndex, cursor: str | None = None, limit: int = 
 def _offset(cursor: str | None, total: int) -> int:
     if cursor is None:
         return 0
-    if not cursor.isdigit() or int(cursor) > total:
+    if not re.fullmatch(CURSOR_PATTERN, cursor) or int(cursor) > total:
         raise BadCursor(f"invalid cursor {cursor!r}: pass the next_cursor of a previous page, or no cursor to start")
     return int(cursor)
