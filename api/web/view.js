@@ -122,7 +122,7 @@ function decodedDocId() {
   try {
     return { docId: decodeURIComponent(docPath) };
   } catch (failure) {
-    return { error: `This address does not name a document: its %-escapes are not valid UTF-8 (${failure.name}: ${failure.message}).` };
+    return { error: `This address does not name a document: it is not valid %-encoded UTF-8 (${failure.name}: ${failure.message}).` };
   }
 }
 
