@@ -123,8 +123,8 @@ def create_app(settings: Settings | None = None, allowed_hosts: Sequence[str] = 
     async def readable_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
         message = "; ".join(_describe(error) for error in errors)
-        return JSONResponse(status_code=422, content=json_safe(
-            {"detail": jsonable_encoder(_jsonable(errors)), "message": message}))
+        return JSONResponse(status_code=422, content={
+            "detail": jsonable_encoder(json_safe(_jsonable(errors))), "message": json_safe(message)})
 
     @app.post("/ask", response_model=AskResponse, summary="Answer a question with cited passages", responses=REFUSALS)
     def ask(question: Question, request: Request) -> AskResponse:

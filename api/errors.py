@@ -18,9 +18,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 _UNPARSEABLE_BODY = "There was an error parsing the body"
 
 
-def json_safe(value):
+# How deep an echoed input is kept; below, a placeholder. Bodies nested up to the JSON parser's limit (about
+# 1,000 levels) parse, and echoing one whole would exhaust the recursion limit while answering.
+MAX_ECHO_DEPTH = 20
+
+
+def json_safe(value, depth: int = 0):
     """``value`` with what JSON cannot carry made printable: NaN and Infinity become strings, lone surrogates
-    backslash escapes. A refusal often echoes the very input that was refused, and that must not fail too."""
+    backslash escapes, containers nested deeper than MAX_ECHO_DEPTH a placeholder. A refusal often echoes the
+    very input that was refused, and that must not fail too."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, str):
@@ -29,10 +35,12 @@ def json_safe(value):
         except UnicodeEncodeError:
             return value.encode("utf-8", "backslashreplace").decode("utf-8")
         return value
+    if isinstance(value, (dict, list, tuple)) and depth >= MAX_ECHO_DEPTH:
+        return f"(nested more than {MAX_ECHO_DEPTH} levels deep; not echoed)"
     if isinstance(value, dict):
-        return {json_safe(k): json_safe(v) for k, v in value.items()}
+        return {json_safe(k, depth + 1): json_safe(v, depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
+        return [json_safe(v, depth + 1) for v in value]
     return value
 
 

@@ -224,3 +224,12 @@ def test_a_failure_after_the_response_started_is_not_answered_twice():
     with TestClient(_failing_app(), raise_server_exceptions=True) as client:
         with pytest.raises(RuntimeError, match="after the response started"):
             client.get("/late")
+
+
+@pytest.mark.parametrize("depth", [30, 500, 900])
+def test_a_deeply_nested_body_that_parses_is_refused_with_its_echo_cut_short(seeds_server, depth):
+    # Found by test_faults' raw-body fuzz: echoing such a body in the 422 ran out of recursion (a 500).
+    nested = b"[" * depth + b"]" * depth
+    for body in (nested, b'{"question": "x", "filters": {"meta": {"k": ' + nested + b"}}}"):
+        parsed = assert_422_with_message(post_raw(seeds_server, "/ask", body))
+        assert len(json.dumps(parsed)) < 10_000
