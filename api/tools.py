@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from search import Engine
-from search.browse import CURSOR_PATTERN, BadCursor, get_passage, list_documents
+from search.browse import CURSOR_PATTERN, BadCursor, check_cursor, get_passage, list_documents
 from search.models import (
     MAX_QUESTION_CHARS,
     MAX_TOP_K,
@@ -89,11 +89,16 @@ class PassageArguments(BaseModel):
 class ListArguments(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    # Digits only, and few: str.isdigit() also passes "²", and int() refuses over 4,300 digits.
-    cursor: str | None = Field(None, pattern=CURSOR_PATTERN,
+    cursor: str | None = Field(None, json_schema_extra={"pattern": CURSOR_PATTERN},
                                description="next_cursor from the previous page; omit for the first page.")
     limit: int = Field(50, ge=1, le=MAX_PAGE, description="Documents per page.")
     collection: Text | None = collection_field()
+
+    @field_validator("cursor")
+    @classmethod
+    def _cursor(cls, value: str | None) -> str | None:
+        # Digits only, and few: str.isdigit() also passes "²", and int() refuses over 4,300 digits.
+        return None if value is None else check_cursor(value)
 
 
 # ---------------------------------------------------------------- handlers
