@@ -20,6 +20,7 @@ from search import Engine
 from search.models import AskResponse, DocumentOut, Health, Question
 
 from .collections import CollectionForbidden, CollectionList, Collections, UnknownCollection
+from .errors import HeadMiddleware, Utf8PathMiddleware, install_error_handlers, json_safe
 from .mcp import build_server as build_mcp_server
 from .mcp import mount as mount_mcp
 from .pages import web_router
@@ -79,7 +80,10 @@ def create_app(settings: Settings | None = None, allowed_hosts: Sequence[str] = 
     app.state.collections = collections
 
     # Added innermost first: a request meets the request id, then CORS (so preflights and 401s carry its
-    # headers), then the key check, then the body limit, and only then a route.
+    # headers), then the key check, then the body limit, then address checks (HEAD as GET, UTF-8 paths),
+    # and only then a route.
+    app.add_middleware(HeadMiddleware)
+    app.add_middleware(Utf8PathMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(ApiKeyMiddleware, keys=keys)
     if origins:
@@ -116,11 +120,14 @@ def create_app(settings: Settings | None = None, allowed_hosts: Sequence[str] = 
     mcp_session = mount_mcp(app, build_mcp_server(collections, VERSION, keyed=bool(keys)),
                             hosts=hosts, origins=origins)  # MCP over streamable HTTP at /mcp
 
+    install_error_handlers(app)
+
     @app.exception_handler(RequestValidationError)
     async def readable_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
         message = "; ".join(_describe(error) for error in errors)
-        return JSONResponse(status_code=422, content={"detail": jsonable_encoder(_jsonable(errors)), "message": message})
+        return JSONResponse(status_code=422, content={
+            "detail": jsonable_encoder(json_safe(_jsonable(errors))), "message": json_safe(message)})
 
     @app.exception_handler(IndexUnavailable)
     async def index_unavailable(request: Request, exc: IndexUnavailable) -> JSONResponse:

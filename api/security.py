@@ -149,7 +149,8 @@ def cors_origins(settings: Settings) -> list[str]:
 
 
 async def _send_json(send: Send, status: int, body: dict, headers: list[tuple[bytes, bytes]] = ()) -> None:
-    data = json.dumps(body).encode()
+    # Every refusal carries the README's `message`; `detail` stays for the clients that read it.
+    data = json.dumps({**body, "message": body.get("message", body.get("detail"))}).encode()
     await send({
         "type": "http.response.start",
         "status": status,
@@ -183,11 +184,26 @@ class RequestIdMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            if status:
+                raise  # too late for another response: the server drops the connection
+            status = 500
+            await _internal_error(send, request_id)
         finally:
             # The path only: query strings carry questions, and no header (so no key) is ever logged.
             log.info("%s %s %s %.1f ms", scope["method"], scope["path"], status or "-",
                      (time.perf_counter() - started) * 1000)
             REQUEST_ID.reset(token)
+
+
+async def _internal_error(send: Send, request_id: str) -> None:
+    """A 500 answered here, inside the request id's reach: Starlette's own is sent outside every user middleware,
+    so it would carry no id to quote in a bug report. The traceback is logged with the id (RequestIdFormatter)."""
+    log.exception("unhandled error in request %s", request_id)
+    await _send_json(send, 500, {
+        "detail": "Internal Server Error", "request_id": request_id,
+        "message": f"the server failed on this request (a bug); the log has its traceback under request {request_id}",
+    }, [(b"x-request-id", request_id.encode())])
 
 
 def allowed_collections(scope: Scope) -> frozenset[str] | None:

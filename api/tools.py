@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from search import Engine
-from search.browse import BadCursor, get_passage, list_documents
+from search.browse import CURSOR_PATTERN, BadCursor, check_cursor, get_passage, list_documents
 from search.models import (
     MAX_QUESTION_CHARS,
     MAX_TOP_K,
@@ -26,6 +26,7 @@ from search.models import (
     PassageDetail,
     Question,
     SearchResponse,
+    Text,
 )
 
 MAX_CONTEXT_CHARS = 10_000
@@ -52,7 +53,7 @@ class ToolFailure(Exception):
 class SearchArguments(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    query: str = Field(
+    query: Text = Field(
         ..., min_length=1, max_length=MAX_QUESTION_CHARS, description="What to look for, in plain language or keywords."
     )
     top_k: int = Field(5, ge=1, le=MAX_TOP_K, description="How many passages to return.")
@@ -64,7 +65,7 @@ class SearchArguments(BaseModel):
     filters: Filters | None = Field(
         None, description="Only search matching documents: source glob, doc_ids, types, modified range, meta values."
     )
-    collection: str | None = collection_field()
+    collection: Text | None = collection_field()
 
     @field_validator("query")
     @classmethod
@@ -77,20 +78,27 @@ class SearchArguments(BaseModel):
 class PassageArguments(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    chunk_id: str = Field(..., min_length=1, description="citation.chunk_id of a passage, e.g. 'report.pdf#3'.")
+    chunk_id: Text = Field(..., min_length=1, description="citation.chunk_id of a passage, e.g. 'report.pdf#3'.")
     context_chars: int = Field(
         0, ge=0, le=MAX_CONTEXT_CHARS, description="Also return up to this many characters of the document before "
         "and after the passage."
     )
-    collection: str | None = collection_field()
+    collection: Text | None = collection_field()
 
 
 class ListArguments(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    cursor: str | None = Field(None, description="next_cursor from the previous page; omit for the first page.")
+    cursor: str | None = Field(None, json_schema_extra={"pattern": CURSOR_PATTERN},
+                               description="next_cursor from the previous page; omit for the first page.")
     limit: int = Field(50, ge=1, le=MAX_PAGE, description="Documents per page.")
-    collection: str | None = collection_field()
+    collection: Text | None = collection_field()
+
+    @field_validator("cursor")
+    @classmethod
+    def _cursor(cls, value: str | None) -> str | None:
+        # Digits only, and few: str.isdigit() also passes "²", and int() refuses over 4,300 digits.
+        return None if value is None else check_cursor(value)
 
 
 # ---------------------------------------------------------------- handlers

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from index.store import StoredIndex, chunk_id_for
 
 from .citations import chunk_citation
 from .models import DocumentList, DocumentSummary, PassageDetail
+
+
+# A next_cursor is a document offset: ASCII digits, never more than an index could hold.
+CURSOR_PATTERN = r"^[0-9]{1,18}$"
 
 
 class BadCursor(ValueError):
@@ -60,6 +66,18 @@ def list_documents(stored: StoredIndex, cursor: str | None = None, limit: int = 
 def _offset(cursor: str | None, total: int) -> int:
     if cursor is None:
         return 0
-    if not cursor.isdigit() or int(cursor) > total:
-        raise BadCursor(f"invalid cursor {cursor!r}: pass the next_cursor of a previous page, or no cursor to start")
+    if int(check_cursor(cursor)) > total:
+        raise _bad(cursor)
     return int(cursor)
+
+
+def check_cursor(cursor: str) -> str:
+    """``cursor`` if it can be a next_cursor at all, else BadCursor (a ValueError, so models may call this)."""
+    if not re.fullmatch(CURSOR_PATTERN, cursor):
+        raise _bad(cursor)
+    return cursor
+
+
+def _bad(cursor: str) -> BadCursor:
+    shown = repr(cursor[:24]) + ("..." if len(cursor) > 24 else "")
+    return BadCursor(f"invalid cursor {shown}: pass the next_cursor of a previous page, or no cursor to start")

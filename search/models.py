@@ -6,16 +6,35 @@ HTTP, the CLI's ``--json``, MCP, ``/tools`` and the Python API all speak these m
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 MAX_QUESTION_CHARS = 2000
 MAX_TOP_K = 50
 Mode = Literal["hybrid", "dense", "bm25"]
 
 
+
+
+def _valid_unicode(value: str) -> str:
+    # JSON's \ud800 escapes decode to lone surrogates (a browser sends them when it cuts an emoji in half);
+    # no UTF-8 encoder takes them, so such a string would fail deep inside a search or its response.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"contains a lone UTF-16 surrogate at position {exc.start} (half of a character, "
+                         "e.g. a cut emoji); send valid Unicode") from None
+    return value
+
+
+# Every string the API takes in is one of these.
+Text = Annotated[str, AfterValidator(_valid_unicode)]
+
 MetaValue = str | int | float | bool
+# What a meta filter may compare with: NaN equals nothing and Infinity is no stored value.
+# (Strings are checked by Filters._meta_unicode.)
+MetaFilterValue = str | int | Annotated[float, Field(allow_inf_nan=False)] | bool
 
 
 class Filters(BaseModel):
@@ -23,18 +42,29 @@ class Filters(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    source: str | None = Field(
+    source: Text | None = Field(
         None, min_length=1, max_length=1000,
         description="Glob on the document id (its path relative to the indexed folder), e.g. `reports/*.pdf`; "
         "`*` matches across folders too.",
     )
-    doc_ids: list[str] | None = Field(None, max_length=10000, description="Only these documents.")
+    doc_ids: list[Text] | None = Field(None, max_length=10000, description="Only these documents.")
     types: list[Literal["text", "markdown", "html", "pdf"]] | None = Field(None, description="File types.")
     modified_after: datetime | None = Field(None, description="Files modified at or after this time (ISO 8601).")
     modified_before: datetime | None = Field(None, description="Files modified before this time (ISO 8601).")
-    meta: dict[str, MetaValue | list[MetaValue]] | None = Field(
+    meta: dict[str, MetaFilterValue | list[MetaFilterValue]] | None = Field(
         None, description="Front matter / sidecar keys: a value must equal, a list means any one of its values."
     )
+
+    @field_validator("meta")
+    @classmethod
+    def _meta_unicode(cls, value: dict | None) -> dict | None:
+        # Checked here rather than by Text inside the union, whose error would name pydantic's union branch.
+        for key, expected in (value or {}).items():
+            _valid_unicode(key)
+            for item in expected if isinstance(expected, list) else [expected]:
+                if isinstance(item, str):
+                    _valid_unicode(item)
+        return value
 
     @field_validator("modified_after", "modified_before")
     @classmethod
@@ -54,7 +84,7 @@ class Question(BaseModel):
         },
     )
 
-    question: str = Field(
+    question: Text = Field(
         ..., min_length=1, max_length=MAX_QUESTION_CHARS, description="A question or search phrase in plain language."
     )
     top_k: int = Field(5, ge=1, le=MAX_TOP_K, description="How many passages to return.")
@@ -65,7 +95,7 @@ class Question(BaseModel):
         "json", description="context: also return `context`, the passages as a numbered Markdown block for a prompt."
     )
     filters: Filters | None = Field(None, description="Only search documents that match all of these.")
-    collection: str | None = Field(
+    collection: Text | None = Field(
         None, min_length=1, max_length=64,
         description="Which of the server's collections to ask (GET /collections lists them); omit for its default.",
     )

@@ -332,3 +332,13 @@ def test_with_api_keys_the_page_asks_for_one_and_keeps_it_for_the_tab(keyed_serv
     finally:
         context.close()
     assert errors == []
+
+
+@pytest.mark.parametrize("address", ["/view/%", "/view/%ED%A0%80", "/view/report%2.txt?start=0&end=4"])
+def test_a_malformed_address_says_the_document_is_not_available(seeds_server, page, address):
+    # decodeURIComponent throws URIError on these; the page must not stay at "Loading document…".
+    page.goto(seeds_server.url + address)
+    error = page.locator("#error")
+    error.wait_for()
+    assert "not valid %-encoded UTF-8" in error.inner_text() and "URIError" in error.inner_text()
+    assert page.inner_text("h1") == "Document not available"

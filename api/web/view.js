@@ -3,7 +3,7 @@
 import { api, documentUrl, el, linesLabel, plural, showStats, toUtf16 } from "./common.js";
 
 const params = new URLSearchParams(location.search);
-const docId = decodeURIComponent(location.pathname.replace(/^\/view\//, ""));
+const docPath = location.pathname.replace(/^\/view\//, "");
 const errorBox = document.getElementById("error");
 
 function backLink() {
@@ -116,9 +116,25 @@ function render(doc, span) {
   }
 }
 
+// A hand-typed or cut address (`/view/%`, `/view/%ED%A0%80`) is not valid %-encoded UTF-8:
+// decodeURIComponent throws URIError, and the page must say so rather than keep loading.
+function decodedDocId() {
+  try {
+    return { docId: decodeURIComponent(docPath) };
+  } catch (failure) {
+    return { error: `This address does not name a document: it is not valid %-encoded UTF-8 (${failure.name}: ${failure.message}).` };
+  }
+}
+
 async function main() {
   backLink();
   showStats(document.getElementById("stats"));
+  const { docId, error } = decodedDocId();
+  if (error) {
+    document.getElementById("title").textContent = "Document not available";
+    errorBox.textContent = error;
+    return;
+  }
   if (!docId) {
     document.getElementById("title").textContent = "No document named";
     return;
