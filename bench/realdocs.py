@@ -275,8 +275,8 @@ def score_one(q: dict, body: dict, latency_ms: float, client, documents: dict) -
         "signals": body.get("signals"),
     }
     if answers:
-        # The passage and answer texts are judged even when no_answer is set: the retrieval is measured
-        # apart from the abstention decision, which has its own rate.
+        # Passages are judged even when no_answer is set, so retrieval is measured apart from the abstention
+        # decision (which has its own rate); with no_answer there is no sentence, and answer_sentence is False.
         out.update({
             "hit@1": bool(doc_ids[:1]) and doc_ids[0] == gold,
             "hit@5": gold in doc_ids[:TOP_K],
@@ -320,6 +320,12 @@ def summarise(outcomes: list[dict]) -> dict:
         subset = [o for o in answerable if o["kind"] == kind]
         summary[f"by_kind_{kind}"] = {k: rate(subset, k)["rate"] for k in ("hit@1", "hit@5", "answer@5", "answer_sentence")}
         summary[f"by_kind_{kind}"]["n"] = len(subset)
+    packages = sorted({o["gold_doc_id"].split("/")[0] for o in answerable})
+    summary["by_package"] = {
+        p: {k: rate([o for o in answerable if o["gold_doc_id"].startswith(p + "/")], k)["rate"]
+            for k in ("hit@1", "hit@5", "answer@5", "answer_sentence")}
+        | {"n": sum(1 for o in answerable if o["gold_doc_id"].startswith(p + "/"))}
+        for p in packages}
     return summary
 
 
@@ -338,13 +344,15 @@ def print_table(summaries: dict, build_info: dict) -> None:
         print(f"{label:28s}" + "".join(f"{c:>16s}" for c in cells))
     for pct in ("p50", "p95"):
         print(f"{'/ask latency ' + pct + ' ms':28s}" + "".join(f"{summaries[s]['latency_ms'][pct]:>16}" for s in splits))
+    print(f"\nby gold package (dev + test): {'hit@1':>7s}{'hit@5':>7s}{'ans@5':>7s}{'sentence':>9s}")
+    for package, r in summaries["all"]["by_package"].items():
+        print(f"  {package:22s} n={r['n']:<4d}" + "".join(f"{r[k]:7.2f}" for k in ("hit@1", "hit@5", "answer@5"))
+              + f"{r['answer_sentence']:9.2f}")
     print(f"\nbuild: {build_info['build']['wall_s']} s wall ({'reused index' if build_info['reused'] else 'this run'}, "
           f"embedding cache {'warm' if build_info['embedding_cache_warm'] else 'cold'})")
 
 
 def run(args) -> int:
-    import httpx
-
     questions = load_questions()
     build_info = build(args.corpus, args.index, args.rebuild)
     log_dir = ROOT / "var" / "realdocs"
@@ -384,7 +392,6 @@ def run(args) -> int:
     }
     path = write_result(args.out, result)
     print(f"wrote {path.relative_to(ROOT)}")
-    del httpx
     return 0
 
 
