@@ -74,7 +74,11 @@ def page_text(text: str, page_starts: list[int], page: int) -> str:
 # ---------------------------------------------------------------------------------------------------- verify
 
 def verify(corpus: Path) -> int:
+    import logging
+
     from index.documents import load_document
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # font-encoding notes from the R manuals, one per page
 
     questions = load_questions()
     docs: dict[str, object] = {}
