@@ -274,6 +274,9 @@ def score_one(q: dict, body: dict, latency_ms: float, client, documents: dict) -
         "no_answer": bool(body.get("no_answer")), "latency_ms": round(latency_ms, 1),
         "citations_checked": len(checks), "citations_exact": sum(checks),
         "top_doc_ids": doc_ids, "top_pages": [p["citation"].get("page") for p in passages],
+        # Enough of each passage to see what was retrieved (a TOC page, a running header) without the index.
+        "top_passages": [{"chunk_id": p["citation"]["chunk_id"], "head": p["text"][:160],
+                          "highlight": p["highlight"]["text"]} for p in passages],
         "answer_text": answer["text"] if answer else None,
         "answer_passage_rank": answer["passage_rank"] if answer else None,
         "signals": body.get("signals"),
