@@ -35,6 +35,7 @@ TOP_K = 5
 MODE = "hybrid"
 # Code whose change can change the index; a change anywhere else (search/, api/) needs no rebuild.
 INDEX_CODE = ["index", "pyproject.toml", "requirements.lock"]
+PRODUCT_CODE = ["index", "search", "api", "pyproject.toml", "requirements.lock"]
 
 
 def norm(text: str) -> str:
@@ -143,7 +144,10 @@ def askdocs_state() -> dict:
     if dirty:
         tree += "+dirty:" + hashlib.sha256(
             b"".join(Path(ROOT, p).read_bytes() for p in _files(INDEX_CODE))).hexdigest()[:16]
-    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain")), "index_code": tree}
+    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain")), "index_code": tree,
+            # The last commit that changed what is measured: bench/ commits alone do not change askdocs.
+            "product_commit": git("rev-list", "-1", "HEAD", "--", *PRODUCT_CODE),
+            "product_dirty": bool(git("status", "--porcelain", "--", *PRODUCT_CODE))}
 
 
 def _files(paths: list[str]) -> list[Path]:
@@ -388,8 +392,8 @@ def run(args) -> int:
         "corpus": {"manifest_sha256": build_info["key"]["corpus_manifest_sha256"],
                    "packages": (args.corpus / "PACKAGES.versions").read_text().split("\n")[:-1],
                    "files": len((args.corpus / "MANIFEST.sha256").read_text().splitlines())},
-        "index": {k: health.get(k) for k in ("documents", "chunks", "model", "runtime", "precision", "vectors")
-                  if k in health} | {"health": health},
+        "index": {k: health.get("index", {}).get(k)
+                  for k in ("documents", "chunks", "model", "runtime", "precision", "vectors", "built_at")},
         "build": {**build_info["build"], "reused": build_info["reused"], "built_at": build_info["built_at"],
                   "embedding_cache_warm": build_info["embedding_cache_warm"],
                   "loadavg_before": build_info.get("loadavg_before"), "loadavg_after": build_info.get("loadavg_after")},
