@@ -167,8 +167,12 @@ def build_key(corpus: Path) -> dict:
     manifest = corpus / "MANIFEST.sha256"
     if not manifest.exists():
         raise SystemExit(f"no corpus at {corpus}: run bench/realdocs_corpus.sh first")
+    from index.incremental import library_versions
+
+    # The libraries too: a new pypdf or trafilatura changes the stored text without any askdocs commit.
     return {"corpus_manifest_sha256": hashlib.sha256(manifest.read_bytes()).hexdigest(),
-            "index_code": askdocs_state()["index_code"], "settings": index_settings()}
+            "index_code": askdocs_state()["index_code"], "settings": index_settings(),
+            "libraries": library_versions()}
 
 
 def build(corpus: Path, index: Path, rebuild: bool) -> dict:
