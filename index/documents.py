@@ -23,9 +23,12 @@ _WORD = re.compile(r"[^\W\d_]{2,}")
 # Defaults of Settings.max_pdf_pages / max_text_chars, for callers that load one file without settings.
 MAX_PDF_PAGES = 5_000
 MAX_TEXT_CHARS = 20_000_000
-# pypdf's own per-stream output limits default to 75 MB; a content stream is text-drawing operators, so
-# one that inflates past this is a bomb, not a page (images are never decoded for text).
-_PDF_STREAM_BYTES = 32_000_000
+# pypdf's own per-stream output limits default to 75 MB. A text page's content stream is kilobytes, and
+# images are never decoded for text, so a stream that inflates past this is a bomb, not a page.
+_PDF_STREAM_BYTES = 16_000_000
+# Parsing content streams is what text extraction spends its time on (about 1 MB/s), and pages can share one
+# stream, so the decoded content a PDF may make us parse is bounded too, relative to the text it may yield.
+PDF_CONTENT_PER_TEXT_CHAR = 4
 _FILE_TYPES = {
     stat_module.S_IFIFO: "FIFO", stat_module.S_IFCHR: "character device", stat_module.S_IFBLK: "block device",
     stat_module.S_IFSOCK: "socket", stat_module.S_IFDIR: "folder",
@@ -156,9 +159,14 @@ def load_pdf(data: bytes, max_pages: int = MAX_PDF_PAGES,
                 raise LoadError("encrypted PDF")
             if len(reader.pages) > max_pages:
                 raise LoadError(f"too many pages ({len(reader.pages)} > {max_pages} limit, max_pdf_pages)")
-            pages, total = [], 0
-            # Checked page by page: pages can share one content stream, so a small file can inflate to gigabytes.
+            pages, total, content, max_content = [], 0, 0, PDF_CONTENT_PER_TEXT_CHAR * max_chars
+            # Checked page by page, before and after each: pages can share one content stream, so a small file
+            # can inflate to gigabytes; stopping early is what keeps a bomb's cost to seconds.
             for page in reader.pages:
+                content += _content_bytes(page)
+                if content > max_content:
+                    raise LoadError(f"too much page content (over {max_content:,} decoded bytes by page "
+                                    f"{len(pages) + 1}; {PDF_CONTENT_PER_TEXT_CHAR} x max_text_chars)")
                 pages.append(_normalise_newlines(page.extract_text() or "").strip())
                 total += len(pages[-1])
                 if total > max_chars:
@@ -179,6 +187,15 @@ def load_pdf(data: bytes, max_pages: int = MAX_PDF_PAGES,
         offset += len(page_text) + len(PAGE_SEPARATOR)
     text = PAGE_SEPARATOR.join(parts)
     return text, (str(meta_title).strip() or _first_line(text))[:_TITLE_CHARS], tuple(page_starts)
+
+
+def _content_bytes(page) -> int:
+    contents = page.get("/Contents")
+    if contents is None:
+        return 0
+    contents = contents.get_object()
+    parts = [part.get_object() for part in contents] if isinstance(contents, list) else [contents]
+    return sum(len(part.get_data()) for part in parts if hasattr(part, "get_data"))
 
 
 def _too_much_text(max_chars: int, where: str = "") -> str:

@@ -34,7 +34,8 @@ class Settings(BaseSettings):
     )
     max_text_chars: int = Field(
         20_000_000, ge=1, description="A file whose extracted text passes this many characters (about 10,000 pages) "
-        "is skipped; PDFs are checked page by page, so a small PDF that inflates to gigabytes stops early.",
+        "is skipped. PDFs are checked page by page, so a small PDF that inflates to gigabytes stops early, and are also "
+        "skipped once their pages' decoded content streams pass 4 bytes per allowed character.",
     )
     follow_outside_links: bool = Field(
         False, description="Index symlinked files and folders whose target lies outside the folder given to "
