@@ -401,11 +401,15 @@ def _walk(top: Path, real_top: Path, root: Path, follow_outside_links: bool) -> 
                 continue
             path = folder / entry.name
             supported = path.suffix.lower() in SUPPORTED_SUFFIXES
+            is_link, is_dir, own = False, False, None
             try:
                 is_link, is_dir = entry.is_symlink(), entry.is_dir()
                 own = None if is_link or not is_dir else entry.stat(follow_symlinks=False)
-            except OSError as exc:
-                if supported:
+            except OSError as exc:  # e.g. a path past PATH_MAX
+                if is_dir:
+                    prefix = path.absolute().relative_to(root).as_posix()
+                    yield Skipped(_shown(path), f"unreadable folder ({exc.strerror or exc})", unread_folder=prefix)
+                elif supported:
                     yield Skipped(_shown(path), f"unreadable ({exc.strerror or exc})")
                 continue
             if is_dir and (bad := _bad_name(entry.name)) is not None:
