@@ -403,10 +403,18 @@ def _walk(top: Path, real_top: Path, root: Path, follow_outside_links: bool) -> 
             supported = path.suffix.lower() in SUPPORTED_SUFFIXES
             is_link, is_dir, own = False, False, None
             try:
-                is_link, is_dir = entry.is_symlink(), entry.is_dir()
-                own = None if is_link or not is_dir else entry.stat(follow_symlinks=False)
-            except OSError as exc:  # e.g. a path past PATH_MAX
-                if is_dir:
+                is_link = entry.is_symlink()
+                if is_link:
+                    target_stat = os.stat(path)
+                    is_dir = stat_module.S_ISDIR(target_stat.st_mode)
+                else:
+                    is_dir = entry.is_dir(follow_symlinks=False)
+                    own = entry.stat(follow_symlinks=False) if is_dir else None
+            except OSError as exc:
+                if is_link:
+                    if supported:
+                        yield Skipped(_shown(path), "broken or looping symlink")
+                elif is_dir:  # e.g. a path past PATH_MAX
                     prefix = path.absolute().relative_to(root).as_posix()
                     yield Skipped(_shown(path), f"unreadable folder ({exc.strerror or exc})", unread_folder=prefix)
                 elif supported:
@@ -416,12 +424,6 @@ def _walk(top: Path, real_top: Path, root: Path, follow_outside_links: bool) -> 
                 yield Skipped(_shown(path), bad.replace("file name", "folder name"))
                 continue
             if is_link:
-                try:
-                    target_stat = os.stat(path)
-                except OSError:
-                    if supported:
-                        yield Skipped(_shown(path), "broken or looping symlink")
-                    continue
                 target = os.path.realpath(path)
                 if not follow_outside_links and not inside_folder(target, real_top):
                     if supported or is_dir:
