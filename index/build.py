@@ -103,16 +103,19 @@ def load_corpus(paths: list[Path], settings: Settings, progress: bool | None = N
     """
     documents: list[Document] = []
     skipped: list[Skipped] = []
+    kept: set[str] = set()  # doc ids taken from the previous generation for folders that could not be read
     max_bytes = int(settings.max_file_mb * 1_000_000)
     items = list(iter_files(paths, settings.follow_outside_links))
     for item in tqdm(items, desc="Reading", unit="file", disable=_no_bar(progress)):
         if isinstance(item, Skipped):
             if item.unread_folder is not None and previous is not None:
-                item = _keep_unread(item, previous, documents)
+                item = _keep_unread(item, previous, documents, kept)
             skipped.append(item)
             log.warning("skipped %s: %s", item.path, item.reason)
             continue
         path, doc_id, root = item
+        if doc_id in kept:
+            continue
         try:
             unchanged = previous.unchanged_file(path, doc_id, max_bytes, root) if previous else None
             documents.append(unchanged or load_document(
@@ -129,20 +132,21 @@ def load_corpus(paths: list[Path], settings: Settings, progress: bool | None = N
     return documents, skipped
 
 
-def _keep_unread(item: Skipped, previous: Previous, documents: list[Document]) -> Skipped:
+def _keep_unread(item: Skipped, previous: Previous, documents: list[Document], kept: set[str]) -> Skipped:
     """Keep the previous generation's documents under a folder this build could not read.
 
     A folder that cannot be listed (permissions, a path too long) says nothing about its files: dropping
     them as "removed" would lose them from the index over what may be a passing problem.
     """
     prefix = item.unread_folder
-    kept = [doc_id for doc_id in sorted(previous.doc_ids)
-            if not prefix or doc_id.startswith(prefix + "/")]
-    have = {d.doc_id for d in documents}
-    documents.extend(previous.stored_document(doc_id) for doc_id in kept if doc_id not in have)
-    if not kept:
+    have = {d.doc_id for d in documents} | kept
+    keep = [doc_id for doc_id in sorted(previous.doc_ids)
+            if (not prefix or doc_id.startswith(prefix + "/")) and doc_id not in have]
+    documents.extend(previous.stored_document(doc_id) for doc_id in keep)
+    kept.update(keep)
+    if not keep:
         return item
-    return replace(item, reason=f"{item.reason}; kept the {len(kept)} documents indexed from it before")
+    return replace(item, reason=f"{item.reason}; kept the {len(keep)} documents indexed from it before")
 
 
 def build_index(paths: list[Path], settings: Settings, progress: bool | None = None,

@@ -239,7 +239,11 @@ def load_document(path: Path, doc_id: str, max_bytes: int, *, max_pdf_pages: int
 
 
 def _too_large(size: int, max_bytes: int) -> LoadError:
-    return LoadError(f"too large ({size / 1e6:.1f} MB > {max_bytes / 1e6:.1f} MB limit)")
+    return LoadError(f"too large ({_megabytes(size)} > {_megabytes(max_bytes)} limit)")
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} KB"
 
 
 def _require_regular(st: os.stat_result) -> None:
@@ -433,8 +437,8 @@ def _walk(top: Path, real_top: Path, root: Path, follow_outside_links: bool) -> 
                 if is_dir:
                     key = (target_stat.st_dev, target_stat.st_ino)
                     if key in walked:
-                        yield Skipped(_shown(path), f"symlink loop: {_shown(target)} is already indexed as "
-                                      f"{_shown(walked[key])}")
+                        yield Skipped(_shown(path), f"symlink loop or duplicate: {_shown(target)} is already "
+                                      f"indexed as {_shown(walked[key])}")
                         continue
                     walked[key] = path
             elif own is not None:

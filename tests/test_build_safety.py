@@ -85,7 +85,7 @@ def test_symlinks_out_of_the_corpus_are_skipped_and_named_and_links_inside_it_ar
     for name, target in (("shadow.txt", outside / "secret.txt"), ("elsewhere", outside)):
         reason = _reason(done.stdout, named / name)
         assert f"symlink to {target} outside the indexed folder {docs}" in reason, reason
-    assert "symlink loop" in _reason(done.stdout, named / "loop")
+    assert f"symlink loop or duplicate: {docs} is already indexed as {named}" == _reason(done.stdout, named / "loop")
     sidecar = _reason(done.stdout, named / "note.md")
     assert "sidecar note.meta.json is a symlink to" in sidecar and "outside the indexed folder" in sidecar
 
@@ -111,6 +111,8 @@ def test_fifos_and_devices_are_skipped_without_being_read_and_a_killed_build_lea
     (docs / "zero.txt").symlink_to("/dev/zero")  # size 0; today read until memory runs out
     (docs / "note.md").write_text("# A note\n\nThe coffee machine on the third floor is descaled on Fridays.\n")
     os.mkfifo(docs / "note.meta.json")
+    (docs / "heavy.md").write_text("# Heavy\n\nA note whose sidecar is far too large to be metadata.\n")
+    (docs / "heavy.meta.json").write_text('{"padding": "%s"}' % ("x" * 300_000))
     try:
         os.mknod(docs / "device.txt", 0o600 | stat.S_IFCHR, os.makedev(1, 5))  # /dev/zero's numbers
         has_device = True
@@ -124,6 +126,7 @@ def test_fifos_and_devices_are_skipped_without_being_read_and_a_killed_build_lea
     assert _reason(done.stdout, docs / "pipe.txt") == "not a regular file (FIFO)"
     assert _reason(done.stdout, docs / "zero.txt") == "not a regular file (character device)"
     assert "invalid sidecar note.meta.json (not a regular file (FIFO))" in _reason(done.stdout, docs / "note.md")
+    assert "invalid sidecar heavy.meta.json (too large (300 KB > 262 KB limit))" in _reason(done.stdout, docs / "heavy.md")
     if has_device:
         assert _reason(done.stdout, docs / "device.txt") == "not a regular file (character device)"
 
