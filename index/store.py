@@ -155,8 +155,8 @@ def build_lock(index_dir: Path):
         index_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(index_dir / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError as exc:
-        raise IndexUnwritable(f"cannot create the index folder {index_dir} ({describe_os_error(exc)}); "
-                              "nothing was built") from None
+        raise IndexUnwritable(f"cannot write to the index folder {index_dir} ({describe_os_error(exc)}); nothing "
+                              "was built and the existing index, if any, is unchanged") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

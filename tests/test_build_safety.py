@@ -286,8 +286,9 @@ def test_an_index_folder_that_cannot_be_created_is_one_error_line(tmp_path):
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-    assert errors == [f"error: cannot create the index folder {tmp_path / 'a-file' / 'index'} "
-                      f"(Not a directory: {tmp_path / 'a-file' / 'index'}); nothing was built"], done.stderr
+    index = tmp_path / "a-file" / "index"
+    assert errors == [f"error: cannot write to the index folder {index} (Not a directory: {index}); nothing was "
+                      "built and the existing index, if any, is unchanged"], done.stderr
 
 
 def _limit_file_size(limit: int):
