@@ -142,8 +142,8 @@ def build_index_command(paths: tuple[Path, ...], index: Path | None, runtime: st
     _configure_logging()
     settings = _settings(index, runtime, backend, milvus_uri, no_cache)
     update = {key: value for key, value in (("ray_address", ray_address), ("ray_workers", ray_workers),
-                                                ("follow_outside_links", follow_outside_links or None))
-                  if value is not None}
+                                            ("follow_outside_links", follow_outside_links or None))
+              if value is not None}
     if update:
         settings = settings.model_copy(update=update)
     try:
