@@ -125,9 +125,12 @@ no_cache_option = click.option(
               "$ASKDOCS_RAY_ADDRESS, else embed locally]. Needs askdocs[ray] (README 'Distributed builds with Ray').")
 @click.option("--ray-workers", type=click.IntRange(min=1), default=None, metavar="N",
               help="Embedding actors on the Ray cluster, one CPU each [default: every CPU of the cluster].")
+@click.option("--follow-outside-links", is_flag=True, default=None,
+              help="Index symlinks whose target lies outside the folders given; by default they are skipped and "
+              "named in the summary [default: $ASKDOCS_FOLLOW_OUTSIDE_LINKS or off].")
 def build_index_command(paths: tuple[Path, ...], index: Path | None, runtime: str | None, backend: str | None,
                         milvus_uri: str | None, progress: bool | None, rebuild: bool, no_cache: bool,
-                        ray_address: str | None, ray_workers: int | None) -> None:
+                        ray_address: str | None, ray_workers: int | None, follow_outside_links: bool | None) -> None:
     """Index PATHS (files or folders of .txt, .md, .html, .pdf) [default: seeds/].
 
     Over an existing index only new and changed files are read and embedded, and the result is the same as
@@ -138,10 +141,11 @@ def build_index_command(paths: tuple[Path, ...], index: Path | None, runtime: st
 
     _configure_logging()
     settings = _settings(index, runtime, backend, milvus_uri, no_cache)
-    ray_update = {key: value for key, value in (("ray_address", ray_address), ("ray_workers", ray_workers))
-                  if value is not None}
-    if ray_update:
-        settings = settings.model_copy(update=ray_update)
+    update = {key: value for key, value in (("ray_address", ray_address), ("ray_workers", ray_workers),
+                                            ("follow_outside_links", follow_outside_links or None))
+              if value is not None}
+    if update:
+        settings = settings.model_copy(update=update)
     try:
         report = build_index(list(paths) or [DEFAULT_CORPUS], settings, progress=progress, rebuild=rebuild)
     except (BuildError, IndexUnavailable) as exc:

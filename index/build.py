@@ -8,8 +8,9 @@ the same one a build from scratch would write.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ from .lexical import SETTINGS as BM25_SETTINGS
 from .lexical import build_bm25
 from .retrieval_text import TITLE_TOKENS, chunk_key, retrieval_text, title_prefix
 from .settings import Settings
-from .store import ChunkRow, DocumentRow, build_lock, chunk_id_for, write_generation
+from .store import ChunkRow, DocumentRow, build_lock, chunk_id_for, describe_os_error, write_generation
 
 log = logging.getLogger("askdocs.build")
 
@@ -96,23 +97,56 @@ def make_chunker(embedder: Embedder, settings: Settings) -> Chunker:
 
 def load_corpus(paths: list[Path], settings: Settings, progress: bool | None = None,
                 previous: Previous | None = None) -> tuple[list[Document], list[Skipped]]:
-    """Read the files under ``paths``; a file ``previous`` already holds unchanged is taken from it unparsed."""
+    """Read the files under ``paths``; a file ``previous`` already holds unchanged is taken from it unparsed.
+
+    No file can fail the build: whatever goes wrong with one becomes a Skipped with the reason.
+    """
     documents: list[Document] = []
     skipped: list[Skipped] = []
+    kept: set[str] = set()  # doc ids taken from the previous generation for folders that could not be read
     max_bytes = int(settings.max_file_mb * 1_000_000)
-    for item in tqdm(list(iter_files(paths)), desc="Reading", unit="file", disable=_no_bar(progress)):
+    items = list(iter_files(paths, settings.follow_outside_links))
+    for item in tqdm(items, desc="Reading", unit="file", disable=_no_bar(progress)):
         if isinstance(item, Skipped):
+            if item.unread_folder is not None and previous is not None:
+                item = _keep_unread(item, previous, documents, kept)
             skipped.append(item)
             log.warning("skipped %s: %s", item.path, item.reason)
             continue
-        path, doc_id = item
+        path, doc_id, root = item
+        if doc_id in kept:
+            continue
         try:
-            unchanged = previous.unchanged_file(path, doc_id, max_bytes) if previous else None
-            documents.append(unchanged or load_document(path, doc_id, max_bytes))
+            unchanged = previous.unchanged_file(path, doc_id, max_bytes, root) if previous else None
+            documents.append(unchanged or load_document(
+                path, doc_id, max_bytes, max_pdf_pages=settings.max_pdf_pages,
+                max_text_chars=settings.max_text_chars, root=root))
         except LoadError as exc:
             skipped.append(Skipped(str(path), str(exc)))
             log.warning("skipped %s: %s", path, exc)
+        except Exception as exc:  # a loader bug or a library's surprise must cost one file, not the build
+            reason = f"could not be read ({type(exc).__name__}: {exc})"
+            skipped.append(Skipped(str(path), reason))
+            log.warning("skipped %s: %s", path, reason)
+            log.debug("traceback for %s", path, exc_info=True)
     return documents, skipped
+
+
+def _keep_unread(item: Skipped, previous: Previous, documents: list[Document], kept: set[str]) -> Skipped:
+    """Keep the previous generation's documents under a folder this build could not read.
+
+    A folder that cannot be listed (permissions, a path too long) says nothing about its files: dropping
+    them as "removed" would lose them from the index over what may be a passing problem.
+    """
+    prefix = item.unread_folder
+    have = {d.doc_id for d in documents} | kept
+    keep = [doc_id for doc_id in sorted(previous.doc_ids)
+            if (not prefix or doc_id.startswith(prefix + "/")) and doc_id not in have]
+    documents.extend(previous.stored_document(doc_id) for doc_id in keep)
+    kept.update(keep)
+    if not keep:
+        return item
+    return replace(item, reason=f"{item.reason}; kept the {len(keep)} documents indexed from it before")
 
 
 def build_index(paths: list[Path], settings: Settings, progress: bool | None = None,
@@ -218,11 +252,17 @@ class _Build:
                        "sentences": assembled.n_sentences},
             "sources": sources,
         }
-        generation = write_generation(
-            self.index_dir, assembled.documents, assembled.chunks, np.stack(assembled.vectors),
-            assembled.spans(), assembled.stacked_sentence_vectors(), build_bm25(assembled.texts), manifest,
-            milvus=self.milvus,
-        )
+        try:
+            generation = write_generation(
+                self.index_dir, assembled.documents, assembled.chunks, np.stack(assembled.vectors),
+                assembled.spans(), assembled.stacked_sentence_vectors(), build_bm25(assembled.texts), manifest,
+                milvus=self.milvus,
+            )
+        except (OSError, sqlite3.Error) as exc:
+            # write_generation has removed its temporary folder; CURRENT still names the old generation.
+            reason = describe_os_error(exc) if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}"
+            raise BuildError(f"could not write the new index generation in {self.index_dir} ({reason}); "
+                             "the existing index, if any, is unchanged") from None
         return BuildReport(index_dir=self.index_dir, generation=generation, documents=len(assembled.documents),
                            chunks=len(assembled.chunks), embedded=embedded, from_cache=from_cache,
                            changes=changes, full_build_reason=self.full_reason, embedded_per_node=per_node,

@@ -11,6 +11,7 @@ import hashlib
 import io
 import os
 import re
+import stat as stat_module
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,19 @@ SUPPORTED_SUFFIXES = {".txt": "text", ".md": "markdown", ".markdown": "markdown"
 PAGE_SEPARATOR = "\n\n"
 _TITLE_CHARS = 200
 _WORD = re.compile(r"[^\W\d_]{2,}")
+# Defaults of Settings.max_pdf_pages / max_text_chars, for callers that load one file without settings.
+MAX_PDF_PAGES = 5_000
+MAX_TEXT_CHARS = 20_000_000
+# pypdf's own per-stream output limits default to 75 MB. A text page's content stream is kilobytes, and
+# images are never decoded for text, so a stream that inflates past this is a bomb, not a page.
+_PDF_STREAM_BYTES = 16_000_000
+# Parsing content streams is what text extraction spends its time on (about 1 MB/s), and pages can share one
+# stream, so the decoded content a PDF may make us parse is bounded too, relative to the text it may yield.
+PDF_CONTENT_PER_TEXT_CHAR = 4
+_FILE_TYPES = {
+    stat_module.S_IFIFO: "FIFO", stat_module.S_IFCHR: "character device", stat_module.S_IFBLK: "block device",
+    stat_module.S_IFSOCK: "socket", stat_module.S_IFDIR: "folder",
+}
 
 
 class LoadError(Exception):
@@ -49,6 +63,9 @@ class Document:
 class Skipped:
     path: str
     reason: str
+    # An unreadable folder's doc-id prefix ("" for the corpus root): what an incremental build keeps from the
+    # previous generation instead of counting it as removed.
+    unread_folder: str | None = None
 
 
 def _normalise_newlines(text: str) -> str:
@@ -127,18 +144,38 @@ def _decode_html(data: bytes) -> str:
         return data.decode("latin-1")
 
 
-def load_pdf(data: bytes) -> tuple[str, str, tuple[int, ...]]:
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+def load_pdf(data: bytes, max_pages: int = MAX_PDF_PAGES,
+             max_chars: int = MAX_TEXT_CHARS) -> tuple[str, str, tuple[int, ...]]:
+    from pypdf import PdfReader, apply_configuration
+    from pypdf.errors import LimitReachedError, PdfReadError
 
+    stream_limits = {name: _PDF_STREAM_BYTES for name in (
+        "zlib_maximum_output_length", "lzw_maximum_output_length", "run_length_maximum_output_length",
+        "array_based_stream_maximum_output_length", "brotli_maximum_output_length")}
     try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted:
-            raise LoadError("encrypted PDF")
-        pages = [_normalise_newlines(page.extract_text() or "").strip() for page in reader.pages]
-        meta_title = (reader.metadata.title if reader.metadata else None) or ""
+        with apply_configuration(**stream_limits):
+            reader = PdfReader(io.BytesIO(data))
+            if reader.is_encrypted:
+                raise LoadError("encrypted PDF")
+            if len(reader.pages) > max_pages:
+                raise LoadError(f"too many pages ({len(reader.pages)} > {max_pages} limit, max_pdf_pages)")
+            pages, total, content, max_content = [], 0, 0, PDF_CONTENT_PER_TEXT_CHAR * max_chars
+            # Checked page by page, before and after each: pages can share one content stream, so a small file
+            # can inflate to gigabytes; stopping early is what keeps a bomb's cost to seconds.
+            for page in reader.pages:
+                content += _content_bytes(page)
+                if content > max_content:
+                    raise LoadError(f"too much page content (over {max_content:,} decoded bytes by page "
+                                    f"{len(pages) + 1}; {PDF_CONTENT_PER_TEXT_CHAR} x max_text_chars)")
+                pages.append(_normalise_newlines(page.extract_text() or "").strip())
+                total += len(pages[-1])
+                if total > max_chars:
+                    raise LoadError(_too_much_text(max_chars, f" by page {len(pages)}"))
+            meta_title = (reader.metadata.title if reader.metadata else None) or ""
     except LoadError:
         raise
+    except LimitReachedError as exc:
+        raise LoadError(f"PDF over a decoding limit ({exc})") from None
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
         raise LoadError(f"corrupt PDF ({type(exc).__name__}: {exc})") from None
     page_starts: list[int] = []
@@ -152,23 +189,37 @@ def load_pdf(data: bytes) -> tuple[str, str, tuple[int, ...]]:
     return text, (str(meta_title).strip() or _first_line(text))[:_TITLE_CHARS], tuple(page_starts)
 
 
+def _content_bytes(page) -> int:
+    contents = page.get("/Contents")
+    if contents is None:
+        return 0
+    contents = contents.get_object()
+    parts = [part.get_object() for part in contents] if isinstance(contents, list) else [contents]
+    return sum(len(part.get_data()) for part in parts if hasattr(part, "get_data"))
+
+
+def _too_much_text(max_chars: int, where: str = "") -> str:
+    return f"too much text (over {max_chars:,} characters{where}; limit max_text_chars)"
+
+
 LOADERS = {"text": load_text, "markdown": load_markdown, "html": load_html, "pdf": load_pdf}
 
 
-def load_document(path: Path, doc_id: str, max_bytes: int) -> Document:
+def load_document(path: Path, doc_id: str, max_bytes: int, *, max_pdf_pages: int = MAX_PDF_PAGES,
+                  max_text_chars: int = MAX_TEXT_CHARS, root: Path | None = None) -> Document:
+    """``root``: the resolved folder a sidecar may resolve into (None: anywhere)."""
     kind = SUPPORTED_SUFFIXES.get(path.suffix.lower())
     if kind is None:
         raise LoadError(f"unsupported file type {path.suffix or '(none)'}")
-    try:
-        stat = path.stat()
-        if stat.st_size > max_bytes:
-            raise LoadError(f"too large ({stat.st_size / 1e6:.1f} MB > {max_bytes / 1e6:.1f} MB limit)")
-        data = path.read_bytes()
-    except OSError as exc:
-        raise LoadError(f"unreadable ({exc.strerror or exc})") from None
+    data, stat = read_regular(path, max_bytes)
     if not data.strip():
         raise LoadError("empty file")
-    text, title, page_starts = LOADERS[kind](data)
+    if kind == "pdf":
+        text, title, page_starts = load_pdf(data, max_pdf_pages, max_text_chars)
+    else:
+        text, title, page_starts = LOADERS[kind](data)
+    if len(text) > max_text_chars:
+        raise LoadError(_too_much_text(max_text_chars))
     if not text.strip():
         raise LoadError("no extractable text")
     from .metadata import document_metadata
@@ -183,8 +234,83 @@ def load_document(path: Path, doc_id: str, max_bytes: int) -> Document:
         size=stat.st_size,
         mtime=stat.st_mtime,
         page_starts=page_starts,
-        meta=document_metadata(path, text, kind),
+        meta=document_metadata(path, text, kind, root),
     )
+
+
+def _too_large(size: int, max_bytes: int) -> LoadError:
+    return LoadError(f"too large ({_megabytes(size)} > {_megabytes(max_bytes)} limit)")
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} KB"
+
+
+def _require_regular(st: os.stat_result) -> None:
+    if not stat_module.S_ISREG(st.st_mode):
+        kind = _FILE_TYPES.get(stat_module.S_IFMT(st.st_mode), "special file")
+        raise LoadError(f"not a regular file ({kind})")
+
+
+def _open_regular(path: Path, max_bytes: int) -> tuple[int, os.stat_result]:
+    """An fd on ``path`` if it is a regular file of at most ``max_bytes``, else LoadError.
+
+    The stat before opening keeps devices from being opened at all (opening some has side effects); the
+    fstat after it is the check that counts, since the path may have been swapped in between. O_NONBLOCK:
+    opening a FIFO must not wait for a writer.
+    """
+    try:
+        _require_regular(os.stat(path))
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise LoadError(f"unreadable ({exc.strerror or exc})") from None
+    try:
+        st = os.fstat(fd)
+        _require_regular(st)
+        if st.st_size > max_bytes:
+            raise _too_large(st.st_size, max_bytes)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, st
+
+
+def _read_blocks(fd: int, limit: int) -> Iterator[bytes]:
+    # Never more than ``limit`` bytes, whatever the size said: a file can grow while it is read.
+    while limit > 0 and (block := os.read(fd, min(limit, 1 << 20))):
+        limit -= len(block)
+        yield block
+
+
+def read_regular(path: Path, max_bytes: int) -> tuple[bytes, os.stat_result]:
+    """The bytes of a regular file of at most ``max_bytes`` (LoadError otherwise), and its stat."""
+    fd, st = _open_regular(path, max_bytes)
+    try:
+        data = b"".join(_read_blocks(fd, max_bytes + 1))
+    except OSError as exc:
+        raise LoadError(f"unreadable ({exc.strerror or exc})") from None
+    finally:
+        os.close(fd)
+    if len(data) > max_bytes:
+        raise _too_large(len(data), max_bytes)
+    return data, st
+
+
+def sha256_regular(path: Path, max_bytes: int) -> str:
+    """sha256 of a regular file of at most ``max_bytes``, streamed; LoadError for anything else."""
+    fd, _ = _open_regular(path, max_bytes)
+    digest, read = hashlib.sha256(), 0
+    try:
+        for block in _read_blocks(fd, max_bytes + 1):
+            digest.update(block)
+            read += len(block)
+    except OSError as exc:
+        raise LoadError(f"unreadable ({exc.strerror or exc})") from None
+    finally:
+        os.close(fd)
+    if read > max_bytes:
+        raise _too_large(read, max_bytes)
+    return digest.hexdigest()
 
 
 def corpus_root(paths: list[Path]) -> Path:
@@ -195,15 +321,28 @@ def corpus_root(paths: list[Path]) -> Path:
     return Path(os.path.commonpath([p if p.is_dir() else p.parent for p in resolved]))
 
 
-def iter_files(paths: list[Path]) -> Iterator[tuple[Path, str] | Skipped]:
-    """Yield (path, doc_id) for every supported file under ``paths``, in a stable order, or a Skipped."""
+def iter_files(paths: list[Path], follow_outside_links: bool = False,
+               ) -> Iterator[tuple[Path, str, Path | None] | Skipped]:
+    """Yield (path, doc_id, root) for every supported file under ``paths``, in a stable order, or a Skipped.
+
+    ``root`` is the resolved path given (a symlink named on the command line is followed): a symlink found
+    in the walk must resolve inside it unless ``follow_outside_links``, in which case ``root`` is None.
+    """
     root = corpus_root(paths)
     seen: set[str] = set()
     for top in paths:
-        if not top.exists():
+        if not os.path.lexists(top):
             yield Skipped(str(top), "no such file or directory")
             continue
-        candidates = [top] if not top.is_dir() else _walk(top)
+        try:
+            real_top = Path(os.path.realpath(top, strict=True))
+        except OSError:
+            yield Skipped(str(top), "broken or looping symlink")
+            continue
+        is_dir = real_top.is_dir()
+        # A file named on its own may have a sidecar beside it: its folder is the root for that.
+        limit = None if follow_outside_links else real_top if is_dir else real_top.parent
+        candidates = _walk(top, real_top, root, follow_outside_links) if is_dir else [top]
         for path in candidates:
             if isinstance(path, Skipped):
                 yield path
@@ -211,22 +350,101 @@ def iter_files(paths: list[Path]) -> Iterator[tuple[Path, str] | Skipped]:
             if path.suffix.lower() not in SUPPORTED_SUFFIXES:
                 continue
             doc_id = path.absolute().relative_to(root).as_posix()
+            if (bad := _bad_name(doc_id)) is not None:
+                yield Skipped(_shown(path), bad)
+                continue
             if doc_id in seen:
                 continue
             seen.add(doc_id)
-            yield path, doc_id
+            yield path, doc_id, limit
 
 
-def _walk(top: Path) -> Iterator[Path | Skipped]:
-    # Symlinked folders are not followed: that is how a symlink loop cannot trap the walk.
-    for dirpath, dirnames, filenames in os.walk(top, followlinks=False, onerror=None):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if name.startswith("."):
+def _bad_name(name: str) -> str | None:
+    """Why a name cannot be a document id: ids go into SQLite, JSON, filters and one-line summaries."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "file name is not valid UTF-8"
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in name):
+        return f"file name contains control characters ({os.path.basename(name)!r})"
+    return None
+
+
+def _shown(path: Path | str) -> str:
+    """``path`` printable on one line: undecodable bytes as \\x.., control characters escaped."""
+    text = os.fsencode(path).decode("utf-8", "backslashreplace")
+    return text if text.isprintable() else repr(text)[1:-1]
+
+
+def inside_folder(path: str | Path, folder: str | Path) -> bool:
+    return os.path.commonpath([path, folder]) == str(folder)
+
+
+def _walk(top: Path, real_top: Path, root: Path, follow_outside_links: bool) -> Iterator[Path | Skipped]:
+    """Files under ``top``, each folder's files in name order before its subfolders (as os.walk, top down).
+
+    Iterative, so no depth of nesting can exhaust the stack. Symlinked folders are followed; a folder already
+    walked (by device and inode) is not walked again, which is what keeps a symlink loop from trapping it.
+    """
+    top_stat = os.stat(top)
+    walked: dict[tuple[int, int], Path] = {(top_stat.st_dev, top_stat.st_ino): top}
+    stack = [top]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as scan:
+                entries = sorted(scan, key=lambda e: e.name)
+        except OSError as exc:
+            prefix = folder.absolute().relative_to(root).as_posix()
+            yield Skipped(_shown(folder), f"unreadable folder ({exc.strerror or exc})",
+                          unread_folder="" if prefix == "." else prefix)
+            continue
+        subfolders: list[Path] = []
+        for entry in entries:
+            if entry.name.startswith("."):
                 continue
-            path = Path(dirpath) / name
-            if path.is_symlink() and not path.exists():
-                if path.suffix.lower() in SUPPORTED_SUFFIXES:
-                    yield Skipped(str(path), "broken or looping symlink")
+            path = folder / entry.name
+            supported = path.suffix.lower() in SUPPORTED_SUFFIXES
+            is_link, is_dir, own = False, False, None
+            try:
+                is_link = entry.is_symlink()
+                if is_link:
+                    target_stat = os.stat(path)
+                    is_dir = stat_module.S_ISDIR(target_stat.st_mode)
+                else:
+                    is_dir = entry.is_dir(follow_symlinks=False)
+                    own = entry.stat(follow_symlinks=False) if is_dir else None
+            except OSError as exc:
+                if is_link:
+                    if supported:
+                        yield Skipped(_shown(path), "broken or looping symlink")
+                elif is_dir:  # e.g. a path past PATH_MAX
+                    prefix = path.absolute().relative_to(root).as_posix()
+                    yield Skipped(_shown(path), f"unreadable folder ({exc.strerror or exc})", unread_folder=prefix)
+                elif supported:
+                    yield Skipped(_shown(path), f"unreadable ({exc.strerror or exc})")
                 continue
-            yield path
+            if is_dir and (bad := _bad_name(entry.name)) is not None:
+                yield Skipped(_shown(path), bad.replace("file name", "folder name"))
+                continue
+            if is_link:
+                target = os.path.realpath(path)
+                if not follow_outside_links and not inside_folder(target, real_top):
+                    if supported or is_dir:
+                        yield Skipped(_shown(path), f"symlink to {_shown(target)} outside the indexed folder "
+                                      f"{_shown(real_top)} (see follow_outside_links)")
+                    continue
+                if is_dir:
+                    key = (target_stat.st_dev, target_stat.st_ino)
+                    if key in walked:
+                        yield Skipped(_shown(path), f"symlink loop or duplicate: {_shown(target)} is already "
+                                      f"indexed as {_shown(walked[key])}")
+                        continue
+                    walked[key] = path
+            elif own is not None:
+                walked.setdefault((own.st_dev, own.st_ino), path)
+            if is_dir:
+                subfolders.append(path)
+            else:
+                yield path
+        stack.extend(reversed(subfolders))

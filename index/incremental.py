@@ -13,14 +13,15 @@ import logging
 from dataclasses import dataclass, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from stat import S_ISREG
 
 import numpy as np
 
-from .documents import Document
+from .documents import Document, LoadError, sha256_regular
 from .embedder import Embedder
 from .metadata import document_metadata
 from .retrieval_text import chunk_key, retrieval_text, title_prefix
-from .store import ChunkRow, DocumentRow, IndexUnavailable, StoredIndex, open_stored_index, read_current, sha256_file
+from .store import ChunkRow, DocumentRow, IndexUnavailable, StoredIndex, open_stored_index, read_current
 
 log = logging.getLogger("askdocs.build")
 
@@ -97,23 +98,31 @@ class Previous:
     def doc_ids(self) -> set[str]:
         return set(self.documents)
 
-    def unchanged_file(self, path: Path, doc_id: str, max_bytes: int) -> Document | None:
+    def unchanged_file(self, path: Path, doc_id: str, max_bytes: int, root: Path | None = None) -> Document | None:
         """The stored document for ``path`` if the file's bytes are the ones it was made from, else None."""
         stored = self.documents.get(doc_id)
         if stored is None:
             return None
         try:
             stat = path.stat()
-            # Size first: a changed or oversized file is recognised without reading a byte of it.
-            if stat.st_size != stored.row.size or stat.st_size > max_bytes or sha256_file(path) != stored.row.sha256:
+            # Size first: a changed or oversized file is recognised without reading a byte of it. Only a
+            # regular file is opened (sha256_regular checks again on the open file): see documents.read_regular.
+            if (not S_ISREG(stat.st_mode) or stat.st_size != stored.row.size or stat.st_size > max_bytes
+                    or sha256_regular(path, max_bytes) != stored.row.sha256):
                 return None
-        except OSError:
+        except (OSError, LoadError):
             return None  # the loader reports it
         row = stored.row
         return Document(doc_id=row.doc_id, title=row.title, source=str(path), sha256=row.sha256, text=row.text,
                         kind=row.kind, size=stat.st_size, mtime=stat.st_mtime, page_starts=row.page_starts,
                         # Front matter lives in the unchanged text, but a sidecar can change on its own.
-                        meta=document_metadata(path, row.text, row.kind))
+                        meta=document_metadata(path, row.text, row.kind, root))
+
+    def stored_document(self, doc_id: str) -> Document:
+        """The document as the previous generation stored it, without looking at the file."""
+        row = self.documents[doc_id].row
+        return Document(doc_id=row.doc_id, title=row.title, source=row.source, sha256=row.sha256, text=row.text,
+                        kind=row.kind, size=row.size, mtime=row.mtime, page_starts=row.page_starts, meta=row.meta)
 
     def unchanged(self, document: Document) -> StoredDocument | None:
         stored = self.documents.get(document.doc_id)

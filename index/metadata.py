@@ -9,15 +9,49 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
+import stat
 from pathlib import Path
 
 import yaml
 
-from .documents import LoadError
+from .documents import LoadError, inside_folder, read_regular
 
 FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)?---[ \t]*(\n|\Z)", re.DOTALL)
 Scalar = str | int | float | bool
+# Front matter is a few lines of keys; these bounds keep a hostile file's parse to milliseconds.
+MAX_FRONT_MATTER_CHARS = 64 * 1024
+MAX_FRONT_MATTER_DEPTH = 20
+MAX_SIDECAR_BYTES = 256 * 1024
+
+
+class _Refused(yaml.YAMLError):
+    pass
+
+
+class _FrontMatterLoader(yaml.SafeLoader):
+    """SafeLoader without anchors and aliases, and with a bounded nesting depth.
+
+    Aliases are how a few hundred bytes expand to billions of values ("billion laughs"), and front matter
+    has no use for them; refusing them at composition means nothing is ever expanded.
+    """
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise _Refused(f"anchors and aliases are not allowed (line {event.start_mark.line + 1})")
+        self._depth += 1
+        try:
+            if self._depth > MAX_FRONT_MATTER_DEPTH:
+                raise _Refused(f"nested more than {MAX_FRONT_MATTER_DEPTH} levels deep")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def sidecar_paths(path: Path) -> list[Path]:
@@ -25,14 +59,19 @@ def sidecar_paths(path: Path) -> list[Path]:
     return [path.with_name(path.name + ".meta.json"), path.with_name(path.stem + ".meta.json")]
 
 
-def document_metadata(path: Path, text: str, kind: str) -> dict:
+def document_metadata(path: Path, text: str, kind: str, root: Path | None = None) -> dict:
+    """``root``: the resolved folder a sidecar that is a symlink must point into (None: anywhere)."""
     meta: dict = {}
     if kind == "markdown":
         meta.update(front_matter(text))
     for sidecar in sidecar_paths(path):
-        if sidecar.is_file():
-            meta.update(_read_sidecar(sidecar))
-            break
+        try:
+            if stat.S_ISLNK(os.lstat(sidecar).st_mode) and not os.path.exists(sidecar):
+                continue  # a dangling link is no sidecar, as before
+        except OSError:
+            continue
+        meta.update(_read_sidecar(sidecar, root))
+        break
     return meta
 
 
@@ -40,18 +79,30 @@ def front_matter(text: str) -> dict:
     match = FRONT_MATTER.match(text)
     if not match or not match.group(1):
         return {}
+    if len(match.group(1)) > MAX_FRONT_MATTER_CHARS:
+        raise LoadError(f"front matter too large ({len(match.group(1)):,} characters > "
+                        f"{MAX_FRONT_MATTER_CHARS:,} limit)")
     try:
-        data = yaml.safe_load(match.group(1))
+        data = yaml.load(match.group(1), Loader=_FrontMatterLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise LoadError(f"invalid front matter ({str(exc).splitlines()[0]})") from None
+    except Exception as exc:  # a date like 2024-02-30 is a ValueError, a huge int an OverflowError, ...
+        raise LoadError(f"invalid front matter ({type(exc).__name__}: {exc})") from None
     return _clean(data) if isinstance(data, dict) else {}
 
 
-def _read_sidecar(path: Path) -> dict:
+def _read_sidecar(path: Path, root: Path | None) -> dict:
+    if root is not None and not inside_folder(os.path.realpath(path), root):
+        raise LoadError(f"sidecar {path.name} is a symlink to {os.path.realpath(path)} outside the indexed "
+                        f"folder {root} (see follow_outside_links)")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raw, _ = read_regular(path, MAX_SIDECAR_BYTES)
+    except LoadError as exc:
         raise LoadError(f"invalid sidecar {path.name} ({exc})") from None
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise LoadError(f"invalid sidecar {path.name} ({type(exc).__name__}: {exc})") from None
     if not isinstance(data, dict):
         raise LoadError(f"invalid sidecar {path.name} (a JSON object is expected)")
     return _clean(data)

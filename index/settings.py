@@ -29,6 +29,18 @@ class Settings(BaseSettings):
         "indexes may share one. Unset: embedding-cache.sqlite in the index folder; empty: no cache.",
     )
     max_file_mb: float = Field(50.0, gt=0, description="Files larger than this are skipped, never read into memory.")
+    max_pdf_pages: int = Field(
+        5_000, ge=1, description="PDFs with more pages than this are skipped (counted before any text is extracted).",
+    )
+    max_text_chars: int = Field(
+        20_000_000, ge=1, description="A file whose extracted text passes this many characters (about 10,000 pages) "
+        "is skipped. PDFs are checked page by page, so a small PDF that inflates to gigabytes stops early, and are also "
+        "skipped once their pages' decoded content streams pass 4 bytes per allowed character.",
+    )
+    follow_outside_links: bool = Field(
+        False, description="Index symlinked files and folders whose target lies outside the folder given to "
+        "build-index (and read such sidecars); by default they are skipped and named in the summary.",
+    )
 
     max_question_chars: int = Field(2000, ge=1)
     max_top_k: int = Field(50, ge=1)

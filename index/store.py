@@ -103,6 +103,10 @@ class BuildLocked(IndexUnavailable):
     pass
 
 
+class IndexUnwritable(IndexUnavailable):
+    pass
+
+
 @dataclass(frozen=True)
 class DocumentRow:
     doc_id: str
@@ -142,18 +146,35 @@ def chunk_id_for(doc_id: str, ordinal: int) -> str:
 
 @contextlib.contextmanager
 def build_lock(index_dir: Path):
-    """Only one build per index folder; a second one fails at once instead of racing the first."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    handle = open(index_dir / ".lock", "w")
+    """Only one build per index folder; a second one fails at once instead of racing the first.
+
+    flock is released by the kernel when its holder dies, so a killed build never leaves a stale lock. The
+    holder's pid and start time in the file are only for the message a second build gets.
+    """
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(index_dir / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise IndexUnwritable(f"cannot write to the index folder {index_dir} ({describe_os_error(exc)}); nothing "
+                              "was built and the existing index, if any, is unchanged") from None
     try:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise BuildLocked(f"another build-index is running on {index_dir}; wait for it to finish") from None
+            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
+            raise BuildLocked(f"another build-index is running on {index_dir}"
+                              f"{f' ({holder})' if holder else ''}; wait for it to finish") from None
+        started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}, started {started}\n".encode(), 0)
         _remove_stale_temporaries(index_dir)
         yield
     finally:
-        handle.close()
+        os.close(fd)
+
+
+def describe_os_error(exc: OSError) -> str:
+    return f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc.strerror or exc)
 
 
 def _remove_stale_temporaries(index_dir: Path) -> None:

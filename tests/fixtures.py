@@ -108,3 +108,36 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
+
+
+def make_pdf_bomb(pages: int = 200, stream_bytes: int = 20_000_000) -> bytes:
+    """A small PDF whose pages all draw one Flate-compressed content stream of ``stream_bytes`` text operators:
+    a few hundred KB on disk, ``pages`` times the stream's text when extracted."""
+    import zlib
+
+    line = b"(" + b"lorem ipsum dolor sit amet " * 4 + b") Tj T*\n"
+    body = b"BT /F1 11 Tf 14 TL 72 720 Td\n" + line * (stream_bytes // len(line)) + b"ET"
+    packed = zlib.compress(body, 9)
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"",  # the page tree, once the page numbers are known
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(packed) + packed + b"\nendstream",
+    ]
+    first_page = len(objects) + 1
+    for _ in range(pages):
+        objects.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+                       b"/Resources << /Font << /F1 3 0 R >> >> >>")
+    kids = b" ".join(b"%d 0 R" % n for n in range(first_page, first_page + pages))
+    objects[1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, pages)
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    for offset in offsets:
+        out += b"%010d 00000 n \n" % offset
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
