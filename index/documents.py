@@ -162,12 +162,21 @@ def load_pdf(data: bytes, max_pages: int = MAX_PDF_PAGES,
             pages, total, content, max_content = [], 0, 0, PDF_CONTENT_PER_TEXT_CHAR * max_chars
             # Checked page by page, before and after each: pages can share one content stream, so a small file
             # can inflate to gigabytes; stopping early is what keeps a bomb's cost to seconds.
+            drawn: dict[tuple, str] = {}  # page text by what draws it (_drawing_key)
             for page in reader.pages:
-                content += _content_bytes(page)
-                if content > max_content:
-                    raise LoadError(f"too much page content (over {max_content:,} decoded bytes by page "
-                                    f"{len(pages) + 1}; {PDF_CONTENT_PER_TEXT_CHAR} x max_text_chars)")
-                pages.append(_normalise_newlines(page.extract_text() or "").strip())
+                key = _drawing_key(page)
+                if key is not None and key in drawn:
+                    # The same content stream drawn with the same resources on a page of the same shape gives
+                    # the same text: extracting it again would only cost time (a bomb shares one stream).
+                    pages.append(drawn[key])
+                else:
+                    content += _content_bytes(page)
+                    if content > max_content:
+                        raise LoadError(f"too much page content (over {max_content:,} decoded bytes by page "
+                                        f"{len(pages) + 1}; {PDF_CONTENT_PER_TEXT_CHAR} x max_text_chars)")
+                    pages.append(_normalise_newlines(page.extract_text() or "").strip())
+                    if key is not None:
+                        drawn[key] = pages[-1]
                 total += len(pages[-1])
                 if total > max_chars:
                     raise LoadError(_too_much_text(max_chars, f" by page {len(pages)}"))
@@ -187,6 +196,22 @@ def load_pdf(data: bytes, max_pages: int = MAX_PDF_PAGES,
         offset += len(page_text) + len(PAGE_SEPARATOR)
     text = PAGE_SEPARATOR.join(parts)
     return text, (str(meta_title).strip() or _first_line(text))[:_TITLE_CHARS], tuple(page_starts)
+
+
+def _drawing_key(page) -> tuple | None:
+    """What decides a page's extracted text, when its content streams are shared objects; else None."""
+    from pypdf.generic import IndirectObject
+
+    raw = page.raw_get("/Contents") if "/Contents" in page else None
+    target = raw.get_object() if isinstance(raw, IndirectObject) else raw
+    refs = list(target) if isinstance(target, list) else [raw]
+    if not all(isinstance(ref, IndirectObject) for ref in refs):
+        return None
+    # Resources may be inherited from the page tree, so the parent is part of what draws the page.
+    inherited = page.raw_get("/Parent") if "/Parent" in page else None
+    resources = page.raw_get("/Resources") if "/Resources" in page else None
+    return (tuple((ref.idnum, ref.generation) for ref in refs), repr(resources), repr(inherited),
+            repr(page.get("/Rotate")), repr(page.mediabox))
 
 
 def _content_bytes(page) -> int:

@@ -148,3 +148,16 @@ def test_answer_sentence_cites_its_own_pdf_page(corpus_index):
     answer = response.answer
     assert answer is not None and "Black tea" in answer.text
     assert answer.citation.doc_id == "tea.pdf" and answer.citation.page == 2
+
+
+def test_pages_that_share_one_content_stream_each_get_its_text():
+    # The loader extracts a shared stream once and reuses its text (what keeps an inflating PDF cheap); each
+    # page must still get exactly the text it draws, at the right offset.
+    from index.documents import load_pdf
+
+    from .fixtures import make_pdf_bomb
+
+    text, _, page_starts = load_pdf(make_pdf_bomb(pages=3, stream_bytes=2_000))
+    pages = [text[start:end].strip() for start, end in zip(page_starts, [*page_starts[1:], len(text)])]
+    assert len(pages) == 3 and pages[0] and pages[0] == pages[1] == pages[2]
+    assert "lorem ipsum dolor sit amet" in pages[2]
