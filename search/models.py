@@ -152,8 +152,12 @@ class Signals(BaseModel):
 
     dense: float = Field(description="Cosine similarity of the top passage to the question.")
     coverage: float = Field(description="Share of the question's words (idf-weighted) found in the top passage.")
-    confidence: float = Field(description="dense + weight * coverage; under the threshold means no_answer.")
-    threshold: float
+    confidence: float = Field(description="dense + weight * coverage (the evidence before the answer scorer).")
+    threshold: float = Field(description="evidence under this means no_answer (ASKDOCS_NO_ANSWER_THRESHOLD).")
+    answer_score: float = Field(0.0, description="The answer scorer's probability that the chosen answer answers.")
+    unknown_terms: float = Field(0.0, description="Share of the question's idf-weighted terms the index never uses.")
+    evidence: float = Field(0.0, description="confidence + scorer and unknown-term terms; under threshold means "
+                            "no_answer (README, \"Choosing the no-answer threshold\").")
 
 
 class AskResponse(BaseModel):
