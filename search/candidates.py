@@ -63,7 +63,8 @@ def line_kind(text: str) -> str:
     first_line = stripped.split("\n", 1)[0]
     if _NAV_START.match(body) and len(words) <= 10:
         return "navigation"
-    if _BREADCRUMB.search(first_line) and len(words) <= 12 and not _TERMINAL.search(stripped):
+    if (not marked and len(_BREADCRUMB.findall(first_line)) >= 2 and len(words) <= 12 and "[" not in first_line
+            and "{" not in first_line and not _TERMINAL.search(stripped)):
         return "navigation"
     if stripped.endswith("?") and len(words) >= 2:
         return "question"
@@ -111,7 +112,11 @@ class Unit:
 
 def _continues(previous: str, gap: str, following: str) -> bool:
     """Is ``following`` the next line of the same sentence as ``previous`` (hard-wrapped text)?"""
-    if gap.count("\n") > 1 or not following:
+    if not following:
+        return False
+    if not gap and previous and not previous[-1].isspace():
+        return True  # cut inside a word ("from ." + "RData"): the splitter saw a sentence end that is not one
+    if gap.count("\n") > 1:
         return False
     if _TERMINAL.search(previous.rstrip()) or _BARE_MARKER.match(previous) or _LIST_MARKER.match(following):
         return False

@@ -27,7 +27,7 @@ from .filters import ChunkFilter, DocumentTable, chunk_filter
 from .models import Answer, AskResponse, DocumentOut, Filters, Highlight, IndexStats, Mode, Passage, Question, Signals
 
 # The answer is the best-scored candidate of the first ANSWER_PASSAGES passages (README, "The answer sentence").
-ANSWER_PASSAGES = 3
+ANSWER_PASSAGES = 5
 # Extra chunks retrieved so that passages dropped as repeats are replaced.
 DEDUPE_SPARE = 5
 # No-answer: evidence = confidence + w * (scorer probability - centre) - u * unknown-term share, refused under
@@ -232,7 +232,8 @@ class Engine:
 
 @dataclass
 class Evidence:
-    """Every answer candidate of the first passages: its passage rank, span, features and scorer logit."""
+    """Every candidate of every passage: its passage rank, span, features and scorer logit; ``best`` is the best of
+    the first ANSWER_PASSAGES passages (the answer)."""
 
     ranks: list[int] = field(default_factory=list)
     spans: list[tuple[int, int]] = field(default_factory=list)
@@ -248,8 +249,6 @@ class Evidence:
 
     def add(self, rank: int, cands: list[Candidate], spans: list[tuple[int, int]], x: np.ndarray,
             logits: np.ndarray, answerable: bool) -> None:
-        if not answerable:
-            return
         for c, span, row, logit in zip(cands, spans, x, logits):
             self.ranks.append(rank)
             self.spans.append(span)
@@ -257,7 +256,7 @@ class Evidence:
             self.kinds.append(c.kind)
             self.features.append(row)
             self.logits.append(float(logit))
-            if self.best is None or logit > self.best[2]:
+            if answerable and (self.best is None or logit > self.best[2]):
                 self.best = (rank, span, float(logit))
 
 
