@@ -2,7 +2,7 @@
 
     PYTHONPATH=. python bench/tune_no_answer.py --squad ../shared/data/squad-v1.1-dev [--out no-answer-tuning.json]
 
-evidence = confidence + w * (answer_score - centre) - u * unknown_terms; no_answer when evidence < threshold
+evidence = confidence + w * (answer_score - centre) - u * unknown_terms - r * rare_term_missing; no_answer when evidence < threshold
 (ASKDOCS_NO_ANSWER_THRESHOLD, default 0.6, kept). Sets: the real-documents *dev* questions (answerable and not),
 the seed article's 20 answerable and 20 off-corpus questions (tests/seed_questions.json), and 1,000 questions of
 the SQuAD *train* half asked of their own corpus (answerable). Never the real-documents test split.
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import random
 import sys
@@ -40,12 +41,12 @@ def signals(engine, questions: list[str]) -> np.ndarray:
     rows = []
     for q in questions:
         s = engine.ask(q).signals
-        rows.append([s.confidence, s.answer_score, s.unknown_terms])
+        rows.append([s.confidence, s.answer_score, s.unknown_terms, float(s.rare_term_missing)])
     return np.array(rows)
 
 
-def refused(sig: np.ndarray, w: float, centre: float, u: float) -> np.ndarray:
-    return sig[:, 0] + w * (sig[:, 1] - centre) - u * sig[:, 2] < THRESHOLD
+def refused(sig: np.ndarray, w: float, centre: float, u: float, r: float) -> np.ndarray:
+    return sig[:, 0] + w * (sig[:, 1] - centre) - u * sig[:, 2] - r * sig[:, 3] < THRESHOLD
 
 
 def main() -> None:
@@ -81,21 +82,20 @@ def main() -> None:
     squad.close()
 
     results = []
-    for w in (0.0, 0.25, 0.5, 1.0, 1.5, 2.0):
-        for u in (0.0, 0.1, 0.2, 0.3, 0.5, 0.8):
-            best = None
-            for centre in np.round(np.arange(-0.5, 1.01, 0.01), 2) if w else [0.5]:
-                rates = {name: float(np.mean(refused(sig, w, centre, u))) for name, sig in sets.items()}
-                ok = (rates["realdocs_dev_answerable"] <= 0.03 and rates["squad_train_answerable"] <= 0.03
-                      and rates["seed_answerable"] == 0)
-                if ok:
-                    best = {"w": w, "u": u, "centre": float(centre), **{k: round(v, 4) for k, v in rates.items()}}
-            if best:
-                results.append(best)
-    results.sort(key=lambda r: (-(r["realdocs_dev_unanswerable"] + r["seed_off_corpus"]), r["w"] + r["u"]))
+    for w, u, r in itertools.product((0.0, 0.5, 1.0, 1.5, 2.0), (0.0, 0.2, 0.5, 0.8), (0.0, 0.1, 0.2, 0.3, 0.4, 0.6)):
+        best = None
+        for centre in np.round(np.arange(-0.5, 1.01, 0.01), 2) if w else [0.5]:
+            rates = {name: float(np.mean(refused(sig, w, centre, u, r))) for name, sig in sets.items()}
+            ok = (rates["realdocs_dev_answerable"] <= 0.03 and rates["squad_train_answerable"] <= 0.03
+                  and rates["seed_answerable"] == 0)
+            if ok:
+                best = {"w": w, "u": u, "r": r, "centre": float(centre), **{k: round(v, 4) for k, v in rates.items()}}
+        if best:
+            results.append(best)
+    results.sort(key=lambda x: (-(x["realdocs_dev_unanswerable"] + x["seed_off_corpus"]), x["w"] + x["u"] + x["r"]))
     for r in results[:10]:
         print(json.dumps(r))
-    current = {name: round(float(np.mean(refused(sig, 0.0, 0.5, 0.0))), 4) for name, sig in sets.items()}
+    current = {name: round(float(np.mean(refused(sig, 0.0, 0.5, 0.0, 0.0))), 4) for name, sig in sets.items()}
     print("old rule (confidence < 0.6) on the same signals:", json.dumps(current))
     write_result(args.out, {"threshold": THRESHOLD, "best": results[:10], "old_rule": current,
                             "sizes": {k: len(v) for k, v in sets.items()}})

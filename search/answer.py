@@ -6,6 +6,10 @@ A question's content terms are weighted by their BM25 idf (shrunk towards the me
 
 from __future__ import annotations
 
+import os
+import re
+from functools import lru_cache
+
 import numpy as np
 
 from index.lexical import tokenize
@@ -41,6 +45,44 @@ def idf_weights(bm25, query_tokens: list[str]) -> dict[str, float]:
         return raw
     mean = float(np.mean(list(raw.values())))
     return {k: shrink_idf(w, n_docs, mean) for k, w in raw.items()}
+
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.+#-]*[A-Za-z0-9+#]|[A-Za-z]")
+
+
+@lru_cache(maxsize=1)
+def _common_words() -> frozenset[str]:
+    """Whole words of MiniLM's WordPiece vocabulary: everyday English, as opposed to product and project names."""
+    from index.embedder import _minilm_path
+
+    with open(os.path.join(_minilm_path(), "vocab.txt"), encoding="utf-8") as handle:
+        return frozenset(w.strip() for w in handle if w.strip().isalpha() and not w.startswith("##"))
+
+
+def name_terms(question: str) -> set[str]:
+    """Lemma keys of the words that name something: capitalised after the first word ("MariaDB", "Redis"), or not
+    an everyday word (a whole word of the model's vocabulary: "matplotlib", "bashrc" are not)."""
+    out: set[str] = set()
+    common = _common_words()
+    for i, m in enumerate(_WORD.finditer(question)):
+        word = m.group(0)
+        if (i > 0 and any(c.isupper() for c in word)) or word.lower() not in common:
+            out.update(keys(word))
+    return out - QUESTION_WORDS
+
+
+def rarest_term(bm25, query_tokens: list[str], among: set[str] | None = None) -> str | None:
+    """The question's content term (lemma key) the index uses least, optionally only among ``among``."""
+    n_docs = bm25.scores["num_docs"]
+    best, best_idf = None, -1.0
+    for token in sorted(set(query_tokens) - QUESTION_WORDS):
+        key = key_of(token)
+        if among is not None and key not in among:
+            continue
+        value = idf(n_docs, max(document_frequency(bm25, token), document_frequency(bm25, key)))
+        if value > best_idf:
+            best, best_idf = key, value
+    return best
 
 
 def unknown_share(bm25, query_tokens: list[str], weights: dict[str, float]) -> float:

@@ -18,10 +18,11 @@ from index.settings import Settings
 from index.store import IndexMismatch, StoredIndex, open_stored_index
 
 from . import retrieve
-from .answer import coverage, idf_weights, unknown_share
+from .answer import coverage, idf_weights, name_terms, rarest_term, unknown_share
 from .candidates import units as candidate_units
 from .citations import chunk_citation, sentence_citation
 from .context import prompt_context
+from .terms import keys
 from .scorer import Candidate, QuestionInfo, features, load_scorer, question_info, sigmoid
 from .filters import ChunkFilter, DocumentTable, chunk_filter
 from .models import Answer, AskResponse, DocumentOut, Filters, Highlight, IndexStats, Mode, Passage, Question, Signals
@@ -30,11 +31,13 @@ from .models import Answer, AskResponse, DocumentOut, Filters, Highlight, IndexS
 ANSWER_PASSAGES = 5
 # Extra chunks retrieved so that passages dropped as repeats are replaced.
 DEDUPE_SPARE = 5
-# No-answer: evidence = confidence + w * (scorer probability - centre) - u * unknown-term share, refused under
+# No-answer: evidence = confidence + w * (scorer probability - centre) - u * unknown-term share - r * (the question's
+# rarest term is missing from the top passage and its title), refused under
 # ASKDOCS_NO_ANSWER_THRESHOLD (tuned on the real-documents dev split, README "Choosing the no-answer threshold").
-NO_ANSWER_SCORER_WEIGHT = 0.0
-NO_ANSWER_SCORER_CENTRE = 0.5
+NO_ANSWER_SCORER_WEIGHT = 0.5
+NO_ANSWER_SCORER_CENTRE = 0.33
 NO_ANSWER_UNKNOWN_WEIGHT = 0.0
+NO_ANSWER_RARE_MISSING_WEIGHT = 0.3
 
 
 class Engine:
@@ -80,7 +83,7 @@ class Engine:
         weights = idf_weights(self.stored.bm25, query_tokens)
         info = question_info(question, weights)
         passages, evidence = self._passages(ranked, shown, query_vector, info)
-        signals = self._signals(passages[0], float(ranked.dense[0]), query_tokens, weights, evidence) if passages else None
+        signals = self._signals(question, passages[0], float(ranked.dense[0]), query_tokens, weights, evidence) if passages else None
         no_answer = signals is None or signals.evidence < signals.threshold
         answer = None if no_answer or evidence.best is None else self._answer(passages, evidence)
         passages = passages[:top_k]
@@ -204,18 +207,22 @@ class Engine:
             evidence.add(rank, cands, [(u.start, u.end) for u in units], x, logits, rank < ANSWER_PASSAGES)
         return passages, evidence
 
-    def _signals(self, top: Passage, dense: float, query_tokens: list[str], weights: dict[str, float],
+    def _signals(self, question: str, top: Passage, dense: float, query_tokens: list[str], weights: dict[str, float],
                  evidence: Evidence) -> Signals:
         # The title is part of what retrieval matched (it is prepended to every chunk), so it counts here too.
-        covered = coverage(weights, f"{top.citation.title}\n{top.text}")
+        top_keys = set(keys(f"{top.citation.title}\n{top.text}"))
+        covered = coverage(weights, top_keys)
+        rarest = rarest_term(self.stored.bm25, query_tokens, name_terms(question))
+        rare_missing = rarest is not None and rarest not in top_keys
         confidence = dense + self.settings.no_answer_coverage_weight * covered
         unknown = unknown_share(self.stored.bm25, query_tokens, weights)
         answer_score = float(sigmoid(evidence.best_logit)) if evidence.best is not None else 0.0
         evidence_score = (confidence + NO_ANSWER_SCORER_WEIGHT * (answer_score - NO_ANSWER_SCORER_CENTRE)
-                          - NO_ANSWER_UNKNOWN_WEIGHT * unknown)
+                          - NO_ANSWER_UNKNOWN_WEIGHT * unknown - NO_ANSWER_RARE_MISSING_WEIGHT * rare_missing)
         return Signals(dense=round(dense, 4), coverage=round(covered, 4), confidence=round(confidence, 4),
                        threshold=self.settings.no_answer_threshold, answer_score=round(answer_score, 4),
-                       unknown_terms=round(unknown, 4), evidence=round(evidence_score, 4))
+                       unknown_terms=round(unknown, 4), rare_term_missing=rare_missing,
+                       evidence=round(evidence_score, 4))
 
     def _answer(self, passages: list[Passage], evidence: Evidence) -> Answer:
         """The best-scored candidate among the first few passages, cited on its own."""

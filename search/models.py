@@ -156,6 +156,8 @@ class Signals(BaseModel):
     threshold: float = Field(description="evidence under this means no_answer (ASKDOCS_NO_ANSWER_THRESHOLD).")
     answer_score: float = Field(0.0, description="The answer scorer's probability that the chosen answer answers.")
     unknown_terms: float = Field(0.0, description="Share of the question's idf-weighted terms the index never uses.")
+    rare_term_missing: bool = Field(False, description="The question's rarest name (a capitalised or "
+                                    "non-dictionary word: MariaDB, matplotlib) is in neither the top passage nor its title.")
     evidence: float = Field(0.0, description="confidence + scorer and unknown-term terms; under threshold means "
                             "no_answer (README, \"Choosing the no-answer threshold\").")
 
