@@ -19,6 +19,7 @@ so its citation slices the document exactly. Nothing here crosses a chunk's edge
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from dataclasses import dataclass, field
 
 # ---------------------------------------------------------------------------------------------------- lines
@@ -50,6 +51,7 @@ def _words(text: str) -> list[str]:
     return _WORD.findall(text)
 
 
+@lru_cache(maxsize=65536)
 def line_kind(text: str) -> str:
     """What one (regrouped) sentence is: ``sentence`` (a candidate), or why it cannot be an answer alone."""
     stripped = text.strip()
@@ -107,7 +109,11 @@ class Unit:
     kind: str             # sentence | definition | definition-long | list
     group: int            # index of the group the answer part starts at
     context: str = ""     # the heading or term this unit sits under (within the chunk), for features
-    extra: dict = field(default_factory=dict)
+    core: list[int] = field(default_factory=list)  # the sentences whose vectors stand for it (not a term line)
+
+    def __post_init__(self):
+        if not self.core:
+            self.core = list(self.sentences)
 
 
 def _continues(previous: str, gap: str, following: str) -> bool:
@@ -174,14 +180,17 @@ def _definition(gs: list[Group], j: int) -> list[Unit]:
     if k >= len(gs) or gs[k].kind not in (ELIGIBLE, "lead-in"):
         return []
     members = list(range(term.first, gs[k].last + 1))
-    out = [Unit(term.start, gs[k].end, members, "definition", k, term.text)]
+    # The unit's vector is its description's: a term line ("--norc") says little to the model, and averaging it
+    # in would make the definition lose to its own description sentence.
+    out = [Unit(term.start, gs[k].end, members, "definition", k, term.text,
+                core=list(range(gs[k].first, gs[k].last + 1)))]
     end = k
     while (end + 1 < len(gs) and gs[end + 1].kind in (ELIGIBLE, "lead-in", "fragment")
            and not _LIST_MARKER.match(gs[end + 1].text) and gs[end + 1].end - term.start <= DEFINITION_CHARS):
         end += 1
     if end > k:
         out.append(Unit(term.start, gs[end].end, list(range(term.first, gs[end].last + 1)), "definition-long", k,
-                        term.text))
+                        term.text, core=list(range(gs[k].first, gs[end].last + 1))))
     return out
 
 

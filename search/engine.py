@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import posixpath
 import time
 from dataclasses import dataclass, field
@@ -18,12 +19,13 @@ from index.settings import Settings
 from index.store import IndexMismatch, StoredIndex, open_stored_index
 
 from . import retrieve
-from .answer import coverage, idf_weights, name_terms, rarest_term, unknown_share
+from .answer import coverage, idf_weights, name_terms, rarest_term, sentence_scores, unknown_share
+from .candidates import Unit
 from .candidates import units as candidate_units
 from .citations import chunk_citation, sentence_citation
 from .context import prompt_context
 from .terms import keys
-from .scorer import Candidate, QuestionInfo, features, load_scorer, question_info, sigmoid
+from .scorer import FEATURES, Candidate, QuestionInfo, features, load_scorer, question_info, sigmoid
 from .filters import ChunkFilter, DocumentTable, chunk_filter
 from .models import Answer, AskResponse, DocumentOut, Filters, Highlight, IndexStats, Mode, Passage, Question, Signals
 
@@ -50,6 +52,9 @@ class Engine:
             candidates=settings.candidates,
         )
         self.documents_table = DocumentTable(stored)
+        # The trained answer scorer and its candidates; "off" is the sentence rule of askdocs before it (for
+        # measuring what the scorer costs: bench/latency.py).
+        self.answer_scorer = os.environ.get("ASKDOCS_ANSWER_SCORER", "on").lower() not in ("off", "0", "false", "no")
 
     # ------------------------------------------------------------ questions
     def ask(self, question: str | Question, top_k: int = 5, mode: Mode = "hybrid",
@@ -159,7 +164,7 @@ class Engine:
         shown: dict[int, set[tuple[int, int]]] = {}
         top_score = float(ranked.scores[0]) if len(ranked.scores) else 0.0
         top_doc = None
-        scorer = load_scorer()
+        scorer = load_scorer() if self.answer_scorer else None
         for row, score in zip(ranked.rows, ranked.scores):
             if len(passages) >= top_k:
                 break
@@ -183,15 +188,22 @@ class Engine:
             if (start, end) != (citation.char_start, citation.char_end):
                 citation = sentence_citation(stored, citation, chunk_text, start, end)
             vectors = stored.sentence_vectors[first + lo: first + hi].astype(np.float32)
-            _, units = candidate_units(text, start, spans[lo:hi])
             if top_doc is None:
                 top_doc = doc_row
             rank = len(passages)
-            cands = [Candidate(text=text[u.start - start:u.end - start], vector=vectors[u.sentences].mean(axis=0),
-                               kind=u.kind, context=u.context, rank=rank, fused_gap=top_score - float(score),
-                               same_doc=doc_row == top_doc) for u in units]
-            x = features(info, cands, query_vector)
-            logits = scorer.score(x)
+            if self.answer_scorer:
+                _, units = candidate_units(text, start, spans[lo:hi])
+                cands = [Candidate(text=text[u.start - start:u.end - start], vector=vectors[u.core].mean(axis=0),
+                                   kind=u.kind, context=u.context, rank=rank, fused_gap=top_score - float(score),
+                                   same_doc=doc_row == top_doc) for u in units]
+                x = features(info, cands, query_vector)
+                logits = scorer.score(x)
+            else:  # ASKDOCS_ANSWER_SCORER=off: every stored sentence, cosine + 0.5 x coverage, a rank penalty
+                units = [Unit(a, b, [i], "sentence", i) for i, (a, b) in enumerate(spans[lo:hi])]
+                cands = [Candidate(text=text[a - start:b - start], vector=vectors[i], kind="sentence", context="",
+                                   rank=rank, fused_gap=0.0, same_doc=True) for i, (a, b) in enumerate(spans[lo:hi])]
+                x = np.zeros((len(cands), len(FEATURES)), dtype=np.float32)
+                logits = sentence_scores(query_vector, vectors, [c.text for c in cands], info.weights, 0.5) - 0.02 * rank
             if len(cands):
                 best = int(np.argmax(logits))
                 h_start, h_end = units[best].start, units[best].end
@@ -219,6 +231,8 @@ class Engine:
         answer_score = float(sigmoid(evidence.best_logit)) if evidence.best is not None else 0.0
         evidence_score = (confidence + NO_ANSWER_SCORER_WEIGHT * (answer_score - NO_ANSWER_SCORER_CENTRE)
                           - NO_ANSWER_UNKNOWN_WEIGHT * unknown - NO_ANSWER_RARE_MISSING_WEIGHT * rare_missing)
+        if not self.answer_scorer:
+            answer_score, evidence_score = 0.0, confidence  # the rule of askdocs before the scorer
         return Signals(dense=round(dense, 4), coverage=round(covered, 4), confidence=round(confidence, 4),
                        threshold=self.settings.no_answer_threshold, answer_score=round(answer_score, 4),
                        unknown_terms=round(unknown, 4), rare_term_missing=rare_missing,

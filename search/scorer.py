@@ -8,6 +8,8 @@ real-documents dev questions; its weights ship in ``search/data/answer_scorer.js
 - ``coverage``: idf share of the question's terms (lemma keys) the candidate contains; ``context_coverage``:
   the same for the heading or definition term it sits under; relative versions (minus the best candidate's);
 - novelty: the share of the candidate's words the question does not have (an answer adds something);
+- ``term_cue``: a definition unit whose term is an identifier the question lacks, for "which option/setting";
+  ``name_coverage``: the share of the question's names (capitalised or non-dictionary words) it contains;
 - answer-type cues: a number for "how many/much/long", a year or date for "when", a capitalised name for
   "who", an identifier / ``--option`` / ``\\command`` for "which option/command/setting", "default" for
   "default" questions; each cue fires only when the question asks for it;
@@ -26,8 +28,8 @@ from importlib import resources
 
 import numpy as np
 
-from .answer import QUESTION_WORDS, coverage
-from .terms import keys
+from .answer import QUESTION_WORDS, coverage, name_terms
+from .terms import _keys, keys
 
 SCORER_FILE = "answer_scorer.json"
 
@@ -62,7 +64,7 @@ FEATURES = [
     "rank", "fused_gap", "same_doc_as_top",
     "kind_definition", "kind_definition_long", "kind_list",
     "number_cue", "when_cue", "who_cue", "identifier_cue", "default_cue", "how_cue", "no_cue_asked",
-    "cos_x_coverage",
+    "cos_x_coverage", "term_cue", "name_coverage",
 ]
 
 
@@ -90,11 +92,12 @@ class QuestionInfo:
     asks_identifier: bool
     asks_default: bool
     asks_how: bool
+    names: set[str]
 
 
 def question_info(question: str, weights: dict[str, float]) -> QuestionInfo:
     return QuestionInfo(
-        text=question, keys=set(keys(question)), weights=weights,
+        text=question, keys=set(keys(question)), weights=weights, names=name_terms(question),
         asks_number=bool(_ASKS_NUMBER.search(question)), asks_when=bool(_ASKS_WHEN.search(question)),
         asks_who=bool(_ASKS_WHO.search(question)), asks_identifier=bool(_ASKS_IDENTIFIER.search(question)),
         asks_default=bool(_ASKS_DEFAULT.search(question)), asks_how=bool(_ASKS_HOW.search(question)),
@@ -116,7 +119,7 @@ def features(q: QuestionInfo, candidates: list[Candidate], query_vector: np.ndar
     rows = []
     covs = []
     for c in candidates:
-        ks = set(keys(c.text))
+        ks = set(_keys(c.text))
         covs.append((coverage(q.weights, ks), coverage(q.weights, c.context) if c.context else 0.0, ks))
     best_cov = max(cv for cv, _, _ in covs)
     best_cos = float(cos.max())
@@ -137,6 +140,9 @@ def features(q: QuestionInfo, candidates: list[Candidate], query_vector: np.ndar
             float(q.asks_how and _new_matches(_IDENTIFIER, text, q.text)),
             float(not any_cue),
             float(cs) * cv,
+            # a definition whose term is a new identifier, for a question that asks for one ("which option")
+            float(q.asks_identifier and c.kind.startswith("definition") and _new_matches(_IDENTIFIER, c.context, q.text)),
+            len(q.names & ks) / len(q.names) if q.names else 0.0,
         ])
     return np.asarray(rows, dtype=np.float32)
 

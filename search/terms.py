@@ -48,8 +48,14 @@ def _lemma_keys() -> dict[str, str]:
 
 def keys(text: str) -> list[str]:
     """BM25 stems of ``text`` with irregular forms mapped to their lemma's stem."""
+    return list(_keys(text))
+
+
+@lru_cache(maxsize=65536)
+def _keys(text: str) -> tuple[str, ...]:
+    # Cached: the sentences of the passages popular questions reach come back again and again.
     table = _lemma_keys()
-    return [table.get(t, t) for t in tokenize(text)]
+    return tuple(table.get(t, t) for t in tokenize(text))
 
 
 def key_of(stem: str) -> str:
