@@ -37,7 +37,7 @@ DEDUPE_SPARE = 5
 # rarest term is missing from the top passage and its title), refused under
 # ASKDOCS_NO_ANSWER_THRESHOLD (tuned on the real-documents dev split, README "Choosing the no-answer threshold").
 NO_ANSWER_SCORER_WEIGHT = 0.5
-NO_ANSWER_SCORER_CENTRE = 0.33
+NO_ANSWER_SCORER_CENTRE = 0.35
 NO_ANSWER_UNKNOWN_WEIGHT = 0.0
 NO_ANSWER_RARE_MISSING_WEIGHT = 0.3
 
