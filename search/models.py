@@ -139,7 +139,9 @@ class Passage(BaseModel):
 
 
 class Answer(BaseModel):
-    """The single sentence that best answers the question; its citation covers just that sentence."""
+    """The span that best answers the question: a sentence, or a definition-list term with its description, or a
+    lead-in with its list (README "The answer"); its citation covers just that span. ``score`` is the answer
+    scorer's logit."""
 
     text: str
     score: float
