@@ -11,9 +11,12 @@ Data, fixed and reproducible (seed 0):
 Each question goes through Engine.evidence (the same code as POST /ask, hybrid, top 5): every candidate of the
 first passages with its features. A candidate is positive when it contains a gold answer string. When a shorter
 candidate also contains it, the longer ones that include it are left out of training: the answer should be the
-tightest unit, not the longest. A logistic regression (scikit-learn, L2, C chosen by 5-fold cross-validation
-over questions on the training data) is fitted; the real-documents questions are weighted so that they count as
-much as the SQuAD ones together (REALDOCS_SHARE). Prints and writes the evaluation JSON to bench/results/.
+tightest unit, not the longest. A listwise logistic model (per question a softmax over its candidates; L2, C
+chosen by 5-fold cross-validation over the training questions; only TRAINED_FEATURES get weights) is fitted by
+L-BFGS (scipy); the real-documents questions are weighted so that they count as much as the SQuAD ones together
+(REALDOCS_SHARE). A one-feature logistic fit (scikit-learn) then calibrates the best candidate's logit into the
+probability the no-answer rule reads (``answer_score``). Deterministic: same data, same weights. Prints and
+writes the evaluation JSON to bench/results/answer-scorer.json (``--out``).
 """
 
 from __future__ import annotations
@@ -164,7 +167,8 @@ def logits(spec: dict, x: np.ndarray) -> np.ndarray:
     return ((x - np.asarray(spec["mean"])) / np.asarray(spec["scale"])) @ np.asarray(spec["coef"]) + spec["intercept"]
 
 
-def answer_sentence(spec: dict | None, questions: list[dict], passages: int = 3, mask: list[bool] | None = None) -> float:
+def answer_sentence(spec: dict | None, questions: list[dict], passages: int = 3,
+                    mask: list[bool] | None = None) -> float:
     """Share of questions whose best candidate (first ``passages`` passages) contains a gold answer."""
     hits = []
     for i, q in enumerate(questions):
@@ -174,7 +178,10 @@ def answer_sentence(spec: dict | None, questions: list[dict], passages: int = 3,
         if not allowed.any():
             hits.append(False)
             continue
-        score = logits(spec, q["x"]) if spec else q["x"][:, FEATURES.index("cos")] + 0.5 * q["x"][:, FEATURES.index("coverage")]
+        if spec:
+            score = logits(spec, q["x"])
+        else:  # the old rule: cosine + 0.5 x coverage
+            score = q["x"][:, FEATURES.index("cos")] + 0.5 * q["x"][:, FEATURES.index("coverage")]
         score = np.where(allowed, score, -np.inf)
         hits.append(bool(q["y"][int(np.argmax(score))]))
     return round(float(np.mean(hits)), 4) if hits else float("nan")
@@ -231,10 +238,10 @@ def main() -> None:
 
         real_engine = open_index(args.realdocs_index, settings)
         realdocs = [q for q in load_questions() if q["answers"]]
-        real_dev = collect(real_engine, [(q["id"], q["question"], q["answers"]) for q in realdocs if q["split"] == "dev"],
-                           realdocs_contains)
-        real_test = collect(real_engine, [(q["id"], q["question"], q["answers"]) for q in realdocs if q["split"] == "test"],
-                            realdocs_contains)
+        by_split = {split: [(q["id"], q["question"], q["answers"]) for q in realdocs if q["split"] == split]
+                    for split in ("dev", "test")}
+        real_dev = collect(real_engine, by_split["dev"], realdocs_contains)
+        real_test = collect(real_engine, by_split["test"], realdocs_contains)
         real_engine.close()
         print(f"real-documents candidates collected ({time.time() - started:.0f} s)", flush=True)
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -271,7 +278,8 @@ def main() -> None:
                  "script": "bench/train_answer_scorer.py"})
     evaluation = {
         "baseline_rule (cos + 0.5 coverage over the new candidates)": {
-            "squad_heldout": answer_sentence(None, squad_heldout, 3), "realdocs_dev": answer_sentence(None, real_dev, 3),
+            "squad_heldout": answer_sentence(None, squad_heldout, 3),
+            "realdocs_dev": answer_sentence(None, real_dev, 3),
             "realdocs_test": answer_sentence(None, real_test, 3)},
         "trained": {
             "squad_train_half": answer_sentence(spec, squad_train, PASSAGES),
@@ -281,7 +289,8 @@ def main() -> None:
         "ceiling (a candidate of the first passages holds a gold answer)": {
             name: round(float(np.mean([bool(q["y"][np.array(q["ranks"], dtype=int) < PASSAGES].any())
                                         if len(q["y"]) else False for q in qs])), 4)
-            for name, qs in (("squad_heldout", squad_heldout), ("realdocs_dev", real_dev), ("realdocs_test", real_test))},
+            for name, qs in (("squad_heldout", squad_heldout), ("realdocs_dev", real_dev),
+                             ("realdocs_test", real_test))},
         "cv": {str(c): v for c, v in cv.items()}, "C": best_c,
         "questions": {"squad_train": len(squad_train), "squad_heldout": len(squad_heldout),
                       "realdocs_dev": len(real_dev), "realdocs_test": len(real_test)},

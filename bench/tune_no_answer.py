@@ -2,7 +2,8 @@
 
     PYTHONPATH=. python bench/tune_no_answer.py --squad ../shared/data/squad-v1.1-dev [--out no-answer-tuning.json]
 
-evidence = confidence + w * (answer_score - centre) - u * unknown_terms - r * rare_term_missing; no_answer when evidence < threshold
+evidence = confidence + w * (answer_score - centre) - u * unknown_terms - r * rare_term_missing; no_answer when
+evidence < threshold
 (ASKDOCS_NO_ANSWER_THRESHOLD, default 0.6, kept). Sets: the real-documents *dev* questions (answerable and not),
 the seed article's 20 answerable and 20 off-corpus questions (tests/seed_questions.json), and 1,000 questions of
 the SQuAD *train* half asked of their own corpus (answerable). Never the real-documents test split.

@@ -88,7 +88,8 @@ class Engine:
         weights = idf_weights(self.stored.bm25, query_tokens)
         info = question_info(question, weights)
         passages, evidence = self._passages(ranked, shown, query_vector, info)
-        signals = self._signals(question, passages[0], float(ranked.dense[0]), query_tokens, weights, evidence) if passages else None
+        signals = (self._signals(question, passages[0], float(ranked.dense[0]), query_tokens, weights, evidence)
+                   if passages else None)
         no_answer = signals is None or signals.evidence < signals.threshold
         answer = None if no_answer or evidence.best is None else self._answer(passages, evidence)
         passages = passages[:top_k]
@@ -203,7 +204,8 @@ class Engine:
                 cands = [Candidate(text=text[a - start:b - start], vector=vectors[i], kind="sentence", context="",
                                    rank=rank, fused_gap=0.0, same_doc=True) for i, (a, b) in enumerate(spans[lo:hi])]
                 x = np.zeros((len(cands), len(FEATURES)), dtype=np.float32)
-                logits = sentence_scores(query_vector, vectors, [c.text for c in cands], info.weights, 0.5) - 0.02 * rank
+                texts = [c.text for c in cands]
+                logits = sentence_scores(query_vector, vectors, texts, info.weights, 0.5) - 0.02 * rank
             if len(cands):
                 best = int(np.argmax(logits))
                 h_start, h_end = units[best].start, units[best].end

@@ -141,7 +141,8 @@ def features(q: QuestionInfo, candidates: list[Candidate], query_vector: np.ndar
             float(not any_cue),
             float(cs) * cv,
             # a definition whose term is a new identifier, for a question that asks for one ("which option")
-            float(q.asks_identifier and c.kind.startswith("definition") and _new_matches(_IDENTIFIER, c.context, q.text)),
+            float(q.asks_identifier and c.kind.startswith("definition")
+                  and _new_matches(_IDENTIFIER, c.context, q.text)),
             len(q.names & ks) / len(q.names) if q.names else 0.0,
         ])
     return np.asarray(rows, dtype=np.float32)

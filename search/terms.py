@@ -25,7 +25,8 @@ shake shook shaken|sleep slept|slide slid|spin spun|split|bind bound|dig dug|fee
 hang hung|light lit|mistake mistook mistaken|overtake overtook overtaken|undertake undertook undertaken|
 withdraw withdrew withdrawn|wake woke woken|weave wove woven|bear bore borne born|beat beaten|bite bit bitten|
 blow blew blown|deal dealt|dream dreamt|fit|foresee foresaw foreseen|arise arose arisen|awake awoke awoken|
-child children|man men|woman women|person people|mouse mice|foot feet|tooth teeth|goose geese|die died dies dying death deaths dead|
+child children|man men|woman women|person people|mouse mice|foot feet|tooth teeth|goose geese|
+die died dies dying death deaths dead|
 """
 
 
