@@ -1,17 +1,20 @@
-"""Highlights, the answer sentence and the no-answer decision.
+"""Term evidence for highlights, the answer and the no-answer decision.
 
-A sentence is scored with the same two kinds of evidence that rank passages: its vector (pooled
-in its chunk's context at build time) against the question's, and the idf-weighted share of the
-question's BM25 terms it contains.
+A question's content terms are weighted by their BM25 idf (shrunk towards the mean on tiny indexes, see
+``search.terms``) and compared by key (stem, or lemma for irregular forms: "said" matches "say").
 """
 
 from __future__ import annotations
 
-import math
+import os
+import re
+from functools import lru_cache
 
 import numpy as np
 
 from index.lexical import tokenize
+
+from .terms import idf, key_of, keys, shrink_idf
 
 # How a question is asked says nothing about whether a passage answers it. Without this list "who" would
 # carry the largest idf of a small corpus that never uses the word, and sink every "who ..." question.
@@ -21,24 +24,83 @@ QUESTION_WORDS = frozenset(tokenize(
 ))
 
 
-def idf_weights(bm25, query_tokens: list[str]) -> dict[str, float]:
-    """BM25 idf of each content term of the question; a term the corpus never uses gets the largest idf."""
-    n_docs = bm25.scores["num_docs"]
+def document_frequency(bm25, token: str) -> int:
+    token_id = bm25.vocab_dict.get(token)
+    if token_id is None:
+        return 0
     indptr = bm25.scores["indptr"]
-    weights = {}
+    return int(indptr[token_id + 1] - indptr[token_id])
+
+
+def idf_weights(bm25, query_tokens: list[str]) -> dict[str, float]:
+    """idf of each content term of the question, keyed by lemma key; a term the corpus never uses gets the
+    largest idf. On an index of a few chunks idf is shrunk towards its mean (search.terms.shrink_idf)."""
+    n_docs = bm25.scores["num_docs"]
+    raw: dict[str, float] = {}
     for token in set(query_tokens) - QUESTION_WORDS:
-        token_id = bm25.vocab_dict.get(token)
-        df = int(indptr[token_id + 1] - indptr[token_id]) if token_id is not None else 0
-        weights[token] = math.log(1 + (n_docs - df + 0.5) / (df + 0.5))
-    return weights
+        key = key_of(token)
+        df = max(document_frequency(bm25, token), document_frequency(bm25, key))
+        raw[key] = max(raw.get(key, 0.0), idf(n_docs, df))
+    if not raw:
+        return raw
+    mean = float(np.mean(list(raw.values())))
+    return {k: shrink_idf(w, n_docs, mean) for k, w in raw.items()}
 
 
-def coverage(weights: dict[str, float], text: str) -> float:
-    """Share of the question's idf mass whose terms occur in ``text``."""
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.+#-]*[A-Za-z0-9+#]|[A-Za-z]")
+
+
+@lru_cache(maxsize=1)
+def _common_words() -> frozenset[str]:
+    """Whole words of MiniLM's WordPiece vocabulary: everyday English, as opposed to product and project names."""
+    from index.embedder import _minilm_path
+
+    with open(os.path.join(_minilm_path(), "vocab.txt"), encoding="utf-8") as handle:
+        return frozenset(w.strip() for w in handle if w.strip().isalpha() and not w.startswith("##"))
+
+
+def name_terms(question: str) -> set[str]:
+    """Lemma keys of the words that name something: capitalised after the first word ("MariaDB", "Redis"), or not
+    an everyday word (a whole word of the model's vocabulary: "matplotlib", "bashrc" are not)."""
+    out: set[str] = set()
+    common = _common_words()
+    for i, m in enumerate(_WORD.finditer(question)):
+        word = m.group(0)
+        if (i > 0 and any(c.isupper() for c in word)) or word.lower() not in common:
+            out.update(keys(word))
+    return out - QUESTION_WORDS
+
+
+def rarest_term(bm25, query_tokens: list[str], among: set[str] | None = None) -> str | None:
+    """The question's content term (lemma key) the index uses least, optionally only among ``among``."""
+    n_docs = bm25.scores["num_docs"]
+    best, best_idf = None, -1.0
+    for token in sorted(set(query_tokens) - QUESTION_WORDS):
+        key = key_of(token)
+        if among is not None and key not in among:
+            continue
+        value = idf(n_docs, max(document_frequency(bm25, token), document_frequency(bm25, key)))
+        if value > best_idf:
+            best, best_idf = key, value
+    return best
+
+
+def unknown_share(bm25, query_tokens: list[str], weights: dict[str, float]) -> float:
+    """Share of the question's idf mass on terms the whole index never uses, in any form (an off-corpus sign)."""
     total = sum(weights.values())
     if total == 0:
         return 0.0
-    present = set(tokenize(text))
+    known = {key_of(t) for t in query_tokens if document_frequency(bm25, t) > 0}
+    known |= {k for k in weights if document_frequency(bm25, k) > 0}
+    return sum(w for k, w in weights.items() if k not in known) / total
+
+
+def coverage(weights: dict[str, float], text: str | set[str]) -> float:
+    """Share of the question's idf mass whose terms occur in ``text`` (a text or a set of its keys)."""
+    total = sum(weights.values())
+    if total == 0:
+        return 0.0
+    present = text if isinstance(text, (set, frozenset)) else set(keys(text))
     return sum(w for t, w in weights.items() if t in present) / total
 
 

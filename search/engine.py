@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+import os
 import posixpath
 import time
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -16,16 +19,27 @@ from index.settings import Settings
 from index.store import IndexMismatch, StoredIndex, open_stored_index
 
 from . import retrieve
-from .answer import coverage, idf_weights, sentence_scores
+from .answer import coverage, idf_weights, name_terms, rarest_term, sentence_scores, unknown_share
+from .candidates import Unit
+from .candidates import units as candidate_units
 from .citations import chunk_citation, sentence_citation
 from .context import prompt_context
+from .terms import keys
+from .scorer import FEATURES, Candidate, QuestionInfo, features, load_scorer, question_info, sigmoid
 from .filters import ChunkFilter, DocumentTable, chunk_filter
 from .models import Answer, AskResponse, DocumentOut, Filters, Highlight, IndexStats, Mode, Passage, Question, Signals
 
-# Chosen on SQuAD dev questions by bench/tune_answer.py (README, "The answer sentence").
-ANSWER_LEXICAL_WEIGHT = 0.5
-ANSWER_PASSAGES = 3
-ANSWER_RANK_PENALTY = 0.02
+# The answer is the best-scored candidate of the first ANSWER_PASSAGES passages (README, "The answer sentence").
+ANSWER_PASSAGES = 5
+# Extra chunks retrieved so that passages dropped as repeats are replaced.
+DEDUPE_SPARE = 5
+# No-answer: evidence = confidence + w * (scorer probability - centre) - u * unknown-term share - r * (the question's
+# rarest term is missing from the top passage and its title), refused under
+# ASKDOCS_NO_ANSWER_THRESHOLD (tuned on the real-documents dev split, README "Choosing the no-answer threshold").
+NO_ANSWER_SCORER_WEIGHT = 0.5
+NO_ANSWER_SCORER_CENTRE = 0.35
+NO_ANSWER_UNKNOWN_WEIGHT = 0.0
+NO_ANSWER_RARE_MISSING_WEIGHT = 0.3
 
 
 class Engine:
@@ -38,6 +52,9 @@ class Engine:
             candidates=settings.candidates,
         )
         self.documents_table = DocumentTable(stored)
+        # The trained answer scorer and its candidates; "off" is the sentence rule of askdocs before it (for
+        # measuring what the scorer costs: bench/latency.py).
+        self.answer_scorer = os.environ.get("ASKDOCS_ANSWER_SCORER", "on").lower() not in ("off", "0", "false", "no")
 
     # ------------------------------------------------------------ questions
     def ask(self, question: str | Question, top_k: int = 5, mode: Mode = "hybrid",
@@ -55,16 +72,26 @@ class Engine:
     def answer(self, question: str, top_k: int, mode: Mode, depth: int = 0,
                filters: Filters | None = None) -> tuple[AskResponse, retrieve.Ranked]:
         """``ask`` without the API's limits, also returning the ranking ``depth`` chunks deep (for evaluation)."""
+        response, ranked, _ = self.evidence(question, top_k, mode, depth, filters)
+        return response, ranked
+
+    def evidence(self, question: str, top_k: int, mode: Mode, depth: int = 0,
+                 filters: Filters | None = None) -> tuple[AskResponse, retrieve.Ranked, Evidence]:
+        """``answer`` plus every candidate considered with its features (for training and tuning the scorer)."""
         started = time.perf_counter()
         only = chunk_filter(self.documents_table, filters)
         query_vector = self.embedder.encode_queries([question])[0]
         query_tokens = tokenize(question)
-        ranked = self._retrieve(mode, query_vector, query_tokens, max(top_k, depth), only)
+        shown = max(top_k, ANSWER_PASSAGES)
+        # A few more chunks than shown: a passage whose every sentence an earlier one already shows is dropped.
+        ranked = self._retrieve(mode, query_vector, query_tokens, max(shown + DEDUPE_SPARE, depth), only)
         weights = idf_weights(self.stored.bm25, query_tokens)
-        passages, highlight_scores = self._passages(ranked, max(top_k, ANSWER_PASSAGES), query_vector, weights)
-        signals = self._signals(passages[0], float(ranked.dense[0]), weights) if passages else None
-        no_answer = signals is None or signals.confidence < signals.threshold
-        answer = None if no_answer else self._answer(passages, highlight_scores)
+        info = question_info(question, weights)
+        passages, evidence = self._passages(ranked, shown, query_vector, info)
+        signals = (self._signals(question, passages[0], float(ranked.dense[0]), query_tokens, weights, evidence)
+                   if passages else None)
+        no_answer = signals is None or signals.evidence < signals.threshold
+        answer = None if no_answer or evidence.best is None else self._answer(passages, evidence)
         passages = passages[:top_k]
         response = AskResponse(
             question=question,
@@ -75,7 +102,7 @@ class Engine:
             passages=passages,
             took_ms=round((time.perf_counter() - started) * 1000, 2),
         )
-        return response, ranked
+        return response, ranked, evidence
 
     def _retrieve(self, mode: Mode, query_vector: np.ndarray, query_tokens: list[str], k: int,
                   only: ChunkFilter | None) -> retrieve.Ranked:
@@ -124,57 +151,149 @@ class Engine:
 
     # ------------------------------------------------------------ internals
     def _passages(self, ranked: retrieve.Ranked, top_k: int, query_vector: np.ndarray,
-                  weights: dict[str, float]) -> tuple[list[Passage], list[float]]:
-        """Passages with their highlights, and each highlight's sentence score (to pick the answer)."""
+                  info: QuestionInfo) -> tuple[list[Passage], Evidence]:
+        """Passages with their highlights and the answer candidates of the first few.
+
+        Overlapping chunks of one document share sentences; a passage never repeats a sentence an earlier passage
+        of this answer shows: it is cut to its new sentences (a contiguous run, so its citation still slices the
+        stored text) or, when it has none, dropped and the next chunk takes its place.
+        """
         stored = self.stored
         chunks = stored.chunks
-        rows = [int(r) for r in ranked.rows[:top_k]]
-        passages, highlight_scores = [], []
-        for rank, (row, score, text, chunk_id) in enumerate(
-            zip(rows, ranked.scores, stored.chunk_texts(rows), stored.chunk_ids(rows)), 1
-        ):
-            char_start = int(chunks["char_start"][row])
+        passages: list[Passage] = []
+        evidence = Evidence()
+        shown: dict[int, set[tuple[int, int]]] = {}
+        top_score = float(ranked.scores[0]) if len(ranked.scores) else 0.0
+        top_doc = None
+        scorer = load_scorer() if self.answer_scorer else None
+        for row, score in zip(ranked.rows, ranked.scores):
+            if len(passages) >= top_k:
+                break
+            row = int(row)
+            doc_row = int(chunks["doc_row"][row])
             first, count = int(chunks["sentence_first"][row]), int(chunks["sentence_count"][row])
-            spans = stored.sentence_spans[first : first + count]
-            sentence_texts = [text[s - char_start : e - char_start] for s, e in spans]
-            scores = sentence_scores(
-                query_vector, stored.sentence_vectors[first : first + count].astype(np.float32), sentence_texts, weights,
-                ANSWER_LEXICAL_WEIGHT,
-            )
-            best = int(np.argmax(scores))
-            passages.append(
-                Passage(
-                    rank=rank,
-                    score=round(float(score), 6),
-                    text=text,
-                    highlight=Highlight(char_start=int(spans[best][0]), char_end=int(spans[best][1]),
-                                        text=sentence_texts[best]),
-                    citation=chunk_citation(stored, row, chunk_id),
-                )
-            )
-            highlight_scores.append(float(scores[best]))
-        return passages, highlight_scores
+            spans = [(int(a), int(b)) for a, b in stored.sentence_spans[first: first + count]]
+            seen = shown.setdefault(doc_row, set())
+            keep = _new_run([span not in seen for span in spans])
+            if keep is None:
+                continue
+            lo, hi = keep
+            seen.update(spans[lo:hi])
+            chunk_text = stored.chunk_texts([row])[0]
+            chunk_start = int(chunks["char_start"][row])
+            start, end = spans[lo][0], spans[hi - 1][1]
+            if (lo, hi) == (0, count):
+                start, end = chunk_start, int(chunks["char_end"][row])
+            text = chunk_text[start - chunk_start:end - chunk_start]
+            citation = chunk_citation(stored, row, stored.chunk_ids([row])[0])
+            if (start, end) != (citation.char_start, citation.char_end):
+                citation = sentence_citation(stored, citation, chunk_text, start, end)
+            vectors = stored.sentence_vectors[first + lo: first + hi].astype(np.float32)
+            if top_doc is None:
+                top_doc = doc_row
+            rank = len(passages)
+            if self.answer_scorer:
+                _, units = candidate_units(text, start, spans[lo:hi])
+                cands = [Candidate(text=text[u.start - start:u.end - start], vector=vectors[u.core].mean(axis=0),
+                                   kind=u.kind, context=u.context, rank=rank, fused_gap=top_score - float(score),
+                                   same_doc=doc_row == top_doc) for u in units]
+                x = features(info, cands, query_vector)
+                logits = scorer.score(x)
+            else:  # ASKDOCS_ANSWER_SCORER=off: every stored sentence, cosine + 0.5 x coverage, a rank penalty
+                units = [Unit(a, b, [i], "sentence", i) for i, (a, b) in enumerate(spans[lo:hi])]
+                cands = [Candidate(text=text[a - start:b - start], vector=vectors[i], kind="sentence", context="",
+                                   rank=rank, fused_gap=0.0, same_doc=True) for i, (a, b) in enumerate(spans[lo:hi])]
+                x = np.zeros((len(cands), len(FEATURES)), dtype=np.float32)
+                texts = [c.text for c in cands]
+                logits = sentence_scores(query_vector, vectors, texts, info.weights, 0.5) - 0.02 * rank
+            if len(cands):
+                best = int(np.argmax(logits))
+                h_start, h_end = units[best].start, units[best].end
+            else:  # nothing but headings and fragments: the sentence most like the question
+                sims = vectors @ query_vector
+                best_sentence = int(np.argmax(sims))
+                h_start, h_end = spans[lo + best_sentence]
+            passages.append(Passage(
+                rank=rank + 1, score=round(float(score), 6), text=text,
+                highlight=Highlight(char_start=h_start, char_end=h_end, text=text[h_start - start:h_end - start]),
+                citation=citation,
+            ))
+            evidence.add(rank, cands, [(u.start, u.end) for u in units], x, logits, rank < ANSWER_PASSAGES)
+        return passages, evidence
 
-    def _signals(self, top: Passage, dense: float, weights: dict[str, float]) -> Signals:
+    def _signals(self, question: str, top: Passage, dense: float, query_tokens: list[str], weights: dict[str, float],
+                 evidence: Evidence) -> Signals:
         # The title is part of what retrieval matched (it is prepended to every chunk), so it counts here too.
-        covered = coverage(weights, f"{top.citation.title}\n{top.text}")
+        top_keys = set(keys(f"{top.citation.title}\n{top.text}"))
+        covered = coverage(weights, top_keys)
+        rarest = rarest_term(self.stored.bm25, query_tokens, name_terms(question))
+        rare_missing = rarest is not None and rarest not in top_keys
         confidence = dense + self.settings.no_answer_coverage_weight * covered
+        unknown = unknown_share(self.stored.bm25, query_tokens, weights)
+        answer_score = float(sigmoid(evidence.best_logit)) if evidence.best is not None else 0.0
+        evidence_score = (confidence + NO_ANSWER_SCORER_WEIGHT * (answer_score - NO_ANSWER_SCORER_CENTRE)
+                          - NO_ANSWER_UNKNOWN_WEIGHT * unknown - NO_ANSWER_RARE_MISSING_WEIGHT * rare_missing)
+        if not self.answer_scorer:
+            answer_score, evidence_score = 0.0, confidence  # the rule of askdocs before the scorer
         return Signals(dense=round(dense, 4), coverage=round(covered, 4), confidence=round(confidence, 4),
-                       threshold=self.settings.no_answer_threshold)
+                       threshold=self.settings.no_answer_threshold, answer_score=round(answer_score, 4),
+                       unknown_terms=round(unknown, 4), rare_term_missing=rare_missing,
+                       evidence=round(evidence_score, 4))
 
-    def _answer(self, passages: list[Passage], highlight_scores: list[float]) -> Answer:
-        """The best highlight among the first few passages; a later passage must beat an earlier one clearly."""
-        considered = range(min(ANSWER_PASSAGES, len(passages)))
-        best = max(considered, key=lambda i: highlight_scores[i] - ANSWER_RANK_PENALTY * i)
-        passage = passages[best]
-        highlight = passage.highlight
+    def _answer(self, passages: list[Passage], evidence: Evidence) -> Answer:
+        """The best-scored candidate among the first few passages, cited on its own."""
+        rank, (start, end), logit = evidence.best
+        passage = passages[rank]
+        offset = passage.citation.char_start
         return Answer(
-            text=highlight.text,
-            score=round(highlight_scores[best], 6),
+            text=passage.text[start - offset:end - offset],
+            score=round(float(logit), 6),
             passage_rank=passage.rank,
-            citation=sentence_citation(self.stored, passage.citation, passage.text, highlight.char_start,
-                                       highlight.char_end),
+            citation=sentence_citation(self.stored, passage.citation, passage.text, start, end),
         )
+
+
+@dataclass
+class Evidence:
+    """Every candidate of every passage: its passage rank, span, features and scorer logit; ``best`` is the best of
+    the first ANSWER_PASSAGES passages (the answer)."""
+
+    ranks: list[int] = field(default_factory=list)
+    spans: list[tuple[int, int]] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)
+    features: list[np.ndarray] = field(default_factory=list)
+    logits: list[float] = field(default_factory=list)
+    best: tuple[int, tuple[int, int], float] | None = None
+
+    @property
+    def best_logit(self) -> float:
+        return self.best[2] if self.best is not None else -math.inf
+
+    def add(self, rank: int, cands: list[Candidate], spans: list[tuple[int, int]], x: np.ndarray,
+            logits: np.ndarray, answerable: bool) -> None:
+        for c, span, row, logit in zip(cands, spans, x, logits):
+            self.ranks.append(rank)
+            self.spans.append(span)
+            self.texts.append(c.text)
+            self.kinds.append(c.kind)
+            self.features.append(row)
+            self.logits.append(float(logit))
+            if answerable and (self.best is None or logit > self.best[2]):
+                self.best = (rank, span, float(logit))
+
+
+def _new_run(new: list[bool]) -> tuple[int, int] | None:
+    """The longest run of sentences not shown yet, as [lo, hi); None when every sentence was shown."""
+    best, lo = None, None
+    for i, flag in enumerate([*new, False]):
+        if flag and lo is None:
+            lo = i
+        elif not flag and lo is not None:
+            if best is None or i - lo > best[1] - best[0]:
+                best = (lo, i)
+            lo = None
+    return best
 
 
 def open_index(index: str | Path | None = None, settings: Settings | None = None) -> Engine:

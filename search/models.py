@@ -139,7 +139,9 @@ class Passage(BaseModel):
 
 
 class Answer(BaseModel):
-    """The single sentence that best answers the question; its citation covers just that sentence."""
+    """The span that best answers the question: a sentence, or a definition-list term with its description, or a
+    lead-in with its list (README "The answer"); its citation covers just that span. ``score`` is the answer
+    scorer's logit."""
 
     text: str
     score: float
@@ -152,8 +154,14 @@ class Signals(BaseModel):
 
     dense: float = Field(description="Cosine similarity of the top passage to the question.")
     coverage: float = Field(description="Share of the question's words (idf-weighted) found in the top passage.")
-    confidence: float = Field(description="dense + weight * coverage; under the threshold means no_answer.")
-    threshold: float
+    confidence: float = Field(description="dense + weight * coverage (the evidence before the answer scorer).")
+    threshold: float = Field(description="evidence under this means no_answer (ASKDOCS_NO_ANSWER_THRESHOLD).")
+    answer_score: float = Field(0.0, description="The answer scorer's probability that the chosen answer answers.")
+    unknown_terms: float = Field(0.0, description="Share of the question's idf-weighted terms the index never uses.")
+    rare_term_missing: bool = Field(False, description="The question's rarest name (a capitalised or "
+                                    "non-dictionary word: MariaDB, matplotlib) is in neither the top passage nor its title.")
+    evidence: float = Field(0.0, description="confidence + scorer and unknown-term terms; under threshold means "
+                            "no_answer (README, \"Choosing the no-answer threshold\").")
 
 
 class AskResponse(BaseModel):

@@ -1,0 +1,218 @@
+"""Answer candidates: the spans of a passage that can be presented as the answer.
+
+Works from what the index stores: a chunk's text and its sentence spans (document offsets). Technical
+documents keep answers in places a sentence splitter does not see as sentences, and show lines that are never
+answers, so the stored sentences are first regrouped and classified:
+
+- hard-wrapped lines of one sentence (a line that does not end a thought, followed by one that starts in lower
+  case) are joined back into one sentence;
+- headings, questions, table-of-contents lines, navigation lines, bare list markers and very short fragments
+  are never candidates (a heading's answer is what follows it, which is a candidate of its own);
+- a definition-list term or an option/signature line (short, no closing punctuation) is not a candidate alone
+  but together with its description: term + first sentence, and term + the description up to a length cap;
+- a lead-in ending in ':' is a candidate together with the list that follows it.
+
+Every candidate is one contiguous span of the stored text (start of its first sentence to the end of its last),
+so its citation slices the document exactly. Nothing here crosses a chunk's edge.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from dataclasses import dataclass, field
+
+# ---------------------------------------------------------------------------------------------------- lines
+_TERMINAL = re.compile(r"[.!?][\"”’')\]]*$")
+_LIST_MARKER = re.compile(r"^\s*(?:[-*+•▪◦‣–]|\d{1,3}[.)]|\([a-z0-9]\))(?:\s+|$)")
+_BARE_MARKER = re.compile(r"^\s*(?:[-*+•▪◦‣–]|\d{1,3}[.)])\s*$")
+# "Contents ........ 12", "2.3 Pattern Matching . . . . . 42", "Chapter 2: R Basics 10", "DebianReference 81/ 233"
+_DOT_LEADER = re.compile(r"(?:\.\s?){4,}|(?:…\s*){2,}|(?:·\s?){4,}")
+_TRAILING_PAGE = re.compile(r"\s(?:\d{1,4}|[ivxlc]{1,6}|\d{1,4}\s?/\s?\d{1,4})\s*$", re.IGNORECASE)
+_NAV_START = re.compile(
+    r"^\s*(?:next|prev|previous|up|home|index|contents|table of contents|top|back|return to|go to|skip to|"
+    r"jump to|see also|updated:|last updated|copyright|©|print|edit|search)\b", re.IGNORECASE)
+_BREADCRUMB = re.compile(r"\s(?:»|›|>|\||::|→)\s")
+_WORD = re.compile(r"[^\W_]+(?:[-_.'’][^\W_]+)*")
+_HEADING_MARK = re.compile(r"^\s*(?:#{1,6}\s|(?:chapter|section|part|appendix)\s+[\divxlc]+\b|\d+(?:\.\d+)+\.?\s)",
+                           re.IGNORECASE)
+# An option, command, setting or signature: what a definition list names.
+_TERM_SHAPE = re.compile(r"(?:^|\s)(?:--?[\w][\w-]*|\\\w+|\w+\(.*\)|[\w.]*_[\w.]*|[A-Z][A-Z0-9_]{2,}\b|\[.*\])")
+
+MAX_SHORT_WORDS = 12   # a line with no closing punctuation and at most this many words is a heading or a term
+MIN_WORDS = 3          # fewer words, no digit and no identifier: a fragment
+DEFINITION_CHARS = 420  # term + description cap
+LIST_CHARS = 520        # lead-in + list cap
+
+ELIGIBLE = "sentence"
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text)
+
+
+@lru_cache(maxsize=65536)
+def line_kind(text: str) -> str:
+    """What one (regrouped) sentence is: ``sentence`` (a candidate), or why it cannot be an answer alone."""
+    stripped = text.strip()
+    marked = bool(_LIST_MARKER.match(stripped))
+    body = _LIST_MARKER.sub("", stripped, count=1).strip() if marked else stripped
+    words = _words(body)
+    if not body or _BARE_MARKER.match(stripped):
+        return "marker"
+    if _DOT_LEADER.search(stripped):
+        return "toc"
+    first_line = stripped.split("\n", 1)[0]
+    if _NAV_START.match(body) and len(words) <= 10:
+        return "navigation"
+    if (not marked and len(_BREADCRUMB.findall(first_line)) >= 2 and len(words) <= 12 and "[" not in first_line
+            and "{" not in first_line and not _TERMINAL.search(stripped)):
+        return "navigation"
+    if stripped.endswith("?") and len(words) >= 2:
+        return "question"
+    if stripped.endswith(":"):
+        return "lead-in"
+    terminal = bool(_TERMINAL.search(stripped))
+    if not terminal and len(words) <= MAX_SHORT_WORDS and _TRAILING_PAGE.search(stripped) and len(words) >= 2:
+        return "toc"  # a TOC line or a running header: "Chapter 2: R Basics 10"
+    if not terminal and len(words) <= MAX_SHORT_WORDS:
+        if marked or _TERM_SHAPE.search(body):
+            return "term"  # "- checkpoint_timeout (integer)", "--norc", "\timing"
+        return "fragment" if body[:1].islower() else "heading"
+    if _HEADING_MARK.match(stripped) and not terminal:
+        return "heading"
+    if len(words) < MIN_WORDS and not any(c.isdigit() for c in body) and not _TERM_SHAPE.search(body):
+        return "fragment"
+    return ELIGIBLE
+
+
+# ---------------------------------------------------------------------------------------------------- units
+@dataclass
+class Group:
+    """Consecutive stored sentences read as one: a sentence whose lines the splitter had cut apart."""
+
+    first: int  # index of the first stored sentence (within the passage)
+    last: int   # inclusive
+    start: int  # document offsets
+    end: int
+    text: str
+    kind: str = ""
+
+
+@dataclass
+class Unit:
+    """An answer candidate: a contiguous span, the stored sentences it covers and how it was formed."""
+
+    start: int
+    end: int
+    sentences: list[int]  # indices of the passage's stored sentences (their vectors are averaged)
+    kind: str             # sentence | definition | definition-long | list
+    group: int            # index of the group the answer part starts at
+    context: str = ""     # the heading or term this unit sits under (within the chunk), for features
+    core: list[int] = field(default_factory=list)  # the sentences whose vectors stand for it (not a term line)
+
+    def __post_init__(self):
+        if not self.core:
+            self.core = list(self.sentences)
+
+
+def _continues(previous: str, gap: str, following: str) -> bool:
+    """Is ``following`` the next line of the same sentence as ``previous`` (hard-wrapped text)?"""
+    if not following:
+        return False
+    if not gap and previous and not previous[-1].isspace():
+        return True  # cut inside a word ("from ." + "RData"): the splitter saw a sentence end that is not one
+    if gap.count("\n") > 1:
+        return False
+    if _TERMINAL.search(previous.rstrip()) or _BARE_MARKER.match(previous) or _LIST_MARKER.match(following):
+        return False
+    head = following.lstrip()[:1]
+    return head.islower() or head in "([{"
+
+
+def groups(text: str, offset: int, spans) -> list[Group]:
+    """Regroup the stored sentence spans of one passage (``text`` starts at document offset ``offset``)."""
+    out: list[Group] = []
+    for i, (s, e) in enumerate(spans):
+        s, e = int(s), int(e)
+        sentence = text[s - offset:e - offset]
+        if out and _continues(out[-1].text, text[out[-1].end - offset:s - offset], sentence):
+            last = out[-1]
+            last.last, last.end = i, e
+            last.text = text[last.start - offset:e - offset]
+            continue
+        out.append(Group(i, i, s, e, sentence))
+    for g in out:
+        g.kind = line_kind(g.text)
+    return out
+
+
+def units(text: str, offset: int, spans) -> tuple[list[Group], list[Unit]]:
+    """The passage's groups and its answer candidates, in document order."""
+    gs = groups(text, offset, spans)
+    found: list[Unit] = []
+    context = ""
+    for j, g in enumerate(gs):
+        if g.kind in ("heading", "term"):
+            context = g.text
+        if g.kind == ELIGIBLE:
+            found.append(Unit(g.start, g.end, list(range(g.first, g.last + 1)), "sentence", j, context))
+        elif g.kind == "term":
+            found.extend(_definition(gs, j))
+        elif g.kind == "lead-in":
+            unit = _list(gs, j, context)
+            if unit:
+                found.append(unit)
+    return gs, found
+
+
+def _definition(gs: list[Group], j: int) -> list[Unit]:
+    """Term + first description sentence, and term + description up to DEFINITION_CHARS."""
+    term = gs[j]
+    k = j + 1
+    while k < len(gs) and gs[k].kind == "marker":
+        k += 1
+    # A term continued on the next line ("- \?" then "[ topic ]") stays part of the term.
+    while k < len(gs) and gs[k].kind == "term" and not _LIST_MARKER.match(gs[k].text) and k - j < 3:
+        k += 1
+        while k < len(gs) and gs[k].kind == "marker":
+            k += 1
+    if k >= len(gs) or gs[k].kind not in (ELIGIBLE, "lead-in"):
+        return []
+    members = list(range(term.first, gs[k].last + 1))
+    # The unit's vector is its description's: a term line ("--norc") says little to the model, and averaging it
+    # in would make the definition lose to its own description sentence.
+    out = [Unit(term.start, gs[k].end, members, "definition", k, term.text,
+                core=list(range(gs[k].first, gs[k].last + 1)))]
+    end = k
+    while (end + 1 < len(gs) and gs[end + 1].kind in (ELIGIBLE, "lead-in", "fragment")
+           and not _LIST_MARKER.match(gs[end + 1].text) and gs[end + 1].end - term.start <= DEFINITION_CHARS):
+        end += 1
+    if end > k:
+        out.append(Unit(term.start, gs[end].end, list(range(term.first, gs[end].last + 1)), "definition-long", k,
+                        term.text, core=list(range(gs[k].first, gs[end].last + 1))))
+    return out
+
+
+def _list(gs: list[Group], j: int, context: str) -> Unit | None:
+    """A lead-in ending in ':' with the list items (and their descriptions) after it, up to LIST_CHARS."""
+    lead = gs[j]
+    end = j
+    items = 0
+    k = j + 1
+    while k < len(gs) and gs[k].end - lead.start <= LIST_CHARS:
+        g = gs[k]
+        if g.kind in ("heading", "question", "toc", "navigation"):
+            break
+        if _LIST_MARKER.match(g.text) or g.kind in ("term", "marker"):
+            items += g.kind != "marker"
+        elif items == 0:
+            # Not a list: a lead-in followed by prose or a code line is still its own introduction.
+            if g.kind not in (ELIGIBLE, "fragment"):
+                break
+            items += 1
+        end = k
+        k += 1
+    if end == j:
+        return None
+    return Unit(lead.start, gs[end].end, list(range(lead.first, gs[end].last + 1)), "list", j, context)

@@ -1,0 +1,249 @@
+"""The answer: candidate units, the trained scorer, no-answer on the seed article, passages that never repeat."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index.build import build_index
+from index.chunking import split_sentences
+from index.settings import Settings
+from search import open_index
+from search.candidates import line_kind, units
+from search.scorer import FEATURES, Candidate, features, load_scorer, question_info
+from search.terms import keys
+
+SEED_QUESTIONS = json.loads((Path(__file__).parent / "seed_questions.json").read_text())
+
+MANUAL = """Server configuration
+
+Contents
+1. Connections ........ 3
+2. Checkpoints ........ 7
+Next | Previous | Up
+
+Checkpoints
+
+How often does the server write a checkpoint?
+
+- checkpoint_timeout (integer)
+-
+        Maximum time between automatic WAL checkpoints.
+        If this value is specified without units, it is taken as seconds.
+        The default is five minutes (5min).
+- commit_siblings (integer)
+-
+        Minimum number of concurrent open transactions to require
+        before performing the commit_delay delay.
+        The default is five transactions.
+
+Invocation
+
+The shell supports three different startup modes:
+- Login mode.
+- Interactive mode.
+- Batch mode.
+
+--norc
+        Do not read and execute the personal initialization file ~/.bashrc when the shell is interactive.
+--noprofile
+        Do not read either the system-wide startup file or any of the personal initialization files.
+"""
+# The same manual as three documents, as a real manual's pages are: a chunk is about one topic.
+PAGES = {"server.txt": MANUAL[:MANUAL.index("Invocation")],
+         "startup.txt": "Startup\n\n" + MANUAL[MANUAL.index("Invocation"):MANUAL.index("--norc")],
+         "options.txt": "Shell options\n\n" + MANUAL[MANUAL.index("--norc"):]}
+
+
+def _spans(text):
+    return [(s, e) for s, e in split_sentences(text)]
+
+
+# ------------------------------------------------------------------------------------------------ candidates
+@pytest.mark.parametrize("line, kind", [
+    ("Checkpoints", "heading"),
+    ("Using SQLite In Multi-Threaded Applications", "heading"),
+    ("2. Checkpoints ........ 7", "toc"),
+    ("Chapter 2: R Basics 10", "toc"),
+    ("Next | Previous | Up", "navigation"),
+    ("Home › Docs › Server configuration", "navigation"),
+    ("Index Return to Main Contents", "navigation"),
+    ("How often does the server write a checkpoint?", "question"),
+    ("The shell supports three different startup modes:", "lead-in"),
+    ("- checkpoint_timeout (integer)", "term"),
+    ("--norc", "term"),
+    ("-", "marker"),
+    ("value makes it more", "fragment"),
+    ("The default is five minutes (5min).", "sentence"),
+])
+def test_line_kinds(line, kind):
+    assert line_kind(line) == kind
+
+
+def test_headings_toc_navigation_and_questions_are_never_candidates():
+    groups, found = units(MANUAL, 0, _spans(MANUAL))
+    texts = [MANUAL[u.start:u.end] for u in found]
+    for never in ("Contents", "1. Connections ........ 3", "Next | Previous | Up", "Checkpoints",
+                  "How often does the server write a checkpoint?"):
+        assert never not in texts
+    assert not any(t.endswith("?") for t in texts)
+    # Every candidate is a contiguous span of the text: its citation slices the stored text exactly.
+    assert all(0 <= u.start < u.end <= len(MANUAL) for u in found)
+
+
+def test_wrapped_lines_are_one_sentence_and_definitions_and_lists_are_units():
+    _, found = units(MANUAL, 0, _spans(MANUAL))
+    by_kind = {}
+    for u in found:
+        by_kind.setdefault(u.kind, []).append(MANUAL[u.start:u.end])
+    # hard-wrapped description lines are joined back into one sentence
+    assert any(t.startswith("Minimum number") and t.endswith("commit_delay delay.") for t in by_kind["sentence"])
+    # a definition-list term with its description, and an option line with its description
+    assert any(t.startswith("- checkpoint_timeout") and "Maximum time" in t for t in by_kind["definition"])
+    assert any(t.startswith("- checkpoint_timeout") and "five minutes" in t for t in by_kind["definition-long"])
+    assert any(t.startswith("--norc") and "~/.bashrc" in t for t in by_kind["definition"])
+    # a lead-in ending in ':' with the list after it
+    assert any(t.startswith("The shell supports") and "Batch mode." in t for t in by_kind["list"])
+
+
+def test_offsets_survive_a_passage_that_starts_mid_document():
+    offset = 1000
+    spans = [(s + offset, e + offset) for s, e in _spans(MANUAL)]
+    _, found = units(MANUAL, offset, spans)
+    _, plain = units(MANUAL, 0, _spans(MANUAL))
+    assert [(u.start - offset, u.end - offset) for u in found] == [(u.start, u.end) for u in plain]
+
+
+def test_lemma_keys_match_irregular_forms():
+    assert keys("What did Baerbock say?")[-1] == keys("Baerbock said")[-1]
+    assert set(keys("children died")) == set(keys("child death"))
+
+
+# ------------------------------------------------------------------------------------------------ the scorer
+def test_scorer_loads_from_the_package_and_scores_a_real_pair_sensibly(seeds_index):
+    scorer = load_scorer()
+    assert scorer.spec["features"] == FEATURES
+    assert len(scorer.coef) == len(FEATURES)
+    engine = open_index(seeds_index)
+    try:
+        question = "How many children died in Gaza?"
+        vector = engine.embedder.encode_queries([question])[0]
+        answer = "The death toll in Gaza has topped 10,000 people, including almost 4,000 children."
+        other = "Blinken made no public comments as he landed in Tokyo for two days of talks."
+        vectors = engine.embedder.encode_queries([answer, other])
+        info = question_info(question, {k: 1.0 for k in keys(question)})
+        cands = [Candidate(t, v, "sentence", "", 0, 0.0, True) for t, v in zip((answer, other), vectors)]
+        logits = scorer.score(features(info, cands, vector))
+        assert logits[0] > logits[1]
+    finally:
+        engine.close()
+
+
+# ---------------------------------------------------------------------------------- the seed article, end to end
+@pytest.fixture(scope="module")
+def seeds_engine(seeds_index):
+    engine = open_index(seeds_index)
+    yield engine
+    engine.close()
+
+
+@pytest.mark.parametrize("item", SEED_QUESTIONS["answerable"], ids=lambda i: i["question"])
+def test_every_question_the_seed_article_answers_is_answered(seeds_engine, item):
+    response = seeds_engine.ask(item["question"])
+    assert not response.no_answer, response.signals
+    answers = item["answer"] if isinstance(item["answer"], list) else [item["answer"]]
+    found = any(a.lower() in response.answer.text.lower() for a in answers)
+    if not found and item.get("known_miss"):
+        pytest.xfail(item["known_miss"])  # answered (not refused), but not with the sentence that says it
+    assert found, response.answer.text
+
+
+@pytest.mark.parametrize("question", SEED_QUESTIONS["off_corpus"])
+def test_off_corpus_questions_are_refused(seeds_engine, question):
+    response = seeds_engine.ask(question)
+    assert response.no_answer, response.signals
+    assert response.answer is None
+    assert response.passages  # the closest passages are still shown
+
+
+def test_signals_carry_the_new_evidence(seeds_engine):
+    signals = seeds_engine.ask("What did Baerbock say?").signals
+    for name in ("dense", "coverage", "confidence", "threshold", "answer_score", "unknown_terms", "evidence"):
+        assert hasattr(signals, name)
+    assert 0 <= signals.answer_score <= 1 and signals.evidence >= signals.threshold
+
+
+# -------------------------------------------------------------------------------- manuals: answers and citations
+@pytest.fixture(scope="module")
+def manual_engine(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("manual") / "docs"
+    folder.mkdir()
+    for name, text in PAGES.items():
+        (folder / name).write_text(text)
+    # A long document: 200-token chunks with 40 tokens of overlap, so neighbouring chunks share sentences.
+    long_text = "Reservoir operations handbook\n\n" + " ".join(
+        f"Pump station {i} on the north reservoir runs its {i}th inspection cycle every {i + 2} weeks in summer."
+        for i in range(1, 60))
+    (folder / "reservoir.txt").write_text(long_text)
+    index = folder.parent / "index"
+    build_index([folder], Settings(index=index), progress=False)
+    engine = open_index(index)
+    yield engine
+    engine.close()
+
+
+def _assert_citations_exact(engine, response):
+    for passage in response.passages:
+        text = engine.document(passage.citation.doc_id).text
+        assert text[passage.citation.char_start:passage.citation.char_end] == passage.text
+        assert text[passage.highlight.char_start:passage.highlight.char_end] == passage.highlight.text
+        assert passage.citation.char_start <= passage.highlight.char_start < passage.highlight.char_end \
+            <= passage.citation.char_end
+    if response.answer:
+        c = response.answer.citation
+        assert engine.document(c.doc_id).text[c.char_start:c.char_end] == response.answer.text
+
+
+@pytest.mark.parametrize("question, expected", [
+    ("What is the default checkpoint timeout?", "five minutes"),
+    ("Which option stops the shell from reading ~/.bashrc?", "--norc"),
+    ("What are the three startup modes of the shell?", "Login mode"),
+])
+def test_definition_list_option_and_list_answers(manual_engine, question, expected):
+    response = manual_engine.ask(question)
+    assert not response.no_answer
+    assert expected in response.answer.text
+    for never in ("Contents", "Next | Previous | Up", "How often does the server write a checkpoint?"):
+        assert response.answer.text != never
+        assert all(p.highlight.text != never for p in response.passages)
+    _assert_citations_exact(manual_engine, response)
+
+
+def test_passages_never_repeat_a_sentence(manual_engine):
+    engine = manual_engine
+    assert engine.stored.n_chunks > 4  # the long document has overlapping chunks
+    response = engine.ask("How often does pump station 31 run its inspection cycle?", top_k=8)
+    # No repeated text at all: passages of one document never overlap.
+    by_doc = {}
+    for passage in response.passages:
+        by_doc.setdefault(passage.citation.doc_id, []).append((passage.citation.char_start, passage.citation.char_end))
+    for ranges in by_doc.values():
+        ranges.sort()
+        assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(ranges, ranges[1:]))
+    assert [p.rank for p in response.passages] == list(range(1, len(response.passages) + 1))
+    assert len(response.passages) == 8
+    _assert_citations_exact(engine, response)
+
+
+def test_seed_citations_are_exact(seeds_engine):
+    for item in SEED_QUESTIONS["answerable"][:5]:
+        _assert_citations_exact(seeds_engine, seeds_engine.ask(item["question"]))
+
+
+def test_features_are_finite_for_empty_and_odd_questions(seeds_engine):
+    for question in ("?", "how", "--", "What is 2+2?"):
+        response, _, evidence = seeds_engine.evidence(question, 5, "hybrid")
+        assert np.isfinite(np.asarray(evidence.features, dtype=float)).all()
