@@ -383,10 +383,13 @@ def pdf_structure(text: str, page_starts: Sequence[int],
     for start, end in zip(page_starts, page_ends):
         pages.append([(s + start, e + start) for s, e in _lines(text[start:end]) if text[s + start:e + start].strip()])
     # Running headers and footers: the same line (digits aside) among the first/last two lines of many pages.
+    # A line that carries a number (a page or chapter number) needs fewer pages than one without: a "Note" or
+    # "Syntax:" box title can open a few pages, a running header with its page number opens many.
     edge_counts: Counter = Counter()
     for lines in pages:
         edge_counts.update({_furniture_key(text[s:e]) for s, e in lines[:2] + lines[-2:]})
-    repeated = {key for key, n in edge_counts.items() if n >= 3 and n >= 0.04 * len(pages)}
+    repeated = {key for key, n in edge_counts.items()
+                if ("#" in key and n >= 3 and n >= 0.04 * len(pages)) or (n >= 4 and n >= 0.3 * len(pages))}
     furniture: set[tuple[int, int]] = set()
     for lines in pages:
         edges = lines[:2] + lines[-2:]
