@@ -76,13 +76,13 @@ def _classes(el) -> list[str]:
     return (el.get("class") or "").split() + ([el.get("id")] if el.get("id") else [])
 
 
-def _is_boilerplate(el) -> bool:
+def _is_boilerplate(el, lists_too: bool) -> bool:
     tag = el.tag
     if tag in ("header",) or (el.get("role") or "").lower() == "banner":
         return not el.xpath(".//h1|.//h2|.//h3")
     if tag == "footer" or (el.get("role") or "").lower() in _NAV_ROLES:
         return True
-    return any(_NAV_CLASS.match(c) for c in _classes(el))
+    return any(_NAV_CLASS.match(c) and (lists_too or c.lower() != "toc") for c in _classes(el))
 
 
 def _link_only(el) -> bool:
@@ -105,8 +105,10 @@ def _collapse(text: str) -> str:
 
 
 class _HtmlWalker:
-    def __init__(self, clean: bool):
+    def __init__(self, clean: bool, lists_too: bool = True):
+        """``clean``: drop navigation; ``lists_too``: also link-only lists and tables of contents."""
         self.clean = clean
+        self.lists_too = lists_too
         self.out = TextBuilder()
         self.buffer: list[str] = []
         self.buffer_kind = "paragraph"
@@ -135,8 +137,8 @@ class _HtmlWalker:
         if not isinstance(tag, str):  # comments, processing instructions
             return
         tag = tag.lower()
-        if tag in _DROP_TAGS or (self.clean and (_is_boilerplate(el) or (
-                tag in ("ul", "ol", "dl", "table", "menu") and _link_only(el)))):
+        if tag in _DROP_TAGS or (self.clean and (_is_boilerplate(el, self.lists_too) or (
+                self.lists_too and tag in ("ul", "ol", "dl", "table", "menu") and _link_only(el)))):
             return
         if tag == "br":
             self.flush()
@@ -151,7 +153,12 @@ class _HtmlWalker:
             return
         self.flush()
         if tag in _HEADINGS:
-            self.out.add("heading", _collapse("".join(el.itertext())), _HEADINGS[tag])
+            heading = _collapse("".join(el.itertext()))
+            # A box title ("Note", "Warning") labels a box inside a section; it opens no section of its own.
+            if heading.casefold().rstrip(":") in _ADMONITIONS:
+                self.out.add("caption", heading)
+            else:
+                self.out.add("heading", heading, _HEADINGS[tag])
         elif tag in ("pre", "listing", "xmp", "plaintext"):
             code = textwrap.dedent("".join(el.itertext()).replace("\r", "")).strip("\n")
             self.out.add("code", "\n".join(line.rstrip() for line in code.split("\n")))
@@ -181,6 +188,13 @@ def _strip_permalinks(tree) -> None:
             a.drop_tree()
 
 
+def _walked(root, clean: bool, lists_too: bool = True) -> _HtmlWalker:
+    walker = _HtmlWalker(clean, lists_too)
+    walker.walk(root)
+    walker.flush()
+    return walker
+
+
 def html_structure(markup: str) -> tuple[str, str, list[Block]]:
     """(stored text, title, blocks) of an HTML page; raises ValueError for markup lxml cannot parse."""
     from lxml import html as lxml_html
@@ -191,13 +205,15 @@ def html_structure(markup: str) -> tuple[str, str, list[Block]]:
     _strip_permalinks(tree)
     body = tree.find("body")
     root = body if body is not None else tree
-    walker = _HtmlWalker(clean=True)
-    walker.walk(root)
-    walker.flush()
-    if not walker.out.blocks:  # everything looked like boilerplate: keep the visible text rather than nothing
-        walker = _HtmlWalker(clean=False)
-        walker.walk(root)
-        walker.flush()
+    walker = _walked(root, clean=True)
+    if walker.out.length < 2000:
+        # A page that is mostly a list of links (an index of commands with one line each) keeps its lists;
+        # one where everything looked like boilerplate keeps its visible text rather than nothing.
+        fuller = _walked(root, clean=True, lists_too=False)
+        if walker.out.length < 0.2 * fuller.out.length:
+            walker = fuller
+        if not walker.out.blocks:
+            walker = _walked(root, clean=False)
     text, blocks = walker.out.text(), walker.out.blocks
     headings = [(b, text[b.start:b.end]) for b in blocks if b.kind == "heading"]
     if not title or title.casefold() in _ADMONITIONS:
