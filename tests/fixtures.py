@@ -244,9 +244,9 @@ def make_structured_pdf(outline: bool = False) -> bytes:
     from pypdf import PdfReader, PdfWriter
 
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(data)))
-    writer.add_outline_item("Contents", 0)  # not numbered: only the outline makes it a heading
-    writer.add_outline_item("Cultivation", 1)
-    writer.add_outline_item("Processing", 2)
+    writer.add_outline_item(title="Contents", page_number=0)  # not numbered: only the outline makes it a heading
+    writer.add_outline_item(title="Cultivation", page_number=1)
+    writer.add_outline_item(title="Processing", page_number=2)
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
