@@ -136,7 +136,7 @@ def _decode_html(data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        # HTML often declares a legacy charset; let lxml/trafilatura sniff the meta tag from bytes instead.
+        # HTML often declares a legacy charset; latin-1 never fails, and lxml reads the markup as text.
         return data.decode("latin-1")
 
 
