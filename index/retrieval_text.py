@@ -36,7 +36,7 @@ def chunk_prefix(title_line: str, section: Sequence[str], title: str, chunk_text
     """Title line (unless the chunk opens with it) and section line (unless empty) for one chunk."""
     # A chunk that already opens with the title does not need it twice.
     head = "" if title_line and chunk_text.startswith(title_line.strip()) else title_line
-    return head + section_prefix(section, title, embedder.token_spans) if title_line or section else head
+    return head + (section_prefix(section, title, embedder.token_spans) if section else "")
 
 
 def retrieval_text(prefix: str, chunk_text: str, char_start: int, sentences: Iterable[Span],
