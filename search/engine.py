@@ -14,6 +14,7 @@ from index.embedder import Embedder, built_runtime, load_embedder
 from index.lexical import tokenize
 from index.settings import Settings
 from index.store import IndexMismatch, StoredIndex, open_stored_index
+from index.structure import KIND_CODE
 
 from . import retrieve
 from .answer import coverage, idf_weights, sentence_scores
@@ -141,6 +142,7 @@ class Engine:
                 query_vector, stored.sentence_vectors[first : first + count].astype(np.float32), sentence_texts, weights,
                 ANSWER_LEXICAL_WEIGHT,
             )
+            scores = _only_answerable(scores, stored, first, count)
             best = int(np.argmax(scores))
             passages.append(
                 Passage(
@@ -175,6 +177,20 @@ class Engine:
             citation=sentence_citation(self.stored, passage.citation, passage.text, highlight.char_start,
                                        highlight.char_end),
         )
+
+
+# Block kinds a highlight or answer is never taken from while the passage has another sentence: a heading
+# restates the question ("5.4 How can add-on packages be removed?") without answering it.
+_NOT_ANSWERS = np.array([KIND_CODE["heading"], KIND_CODE["caption"], KIND_CODE["furniture"]], dtype=np.int8)
+
+
+def _only_answerable(scores: np.ndarray, stored: StoredIndex, first: int, count: int) -> np.ndarray:
+    if stored.sentence_kinds is None:  # an index built before block kinds were kept
+        return scores
+    barred = np.isin(stored.sentence_kinds[first : first + count], _NOT_ANSWERS)
+    if barred.all() or not barred.any():
+        return scores
+    return np.where(barred, -np.inf, scores)
 
 
 def open_index(index: str | Path | None = None, settings: Settings | None = None) -> Engine:
