@@ -446,11 +446,12 @@ class StoredIndex:
 
         found = self._sections_cache.get(doc_row)
         if found is None:
-            blocks = self.document_blocks(doc_row)
-            headings = [b for b in blocks if b.kind == "heading"]
-            # Only the heading texts are read, not the whole document.
-            texts = {b.start: self.document_text_slice(doc_row, b.start, b.end) for b in headings}
-            found = Sections(_HeadingText(texts), headings)
+            headings = [b for b in self.document_blocks(doc_row) if b.kind == "heading"]
+            text = ""
+            if headings:
+                with self._read() as connection:
+                    (text,) = connection.execute("SELECT text FROM documents WHERE row = ?", (doc_row,)).fetchone()
+            found = Sections(text, headings)
             if len(self._sections_cache) > 1024:
                 self._sections_cache.clear()
             self._sections_cache[doc_row] = found
@@ -517,16 +518,6 @@ class StoredIndex:
         with self._db_lock:
             self._connection.close()
         _close_vectors(self.vectors)
-
-
-class _HeadingText:
-    """Stands in for a document's text where Sections slices heading texts: only those are read."""
-
-    def __init__(self, texts: dict[int, str]):
-        self._texts = texts
-
-    def __getitem__(self, key: slice) -> str:
-        return self._texts[key.start]
 
 
 def open_stored_index(index_dir: Path, model: str | None = None, dimension: int | None = None,
