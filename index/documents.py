@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .extract import html_structure, join_hyphenation, markdown_structure, pdf_structure, text_structure
+from .extract import (html_structure, join_hyphenation, markdown_structure, pdf_structure,
+                      text_structure)
 from .structure import Block, check_blocks
 
 SUPPORTED_SUFFIXES = {".txt": "text", ".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html", ".pdf": "pdf"}
@@ -108,7 +109,6 @@ def load_text(data: bytes) -> Loaded:
     return text, _first_line(text), (), text_structure(text)
 
 
-_MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
 _FRONT_MATTER = re.compile(r"\A---\n.*?\n---\n", re.DOTALL)
 
 

@@ -65,8 +65,8 @@ _NAV_CLASS = re.compile(
     r"cookie-?banner|headerlink|id_link|anchor-?link)$", re.IGNORECASE)
 _PERMALINKS = {"¶", "#", "§", "🔗", "⚓"}
 _NAV_LINE = re.compile(
-    r"^[►▼▶◀»«\s]*(?:(?:next|prev|previous|up|home|top|index|contents|table of contents|back|return to main contents|"
-    r"back to top)\b[\s|:·»«<>\-–—]*)+$", re.IGNORECASE)
+    r"^[►▼▶◀»«\s]*(?:(?:next|prev|previous|up|home|top|index|contents|table of contents|back|"
+    r"return to main contents|back to top)\b[\s|:·»«<>\-–—]*)+$", re.IGNORECASE)
 _ADMONITIONS = {"note", "warning", "tip", "caution", "important", "hint", "danger", "attention", "see also"}
 _XML_DECLARATION = re.compile(r"\A\s*<\?xml[^>]*\?>")
 _HTTP_HEADERS = re.compile(r"\A(?:[A-Za-z][A-Za-z-]*:[^\n<]*\n)+(?=\s*<)")
@@ -352,8 +352,9 @@ def text_structure(text: str) -> list[Block]:
                 _emit(blocks, _trimmed(text, "furniture", *group[k + 1]))
                 k += 2
                 continue
-            if len(group) == 1 and (number := _NUMBERED_HEADING.match(line)) and not line.endswith((".", ",", ";", ":")):
-                _emit(blocks, _trimmed(text, "heading", start, end, number.group(1).count(".") + 1))
+            numbered = len(group) == 1 and _NUMBERED_HEADING.match(line)
+            if numbered and not line.endswith((".", ",", ";", ":")):
+                _emit(blocks, _trimmed(text, "heading", start, end, numbered.group(1).count(".") + 1))
                 k += 1
                 continue
             if len(group) == 1 and _CAPS_HEADING.match(line) and sum(c.isalpha() for c in line) >= 3:

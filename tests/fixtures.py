@@ -227,7 +227,8 @@ R can be installed from source or from binaries.
 # Pages with a running header and a page-number footer, a table of contents, a heading and a hyphenated word.
 STRUCTURED_PDF_PAGES = [
     "Tea Handbook\nContents\n1 Cultivation . . . . . . . . . . . . 2\n2 Processing . . . . . . . . . . . . . 3\ni",
-    "Tea Handbook 2\n1 Cultivation\nTea plants grow best at altitudes between 600 and 2000 metres; the leaves of identi-\n"
+    "Tea Handbook 2\n1 Cultivation\n"
+    "Tea plants grow best at altitudes between 600 and 2000 metres; the leaves of identi-\n"
     "cal bushes are picked by hand every two weeks.\n2",
     "Tea Handbook 3\n2 Processing\nGreen tea is steamed or pan fired right after picking to stop oxidation.\n3",
     "Tea Handbook 4\nBlack tea is fully oxidised before drying, which gives it a darker colour.\n4",

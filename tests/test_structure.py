@@ -104,7 +104,8 @@ def test_markdown_front_matter_title_setext_headings_and_fences(structured):
     assert doc.title == "Field guide to owls"  # front matter title: wins over the first heading
     assert [(t, lv) for _, t, lv in _blocks(doc, "heading")] == [("Owls", 1), ("Barn owls", 2), ("Tawny owls", 2)]
     assert _texts(doc, "code") == ["# not a heading: inside a fence\ncount-owls --species tawny"]
-    assert _texts(doc, "list_item") == ["- It nests in old barns\n  and church towers.", "- It screeches rather than hoots."]
+    assert _texts(doc, "list_item") == ["- It nests in old barns\n  and church towers.",
+                                        "- It screeches rather than hoots."]
     assert _texts(doc, "table_row") == ["| species | call |", "| tawny | hoot |"]
     assert _texts(doc, "furniture")[0].startswith("---\ntitle: Field guide to owls")
 
@@ -262,7 +263,8 @@ def _downgrade_to_pre_structure(index: Path) -> None:
     manifest = json.loads((generation / MANIFEST).read_text())
     manifest.pop("structure")
     for name in (CHUNKS_DB, SENTENCES):
-        manifest["files"][name] = {"bytes": (generation / name).stat().st_size, "sha256": sha256_file(generation / name)}
+        path = generation / name
+        manifest["files"][name] = {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
     (generation / MANIFEST).write_text(json.dumps(manifest))
 
 

@@ -292,7 +292,8 @@ def test_citations_show_the_section_and_the_file_name(structured_server, page):
     source.wait_for()
     # The h1 equals the title, so it is shown once: title › section — lines, then the file.
     link = source.locator("a.citation")
-    assert link.inner_text().startswith("venv — Creation of virtual environments › Creating virtual environments — line")
+    assert link.inner_text().startswith(
+        "venv — Creation of virtual environments › Creating virtual environments — line")
     assert source.locator(".citation-file").inner_text() == "library/venv.html"
     passages = expected["passages"]
     shown = page.eval_on_selector_all("#passages li .passage-meta",
