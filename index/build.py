@@ -24,7 +24,8 @@ from .embedding_cache import CACHE_SLICE, embed_with_cache
 from .incremental import Previous, library_versions, open_previous, renumbered
 from .lexical import SETTINGS as BM25_SETTINGS
 from .lexical import build_bm25
-from .retrieval_text import TITLE_TOKENS, chunk_key, retrieval_text, title_prefix
+from .retrieval_text import TITLE_TOKENS, chunk_key, chunk_prefix, retrieval_text, title_prefix
+from .structure import SECTION_TOKENS, STRUCTURE_VERSION, encode_blocks, furniture_within
 from .settings import Settings
 from .store import ChunkRow, DocumentRow, build_lock, chunk_id_for, describe_os_error, write_generation
 
@@ -91,8 +92,11 @@ class BuildReport:
 
 
 def make_chunker(embedder: Embedder, settings: Settings) -> Chunker:
+    # The title line takes its tokens from every chunk's budget; the section line, from each chunk what its own
+    # takes (Chunker): a document without headings keeps the whole chunk size.
     budget = embedder.max_content_tokens - (TITLE_TOKENS if settings.title_prefix else 0)
-    return Chunker(embedder.token_spans, settings.chunk_tokens, settings.chunk_overlap, budget)
+    return Chunker(embedder.token_spans, settings.chunk_tokens, settings.chunk_overlap, budget,
+                   section_prefix=settings.title_prefix)
 
 
 def load_corpus(paths: list[Path], settings: Settings, progress: bool | None = None,
@@ -200,7 +204,11 @@ class _Build:
                 "normalized": True,
             },
             "chunker": self.chunker.settings(),
-            "retrieval_text": {"title_prefix": settings.title_prefix, "title_tokens": TITLE_TOKENS},
+            # title_prefix also prepends the section line (index.structure.section_prefix).
+            "retrieval_text": {"title_prefix": settings.title_prefix, "title_tokens": TITLE_TOKENS,
+                               "section_tokens": SECTION_TOKENS},
+            # What the loaders keep, drop and type (index.structure): a change means new retrieval text.
+            "structure": {"version": STRUCTURE_VERSION},
             "libraries": library_versions(),
         }
         self.previous, self.full_reason = open_previous(
@@ -256,7 +264,7 @@ class _Build:
             generation = write_generation(
                 self.index_dir, assembled.documents, assembled.chunks, np.stack(assembled.vectors),
                 assembled.spans(), assembled.stacked_sentence_vectors(), build_bm25(assembled.texts), manifest,
-                milvus=self.milvus,
+                milvus=self.milvus, sentence_kinds=assembled.kinds(),
             )
         except (OSError, sqlite3.Error) as exc:
             # write_generation has removed its temporary folder; CURRENT still names the old generation.
@@ -298,7 +306,8 @@ class _Build:
     def _add_document(self, assembled: _Assembly, document: Document, changes: Changes | None):
         """Add ``document`` and its chunks; return the chunks that need the model."""
         doc_row = assembled.add_document(document)
-        prefix = title_prefix(document.title, self.embedder) if self.settings.title_prefix else ""
+        use_title = self.settings.title_prefix
+        title_line = title_prefix(document.title, self.embedder) if use_title else ""
         previous = self.previous
         stored = previous.unchanged(document) if previous is not None else None
         if changes is not None:
@@ -309,26 +318,34 @@ class _Build:
             for row in stored.chunk_rows:
                 chunk = previous.chunks[row]
                 spans, sentence_vectors = previous.sentences(row)
-                text, _ = retrieval_text(prefix, chunk.text, chunk.char_start, spans)
+                prefix = chunk_prefix(title_line, chunk.section if use_title else (), document.title, chunk.text,
+                                      self.embedder)
+                text, _ = retrieval_text(prefix, chunk.text, chunk.char_start, spans,
+                                         furniture_within(document.blocks, chunk.char_start, chunk.char_end))
                 assembled.add_chunk(renumbered(chunk, doc_row, assembled.n_sentences), text, spans,
-                                    previous.vectors[row], sentence_vectors)
+                                    previous.vectors[row], sentence_vectors, previous.kinds(row))
             return []
 
         pending = []
         for chunk in self.chunker.chunk(document):
             chunk_text = document.text[chunk.char_start : chunk.char_end]
-            text, relative = retrieval_text(prefix, chunk_text, chunk.char_start, chunk.sentences)
+            prefix = chunk_prefix(title_line, chunk.section if use_title else (), document.title, chunk_text,
+                                  self.embedder)
+            text, relative = retrieval_text(prefix, chunk_text, chunk.char_start, chunk.sentences, chunk.furniture)
             row = ChunkRow(
                 chunk_id=chunk_id_for(document.doc_id, chunk.ordinal), doc_row=doc_row, ordinal=chunk.ordinal,
                 char_start=chunk.char_start, char_end=chunk.char_end, line_start=chunk.line_start,
                 line_end=chunk.line_end, page=chunk.page, n_tokens=chunk.n_tokens,
                 sentence_first=assembled.n_sentences, sentence_count=len(chunk.sentences), text=chunk_text,
+                section=chunk.section,
             )
             same = previous.chunk_with_key(chunk_key(text, relative)) if previous is not None else None
             if same is not None:
-                assembled.add_chunk(row, text, chunk.sentences, previous.vectors[same], previous.sentences(same)[1])
+                assembled.add_chunk(row, text, chunk.sentences, previous.vectors[same], previous.sentences(same)[1],
+                                    chunk.kinds)
             else:
-                pending.append((assembled.add_chunk(row, text, chunk.sentences, None, None), text, relative))
+                pending.append((assembled.add_chunk(row, text, chunk.sentences, None, None, chunk.kinds), text,
+                                relative))
         return pending
 
 
@@ -343,15 +360,17 @@ class _Assembly:
         self.sentence_spans: list = []
         self.vectors: list[np.ndarray | None] = []
         self.sentence_vectors: list[np.ndarray | None] = []
+        self.sentence_kinds: list = []
         self.n_sentences = 0
 
     def add_document(self, d: Document) -> int:
         self.documents.append(DocumentRow(d.doc_id, d.title, d.source, d.kind, d.sha256, d.size, d.mtime,
-                                          d.page_starts, d.meta, d.text))
+                                          d.page_starts, d.meta, d.text, encode_blocks(d.blocks)))
         return len(self.documents) - 1
 
-    def add_chunk(self, chunk: ChunkRow, text: str, spans, vector, sentence_vectors) -> int:
+    def add_chunk(self, chunk: ChunkRow, text: str, spans, vector, sentence_vectors, kinds) -> int:
         self.chunks.append(chunk)
+        self.sentence_kinds.append(np.asarray(kinds, dtype=np.int8).reshape(-1))
         self.texts.append(text)
         self.sentence_spans.append(np.asarray(spans, dtype=np.int64).reshape(-1, 2))
         self.vectors.append(vector)
@@ -361,6 +380,9 @@ class _Assembly:
 
     def spans(self) -> np.ndarray:
         return np.concatenate(self.sentence_spans) if self.sentence_spans else np.zeros((0, 2), np.int64)
+
+    def kinds(self) -> np.ndarray:
+        return np.concatenate(self.sentence_kinds) if self.sentence_kinds else np.zeros(0, np.int8)
 
     def stacked_sentence_vectors(self) -> np.ndarray:
         if not self.sentence_vectors:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import sentencex
 
 from .documents import Document
+from .structure import KIND_CODE, SECTION_TOKENS, Block, Sections, section_prefix
 
 Span = tuple[int, int]
 # Counts tokens of each text, no special tokens; returns the token char spans of each text too.
@@ -37,6 +38,12 @@ class Chunk:
     page: int | None
     n_tokens: int
     sentences: tuple[Span, ...]  # document offsets of the sentences inside this chunk
+    # The headings above the chunk's start, outermost first (empty for a document without headings).
+    section: tuple[str, ...] = ()
+    # Block kind code (index.structure.KINDS) of each sentence; "paragraph" for a document without blocks.
+    kinds: tuple[int, ...] = ()
+    # Furniture spans (document offsets) inside the chunk: in its text, left out of its retrieval text.
+    furniture: tuple[Span, ...] = ()
 
 
 def _blocks(text: str) -> list[Span]:
@@ -48,6 +55,15 @@ def _blocks(text: str) -> list[Span]:
         start = match.end()
     blocks.extend(_line_blocks(text, start, len(text)))
     return blocks
+
+
+def _paragraphs(text: str, start: int, end: int) -> list[Span]:
+    spans, position = [], start
+    for match in _BLANK_LINE.finditer(text, start, end):
+        spans.append((position, match.start()))
+        position = match.end()
+    spans.append((position, end))
+    return spans
 
 
 def _line_blocks(text: str, start: int, end: int) -> list[Span]:
@@ -77,9 +93,35 @@ def _trim(text: str, start: int, end: int) -> Span | None:
     return (start, end) if end > start else None
 
 
-def split_sentences(text: str, language: str = "en") -> list[Span]:
+# Blocks whose text is one sentence (cut by tokens only if longer than a chunk).
+_ONE_SENTENCE = {"heading", "term", "table_row", "caption"}
+
+
+def structured_sentences(text: str, blocks: Sequence[Block], language: str = "en") -> list[tuple[Span, str]]:
+    """Sentences with their block kind: never across a block, never inside furniture."""
+    out: list[tuple[Span, str]] = []
+    for block in blocks:
+        if block.kind == "furniture":
+            continue
+        if block.kind in _ONE_SENTENCE:
+            if span := _trim(text, block.start, block.end):
+                out.append((span, block.kind))
+            continue
+        if block.kind == "code":
+            for line_start, line_end in _line_blocks(text, block.start, block.end):
+                if span := _trim(text, line_start, line_end):
+                    out.append((span, "code"))
+            continue
+        out.extend((span, block.kind) for span in split_sentences(text, language, block.start, block.end))
+    return out
+
+
+def split_sentences(text: str, language: str = "en", start: int = 0, end: int | None = None) -> list[Span]:
     spans: list[Span] = []
-    for block_start, block_end in _blocks(text):
+    end = len(text) if end is None else end
+    segments = _blocks(text) if (start, end) == (0, len(text)) else [
+        span for m_start, m_end in _paragraphs(text, start, end) for span in _line_blocks(text, m_start, m_end)]
+    for block_start, block_end in segments:
         block = text[block_start:block_end]
         if not block.strip():
             continue
@@ -91,17 +133,21 @@ def split_sentences(text: str, language: str = "en") -> list[Span]:
 
 
 class Chunker:
-    def __init__(self, count_tokens: TokenCounter, target_tokens: int, overlap_tokens: int, max_tokens: int):
+    def __init__(self, count_tokens: TokenCounter, target_tokens: int, overlap_tokens: int, max_tokens: int,
+                 section_prefix: bool = False):
+        """``max_tokens``: what the model takes besides the title line; ``section_prefix``: a section line
+        (up to SECTION_TOKENS) is prepended too, so each chunk gives up the tokens its own section line takes."""
         if overlap_tokens >= target_tokens:
             raise ValueError("chunk overlap must be smaller than the chunk size")
         self.count_tokens = count_tokens
         self.target = min(target_tokens, max_tokens)
         self.overlap = overlap_tokens
         self.max_tokens = max_tokens
+        self.section_prefix = section_prefix
 
     def settings(self) -> dict:
         return {
-            "splitter": "sentencex+lines",
+            "splitter": "sentencex+lines+blocks",
             "target_tokens": self.target,
             "overlap_tokens": self.overlap,
             "max_tokens": self.max_tokens,
@@ -109,12 +155,30 @@ class Chunker:
 
     def chunk(self, document: Document) -> list[Chunk]:
         text = document.text
-        spans, lengths = self._sized_sentences(text)
+        blocks = document.blocks
+        sections = Sections(text, blocks)
+        typed = structured_sentences(text, blocks) if blocks else []
+        # A sentence cut into pieces must leave room for the longest section line a chunk may carry.
+        cut_at = min(self.target, self.max_tokens - SECTION_TOKENS) if self.section_prefix and sections.starts \
+            else self.target
+        if typed:
+            spans, lengths, kinds = self._sized_sentences(text, [span for span, _ in typed], [k for _, k in typed],
+                                                          cut_at)
+        else:
+            spans, lengths, kinds = self._sized_sentences(text, split_sentences(text), None, cut_at)
+        limits = self._limits(sections, document.title, spans)
+        # A chunk never runs across a top-level section boundary: sentence i opens a new chunk if it starts one.
+        tops = [sections.top_section_at(start) for start, _ in spans]
+        breaks = {i for i in range(1, len(spans)) if tops[i] != tops[i - 1]}
+        furniture = [(b.start, b.end) for b in blocks if b.kind == "furniture"]
+        furniture_starts = [s for s, _ in furniture]
         newlines = [m.start() for m in re.finditer("\n", text)]
-        windows = self._windows(lengths)
+        windows = self._windows(lengths, breaks, limits)
         chunks: list[Chunk] = []
         for first, last in windows:
             char_start, char_end = spans[first][0], spans[last - 1][1]
+            lo = bisect.bisect_left(furniture_starts, char_start)
+            hi = bisect.bisect_left(furniture_starts, char_end)
             chunks.append(
                 Chunk(
                     ordinal=len(chunks),
@@ -125,30 +189,51 @@ class Chunker:
                     page=document.page_at(char_start),
                     n_tokens=sum(lengths[first:last]),
                     sentences=tuple(spans[first:last]),
+                    section=sections.path_at(char_start),
+                    kinds=tuple(kinds[first:last]),
+                    furniture=tuple(furniture[lo:hi]),
                 )
             )
         return chunks
 
-    def _sized_sentences(self, text: str) -> tuple[list[Span], list[int]]:
-        """Sentences with their token counts; a sentence longer than a chunk is cut at word starts."""
-        spans = split_sentences(text)
+    def _limits(self, sections: Sections, title: str, spans: list[Span]) -> list[int] | None:
+        """Per sentence, the size of a chunk that starts there: the target, less what its section line takes."""
+        if not self.section_prefix or not sections.starts:
+            return None
+        cost: dict[tuple[str, ...], int] = {}
+        limits = []
+        for start, _ in spans:
+            path = sections.path_at(start)
+            if path not in cost:
+                line = section_prefix(path, title, self.count_tokens).strip()
+                cost[path] = len(self.count_tokens([line])[0]) if line else 0
+            limits.append(min(self.target, self.max_tokens - cost[path]))
+        return limits
+
+    def _sized_sentences(self, text: str, spans: list[Span], kinds: list[str] | None,
+                         cut_at: int) -> tuple[list[Span], list[int], list[int]]:
+        """Sentences with their token counts and kind codes; a sentence longer than a chunk is cut at word starts."""
         token_spans = self.count_tokens([text[s:e] for s, e in spans])
         sized: list[Span] = []
         lengths: list[int] = []
-        for (start, end), tokens in zip(spans, token_spans):
-            if len(tokens) <= self.target:
+        codes: list[int] = []
+        for i, ((start, end), tokens) in enumerate(zip(spans, token_spans)):
+            code = KIND_CODE[kinds[i] if kinds else "paragraph"]
+            if len(tokens) <= cut_at:
                 sized.append((start, end))
                 lengths.append(len(tokens))
+                codes.append(code)
                 continue
-            for piece_start, piece_end, piece_tokens in self._cut(text, start, end, tokens):
+            for piece_start, piece_end, piece_tokens in self._cut(text, start, end, tokens, cut_at):
                 sized.append((piece_start, piece_end))
                 lengths.append(piece_tokens)
-        return sized, lengths
+                codes.append(code)
+        return sized, lengths, codes
 
-    def _cut(self, text: str, start: int, end: int, tokens: list[Span]):
+    def _cut(self, text: str, start: int, end: int, tokens: list[Span], cut_at: int):
         piece_first = 0
         while piece_first < len(tokens):
-            piece_last = min(piece_first + self.target, len(tokens))
+            piece_last = min(piece_first + cut_at, len(tokens))
             if piece_last < len(tokens):
                 # Back off to a token that starts a word, so no word is split between two chunks.
                 cut = piece_last
@@ -164,13 +249,16 @@ class Chunker:
                 yield span[0], span[1], piece_last - piece_first
             piece_first = piece_last
 
-    def _windows(self, lengths: list[int]) -> list[Span]:
+    def _windows(self, lengths: list[int], breaks: set[int] = frozenset(),
+                 limits: list[int] | None = None) -> list[Span]:
         windows: list[Span] = []
         first = 0
         while first < len(lengths):
             last = first
             total = 0
-            while last < len(lengths) and (last == first or total + lengths[last] <= self.target):
+            limit = limits[first] if limits else self.target
+            while last < len(lengths) and (last == first or (total + lengths[last] <= limit
+                                                             and last not in breaks)):
                 total += lengths[last]
                 last += 1
             windows.append((first, last))
@@ -179,7 +267,9 @@ class Chunker:
             # Repeat trailing sentences worth up to `overlap` tokens, but always move forward.
             next_first = last
             carried = 0
-            while next_first - 1 > first and carried + lengths[next_first - 1] <= self.overlap:
+            # (never back across a section boundary)
+            while (next_first - 1 > first and carried + lengths[next_first - 1] <= self.overlap
+                   and next_first not in breaks):
                 carried += lengths[next_first - 1]
                 next_first -= 1
             first = next_first

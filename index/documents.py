@@ -16,6 +16,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .extract import (html_structure, join_hyphenation, markdown_structure, pdf_structure,
+                      text_structure)
+from .structure import Block, check_blocks
+
 SUPPORTED_SUFFIXES = {".txt": "text", ".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html", ".pdf": "pdf"}
 PAGE_SEPARATOR = "\n\n"
 _TITLE_CHARS = 200
@@ -52,6 +56,9 @@ class Document:
     # Char offset where each PDF page starts in ``text``; empty for formats without pages.
     page_starts: tuple[int, ...] = ()
     meta: dict = field(default_factory=dict)
+    # Typed spans of ``text`` in order (index.structure): headings, paragraphs, ..., and page furniture.
+    # Empty for documents made without structure (a BEIR corpus, an index built before structure was kept).
+    blocks: tuple[Block, ...] = ()
 
     def page_at(self, char_offset: int) -> int | None:
         if not self.page_starts:
@@ -94,44 +101,33 @@ def _first_line(text: str) -> str:
     return fallback[:_TITLE_CHARS]
 
 
-def load_text(data: bytes) -> tuple[str, str, tuple[int, ...]]:
+Loaded = tuple[str, str, tuple[int, ...], list[Block]]  # text, title, page starts, blocks
+
+
+def load_text(data: bytes) -> Loaded:
     text = _decode_utf8(data)
-    return text, _first_line(text), ()
+    return text, _first_line(text), (), text_structure(text)
 
 
-_MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
 _FRONT_MATTER = re.compile(r"\A---\n.*?\n---\n", re.DOTALL)
 
 
-def load_markdown(data: bytes) -> tuple[str, str, tuple[int, ...]]:
+def load_markdown(data: bytes) -> Loaded:
     text = _decode_utf8(data)
+    front_title, blocks = markdown_structure(text)
+    heading = next((b for b in blocks if b.kind == "heading"), None)
     body = text[m.end():] if (m := _FRONT_MATTER.match(text)) else text
-    heading = _MD_HEADING.search(body)
-    title = heading.group(1)[:_TITLE_CHARS] if heading else _first_line(body)
-    return text, title, ()
+    title = front_title or (text[heading.start:heading.end] if heading else _first_line(body))
+    return text, title[:_TITLE_CHARS], (), blocks
 
 
-def load_html(data: bytes) -> tuple[str, str, tuple[int, ...]]:
-    import trafilatura
-    from lxml import html as lxml_html
-
+def load_html(data: bytes) -> Loaded:
     markup = _decode_html(data)
-    extracted = trafilatura.bare_extraction(
-        markup, with_metadata=True, include_comments=False, include_tables=True, favor_recall=True
-    )
-    text = _normalise_newlines(extracted.text) if extracted is not None and extracted.text else ""
-    title = (extracted.title if extracted is not None else None) or ""
-    if not text.strip():
-        # trafilatura declines pages it judges to have no main content; keep their visible text rather than lose them.
-        try:
-            tree = lxml_html.fromstring(markup)
-        except Exception as exc:  # lxml raises several unrelated types for broken markup
-            raise LoadError(f"unparseable HTML ({exc})") from None
-        for bad in tree.xpath("//script|//style|//noscript"):
-            bad.drop_tree()
-        text = "\n".join(line.strip() for line in tree.text_content().splitlines() if line.strip())
-        title = title or (tree.findtext(".//title") or "").strip()
-    return text, (title.strip() or _first_line(text))[:_TITLE_CHARS], ()
+    try:
+        text, title, blocks = html_structure(markup)
+    except Exception as exc:  # lxml raises several unrelated types for broken markup
+        raise LoadError(f"unparseable HTML ({type(exc).__name__}: {exc})") from None
+    return text, (title.strip() or _first_line(text))[:_TITLE_CHARS], (), blocks
 
 
 def _decode_html(data: bytes) -> str:
@@ -140,12 +136,11 @@ def _decode_html(data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        # HTML often declares a legacy charset; let lxml/trafilatura sniff the meta tag from bytes instead.
+        # HTML often declares a legacy charset; latin-1 never fails, and lxml reads the markup as text.
         return data.decode("latin-1")
 
 
-def load_pdf(data: bytes, max_pages: int = MAX_PDF_PAGES,
-             max_chars: int = MAX_TEXT_CHARS) -> tuple[str, str, tuple[int, ...]]:
+def load_pdf(data: bytes, max_pages: int = MAX_PDF_PAGES, max_chars: int = MAX_TEXT_CHARS) -> Loaded:
     from pypdf import PdfReader, apply_configuration
     from pypdf.errors import LimitReachedError, PdfReadError
 
@@ -174,13 +169,15 @@ def load_pdf(data: bytes, max_pages: int = MAX_PDF_PAGES,
                     if content > max_content:
                         raise LoadError(f"too much page content (over {max_content:,} decoded bytes by page "
                                         f"{len(pages) + 1}; {PDF_CONTENT_PER_TEXT_CHAR} x max_text_chars)")
-                    pages.append(_normalise_newlines(page.extract_text() or "").strip())
+                    # Cleaned before any offset is taken, so page_starts and every block stay exact.
+                    pages.append(join_hyphenation(_normalise_newlines(page.extract_text() or "")).strip())
                     if key is not None:
                         drawn[key] = pages[-1]
                 total += len(pages[-1])
                 if total > max_chars:
                     raise LoadError(_too_much_text(max_chars, f" by page {len(pages)}"))
             meta_title = (reader.metadata.title if reader.metadata else None) or ""
+            outline = _outline(reader)
     except LoadError:
         raise
     except LimitReachedError as exc:
@@ -195,7 +192,35 @@ def load_pdf(data: bytes, max_pages: int = MAX_PDF_PAGES,
         parts.append(page_text)
         offset += len(page_text) + len(PAGE_SEPARATOR)
     text = PAGE_SEPARATOR.join(parts)
-    return text, (str(meta_title).strip() or _first_line(text))[:_TITLE_CHARS], tuple(page_starts)
+    blocks = pdf_structure(text, page_starts, outline)
+    first = next((text[b.start:b.end] for b in blocks if b.kind != "furniture"), "")
+    return text, (str(meta_title).strip() or _first_line(first or text))[:_TITLE_CHARS], tuple(page_starts), blocks
+
+
+def _outline(reader) -> list[tuple[str, int, int]]:
+    """The bookmarks as (title, 0-based page, depth); empty when there are none or they cannot be read."""
+    found: list[tuple[str, int, int]] = []
+
+    def visit(items, depth):
+        for item in items:
+            if isinstance(item, list):
+                visit(item, depth + 1)
+                continue
+            try:
+                page = reader.get_destination_page_number(item)
+                title = str(item.title or "")
+            except Exception:  # a broken bookmark costs that bookmark only
+                continue
+            if page is not None and page >= 0 and title.strip():
+                found.append((title, page, depth))
+            if len(found) > 20_000:
+                return
+
+    try:
+        visit(reader.outline, 1)
+    except Exception:  # an unreadable outline: fall back to the numbering heuristics
+        return []
+    return found
 
 
 def _drawing_key(page) -> tuple | None:
@@ -240,9 +265,10 @@ def load_document(path: Path, doc_id: str, max_bytes: int, *, max_pdf_pages: int
     if not data.strip():
         raise LoadError("empty file")
     if kind == "pdf":
-        text, title, page_starts = load_pdf(data, max_pdf_pages, max_text_chars)
+        text, title, page_starts, blocks = load_pdf(data, max_pdf_pages, max_text_chars)
     else:
-        text, title, page_starts = LOADERS[kind](data)
+        text, title, page_starts, blocks = LOADERS[kind](data)
+    check_blocks(text, blocks)
     if len(text) > max_text_chars:
         raise LoadError(_too_much_text(max_text_chars))
     if not text.strip():
@@ -260,6 +286,7 @@ def load_document(path: Path, doc_id: str, max_bytes: int, *, max_pdf_pages: int
         mtime=stat.st_mtime,
         page_starts=page_starts,
         meta=document_metadata(path, text, kind, root),
+        blocks=tuple(blocks),
     )
 
 

@@ -20,16 +20,19 @@ import numpy as np
 from .documents import Document, LoadError, sha256_regular
 from .embedder import Embedder
 from .metadata import document_metadata
-from .retrieval_text import chunk_key, retrieval_text, title_prefix
+from .retrieval_text import chunk_key, chunk_prefix, retrieval_text, title_prefix
+from .structure import decode_blocks, furniture_within
 from .store import ChunkRow, DocumentRow, IndexUnavailable, StoredIndex, open_stored_index, read_current
 
 log = logging.getLogger("askdocs.build")
 
 # Manifest sections that decide what a document's chunks and vectors are; any difference forces a full build.
-REUSE_SECTIONS = ("model", "chunker", "retrieval_text", "libraries")
+# "structure" (what the loaders keep and type) is absent from indexes built before it was recorded: they
+# differ ("structure settings changed (version None -> 1)") and get a full build.
+REUSE_SECTIONS = ("model", "chunker", "retrieval_text", "libraries", "structure")
 # Libraries that decide the stored text and the chunk boundaries. torch is left out on purpose: a new
 # version moves vectors by ~1e-7, which is no reason to re-embed a whole corpus.
-TEXT_LIBRARIES = ("pypdf", "trafilatura", "sentencex", "tokenizers")
+TEXT_LIBRARIES = ("pypdf", "lxml", "sentencex", "tokenizers")
 # Recorded but not compared, for the same reason: bf16 and fp32 torch vectors of a chunk agree to cosine
 # >= 0.9999 and give SciFact nDCG@10 within 0.005 of each other (README "Performance"), closer than the torch and
 # onnx runtimes that already share indexes, so an index may hold both. Changing the precision (or `auto`
@@ -116,13 +119,14 @@ class Previous:
         return Document(doc_id=row.doc_id, title=row.title, source=str(path), sha256=row.sha256, text=row.text,
                         kind=row.kind, size=stat.st_size, mtime=stat.st_mtime, page_starts=row.page_starts,
                         # Front matter lives in the unchanged text, but a sidecar can change on its own.
-                        meta=document_metadata(path, row.text, row.kind, root))
+                        meta=document_metadata(path, row.text, row.kind, root), blocks=decode_blocks(row.blocks))
 
     def stored_document(self, doc_id: str) -> Document:
         """The document as the previous generation stored it, without looking at the file."""
         row = self.documents[doc_id].row
         return Document(doc_id=row.doc_id, title=row.title, source=row.source, sha256=row.sha256, text=row.text,
-                        kind=row.kind, size=row.size, mtime=row.mtime, page_starts=row.page_starts, meta=row.meta)
+                        kind=row.kind, size=row.size, mtime=row.mtime, page_starts=row.page_starts, meta=row.meta,
+                        blocks=decode_blocks(row.blocks))
 
     def unchanged(self, document: Document) -> StoredDocument | None:
         stored = self.documents.get(document.doc_id)
@@ -136,6 +140,13 @@ class Previous:
         window = slice(chunk.sentence_first, chunk.sentence_first + chunk.sentence_count)
         return self.stored.sentence_spans[window], self.stored.sentence_vectors[window]
 
+    def kinds(self, row: int) -> np.ndarray:
+        """Block kind codes of the stored chunk's sentences (all "paragraph" in an index without them)."""
+        chunk = self.chunks[row]
+        if self.stored.sentence_kinds is None:
+            return np.zeros(chunk.sentence_count, np.int8)
+        return self.stored.sentence_kinds[chunk.sentence_first: chunk.sentence_first + chunk.sentence_count]
+
     def chunk_with_key(self, key: str) -> int | None:
         """The row of a stored chunk the model saw exactly this input for, if any."""
         if self._by_key is None:
@@ -146,11 +157,15 @@ class Previous:
         # Only built when some document has to be chunked again: most incremental builds never need it.
         keys: dict[str, int] = {}
         for stored in self.documents.values():
-            prefix = title_prefix(stored.row.title, self._embedder) if self._use_title else ""
+            title_line = title_prefix(stored.row.title, self._embedder) if self._use_title else ""
+            blocks = decode_blocks(stored.row.blocks)
             for row in stored.chunk_rows:
                 chunk = self.chunks[row]
                 spans, _ = self.sentences(row)
-                text, relative = retrieval_text(prefix, chunk.text, chunk.char_start, spans)
+                prefix = chunk_prefix(title_line, chunk.section if self._use_title else (), stored.row.title,
+                                      chunk.text, self._embedder)
+                text, relative = retrieval_text(prefix, chunk.text, chunk.char_start, spans,
+                                                furniture_within(blocks, chunk.char_start, chunk.char_end))
                 keys.setdefault(chunk_key(text, relative), row)
         return keys
 

@@ -9,7 +9,7 @@ Layout of an index folder (``var/index`` by default)::
         chunks.sqlite           documents (with their text) and chunks (with offsets)
         vectors.faiss           one L2-normalised vector per chunk, inner product: flat, or IVF for
                                 large corpora (index.ann; the manifest's "vectors" section says which)
-        sentences.npz           sentence spans per chunk and their vectors (float16)
+        sentences.npz           sentence spans per chunk, their vectors (float16) and block kinds (int8)
         bm25/                   the bm25s index over the same chunks (title included)
 
 Readers only ever see a generation whose files were all written, fsynced and
@@ -62,7 +62,8 @@ CREATE TABLE documents (
     mtime REAL NOT NULL,
     page_starts TEXT NOT NULL,
     meta TEXT NOT NULL,
-    text TEXT NOT NULL
+    text TEXT NOT NULL,
+    blocks TEXT NOT NULL DEFAULT '[]'
 );
 CREATE TABLE chunks (
     row INTEGER PRIMARY KEY,
@@ -77,7 +78,8 @@ CREATE TABLE chunks (
     n_tokens INTEGER NOT NULL,
     sentence_first INTEGER NOT NULL,
     sentence_count INTEGER NOT NULL,
-    text TEXT NOT NULL
+    text TEXT NOT NULL,
+    section TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX chunks_by_doc ON chunks(doc_row, ordinal);
 """
@@ -119,6 +121,7 @@ class DocumentRow:
     page_starts: tuple[int, ...]
     meta: dict
     text: str
+    blocks: str = "[]"  # index.structure.encode_blocks; "[]" in an index built before blocks were kept
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,7 @@ class ChunkRow:
     sentence_first: int
     sentence_count: int
     text: str
+    section: tuple[str, ...] = ()  # the headings above the chunk, outermost first
 
 
 def chunk_id_for(doc_id: str, ordinal: int) -> str:
@@ -196,6 +200,7 @@ def write_generation(
     bm25,
     manifest: dict,
     milvus=None,
+    sentence_kinds: np.ndarray | None = None,
 ) -> Path:
     """Write a complete generation next to the live one and make it live. Call under ``build_lock``.
 
@@ -220,7 +225,12 @@ def write_generation(
             faiss.write_index(index, str(tmp / VECTORS))
             del index
         with open(tmp / SENTENCES, "wb") as handle:
-            np.savez(handle, spans=sentence_spans.astype(np.int64), vectors=sentence_vectors.astype(np.float16))
+            if sentence_kinds is None:
+                sentence_kinds = np.zeros(len(sentence_spans), np.int8)  # all "paragraph"
+            if len(sentence_kinds) != len(sentence_spans):
+                raise ValueError(f"{len(sentence_spans)} sentences but {len(sentence_kinds)} kinds")
+            np.savez(handle, spans=sentence_spans.astype(np.int64), vectors=sentence_vectors.astype(np.float16),
+                     kinds=np.asarray(sentence_kinds, dtype=np.int8))
         save_bm25(bm25, tmp / BM25_DIR)
         manifest = {
             "format": FORMAT,
@@ -261,18 +271,19 @@ def _write_sqlite(path: Path, documents: list[DocumentRow], chunks: list[ChunkRo
     try:
         connection.executescript(SCHEMA)
         connection.executemany(
-            "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 (row, d.doc_id, d.title, d.source, d.kind, d.sha256, d.size, d.mtime,
-                 json.dumps(list(d.page_starts)), json.dumps(d.meta, sort_keys=True), d.text)
+                 json.dumps(list(d.page_starts)), json.dumps(d.meta, sort_keys=True), d.text, d.blocks)
                 for row, d in enumerate(documents)
             ),
         )
         connection.executemany(
-            "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 (row, c.chunk_id, c.doc_row, c.ordinal, c.char_start, c.char_end, c.line_start, c.line_end,
-                 c.page, c.n_tokens, c.sentence_first, c.sentence_count, c.text)
+                 c.page, c.n_tokens, c.sentence_first, c.sentence_count, c.text,
+                 json.dumps(list(c.section), ensure_ascii=False))
                 for row, c in enumerate(chunks)
             ),
         )
@@ -361,6 +372,12 @@ class StoredIndex:
         self.doc_row_by_id = {doc_id: row for row, doc_id in enumerate(doc_ids)}
         self.sentence_spans = sentence_spans
         self.sentence_vectors = sentence_vectors
+        # Block kind code (index.structure.KINDS) of each sentence, aligned with sentence_spans; None for an
+        # index built before structure was kept.
+        self.sentence_kinds: np.ndarray | None = None
+        # Whether chunks.sqlite has the structure columns (chunks.section, documents.blocks).
+        self.has_structure = False
+        self._sections_cache: dict[int, object] = {}
         self.bm25 = bm25
         self._page_starts = page_starts  # only documents that have pages (PDFs)
         # One connection opened now: it keeps the files readable even after a later build prunes them.
@@ -404,6 +421,45 @@ class StoredIndex:
             found = dict(connection.execute(f"SELECT row, text FROM chunks WHERE row IN ({marks})", rows))
         return [found[row] for row in rows]
 
+    def chunk_sections(self, rows: list[int]) -> list[list[str]]:
+        """Each chunk's section path (the headings above it, outermost first); [] in an index without them."""
+        if not rows or not self.has_structure:
+            return [[] for _ in rows]
+        marks = ",".join("?" * len(rows))
+        with self._read() as connection:
+            found = dict(connection.execute(f"SELECT row, section FROM chunks WHERE row IN ({marks})", rows))
+        return [json.loads(found[row]) for row in rows]
+
+    def document_blocks(self, doc_row: int) -> tuple:
+        """The typed blocks (index.structure.Block) of a document's stored text; () in an index without them."""
+        if not self.has_structure:
+            return ()
+        from .structure import decode_blocks
+
+        with self._read() as connection:
+            (data,) = connection.execute("SELECT blocks FROM documents WHERE row = ?", (doc_row,)).fetchone()
+        return decode_blocks(data)
+
+    def sections(self, doc_row: int):
+        """index.structure.Sections of a document: ``.path_at(offset)`` is the section path at any offset."""
+        from .structure import Sections
+
+        found = self._sections_cache.get(doc_row)
+        if found is None:
+            headings = [b for b in self.document_blocks(doc_row) if b.kind == "heading"]
+            text = ""
+            if headings:
+                with self._read() as connection:
+                    (text,) = connection.execute("SELECT text FROM documents WHERE row = ?", (doc_row,)).fetchone()
+            found = Sections(text, headings)
+            if len(self._sections_cache) > 1024:
+                self._sections_cache.clear()
+            self._sections_cache[doc_row] = found
+        return found
+
+    def section_at(self, doc_row: int, offset: int) -> list[str]:
+        return list(self.sections(doc_row).path_at(offset))
+
     def chunk_ids(self, rows: list[int]) -> list[str]:
         return [chunk_id_for(self.doc_ids[self.chunks["doc_row"][row]], int(self.chunks["ordinal"][row])) for row in rows]
 
@@ -412,16 +468,18 @@ class StoredIndex:
             found = connection.execute("SELECT row FROM chunks WHERE chunk_id = ?", (chunk_id,)).fetchone()
         return found[0] if found else None
 
+    def _document_columns(self) -> str:
+        return ("doc_id, title, source, kind, sha256, size, mtime, page_starts, meta, text, "
+                + ("blocks" if self.has_structure else "'[]'"))
+
     def document(self, doc_id: str) -> DocumentRow | None:
         with self._read() as connection:
             row = connection.execute(
-                "SELECT doc_id, title, source, kind, sha256, size, mtime, page_starts, meta, text "
-                "FROM documents WHERE doc_id = ?",
-                (doc_id,),
+                f"SELECT {self._document_columns()} FROM documents WHERE doc_id = ?", (doc_id,),
             ).fetchone()
         if row is None:
             return None
-        return DocumentRow(*row[:7], tuple(json.loads(row[7])), json.loads(row[8]), row[9])
+        return DocumentRow(*row[:7], tuple(json.loads(row[7])), json.loads(row[8]), row[9], row[10])
 
     def document_text_slice(self, doc_row: int, start: int, end: int) -> str:
         with self._read() as connection:
@@ -439,20 +497,18 @@ class StoredIndex:
     def all_documents(self) -> list[DocumentRow]:
         """Every document, in row order (for an incremental build to take over)."""
         with self._read() as connection:
-            rows = connection.execute(
-                "SELECT doc_id, title, source, kind, sha256, size, mtime, page_starts, meta, text "
-                "FROM documents ORDER BY row"
-            ).fetchall()
-        return [DocumentRow(*row[:7], tuple(json.loads(row[7])), json.loads(row[8]), row[9]) for row in rows]
+            rows = connection.execute(f"SELECT {self._document_columns()} FROM documents ORDER BY row").fetchall()
+        return [DocumentRow(*row[:7], tuple(json.loads(row[7])), json.loads(row[8]), row[9], row[10]) for row in rows]
 
     def all_chunks(self) -> list[ChunkRow]:
         """Every chunk, in row order; row ``i`` has vector ``i``."""
         with self._read() as connection:
             rows = connection.execute(
                 "SELECT chunk_id, doc_row, ordinal, char_start, char_end, line_start, line_end, page, n_tokens, "
-                "sentence_first, sentence_count, text FROM chunks ORDER BY row"
+                "sentence_first, sentence_count, text, " + ("section" if self.has_structure else "'[]'")
+                + " FROM chunks ORDER BY row"
             ).fetchall()
-        return [ChunkRow(*row) for row in rows]
+        return [ChunkRow(*row[:12], tuple(json.loads(row[12]))) for row in rows]
 
     def all_vectors(self) -> np.ndarray:
         """The chunk vectors exactly as stored, (n_chunks, dim) float32."""
@@ -551,6 +607,8 @@ def _open_generation(index_dir: Path, path: Path, model: str | None, dimension: 
             # Kept float16, as stored: half the memory (about 3.4 GB at 1M chunks); a question widens only the
             # few sentences of the passages it returns.
             sentence_vectors = sentences["vectors"].astype(np.float16, copy=False)
+            sentence_kinds = sentences["kinds"] if "kinds" in sentences.files else None
+        has_structure = "section" in {c[1] for c in connection.execute("PRAGMA table_info(chunks)")}
         bm25 = load_bm25(path / BM25_DIR)
         section = manifest.get("vectors") or {}
         search_nprobe = None if section.get("type") == "milvus" else ann.check_opened(vectors, section, nprobe)
@@ -569,6 +627,8 @@ def _open_generation(index_dir: Path, path: Path, model: str | None, dimension: 
         [d[0] for d in docs], [d[1] for d in docs], [d[2] for d in docs],
         sentence_spans, sentence_vectors, bm25, connection, page_starts, search_nprobe,
     )
+    stored.sentence_kinds = sentence_kinds
+    stored.has_structure = has_structure
     stored.doc_kinds = [d[3] for d in docs]
     stored.doc_mtimes = [d[4] for d in docs]
     stored.doc_meta = [json.loads(d[5]) for d in docs]

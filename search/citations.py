@@ -20,21 +20,25 @@ def chunk_citation(stored: StoredIndex, row: int, chunk_id: str) -> Citation:
         line_start=int(chunks["line_start"][row]),
         line_end=int(chunks["line_end"][row]),
         page=int(chunks["page"][row]) or None,
+        section=stored.chunk_sections([row])[0],
     )
 
 
 def sentence_citation(stored: StoredIndex, passage_citation: Citation, passage_text: str,
                       char_start: int, char_end: int) -> Citation:
-    """Narrow a passage's citation to one sentence inside it; lines and page follow from the stored chunk."""
+    """Narrow a passage's citation to one sentence inside it; lines, page and section follow from the stored chunk."""
     before = passage_text[: char_start - passage_citation.char_start]
     inside = passage_text[char_start - passage_citation.char_start : char_end - passage_citation.char_start]
     line_start = passage_citation.line_start + before.count("\n")
+    doc_row = stored.doc_row_by_id[passage_citation.doc_id]
     return passage_citation.model_copy(
         update={
             "char_start": char_start,
             "char_end": char_end,
             "line_start": line_start,
             "line_end": line_start + inside.count("\n"),
-            "page": stored.page_at(stored.doc_row_by_id[passage_citation.doc_id], char_start),
+            "page": stored.page_at(doc_row, char_start),
+            # The sentence's own section: a chunk may hold the end of one subsection and the start of the next.
+            "section": stored.section_at(doc_row, char_start) if stored.has_structure else passage_citation.section,
         }
     )

@@ -17,6 +17,7 @@ from index.embedder import Embedder, built_runtime, load_embedder
 from index.lexical import tokenize
 from index.settings import Settings
 from index.store import IndexMismatch, StoredIndex, open_stored_index
+from index.structure import KIND_CODE
 
 from . import retrieve
 from .answer import coverage, idf_weights, name_terms, rarest_term, sentence_scores, unknown_share
@@ -194,6 +195,7 @@ class Engine:
             rank = len(passages)
             if self.answer_scorer:
                 _, units = candidate_units(text, start, spans[lo:hi])
+                units = _answerable_units(units, _barred(stored, first + lo, hi - lo))
                 cands = [Candidate(text=text[u.start - start:u.end - start], vector=vectors[u.core].mean(axis=0),
                                    kind=u.kind, context=u.context, rank=rank, fused_gap=top_score - float(score),
                                    same_doc=doc_row == top_doc) for u in units]
@@ -206,6 +208,9 @@ class Engine:
                 x = np.zeros((len(cands), len(FEATURES)), dtype=np.float32)
                 texts = [c.text for c in cands]
                 logits = sentence_scores(query_vector, vectors, texts, info.weights, 0.5) - 0.02 * rank
+                barred = _barred(stored, first + lo, hi - lo)
+                if barred is not None and not barred.all():
+                    logits = np.where(barred, -np.inf, logits)
             if len(cands):
                 best = int(np.argmax(logits))
                 h_start, h_end = units[best].start, units[best].end
@@ -294,6 +299,27 @@ def _new_run(new: list[bool]) -> tuple[int, int] | None:
                 best = (lo, i)
             lo = None
     return best
+
+
+# Block kinds a highlight or answer is never taken from while the passage has another sentence: a heading
+# restates the question ("5.4 How can add-on packages be removed?") without answering it.
+_NOT_ANSWERS = np.array([KIND_CODE["heading"], KIND_CODE["caption"], KIND_CODE["furniture"]], dtype=np.int8)
+
+
+def _answerable_units(units: list[Unit], barred: np.ndarray | None) -> list[Unit]:
+    """Units that are not only headings, captions or furniture, as the index's block kinds tell; all of them when
+    every unit is (a passage of headings still gets a highlight) or the index predates block kinds."""
+    if barred is None:
+        return units
+    kept = [u for u in units if not all(barred[i] for i in u.sentences)]
+    return kept or units
+
+
+def _barred(stored: StoredIndex, first: int, count: int) -> np.ndarray | None:
+    """Which of these stored sentences the index knows to be headings, captions or furniture (None: it cannot say)."""
+    if stored.sentence_kinds is None:  # an index built before block kinds were kept
+        return None
+    return np.isin(stored.sentence_kinds[first : first + count], _NOT_ANSWERS)
 
 
 def open_index(index: str | Path | None = None, settings: Settings | None = None) -> Engine:

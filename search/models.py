@@ -128,6 +128,11 @@ class Citation(BaseModel):
     line_start: int = Field(description="1-based line of char_start in the document text.")
     line_end: int = Field(description="1-based line of the last cited character.")
     page: int | None = Field(None, description="1-based PDF page of char_start; null for other formats.")
+    section: list[str] = Field(
+        default_factory=list,
+        description="The headings above the cited text, outermost first (e.g. [\"venv — Creation of virtual "
+        "environments\", \"API\"]); empty when the document has none or the index was built before sections were kept.",
+    )
 
 
 class Passage(BaseModel):

@@ -141,3 +141,113 @@ def make_pdf_bomb(pages: int = 200, stream_bytes: int = 20_000_000) -> bytes:
         out += b"%010d 00000 n \n" % offset
     out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
     return bytes(out)
+
+
+# ---------------------------------------------------------------- documents with structure (issue 15, section 1)
+
+# Navigation, breadcrumbs, a Prev/Next line, a footer, permalink markers, a box heading before the h1, hard-wrapped
+# paragraph text, a definition list, a table and preformatted code.
+STRUCTURED_HTML = """<?xml version="1.0" encoding="UTF-8" standalone="no"?>
+<!DOCTYPE html><html xmlns="http://www.w3.org/1999/xhtml"><head><title>venv — Creation of virtual environments</title>
+<script>var x = "tracking";</script></head><body>
+<div class="navheader"><table><tr><td><a href="prev.html">Prev</a></td><td><a href="up.html">Up</a></td>
+<td><a href="index.html">Home</a></td><td><a href="next.html">Next</a></td></tr></table></div>
+<div class="breadcrumbs"><a href="/">Docs</a> » <a href="/lib">Library</a> » venv</div>
+<div class="note"><h3>Note</h3><p>This page is an example.</p></div>
+<h1>venv — Creation of virtual environments<a class="headerlink" href="#venv">¶</a></h1>
+<p>The venv module supports creating lightweight
+   virtual environments, each with their own
+   independent set of Python packages.</p>
+<h2 id="cli">Creating virtual environments <a href="#cli">#</a></h2>
+<p>Creation of virtual environments is done by
+executing the command venv.</p>
+<dl><dt><code>--clear</code></dt>
+<dd>Delete the contents of the environment
+directory if it already exists, before environment creation.</dd>
+<dt><code>--upgrade-deps</code></dt><dd>Upgrade core dependencies to the latest version in PyPI.</dd></dl>
+<pre>python -m venv /path/to/new/virtual/environment
+source env/bin/activate</pre>
+<h2 id="api">API</h2>
+<p>The high-level method described above makes use of a simple API.</p>
+<table><caption>Builder arguments</caption><tr><th>Argument</th><th>Default</th></tr>
+<tr><td>system_site_packages</td><td>False</td></tr></table>
+<ul><li>with_pip: ensure pip is installed
+  in the virtual environment.</li></ul>
+<p><a href="prev.html">Prev</a> | <a href="index.html">Home</a> | <a href="next.html">Next</a></p>
+<footer>Copyright 2024 Example Docs</footer>
+</body></html>
+"""
+
+STRUCTURED_MARKDOWN = """---
+title: Field guide to owls
+tags: birds
+---
+# Owls
+
+Owls are nocturnal birds of prey with upright posture.
+
+Barn owls
+---------
+
+The barn owl hunts small mammals over open fields at night.
+
+- It nests in old barns
+  and church towers.
+- It screeches rather than hoots.
+
+## Tawny owls
+
+```sh
+# not a heading: inside a fence
+count-owls --species tawny
+```
+
+| species | call |
+|---------|------|
+| tawny | hoot |
+"""
+
+STRUCTURED_TEXT = """R FAQ notes
+
+Introduction
+============
+
+This file answers frequently asked questions about R.
+
+2.10 What is CRAN?
+
+The Comprehensive R Archive Network is a collection of sites which carry identical material.
+
+Installation
+------------
+
+R can be installed from source or from binaries.
+"""
+
+# Pages with a running header and a page-number footer, a table of contents, a heading and a hyphenated word.
+STRUCTURED_PDF_PAGES = [
+    "Tea Handbook\nContents\n1 Cultivation . . . . . . . . . . . . 2\n2 Processing . . . . . . . . . . . . . 3\ni",
+    "Tea Handbook 2\n1 Cultivation\n"
+    "Tea plants grow best at altitudes between 600 and 2000 metres; the leaves of identi-\n"
+    "cal bushes are picked by hand every two weeks.\n2",
+    "Tea Handbook 3\n2 Processing\nGreen tea is steamed or pan fired right after picking to stop oxidation.\n3",
+    "Tea Handbook 4\nBlack tea is fully oxidised before drying, which gives it a darker colour.\n4",
+]
+
+
+def make_structured_pdf(outline: bool = False) -> bytes:
+    """STRUCTURED_PDF_PAGES; with ``outline``, bookmarks for the contents (page 1) and the chapters (pages 2, 3)."""
+    data = make_pdf(STRUCTURED_PDF_PAGES, title="Tea Handbook")
+    if not outline:
+        return data
+    import io
+
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(data)))
+    writer.add_outline_item(title="Contents", page_number=0)  # not numbered: only the outline makes it a heading
+    writer.add_outline_item(title="Cultivation", page_number=1)
+    writer.add_outline_item(title="Processing", page_number=2)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()

@@ -13,7 +13,7 @@ from index.build import build_index
 from index.settings import Settings
 
 from .conftest import SEED_QUESTION, Server
-from .fixtures import make_pdf
+from .fixtures import STRUCTURED_HTML, make_pdf
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Playwright's own browser download fails on these machines; Debian's chromium is driven instead.
@@ -266,6 +266,43 @@ def test_pdf_citation_shows_its_page(astral_server, page):
     )
     text = document["text"]
     assert marked_in_view(page) == text[citation["char_start"] : citation["char_end"]]
+
+
+@pytest.fixture(scope="module")
+def structured_server(tmp_path_factory):
+    """An HTML page with sections, in a subfolder (so the file name differs from the title)."""
+    folder = tmp_path_factory.mktemp("web-structured") / "docs"
+    (folder / "library").mkdir(parents=True)
+    (folder / "library" / "venv.html").write_text(STRUCTURED_HTML, encoding="utf-8")
+    index = folder.parent / "index"
+    build_index([folder], Settings(index=index), progress=False)
+    server = Server(index)
+    yield server
+    server.stop()
+
+
+def test_citations_show_the_section_and_the_file_name(structured_server, page):
+    question = "Which option deletes the contents of the environment directory?"
+    expected = api_answer(structured_server, question)
+    citation = expected["answer"]["citation"]
+    assert citation["section"] == ["venv — Creation of virtual environments", "Creating virtual environments"]
+    page.goto(structured_server.url + "/")
+    ask(page, question)
+    source = page.locator("#answer .source")
+    source.wait_for()
+    # The h1 equals the title, so it is shown once: title › section — lines, then the file.
+    link = source.locator("a.citation")
+    assert link.inner_text().startswith(
+        "venv — Creation of virtual environments › Creating virtual environments — line")
+    assert source.locator(".citation-file").inner_text() == "library/venv.html"
+    passages = expected["passages"]
+    shown = page.eval_on_selector_all("#passages li .passage-meta",
+                                      "ps => ps.map(p => p.querySelector('.citation-file').textContent)")
+    assert shown == [p["citation"]["doc_id"] for p in passages]
+    first = page.locator("#passages li").first.locator("a.citation").inner_text()
+    assert " › ".join([passages[0]["citation"]["title"]] + [
+        h for h in passages[0]["citation"]["section"] if h.lower() != passages[0]["citation"]["title"].lower()
+    ]) in first
 
 
 def test_unknown_document_is_a_readable_message(seeds_server, page):

@@ -100,13 +100,21 @@ function markedText(passage) {
   return [text.slice(0, start), el("mark", {}, text.slice(start, end)), text.slice(end)];
 }
 
+// "Title › Section › Subsection — lines 3–5, page 2" as the link, then the file it comes from.
 function citationLink(citation, body) {
   const page = citation.page ? `, page ${citation.page}` : "";
-  return el("a", {
-    class: "citation",
-    href: viewUrl(citation.doc_id, citation.char_start, citation.char_end, body.question, body.mode),
-    title: `Open ${citation.source} with the cited text highlighted`,
-  }, `${citation.title} — ${linesLabel(citation.line_start, citation.line_end)}${page}`);
+  const title = citation.title.trim();
+  // A page's first heading is usually its title: shown once.
+  const section = (citation.section || []).filter((heading) => heading.toLowerCase() !== title.toLowerCase());
+  const label = [title, ...section].join(" › ");
+  return el("span", { class: "citation-line" },
+    el("a", {
+      class: "citation",
+      href: viewUrl(citation.doc_id, citation.char_start, citation.char_end, body.question, body.mode),
+      title: `Open ${citation.source} with the cited text highlighted`,
+    }, `${label} — ${linesLabel(citation.line_start, citation.line_end)}${page}`),
+    " ",
+    el("span", { class: "citation-file" }, citation.doc_id));
 }
 
 function fromAddress() {

@@ -1,0 +1,461 @@
+"""Structure of each format: the stored text and its typed blocks (see ``index.structure``).
+
+HTML is walked with lxml: navigation, headers/footers, permalink markers and link-only lists are dropped,
+paragraph text is unwrapped, ``<pre>`` keeps its lines. Markdown and plain text are stored as they are and
+only typed. PDF pages are cleaned (hyphenation at line ends joined) before offsets are taken, and running
+headers/footers, page numbers and table-of-contents lines are marked ``furniture``.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from collections import Counter
+from collections.abc import Sequence
+
+from .structure import Block
+
+# --------------------------------------------------------------------------- assembling text from blocks
+
+_TIGHT = {"list_item", "term", "description", "table_row"}
+
+
+class TextBuilder:
+    """Stored text made of blocks: each block's offsets are taken as it is appended."""
+
+    def __init__(self):
+        self.parts: list[str] = []
+        self.length = 0
+        self.blocks: list[Block] = []
+
+    def add(self, kind: str, text: str, level: int = 0) -> None:
+        text = text.strip()
+        if not text:
+            return
+        if self.blocks:
+            previous = self.blocks[-1].kind
+            self._append("\n" if previous in _TIGHT and kind in _TIGHT else "\n\n")
+        start = self.length
+        self._append(text)
+        self.blocks.append(Block(kind, start, self.length, level))
+
+    def _append(self, piece: str) -> None:
+        self.parts.append(piece)
+        self.length += len(piece)
+
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+# --------------------------------------------------------------------------- HTML
+
+_HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
+_DROP_TAGS = {"script", "style", "noscript", "template", "head", "title", "meta", "link", "iframe", "svg", "math",
+              "button", "select", "input", "textarea", "form", "object", "embed", "canvas", "map", "nav", "aside"}
+_BLOCK_TAGS = {"p", "div", "section", "article", "main", "body", "html", "blockquote", "ul", "ol", "li", "dl", "dt",
+               "dd", "table", "thead", "tbody", "tfoot", "tr", "td", "th", "caption", "figure", "figcaption", "hr",
+               "address", "center", "details", "summary", "header", "footer", "fieldset", "menu", "dir", "legend",
+               "listing", "xmp", "plaintext", *_HEADINGS, "pre"}
+_CONTEXT_KIND = {"li": "list_item", "dt": "term", "dd": "description", "caption": "caption", "figcaption": "caption",
+                 "th": "table_row", "td": "table_row"}
+_NAV_ROLES = {"navigation", "banner", "contentinfo", "search", "menu", "menubar", "complementary"}
+_NAV_CLASS = re.compile(
+    r"^(nav|navbar|navheader|navfooter|navigation|breadcrumbs?|crumbs|menu|mainmenu|submenu|sidebar|footer|"
+    r"site-?footer|site-?header|skip-?links?|searchmenu|searchbox|tagline|toc|pagination|pager|share|social|"
+    r"cookie-?banner|headerlink|id_link|anchor-?link)$", re.IGNORECASE)
+_PERMALINKS = {"¶", "#", "§", "🔗", "⚓"}
+_NAV_LINE = re.compile(
+    r"^[►▼▶◀»«\s]*(?:(?:next|prev|previous|up|home|top|index|contents|table of contents|back|"
+    r"return to main contents|back to top)\b[\s|:·»«<>\-–—]*)+$", re.IGNORECASE)
+_ADMONITIONS = {"note", "warning", "tip", "caution", "important", "hint", "danger", "attention", "see also"}
+_XML_DECLARATION = re.compile(r"\A\s*<\?xml[^>]*\?>")
+_HTTP_HEADERS = re.compile(r"\A(?:[A-Za-z][A-Za-z-]*:[^\n<]*\n)+(?=\s*<)")
+
+
+def _classes(el) -> list[str]:
+    return (el.get("class") or "").split() + ([el.get("id")] if el.get("id") else [])
+
+
+def _is_boilerplate(el, lists_too: bool) -> bool:
+    tag = el.tag
+    if tag in ("header",) or (el.get("role") or "").lower() == "banner":
+        return not el.xpath(".//h1|.//h2|.//h3")
+    if tag == "footer" or (el.get("role") or "").lower() in _NAV_ROLES:
+        return True
+    return any(_NAV_CLASS.match(c) and (lists_too or c.lower() != "toc") for c in _classes(el))
+
+
+def _link_only(el) -> bool:
+    """A list or table whose text is (almost) all links: a menu, an index of the page, a TOC."""
+    text = "".join(el.itertext())
+    letters = len("".join(text.split()))
+    if not letters:
+        return False
+    linked = sum(len("".join("".join(a.itertext()).split())) for a in el.iter("a") if a.get("href"))
+    return linked >= 0.9 * letters
+
+
+def _has_block_children(el) -> bool:
+    return any(isinstance(d.tag, str) and d.tag in ("p", "div", "ul", "ol", "dl", "table", "pre", "blockquote",
+                                                     *_HEADINGS) for d in el.iterdescendants())
+
+
+def _collapse(text: str) -> str:
+    return " ".join(text.split())
+
+
+class _HtmlWalker:
+    def __init__(self, clean: bool, lists_too: bool = True):
+        """``clean``: drop navigation; ``lists_too``: also link-only lists and tables of contents."""
+        self.clean = clean
+        self.lists_too = lists_too
+        self.out = TextBuilder()
+        self.buffer: list[str] = []
+        self.buffer_kind = "paragraph"
+        self.kinds = ["paragraph"]
+        self.link_chars = 0
+
+    def text(self, piece: str | None) -> None:
+        if not piece:
+            return
+        if not self.buffer or not "".join(self.buffer).strip():
+            self.buffer_kind = self.kinds[-1]
+        self.buffer.append(piece)
+
+    def flush(self) -> None:
+        text = _collapse("".join(self.buffer))
+        links, self.buffer, self.link_chars = self.link_chars, [], 0
+        if not text:
+            return
+        if self.clean and self.buffer_kind == "paragraph" and (
+                _NAV_LINE.match(text) or (links >= 0.9 * len(text.replace(" ", "")) and len(text) < 100)):
+            return  # "Prev Up Home Next", "Index Return to Main Contents": navigation, not content
+        self.out.add(self.buffer_kind, text)
+
+    def walk(self, el) -> None:
+        tag = el.tag
+        if not isinstance(tag, str):  # comments, processing instructions
+            return
+        tag = tag.lower()
+        if tag in _DROP_TAGS or (self.clean and (_is_boilerplate(el, self.lists_too) or (
+                self.lists_too and tag in ("ul", "ol", "dl", "table", "menu") and _link_only(el)))):
+            return
+        if tag == "br":
+            self.flush()
+            return
+        if tag == "a" and el.get("href"):
+            self.link_chars += len("".join("".join(el.itertext()).split()))
+        if tag not in _BLOCK_TAGS:
+            self.text(el.text)
+            for child in el:
+                self.walk(child)
+                self.text(child.tail)
+            return
+        self.flush()
+        if tag in _HEADINGS:
+            heading = _collapse("".join(el.itertext()))
+            # A box title ("Note", "Warning") labels a box inside a section; it opens no section of its own.
+            if heading.casefold().rstrip(":") in _ADMONITIONS:
+                self.out.add("caption", heading)
+            else:
+                self.out.add("heading", heading, _HEADINGS[tag])
+        elif tag in ("pre", "listing", "xmp", "plaintext"):
+            code = textwrap.dedent("".join(el.itertext()).replace("\r", "")).strip("\n")
+            self.out.add("code", "\n".join(line.rstrip() for line in code.split("\n")))
+        elif tag == "tr" and not any(_has_block_children(cell) for cell in el):
+            cells = [_collapse("".join(cell.itertext())) for cell in el if isinstance(cell.tag, str)
+                     and cell.tag.lower() in ("td", "th")]
+            self.out.add("table_row", " | ".join(c for c in cells if c))
+        elif tag in ("hr",):
+            pass
+        else:
+            # A layout table's cell (a row with paragraphs or lists inside) holds ordinary text.
+            kind = None if tag in ("td", "th") else _CONTEXT_KIND.get(tag)
+            self.kinds.append(kind or self.kinds[-1])
+            self.text(el.text)
+            for child in el:
+                self.walk(child)
+                self.text(child.tail)
+            self.flush()
+            self.kinds.pop()
+
+
+def _strip_permalinks(tree) -> None:
+    for a in list(tree.iter("a")):
+        label = "".join(a.itertext()).strip()
+        if label in _PERMALINKS or any(_NAV_CLASS.match(c) and c.lower() in ("headerlink", "id_link", "anchor-link",
+                                                                           "anchorlink") for c in _classes(a)):
+            a.drop_tree()
+
+
+def _walked(root, clean: bool, lists_too: bool = True) -> _HtmlWalker:
+    walker = _HtmlWalker(clean, lists_too)
+    walker.walk(root)
+    walker.flush()
+    return walker
+
+
+def html_structure(markup: str) -> tuple[str, str, list[Block]]:
+    """(stored text, title, blocks) of an HTML page; raises ValueError for markup lxml cannot parse."""
+    from lxml import html as lxml_html
+
+    markup = _HTTP_HEADERS.sub("", _XML_DECLARATION.sub("", markup, count=1), count=1)
+    tree = lxml_html.document_fromstring(markup)
+    title = _collapse(tree.findtext(".//title") or "")
+    _strip_permalinks(tree)
+    body = tree.find("body")
+    root = body if body is not None else tree
+    walker = _walked(root, clean=True)
+    if walker.out.length < 2000:
+        # A page that is mostly a list of links (an index of commands with one line each) keeps its lists;
+        # one where everything looked like boilerplate keeps its visible text rather than nothing.
+        fuller = _walked(root, clean=True, lists_too=False)
+        if walker.out.length < 0.2 * fuller.out.length:
+            walker = fuller
+        if not walker.out.blocks:
+            walker = _walked(root, clean=False)
+    text, blocks = walker.out.text(), walker.out.blocks
+    headings = [(b, text[b.start:b.end]) for b in blocks if b.kind == "heading"]
+    if not title or title.casefold() in _ADMONITIONS:
+        first_h1 = next((t for b, t in headings if b.level == 1), None)
+        title = first_h1 or next((t for _, t in headings if t.casefold() not in _ADMONITIONS), "") or title
+    return text, title, blocks
+
+
+# --------------------------------------------------------------------------- Markdown and plain text
+
+_ATX = re.compile(r"^[ ]{0,3}(#{1,6})[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$")
+_SETEXT = re.compile(r"^[ ]{0,3}(=+|-+)[ \t]*$")
+_FENCE = re.compile(r"^[ ]{0,3}(`{3,}|~{3,})")
+_LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s+\S")
+_TABLE_SEPARATOR = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
+_FRONT_MATTER = re.compile(r"\A---\n(.*?\n)?---\n", re.DOTALL)
+_FRONT_TITLE = re.compile(r"^title:[ \t]*(.+?)[ \t]*$", re.MULTILINE)
+_NUMBERED_HEADING = re.compile(r"^(\d{1,2}(?:\.\d{1,3})*)\.?[ \t]+(\S.{0,78})$")
+_CAPS_HEADING = re.compile(r"^[A-Z][A-Z0-9 &/,'()-]{1,58}$")
+_UNDERLINE = re.compile(r"^(=|-|~|\*)\1{2,}[ \t]*$")
+
+
+def _lines(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every line, without its newline."""
+    spans, start = [], 0
+    for match in re.finditer("\n", text):
+        spans.append((start, match.start()))
+        start = match.end()
+    spans.append((start, len(text)))
+    return spans
+
+
+def _trimmed(text: str, kind: str, start: int, end: int, level: int = 0) -> Block | None:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return Block(kind, start, end, level) if end > start else None
+
+
+def _emit(blocks: list[Block], block: Block | None) -> None:
+    if block is not None:
+        blocks.append(block)
+
+
+def markdown_structure(text: str) -> tuple[str | None, list[Block]]:
+    """(front matter title or None, blocks) of Markdown text, stored as it is."""
+    blocks: list[Block] = []
+    front_title = None
+    offset_lines = _lines(text)
+    i = 0
+    if match := _FRONT_MATTER.match(text):
+        _emit(blocks, _trimmed(text, "furniture", 0, match.end()))
+        if (found := _FRONT_TITLE.search(match.group(1) or "")) is not None:
+            front_title = found.group(1).strip().strip("'\"").strip() or None
+        while i < len(offset_lines) and offset_lines[i][0] < match.end():
+            i += 1
+    paragraph: list[tuple[int, int]] = []
+
+    def end_paragraph():
+        if paragraph:
+            _emit(blocks, _trimmed(text, "paragraph", paragraph[0][0], paragraph[-1][1]))
+            paragraph.clear()
+
+    while i < len(offset_lines):
+        start, end = offset_lines[i]
+        line = text[start:end]
+        if not line.strip():
+            end_paragraph()
+            i += 1
+            continue
+        if fence := _FENCE.match(line):
+            end_paragraph()
+            _emit(blocks, _trimmed(text, "furniture", start, end))
+            j = i + 1
+            while j < len(offset_lines) and not text[offset_lines[j][0]:offset_lines[j][1]].strip().startswith(
+                    fence.group(1)):
+                j += 1
+            if j > i + 1:
+                _emit(blocks, _trimmed(text, "code", offset_lines[i + 1][0], offset_lines[j - 1][1]))
+            if j < len(offset_lines):
+                _emit(blocks, _trimmed(text, "furniture", *offset_lines[j]))
+            i = j + 1
+            continue
+        if atx := _ATX.match(line):
+            end_paragraph()
+            _emit(blocks, _trimmed(text, "heading", start + atx.start(2), start + atx.end(2), len(atx.group(1))))
+            i += 1
+            continue
+        following = text[offset_lines[i + 1][0]:offset_lines[i + 1][1]] if i + 1 < len(offset_lines) else ""
+        if not paragraph and _SETEXT.match(following) and not _LIST_ITEM.match(line) and len(following.strip()) >= 2:
+            _emit(blocks, _trimmed(text, "heading", start, end, 1 if following.strip()[0] == "=" else 2))
+            _emit(blocks, _trimmed(text, "furniture", *offset_lines[i + 1]))
+            i += 2
+            continue
+        if line.lstrip().startswith("|"):
+            end_paragraph()
+            _emit(blocks, _trimmed(text, "furniture" if _TABLE_SEPARATOR.match(line) else "table_row", start, end))
+            i += 1
+            continue
+        if _LIST_ITEM.match(line):
+            end_paragraph()
+            j = i + 1  # continuation lines: indented, not blank, not a new item
+            while j < len(offset_lines):
+                nxt = text[offset_lines[j][0]:offset_lines[j][1]]
+                if not nxt.strip() or _LIST_ITEM.match(nxt) or not nxt[:1].isspace():
+                    break
+                j += 1
+            _emit(blocks, _trimmed(text, "list_item", start, offset_lines[j - 1][1]))
+            i = j
+            continue
+        paragraph.append((start, end))
+        i += 1
+    end_paragraph()
+    return front_title, blocks
+
+
+def text_structure(text: str) -> list[Block]:
+    """Blocks of plain text: blank-line paragraphs; underlined, numbered and all-caps one-line headings."""
+    blocks: list[Block] = []
+    offset_lines = _lines(text)
+    groups: list[list[tuple[int, int]]] = [[]]
+    for span in offset_lines:
+        if text[span[0]:span[1]].strip():
+            groups[-1].append(span)
+        elif groups[-1]:
+            groups.append([])
+    for group in groups:
+        k = 0
+        while k < len(group):
+            start, end = group[k]
+            line = text[start:end].strip()
+            following = text[group[k + 1][0]:group[k + 1][1]].strip() if k + 1 < len(group) else ""
+            if following and _UNDERLINE.match(following) and len(following) >= 0.5 * len(line) and len(line) <= 100:
+                _emit(blocks, _trimmed(text, "heading", start, end, 1 if following[0] in "=*" else 2))
+                _emit(blocks, _trimmed(text, "furniture", *group[k + 1]))
+                k += 2
+                continue
+            numbered = len(group) == 1 and _NUMBERED_HEADING.match(line)
+            if numbered and not line.endswith((".", ",", ";", ":")):
+                _emit(blocks, _trimmed(text, "heading", start, end, numbered.group(1).count(".") + 1))
+                k += 1
+                continue
+            if len(group) == 1 and _CAPS_HEADING.match(line) and sum(c.isalpha() for c in line) >= 3:
+                _emit(blocks, _trimmed(text, "heading", start, end, 1))
+                k += 1
+                continue
+            rest = group[k:]
+            # a paragraph runs to the next underlined heading or the group's end
+            stop = next((m for m in range(k + 1, len(rest) + k - 1)
+                         if _UNDERLINE.match(text[group[m + 1][0]:group[m + 1][1]].strip())), len(group))
+            _emit(blocks, _trimmed(text, "paragraph", start, group[stop - 1][1]))
+            k = stop
+    return blocks
+
+
+# --------------------------------------------------------------------------- PDF
+
+_HYPHEN_BREAK = re.compile(r"(?<=[a-z])-[ \t]*\n[ \t]*(?=[a-z])")
+_TOC_LINE = re.compile(r"(?:\.[ \t]?){4,}[ \t]*(?:\d{1,4}|[ivxlc]{1,6})[ \t]*$", re.IGNORECASE)
+_PAGE_NUMBER = re.compile(r"^\s*(?:page\s+)?(?:\d{1,4}|[ivxlcdm]{1,7})(?:\s*(?:/|of)\s*\d{1,4})?\s*$", re.IGNORECASE)
+_PDF_NUMBERED = re.compile(r"^(?:(?:chapter|appendix|part)\s+[\dA-Z]+\b|\d{1,2}(?:\.\d{1,3})*\.?\s+[A-Z]).{0,70}$",
+                           re.IGNORECASE)
+
+
+def join_hyphenation(page_text: str) -> str:
+    """``identi-\\ncal`` -> ``identical``: only a lowercase letter before the hyphen and after the break."""
+    return _HYPHEN_BREAK.sub("", page_text)
+
+
+def _furniture_key(line: str) -> str:
+    return re.sub(r"\d+", "#", " ".join(line.split())).casefold()
+
+
+def _squash(text: str) -> str:
+    return "".join(text.split()).casefold()
+
+
+def pdf_structure(text: str, page_starts: Sequence[int],
+                  outline: Sequence[tuple[str, int, int]] = ()) -> list[Block]:
+    """Blocks of cleaned PDF text; ``outline``: (title, 0-based page, depth 1..) of the bookmarks."""
+    page_ends = [*[s - 2 for s in page_starts[1:]], len(text)]
+    pages = []  # per page: list of (start, end) of non-blank lines
+    for start, end in zip(page_starts, page_ends):
+        pages.append([(s + start, e + start) for s, e in _lines(text[start:end]) if text[s + start:e + start].strip()])
+    # Running headers and footers: the same line (digits aside) among the first/last two lines of many pages.
+    # A line that carries a number (a page or chapter number) needs fewer pages than one without: a "Note" or
+    # "Syntax:" box title can open a few pages, a running header with its page number opens many.
+    edge_counts: Counter = Counter()
+    for lines in pages:
+        edge_counts.update({_furniture_key(text[s:e]) for s, e in lines[:2] + lines[-2:]})
+    repeated = {key for key, n in edge_counts.items()
+                if ("#" in key and n >= 3 and n >= 0.04 * len(pages)) or (n >= 4 and n >= 0.3 * len(pages))}
+    furniture: set[tuple[int, int]] = set()
+    for lines in pages:
+        edges = lines[:2] + lines[-2:]
+        for s, e in edges:
+            line = text[s:e]
+            if _furniture_key(line) in repeated or _PAGE_NUMBER.match(line):
+                furniture.add((s, e))
+        for s, e in lines:
+            if _TOC_LINE.search(text[s:e]):
+                furniture.add((s, e))
+    headings: dict[tuple[int, int], int] = {}
+    if outline:
+        for title, page, depth in outline:
+            if not (0 <= page < len(pages)) or not (key := _squash(title)):
+                continue
+            for s, e in pages[page]:
+                line = _squash(text[s:e])
+                if (s, e) in furniture or (s, e) in headings:
+                    continue
+                if line == key or (line.endswith(key) and len(line) <= len(key) + 12):
+                    headings[(s, e)] = min(depth, 6)
+                    break
+    else:
+        for lines in pages:
+            for s, e in lines:
+                line = " ".join(text[s:e].split())
+                if ((s, e) not in furniture and _PDF_NUMBERED.match(line) and not line.endswith((".", ",", ";", ":"))
+                        and sum(c.isalpha() for c in line) >= 3):
+                    number = re.match(r"\d+(?:\.\d+)*", line)
+                    headings[(s, e)] = (number.group(0).count(".") + 1) if number else 1
+    blocks: list[Block] = []
+    for lines in pages:
+        run: list[tuple[int, int]] = []
+
+        def end_run():
+            if run:
+                _emit(blocks, _trimmed(text, "paragraph", run[0][0], run[-1][1]))
+                run.clear()
+
+        for s, e in lines:
+            if (s, e) in furniture:
+                end_run()
+                _emit(blocks, _trimmed(text, "furniture", s, e))
+            elif (s, e) in headings:
+                end_run()
+                _emit(blocks, _trimmed(text, "heading", s, e, headings[(s, e)]))
+            else:
+                if run and text[run[-1][1]:s].count("\n") > 1:
+                    end_run()
+                run.append((s, e))
+        end_run()
+    return blocks

@@ -1,0 +1,319 @@
+"""Issue 15, section 1: documents keep their structure (typed blocks, section paths, furniture)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index.build import build_index, make_chunker
+from index.documents import load_document
+from index.embedder import load_embedder
+from index.retrieval_text import chunk_prefix, retrieval_text, title_prefix
+from index.settings import Settings
+from index.store import CHUNKS_DB, MANIFEST, SENTENCES, open_stored_index, sha256_file
+from index.structure import KINDS, Sections, check_blocks, furniture_within
+from search.engine import open_index
+
+from .fixtures import (
+    STRUCTURED_HTML, STRUCTURED_MARKDOWN, STRUCTURED_TEXT, make_structured_pdf, write_corpus,
+)
+
+
+def _write(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "venv.html").write_text(STRUCTURED_HTML, encoding="utf-8")
+    (folder / "owls.md").write_text(STRUCTURED_MARKDOWN, encoding="utf-8")
+    (folder / "faq.txt").write_text(STRUCTURED_TEXT, encoding="utf-8")
+    (folder / "tea.pdf").write_bytes(make_structured_pdf())
+    (folder / "tea-outline.pdf").write_bytes(make_structured_pdf(outline=True))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def structured(tmp_path_factory) -> Path:
+    folder = _write(tmp_path_factory.mktemp("structured") / "docs")
+    write_corpus(folder / "plain")  # the older fixtures too: every loader's fixtures are checked
+    return folder
+
+
+@pytest.fixture(scope="module")
+def structured_index(structured) -> Path:
+    index = structured.parent / "index"
+    build_index([structured], Settings(index=index), progress=False)
+    return index
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    return load_embedder(Settings().model, "torch").load()
+
+
+def _load(folder: Path, name: str):
+    return load_document(folder / name, name, 10**7)
+
+
+def _blocks(doc, kind: str | None = None) -> list[tuple[str, str, int]]:
+    return [(b.kind, doc.text[b.start:b.end], b.level) for b in doc.blocks if kind is None or b.kind == kind]
+
+
+def _texts(doc, kind: str) -> list[str]:
+    return [t for _, t, _ in _blocks(doc, kind)]
+
+
+# ---------------------------------------------------------------- loaders
+
+
+def test_html_headings_unwrapped_paragraphs_and_no_navigation(structured):
+    doc = _load(structured, "venv.html")
+    check_blocks(doc.text, doc.blocks)
+    assert doc.title == "venv — Creation of virtual environments"
+    assert [(t, lv) for _, t, lv in _blocks(doc, "heading")] == [
+        ("venv — Creation of virtual environments", 1), ("Creating virtual environments", 2), ("API", 2)]
+    # Source line breaks inside <p>, <dd> and <li> are spaces; <pre> keeps its lines.
+    assert ("The venv module supports creating lightweight virtual environments, each with their own independent "
+            "set of Python packages.") in _texts(doc, "paragraph")
+    assert _texts(doc, "description")[0] == ("Delete the contents of the environment directory if it already "
+                                             "exists, before environment creation.")
+    assert _texts(doc, "list_item") == ["with_pip: ensure pip is installed in the virtual environment."]
+    assert _texts(doc, "code") == ["python -m venv /path/to/new/virtual/environment\nsource env/bin/activate"]
+    assert _texts(doc, "term") == ["--clear", "--upgrade-deps"]
+    assert _texts(doc, "table_row") == ["Argument | Default", "system_site_packages | False"]
+    assert "Builder arguments" in _texts(doc, "caption") and "Note" in _texts(doc, "caption")
+    # Navigation, breadcrumbs, Prev/Next lines, the footer, permalink markers and scripts are not stored.
+    for gone in ("Prev", "Next", "Library", "Copyright", "¶", "#", "tracking"):
+        assert gone not in doc.text, gone
+
+
+def test_html_title_is_never_a_box_heading(tmp_path):
+    page = ("<html><body><div class='warning'><h3>Warning</h3><p>Careful.</p></div>"
+            "<h1>pg_dumpall</h1><p>Extract a cluster.</p></body></html>")
+    (tmp_path / "p.html").write_text(page)
+    doc = _load(tmp_path, "p.html")
+    assert doc.title == "pg_dumpall"
+    assert [t for _, t, _ in _blocks(doc, "heading")] == ["pg_dumpall"]
+
+
+def test_markdown_front_matter_title_setext_headings_and_fences(structured):
+    doc = _load(structured, "owls.md")
+    check_blocks(doc.text, doc.blocks)
+    assert doc.title == "Field guide to owls"  # front matter title: wins over the first heading
+    assert [(t, lv) for _, t, lv in _blocks(doc, "heading")] == [("Owls", 1), ("Barn owls", 2), ("Tawny owls", 2)]
+    assert _texts(doc, "code") == ["# not a heading: inside a fence\ncount-owls --species tawny"]
+    assert _texts(doc, "list_item") == ["- It nests in old barns\n  and church towers.",
+                                        "- It screeches rather than hoots."]
+    assert _texts(doc, "table_row") == ["| species | call |", "| tawny | hoot |"]
+    assert _texts(doc, "furniture")[0].startswith("---\ntitle: Field guide to owls")
+
+
+def test_text_underlined_and_numbered_headings(structured):
+    doc = _load(structured, "faq.txt")
+    check_blocks(doc.text, doc.blocks)
+    assert doc.text == STRUCTURED_TEXT and doc.title == "R FAQ notes"
+    assert [(t, lv) for _, t, lv in _blocks(doc, "heading")] == [
+        ("Introduction", 1), ("2.10 What is CRAN?", 2), ("Installation", 2)]
+    assert _texts(doc, "furniture") == ["============", "------------"]
+    sections = Sections(doc.text, doc.blocks)
+    assert sections.path_at(doc.text.index("Comprehensive")) == ("Introduction", "2.10 What is CRAN?")
+    assert sections.path_at(doc.text.index("from source")) == ("Introduction", "Installation")
+
+
+def test_pdf_furniture_toc_hyphenation_and_pages(structured):
+    doc = _load(structured, "tea.pdf")
+    check_blocks(doc.text, doc.blocks)
+    # Hyphenation at a line end is joined before offsets are taken: pages still start where they say.
+    assert "leaves of identical bushes" in doc.text and "identi-" not in doc.text
+    assert [doc.text[s:].split("\n")[0] for s in doc.page_starts] == [
+        "Tea Handbook", "Tea Handbook 2", "Tea Handbook 3", "Tea Handbook 4"]
+    assert doc.page_at(doc.text.index("identical")) == 2 and doc.page_at(doc.text.index("Black tea")) == 4
+    furniture = _texts(doc, "furniture")
+    # Running headers (repeated but for the page number), page numbers and dot-leader TOC lines.
+    for line in ("Tea Handbook 2", "Tea Handbook 3", "Tea Handbook 4", "2", "3", "4", "i",
+                 "1 Cultivation . . . . . . . . . . . . 2", "2 Processing . . . . . . . . . . . . . 3"):
+        assert line in furniture, line
+    assert [(t, lv) for _, t, lv in _blocks(doc, "heading")] == [("1 Cultivation", 1), ("2 Processing", 1)]
+
+
+def test_pdf_outline_gives_headings(structured):
+    doc = _load(structured, "tea-outline.pdf")
+    check_blocks(doc.text, doc.blocks)
+    headings = [(t, lv) for _, t, lv in _blocks(doc, "heading")]
+    assert headings == [("Contents", 1), ("1 Cultivation", 1), ("2 Processing", 1)]
+    assert doc.page_at(doc.blocks[[b.kind for b in doc.blocks].index("heading")].start) == 1
+
+
+# ---------------------------------------------------------------- chunks, sentences, retrieval text
+
+
+def test_chunks_and_sentences_respect_blocks_sections_and_furniture(structured, embedder):
+    chunker = make_chunker(embedder, Settings(chunk_tokens=40, chunk_overlap=10))
+    for path in sorted(p for p in structured.rglob("*") if p.is_file()):
+        doc = _load(path.parent, path.name)
+        check_blocks(doc.text, doc.blocks)
+        sections = Sections(doc.text, doc.blocks)
+        furniture = [(b.start, b.end) for b in doc.blocks if b.kind == "furniture"]
+        chunks = chunker.chunk(doc)
+        assert chunks, path.name
+        for chunk in chunks:
+            assert chunk.section == sections.path_at(chunk.char_start)
+            assert len(chunk.kinds) == len(chunk.sentences)
+            assert len({sections.top_section_at(s) for s, _ in chunk.sentences}) == 1  # one top-level section
+            for (s, e), code in zip(chunk.sentences, chunk.kinds):
+                assert chunk.char_start <= s < e <= chunk.char_end
+                block = next(b for b in doc.blocks if b.start <= s and e <= b.end)  # never across blocks
+                assert KINDS[code] == block.kind != "furniture"
+            assert chunk.furniture == furniture_within(doc.blocks, chunk.char_start, chunk.char_end)
+            # The retrieval text leaves furniture out, and its sentence spans still point at the sentences.
+            chunk_text = doc.text[chunk.char_start:chunk.char_end]
+            prefix = chunk_prefix(title_prefix(doc.title, embedder), chunk.section, doc.title, chunk_text, embedder)
+            text, spans = retrieval_text(prefix, chunk_text, chunk.char_start, chunk.sentences, chunk.furniture)
+            for (s, e), (rs, re_) in zip(chunk.sentences, spans):
+                assert text[rs:re_] == doc.text[s:e]
+            for s, e in chunk.furniture:
+                assert doc.text[s:e] not in text.split("\n")
+
+
+def test_toc_lines_and_running_headers_are_never_retrieved_text(structured, embedder):
+    doc = _load(structured, "tea.pdf")
+    chunker = make_chunker(embedder, Settings())
+    texts = []
+    for chunk in chunker.chunk(doc):
+        chunk_text = doc.text[chunk.char_start:chunk.char_end]
+        texts.append(retrieval_text("", chunk_text, chunk.char_start, chunk.sentences, chunk.furniture)[0])
+        assert all(doc.text[s:e] not in {"Tea Handbook 3", "i", "2", "3"} for s, e in chunk.sentences)
+    joined = "\n".join(texts)
+    assert ". . . ." not in joined and "Tea Handbook 3" not in joined
+    assert "identical bushes" in joined
+
+
+def test_section_line_is_in_the_retrieval_text_and_takes_from_the_budget(structured, embedder):
+    doc = _load(structured, "venv.html")
+    settings = Settings()
+    chunk = next(c for c in make_chunker(embedder, settings).chunk(doc) if c.section[-1:] == ("API",))
+    chunk_text = doc.text[chunk.char_start:chunk.char_end]
+    prefix = chunk_prefix(title_prefix(doc.title, embedder), chunk.section, doc.title, chunk_text, embedder)
+    # The h1 equals the title: said once.
+    assert prefix == "venv — Creation of virtual environments\nAPI\n"
+    text, _ = retrieval_text(prefix, chunk_text, chunk.char_start, chunk.sentences, chunk.furniture)
+    assert len(embedder.token_spans([text])[0]) <= embedder.max_content_tokens
+
+
+# ---------------------------------------------------------------- stored, cited
+
+
+def test_every_stored_chunk_sentence_and_section_is_exact(structured_index):
+    stored = open_stored_index(structured_index)
+    try:
+        assert stored.has_structure and stored.sentence_kinds is not None
+        assert len(stored.sentence_kinds) == len(stored.sentence_spans)
+        chunks = stored.all_chunks()
+        for row, chunk in enumerate(chunks):
+            document = stored.document(stored.doc_ids[chunk.doc_row])
+            text = document.text
+            assert text[chunk.char_start:chunk.char_end] == chunk.text
+            blocks = stored.document_blocks(chunk.doc_row)
+            check_blocks(text, blocks)
+            assert list(chunk.section) == stored.chunk_sections([row])[0]
+            assert tuple(chunk.section) == Sections(text, blocks).path_at(chunk.char_start)
+            window = slice(chunk.sentence_first, chunk.sentence_first + chunk.sentence_count)
+            for (s, e), code in zip(stored.sentence_spans[window], stored.sentence_kinds[window]):
+                assert chunk.char_start <= s < e <= chunk.char_end
+                assert KINDS[code] != "furniture"
+                assert any(b.start <= s and e <= b.end and b.kind == KINDS[code] for b in blocks)
+            for heading in (b for b in blocks if b.kind == "heading"):
+                assert text[heading.start:heading.end] == text[heading.start:heading.end].strip()
+        assert stored.section_at(stored.doc_row_by_id["faq.txt"], 200) == ["Introduction", "2.10 What is CRAN?"]
+    finally:
+        stored.close()
+
+
+def test_citations_carry_the_section(structured_index):
+    engine = open_index(structured_index)
+    try:
+        response = engine.ask("Which option deletes the contents of the environment directory?", top_k=3)
+        top = response.passages[0]
+        assert top.citation.doc_id == "venv.html"
+        assert top.citation.section == ["venv — Creation of virtual environments", "Creating virtual environments"]
+        assert response.answer is not None and response.answer.citation.section == top.citation.section
+        text = engine.document("venv.html").text
+        assert text[top.citation.char_start:top.citation.char_end] == top.text
+        response = engine.ask("What does the barn owl hunt?", top_k=1)
+        assert response.passages[0].citation.section == ["Owls", "Barn owls"]
+    finally:
+        engine.close()
+
+
+def _downgrade_to_pre_structure(index: Path) -> None:
+    """Make the live generation look like one built before structure was kept (and keep it checksummed)."""
+    generation = index / "generations" / (index / "CURRENT").read_text().strip()
+    connection = sqlite3.connect(generation / CHUNKS_DB)
+    connection.execute("ALTER TABLE chunks DROP COLUMN section")
+    connection.execute("ALTER TABLE documents DROP COLUMN blocks")
+    connection.commit()
+    connection.execute("VACUUM")
+    connection.close()
+    with np.load(generation / SENTENCES) as sentences:
+        spans, vectors = sentences["spans"], sentences["vectors"]
+    with open(generation / SENTENCES, "wb") as handle:
+        np.savez(handle, spans=spans, vectors=vectors)
+    manifest = json.loads((generation / MANIFEST).read_text())
+    manifest.pop("structure")
+    for name in (CHUNKS_DB, SENTENCES):
+        path = generation / name
+        manifest["files"][name] = {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
+    (generation / MANIFEST).write_text(json.dumps(manifest))
+
+
+def test_an_index_built_before_sections_is_read_with_empty_sections_and_rebuilt_in_full(structured_index, tmp_path):
+    index = tmp_path / "index"
+    shutil.copytree(structured_index, index)
+    _downgrade_to_pre_structure(index)
+    engine = open_index(index)
+    try:
+        assert engine.stored.has_structure is False and engine.stored.sentence_kinds is None
+        response = engine.ask("What does the barn owl hunt?", top_k=2)
+        assert all(p.citation.section == [] for p in response.passages)
+        assert response.answer is None or response.answer.citation.section == []
+    finally:
+        engine.close()
+    report = build_index([Path(str(structured_index.parent / "docs"))], Settings(index=index), progress=False)
+    assert report.changes is None
+    assert "structure settings changed (version None -> 1)" in report.full_build_reason
+    stored = open_stored_index(index)
+    try:
+        assert stored.has_structure and any(stored.chunk_sections(list(range(stored.n_chunks))))
+    finally:
+        stored.close()
+
+
+def test_an_incremental_build_keeps_blocks_and_sections_equal_to_a_fresh_build(structured, tmp_path):
+    folder = _write(tmp_path / "docs")
+    index, fresh = tmp_path / "index", tmp_path / "fresh"
+    build_index([folder], Settings(index=index), progress=False)
+    (folder / "faq.txt").write_text(STRUCTURED_TEXT + "\nMirrors\n-------\n\nCRAN has mirrors worldwide.\n")
+    report = build_index([folder], Settings(index=index), progress=False)
+    assert report.changes is not None and report.changes.updated == ["faq.txt"]
+    build_index([folder], Settings(index=fresh), progress=False)
+    a, b = open_stored_index(index), open_stored_index(fresh)
+    try:
+        assert a.all_documents() == b.all_documents()
+        assert a.all_chunks() == b.all_chunks()
+        assert np.array_equal(a.sentence_kinds, b.sentence_kinds)
+        assert np.array_equal(a.sentence_spans, b.sentence_spans)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_blocks_round_trip_through_the_store(structured_index, structured):
+    stored = open_stored_index(structured_index)
+    try:
+        for doc_id in ("venv.html", "owls.md", "faq.txt", "tea.pdf", "tea-outline.pdf"):
+            assert stored.document_blocks(stored.doc_row_by_id[doc_id]) == _load(structured, doc_id).blocks
+    finally:
+        stored.close()
+
