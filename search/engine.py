@@ -307,11 +307,15 @@ _NOT_ANSWERS = np.array([KIND_CODE["heading"], KIND_CODE["caption"], KIND_CODE["
 
 
 def _answerable_units(units: list[Unit], barred: np.ndarray | None) -> list[Unit]:
-    """Units that are not only headings, captions or furniture, as the index's block kinds tell; all of them when
-    every unit is (a passage of headings still gets a highlight) or the index predates block kinds."""
+    """Units with no heading, caption or furniture in them, as the index's block kinds tell; all of them when every
+    unit has one (a passage of headings still gets a highlight) or the index predates block kinds.
+
+    Any, not only: the text rules can take a short heading for a definition's term ("4. Foreign Key Enforcement
+    Is Off By Default" + its first paragraph), and an answer that opens with a heading is not the answer.
+    """
     if barred is None:
         return units
-    kept = [u for u in units if not all(barred[i] for i in u.sentences)]
+    kept = [u for u in units if not any(barred[i] for i in u.sentences)]
     return kept or units
 
 

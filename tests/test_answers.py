@@ -247,3 +247,37 @@ def test_features_are_finite_for_empty_and_odd_questions(seeds_engine):
     for question in ("?", "how", "--", "What is 2+2?"):
         response, _, evidence = seeds_engine.evidence(question, 5, "hybrid")
         assert np.isfinite(np.asarray(evidence.features, dtype=float)).all()
+
+
+FOREIGN_KEYS = """SQLite foreign key support
+
+4. Foreign Key Enforcement Is Off By Default
+
+SQLite has parsed foreign key constraints for a long time, but enforcing them came much later.
+Enforcement is turned on for each database connection with the statement PRAGMA foreign_keys = ON.
+Applications that need the constraints must run it after every open.
+
+5. Indexes On Child Keys
+
+Every child key column should be indexed, or each delete from the parent table scans the child table.
+"""
+
+
+def test_an_answer_never_opens_with_a_heading(tmp_path):
+    # The text rules alone take the short numbered heading for a definition's term and offer "heading + paragraph"
+    # as one unit; the index knows the line is a heading, so no answer or highlight may include it.
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "foreign_keys.txt").write_text(FOREIGN_KEYS)
+    build_index([folder], Settings(index=tmp_path / "index"), progress=False)
+    engine = open_index(tmp_path / "index")
+    try:
+        heading = "4. Foreign Key Enforcement Is Off By Default"
+        assert heading in engine.document("foreign_keys.txt").text
+        response = engine.ask("Foreign key constraints are not enforced in my SQLite database. How do I turn them on?")
+        assert not response.no_answer
+        assert heading not in response.answer.text
+        assert all(heading not in p.highlight.text for p in response.passages)
+        _assert_citations_exact(engine, response)
+    finally:
+        engine.close()
