@@ -281,3 +281,16 @@ def test_an_answer_never_opens_with_a_heading(tmp_path):
         _assert_citations_exact(engine, response)
     finally:
         engine.close()
+
+
+@pytest.mark.parametrize("question", [
+    "Quel pays du G7 a voté pour la résolution de l'ONU ?",
+    "Wich G7 contry votted for the UN resolutoin?",
+])
+def test_other_languages_and_typos_still_get_the_passages(seeds_engine, question):
+    # The model is English: such a question may be refused as an answer, but the ranked passages still come back
+    # (README "Questions in other languages, and typos").
+    response = seeds_engine.ask(question)
+    assert response.passages
+    assert "France was the only G7 country" in response.passages[0].highlight.text
+    _assert_citations_exact(seeds_engine, response)
