@@ -63,11 +63,6 @@ class EngineHolder:
         except ReloadRefused:
             pass
 
-    def current_name(self) -> str | None:
-        """The generation CURRENT names now (None when there is no CURRENT file)."""
-        state = self._current_state()
-        return state[0] if state is not None else None
-
     def _current_state(self) -> tuple[str, int, int] | None:
         # The inode too: a publish that names the same generation again (fixed in place) is a new CURRENT.
         path = self.settings.index / CURRENT

@@ -86,6 +86,10 @@ class Settings(BaseSettings):
         "multiplies bf16 in hardware, vectors at cosine >= 0.9999 of fp32), fp32, or auto: bf16 on CPUs with AMX "
         "or AVX512-BF16, else fp32. The onnx runtime always runs its int8 file.",
     )
+    answer_scorer: bool = Field(
+        True, description="Choose the answer with the trained answer scorer over answer candidates (README 'The "
+        "answer'); off: the earlier rule, each stored sentence scored by cosine + 0.5 x coverage.",
+    )
     query_threads: int = Field(
         1, ge=1, description="Intra-op threads for embedding one question (README 'Performance': 1 vs 2 measured)."
     )

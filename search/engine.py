@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import posixpath
 import time
 from dataclasses import dataclass, field
@@ -53,9 +52,8 @@ class Engine:
             candidates=settings.candidates,
         )
         self.documents_table = DocumentTable(stored)
-        # The trained answer scorer and its candidates; "off" is the sentence rule of askdocs before it (for
-        # measuring what the scorer costs: bench/latency.py).
-        self.answer_scorer = os.environ.get("ASKDOCS_ANSWER_SCORER", "on").lower() not in ("off", "0", "false", "no")
+        # Off is the sentence rule of askdocs before the scorer (for measuring what the scorer costs: bench/latency.py).
+        self.answer_scorer = settings.answer_scorer
 
     # ------------------------------------------------------------ questions
     def ask(self, question: str | Question, top_k: int = 5, mode: Mode = "hybrid",
