@@ -24,7 +24,7 @@ from .embedding_cache import CACHE_SLICE, embed_with_cache
 from .incremental import Previous, library_versions, open_previous, renumbered
 from .lexical import SETTINGS as BM25_SETTINGS
 from .lexical import build_bm25
-from .retrieval_text import TITLE_TOKENS, chunk_key, chunk_prefix, retrieval_text, title_prefix
+from .retrieval_text import TITLE_TOKENS, chunk_key, chunk_retrieval_text, title_prefix
 from .structure import SECTION_TOKENS, STRUCTURE_VERSION, encode_blocks, furniture_within
 from .settings import Settings
 from .store import ChunkRow, DocumentRow, build_lock, chunk_id_for, describe_os_error, write_generation
@@ -318,10 +318,9 @@ class _Build:
             for row in stored.chunk_rows:
                 chunk = previous.chunks[row]
                 spans, sentence_vectors = previous.sentences(row)
-                prefix = chunk_prefix(title_line, chunk.section if use_title else (), document.title, chunk.text,
-                                      self.embedder)
-                text, _ = retrieval_text(prefix, chunk.text, chunk.char_start, spans,
-                                         furniture_within(document.blocks, chunk.char_start, chunk.char_end))
+                text, _ = chunk_retrieval_text(
+                    title_line, chunk.section if use_title else (), document.title, chunk.text, chunk.char_start,
+                    spans, furniture_within(document.blocks, chunk.char_start, chunk.char_end), self.embedder)
                 assembled.add_chunk(renumbered(chunk, doc_row, assembled.n_sentences), text, spans,
                                     previous.vectors[row], sentence_vectors, previous.kinds(row))
             return []
@@ -329,9 +328,9 @@ class _Build:
         pending = []
         for chunk in self.chunker.chunk(document):
             chunk_text = document.text[chunk.char_start : chunk.char_end]
-            prefix = chunk_prefix(title_line, chunk.section if use_title else (), document.title, chunk_text,
-                                  self.embedder)
-            text, relative = retrieval_text(prefix, chunk_text, chunk.char_start, chunk.sentences, chunk.furniture)
+            text, relative = chunk_retrieval_text(
+                title_line, chunk.section if use_title else (), document.title, chunk_text, chunk.char_start,
+                chunk.sentences, chunk.furniture, self.embedder)
             row = ChunkRow(
                 chunk_id=chunk_id_for(document.doc_id, chunk.ordinal), doc_row=doc_row, ordinal=chunk.ordinal,
                 char_start=chunk.char_start, char_end=chunk.char_end, line_start=chunk.line_start,

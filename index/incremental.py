@@ -20,7 +20,7 @@ import numpy as np
 from .documents import Document, LoadError, sha256_regular
 from .embedder import Embedder
 from .metadata import document_metadata
-from .retrieval_text import chunk_key, chunk_prefix, retrieval_text, title_prefix
+from .retrieval_text import chunk_key, chunk_retrieval_text, title_prefix
 from .structure import decode_blocks, furniture_within
 from .store import ChunkRow, DocumentRow, IndexUnavailable, StoredIndex, open_stored_index, read_current
 
@@ -116,10 +116,9 @@ class Previous:
         except (OSError, LoadError):
             return None  # the loader reports it
         row = stored.row
-        return Document(doc_id=row.doc_id, title=row.title, source=str(path), sha256=row.sha256, text=row.text,
-                        kind=row.kind, size=stat.st_size, mtime=stat.st_mtime, page_starts=row.page_starts,
-                        # Front matter lives in the unchanged text, but a sidecar can change on its own.
-                        meta=document_metadata(path, row.text, row.kind, root), blocks=decode_blocks(row.blocks))
+        # Front matter lives in the unchanged text, but a sidecar can change on its own.
+        return replace(self.stored_document(doc_id), source=str(path), size=stat.st_size, mtime=stat.st_mtime,
+                       meta=document_metadata(path, row.text, row.kind, root))
 
     def stored_document(self, doc_id: str) -> Document:
         """The document as the previous generation stored it, without looking at the file."""
@@ -162,10 +161,10 @@ class Previous:
             for row in stored.chunk_rows:
                 chunk = self.chunks[row]
                 spans, _ = self.sentences(row)
-                prefix = chunk_prefix(title_line, chunk.section if self._use_title else (), stored.row.title,
-                                      chunk.text, self._embedder)
-                text, relative = retrieval_text(prefix, chunk.text, chunk.char_start, spans,
-                                                furniture_within(blocks, chunk.char_start, chunk.char_end))
+                text, relative = chunk_retrieval_text(
+                    title_line, chunk.section if self._use_title else (), stored.row.title, chunk.text,
+                    chunk.char_start, spans, furniture_within(blocks, chunk.char_start, chunk.char_end),
+                    self._embedder)
                 keys.setdefault(chunk_key(text, relative), row)
         return keys
 

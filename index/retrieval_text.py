@@ -39,6 +39,15 @@ def chunk_prefix(title_line: str, section: Sequence[str], title: str, chunk_text
     return head + (section_prefix(section, title, embedder.token_spans) if section else "")
 
 
+def chunk_retrieval_text(title_line: str, section: Sequence[str], title: str, chunk_text: str, char_start: int,
+                         sentences: Iterable[Span], furniture: Sequence[Span], embedder: Embedder,
+                         ) -> tuple[str, list[Span]]:
+    """One chunk's retrieval text and its sentences' spans in it: the one derivation a fresh build, a chunk taken
+    over unchanged and the reuse keys of an incremental build all share, so equal chunks get equal keys."""
+    prefix = chunk_prefix(title_line, section, title, chunk_text, embedder)
+    return retrieval_text(prefix, chunk_text, char_start, sentences, furniture)
+
+
 def retrieval_text(prefix: str, chunk_text: str, char_start: int, sentences: Iterable[Span],
                    furniture: Sequence[Span] = ()) -> tuple[str, list[Span]]:
     """The chunk's retrieval text and its sentences' spans in it (``sentences``, ``furniture``: document offsets).
