@@ -150,12 +150,16 @@ def _publish(index: Path, name: str) -> None:
 
 
 def _fatten(generation: Path, megabytes: int) -> None:
-    """Add a file the manifest lists (so it is checksummed on open): the open takes as long as a big index's."""
-    padding = generation / "0-padding.bin"
-    padding.write_bytes(os.urandom(1 << 20) * megabytes)
+    """Add two files the manifest lists (so they are checksummed on open), one checked first and one last: the
+    open takes as long as a big index's, and after it starts on the first it still has the second to hash."""
     manifest = json.loads((generation / MANIFEST).read_text())
-    manifest["files"][padding.name] = {"bytes": padding.stat().st_size,
-                                       "sha256": hashlib.sha256(padding.read_bytes()).hexdigest()}
+    records = {}
+    for name in ("0-padding.bin", "z-padding.bin"):
+        padding = generation / name
+        padding.write_bytes(os.urandom(1 << 20) * megabytes)
+        records[name] = {"bytes": padding.stat().st_size, "sha256": hashlib.sha256(padding.read_bytes()).hexdigest()}
+    manifest["files"] = {"0-padding.bin": records["0-padding.bin"], **manifest["files"],
+                         "z-padding.bin": records["z-padding.bin"]}
     (generation / MANIFEST).write_text(json.dumps(manifest))
 
 
@@ -177,7 +181,7 @@ def _wait_until_open(path: Path, timeout: float = 60) -> None:
 def test_a_generation_pruned_by_two_quick_publishes_while_opening_opens_the_new_one(tmp_path, seeds_index):
     index = copy_index(seeds_index, tmp_path / "index")
     first = (index / CURRENT).read_text().strip()
-    _fatten(index / GENERATIONS / first, 64)  # copied into every later generation: each open hashes 64 MB
+    _fatten(index / GENERATIONS / first, 64)  # copied into every later generation: each open hashes 128 MB
 
     for round_ in range(3):
         served = (index / CURRENT).read_text().strip()
@@ -186,8 +190,8 @@ def test_a_generation_pruned_by_two_quick_publishes_while_opening_opens_the_new_
             shutil.copytree(index / GENERATIONS / served, index / GENERATIONS / f".tmp-{name}")
 
         def publish_twice():
-            # While the open hashes the padding, before it reads the vectors: seen, not guessed from a timing, as
-            # this process holding the padding file of the generation being opened.
+            # Once the open is seen (not guessed from a timing) holding the padding it hashes first: it then has
+            # the other padding to hash before it reads the vectors, ample time for two publishes.
             _wait_until_open(index / GENERATIONS / served / "0-padding.bin")
             for name in newer:
                 _publish(index, name)
