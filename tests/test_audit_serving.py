@@ -181,31 +181,43 @@ def _wait_until_open(path: Path, timeout: float = 60) -> None:
 def test_a_generation_pruned_by_two_quick_publishes_while_opening_opens_the_new_one(tmp_path, seeds_index):
     index = copy_index(seeds_index, tmp_path / "index")
     first = (index / CURRENT).read_text().strip()
-    _fatten(index / GENERATIONS / first, 64)  # copied into every later generation: each open hashes 128 MB
+    _fatten(index / GENERATIONS / first, 32)  # copied into every later generation: each open hashes 64 MB
 
-    for round_ in range(3):
+    # A thread cannot be made to wait inside the open, so a round can still see the open finish before the prune
+    # lands (a loaded machine); such a round proves nothing and is not counted. Every round whose prune landed
+    # while the open ran must end on a new generation, and at least two rounds must be of that kind.
+    raced = 0
+    for round_ in range(12):
         served = (index / CURRENT).read_text().strip()
         newer = [f"gen-{round_}-a", f"gen-{round_}-b"]
         for name in newer:
             shutil.copytree(index / GENERATIONS / served, index / GENERATIONS / f".tmp-{name}")
+        pruned_at = []
 
         def publish_twice():
             # Once the open is seen (not guessed from a timing) holding the padding it hashes first: it then has
-            # the other padding to hash before it reads the vectors, ample time for two publishes.
+            # the other padding to hash before it reads the vectors, time for two publishes.
             _wait_until_open(index / GENERATIONS / served / "0-padding.bin")
             for name in newer:
                 _publish(index, name)
+            pruned_at.append(time.monotonic())
 
         publisher = threading.Thread(target=publish_twice)
         publisher.start()
         try:
             stored = open_stored_index(index)
+            opened_at = time.monotonic()
         finally:
             publisher.join()
-        assert not (index / GENERATIONS / served).exists()  # it really was pruned under the open
-        assert stored.path.name in newer, stored.path
+        assert not (index / GENERATIONS / served).exists()  # pruned, under the open or just after it
         assert stored.n_chunks > 0
+        if pruned_at and pruned_at[0] < opened_at:
+            raced += 1
+            assert stored.path.name in newer, stored.path
         stored.close()
+        if raced == 3:
+            break
+    assert raced >= 2, f"only {raced} of {round_ + 1} rounds pruned the generation while it was being opened"
 
 
 def test_a_generation_current_still_names_is_reported_damaged(tmp_path, seeds_index):
