@@ -43,7 +43,9 @@ TEA_PAGES = [
 TEA_QUESTION = "How is green tea processed right after picking?"
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running in this thread while it is
+# open, and any later test that runs its own loop (TestClient, the MCP client) would fail inside it.
+@pytest.fixture(scope="module")
 def browser():
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
