@@ -214,7 +214,8 @@ def mcp_command(indexes: dict[str, Path], runtime: str | None, backend: str | No
     """Serve the tools over MCP on stdin/stdout, for chat clients and agent frameworks.
 
     The same tools are served over HTTP at /mcp by `askdocs serve`. Several --index NAME=DIR give the tools
-    several collections to choose from. A new index generation is picked up at the next start.
+    several collections to choose from. A newly published index generation is picked up while it runs, as
+    `serve` does (every ASKDOCS_RELOAD_INTERVAL seconds); calls in flight finish on the generation they began on.
     """
     import anyio
 
@@ -223,9 +224,15 @@ def mcp_command(indexes: dict[str, Path], runtime: str | None, backend: str | No
     from .mcp import build_server, serve_stdio
 
     collections = Collections(_settings(None, runtime, backend, milvus_uri), indexes)
+
+    def load_and_watch() -> None:
+        collections.load()
+        collections.start_watching()
+
     try:
-        anyio.run(serve_stdio, build_server(collections, VERSION), collections.load)
+        anyio.run(serve_stdio, build_server(collections, VERSION), load_and_watch)
     finally:
+        collections.stop_watching()
         collections.close()
 
 

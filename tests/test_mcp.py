@@ -6,6 +6,7 @@ import os
 from contextlib import closing
 from pathlib import Path
 
+import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
@@ -13,6 +14,7 @@ from mcp.client.stdio import stdio_client
 from api.collections import Collections
 from api.mcp import build_server
 from api.tools import TOOLS
+from index.build import build_index
 from index.settings import Settings
 from index.store import open_stored_index
 
@@ -27,10 +29,10 @@ def anyio_backend():
     return "asyncio"
 
 
-def stdio(index: Path, log: Path) -> Client:
+def stdio(index: Path, log: Path, env: dict[str, str] | None = None) -> Client:
     """A client that starts `askdocs mcp` as a subprocess, as a chat client configured by the README would."""
     params = StdioServerParameters(
-        command=str(BIN / "askdocs"), args=["mcp", "--index", str(index)], env=dict(os.environ)
+        command=str(BIN / "askdocs"), args=["mcp", "--index", str(index)], env={**os.environ, **(env or {})}
     )
     return Client(stdio_client(params, errlog=open(log, "w")), read_timeout_seconds=TIMEOUT)
 
@@ -99,6 +101,32 @@ async def test_stdio_server_serves_every_tool_with_checkable_citations(seeds_ind
         assert client.server_info.name == "askdocs"
         await exercise_every_tool(client, document_texts(seeds_index))
         await exercise_errors(client)
+
+
+async def test_stdio_server_moves_to_a_new_generation_without_a_restart(tmp_path):
+    """A chat client keeps `askdocs mcp` running for days: a rebuild must reach it, and what left a file must
+    stop being cited (it once answered from a generation already deleted on disk)."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "falcon.txt").write_text("Project Falcon\n\nThe project lead of Project Falcon is Maria Lopez.\n")
+    index = tmp_path / "index"
+    build_index([docs], Settings(index=index), progress=False)
+    question = {"question": "Who is the project lead of Project Falcon?", "top_k": 1}
+    async with stdio(index, tmp_path / "mcp.log", {"ASKDOCS_RELOAD_INTERVAL": "0.2"}) as client:
+        first = (await client.call_tool("ask", question)).structured_content
+        assert "Maria Lopez" in first["answer"]["text"]
+        (docs / "falcon.txt").write_text("Project Falcon\n\nThe project lead of Project Falcon is Ken Adams.\n")
+        build_index([docs], Settings(index=index), progress=False)
+        new_text = document_texts(index)["falcon.txt"]
+        for _ in range(150):
+            answer = (await client.call_tool("ask", question)).structured_content
+            if "Ken Adams" in answer["answer"]["text"]:
+                break
+            await anyio.sleep(0.2)
+        assert "Ken Adams" in answer["answer"]["text"], answer
+        cited = answer["answer"]["citation"]
+        assert new_text[cited["char_start"] : cited["char_end"]] == answer["answer"]["text"]
+        assert all("Maria Lopez" not in p["text"] for p in answer["passages"])
 
 
 async def test_without_an_index_tools_are_listed_and_calls_say_to_build_one(tmp_path):
