@@ -2,7 +2,7 @@
 
 Serves a copy of the given index on a free loopback port (the index itself is never changed), runs
 CLIENTS threads that POST /ask in turn in hybrid, dense and bm25 mode for DURATION seconds, and halfway
-through publishes a new generation with an incremental `build-index` of the same corpus (nothing to
+through publishes a new generation with an incremental build of the same corpus plus one small document (one to
 embed: the server must still open, check and swap in a whole new generation), then POSTs /admin/reload.
 Every request carries an API key, so the key check is under load too. Prints a summary and writes JSON;
 exits 1 if any request failed or the reload did not happen.
@@ -17,6 +17,7 @@ reload is still under way then, when it ends, and in any case by DURATION + --re
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import json
 import os
@@ -218,7 +219,7 @@ def _start_rebuilder(index: Path, corpus: list[Path]) -> subprocess.Popen:
 
 def rebuild_worker(index: Path, corpus: list[Path]) -> None:
     from index import beir
-    from index.build import build_from_documents, build_index
+    from index.build import build_from_documents, load_corpus
     from index.embedder import load_embedder
     from index.settings import Settings
 
@@ -231,17 +232,28 @@ def rebuild_worker(index: Path, corpus: list[Path]) -> None:
     load_embedder(settings.model, settings.build_runtime)
     print("ready", flush=True)
     sys.stdin.readline()
+    # The same corpus plus one small document: a build with nothing changed publishes nothing, and the point
+    # is a real swap to a new generation under load (one document to embed, like a typical edit).
     if len(corpus) == 1 and (corpus[0] / "corpus.jsonl").is_file():
-        report = build_from_documents(beir.load_corpus(corpus[0]), settings, progress=False,
-                                      sources=manifest.get("sources"))
+        documents, sources = beir.load_corpus(corpus[0]), manifest.get("sources")
     else:
-        report = build_index(corpus, settings, progress=False)
+        documents, sources = load_corpus(corpus, settings, progress=False)[0], [str(p) for p in corpus]
+    report = build_from_documents([*documents, _reload_marker()], settings, progress=False, sources=sources)
     print(json.dumps({"seconds": round(report.seconds, 2), "documents": report.documents, "chunks": report.chunks,
                       "embedded": report.embedded, "incremental": report.changes is not None,
                       "full_build_reason": report.full_build_reason}), flush=True)
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _reload_marker():
+    from index.documents import Document
+
+    text = f"Reload marker written by bench/load.py at {time.time():.3f} to publish a new generation mid-run.\n"
+    return Document(doc_id="askdocs-load-reload-marker.txt", title="Reload marker", source="bench/load.py",
+                    sha256=hashlib.sha256(text.encode()).hexdigest(), text=text, kind="text", size=len(text),
+                    mtime=time.time())
 
 
 def _copy_current(source: Path, destination: Path) -> Path:

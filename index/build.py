@@ -63,6 +63,7 @@ class BuildReport:
     full_build_reason: str | None = None
     embedded_per_node: dict[str, int] | None = None  # a Ray build: chunks each node embedded
     vector_index: dict | None = None  # the manifest's "vectors" section (FAISS builds)
+    published: bool = True  # False: nothing changed, so the live generation (``generation``) stays
 
     def _cached(self) -> str:
         return f", {self.from_cache} from the embedding cache" if self.from_cache else ""
@@ -71,6 +72,8 @@ class BuildReport:
         lines = [
             f"Indexed {self.documents} documents as {self.chunks} chunks in {self.seconds:.1f} s -> {self.index_dir}",
         ]
+        if not self.published:
+            lines.append(f"No change since generation {self.generation.name}: nothing published, nothing to reload")
         if self.changes is not None:
             c = self.changes
             lines.append(
@@ -250,8 +253,6 @@ class _Build:
             except ann.VectorIndexError as exc:
                 raise BuildError(f"{exc}; the existing index, if any, is unchanged") from None
 
-        embedded, from_cache, per_node = self._embed(assembled, to_embed, progress)
-
         manifest = {
             **self.sections,
             "bm25": BM25_SETTINGS,
@@ -260,6 +261,14 @@ class _Build:
                        "sentences": assembled.n_sentences},
             "sources": sources,
         }
+        if self._nothing_changed(changes, manifest):
+            # A new generation would be the old one again: publishing it would only make every server reload
+            # and every citation's generation move for nothing (and a watcher would publish on every burst).
+            return BuildReport(index_dir=self.index_dir, generation=self.previous.stored.path,
+                               documents=len(assembled.documents), chunks=len(assembled.chunks), changes=changes,
+                               vector_index=vector_index, published=False)
+
+        embedded, from_cache, per_node = self._embed(assembled, to_embed, progress)
         try:
             generation = write_generation(
                 self.index_dir, assembled.documents, assembled.chunks, np.stack(assembled.vectors),
@@ -275,6 +284,14 @@ class _Build:
                            chunks=len(assembled.chunks), embedded=embedded, from_cache=from_cache,
                            changes=changes, full_build_reason=self.full_reason, embedded_per_node=per_node,
                            vector_index=vector_index)
+
+    def _nothing_changed(self, changes: Changes | None, manifest: dict) -> bool:
+        if changes is None or changes.added or changes.updated or changes.removed or self.milvus is not None:
+            return False
+        built = self.previous.stored.manifest
+        # Same documents, but any other difference the manifest records (a precision, a vector-index plan, the
+        # source folders, library versions) is still a new index.
+        return all(built.get(key) == value for key, value in manifest.items())
 
     def _embed(self, assembled: _Assembly, to_embed: list[tuple[int, str, list]],
                progress: bool | None) -> tuple[int, int, dict[str, int] | None]:

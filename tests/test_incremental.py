@@ -148,7 +148,10 @@ def test_a_build_with_nothing_changed_embeds_nothing_and_reports_it(tmp_path, co
     assert before[0] == after[0] and before[1] == after[1]
     np.testing.assert_array_equal(before[2], after[2])  # the very same stored floats
     np.testing.assert_array_equal(before[4], after[4])
-    assert after[5]["generation"] == before[5]["generation"] + 1
+    # Nothing changed, so nothing is published: servers have nothing to reload, citations keep their generation.
+    assert after[5]["generation"] == before[5]["generation"]
+    assert "No change since generation" in result.output and "nothing published" in result.output
+    assert len(list((index / "generations").iterdir())) == 1
 
     forced = CliRunner().invoke(build_index_command, [str(corpus), "--index", str(index), "--no-progress", "--rebuild"])
     assert forced.exit_code == 0, forced.output
