@@ -90,6 +90,17 @@ def backend_options(command):
     return command
 
 
+def watch_options(command):
+    command = click.option(
+        "--poll", type=click.FloatRange(min=0.05), default=None, metavar="SECONDS",
+        help="Like --watch, but scan mtimes and sizes every SECONDS instead of trusting file-system events (network "
+        "shares, some container mounts).")(command)
+    return click.option(
+        "--watch", is_flag=True,
+        help="Keep the index in sync with its folders: every burst of changes becomes one incremental build, "
+        "published only if something changed.")(command)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
 def main(verbose: bool) -> None:
@@ -128,9 +139,11 @@ no_cache_option = click.option(
 @click.option("--follow-outside-links", is_flag=True, default=None,
               help="Index symlinks whose target lies outside the folders given; by default they are skipped and "
               "named in the summary [default: $ASKDOCS_FOLLOW_OUTSIDE_LINKS or off].")
+@watch_options
 def build_index_command(paths: tuple[Path, ...], index: Path | None, runtime: str | None, backend: str | None,
                         milvus_uri: str | None, progress: bool | None, rebuild: bool, no_cache: bool,
-                        ray_address: str | None, ray_workers: int | None, follow_outside_links: bool | None) -> None:
+                        ray_address: str | None, ray_workers: int | None, follow_outside_links: bool | None,
+                        watch: bool, poll: float | None) -> None:
     """Index PATHS (files or folders of .txt, .md, .html, .pdf) [default: seeds/].
 
     Over an existing index only new and changed files are read and embedded, and the result is the same as
@@ -151,6 +164,28 @@ def build_index_command(paths: tuple[Path, ...], index: Path | None, runtime: st
     except (BuildError, IndexUnavailable) as exc:
         _fail(str(exc))
     click.echo(report.summary())
+    if watch or poll is not None:
+        _watch_until_interrupted(list(paths) or [DEFAULT_CORPUS], settings, poll)
+
+
+def _watch_until_interrupted(paths: list[Path], settings, poll: float | None) -> None:
+    import threading
+
+    from index.build import BuildError
+    from index.watch import FolderSync
+
+    def report(result, error: str | None) -> None:
+        if error is not None:
+            click.echo(f"error: {error}", err=True)
+        else:
+            click.echo(result.summary(), nl=True)
+
+    how = f"polling every {poll:g} s" if poll is not None else "watching for changes"
+    click.echo(f"{how} under {', '.join(map(str, paths))}; Ctrl-C stops")
+    try:
+        FolderSync(paths, settings, poll=poll, on_build=report).run(threading.Event())
+    except BuildError as exc:
+        _fail(str(exc))
 
 
 @main.command()
@@ -160,8 +195,9 @@ def build_index_command(paths: tuple[Path, ...], index: Path | None, runtime: st
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--insecure", is_flag=True,
               help="Serve on a non-loopback address without API keys (only behind something that authenticates).")
+@watch_options
 def serve(indexes: dict[str, Path], runtime: str | None, backend: str | None, milvus_uri: str | None, host: str,
-          port: int, insecure: bool) -> None:
+          port: int, insecure: bool, watch: bool, poll: float | None) -> None:
     """Serve the HTTP API (and the web page) over one index or several named ones (collections).
 
     A new index generation (a finished build-index) is picked up without a restart. Set ASKDOCS_API_KEYS or
@@ -183,7 +219,10 @@ def serve(indexes: dict[str, Path], runtime: str | None, backend: str | None, mi
             "of their sha256 digests), or pass --insecure if a proxy in front of askdocs authenticates.",
             code=2,
         )
+    syncs = _folder_syncs(indexes, settings, poll) if watch or poll is not None else []
     import uvicorn
+
+    from index.watch import BackgroundSyncs
 
     from .app import create_app
     from .http_protocol import head_timeout_protocol
@@ -201,10 +240,28 @@ def serve(indexes: dict[str, Path], runtime: str | None, backend: str | None, mi
     # uvicorn's access log would print query strings and no request id; the app logs each request itself.
     # No connection may be held for free: idle ones and slow request heads time out, and past max_connections
     # requests get a 503 rather than a queue.
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False,
-                http=head_timeout_protocol(settings.request_head_timeout),
-                timeout_keep_alive=settings.keep_alive_timeout,
-                limit_concurrency=settings.max_connections or None)
+    with BackgroundSyncs(syncs):
+        uvicorn.run(app, host=host, port=port, log_level="info", access_log=False,
+                    http=head_timeout_protocol(settings.request_head_timeout),
+                    timeout_keep_alive=settings.keep_alive_timeout,
+                    limit_concurrency=settings.max_connections or None)
+
+
+def _folder_syncs(indexes: dict[str, Path], settings, poll: float | None) -> list:
+    """One FolderSync per collection, over the folders its manifest says it was built from."""
+    from index.build import BuildError
+    from index.watch import FolderSync, build_settings_for, recorded_sources
+
+    syncs = []
+    for name, folder in indexes.items():
+        try:
+            sources = recorded_sources(Path(folder))
+        except BuildError as exc:
+            _fail(f"--watch: {exc}")
+        click.echo(f"watching {', '.join(map(str, sources))} for collection {name!r}"
+                   + (f" (polling every {poll:g} s)" if poll is not None else ""))
+        syncs.append(FolderSync(sources, build_settings_for(Path(folder), settings), poll=poll))
+    return syncs
 
 
 @main.command("mcp")

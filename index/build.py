@@ -167,7 +167,8 @@ def build_index(paths: list[Path], settings: Settings, progress: bool | None = N
                 f"no readable documents under {', '.join(map(str, paths))} "
                 f"({len(skipped)} skipped); the existing index, if any, is unchanged"
             )
-        report = build.run(documents, progress, sources=[str(p) for p in paths])
+        # Absolute, so a server started elsewhere can watch them (index.watch).
+        report = build.run(documents, progress, sources=[str(Path(p).absolute()) for p in paths])
     report.skipped = skipped
     report.seconds = time.perf_counter() - started
     return report

@@ -1,0 +1,171 @@
+"""Keeping an index in sync with its folders, without anyone running build-index.
+
+watchfiles (the library behind uvicorn's reloader: inotify on Linux, or a poller where events cannot be
+trusted, such as network shares and some container mounts) reports changes under the folders. A burst of them
+(a `git checkout` that touches 1,000 files) is coalesced into one incremental build, which reuses every unchanged
+vector (a renamed or moved file embeds nothing, its content hash is the same) and publishes a new generation
+only when something changed. Servers holding the index move to it by their own CURRENT check (api.reload).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from .build import BuildError, BuildReport, build_index
+from .settings import Settings
+from .store import IndexUnavailable
+
+log = logging.getLogger("askdocs.watch")
+
+DEBOUNCE_MS = 1_600  # the longest a burst is gathered before a build starts
+QUIET_MS = 300       # a burst ends after this long without a new change
+SETTLE_SECONDS = 0.5  # a changed file must keep its size and mtime this long before it is read
+MAX_SETTLE_SECONDS = 60.0  # a file still growing after this is read as it is; the next change re-reads it
+
+
+class FolderSync:
+    """Build ``paths`` into ``settings.index`` once, then again after every burst of changes under them.
+
+    ``poll``: seconds between scans (mtimes and sizes) instead of file-system events. ``on_build`` is called
+    with each build's report (or the error that stopped it), so a caller can log, count or print.
+    """
+
+    def __init__(self, paths: Iterable[Path], settings: Settings, poll: float | None = None,
+                 on_build: Callable[[BuildReport | None, str | None], None] | None = None):
+        self.paths = [Path(p).absolute() for p in paths]
+        self.settings = settings
+        self.poll = poll
+        self.on_build = on_build or _log_build
+        self.index = Path(settings.index).absolute()
+        self.builds = 0
+
+    def sync(self) -> BuildReport | None:
+        """One incremental build; a failure is reported and the index keeps serving what it had."""
+        self.builds += 1
+        try:
+            report = build_index(self.paths, self.settings, progress=False)
+        except (BuildError, IndexUnavailable) as exc:
+            self.on_build(None, str(exc))
+            return None
+        except Exception as exc:  # the watcher outlives one bad build: the next change gets another try
+            log.exception("sync of %s failed", ", ".join(map(str, self.paths)))
+            self.on_build(None, f"{type(exc).__name__}: {exc}")
+            return None
+        self.on_build(report, None)
+        return report
+
+    def run(self, stop: threading.Event) -> None:
+        """Watch until ``stop`` is set; every burst of relevant changes gives one ``sync``."""
+        import watchfiles
+
+        missing = [str(p) for p in self.paths if not p.exists()]
+        if missing:
+            raise BuildError(f"cannot watch {', '.join(missing)}: no such file or folder")
+        for changes in watchfiles.watch(
+                *self.paths, stop_event=stop, debounce=DEBOUNCE_MS, step=QUIET_MS, watch_filter=self._relevant,
+                force_polling=self.poll is not None, poll_delay_ms=int((self.poll or 0.3) * 1000),
+                raise_interrupt=False, ignore_permission_denied=True):
+            changed = sorted({Path(path) for _, path in changes})
+            log.info("%d changes under the watched folders (%s%s)", len(changed), changed[0],
+                     ", ..." if len(changed) > 1 else "")
+            if not self._settled(changed, stop):
+                return
+            self.sync()
+
+    def _relevant(self, change, path: str) -> bool:
+        # The index may live inside a watched folder: its own writes must not trigger builds forever.
+        return not _inside(Path(path), self.index)
+
+    def _settled(self, paths: list[Path], stop: threading.Event) -> bool:
+        """Wait until none of ``paths`` is still being written (same size and mtime across SETTLE_SECONDS)."""
+        deadline = time.monotonic() + MAX_SETTLE_SECONDS
+        before = _stats(paths)
+        while not stop.wait(SETTLE_SECONDS):
+            now = _stats(paths)
+            if now == before or time.monotonic() > deadline:
+                return True
+            before = now
+        return False
+
+
+def _stats(paths: list[Path]) -> list[tuple[int, int] | None]:
+    stats = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+            stats.append((st.st_size, st.st_mtime_ns))
+        except OSError:
+            stats.append(None)
+    return stats
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _log_build(report: BuildReport | None, error: str | None) -> None:
+    if error is not None:
+        log.error("sync failed, the index is unchanged: %s", error)
+    elif not report.published:
+        log.info("sync: nothing changed")
+    else:
+        log.info("sync: %s", report.summary().replace("\n", "; "))
+
+
+def build_settings_for(index: Path, settings: Settings) -> Settings:
+    """Settings for syncing an existing index: the runtime and precision it was built with, so a sync from a
+    server (which may run another runtime for questions) is incremental, not a full rebuild."""
+    from .store import read_current
+
+    current = read_current(index)
+    model = current[1].get("model", {}) if current else {}
+    update = {key: model[key] for key in ("runtime", "precision") if model.get(key)}
+    return settings.model_copy(update={"index": index, **update})
+
+
+def recorded_sources(index: Path) -> list[Path]:
+    """The folders and files an index was built from, as its manifest recorded them."""
+    from .store import read_current
+
+    current = read_current(index)
+    if current is None:
+        raise BuildError(f"no index at {index} to watch the folders of: build one with `build-index PATH... "
+                         f"--index {index} --watch`")
+    sources = [s for s in current[1].get("sources") or [] if not s.startswith("beir:")]
+    if not sources:
+        raise BuildError(f"the index at {index} does not record the folders it was built from; "
+                         f"rebuild it with `build-index PATH... --index {index}` once, then --watch works")
+    return [Path(s) for s in sources]
+
+
+class BackgroundSyncs:
+    """Run FolderSyncs in daemon threads while a server runs: each builds once at start (what changed while
+    nothing watched), then follows its folders; leaving the block stops them between builds."""
+
+    def __init__(self, syncs: list[FolderSync]):
+        self.syncs = syncs
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(sync,), name=f"askdocs-sync-{n}", daemon=True)
+                         for n, sync in enumerate(syncs)]
+
+    def _run(self, sync: FolderSync) -> None:
+        try:
+            sync.sync()
+            sync.run(self._stop)
+        except Exception:
+            log.exception("watching %s stopped", ", ".join(map(str, sync.paths)))
+
+    def __enter__(self) -> BackgroundSyncs:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=60)

@@ -1,0 +1,191 @@
+"""Watch mode: `build-index --watch` and `askdocs serve --watch` keep an index in sync with its folders.
+
+Real processes, a real file system (inotify, and the --poll fallback), real builds; every wait is for an
+observable result (a generation, an answer), bounded, never a fixed sleep.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from index.build import build_index
+from index.settings import Settings
+from index.store import read_current
+
+from .conftest import BIN, Server
+
+FALCON = "Project Falcon\n\nThe project lead of Project Falcon is Maria Lopez. The budget is 40,000 euros.\n"
+HERON = "Project Heron\n\nProject Heron builds a tide gauge. Its project lead is Ken Adams.\n"
+
+
+def generation(index: Path) -> tuple[str, dict] | None:
+    current = read_current(index)
+    return (current[0].name, current[1]) if current else None
+
+
+def wait_for(condition, what: str, timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def doc_ids(index: Path) -> list[str]:
+    import sqlite3
+
+    path = read_current(index)[0]
+    with sqlite3.connect(f"file:{path / 'chunks.sqlite'}?mode=ro", uri=True) as db:
+        return sorted(row[0] for row in db.execute("SELECT doc_id FROM documents"))
+
+
+class Watching:
+    """`build-index DOCS --index INDEX --watch [...]` as a subprocess; its output is collected in a file."""
+
+    def __init__(self, docs: Path, index: Path, *extra: str):
+        self.log_path = index.parent / "watch.log"
+        self.log = open(self.log_path, "w+")
+        self.process = subprocess.Popen([str(BIN / "build-index"), str(docs), "--index", str(index), "--no-progress",
+                                         "--watch", *extra], stdout=self.log, stderr=subprocess.STDOUT,
+                                        env=dict(os.environ), start_new_session=True)
+        wait_for(lambda: "Ctrl-C stops" in self.output() or self.process.poll() is not None, "the watch to start")
+        assert self.process.poll() is None, self.output()
+
+    def output(self) -> str:
+        return self.log_path.read_text()
+
+    def syncs(self) -> int:
+        return self.output().count("Indexed ")  # one summary per build, the first one included
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGINT)
+        try:
+            return self.process.wait(timeout=30)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+            self.log.close()
+
+
+@pytest.fixture
+def docs(tmp_path) -> Path:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "falcon.txt").write_text(FALCON)
+    return folder
+
+
+@pytest.mark.parametrize("mode", ["events", "poll"])
+def test_build_index_watch_follows_adds_edits_renames_and_deletions(docs, tmp_path, mode):
+    index = tmp_path / "index"
+    watching = Watching(docs, index, *(["--poll", "0.2"] if mode == "poll" else []))
+    try:
+        first = generation(index)
+        assert first and doc_ids(index) == ["falcon.txt"]
+
+        (docs / "heron.txt").write_text(HERON)
+        wait_for(lambda: doc_ids(index) == ["falcon.txt", "heron.txt"], "the new file to be indexed")
+
+        (docs / "falcon.txt").write_text(FALCON.replace("Maria Lopez", "Ana Silva"))
+        wait_for(lambda: "1 updated" in watching.output(), "the edit to be indexed")
+
+        # A rename keeps the vectors: the content hash is the same, nothing goes through the model.
+        before = watching.syncs()
+        (docs / "heron.txt").rename(docs / "heron-project.txt")
+        wait_for(lambda: doc_ids(index) == ["falcon.txt", "heron-project.txt"], "the rename to be indexed")
+        wait_for(lambda: watching.syncs() > before, "the rename's summary")
+        assert "1 added, 0 updated, 1 removed" in watching.output().split("Indexed ")[-1]
+        assert "embedded 0 of" in watching.output().split("Indexed ")[-1]
+
+        (docs / "falcon.txt").unlink()
+        wait_for(lambda: doc_ids(index) == ["heron-project.txt"], "the deletion to be indexed")
+    finally:
+        assert watching.stop() == 0, watching.output()
+
+
+def test_a_burst_of_changes_is_one_build_and_an_untouched_folder_publishes_nothing(docs, tmp_path):
+    index = tmp_path / "index"
+    watching = Watching(docs, index)
+    try:
+        before = generation(index)[1]["generation"]
+        for n in range(60):  # what a `git checkout` does to a folder
+            (docs / f"note-{n:02}.txt").write_text(f"Note {n}\n\nReading {n} of the tide gauge was {n * 3} cm.\n")
+        wait_for(lambda: len(doc_ids(index)) == 61, "the burst to be indexed")
+        assert generation(index)[1]["generation"] == before + 1, watching.output()
+        assert watching.syncs() == 2  # the first build and one for the whole burst
+
+        # Touching a file without changing its bytes is an event, but not a change: nothing is published.
+        os.utime(docs / "note-00.txt")
+        wait_for(lambda: watching.syncs() == 3, "the touch's sync")
+        assert "No change since generation" in watching.output().split("Indexed ")[-1]
+        assert generation(index)[1]["generation"] == before + 1
+    finally:
+        watching.stop()
+
+
+def test_a_file_still_being_written_is_read_once_it_is_complete(docs, tmp_path):
+    index = tmp_path / "index"
+    watching = Watching(docs, index)
+    try:
+        path = docs / "growing.txt"
+        with open(path, "w") as out:
+            for n in range(12):  # written over ~2.4 s, longer than a burst is gathered
+                out.write(f"Line {n} of the growing file.\n" if n < 11 else "The growing file is complete.\n")
+                out.flush()
+                time.sleep(0.2)
+        wait_for(lambda: "growing.txt" in doc_ids(index), "the file to be indexed")
+        path_generation = read_current(index)[0]
+        import sqlite3
+
+        with sqlite3.connect(f"file:{path_generation / 'chunks.sqlite'}?mode=ro", uri=True) as db:
+            (text,) = db.execute("SELECT text FROM documents WHERE doc_id = 'growing.txt'").fetchone()
+        assert text.endswith("The growing file is complete.\n") or "The growing file is complete." in text
+        # The half-written file was never the one indexed: only one build took it, and it had all of it.
+        assert watching.output().count("1 added") == 1, watching.output()
+    finally:
+        watching.stop()
+
+
+def test_serve_watch_answers_from_a_file_added_while_it_runs(docs, tmp_path):
+    index = tmp_path / "index"
+    build_index([docs], Settings(index=index), progress=False)
+    server = Server(index, extra_args=("--watch",), env={"ASKDOCS_RELOAD_INTERVAL": "0.2"})
+    try:
+        question = {"question": "Who is the project lead of Project Heron?", "top_k": 1}
+        (docs / "heron.txt").write_text(HERON)
+
+        def answered():
+            body = httpx.post(server.url + "/ask", json=question, timeout=30).json()
+            return body if not body["no_answer"] and "Ken Adams" in body["answer"]["text"] else None
+
+        body = wait_for(answered, "the served answer to come from the new file", timeout=90)
+        citation = body["answer"]["citation"]
+        document = httpx.get(f"{server.url}/documents/{citation['doc_id']}", timeout=30).json()
+        assert document["text"][citation["char_start"]:citation["char_end"]] == body["answer"]["text"]
+        assert "watching " in server.output()
+    finally:
+        server.stop()
+
+
+def test_serve_watch_refuses_an_index_that_does_not_record_its_folders(tmp_path):
+    from index.build import build_from_documents
+    from index.documents import Document
+
+    text = "A document built from a list, not from a folder.\n"
+    document = Document(doc_id="a.txt", title="A", source="a.txt", sha256="0" * 64, text=text, kind="text",
+                        size=len(text), mtime=0.0)
+    index = tmp_path / "index"
+    build_from_documents([document], Settings(index=index), progress=False)
+    done = subprocess.run([str(BIN / "askdocs"), "serve", "--index", str(index), "--watch", "--port", "1"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "does not record the folders it was built from" in done.stderr
