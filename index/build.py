@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from . import ann
 from .chunking import Chunker
-from .documents import Document, LoadError, Skipped, iter_files, load_document
+from .documents import Document, LoadError, Skipped, Unreadable, iter_files, load_document
 from .embedder import DEFAULT_BATCH_SIZES, Embedder, load_embedder
 from .embedding_cache import CACHE_SLICE, embed_with_cache
 from .incremental import Previous, library_versions, open_previous, renumbered
@@ -129,8 +129,13 @@ def load_corpus(paths: list[Path], settings: Settings, progress: bool | None = N
                 path, doc_id, max_bytes, max_pdf_pages=settings.max_pdf_pages,
                 max_text_chars=settings.max_text_chars, root=root))
         except LoadError as exc:
-            skipped.append(Skipped(str(path), str(exc)))
-            log.warning("skipped %s: %s", path, exc)
+            reason = str(exc)
+            if isinstance(exc, Unreadable) and previous is not None and doc_id in previous.documents:
+                # Unreadable now (permissions, I/O) says nothing about its content: keep what was indexed.
+                documents.append(previous.stored_document(doc_id))
+                reason += "; kept the version indexed before"
+            skipped.append(Skipped(str(path), reason))
+            log.warning("skipped %s: %s", path, reason)
         except Exception as exc:  # a loader bug or a library's surprise must cost one file, not the build
             reason = f"could not be read ({type(exc).__name__}: {exc})"
             skipped.append(Skipped(str(path), reason))

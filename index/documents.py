@@ -43,6 +43,10 @@ class LoadError(Exception):
     """A file that cannot become a document; the message is the reason shown in the build summary."""
 
 
+class Unreadable(LoadError):
+    """The file exists but could not be read (permissions, an I/O error): says nothing about its content."""
+
+
 @dataclass(frozen=True)
 class Document:
     doc_id: str
@@ -314,8 +318,10 @@ def _open_regular(path: Path, max_bytes: int) -> tuple[int, os.stat_result]:
     try:
         _require_regular(os.stat(path))
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise LoadError("vanished while the build ran") from None
     except OSError as exc:
-        raise LoadError(f"unreadable ({exc.strerror or exc})") from None
+        raise Unreadable(f"unreadable ({exc.strerror or exc})") from None
     try:
         st = os.fstat(fd)
         _require_regular(st)
@@ -340,7 +346,7 @@ def read_regular(path: Path, max_bytes: int) -> tuple[bytes, os.stat_result]:
     try:
         data = b"".join(_read_blocks(fd, max_bytes + 1))
     except OSError as exc:
-        raise LoadError(f"unreadable ({exc.strerror or exc})") from None
+        raise Unreadable(f"unreadable ({exc.strerror or exc})") from None
     finally:
         os.close(fd)
     if len(data) > max_bytes:

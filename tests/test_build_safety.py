@@ -346,3 +346,29 @@ def test_an_unreadable_folder_is_reported_and_its_indexed_documents_are_kept(tmp
         "unreadable folder (Permission denied); kept the 1 documents indexed from it before")
     assert "1 added, 0 updated, 0 removed, 2 unchanged" in done.stdout
     assert set(_documents(index)) == {"bicycle.txt", "new.txt", "private/tea.txt"}
+
+
+def test_an_unreadable_file_keeps_the_version_indexed_before(tmp_path):
+    """A file whose permissions changed says nothing about its content: it stays cited as it was, and the
+    summary names it, rather than leaving the index as "removed" (a watch sync would do this on every chmod)."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "bicycle.txt").write_text("The bicycle shed is locked at night with a brass padlock.\n")
+    (docs / "tea.txt").write_text("Tea plants grow best at altitudes between 600 and 2000 metres.\n")
+    index = tmp_path / "index"
+    assert _build([docs], index).returncode == 0
+    drop = "-dac_override,-dac_read_search"
+    without_root_reads = ["setpriv", f"--bounding-set={drop}", f"--inh-caps={drop}", "--"]
+    probe = subprocess.run([*without_root_reads, "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"capabilities cannot be dropped here: {probe.stderr.strip()}")
+    (docs / "tea.txt").write_text("Tea plants grow best at altitudes between 600 and 2200 metres.\n")
+    os.chmod(docs / "tea.txt", 0)
+    try:
+        done = _build([docs], index, prefix=without_root_reads)
+    finally:
+        os.chmod(docs / "tea.txt", 0o644)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert _reason(done.stdout, docs / "tea.txt") == "unreadable (Permission denied); kept the version indexed before"
+    assert "0 removed" in done.stdout
+    assert "2000 metres" in _documents(index)["tea.txt"]
