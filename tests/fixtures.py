@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from pathlib import Path
 
 
@@ -251,3 +252,14 @@ def make_structured_pdf(outline: bool = False) -> bytes:
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+def wait_for(predicate, what: str = "the condition", seconds: float = 20):
+    """Poll ``predicate`` until it returns something true (returned), or fail saying what never happened."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"{what}: not true within {seconds} s")

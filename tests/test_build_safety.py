@@ -45,6 +45,17 @@ def _reason(summary: str, path: Path | str) -> str:
     return reasons[str(path)]
 
 
+def _without_root_reads() -> list[str]:
+    """A command prefix that runs as root without the capabilities that let root read any file (CI runs as
+    root, and a permission test must see what a user's build would see)."""
+    drop = "-dac_override,-dac_read_search"
+    prefix = ["setpriv", f"--bounding-set={drop}", f"--inh-caps={drop}", "--"]
+    probe = subprocess.run([*prefix, "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"capabilities cannot be dropped here: {probe.stderr.strip()}")
+    return prefix
+
+
 def _documents(index: Path) -> dict[str, str]:
     stored = open_stored_index(index)
     try:
@@ -331,11 +342,7 @@ def test_an_unreadable_folder_is_reported_and_its_indexed_documents_are_kept(tmp
     index = tmp_path / "index"
     assert _build([docs], index).returncode == 0
     (docs / "new.txt").write_text("A new note about the bicycle shed and its lock, added after the first build.\n")
-    drop = "-dac_override,-dac_read_search"
-    without_root_reads = ["setpriv", f"--bounding-set={drop}", f"--inh-caps={drop}", "--"]
-    probe = subprocess.run([*without_root_reads, "true"], capture_output=True, text=True)
-    if probe.returncode != 0:
-        pytest.skip(f"capabilities cannot be dropped here: {probe.stderr.strip()}")
+    without_root_reads = _without_root_reads()
     os.chmod(docs / "private", 0)
     try:
         done = _build([docs], index, prefix=without_root_reads)
@@ -357,11 +364,7 @@ def test_an_unreadable_file_keeps_the_version_indexed_before(tmp_path):
     (docs / "tea.txt").write_text("Tea plants grow best at altitudes between 600 and 2000 metres.\n")
     index = tmp_path / "index"
     assert _build([docs], index).returncode == 0
-    drop = "-dac_override,-dac_read_search"
-    without_root_reads = ["setpriv", f"--bounding-set={drop}", f"--inh-caps={drop}", "--"]
-    probe = subprocess.run([*without_root_reads, "true"], capture_output=True, text=True)
-    if probe.returncode != 0:
-        pytest.skip(f"capabilities cannot be dropped here: {probe.stderr.strip()}")
+    without_root_reads = _without_root_reads()
     (docs / "tea.txt").write_text("Tea plants grow best at altitudes between 600 and 2200 metres.\n")
     os.chmod(docs / "tea.txt", 0)
     try:

@@ -19,6 +19,7 @@ from index.settings import Settings
 from index.store import CHUNKS_DB, CURRENT, GENERATIONS, MANIFEST, VECTORS
 
 from .conftest import ROOT, SEED_QUESTION, SEEDS, Server, copy_index
+from .fixtures import wait_for
 
 DOC_ID = "000_df85b2084c0590de.txt"
 LIGHTHOUSE = "Lighthouse log\n\nThe keeper of the Ardnamurchan lighthouse winds the clockwork lamp at dusk.\n"
@@ -39,16 +40,6 @@ def live(tmp_path_factory, seeds_index):
 
 def _health(server) -> dict:
     return httpx.get(server.url + "/health", timeout=30).json()
-
-
-def _wait_for(predicate, seconds: float = 20):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"not true within {seconds} s")
 
 
 class Clients:
@@ -97,7 +88,7 @@ def test_a_new_generation_is_served_without_restart_and_no_request_fails(live):
         report = build_index([corpus], Settings(index=index), progress=False)
         assert report.changes is not None and report.changes.added == ["lighthouse.txt"]
         # The watcher sees the new CURRENT within about a second and swaps while the clients keep asking.
-        after = _wait_for(lambda: (h := _health(server)["index"])["generation"] > before["generation"] and h)
+        after = wait_for(lambda: (h := _health(server)["index"])["generation"] > before["generation"] and h)
         time.sleep(1)
     assert clients.failures == []
     assert len(clients.statuses) > 20 and set(clients.statuses) == {200}
@@ -160,7 +151,7 @@ def test_a_corrupt_new_generation_is_refused_and_the_served_one_stays(live, dama
         if how == "admin":
             refused = httpx.post(server.url + "/admin/reload", timeout=60)
             assert refused.status_code == 409 and words in refused.json()["detail"]
-        health = _wait_for(lambda: (h := _health(server))["reload_error"] and h)
+        health = wait_for(lambda: (h := _health(server))["reload_error"] and h)
         time.sleep(0.5)
     assert clients.failures == [] and clients.statuses
     assert health["status"] == "ok" and health["index"] == served
@@ -171,7 +162,7 @@ def test_a_corrupt_new_generation_is_refused_and_the_served_one_stays(live, dama
     # The next good build replaces the damaged one (from scratch: it cannot build on it) and is served.
     report = build_index([corpus], Settings(index=index), progress=False)
     assert report.changes is None and "cannot be reused" in report.full_build_reason
-    healthy = _wait_for(lambda: (h := _health(server))["index"]["path"].endswith(report.generation.name) and h)
+    healthy = wait_for(lambda: (h := _health(server))["index"]["path"].endswith(report.generation.name) and h)
     assert healthy["reload_error"] is None
 
 

@@ -20,6 +20,7 @@ from index.settings import Settings
 from index.store import read_current
 
 from .conftest import BIN, Server
+from .fixtures import wait_for
 
 FALCON = "Project Falcon\n\nThe project lead of Project Falcon is Maria Lopez. The budget is 40,000 euros.\n"
 HERON = "Project Heron\n\nProject Heron builds a tide gauge. Its project lead is Ken Adams.\n"
@@ -28,16 +29,6 @@ HERON = "Project Heron\n\nProject Heron builds a tide gauge. Its project lead is
 def generation(index: Path) -> tuple[str, dict] | None:
     current = read_current(index)
     return (current[0].name, current[1]) if current else None
-
-
-def wait_for(condition, what: str, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def doc_ids(index: Path) -> list[str]:
@@ -57,7 +48,8 @@ class Watching:
         self.process = subprocess.Popen([str(BIN / "build-index"), str(docs), "--index", str(index), "--no-progress",
                                          "--watch", *extra], stdout=self.log, stderr=subprocess.STDOUT,
                                         env=dict(os.environ), start_new_session=True)
-        wait_for(lambda: "Ctrl-C stops" in self.output() or self.process.poll() is not None, "the watch to start")
+        wait_for(lambda: "Ctrl-C stops" in self.output() or self.process.poll() is not None, "the watch to start",
+                 seconds=60)
         assert self.process.poll() is None, self.output()
 
     def output(self) -> str:
@@ -93,21 +85,22 @@ def test_build_index_watch_follows_adds_edits_renames_and_deletions(docs, tmp_pa
         assert first and doc_ids(index) == ["falcon.txt"]
 
         (docs / "heron.txt").write_text(HERON)
-        wait_for(lambda: doc_ids(index) == ["falcon.txt", "heron.txt"], "the new file to be indexed")
+        wait_for(lambda: doc_ids(index) == ["falcon.txt", "heron.txt"], "the new file to be indexed", seconds=60)
 
         (docs / "falcon.txt").write_text(FALCON.replace("Maria Lopez", "Ana Silva"))
-        wait_for(lambda: "1 updated" in watching.output(), "the edit to be indexed")
+        wait_for(lambda: "1 updated" in watching.output(), "the edit to be indexed", seconds=60)
 
         # A rename keeps the vectors: the content hash is the same, nothing goes through the model.
         before = watching.syncs()
         (docs / "heron.txt").rename(docs / "heron-project.txt")
-        wait_for(lambda: doc_ids(index) == ["falcon.txt", "heron-project.txt"], "the rename to be indexed")
-        wait_for(lambda: watching.syncs() > before, "the rename's summary")
+        wait_for(lambda: doc_ids(index) == ["falcon.txt", "heron-project.txt"], "the rename to be indexed",
+                 seconds=60)
+        wait_for(lambda: watching.syncs() > before, "the rename's summary", seconds=60)
         assert "1 added, 0 updated, 1 removed" in watching.output().split("Indexed ")[-1]
         assert "embedded 0 of" in watching.output().split("Indexed ")[-1]
 
         (docs / "falcon.txt").unlink()
-        wait_for(lambda: doc_ids(index) == ["heron-project.txt"], "the deletion to be indexed")
+        wait_for(lambda: doc_ids(index) == ["heron-project.txt"], "the deletion to be indexed", seconds=60)
     finally:
         assert watching.stop() == 0, watching.output()
 
@@ -119,13 +112,13 @@ def test_a_burst_of_changes_is_one_build_and_an_untouched_folder_publishes_nothi
         before = generation(index)[1]["generation"]
         for n in range(60):  # what a `git checkout` does to a folder
             (docs / f"note-{n:02}.txt").write_text(f"Note {n}\n\nReading {n} of the tide gauge was {n * 3} cm.\n")
-        wait_for(lambda: len(doc_ids(index)) == 61, "the burst to be indexed")
+        wait_for(lambda: len(doc_ids(index)) == 61, "the burst to be indexed", seconds=60)
         assert generation(index)[1]["generation"] == before + 1, watching.output()
         assert watching.syncs() == 2  # the first build and one for the whole burst
 
         # Touching a file without changing its bytes is an event, but not a change: nothing is published.
         os.utime(docs / "note-00.txt")
-        wait_for(lambda: watching.syncs() == 3, "the touch's sync")
+        wait_for(lambda: watching.syncs() == 3, "the touch's sync", seconds=60)
         assert "No change since generation" in watching.output().split("Indexed ")[-1]
         assert generation(index)[1]["generation"] == before + 1
     finally:
@@ -142,7 +135,7 @@ def test_a_file_still_being_written_is_read_once_it_is_complete(docs, tmp_path):
                 out.write(f"Line {n} of the growing file.\n" if n < 11 else "The growing file is complete.\n")
                 out.flush()
                 time.sleep(0.2)
-        wait_for(lambda: "growing.txt" in doc_ids(index), "the file to be indexed")
+        wait_for(lambda: "growing.txt" in doc_ids(index), "the file to be indexed", seconds=60)
         path_generation = read_current(index)[0]
         import sqlite3
 
@@ -167,7 +160,7 @@ def test_serve_watch_answers_from_a_file_added_while_it_runs(docs, tmp_path):
             body = httpx.post(server.url + "/ask", json=question, timeout=30).json()
             return body if not body["no_answer"] and "Ken Adams" in body["answer"]["text"] else None
 
-        body = wait_for(answered, "the served answer to come from the new file", timeout=90)
+        body = wait_for(answered, "the served answer to come from the new file", seconds=90)
         citation = body["answer"]["citation"]
         document = httpx.get(f"{server.url}/documents/{citation['doc_id']}", timeout=30).json()
         assert document["text"][citation["char_start"]:citation["char_end"]] == body["answer"]["text"]
