@@ -48,12 +48,13 @@ REFUSALS = {403: {"description": "The API key may not use this collection"},
 
 
 def create_app(settings: Settings | None = None, allowed_hosts: Sequence[str] = LOOPBACK_NAMES,
-               indexes: Mapping[str, Path] | None = None) -> FastAPI:
+               indexes: Mapping[str, Path] | None = None, watch: bool = False, poll: float | None = None) -> FastAPI:
     """The app over ``indexes`` ({collection name: folder}; None: one collection, ``default``, at
     ``settings.index``). ``allowed_hosts``: the Host names the app answers to besides ASKDOCS_ALLOWED_HOSTS and
-    IP addresses (DNS-rebinding guard)."""
+    IP addresses (DNS-rebinding guard). ``watch``/``poll``: keep every index in sync with its folders while
+    the app runs (index.watch)."""
     settings = settings or Settings()
-    collections = Collections(settings, indexes)
+    collections = Collections(settings, indexes, watch=watch, poll=poll)
     keys = api_keys(settings, collections.names)  # raises KeyConfigError before anything is served
     origins = cors_origins(settings)
     hosts = allowed_host_names(settings, allowed_hosts)
@@ -174,9 +175,11 @@ def create_app(settings: Settings | None = None, allowed_hosts: Sequence[str] = 
         summary = collections.summary()
         if served is None:
             return JSONResponse(status_code=503, content=Health(
-                status="no_index", index=None, error=default.error, collections=summary).model_dump())
+                status="no_index", index=None, error=default.error, collections=summary,
+                sync=collections.sync_status(None)).model_dump())
         found = Health(status=status, generation=generation, index=served.stats(), error=damaged,
-                       reload_error=default.reload_error, collections=summary)
+                       reload_error=default.reload_error, collections=summary,
+                       sync=collections.sync_status(None))
         return found if code == 200 else JSONResponse(status_code=code, content=found.model_dump())
 
     @app.post(

@@ -219,10 +219,9 @@ def serve(indexes: dict[str, Path], runtime: str | None, backend: str | None, mi
             "of their sha256 digests), or pass --insecure if a proxy in front of askdocs authenticates.",
             code=2,
         )
-    syncs = _folder_syncs(indexes, settings, poll) if watch or poll is not None else []
     import uvicorn
 
-    from index.watch import BackgroundSyncs
+    from index.build import BuildError
 
     from .app import create_app
     from .http_protocol import head_timeout_protocol
@@ -234,34 +233,22 @@ def serve(indexes: dict[str, Path], runtime: str | None, backend: str | None, mi
     hosts = [*LOOPBACK_NAMES, *([host] if host not in ("0.0.0.0", "::", "") else [])]
     served = (str(indexes[DEFAULT]) if list(indexes) == [DEFAULT]
               else ", ".join(f"{name}={folder}" for name, folder in indexes.items()))
+    try:
+        app = create_app(settings, allowed_hosts=hosts, indexes=indexes, watch=watch, poll=poll)
+    except BuildError as exc:  # --watch over an index that does not record its folders
+        _fail(f"--watch: {exc}")
     click.echo(f"askdocs serving {served} on http://{host}:{port}/  (API docs at /docs)"
                + ("; API keys required" if has_keys else ""))
-    app = create_app(settings, allowed_hosts=hosts, indexes=indexes)
+    for name, status in app.state.collections.syncs.items():
+        click.echo(f"watching {', '.join(status.status()['folders'])} for collection {name!r} "
+                   f"({status.status()['mode']})")
     # uvicorn's access log would print query strings and no request id; the app logs each request itself.
     # No connection may be held for free: idle ones and slow request heads time out, and past max_connections
     # requests get a 503 rather than a queue.
-    with BackgroundSyncs(syncs):
-        uvicorn.run(app, host=host, port=port, log_level="info", access_log=False,
-                    http=head_timeout_protocol(settings.request_head_timeout),
-                    timeout_keep_alive=settings.keep_alive_timeout,
-                    limit_concurrency=settings.max_connections or None)
-
-
-def _folder_syncs(indexes: dict[str, Path], settings, poll: float | None) -> list:
-    """One FolderSync per collection, over the folders its manifest says it was built from."""
-    from index.build import BuildError
-    from index.watch import FolderSync, build_settings_for, recorded_sources
-
-    syncs = []
-    for name, folder in indexes.items():
-        try:
-            sources = recorded_sources(Path(folder))
-        except BuildError as exc:
-            _fail(f"--watch: {exc}")
-        click.echo(f"watching {', '.join(map(str, sources))} for collection {name!r}"
-                   + (f" (polling every {poll:g} s)" if poll is not None else ""))
-        syncs.append(FolderSync(sources, build_settings_for(Path(folder), settings), poll=poll))
-    return syncs
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False,
+                http=head_timeout_protocol(settings.request_head_timeout),
+                timeout_keep_alive=settings.keep_alive_timeout,
+                limit_concurrency=settings.max_connections or None)
 
 
 @main.command("mcp")

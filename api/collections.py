@@ -13,8 +13,9 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from index.settings import Settings
+from index.watch import BackgroundSyncs, FolderSync, build_settings_for, recorded_sources
 from search import Engine
-from search.models import IndexStats
+from search.models import IndexStats, SyncStatus
 
 from .reload import EngineHolder, Watcher
 from .security import COLLECTION_NAME
@@ -67,6 +68,7 @@ class CollectionInfo(BaseModel):
     index: IndexStats | None = Field(description="The generation served (documents, chunks, model, built_at).")
     error: str | None = Field(None, description="Why nothing is served for this collection.")
     reload_error: str | None = Field(None, description="Why the last newly published generation was refused.")
+    sync: SyncStatus | None = Field(None, description="serve --watch: the folder sync that keeps it fresh.")
 
 
 class CollectionList(BaseModel):
@@ -77,7 +79,10 @@ class CollectionList(BaseModel):
 class Collections:
     """The server's named indexes. ``indexes`` None: one collection, ``default``, over ``settings.index``."""
 
-    def __init__(self, settings: Settings, indexes: Mapping[str, Path] | None = None):
+    def __init__(self, settings: Settings, indexes: Mapping[str, Path] | None = None, watch: bool = False,
+                 poll: float | None = None):
+        """``watch``: also keep each index in sync with the folders it was built from (``poll``: by scanning every
+        ``poll`` seconds); raises index.build.BuildError if an index does not record its folders."""
         indexes = dict(indexes) if indexes else {DEFAULT: settings.index}
         self.holders = {
             name: EngineHolder(settings.model_copy(update={"index": Path(folder)}), name)
@@ -85,6 +90,11 @@ class Collections:
         }
         self.default = DEFAULT if DEFAULT in self.holders else next(iter(self.holders))
         self._watchers = [Watcher(holder, settings.reload_interval) for holder in self.holders.values()]
+        self.syncs = {
+            name: FolderSync(recorded_sources(Path(folder)), build_settings_for(Path(folder), settings), poll=poll)
+            for name, folder in indexes.items()
+        } if watch or poll is not None else {}
+        self._background = BackgroundSyncs(list(self.syncs.values()))
 
     @property
     def names(self) -> list[str]:
@@ -130,7 +140,11 @@ class Collections:
                   "reload_refused" if holder.reload_error else "ok")
         return CollectionInfo(name=holder.name, default=holder.name == self.default, status=status,
                               index=engine.stats() if engine is not None else None, error=holder.error or damaged,
-                              reload_error=holder.reload_error)
+                              reload_error=holder.reload_error, sync=self.sync_status(holder.name))
+
+    def sync_status(self, name: str | None) -> SyncStatus | None:
+        sync = self.syncs.get(self.default if name is None else name)
+        return SyncStatus.model_validate(sync.status()) if sync is not None else None
 
     def summary(self) -> dict[str, str]:
         return {info.name: info.status for info in self.info().collections}
@@ -144,8 +158,10 @@ class Collections:
     def start_watching(self) -> None:
         for watcher in self._watchers:
             watcher.start()
+        self._background.__enter__()
 
     def stop_watching(self) -> None:
+        self._background.__exit__()
         for watcher in self._watchers:
             watcher.stop()
 

@@ -43,20 +43,30 @@ class FolderSync:
         self.on_build = on_build or _log_build
         self.index = Path(settings.index).absolute()
         self.builds = 0
+        self.pending = 0  # changed paths seen and not yet built
+        self.last: dict | None = None  # the last sync: when, how long, what changed, or why it failed
+
+    def status(self) -> dict:
+        """What GET /health shows of this sync: folders, how they are watched, the last sync, pending changes."""
+        return {"folders": [str(p) for p in self.paths],
+                "mode": f"poll every {self.poll:g} s" if self.poll is not None else "events",
+                "syncs": self.builds, "pending_changes": self.pending, "last": self.last}
 
     def sync(self) -> BuildReport | None:
         """One incremental build; a failure is reported and the index keeps serving what it had."""
         self.builds += 1
+        started, began = time.time(), time.perf_counter()
+        report, error = None, None
         try:
             report = build_index(self.paths, self.settings, progress=False)
         except (BuildError, IndexUnavailable) as exc:
-            self.on_build(None, str(exc))
-            return None
+            error = str(exc)
         except Exception as exc:  # the watcher outlives one bad build: the next change gets another try
             log.exception("sync of %s failed", ", ".join(map(str, self.paths)))
-            self.on_build(None, f"{type(exc).__name__}: {exc}")
-            return None
-        self.on_build(report, None)
+            error = f"{type(exc).__name__}: {exc}"
+        self.pending = 0
+        self.last = _sync_record(report, error, started, time.perf_counter() - began)
+        self.on_build(report, error)
         return report
 
     def run(self, stop: threading.Event) -> None:
@@ -71,6 +81,7 @@ class FolderSync:
                 force_polling=self.poll is not None, poll_delay_ms=int((self.poll or 0.3) * 1000),
                 raise_interrupt=False, ignore_permission_denied=True):
             changed = sorted({Path(path) for _, path in changes})
+            self.pending = len(changed)
             log.info("%d changes under the watched folders (%s%s)", len(changed), changed[0],
                      ", ..." if len(changed) > 1 else "")
             if not self._settled(changed, stop):
@@ -91,6 +102,20 @@ class FolderSync:
                 return True
             before = now
         return False
+
+
+def _sync_record(report: BuildReport | None, error: str | None, started: float, seconds: float) -> dict:
+    from datetime import datetime, timezone
+
+    record = {"at": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
+              "seconds": round(seconds, 3), "ok": error is None, "error": error}
+    if report is not None:
+        changes = report.changes
+        record.update(published=report.published, documents=report.documents, chunks=report.chunks,
+                      embedded=report.embedded, skipped=len(report.skipped),
+                      added=len(changes.added) if changes else None, updated=len(changes.updated) if changes else None,
+                      removed=len(changes.removed) if changes else None)
+    return record
 
 
 def _stats(paths: list[Path]) -> list[tuple[int, int] | None]:
@@ -168,4 +193,5 @@ class BackgroundSyncs:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         for thread in self._threads:
-            thread.join(timeout=60)
+            if thread.is_alive():
+                thread.join(timeout=60)

@@ -246,6 +246,31 @@ class IndexStats(BaseModel):
                          "IVF with the lists probed per question) or the Milvus collection.")
 
 
+class SyncRecord(BaseModel):
+    """One sync of a watched index: an incremental build after a burst of changes (README "Watch mode")."""
+
+    at: str = Field(description="When it started (UTC, ISO 8601).")
+    seconds: float
+    ok: bool
+    error: str | None = Field(None, description="Why it failed; the served generation stayed as it was.")
+    published: bool | None = Field(None, description="False when nothing had changed, so nothing was published.")
+    documents: int | None = None
+    chunks: int | None = None
+    embedded: int | None = Field(None, description="Chunks that went through the model (reused ones do not).")
+    skipped: int | None = Field(None, description="Files not indexed, each named in the build summary.")
+    added: int | None = None
+    updated: int | None = None
+    removed: int | None = None
+
+
+class SyncStatus(BaseModel):
+    folders: list[str] = Field(description="The folders and files the index is kept in sync with.")
+    mode: str = Field(description="events (file-system notifications) or 'poll every N s'.")
+    syncs: int = Field(description="Syncs since the server started, the one at start included.")
+    pending_changes: int = Field(description="Changed paths seen and not yet built (a sync is gathering or running).")
+    last: SyncRecord | None = None
+
+
 class Health(BaseModel):
     status: str = Field(description="ok; degraded: the served generation fails reads (see error), HTTP 503; "
                         "no_index: nothing is served (see error), HTTP 503.")
@@ -260,3 +285,4 @@ class Health(BaseModel):
         None, description="Every collection the server holds and whether it is served (GET /collections has details); "
         "`index` above is the default collection's.",
     )
+    sync: SyncStatus | None = Field(None, description="serve --watch: the default collection's folder sync.")

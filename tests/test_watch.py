@@ -115,6 +115,7 @@ def test_a_burst_of_changes_is_one_build_and_an_untouched_folder_publishes_nothi
         wait_for(lambda: len(doc_ids(index)) == 61, "the burst to be indexed", seconds=60)
         assert generation(index)[1]["generation"] == before + 1, watching.output()
         assert watching.syncs() == 2  # the first build and one for the whole burst
+        assert_same_as_a_fresh_build(docs, index, tmp_path)
 
         # Touching a file without changing its bytes is an event, but not a change: nothing is published.
         os.utime(docs / "note-00.txt")
@@ -123,6 +124,55 @@ def test_a_burst_of_changes_is_one_build_and_an_untouched_folder_publishes_nothi
         assert generation(index)[1]["generation"] == before + 1
     finally:
         watching.stop()
+
+
+def assert_same_as_a_fresh_build(docs: Path, index: Path, tmp_path: Path) -> None:
+    """What the watch left equals a from-scratch build of the folder: documents, chunks, vectors to 1e-6."""
+    import numpy as np
+
+    from index.store import open_stored_index
+
+    scratch = tmp_path / "scratch"
+    build_index([docs], Settings(index=scratch), progress=False)
+    rows = []
+    for folder in (index, scratch):
+        stored = open_stored_index(folder)
+        try:
+            by_id = {d.doc_id: d.text for d in stored.all_documents()}
+            chunks = sorted((c.chunk_id, c.char_start, c.char_end, v.tobytes() and tuple(v.round(6)))
+                            for c, v in zip(stored.all_chunks(), stored.all_vectors()))
+            vectors = {c.chunk_id: v for c, v in zip(stored.all_chunks(), stored.all_vectors())}
+            rows.append((by_id, [c[:3] for c in chunks], vectors))
+        finally:
+            stored.close()
+    (watched_docs, watched_chunks, watched_vectors), (fresh_docs, fresh_chunks, fresh_vectors) = rows
+    assert watched_docs == fresh_docs
+    assert watched_chunks == fresh_chunks
+    for chunk_id, vector in fresh_vectors.items():
+        np.testing.assert_allclose(watched_vectors[chunk_id], vector, atol=1e-6)
+
+
+def test_a_folder_deleted_and_recreated_and_a_symlink_loop_leave_the_index_a_fresh_build(docs, tmp_path):
+    import shutil
+
+    index = tmp_path / "index"
+    (docs / "tides").mkdir()
+    (docs / "tides" / "gauge.txt").write_text(HERON)
+    watching = Watching(docs, index)
+    try:
+        shutil.rmtree(docs / "tides")
+        wait_for(lambda: doc_ids(index) == ["falcon.txt"], "the deleted folder to leave the index", seconds=60)
+        (docs / "tides").mkdir()
+        (docs / "tides" / "gauge.txt").write_text(HERON.replace("Ken Adams", "Lena Berg"))
+        wait_for(lambda: doc_ids(index) == ["falcon.txt", "tides/gauge.txt"], "the re-created folder", seconds=60)
+        before = watching.syncs()
+        (docs / "tides" / "loop").symlink_to(docs)  # a loop appears: named in the summary, nothing else changes
+        wait_for(lambda: watching.syncs() > before, "the loop's sync", seconds=60)
+        last = watching.output().split("Indexed ")[-1]
+        assert "loop" in last and "No change since generation" in last, last
+        assert_same_as_a_fresh_build(docs, index, tmp_path)
+    finally:
+        assert watching.stop() == 0, watching.output()
 
 
 def test_a_file_still_being_written_is_read_once_it_is_complete(docs, tmp_path):
@@ -165,6 +215,14 @@ def test_serve_watch_answers_from_a_file_added_while_it_runs(docs, tmp_path):
         document = httpx.get(f"{server.url}/documents/{citation['doc_id']}", timeout=30).json()
         assert document["text"][citation["char_start"]:citation["char_end"]] == body["answer"]["text"]
         assert "watching " in server.output()
+
+        # /health says what is watched and what the last sync did.
+        sync = wait_for(lambda: (s := httpx.get(server.url + "/health", timeout=30).json()["sync"])["last"]
+                        and s["last"]["added"] == 1 and s, "the sync status", seconds=30)
+        assert sync["folders"] == [str(docs)] and sync["mode"] == "events" and sync["syncs"] >= 2
+        assert sync["last"]["ok"] and sync["last"]["published"] and sync["pending_changes"] == 0
+        collections = httpx.get(server.url + "/collections", timeout=30).json()["collections"]
+        assert collections[0]["sync"]["folders"] == [str(docs)]
     finally:
         server.stop()
 

@@ -108,6 +108,19 @@ export function documentUrl(docId) {
 }
 
 // Fills an element with the index statistics from /health, or the reason there is no index.
+// serve --watch: which folders are followed, and what the last sync did (or why it failed).
+function syncLabel(sync) {
+  if (!sync) return [];
+  const folders = plural(sync.folders.length, "folder");
+  const last = sync.last;
+  let what = "";
+  if (sync.pending_changes) what = ` · syncing ${plural(sync.pending_changes, "change")}`;
+  else if (last && !last.ok) return [" · ", el("span", { class: "error-text" }, `watching ${folders}; last sync failed: ${last.error}`)];
+  else if (last && last.published === false) what = " · up to date";
+  else if (last && last.added !== null) what = ` · last sync: ${last.added} added, ${last.updated} updated, ${last.removed} removed`;
+  return [` · watching ${folders}${what}`];
+}
+
 export async function showStats(target) {
   try {
     const health = await api("/health");
@@ -120,6 +133,7 @@ export async function showStats(target) {
     const built = index.built_at.replace("T", " ").replace(/\+00:00$/, " UTC");
     target.replaceChildren(
       `${plural(index.documents, "document")} · ${plural(index.chunks, "chunk")} · model ${index.model} · built ${built}`,
+      ...syncLabel(health.sync),
     );
   } catch (error) {
     target.replaceChildren(el("span", { class: "error-text" }, error.message));
