@@ -21,6 +21,7 @@ from .chunking import Chunker
 from .documents import Document, LoadError, Skipped, iter_files, load_document
 from .embedder import DEFAULT_BATCH_SIZES, Embedder, load_embedder
 from .embedding_cache import CACHE_SLICE, embed_with_cache
+from .locators import encode_locators
 from .incremental import Previous, library_versions, open_previous, renumbered
 from .lexical import SETTINGS as BM25_SETTINGS
 from .lexical import build_bm25
@@ -364,7 +365,8 @@ class _Assembly:
 
     def add_document(self, d: Document) -> int:
         self.documents.append(DocumentRow(d.doc_id, d.title, d.source, d.kind, d.sha256, d.size, d.mtime,
-                                          d.page_starts, d.meta, d.text, encode_blocks(d.blocks)))
+                                          d.page_starts, d.meta, d.text, encode_blocks(d.blocks),
+                                          encode_locators(d.locators)))
         return len(self.documents) - 1
 
     def add_chunk(self, chunk: ChunkRow, text: str, spans, vector, sentence_vectors, kinds) -> int:

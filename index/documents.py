@@ -18,9 +18,13 @@ from pathlib import Path
 
 from .extract import (html_structure, join_hyphenation, markdown_structure, pdf_structure,
                       text_structure)
+from .formats import SUFFIXES as FORMAT_SUFFIXES
+from .formats import load_format
+from .locators import Locators
 from .structure import Block, check_blocks
 
-SUPPORTED_SUFFIXES = {".txt": "text", ".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html", ".pdf": "pdf"}
+SUPPORTED_SUFFIXES = {".txt": "text", ".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html",
+                      ".pdf": "pdf", **FORMAT_SUFFIXES}
 PAGE_SEPARATOR = "\n\n"
 _TITLE_CHARS = 200
 _WORD = re.compile(r"[^\W\d_]{2,}")
@@ -59,6 +63,8 @@ class Document:
     # Typed spans of ``text`` in order (index.structure): headings, paragraphs, ..., and page furniture.
     # Empty for documents made without structure (a BEIR corpus, an index built before structure was kept).
     blocks: tuple[Block, ...] = ()
+    # Slides of a deck, rows of a spreadsheet (index.locators); None for other formats.
+    locators: Locators | None = None
 
     def page_at(self, char_offset: int) -> int | None:
         if not self.page_starts:
@@ -264,10 +270,13 @@ def load_document(path: Path, doc_id: str, max_bytes: int, *, max_pdf_pages: int
     data, stat = read_regular(path, max_bytes)
     if not data.strip():
         raise LoadError("empty file")
+    locators = None
     if kind == "pdf":
         text, title, page_starts, blocks = load_pdf(data, max_pdf_pages, max_text_chars)
-    else:
+    elif kind in LOADERS:
         text, title, page_starts, blocks = LOADERS[kind](data)
+    else:
+        text, title, page_starts, blocks, locators = load_format(kind, data, max_text_chars)
     check_blocks(text, blocks)
     if len(text) > max_text_chars:
         raise LoadError(_too_much_text(max_text_chars))
@@ -287,6 +296,7 @@ def load_document(path: Path, doc_id: str, max_bytes: int, *, max_pdf_pages: int
         page_starts=page_starts,
         meta=document_metadata(path, text, kind, root),
         blocks=tuple(blocks),
+        locators=locators,
     )
 
 

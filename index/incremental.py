@@ -19,6 +19,7 @@ import numpy as np
 
 from .documents import Document, LoadError, sha256_regular
 from .embedder import Embedder
+from .locators import decode_locators
 from .metadata import document_metadata
 from .retrieval_text import chunk_key, chunk_retrieval_text, title_prefix
 from .structure import decode_blocks, furniture_within
@@ -125,7 +126,7 @@ class Previous:
         row = self.documents[doc_id].row
         return Document(doc_id=row.doc_id, title=row.title, source=row.source, sha256=row.sha256, text=row.text,
                         kind=row.kind, size=row.size, mtime=row.mtime, page_starts=row.page_starts, meta=row.meta,
-                        blocks=decode_blocks(row.blocks))
+                        blocks=decode_blocks(row.blocks), locators=decode_locators(row.locators))
 
     def unchanged(self, document: Document) -> StoredDocument | None:
         stored = self.documents.get(document.doc_id)
