@@ -126,6 +126,7 @@ def load_corpus(paths: list[Path], settings: Settings, progress: bool | None = N
             documents.append(unchanged or load_document(
                 path, doc_id, max_bytes, max_pdf_pages=settings.max_pdf_pages,
                 max_text_chars=settings.max_text_chars, root=root))
+            documents.extend(documents[-1].attachments)  # an e-mail's attachments follow it
         except LoadError as exc:
             skipped.append(Skipped(str(path), str(exc)))
             log.warning("skipped %s: %s", path, exc)

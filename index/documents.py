@@ -13,7 +13,7 @@ import os
 import re
 import stat as stat_module
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .extract import (html_structure, join_hyphenation, markdown_structure, pdf_structure,
@@ -65,6 +65,8 @@ class Document:
     blocks: tuple[Block, ...] = ()
     # Slides of a deck, rows of a spreadsheet (index.locators); None for other formats.
     locators: Locators | None = None
+    # An e-mail's attachments, each a document of its own (index.formats.attachments); indexed after it.
+    attachments: tuple[Document, ...] = ()
 
     def page_at(self, char_offset: int) -> int | None:
         if not self.page_starts:
@@ -270,13 +272,13 @@ def load_document(path: Path, doc_id: str, max_bytes: int, *, max_pdf_pages: int
     data, stat = read_regular(path, max_bytes)
     if not data.strip():
         raise LoadError("empty file")
-    locators = None
+    locators, attachments = None, ()
     if kind == "pdf":
         text, title, page_starts, blocks = load_pdf(data, max_pdf_pages, max_text_chars)
     elif kind in LOADERS:
         text, title, page_starts, blocks = LOADERS[kind](data)
     else:
-        text, title, page_starts, blocks, locators = load_format(kind, data, max_text_chars)
+        text, title, page_starts, blocks, locators, attachments = load_format(kind, data, max_text_chars)
     check_blocks(text, blocks)
     if len(text) > max_text_chars:
         raise LoadError(_too_much_text(max_text_chars))
@@ -284,7 +286,7 @@ def load_document(path: Path, doc_id: str, max_bytes: int, *, max_pdf_pages: int
         raise LoadError("no extractable text")
     from .metadata import document_metadata
 
-    return Document(
+    document = Document(
         doc_id=doc_id,
         title=title,
         source=str(path),
@@ -298,6 +300,11 @@ def load_document(path: Path, doc_id: str, max_bytes: int, *, max_pdf_pages: int
         blocks=tuple(blocks),
         locators=locators,
     )
+    if attachments:
+        from .formats.attachments import attachment_documents
+
+        document = replace(document, attachments=attachment_documents(document, attachments, max_text_chars))
+    return document
 
 
 def _too_large(size: int, max_bytes: int) -> LoadError:

@@ -119,8 +119,13 @@ class Previous:
             return None  # the loader reports it
         row = stored.row
         # Front matter lives in the unchanged text, but a sidecar can change on its own.
-        return replace(self.stored_document(doc_id), source=str(path), size=stat.st_size, mtime=stat.st_mtime,
-                       meta=document_metadata(path, row.text, row.kind, root))
+        document = replace(self.stored_document(doc_id), source=str(path), size=stat.st_size, mtime=stat.st_mtime,
+                           meta=document_metadata(path, row.text, row.kind, root))
+        if row.kind != "email":
+            return document
+        from .formats.attachments import with_children
+
+        return with_children(document, (self.stored_document(d) for d in self.documents if d.startswith(doc_id + "/")))
 
     def stored_document(self, doc_id: str) -> Document:
         """The document as the previous generation stored it, without looking at the file."""

@@ -147,7 +147,7 @@ def make_epub() -> bytes:
     return buffer.getvalue()
 
 
-def make_eml(with_attachment: bytes | None = None) -> bytes:
+def make_eml(attachments: tuple[tuple[str, bytes], ...] = ()) -> bytes:
     message = email.message.EmailMessage()
     message["Subject"] = "Choir rehearsal moved"
     message["From"] = "Maren Holt <Maren.Holt@example.org>"
@@ -155,10 +155,8 @@ def make_eml(with_attachment: bytes | None = None) -> bytes:
     message["Date"] = "Tue, 05 Mar 2024 09:30:00 +0100"
     message.set_content("Hello all,\n\nThis week's rehearsal of the Fauré Requiem moves to the crypt of "
                         "St Columba's church on Thursday at seven.\n\nMaren\n")
-    if with_attachment is not None:
-        message.add_attachment(with_attachment, maintype="application",
-                               subtype="vnd.openxmlformats-officedocument.wordprocessingml.document",
-                               filename="seating.docx")
+    for filename, data in attachments:
+        message.add_attachment(data, maintype="application", subtype="octet-stream", filename=filename)
     return bytes(message)
 
 

@@ -121,10 +121,50 @@ def test_email_subject_headers_body_and_filterable_metadata(tmp_path):
     assert "crypt of St Columba's church" in doc.text
 
 
-def test_email_attachments_are_named_not_dropped_silently(tmp_path):
-    doc = _load(tmp_path, "choir.eml", fx.make_eml(with_attachment=fx.make_docx()))
-    assert "Attachments (not indexed): seating.docx" in doc.text
+MAIL_WITH_ATTACHMENTS = (("seating.docx", fx.make_docx()), ("../../plan.csv", fx.CSV.encode()),
+                         ("broken.pptx", b"PK\x03\x04 no deck"), ("tune.mp3", b"ID3 not text"))
+
+
+def test_email_attachments_become_documents_with_the_mail_as_parent(tmp_path):
+    doc = _load(tmp_path, "choir.eml", fx.make_eml(MAIL_WITH_ATTACHMENTS))
+    children = {a.doc_id: a for a in doc.attachments}
+    assert set(children) == {"choir.eml/seating.docx", "choir.eml/plan.csv"}, "no path in a name shapes an id"
+    seating = children["choir.eml/seating.docx"]
+    assert seating.kind == "docx" and seating.title == "Lighthouse keeping handbook"
+    assert seating.meta["parent"] == "choir.eml" and seating.meta["from"] == "maren.holt@example.org"
+    check_blocks(seating.text, seating.blocks)
+    assert children["choir.eml/plan.csv"].locators.unit == ROW
+    # Every attachment is accounted for in the mail itself, the unreadable and unsupported ones with why.
+    line = doc.text[doc.blocks[-1].start:doc.blocks[-1].end]
     assert doc.blocks[-1].kind == "furniture"
+    assert "seating.docx (indexed)" in line and "plan.csv (indexed)" in line
+    assert "broken.pptx (not indexed: corrupt PowerPoint deck" in line
+    assert "tune.mp3 (not indexed: unsupported type .mp3)" in line
+
+
+def test_email_attachments_are_indexed_and_kept_by_an_incremental_build(tmp_path):
+    folder = tmp_path / "mail"
+    folder.mkdir()
+    (folder / "choir.eml").write_bytes(fx.make_eml(MAIL_WITH_ATTACHMENTS))
+    index = tmp_path / "index"
+    settings = Settings(index=index)
+    build_index([folder], settings, progress=False)
+    engine = open_index(index)
+    try:
+        top = engine.ask("How often is the Fresnel lens of the Skerryvore lighthouse polished?").passages[0]
+        assert top.citation.doc_id == "choir.eml/seating.docx"
+        assert engine.document("choir.eml/seating.docx").meta["parent"] == "choir.eml"
+        found = engine.ask("Fresnel lens", filters={"meta": {"parent": "choir.eml"}}).passages
+        assert found and {p.citation.doc_id for p in found} <= {"choir.eml/seating.docx", "choir.eml/plan.csv"}
+    finally:
+        engine.close()
+    report = build_index([folder], settings, progress=False)
+    stored = open_stored_index(index)
+    try:
+        assert set(stored.doc_ids) == {"choir.eml", "choir.eml/seating.docx", "choir.eml/plan.csv"}
+        assert report.changes is not None and not report.changes.removed, report.summary()
+    finally:
+        stored.close()
 
 
 def test_rst_is_stored_as_rendered_text_with_sections_and_no_file_inclusion(tmp_path):

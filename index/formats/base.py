@@ -28,6 +28,16 @@ class Extracted(NamedTuple):
     page_starts: tuple[int, ...]
     blocks: list[Block]
     locators: Locators | None = None
+    # E-mail: the attachments that were read, each to become a document of its own.
+    attachments: tuple[Attachment, ...] = ()
+
+
+class Attachment(NamedTuple):
+    name: str  # unique within its message
+    kind: str  # a key of index.documents.SUPPORTED_SUFFIXES' values
+    sha256: str
+    size: int
+    extracted: Extracted
 
 
 def load_error(reason: str) -> Exception:

@@ -4,7 +4,11 @@ The stored text opens with the subject (a heading, and the title) and the From/T
 each, then the body: the plain-text part, else the HTML part through the HTML walker. The headers are in the
 stored text so a question about who wrote or when finds them, and so ``email_metadata`` can read the
 filterable ``from``/``to``/``cc``/``date`` values back from the text (an unchanged file in an incremental
-build is not parsed again). Attachments are named in a closing line; they are not indexed.
+build is not parsed again).
+
+Attachments of a supported type are read by their own loaders and become documents of their own, with the
+mail as their parent (``index.formats.attachments``). A closing furniture line names every attachment and
+what became of it, so one that could not be read is reported, not silently dropped.
 """
 
 from __future__ import annotations
@@ -12,10 +16,12 @@ from __future__ import annotations
 import email
 import email.policy
 import email.utils
+import hashlib
+import posixpath
 import re
 
 from ..extract import html_structure, text_structure
-from .base import Builder, Extracted, load_error
+from .base import Attachment, Builder, Extracted, load_error
 
 _HEADERS = ("From", "To", "Cc", "Date")
 _HEADER_LINE = re.compile(r"^(From|To|Cc|Date): (.*)$", re.MULTILINE)
@@ -52,10 +58,59 @@ def load_email(data: bytes, max_chars: int) -> Extracted:
     else:
         text, blocks = content, text_structure(content)
     out.extend(text, blocks)
-    names = [part.get_filename() or part.get_content_type() for part in message.iter_attachments()]
-    if names:
-        out.add("furniture", "Attachments (not indexed): " + ", ".join(" ".join(str(n).split()) for n in names))
-    return out.extracted(subject)
+    attachments, outcomes = _attachments(message, max_chars)
+    if outcomes:
+        out.add("furniture", "Attachments: " + "; ".join(outcomes))
+    return out.extracted(subject)._replace(attachments=tuple(attachments))
+
+
+def _attachments(message, max_chars: int) -> tuple[list[Attachment], list[str]]:
+    """The attachments read, and for every attachment a line saying what became of it."""
+    from ..documents import SUPPORTED_SUFFIXES, LoadError
+
+    read: list[Attachment] = []
+    outcomes: list[str] = []
+    used: set[str] = set()
+    for number, part in enumerate(message.iter_attachments(), 1):
+        # Only the name's last component: a name like "../../etc/passwd" must not shape a document id.
+        raw = " ".join(str(part.get_filename() or "").split())
+        name = posixpath.basename(raw.replace("\\", "/")) or f"attachment-{number}"
+        stem, suffix = posixpath.splitext(name)
+        copy = 2
+        while name in used:  # two attachments of one name: both indexed, under distinct ids
+            name, copy = f"{stem}-{copy}{suffix}", copy + 1
+        used.add(name)
+        kind = SUPPORTED_SUFFIXES.get(suffix.lower())
+        if kind is None or kind == "email":
+            reason = "attached e-mail" if kind == "email" else f"unsupported type {suffix or '(none)'}"
+            outcomes.append(f"{name} (not indexed: {reason})")
+            continue
+        try:
+            data = part.get_content()
+            data = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+            if not data.strip():
+                raise load_error("empty file")
+            extracted = _read_attachment(kind, data, max_chars)
+        except LoadError as exc:
+            outcomes.append(f"{name} (not indexed: {exc})")
+            continue
+        except Exception as exc:  # a library's surprise costs this attachment, not the mail
+            outcomes.append(f"{name} (not indexed: could not be read, {type(exc).__name__}: {exc})")
+            continue
+        read.append(Attachment(name, kind, hashlib.sha256(data).hexdigest(), len(data), extracted))
+        outcomes.append(f"{name} (indexed)")
+    return read, outcomes
+
+
+def _read_attachment(kind: str, data: bytes, max_chars: int) -> Extracted:
+    from ..documents import LOADERS, MAX_PDF_PAGES, load_pdf
+    from .registry import load_format
+
+    if kind == "pdf":
+        return Extracted(*load_pdf(data, MAX_PDF_PAGES, max_chars))
+    if kind in LOADERS:
+        return Extracted(*LOADERS[kind](data))
+    return load_format(kind, data, max_chars)
 
 
 def _header_text(name: str, value) -> str:
