@@ -13,8 +13,10 @@ from ..structure import Block
 
 # Office files and EPUBs are zip archives: their parts are inflated in memory before any text exists, so the
 # declared sizes are checked first (zipfile never inflates a member past its declared size). Real documents
-# inflate 2-20x; XML compresses up to ~100x, so only a large member with a ratio past that is a bomb.
-MAX_UNZIPPED_BYTES = 512 * 1024 * 1024
+# inflate 2-20x; XML compresses up to ~100x, so only a large member with a ratio past that is a bomb. The
+# total is what lxml may have to parse into a tree (several times its size in memory): a 1,000-page Word
+# document's XML is about 20 MB, and images, stored already compressed, inflate about 1x.
+MAX_UNZIPPED_BYTES = 256 * 1024 * 1024
 MAX_MEMBER_RATIO = 200
 _RATIO_FROM_BYTES = 8 * 1024 * 1024
 MAX_ZIP_MEMBERS = 20_000
