@@ -358,3 +358,16 @@ def test_email_metadata_filters_questions(engine):
     assert not nothing.passages
     typed = engine.ask("bridges", top_k=5, filters={"types": ["csv", "tsv"]})
     assert typed.passages and {p.citation.doc_id for p in typed.passages} <= {"bridges.csv", "ferries.tsv"}
+
+
+def test_prompt_context_names_slide_and_rows(engine):
+    from search.models import Question
+
+    deck = engine.ask(Question(question="When is the helicopter survey of the fumaroles booked?", top_k=1,
+                               format="context"))
+    assert "(volcano.pptx, slide 3, line" in deck.context
+    sheet = engine.ask(Question(question="Which instrument has a 400 mm aperture?", top_k=1, format="context"))
+    citation = sheet.passages[0].citation
+    rows = f"row {citation.row_start}" if citation.row_start == citation.row_end else \
+        f"rows {citation.row_start}-{citation.row_end}"
+    assert f"(observatory.xlsx, sheet Telescopes, {rows}, line" in sheet.context
