@@ -224,6 +224,15 @@ class DocumentList(BaseModel):
     next_cursor: str | None = Field(description="Pass as cursor for the next page; null on the last page.")
 
 
+class DocumentLocators(BaseModel):
+    """Where each slide of a deck or row of a spreadsheet begins in the stored text."""
+
+    unit: Literal["slide", "row"]
+    starts: list[int] = Field(description="Char offset where each slide / non-empty row begins, ascending.")
+    numbers: list[int] = Field(description="Its slide number, or its row number as the spreadsheet shows it.")
+    sheets: list[str] = Field(default_factory=list, description="Rows: the sheet of each row (\"\" in a CSV/TSV).")
+
+
 class DocumentOut(BaseModel):
     doc_id: str
     title: str
@@ -238,6 +247,8 @@ class DocumentOut(BaseModel):
     meta: dict[str, MetaValue | list[MetaValue]] = Field(
         default_factory=dict, description="Front matter and sidecar key/values."
     )
+    locators: DocumentLocators | None = Field(None, description="Slides (.pptx) or rows (spreadsheets); null for "
+                                              "other formats.")
 
 
 class IndexStats(BaseModel):

@@ -371,3 +371,12 @@ def test_prompt_context_names_slide_and_rows(engine):
     rows = f"row {citation.row_start}" if citation.row_start == citation.row_end else \
         f"rows {citation.row_start}-{citation.row_end}"
     assert f"(observatory.xlsx, sheet Telescopes, {rows}, line" in sheet.context
+
+
+def test_stored_document_carries_its_slides_and_rows(engine):
+    deck = engine.document("volcano.pptx")
+    assert deck.locators.unit == "slide" and deck.locators.numbers == [1, 2, 3]
+    assert deck.text[deck.locators.starts[2]:].startswith("Gas emissions")
+    sheet = engine.document("observatory.xlsx")
+    assert sheet.locators.unit == "row" and set(sheet.locators.sheets) == {"Telescopes", "Staff"}
+    assert engine.document("handbook.docx").locators is None
