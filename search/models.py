@@ -135,7 +135,8 @@ class Citation(BaseModel):
                               "and for CSV/TSV files, which have one unnamed sheet.")
     row_start: int | None = Field(None, description="Spreadsheet (.xlsx, .csv, .tsv) row of char_start, numbered as "
                                   "the spreadsheet shows it (the header is usually row 1); null for other formats.")
-    row_end: int | None = Field(None, description="Spreadsheet row of the last cited character; null for other formats.")
+    row_end: int | None = Field(None, description="Spreadsheet row of the last cited character; null for other "
+                                "formats.")
     section: list[str] = Field(
         default_factory=list,
         description="The headings above the cited text, outermost first (e.g. [\"venv — Creation of virtual "

@@ -116,7 +116,9 @@ CSV = ("City,River,Bridges\n"
        "\n"
        "\"Porto\",\"Douro\",\"6, including the Dom Luis I bridge\"\n")
 
-TSV = "Ferry\tRoute\tCrossing minutes\nMV Loch Seaforth\tUllapool to Stornoway\t165\nMV Isle of Mull\tOban to Craignure\t46\n"
+TSV = ("Ferry\tRoute\tCrossing minutes\n"
+       "MV Loch Seaforth\tUllapool to Stornoway\t165\n"
+       "MV Isle of Mull\tOban to Craignure\t46\n")
 
 
 def make_epub() -> bytes:

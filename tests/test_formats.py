@@ -195,8 +195,8 @@ def test_locators_survive_encoding():
 
 # ------------------------------------------------------------------ hostile and corrupt files
 
-def _zip_bomb_docx() -> bytes:
-    """A real .docx whose document.xml claims (and would inflate to) over the limit: zeros compress ~1000x."""
+def _zip_bomb_docx(megabytes: int = MAX_UNZIPPED_BYTES // (1 << 20) + 1) -> bytes:
+    """A real .docx with a member of ``megabytes`` of zeros, which compress about 1000x."""
     source = zipfile.ZipFile(io.BytesIO(FILES["handbook.docx"]))
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bomb:
@@ -204,16 +204,19 @@ def _zip_bomb_docx() -> bytes:
             bomb.writestr(item, source.read(item.filename))
         with bomb.open("word/padding.bin", "w", force_zip64=True) as member:
             block = b"\0" * (1 << 20)
-            for _ in range(MAX_UNZIPPED_BYTES // len(block) + 1):
+            for _ in range(megabytes):
                 member.write(block)
     return buffer.getvalue()
 
 
-def test_zip_bomb_docx_is_refused_before_inflating(tmp_path):
-    data = _zip_bomb_docx()
+@pytest.mark.parametrize("megabytes, reason", [(MAX_UNZIPPED_BYTES // (1 << 20) + 1, "would inflate to"),
+                                               (32, "inflates 1,0[0-9][0-9]x")])
+def test_zip_bomb_docx_is_refused_before_inflating(tmp_path, megabytes, reason):
+    """Over the total, or one member far more compressed than XML ever is."""
+    data = _zip_bomb_docx(megabytes)
     assert len(data) < 5_000_000
     started = time.perf_counter()
-    with pytest.raises(LoadError, match="zip bomb"):
+    with pytest.raises(LoadError, match=f"{reason}.*zip bomb"):
         _load(tmp_path, "handbook.docx", data)
     assert time.perf_counter() - started < 2
 
@@ -227,7 +230,8 @@ def _xlsx_with_empty_rows(empty_rows: int) -> bytes:
             data = source.read(item.filename)
             if item.filename == "xl/worksheets/sheet1.xml":
                 # Formatted but empty rows, as a spreadsheet whose format was applied to whole columns has.
-                empty = "".join(f'<row r="{n}" spans="1:3" s="1" customFormat="1"/>' for n in range(10, 10 + empty_rows))
+                empty = "".join(f'<row r="{n}" spans="1:3" s="1" customFormat="1"/>'
+                                for n in range(10, 10 + empty_rows))
                 tail = f'<row r="{10 + empty_rows}"><c r="A{10 + empty_rows}" t="inlineStr"><is><t>Coronagraph</t>' \
                        f'</is></c></row>'
                 data = data.replace(b"</sheetData>", (empty + tail).encode() + b"</sheetData>")

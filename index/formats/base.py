@@ -66,8 +66,9 @@ def checked_zip(data: bytes, what: str) -> zipfile.ZipFile:
         raise load_error(f"{what} would inflate to {total:,} bytes (> {MAX_UNZIPPED_BYTES:,} limit): a zip bomb?")
     for member in members:
         if member.file_size > _RATIO_FROM_BYTES and member.file_size > MAX_MEMBER_RATIO * max(member.compress_size, 1):
-            raise load_error(f"{what} member {member.filename} inflates {member.file_size // max(member.compress_size, 1):,}"
-                             f"x ({member.file_size:,} bytes; > {MAX_MEMBER_RATIO}x limit): a zip bomb?")
+            ratio = member.file_size // max(member.compress_size, 1)
+            raise load_error(f"{what} member {member.filename} inflates {ratio:,}x "
+                             f"({member.file_size:,} bytes; > {MAX_MEMBER_RATIO}x limit): a zip bomb?")
     return archive
 
 

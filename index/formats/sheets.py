@@ -126,5 +126,6 @@ def _delimited(data: bytes, delimiter: str, max_chars: int) -> Extracted:
     try:
         rows.sheet("", numbered(), heading=False)
     except csv.Error as exc:
-        raise load_error(f"malformed {'TSV' if delimiter == chr(9) else 'CSV'} (record {reader.line_num}: {exc})") from None
+        what = "TSV" if delimiter == "\t" else "CSV"
+        raise load_error(f"malformed {what} (record {reader.line_num}: {exc})") from None
     return out.extracted("", rows.locators())

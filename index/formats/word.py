@@ -80,7 +80,8 @@ def load_odt(data: bytes, max_chars: int) -> Extracted:
             elif name == (TEXTNS, "p"):
                 out.add("paragraph", teletype.extractText(child))
             elif name == (TEXTNS, "list-item"):
-                paragraphs = [c for c in child.childNodes if getattr(c, "qname", None) in ((TEXTNS, "p"), (TEXTNS, "h"))]
+                paragraphs = [c for c in child.childNodes
+                              if getattr(c, "qname", None) in ((TEXTNS, "p"), (TEXTNS, "h"))]
                 for paragraph in paragraphs:
                     out.add("list_item", teletype.extractText(paragraph))
                 for nested in (c for c in child.childNodes if getattr(c, "qname", None) == (TEXTNS, "list")):
