@@ -308,6 +308,10 @@ def test_every_chunk_of_every_format_slices_the_stored_text(formats_index):
         for chunk in stored.all_chunks():
             doc_id = stored.doc_ids[chunk.doc_row]
             assert texts[doc_id][chunk.char_start:chunk.char_end] == chunk.text
+            # Each slide and each sheet opens with a level-1 heading, so no passage runs across two of them.
+            first = stored.locate(chunk.doc_row, chunk.char_start, chunk.char_start + 1)
+            last = stored.locate(chunk.doc_row, chunk.char_end - 1, chunk.char_end)
+            assert first.get("slide") == last.get("slide") and first.get("sheet") == last.get("sheet")
     finally:
         stored.close()
 
