@@ -21,10 +21,10 @@ from .chunking import Chunker
 from .documents import Document, LoadError, Skipped, iter_files, load_document
 from .embedder import DEFAULT_BATCH_SIZES, Embedder, load_embedder
 from .embedding_cache import CACHE_SLICE, embed_with_cache
-from .locators import encode_locators
 from .incremental import Previous, library_versions, open_previous, renumbered
 from .lexical import SETTINGS as BM25_SETTINGS
 from .lexical import build_bm25
+from .locators import encode_locators
 from .retrieval_text import TITLE_TOKENS, chunk_key, chunk_retrieval_text, title_prefix
 from .structure import SECTION_TOKENS, STRUCTURE_VERSION, encode_blocks, furniture_within
 from .settings import Settings
