@@ -409,6 +409,11 @@ def _print_response(response) -> None:
 def _where(citation) -> str:
     lines = f"lines {citation.line_start}-{citation.line_end}" if citation.line_end != citation.line_start else f"line {citation.line_start}"
     page = f", page {citation.page}" if citation.page else ""
+    page += f", slide {citation.slide}" if citation.slide else ""
+    if citation.row_start is not None:
+        rows = f"row {citation.row_start}" if citation.row_start == citation.row_end else \
+            f"rows {citation.row_start}-{citation.row_end}"
+        page += f", sheet {citation.sheet}, {rows}" if citation.sheet else f", {rows}"
     return f"{citation.doc_id} ({citation.title}) {lines}{page}, chars {citation.char_start}-{citation.char_end}"
 
 

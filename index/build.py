@@ -24,6 +24,7 @@ from .embedding_cache import CACHE_SLICE, embed_with_cache
 from .incremental import Previous, library_versions, open_previous, renumbered
 from .lexical import SETTINGS as BM25_SETTINGS
 from .lexical import build_bm25
+from .locators import encode_locators
 from .retrieval_text import TITLE_TOKENS, chunk_key, chunk_retrieval_text, title_prefix
 from .structure import SECTION_TOKENS, STRUCTURE_VERSION, encode_blocks, furniture_within
 from .settings import Settings
@@ -128,6 +129,7 @@ def load_corpus(paths: list[Path], settings: Settings, progress: bool | None = N
             documents.append(unchanged or load_document(
                 path, doc_id, max_bytes, max_pdf_pages=settings.max_pdf_pages,
                 max_text_chars=settings.max_text_chars, root=root))
+            documents.extend(documents[-1].attachments)  # an e-mail's attachments follow it
         except LoadError as exc:
             reason = str(exc)
             if isinstance(exc, Unreadable) and previous is not None and doc_id in previous.documents:
@@ -387,7 +389,8 @@ class _Assembly:
 
     def add_document(self, d: Document) -> int:
         self.documents.append(DocumentRow(d.doc_id, d.title, d.source, d.kind, d.sha256, d.size, d.mtime,
-                                          d.page_starts, d.meta, d.text, encode_blocks(d.blocks)))
+                                          d.page_starts, d.meta, d.text, encode_blocks(d.blocks),
+                                          encode_locators(d.locators)))
         return len(self.documents) - 1
 
     def add_chunk(self, chunk: ChunkRow, text: str, spans, vector, sentence_vectors, kinds) -> int:

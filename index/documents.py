@@ -13,14 +13,18 @@ import os
 import re
 import stat as stat_module
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .extract import (html_structure, join_hyphenation, markdown_structure, pdf_structure,
                       text_structure)
+from .formats import SUFFIXES as FORMAT_SUFFIXES
+from .formats import load_format
+from .locators import Locators
 from .structure import Block, check_blocks
 
-SUPPORTED_SUFFIXES = {".txt": "text", ".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html", ".pdf": "pdf"}
+SUPPORTED_SUFFIXES = {".txt": "text", ".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html",
+                      ".pdf": "pdf", **FORMAT_SUFFIXES}
 PAGE_SEPARATOR = "\n\n"
 _TITLE_CHARS = 200
 _WORD = re.compile(r"[^\W\d_]{2,}")
@@ -63,6 +67,10 @@ class Document:
     # Typed spans of ``text`` in order (index.structure): headings, paragraphs, ..., and page furniture.
     # Empty for documents made without structure (a BEIR corpus, an index built before structure was kept).
     blocks: tuple[Block, ...] = ()
+    # Slides of a deck, rows of a spreadsheet (index.locators); None for other formats.
+    locators: Locators | None = None
+    # An e-mail's attachments, each a document of its own (index.formats.attachments); indexed after it.
+    attachments: tuple[Document, ...] = ()
 
     def page_at(self, char_offset: int) -> int | None:
         if not self.page_starts:
@@ -268,10 +276,13 @@ def load_document(path: Path, doc_id: str, max_bytes: int, *, max_pdf_pages: int
     data, stat = read_regular(path, max_bytes)
     if not data.strip():
         raise LoadError("empty file")
+    locators, attachments = None, ()
     if kind == "pdf":
         text, title, page_starts, blocks = load_pdf(data, max_pdf_pages, max_text_chars)
-    else:
+    elif kind in LOADERS:
         text, title, page_starts, blocks = LOADERS[kind](data)
+    else:
+        text, title, page_starts, blocks, locators, attachments = load_format(kind, data, max_text_chars)
     check_blocks(text, blocks)
     if len(text) > max_text_chars:
         raise LoadError(_too_much_text(max_text_chars))
@@ -279,7 +290,7 @@ def load_document(path: Path, doc_id: str, max_bytes: int, *, max_pdf_pages: int
         raise LoadError("no extractable text")
     from .metadata import document_metadata
 
-    return Document(
+    document = Document(
         doc_id=doc_id,
         title=title,
         source=str(path),
@@ -291,7 +302,13 @@ def load_document(path: Path, doc_id: str, max_bytes: int, *, max_pdf_pages: int
         page_starts=page_starts,
         meta=document_metadata(path, text, kind, root),
         blocks=tuple(blocks),
+        locators=locators,
     )
+    if attachments:
+        from .formats.attachments import attachment_documents
+
+        document = replace(document, attachments=attachment_documents(document, attachments, max_text_chars))
+    return document
 
 
 def _too_large(size: int, max_bytes: int) -> LoadError:

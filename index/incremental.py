@@ -19,6 +19,7 @@ import numpy as np
 
 from .documents import Document, LoadError, sha256_regular
 from .embedder import Embedder
+from .locators import decode_locators
 from .metadata import document_metadata
 from .retrieval_text import chunk_key, chunk_retrieval_text, title_prefix
 from .structure import decode_blocks, furniture_within
@@ -32,7 +33,8 @@ log = logging.getLogger("askdocs.build")
 REUSE_SECTIONS = ("model", "chunker", "retrieval_text", "libraries", "structure")
 # Libraries that decide the stored text and the chunk boundaries. torch is left out on purpose: a new
 # version moves vectors by ~1e-7, which is no reason to re-embed a whole corpus.
-TEXT_LIBRARIES = ("pypdf", "lxml", "sentencex", "tokenizers")
+TEXT_LIBRARIES = ("pypdf", "lxml", "sentencex", "tokenizers", "python-docx", "odfpy", "python-pptx", "openpyxl",
+                  "ebooklib", "docutils", "striprtf")
 # Recorded but not compared, for the same reason: bf16 and fp32 torch vectors of a chunk agree to cosine
 # >= 0.9999 and give SciFact nDCG@10 within 0.005 of each other (README "Performance"), closer than the torch and
 # onnx runtimes that already share indexes, so an index may hold both. Changing the precision (or `auto`
@@ -117,15 +119,20 @@ class Previous:
             return None  # the loader reports it
         row = stored.row
         # Front matter lives in the unchanged text, but a sidecar can change on its own.
-        return replace(self.stored_document(doc_id), source=str(path), size=stat.st_size, mtime=stat.st_mtime,
-                       meta=document_metadata(path, row.text, row.kind, root))
+        document = replace(self.stored_document(doc_id), source=str(path), size=stat.st_size, mtime=stat.st_mtime,
+                           meta=document_metadata(path, row.text, row.kind, root))
+        if row.kind != "email":
+            return document
+        from .formats.attachments import with_children
+
+        return with_children(document, (self.stored_document(d) for d in self.documents if d.startswith(doc_id + "/")))
 
     def stored_document(self, doc_id: str) -> Document:
         """The document as the previous generation stored it, without looking at the file."""
         row = self.documents[doc_id].row
         return Document(doc_id=row.doc_id, title=row.title, source=row.source, sha256=row.sha256, text=row.text,
                         kind=row.kind, size=row.size, mtime=row.mtime, page_starts=row.page_starts, meta=row.meta,
-                        blocks=decode_blocks(row.blocks))
+                        blocks=decode_blocks(row.blocks), locators=decode_locators(row.locators))
 
     def unchanged(self, document: Document) -> StoredDocument | None:
         stored = self.documents.get(document.doc_id)

@@ -1,4 +1,4 @@
-"""A document's own key/values: Markdown/YAML front matter and an optional ``NAME.meta.json`` sidecar.
+"""A document's own key/values: Markdown/YAML front matter, e-mail headers and an optional ``NAME.meta.json`` sidecar.
 
 Values are kept only as filters can compare them: strings, numbers, booleans, or lists of those.
 Dates become ISO strings. The built-in fields (path, folder, type, size, modified time, title) are
@@ -64,6 +64,10 @@ def document_metadata(path: Path, text: str, kind: str, root: Path | None = None
     meta: dict = {}
     if kind == "markdown":
         meta.update(front_matter(text))
+    elif kind == "email":
+        from .formats.email import email_metadata
+
+        meta.update(email_metadata(text))
     for sidecar in sidecar_paths(path):
         try:
             if stat.S_ISLNK(os.lstat(sidecar).st_mode) and not os.path.exists(sidecar):

@@ -38,6 +38,7 @@ import numpy as np
 
 from . import ann
 from .lexical import load_bm25, save_bm25
+from .locators import decode_locators
 
 FORMAT = "askdocs-index"
 FORMAT_VERSION = 1
@@ -63,7 +64,8 @@ CREATE TABLE documents (
     page_starts TEXT NOT NULL,
     meta TEXT NOT NULL,
     text TEXT NOT NULL,
-    blocks TEXT NOT NULL DEFAULT '[]'
+    blocks TEXT NOT NULL DEFAULT '[]',
+    locators TEXT NOT NULL DEFAULT '{}'
 );
 CREATE TABLE chunks (
     row INTEGER PRIMARY KEY,
@@ -122,6 +124,7 @@ class DocumentRow:
     meta: dict
     text: str
     blocks: str = "[]"  # index.structure.encode_blocks; "[]" in an index built before blocks were kept
+    locators: str = "{}"  # index.locators.encode_locators: slides, spreadsheet rows; "{}" for other formats
 
 
 @dataclass(frozen=True)
@@ -271,10 +274,11 @@ def _write_sqlite(path: Path, documents: list[DocumentRow], chunks: list[ChunkRo
     try:
         connection.executescript(SCHEMA)
         connection.executemany(
-            "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 (row, d.doc_id, d.title, d.source, d.kind, d.sha256, d.size, d.mtime,
-                 json.dumps(list(d.page_starts)), json.dumps(d.meta, sort_keys=True), d.text, d.blocks)
+                 json.dumps(list(d.page_starts)), json.dumps(d.meta, sort_keys=True), d.text, d.blocks,
+                 d.locators)
                 for row, d in enumerate(documents)
             ),
         )
@@ -380,6 +384,10 @@ class StoredIndex:
         self._sections_cache: dict[int, object] = {}
         self.bm25 = bm25
         self._page_starts = page_starts  # only documents that have pages (PDFs)
+        # Decoded index.locators of the documents that have them (slide decks, spreadsheets); filled by
+        # open_stored_index. Whether chunks.sqlite has the column (an index built before it was added has not).
+        self._locators: dict[int, object] = {}
+        self.has_locators = False
         # One connection opened now: it keeps the files readable even after a later build prunes them.
         self._connection = connection
         self._db_lock = threading.Lock()
@@ -412,6 +420,11 @@ class StoredIndex:
     def page_at(self, doc_row: int, char_offset: int) -> int | None:
         starts = self._page_starts.get(doc_row)
         return max(1, bisect.bisect_right(starts, char_offset)) if starts else None
+
+    def locate(self, doc_row: int, char_start: int, char_end: int) -> dict:
+        """The slide, or sheet and row range, of ``[char_start, char_end)``: Citation fields ({} for most formats)."""
+        locators = self._locators.get(doc_row)
+        return locators.locate(char_start, char_end) if locators is not None else {}
 
     def chunk_texts(self, rows: list[int]) -> list[str]:
         if not rows:
@@ -470,7 +483,7 @@ class StoredIndex:
 
     def _document_columns(self) -> str:
         return ("doc_id, title, source, kind, sha256, size, mtime, page_starts, meta, text, "
-                + ("blocks" if self.has_structure else "'[]'"))
+                + ("blocks" if self.has_structure else "'[]'") + ", " + ("locators" if self.has_locators else "'{}'"))
 
     def document(self, doc_id: str) -> DocumentRow | None:
         with self._read() as connection:
@@ -479,7 +492,7 @@ class StoredIndex:
             ).fetchone()
         if row is None:
             return None
-        return DocumentRow(*row[:7], tuple(json.loads(row[7])), json.loads(row[8]), row[9], row[10])
+        return DocumentRow(*row[:7], tuple(json.loads(row[7])), json.loads(row[8]), row[9], row[10], row[11])
 
     def document_text_slice(self, doc_row: int, start: int, end: int) -> str:
         with self._read() as connection:
@@ -498,7 +511,7 @@ class StoredIndex:
         """Every document, in row order (for an incremental build to take over)."""
         with self._read() as connection:
             rows = connection.execute(f"SELECT {self._document_columns()} FROM documents ORDER BY row").fetchall()
-        return [DocumentRow(*row[:7], tuple(json.loads(row[7])), json.loads(row[8]), row[9], row[10]) for row in rows]
+        return [DocumentRow(*row[:7], tuple(json.loads(row[7])), json.loads(row[8]), row[9], row[10], row[11]) for row in rows]
 
     def all_chunks(self) -> list[ChunkRow]:
         """Every chunk, in row order; row ``i`` has vector ``i``."""
@@ -609,6 +622,9 @@ def _open_generation(index_dir: Path, path: Path, model: str | None, dimension: 
             sentence_vectors = sentences["vectors"].astype(np.float16, copy=False)
             sentence_kinds = sentences["kinds"] if "kinds" in sentences.files else None
         has_structure = "section" in {c[1] for c in connection.execute("PRAGMA table_info(chunks)")}
+        has_locators = "locators" in {c[1] for c in connection.execute("PRAGMA table_info(documents)")}
+        locators = {row: decode_locators(data) for row, data in connection.execute(
+            "SELECT row, locators FROM documents WHERE locators != '{}'")} if has_locators else {}
         bm25 = load_bm25(path / BM25_DIR)
         section = manifest.get("vectors") or {}
         search_nprobe = None if section.get("type") == "milvus" else ann.check_opened(vectors, section, nprobe)
@@ -629,6 +645,8 @@ def _open_generation(index_dir: Path, path: Path, model: str | None, dimension: 
     )
     stored.sentence_kinds = sentence_kinds
     stored.has_structure = has_structure
+    stored.has_locators = has_locators
+    stored._locators = locators
     stored.doc_kinds = [d[3] for d in docs]
     stored.doc_mtimes = [d[4] for d in docs]
     stored.doc_meta = [json.loads(d[5]) for d in docs]

@@ -21,12 +21,14 @@ def chunk_citation(stored: StoredIndex, row: int, chunk_id: str) -> Citation:
         line_end=int(chunks["line_end"][row]),
         page=int(chunks["page"][row]) or None,
         section=stored.chunk_sections([row])[0],
+        **stored.locate(doc_row, int(chunks["char_start"][row]), int(chunks["char_end"][row])),
     )
 
 
 def sentence_citation(stored: StoredIndex, passage_citation: Citation, passage_text: str,
                       char_start: int, char_end: int) -> Citation:
-    """Narrow a passage's citation to one sentence inside it; lines, page and section follow from the stored chunk."""
+    """Narrow a passage's citation to one sentence inside it; lines, page, slide, rows and section follow from the
+    stored chunk."""
     before = passage_text[: char_start - passage_citation.char_start]
     inside = passage_text[char_start - passage_citation.char_start : char_end - passage_citation.char_start]
     line_start = passage_citation.line_start + before.count("\n")
@@ -40,5 +42,6 @@ def sentence_citation(stored: StoredIndex, passage_citation: Citation, passage_t
             "page": stored.page_at(doc_row, char_start),
             # The sentence's own section: a chunk may hold the end of one subsection and the start of the next.
             "section": stored.section_at(doc_row, char_start) if stored.has_structure else passage_citation.section,
+            **stored.locate(doc_row, char_start, char_end),
         }
     )

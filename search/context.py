@@ -28,7 +28,18 @@ def _source(citation: Citation) -> str:
         place = f"lines {citation.line_start}-{citation.line_end}"
     if citation.page is not None:
         place = f"page {citation.page}, {place}"
+    if citation.slide is not None:
+        place = f"slide {citation.slide}, {place}"
+    if citation.row_start is not None:
+        place = f"{_rows(citation)}, {place}"
     return f"{_one_line(citation.title)} ({citation.doc_id}, {place})"
+
+
+def _rows(citation: Citation) -> str:
+    """'sheet Budget, rows 4-9' (a CSV has no sheet name)."""
+    rows = f"row {citation.row_start}" if citation.row_start == citation.row_end else \
+        f"rows {citation.row_start}-{citation.row_end}"
+    return f"sheet {citation.sheet}, {rows}" if citation.sheet else rows
 
 
 def _one_line(text: str) -> str:

@@ -14,6 +14,7 @@ import numpy as np
 from index import ann
 from index.embedder import Embedder, built_runtime, load_embedder
 from index.lexical import tokenize
+from index.locators import decode_locators
 from index.settings import Settings
 from index.store import IndexMismatch, StoredIndex, open_stored_index
 from index.structure import KIND_CODE
@@ -27,7 +28,8 @@ from .context import prompt_context
 from .terms import keys
 from .scorer import FEATURES, Candidate, QuestionInfo, features, load_scorer, question_info, sigmoid
 from .filters import ChunkFilter, DocumentTable, chunk_filter
-from .models import Answer, AskResponse, DocumentOut, Filters, Highlight, IndexStats, Mode, Passage, Question, Signals
+from .models import (Answer, AskResponse, DocumentLocators, DocumentOut, Filters, Highlight, IndexStats, Mode, Passage,
+                     Question, Signals)
 
 # The answer is the best-scored candidate of the first ANSWER_PASSAGES passages (README, "The answer sentence").
 ANSWER_PASSAGES = 5
@@ -122,6 +124,7 @@ class Engine:
             folder=posixpath.dirname(row.doc_id),
             modified=datetime.fromtimestamp(row.mtime, timezone.utc) if row.mtime else None,
             meta=row.meta,
+            locators=_locators_out(row.locators),
         )
 
     def stats(self) -> IndexStats:
@@ -340,3 +343,11 @@ def open_index(index: str | Path | None = None, settings: Settings | None = None
         stored.close()
         raise IndexMismatch(f"index at {settings.index}: {problem}")
     return Engine(stored, embedder, settings)
+
+
+def _locators_out(data: str) -> DocumentLocators | None:
+    locators = decode_locators(data)
+    if locators is None:
+        return None
+    return DocumentLocators(unit=locators.unit, starts=list(locators.starts), numbers=list(locators.numbers),
+                            sheets=list(locators.sheets))

@@ -48,7 +48,8 @@ class Filters(BaseModel):
         "`*` matches across folders too.",
     )
     doc_ids: list[Text] | None = Field(None, max_length=10000, description="Only these documents.")
-    types: list[Literal["text", "markdown", "html", "pdf"]] | None = Field(None, description="File types.")
+    types: list[Literal["text", "markdown", "html", "pdf", "docx", "odt", "pptx", "xlsx", "csv", "tsv", "epub", "email",
+                        "rst", "rtf"]] | None = Field(None, description="File types.")
     modified_after: datetime | None = Field(None, description="Files modified at or after this time (ISO 8601).")
     modified_before: datetime | None = Field(None, description="Files modified before this time (ISO 8601).")
     meta: dict[str, MetaFilterValue | list[MetaFilterValue]] | None = Field(
@@ -128,6 +129,14 @@ class Citation(BaseModel):
     line_start: int = Field(description="1-based line of char_start in the document text.")
     line_end: int = Field(description="1-based line of the last cited character.")
     page: int | None = Field(None, description="1-based PDF page of char_start; null for other formats.")
+    slide: int | None = Field(None, description="1-based slide number of char_start in a slide deck (.pptx); null "
+                              "for other formats.")
+    sheet: str | None = Field(None, description="Spreadsheet (.xlsx) sheet of the cited rows; null for other formats "
+                              "and for CSV/TSV files, which have one unnamed sheet.")
+    row_start: int | None = Field(None, description="Spreadsheet (.xlsx, .csv, .tsv) row of char_start, numbered as "
+                                  "the spreadsheet shows it (the header is usually row 1); null for other formats.")
+    row_end: int | None = Field(None, description="Spreadsheet row of the last cited character; null for other "
+                                "formats.")
     section: list[str] = Field(
         default_factory=list,
         description="The headings above the cited text, outermost first (e.g. [\"venv — Creation of virtual "
@@ -216,6 +225,15 @@ class DocumentList(BaseModel):
     next_cursor: str | None = Field(description="Pass as cursor for the next page; null on the last page.")
 
 
+class DocumentLocators(BaseModel):
+    """Where each slide of a deck or row of a spreadsheet begins in the stored text."""
+
+    unit: Literal["slide", "row"]
+    starts: list[int] = Field(description="Char offset where each slide / non-empty row begins, ascending.")
+    numbers: list[int] = Field(description="Its slide number, or its row number as the spreadsheet shows it.")
+    sheets: list[str] = Field(default_factory=list, description="Rows: the sheet of each row (\"\" in a CSV/TSV).")
+
+
 class DocumentOut(BaseModel):
     doc_id: str
     title: str
@@ -230,6 +248,8 @@ class DocumentOut(BaseModel):
     meta: dict[str, MetaValue | list[MetaValue]] = Field(
         default_factory=dict, description="Front matter and sidecar key/values."
     )
+    locators: DocumentLocators | None = Field(None, description="Slides (.pptx) or rows (spreadsheets); null for "
+                                              "other formats.")
 
 
 class IndexStats(BaseModel):

@@ -100,9 +100,18 @@ function markedText(passage) {
   return [text.slice(0, start), el("mark", {}, text.slice(start, end)), text.slice(end)];
 }
 
+// ", sheet Budget, rows 4–9" for a spreadsheet passage (a CSV file's one sheet has no name); "" otherwise.
+function rowsLabel(citation) {
+  if (citation.row_start == null) return "";
+  const rows = citation.row_start === citation.row_end ? `row ${citation.row_start}`
+    : `rows ${citation.row_start}–${citation.row_end}`;
+  return citation.sheet ? `, sheet ${citation.sheet}, ${rows}` : `, ${rows}`;
+}
+
 // "Title › Section › Subsection — lines 3–5, page 2" as the link, then the file it comes from.
 function citationLink(citation, body) {
-  const page = citation.page ? `, page ${citation.page}` : "";
+  const page = (citation.page ? `, page ${citation.page}` : "") + (citation.slide ? `, slide ${citation.slide}` : "")
+    + rowsLabel(citation);
   const title = citation.title.trim();
   // A page's first heading is usually its title: shown once.
   const section = (citation.section || []).filter((heading) => heading.toLowerCase() !== title.toLowerCase());

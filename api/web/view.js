@@ -64,14 +64,18 @@ function render(doc, span) {
   const pageStarts = doc.page_starts || [];
   const [start, end, ...pageUnits] = toUtf16(text, [span ? span.start : 0, span ? span.end : 0, ...pageStarts]);
 
-  // A heading before the line each PDF page begins on: pages are then reachable by heading navigation too.
+  // A heading before the line each PDF page (or slide of a deck) begins on: reachable by heading navigation too.
   const pageBefore = new Map();
-  pageUnits.forEach((unit, i) => pageBefore.set(lineAt(lineStarts, unit), i + 1));
+  pageUnits.forEach((unit, i) => pageBefore.set(lineAt(lineStarts, unit), `Page ${i + 1}`));
+  const slides = doc.locators && doc.locators.unit === "slide" ? doc.locators : null;
+  if (slides) {
+    toUtf16(text, slides.starts).forEach((unit, i) => pageBefore.set(lineAt(lineStarts, unit), `Slide ${slides.numbers[i]}`));
+  }
 
   const fragment = document.createDocumentFragment();
   let first = null;
   lines.forEach((line, i) => {
-    if (pageBefore.has(i)) fragment.append(el("h2", { class: "page-break" }, `Page ${pageBefore.get(i)}`));
+    if (pageBefore.has(i)) fragment.append(el("h2", { class: "page-break" }, pageBefore.get(i)));
     const lineStart = lineStarts[i];
     const lineEnd = lineStart + line.length; // the "\n" after the line sits at lineEnd
     // Every line the span touches gets a <mark>, an empty one for a blank line, so the marks joined
