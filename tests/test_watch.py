@@ -96,8 +96,10 @@ def test_build_index_watch_follows_adds_edits_renames_and_deletions(docs, tmp_pa
         wait_for(lambda: doc_ids(index) == ["falcon.txt", "heron-project.txt"], "the rename to be indexed",
                  seconds=60)
         wait_for(lambda: watching.syncs() > before, "the rename's summary", seconds=60)
-        assert "1 added, 0 updated, 1 removed" in watching.output().split("Indexed ")[-1]
-        assert "embedded 0 of" in watching.output().split("Indexed ")[-1]
+        # A poller may see the two halves of the rename in different scans: whatever syncs it took, none
+        # embedded anything.
+        since = watching.output().split("Indexed ")[before + 1:]
+        assert since and all("embedded 0 of" in summary for summary in since), since
 
         (docs / "falcon.txt").unlink()
         wait_for(lambda: doc_ids(index) == ["heron-project.txt"], "the deletion to be indexed", seconds=60)
