@@ -186,6 +186,10 @@ def _watch_until_interrupted(paths: list[Path], settings, poll: float | None) ->
         FolderSync(paths, settings, poll=poll, on_build=report).run(threading.Event())
     except BuildError as exc:
         _fail(str(exc))
+    except KeyboardInterrupt:
+        # Ctrl-C during a sync: a build publishes atomically, so the last published generation stands.
+        pass
+    click.echo("stopped watching")
 
 
 @main.command()

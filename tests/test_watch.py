@@ -49,7 +49,7 @@ class Watching:
                                          "--watch", *extra], stdout=self.log, stderr=subprocess.STDOUT,
                                         env=dict(os.environ), start_new_session=True)
         wait_for(lambda: "Ctrl-C stops" in self.output() or self.process.poll() is not None, "the watch to start",
-                 seconds=60)
+                 seconds=120)
         assert self.process.poll() is None, self.output()
 
     def output(self) -> str:
@@ -85,24 +85,24 @@ def test_build_index_watch_follows_adds_edits_renames_and_deletions(docs, tmp_pa
         assert first and doc_ids(index) == ["falcon.txt"]
 
         (docs / "heron.txt").write_text(HERON)
-        wait_for(lambda: doc_ids(index) == ["falcon.txt", "heron.txt"], "the new file to be indexed", seconds=60)
+        wait_for(lambda: doc_ids(index) == ["falcon.txt", "heron.txt"], "the new file to be indexed", seconds=120)
 
         (docs / "falcon.txt").write_text(FALCON.replace("Maria Lopez", "Ana Silva"))
-        wait_for(lambda: "1 updated" in watching.output(), "the edit to be indexed", seconds=60)
+        wait_for(lambda: "1 updated" in watching.output(), "the edit to be indexed", seconds=120)
 
         # A rename keeps the vectors: the content hash is the same, nothing goes through the model.
         before = watching.syncs()
         (docs / "heron.txt").rename(docs / "heron-project.txt")
         wait_for(lambda: doc_ids(index) == ["falcon.txt", "heron-project.txt"], "the rename to be indexed",
-                 seconds=60)
-        wait_for(lambda: watching.syncs() > before, "the rename's summary", seconds=60)
+                 seconds=120)
+        wait_for(lambda: watching.syncs() > before, "the rename's summary", seconds=120)
         # A poller may see the two halves of the rename in different scans: whatever syncs it took, none
         # embedded anything.
         since = watching.output().split("Indexed ")[before + 1:]
         assert since and all("embedded 0 of" in summary for summary in since), since
 
         (docs / "falcon.txt").unlink()
-        wait_for(lambda: doc_ids(index) == ["heron-project.txt"], "the deletion to be indexed", seconds=60)
+        wait_for(lambda: doc_ids(index) == ["heron-project.txt"], "the deletion to be indexed", seconds=120)
     finally:
         assert watching.stop() == 0, watching.output()
 
@@ -114,14 +114,14 @@ def test_a_burst_of_changes_is_one_build_and_an_untouched_folder_publishes_nothi
         before = generation(index)[1]["generation"]
         for n in range(60):  # what a `git checkout` does to a folder
             (docs / f"note-{n:02}.txt").write_text(f"Note {n}\n\nReading {n} of the tide gauge was {n * 3} cm.\n")
-        wait_for(lambda: len(doc_ids(index)) == 61, "the burst to be indexed", seconds=60)
+        wait_for(lambda: len(doc_ids(index)) == 61, "the burst to be indexed", seconds=120)
         assert generation(index)[1]["generation"] == before + 1, watching.output()
         assert watching.syncs() == 2  # the first build and one for the whole burst
         assert_same_as_a_fresh_build(docs, index, tmp_path)
 
         # Touching a file without changing its bytes is an event, but not a change: nothing is published.
         os.utime(docs / "note-00.txt")
-        wait_for(lambda: watching.syncs() == 3, "the touch's sync", seconds=60)
+        wait_for(lambda: watching.syncs() == 3, "the touch's sync", seconds=120)
         assert "No change since generation" in watching.output().split("Indexed ")[-1]
         assert generation(index)[1]["generation"] == before + 1
     finally:
@@ -163,13 +163,13 @@ def test_a_folder_deleted_and_recreated_and_a_symlink_loop_leave_the_index_a_fre
     watching = Watching(docs, index)
     try:
         shutil.rmtree(docs / "tides")
-        wait_for(lambda: doc_ids(index) == ["falcon.txt"], "the deleted folder to leave the index", seconds=60)
+        wait_for(lambda: doc_ids(index) == ["falcon.txt"], "the deleted folder to leave the index", seconds=120)
         (docs / "tides").mkdir()
         (docs / "tides" / "gauge.txt").write_text(HERON.replace("Ken Adams", "Lena Berg"))
-        wait_for(lambda: doc_ids(index) == ["falcon.txt", "tides/gauge.txt"], "the re-created folder", seconds=60)
+        wait_for(lambda: doc_ids(index) == ["falcon.txt", "tides/gauge.txt"], "the re-created folder", seconds=120)
         before = watching.syncs()
         (docs / "tides" / "loop").symlink_to(docs)  # a loop appears: named in the summary, nothing else changes
-        wait_for(lambda: watching.syncs() > before, "the loop's sync", seconds=60)
+        wait_for(lambda: watching.syncs() > before, "the loop's sync", seconds=120)
         last = watching.output().split("Indexed ")[-1]
         assert "loop" in last and "No change since generation" in last, last
         assert_same_as_a_fresh_build(docs, index, tmp_path)
@@ -187,7 +187,7 @@ def test_a_file_still_being_written_is_read_once_it_is_complete(docs, tmp_path):
                 out.write(f"Line {n} of the growing file.\n" if n < 11 else "The growing file is complete.\n")
                 out.flush()
                 time.sleep(0.2)
-        wait_for(lambda: "growing.txt" in doc_ids(index), "the file to be indexed", seconds=60)
+        wait_for(lambda: "growing.txt" in doc_ids(index), "the file to be indexed", seconds=120)
         path_generation = read_current(index)[0]
         import sqlite3
 
