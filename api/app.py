@@ -145,9 +145,22 @@ def create_app(settings: Settings | None = None, allowed_hosts: Sequence[str] = 
         summary="The stored text of one document, to check citations against",
         responses={**REFUSALS, 404: {"description": "No document with that id, or no collection with that name"}},
     )
-    def document(doc_id: str, request: Request, collection: str | None = COLLECTION_QUERY) -> DocumentOut:
+    def document(
+        doc_id: str, request: Request, collection: str | None = COLLECTION_QUERY,
+        sha256: str | None = Query(None, pattern="^[0-9a-f]{64}$", description=(
+            "A citation's sha256: the response's `cited` then says whether the document is still that version "
+            "and, if not, where the cited text is now.")),
+        generation: int | None = Query(None, ge=1, description="The citation's generation (with start and end: "
+                                                             "the cited text is read from it while it is on disk)."),
+        start: int | None = Query(None, ge=0, description="The citation's char_start."),
+        end: int | None = Query(None, ge=0, description="The citation's char_end."),
+        quote: str | None = Query(None, min_length=1, max_length=20_000,
+                                  description="The cited text as the client kept it, to find it in a changed version."),
+    ) -> DocumentOut:
+        if (start is None) != (end is None) or (start is not None and end < start):
+            raise HTTPException(status_code=422, detail="start and end go together, with start <= end")
         # The id is looked up in the index, never joined to a path: no id can reach a file outside it.
-        found = engine(request, collection).document(doc_id)
+        found = engine(request, collection).document(doc_id, sha256, generation, start, end, quote)
         if found is None:
             where = "this index" if collection is None else f"collection {collection!r}"
             raise HTTPException(status_code=404, detail=f"no document with id {doc_id!r} in {where}")

@@ -610,7 +610,8 @@ def _open_generation(index_dir: Path, path: Path, model: str | None, dimension: 
                                   "FROM chunks ORDER BY row").fetchall()
         table = np.array(rows, dtype=np.int64).reshape(-1, len(columns))
         chunk_table = {name: table[:, i].copy() for i, name in enumerate(columns)}
-        docs = connection.execute("SELECT doc_id, title, source, kind, mtime, meta FROM documents ORDER BY row").fetchall()
+        docs = connection.execute(
+            "SELECT doc_id, title, source, kind, mtime, meta, sha256 FROM documents ORDER BY row").fetchall()
         page_starts = {
             row: tuple(json.loads(starts))
             for row, starts in connection.execute("SELECT row, page_starts FROM documents WHERE page_starts != '[]'")
@@ -650,6 +651,7 @@ def _open_generation(index_dir: Path, path: Path, model: str | None, dimension: 
     stored.doc_kinds = [d[3] for d in docs]
     stored.doc_mtimes = [d[4] for d in docs]
     stored.doc_meta = [json.loads(d[5]) for d in docs]
+    stored.doc_sha256 = [d[6] for d in docs]  # each citation names the version of the document it cites
     return stored
 
 
@@ -683,3 +685,27 @@ def _check_files(path: Path, manifest: dict, verify_checksums: bool) -> None:
             )
         if verify_checksums and sha256_file(file) != record.get("sha256"):
             raise IndexCorrupt(f"index file {file} does not match its checksum: rebuild with `build-index --rebuild`")
+
+
+def document_text_in_generation(index_dir: Path, generation: int, doc_id: str, sha256: str) -> str | None:
+    """The text of ``doc_id`` as generation number ``generation`` stored it, if that generation is still on disk
+    (a build keeps the one before the live one) and holds that version of the document; else None."""
+    generations = Path(index_dir) / GENERATIONS
+    try:
+        folders = [p for p in generations.iterdir() if not p.name.startswith(_TMP_PREFIX)]
+    except OSError:
+        return None
+    for folder in folders:
+        try:
+            if json.loads((folder / MANIFEST).read_text()).get("generation") != generation:
+                continue
+            connection = sqlite3.connect(f"file:{folder / CHUNKS_DB}?mode=ro", uri=True)
+            try:
+                row = connection.execute("SELECT text FROM documents WHERE doc_id = ? AND sha256 = ?",
+                                         (doc_id, sha256)).fetchone()
+            finally:
+                connection.close()
+        except (OSError, ValueError, sqlite3.Error):
+            continue  # pruned while we looked, or not a generation: as if it were not there
+        return row[0] if row else None
+    return None

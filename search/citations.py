@@ -21,6 +21,8 @@ def chunk_citation(stored: StoredIndex, row: int, chunk_id: str) -> Citation:
         line_end=int(chunks["line_end"][row]),
         page=int(chunks["page"][row]) or None,
         section=stored.chunk_sections([row])[0],
+        sha256=stored.doc_sha256[doc_row],
+        generation=stored.manifest.get("generation"),
         **stored.locate(doc_row, int(chunks["char_start"][row]), int(chunks["char_end"][row])),
     )
 

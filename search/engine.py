@@ -28,6 +28,7 @@ from .context import prompt_context
 from .terms import keys
 from .scorer import FEATURES, Candidate, QuestionInfo, features, load_scorer, question_info, sigmoid
 from .filters import ChunkFilter, DocumentTable, chunk_filter
+from .versions import cited_version
 from .models import (Answer, AskResponse, DocumentLocators, DocumentOut, Filters, Highlight, IndexStats, Mode, Passage,
                      Question, Signals)
 
@@ -114,11 +115,16 @@ class Engine:
         return retrieve.hybrid(self.stored, query_vector, query_tokens, k, self.fusion, only)
 
     # ------------------------------------------------------------ documents
-    def document(self, doc_id: str) -> DocumentOut | None:
+    def document(self, doc_id: str, sha256: str | None = None, generation: int | None = None,
+                 start: int | None = None, end: int | None = None, quote: str | None = None) -> DocumentOut | None:
+        """A stored document; given a citation's ``sha256`` (and ``generation``, span or ``quote``), also whether
+        the cited text is still where the citation says (search.versions)."""
         row = self.stored.document(doc_id)
         if row is None:
             return None
+        cited = cited_version(self.stored, row, sha256, generation, start, end, quote) if sha256 else None
         return DocumentOut(
+            cited=cited,
             doc_id=row.doc_id, title=row.title, source=row.source, kind=row.kind, sha256=row.sha256,
             size=row.size, text=row.text, page_starts=list(row.page_starts),
             folder=posixpath.dirname(row.doc_id),

@@ -142,6 +142,23 @@ class Citation(BaseModel):
         description="The headings above the cited text, outermost first (e.g. [\"venv — Creation of virtual "
         "environments\", \"API\"]); empty when the document has none or the index was built before sections were kept.",
     )
+    sha256: str | None = Field(None, description="The version of the document cited (sha256 of its file): pass it "
+                               "back to GET /documents/{doc_id} to learn whether the document has changed since.")
+    generation: int | None = Field(None, description="The index generation the citation was made from.")
+
+
+class CitedVersion(BaseModel):
+    """GET /documents/{doc_id} given a citation's sha256 (and span): is the cited text still there, and where."""
+
+    status: Literal["current", "moved", "gone", "changed"] = Field(
+        description="current: the document is the version cited, the span is as cited; moved: it changed, and the "
+        "cited text occurs exactly once in it now, at char_start..char_end; gone: it changed, and the cited text "
+        "is not in it (or not only once); changed: it changed, and the cited text is not known here (give `quote`, "
+        "or the citation's generation while it is still on disk)."
+    )
+    message: str
+    char_start: int | None = Field(None, description="Where the cited text is in the current version.")
+    char_end: int | None = None
 
 
 class Passage(BaseModel):
@@ -248,6 +265,8 @@ class DocumentOut(BaseModel):
     meta: dict[str, MetaValue | list[MetaValue]] = Field(
         default_factory=dict, description="Front matter and sidecar key/values."
     )
+    cited: CitedVersion | None = Field(None, description="Given `sha256` (a citation's): whether the cited text is "
+                                       "still there, and where.")
     locators: DocumentLocators | None = Field(None, description="Slides (.pptx) or rows (spreadsheets); null for "
                                               "other formats.")
 

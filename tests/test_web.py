@@ -381,3 +381,33 @@ def test_a_malformed_address_says_the_document_is_not_available(seeds_server, pa
     error.wait_for()
     assert "not valid %-encoded UTF-8" in error.inner_text() and "URIError" in error.inner_text()
     assert page.inner_text("h1") == "Document not available"
+
+
+def test_a_stale_citation_link_says_the_document_changed_and_marks_where_the_text_is_now(tmp_path, page):
+    from .fixtures import wait_for
+    from .test_versions import FALCON, LEAD, QUESTION
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "falcon.txt").write_text(FALCON)
+    index = tmp_path / "index"
+    build_index([docs], Settings(index=index), progress=False)
+    server = Server(index, env={"ASKDOCS_RELOAD_INTERVAL": "0.2"})
+    try:
+        page.goto(server.url + "/")
+        ask(page, QUESTION["question"])
+        link = page.locator("#answer a.citation")
+        link.wait_for()
+        href = link.get_attribute("href")
+        assert "sha256=" in href and "generation=1" in href
+        (docs / "falcon.txt").write_text(FALCON.replace("\n\nProject", "\n\nA paragraph added later.\n\nProject"))
+        build_index([docs], Settings(index=index), progress=False)
+        wait_for(lambda: httpx.get(server.url + "/health", timeout=30).json()["generation"] == 2, "the reload")
+        page.goto(server.url + href)
+        notice = page.locator("#version-notice")
+        expect(notice).to_be_visible()
+        assert "changed since it was cited" in notice.inner_text()
+        page.locator("#document mark").first.wait_for()
+        assert marked_in_view(page) == LEAD
+    finally:
+        server.stop()

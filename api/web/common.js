@@ -94,10 +94,13 @@ export function linesLabel(start, end) {
   return start === end ? `line ${start}` : `lines ${start}–${end}`;
 }
 
-// The document view's address for a cited span; `q` and `mode` let its back link restore the answer.
-export function viewUrl(docId, start, end, question, mode) {
+// The document view's address for a cited span; `q` and `mode` let its back link restore the answer, and the
+// citation's sha256 and generation let the view say whether the document changed since.
+export function viewUrl(docId, start, end, question, mode, citation) {
   const path = docId.split("/").map(encodeURIComponent).join("/");
   const params = new URLSearchParams({ start, end });
+  if (citation && citation.sha256) params.set("sha256", citation.sha256);
+  if (citation && citation.generation) params.set("generation", citation.generation);
   if (question) params.set("q", question);
   if (mode) params.set("mode", mode);
   return `/view/${path}?${params}`;

@@ -130,6 +130,32 @@ function decodedDocId() {
   }
 }
 
+// A link made from a citation carries the document version it cited: the server says if it changed since.
+function versionQuery(span) {
+  const sha256 = params.get("sha256");
+  if (!sha256) return "";
+  const query = new URLSearchParams({ sha256 });
+  const generation = params.get("generation");
+  if (generation) query.set("generation", generation);
+  if (span) {
+    query.set("start", span.start);
+    query.set("end", span.end);
+  }
+  return `?${query}`;
+}
+
+// The span to mark: as cited, where the cited text moved to, or none (said in the notice) if it is gone.
+function citedSpan(doc, span) {
+  const cited = doc.cited;
+  const notice = document.getElementById("version-notice");
+  if (!cited || cited.status === "current") return span;
+  notice.hidden = false;
+  notice.textContent = cited.status === "moved"
+    ? "This document has changed since it was cited; the cited text is still in it, marked below where it is now."
+    : cited.message;
+  return cited.status === "moved" ? { start: cited.char_start, end: cited.char_end } : null;
+}
+
 async function main() {
   backLink();
   showStats(document.getElementById("stats"));
@@ -144,7 +170,9 @@ async function main() {
     return;
   }
   try {
-    render(await api(documentUrl(docId)), requestedSpan());
+    const span = requestedSpan();
+    const doc = await api(documentUrl(docId) + versionQuery(span));
+    render(doc, citedSpan(doc, span));
   } catch (failure) {
     document.getElementById("title").textContent = "Document not available";
     errorBox.textContent = failure.message;
