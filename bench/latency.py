@@ -41,11 +41,13 @@ def percentiles(values_ms: list[float]) -> dict:
 
 
 class Server:
-    def __init__(self, index: Path, backend: str, threads: int, log: Path):
+    def __init__(self, index: Path, backend: str, threads: int, log: Path, answer_cache: int = 0):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(log, "w")
-        env = {**os.environ, "ASKDOCS_QUERY_THREADS": str(threads)}
+        # The cache of repeated questions is off unless asked for: these numbers are the whole question path
+        # (the questions repeat across modes and clients; bench/answer_cache.py measures hits).
+        env = {**os.environ, "ASKDOCS_QUERY_THREADS": str(threads), "ASKDOCS_ANSWER_CACHE": str(answer_cache)}
         self.process = subprocess.Popen(
             [str(BIN / "askdocs"), "serve", "--index", str(index), "--runtime", backend, "--port", str(self.port)],
             stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=ROOT,

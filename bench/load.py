@@ -89,7 +89,7 @@ def _run(args, index: Path, corpus: list[Path], questions: list[str]) -> dict:
     log = open(index.parent / "serve.log", "w+")
     server = subprocess.Popen(
         [*_askdocs(), "serve", "--index", str(index), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, env={**env, "ASKDOCS_API_KEYS": key},
+        stdout=log, stderr=subprocess.STDOUT, env={**env, "ASKDOCS_API_KEYS": key, "ASKDOCS_ANSWER_CACHE": "0"},
     )
     rebuilder = _start_rebuilder(index, corpus) if args.reload == "rebuild" else None
     try:

@@ -90,6 +90,10 @@ class Settings(BaseSettings):
         True, description="Choose the answer with the trained answer scorer over answer candidates (README 'The "
         "answer'); off: the earlier rule, each stored sentence scored by cosine + 0.5 x coverage.",
     )
+    answer_cache: int = Field(
+        1024, ge=0, description="Responses kept for repeated questions (same question and parameters), per index "
+        "generation; 0 turns the cache off.",
+    )
     query_threads: int = Field(
         1, ge=1, description="Intra-op threads for embedding one question (README 'Performance': 1 vs 2 measured)."
     )

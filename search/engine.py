@@ -20,6 +20,7 @@ from index.store import IndexMismatch, StoredIndex, open_stored_index
 from index.structure import KIND_CODE
 
 from . import retrieve
+from .answer_cache import AnswerCache
 from .answer import coverage, idf_weights, name_terms, rarest_term, sentence_scores, unknown_share
 from .candidates import Unit
 from .candidates import units as candidate_units
@@ -57,15 +58,25 @@ class Engine:
         self.documents_table = DocumentTable(stored)
         # Off is the sentence rule of askdocs before the scorer (for measuring what the scorer costs: bench/latency.py).
         self.answer_scorer = settings.answer_scorer
+        self.answer_cache = AnswerCache(settings.answer_cache)
 
     # ------------------------------------------------------------ questions
     def ask(self, question: str | Question, top_k: int = 5, mode: Mode = "hybrid",
             filters: Filters | dict | None = None) -> AskResponse:
+        started = time.perf_counter()
         q = question if isinstance(question, Question) else Question(
             question=question, top_k=top_k, mode=mode, filters=filters
         )
+        key = AnswerCache.key(q)
+        cached = self.answer_cache.get(key)
+        if cached is not None:
+            return cached.model_copy(update={"cached": True,
+                                             "took_ms": round((time.perf_counter() - started) * 1000, 3)})
         response = self.answer(q.question, q.top_k, q.mode, filters=q.filters)[0]
-        return response.model_copy(update={"context": prompt_context(response)}) if q.format == "context" else response
+        if q.format == "context":
+            response = response.model_copy(update={"context": prompt_context(response)})
+        self.answer_cache.put(key, response)
+        return response
 
     def search(self, question: str | Question, top_k: int = 5, mode: Mode = "hybrid",
                filters: Filters | dict | None = None) -> list[Passage]:

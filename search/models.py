@@ -203,6 +203,8 @@ class AskResponse(BaseModel):
     signals: Signals | None = Field(None, description="Null when the index returned no passage at all.")
     passages: list[Passage]
     took_ms: float
+    cached: bool = Field(False, description="Answered from the cache of repeated questions (same question and "
+                                            "parameters, same index generation); took_ms is then the lookup's.")
     context: str | None = Field(
         None,
         description='With format "context": the passages as Markdown, numbered [1]..[n], and the sources they cite.',
