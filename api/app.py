@@ -158,7 +158,11 @@ def create_app(settings: Settings | None = None, allowed_hosts: Sequence[str] = 
                                   description="The cited text as the client kept it, to find it in a changed version."),
     ) -> DocumentOut:
         if (start is None) != (end is None) or (start is not None and end < start):
-            raise HTTPException(status_code=422, detail="start and end go together, with start <= end")
+            # Raised as FastAPI's own validation error, so the 422 has the documented shape.
+            raise RequestValidationError([{"type": "value_error", "loc": ("query", "end" if start is not None else
+                                                                          "start"),
+                                           "msg": "start and end go together, with start <= end",
+                                           "input": end if start is not None else start}])
         # The id is looked up in the index, never joined to a path: no id can reach a file outside it.
         found = engine(request, collection).document(doc_id, sha256, generation, start, end, quote)
         if found is None:
