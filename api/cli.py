@@ -123,7 +123,8 @@ no_cache_option = click.option(
 
 
 @click.command("build-index")
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+# The paths are checked by the build (index.walk.check_paths), all problems in one error line.
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path, readable=False))
 @index_option
 @backend_options
 @click.option("--progress/--no-progress", default=None, help="Progress bars [default: only on a terminal].")
@@ -136,18 +137,31 @@ no_cache_option = click.option(
               "$ASKDOCS_RAY_ADDRESS, else embed locally]. Needs askdocs[ray] (README 'Distributed builds with Ray').")
 @click.option("--ray-workers", type=click.IntRange(min=1), default=None, metavar="N",
               help="Embedding actors on the Ray cluster, one CPU each [default: every CPU of the cluster].")
+@click.option("--include", multiple=True, metavar="GLOB",
+              help="Index only files matching GLOB (gitignore syntax, relative to the folder given); repeatable "
+              "[default: $ASKDOCS_INCLUDE or every supported file].")
+@click.option("--exclude", multiple=True, metavar="GLOB",
+              help="Skip files and folders matching GLOB (gitignore syntax, as in a .askdocsignore file); repeatable "
+              "[default: $ASKDOCS_EXCLUDE].")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the build report as JSON (every file indexed or not, with its reason) instead of the "
+              "summary.")
 @click.option("--follow-outside-links", is_flag=True, default=None,
               help="Index symlinks whose target lies outside the folders given; by default they are skipped and "
               "named in the summary [default: $ASKDOCS_FOLLOW_OUTSIDE_LINKS or off].")
 @watch_options
 def build_index_command(paths: tuple[Path, ...], index: Path | None, runtime: str | None, backend: str | None,
                         milvus_uri: str | None, progress: bool | None, rebuild: bool, no_cache: bool,
-                        ray_address: str | None, ray_workers: int | None, follow_outside_links: bool | None,
+                        ray_address: str | None, ray_workers: int | None, include: tuple[str, ...],
+                        exclude: tuple[str, ...], as_json: bool, follow_outside_links: bool | None,
                         watch: bool, poll: float | None) -> None:
-    """Index PATHS (files or folders of .txt, .md, .html, .pdf) [default: seeds/].
+    """Index PATHS (files or folders of .txt, .md, .html, .pdf, the formats in README "Formats", text files
+    without an extension, and any of these compressed as .gz) [default: seeds/].
 
     Over an existing index only new and changed files are read and embedded, and the result is the same as
     a build from scratch. A changed model or chunk setting makes it a full build; the summary says why.
+    A PATH that does not exist, cannot be read or is an index folder is an error: nothing is built. The
+    summary accounts for every file under PATHS: indexed, unchanged, or why not.
     """
     from index.build import BuildError, build_index
     from index.store import IndexUnavailable
@@ -155,7 +169,8 @@ def build_index_command(paths: tuple[Path, ...], index: Path | None, runtime: st
     _configure_logging()
     settings = _settings(index, runtime, backend, milvus_uri, no_cache)
     update = {key: value for key, value in (("ray_address", ray_address), ("ray_workers", ray_workers),
-                                            ("follow_outside_links", follow_outside_links or None))
+                                            ("follow_outside_links", follow_outside_links or None),
+                                            ("include", list(include) or None), ("exclude", list(exclude) or None))
               if value is not None}
     if update:
         settings = settings.model_copy(update=update)
@@ -163,7 +178,12 @@ def build_index_command(paths: tuple[Path, ...], index: Path | None, runtime: st
         report = build_index(list(paths) or [DEFAULT_CORPUS], settings, progress=progress, rebuild=rebuild)
     except (BuildError, IndexUnavailable) as exc:
         _fail(str(exc))
-    click.echo(report.summary())
+    if as_json:
+        import json
+
+        click.echo(json.dumps(report.as_json(), indent=2))
+    else:
+        click.echo(report.summary())
     if watch or poll is not None:
         _watch_until_interrupted(list(paths) or [DEFAULT_CORPUS], settings, poll)
 

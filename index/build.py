@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from tqdm import tqdm
 
 from . import ann
 from .chunking import Chunker
-from .documents import Document, LoadError, Skipped, Unreadable, iter_files, load_document
+from .documents import EXCLUDED, HIDDEN, UNSUPPORTED, Document, LoadError, Skipped, Unreadable, load_document
 from .embedder import DEFAULT_BATCH_SIZES, Embedder, load_embedder
 from .embedding_cache import CACHE_SLICE, embed_with_cache
 from .incremental import Previous, library_versions, open_previous, renumbered
@@ -28,7 +29,10 @@ from .locators import encode_locators
 from .retrieval_text import TITLE_TOKENS, chunk_key, chunk_retrieval_text, title_prefix
 from .structure import SECTION_TOKENS, STRUCTURE_VERSION, encode_blocks, furniture_within
 from .settings import Settings
-from .store import ChunkRow, DocumentRow, build_lock, chunk_id_for, describe_os_error, write_generation
+from .selection import SelectionError, selection_for
+from .store import (ChunkRow, DocumentRow, build_lock, chunk_id_for, describe_os_error, read_current,
+                    write_generation)
+from .walk import PathError, Root, assign_roots, check_paths, iter_files, legacy_roots
 
 log = logging.getLogger("askdocs.build")
 
@@ -65,6 +69,31 @@ class BuildReport:
     embedded_per_node: dict[str, int] | None = None  # a Ray build: chunks each node embedded
     vector_index: dict | None = None  # the manifest's "vectors" section (FAISS builds)
     published: bool = True  # False: nothing changed, so the live generation (``generation``) stays
+    doc_ids: list[str] = field(default_factory=list)  # every document indexed, in order
+    roots: list[dict] = field(default_factory=list)  # the manifest's "roots": each path, its id prefix
+
+    def file_counts(self) -> dict:
+        """How every file under the paths fared, as the manifest stores it and GET /health shows it."""
+        return file_counts(self.documents, self.changes, self.skipped)
+
+    def as_json(self) -> dict:
+        """What ``build-index --json`` prints: the summary's facts, every file in it."""
+        changes = self.changes
+        status = {}
+        if changes is not None:
+            status = {doc_id: name for name in ("added", "updated", "unchanged")
+                      for doc_id in getattr(changes, name)}
+        return {
+            "index": str(self.index_dir), "generation": self.generation.name if self.generation else None,
+            "documents": self.documents, "chunks": self.chunks, "seconds": round(self.seconds, 3),
+            "embedded": self.embedded, "from_cache": self.from_cache,
+            "full_build_reason": None if changes is not None else self.full_build_reason,
+            "published": self.published, "roots": self.roots,
+            "file_counts": self.file_counts(),
+            "indexed": [{"doc_id": d, "status": status.get(d, "indexed")} for d in self.doc_ids],
+            "removed": changes.removed if changes is not None else [],
+            "not_indexed": [{"path": s.path, "category": s.category, "reason": s.reason} for s in self.skipped],
+        }
 
     def _cached(self) -> str:
         return f", {self.from_cache} from the embedding cache" if self.from_cache else ""
@@ -89,10 +118,57 @@ class BuildReport:
                 f"{node}: {n}" for node, n in sorted(self.embedded_per_node.items())) + " chunks")
         if self.vector_index is not None:
             lines.append(f"Vector index: {ann.describe(self.vector_index)}")
-        if self.skipped:
-            lines.append(f"Skipped {len(self.skipped)} files:")
-            lines.extend(f"  {s.path}: {s.reason}" for s in self.skipped)
+        lines.extend(not_indexed_lines(self.skipped))
         return "\n".join(lines)
+
+
+_CHOSEN = {UNSUPPORTED, HIDDEN, EXCLUDED}
+# Unsupported and hidden files are counted and a few named, not listed one by one: a folder of images or a
+# .git folder would drown the real problems.
+_LISTED_NAMES = 5
+
+
+def not_indexed_lines(skipped: list[Skipped]) -> list[str]:
+    if not skipped:
+        return []
+    lines = [f"Not indexed: {len(skipped)} files and folders"]
+    by_category: dict[str, list[Skipped]] = {}
+    for item in skipped:
+        by_category.setdefault(item.category, []).append(item)
+    for category, items in sorted(by_category.items()):
+        if category == UNSUPPORTED:
+            counts = Counter(_extension(item) for item in items)
+            lines.append(f"  {category}: {len(items)} (" + ", ".join(
+                f"{ext} {n}" for ext, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))) + ")")
+            extensionless = [item for item in items if _extension(item) in ("(none)", ".gz")]
+            lines.extend(f"    {item.path}: {item.reason}" for item in extensionless[:_LISTED_NAMES])
+        elif category == HIDDEN:
+            names = ", ".join(item.path for item in items[:_LISTED_NAMES])
+            more = f" and {len(items) - _LISTED_NAMES} more" if len(items) > _LISTED_NAMES else ""
+            lines.append(f"  {category}: {len(items)} ({names}{more}; names starting with '.' are not indexed)")
+        else:
+            lines.append(f"  {category}: {len(items)}")
+            lines.extend(f"    {item.path}: {item.reason}" for item in items)
+    return lines
+
+
+def _extension(item: Skipped) -> str:
+    name = item.path.rstrip("/").rsplit("/", 1)[-1]
+    if "." not in name.lstrip("."):
+        return "(none)"
+    suffix = "." + name.rsplit(".", 1)[-1].lower()
+    return suffix
+
+
+def file_counts(documents: int, changes: Changes | None, skipped: list[Skipped]) -> dict:
+    counts = {"indexed": documents, "not_indexed": len(skipped),
+              "not_indexed_by_reason": dict(sorted(Counter(s.category for s in skipped).items())),
+              "unsupported_by_extension": dict(sorted(Counter(
+                  _extension(s) for s in skipped if s.category == UNSUPPORTED).items()))}
+    if changes is not None:
+        counts.update(added=len(changes.added), updated=len(changes.updated), unchanged=len(changes.unchanged),
+                      removed=len(changes.removed))
+    return counts
 
 
 def make_chunker(embedder: Embedder, settings: Settings) -> Chunker:
@@ -103,8 +179,35 @@ def make_chunker(embedder: Embedder, settings: Settings) -> Chunker:
                    section_prefix=settings.title_prefix)
 
 
+def plan_roots(paths: list[Path], settings: Settings) -> tuple[list[Root], list]:
+    """The roots of a build over ``paths`` and their selections; BuildError for a path that cannot be one.
+
+    Said before the model loads or anything is read: a typo'd path is an error, never "every document
+    under it was removed".
+    """
+    try:
+        roots = assign_roots(check_paths(paths, Path(settings.index)), known_roots(Path(settings.index)))
+        selections = [selection_for(root.real if root.is_dir else None, settings.include, settings.exclude)
+                      for root in roots]
+    except (PathError, SelectionError) as exc:
+        raise BuildError(f"{exc}; nothing was built, the existing index, if any, is unchanged") from None
+    return roots, selections
+
+
+def known_roots(index_dir: Path) -> dict[str, str]:
+    """Resolved path -> document id prefix, of the paths the live generation was built from."""
+    current = read_current(index_dir)
+    if current is None:
+        return {}
+    manifest = current[1]
+    if "roots" in manifest:
+        return {root["path"]: root["prefix"] for root in manifest["roots"]}
+    return legacy_roots(manifest.get("sources") or [])
+
+
 def load_corpus(paths: list[Path], settings: Settings, progress: bool | None = None,
-                previous: Previous | None = None) -> tuple[list[Document], list[Skipped]]:
+                previous: Previous | None = None, planned: tuple[list[Root], list] | None = None,
+                ) -> tuple[list[Document], list[Skipped]]:
     """Read the files under ``paths``; a file ``previous`` already holds unchanged is taken from it unparsed.
 
     No file can fail the build: whatever goes wrong with one becomes a Skipped with the reason.
@@ -113,13 +216,15 @@ def load_corpus(paths: list[Path], settings: Settings, progress: bool | None = N
     skipped: list[Skipped] = []
     kept: set[str] = set()  # doc ids taken from the previous generation for folders that could not be read
     max_bytes = int(settings.max_file_mb * 1_000_000)
-    items = list(iter_files(paths, settings.follow_outside_links))
+    roots, selections = planned or plan_roots(paths, settings)
+    items = list(iter_files(roots, selections, settings.follow_outside_links))
     for item in tqdm(items, desc="Reading", unit="file", disable=_no_bar(progress)):
         if isinstance(item, Skipped):
             if item.unread_folder is not None and previous is not None:
                 item = _keep_unread(item, previous, documents, kept)
             skipped.append(item)
-            log.warning("skipped %s: %s", item.path, item.reason)
+            # Hidden, excluded and unsupported files are choices, counted in the summary; the rest are problems.
+            (log.debug if item.category in _CHOSEN else log.warning)("skipped %s: %s", item.path, item.reason)
             continue
         path, doc_id, root = item
         if doc_id in kept:
@@ -136,11 +241,11 @@ def load_corpus(paths: list[Path], settings: Settings, progress: bool | None = N
                 # Unreadable now (permissions, I/O) says nothing about its content: keep what was indexed.
                 documents.append(previous.stored_document(doc_id))
                 reason += "; kept the version indexed before"
-            skipped.append(Skipped(str(path), reason))
-            log.warning("skipped %s: %s", path, reason)
+            skipped.append(Skipped(str(path), reason, category=exc.category))
+            (log.debug if exc.category in _CHOSEN else log.warning)("skipped %s: %s", path, reason)
         except Exception as exc:  # a loader bug or a library's surprise must cost one file, not the build
             reason = f"could not be read ({type(exc).__name__}: {exc})"
-            skipped.append(Skipped(str(path), reason))
+            skipped.append(Skipped(str(path), reason, category="corrupt"))
             log.warning("skipped %s: %s", path, reason)
             log.debug("traceback for %s", path, exc_info=True)
     return documents, skipped
@@ -167,18 +272,66 @@ def build_index(paths: list[Path], settings: Settings, progress: bool | None = N
                 rebuild: bool = False) -> BuildReport:
     """Index the files under ``paths`` into ``settings.index``; ``rebuild`` ignores what the index holds."""
     started = time.perf_counter()
+    roots, selections = plan_roots(paths, settings)
     with build_lock(Path(settings.index)), _Build(settings, rebuild) as build:
-        documents, skipped = load_corpus(paths, settings, progress, build.previous)
+        documents, skipped = load_corpus(paths, settings, progress, build.previous, (roots, selections))
         if not documents:
             raise BuildError(
-                f"no readable documents under {', '.join(map(str, paths))} "
-                f"({len(skipped)} skipped); the existing index, if any, is unchanged"
+                f"no readable documents under {', '.join(map(str, paths))}; the existing index, if any, is "
+                "unchanged\n" + "\n".join(not_indexed_lines(skipped))
             )
+        root_rows = _root_rows(roots, documents)
+        _refuse_vanished_roots(root_rows, Path(settings.index))
         # Absolute, so a server started elsewhere can watch them (index.watch).
-        report = build.run(documents, progress, sources=[str(Path(p).absolute()) for p in paths])
+        report = build.run(documents, progress, sources=[str(Path(p).absolute()) for p in paths],
+                           extra={"roots": [_recorded(row) for row in root_rows], "file_counts": None},
+                           skipped=skipped)
     report.skipped = skipped
+    report.roots = root_rows
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _root_rows(roots: list[Root], documents: list[Document]) -> list[dict]:
+    rows = []
+    for root in roots:
+        within = root.prefix + "/" if root.prefix else ""
+        if not root.is_dir:
+            count = sum(d.doc_id == root.doc_id(root.path) for d in documents)
+        elif root.prefix:
+            count = sum(d.doc_id.startswith(within) for d in documents)
+        else:
+            # A root without a prefix shares the id space with the others' prefixes: count by source file.
+            count = sum(inside_root(d.source, root) for d in documents)
+        rows.append({"path": str(root.real), "given": str(root.path), "prefix": root.prefix, "documents": count})
+    return rows
+
+
+def _recorded(row: dict) -> dict:
+    # The path as typed is for messages; the manifest keeps the resolved one, so spelling a path differently
+    # is no change to the index.
+    return {key: value for key, value in row.items() if key != "given"}
+
+
+def inside_root(source: str, root: Root) -> bool:
+    from .documents import inside_folder
+
+    return inside_folder(str(Path(source).absolute()), str(root.path.absolute()))
+
+
+def _refuse_vanished_roots(rows: list[dict], index_dir: Path) -> None:
+    """A folder that gave documents to the last build and now gives none is an error, not a removal: it is
+    what an unmounted share or a failed sync looks like, and the documents would leave the served index."""
+    current = read_current(index_dir)
+    if current is None:
+        return
+    before = {root["path"]: root.get("documents", 0) for root in current[1].get("roots", [])}
+    gone = [row for row in rows if row["documents"] == 0 and before.get(row["path"], 0) > 0]
+    if gone:
+        raise BuildError("; ".join(
+            f"{row['given']} gave {before[row['path']]} documents to the last build and none now (an unmounted "
+            "share?); leave it out of the command line to remove its documents" for row in gone)
+            + "; nothing was built, the existing index, if any, is unchanged")
 
 
 def build_from_documents(documents: list[Document], settings: Settings, progress: bool | None = None,
@@ -245,7 +398,10 @@ class _Build:
         if self.milvus is not None:
             self.milvus.close()
 
-    def run(self, documents: list[Document], progress: bool | None, sources: list[str]) -> BuildReport:
+    def run(self, documents: list[Document], progress: bool | None, sources: list[str], extra: dict | None = None,
+            skipped: list[Skipped] | None = None) -> BuildReport:
+        """``extra``: more manifest sections; a "file_counts" key is filled with the counts of every file (not
+        the changes: a build that changes no document and finds the same files publishes nothing)."""
         assembled = _Assembly(self.embedder.dimension)
         changes = Changes() if self.previous is not None else None
         to_embed: list[tuple[int, str, list]] = []  # (chunk index, retrieval text, sentence spans in it)
@@ -268,13 +424,17 @@ class _Build:
             "counts": {"documents": len(assembled.documents), "chunks": len(assembled.chunks),
                        "sentences": assembled.n_sentences},
             "sources": sources,
+            **(extra or {}),
         }
+        if "file_counts" in manifest:
+            manifest["file_counts"] = file_counts(len(assembled.documents), None, skipped or [])
         if self._nothing_changed(changes, manifest):
             # A new generation would be the old one again: publishing it would only make every server reload
             # and every citation's generation move for nothing (and a watcher would publish on every burst).
             return BuildReport(index_dir=self.index_dir, generation=self.previous.stored.path,
                                documents=len(assembled.documents), chunks=len(assembled.chunks), changes=changes,
-                               vector_index=vector_index, published=False)
+                               vector_index=vector_index, published=False,
+                               doc_ids=[d.doc_id for d in assembled.documents])
 
         embedded, from_cache, per_node = self._embed(assembled, to_embed, progress)
         try:
@@ -291,15 +451,16 @@ class _Build:
         return BuildReport(index_dir=self.index_dir, generation=generation, documents=len(assembled.documents),
                            chunks=len(assembled.chunks), embedded=embedded, from_cache=from_cache,
                            changes=changes, full_build_reason=self.full_reason, embedded_per_node=per_node,
-                           vector_index=vector_index)
+                           vector_index=vector_index, doc_ids=[d.doc_id for d in assembled.documents])
 
     def _nothing_changed(self, changes: Changes | None, manifest: dict) -> bool:
         if changes is None or changes.added or changes.updated or changes.removed or self.milvus is not None:
             return False
         built = self.previous.stored.manifest
         # Same documents, but any other difference the manifest records (a precision, a vector-index plan, the
-        # source folders, library versions) is still a new index.
-        return all(built.get(key) == value for key, value in manifest.items())
+        # source folders, library versions) is still a new index. Not the counts of files left out: a new
+        # image in a watched folder is no reason to publish (GET /health shows the last published build's).
+        return all(built.get(key) == value for key, value in manifest.items() if key != "file_counts")
 
     def _embed(self, assembled: _Assembly, to_embed: list[tuple[int, str, list]],
                progress: bool | None) -> tuple[int, int, dict[str, int] | None]:

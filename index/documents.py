@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import zlib
 import io
 import os
 import re
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from .decoding import NotText, decode_text
 from .extract import (html_structure, join_hyphenation, markdown_structure, pdf_structure,
                       text_structure)
 from .formats import SUFFIXES as FORMAT_SUFFIXES
@@ -43,12 +45,25 @@ _FILE_TYPES = {
 }
 
 
+# Why a file was not indexed, as the build summary groups them (BuildReport, the manifest's "files").
+UNSUPPORTED, HIDDEN, EXCLUDED, SYMLINK = "unsupported type", "hidden", "excluded", "symlink not followed"
+EMPTY, TOO_LARGE, BINARY, CORRUPT, UNREADABLE = "empty", "too large", "binary", "corrupt", "unreadable"
+BAD_NAME, DUPLICATE = "bad name", "duplicate"
+
+
 class LoadError(Exception):
     """A file that cannot become a document; the message is the reason shown in the build summary."""
+
+    def __init__(self, reason: str, category: str = CORRUPT):
+        super().__init__(reason)
+        self.category = category
 
 
 class Unreadable(LoadError):
     """The file exists but could not be read (permissions, an I/O error): says nothing about its content."""
+
+    def __init__(self, reason: str, category: str = UNREADABLE):
+        super().__init__(reason, category)
 
 
 @dataclass(frozen=True)
@@ -85,71 +100,82 @@ class Skipped:
     # An unreadable folder's doc-id prefix ("" for the corpus root): what an incremental build keeps from the
     # previous generation instead of counting it as removed.
     unread_folder: str | None = None
+    category: str = UNREADABLE
 
 
 def _normalise_newlines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _decode_utf8(data: bytes) -> str:
-    if b"\x00" in data:
-        raise LoadError("binary file (contains NUL bytes)")
+def _decode(data: bytes) -> tuple[str, dict]:
+    """(text, format metadata) of a text format's bytes, newlines normalised.
+
+    The encoding is recorded when it is not UTF-8: the exception worth seeing (and filtering on) is a file
+    read as cp1252 or UTF-16, and documents that were always UTF-8 keep exactly the metadata they had.
+    """
     try:
-        return _normalise_newlines(data.decode("utf-8-sig"))
-    except UnicodeDecodeError as exc:
-        raise LoadError(f"not UTF-8 text (invalid byte at offset {exc.start})") from None
+        text, encoding = decode_text(data)
+    except NotText as exc:
+        raise LoadError(str(exc), BINARY) from None
+    return _normalise_newlines(text), {} if encoding == "utf-8" else {"encoding": encoding}
+
+
+# Lines that open many READMEs and source files but never name them.
+# "Copyright Release for Contributions" is a title; "Copyright (c) 2020 ...", "Copyright 2020", "Copyright:" not.
+_NOT_A_TITLE = re.compile(r"^(?:copyright(?:\s*$|\s*(?:\(c\)|©|\d{4}|by\b|notice\b|:))|\(c\)|©|all rights reserved"
+                          r"|spdx-license-identifier|license\s*:)", re.IGNORECASE)
+_UNDERLINE = re.compile(r"^(=|-|~|\*)\1{2,}$")
 
 
 def _first_line(text: str) -> str:
-    """The first line that reads like a title: scraped text often opens with stray fragments like "in ,"."""
+    """The first line that reads like a title; "" when none does (the caller falls back to the file name).
+
+    A heading wins whatever its length: "# askdocs", or a line underlined with === or --- (setext). Other
+    lines need two words, since scraped text often opens with stray fragments like "in ,". Copyright and
+    licence lines and rules of punctuation are never titles.
+    """
+    lines = [line.strip() for line in text.splitlines()]
     fallback = ""
-    for line in text.splitlines():
-        line = line.strip().lstrip("#").strip()
-        if not line:
+    for i, raw in enumerate(lines):
+        line = raw.lstrip("#").strip()
+        if not line or _NOT_A_TITLE.match(line) or not any(c.isalnum() for c in line):
             continue
-        fallback = fallback or line
-        if len(_WORD.findall(line)) >= 2:
+        underlined = i + 1 < len(lines) and _UNDERLINE.match(lines[i + 1]) is not None
+        if raw.startswith("#") or underlined or len(_WORD.findall(line)) >= 2:
             return line[:_TITLE_CHARS]
+        fallback = fallback or line
     return fallback[:_TITLE_CHARS]
 
 
-Loaded = tuple[str, str, tuple[int, ...], list[Block]]  # text, title, page starts, blocks
+# text, title ("" for none: the file name is used), page starts, blocks, and optionally a dict of format
+# metadata (kept on the document's meta; its keys must be listed in FORMAT_META_KEYS).
+Loaded = tuple[str, str, tuple[int, ...], list[Block]] | tuple[str, str, tuple[int, ...], list[Block], dict]
 
 
 def load_text(data: bytes) -> Loaded:
-    text = _decode_utf8(data)
-    return text, _first_line(text), (), text_structure(text)
+    text, meta = _decode(data)
+    return text, _first_line(text), (), text_structure(text), meta
 
 
 _FRONT_MATTER = re.compile(r"\A---\n.*?\n---\n", re.DOTALL)
 
 
 def load_markdown(data: bytes) -> Loaded:
-    text = _decode_utf8(data)
+    text, meta = _decode(data)
     front_title, blocks = markdown_structure(text)
     heading = next((b for b in blocks if b.kind == "heading"), None)
     body = text[m.end():] if (m := _FRONT_MATTER.match(text)) else text
     title = front_title or (text[heading.start:heading.end] if heading else _first_line(body))
-    return text, title[:_TITLE_CHARS], (), blocks
+    return text, title[:_TITLE_CHARS], (), blocks, meta
 
 
 def load_html(data: bytes) -> Loaded:
-    markup = _decode_html(data)
+    markup, meta = _decode(data)
     try:
         text, title, blocks = html_structure(markup)
     except Exception as exc:  # lxml raises several unrelated types for broken markup
         raise LoadError(f"unparseable HTML ({type(exc).__name__}: {exc})") from None
-    return text, (title.strip() or _first_line(text))[:_TITLE_CHARS], (), blocks
-
-
-def _decode_html(data: bytes) -> str:
-    if b"\x00" in data:
-        raise LoadError("binary file (contains NUL bytes)")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        # HTML often declares a legacy charset; latin-1 never fails, and lxml reads the markup as text.
-        return data.decode("latin-1")
+    return text, (title.strip() or _first_line(text))[:_TITLE_CHARS], (), blocks, meta
 
 
 def load_pdf(data: bytes, max_pages: int = MAX_PDF_PAGES, max_chars: int = MAX_TEXT_CHARS) -> Loaded:
@@ -163,7 +189,7 @@ def load_pdf(data: bytes, max_pages: int = MAX_PDF_PAGES, max_chars: int = MAX_T
         with apply_configuration(**stream_limits):
             reader = PdfReader(io.BytesIO(data))
             if reader.is_encrypted:
-                raise LoadError("encrypted PDF")
+                raise LoadError("encrypted PDF", UNREADABLE)
             if len(reader.pages) > max_pages:
                 raise LoadError(f"too many pages ({len(reader.pages)} > {max_pages} limit, max_pdf_pages)")
             pages, total, content, max_content = [], 0, 0, PDF_CONTENT_PER_TEXT_CHAR * max_chars
@@ -264,35 +290,72 @@ def _too_much_text(max_chars: int, where: str = "") -> str:
     return f"too much text (over {max_chars:,} characters{where}; limit max_text_chars)"
 
 
+# The format registry: a file's suffix names its kind, the kind its loader, ``loader(data: bytes) -> Loaded``.
+# index.formats reads the other kinds (its SUFFIXES are in SUPPORTED_SUFFIXES); a file without a suffix is read
+# as text when it is text, and NAME.gz is decompressed and read as NAME (file_kind).
 LOADERS = {"text": load_text, "markdown": load_markdown, "html": load_html, "pdf": load_pdf}
+# Keys a loader's metadata may set on a document. They are not front matter or sidecar values, so an unchanged
+# file taken over by an incremental build keeps them from the stored document (incremental.Previous).
+FORMAT_META_KEYS = {"encoding"}
+COMPRESSED_SUFFIX = ".gz"
+
+
+def file_kind(name: str) -> str | None:
+    """The kind a file of this name is read as; None for a type no loader reads.
+
+    "" for a name without a suffix (README, COPYING): text, if its content is. NAME.gz is read as NAME, and
+    as text when NAME has no suffix or one no loader knows (changelog.Debian.gz); only its content decides.
+    """
+    suffix = Path(name).suffix.lower()
+    if suffix == COMPRESSED_SUFFIX:
+        inner = Path(name[: -len(suffix)]).suffix.lower()
+        return SUPPORTED_SUFFIXES.get(inner, "")
+    if not suffix:
+        return ""
+    return SUPPORTED_SUFFIXES.get(suffix)
 
 
 def load_document(path: Path, doc_id: str, max_bytes: int, *, max_pdf_pages: int = MAX_PDF_PAGES,
                   max_text_chars: int = MAX_TEXT_CHARS, root: Path | None = None) -> Document:
     """``root``: the resolved folder a sidecar may resolve into (None: anywhere)."""
-    kind = SUPPORTED_SUFFIXES.get(path.suffix.lower())
+    kind = file_kind(path.name)
     if kind is None:
-        raise LoadError(f"unsupported file type {path.suffix or '(none)'}")
+        raise LoadError(f"unsupported file type {path.suffix}", UNSUPPORTED)
     data, stat = read_regular(path, max_bytes)
     if not data.strip():
-        raise LoadError("empty file")
-    locators, attachments = None, ()
+        raise LoadError("empty file", EMPTY)
+    content = data
+    if path.suffix.lower() == COMPRESSED_SUFFIX:
+        content = _gunzip(data, max_bytes)
+        if not content.strip():
+            raise LoadError("empty file (once decompressed)", EMPTY)
+    if kind == "":  # no suffix, or a compressed file of no known type: text if its content is
+        try:
+            decode_text(content)
+        except NotText as exc:
+            what = f"{Path(path.name).suffix} (compressed)" if path.suffix.lower() == COMPRESSED_SUFFIX else \
+                "without an extension"
+            raise LoadError(f"unsupported file type: {what}, and not text ({exc})", UNSUPPORTED) from None
+        kind = "text"
+    locators, attachments, format_meta = None, (), {}
     if kind == "pdf":
-        text, title, page_starts, blocks = load_pdf(data, max_pdf_pages, max_text_chars)
+        text, title, page_starts, blocks = load_pdf(content, max_pdf_pages, max_text_chars)
     elif kind in LOADERS:
-        text, title, page_starts, blocks = LOADERS[kind](data)
+        loaded = LOADERS[kind](content)
+        text, title, page_starts, blocks = loaded[:4]
+        format_meta = loaded[4] if len(loaded) > 4 else {}
     else:
-        text, title, page_starts, blocks, locators, attachments = load_format(kind, data, max_text_chars)
+        text, title, page_starts, blocks, locators, attachments = load_format(kind, content, max_text_chars)
     check_blocks(text, blocks)
     if len(text) > max_text_chars:
-        raise LoadError(_too_much_text(max_text_chars))
+        raise LoadError(_too_much_text(max_text_chars), TOO_LARGE)
     if not text.strip():
-        raise LoadError("no extractable text")
+        raise LoadError("no extractable text", EMPTY)
     from .metadata import document_metadata
 
     document = Document(
         doc_id=doc_id,
-        title=title,
+        title=title.strip() or _name_title(path),
         source=str(path),
         sha256=hashlib.sha256(data).hexdigest(),
         text=text,
@@ -300,7 +363,7 @@ def load_document(path: Path, doc_id: str, max_bytes: int, *, max_pdf_pages: int
         size=stat.st_size,
         mtime=stat.st_mtime,
         page_starts=page_starts,
-        meta=document_metadata(path, text, kind, root),
+        meta={**format_meta, **document_metadata(path, text, kind, root)},
         blocks=tuple(blocks),
         locators=locators,
     )
@@ -311,8 +374,29 @@ def load_document(path: Path, doc_id: str, max_bytes: int, *, max_pdf_pages: int
     return document
 
 
-def _too_large(size: int, max_bytes: int) -> LoadError:
-    return LoadError(f"too large ({_megabytes(size)} > {_megabytes(max_bytes)} limit)")
+def _name_title(path: Path) -> str:
+    """The title of last resort: the file's name without its type (README.gz -> README)."""
+    name = path.name[: -len(COMPRESSED_SUFFIX)] if path.suffix.lower() == COMPRESSED_SUFFIX else path.name
+    stem = Path(name).stem if Path(name).suffix.lower() in SUPPORTED_SUFFIXES else name
+    return (stem or name)[:_TITLE_CHARS]
+
+
+def _gunzip(data: bytes, max_bytes: int) -> bytes:
+    """The decompressed content, at most ``max_bytes`` of it: a few KB of gzip can inflate to gigabytes."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)  # 16: the gzip header and trailer
+    try:
+        out = inflater.decompress(data, max_bytes + 1)
+        if len(out) > max_bytes:
+            raise _too_large(len(out), max_bytes, " once decompressed")
+        if not inflater.eof:
+            raise LoadError("corrupt gzip file (truncated)")
+    except zlib.error as exc:
+        raise LoadError(f"corrupt gzip file ({exc})") from None
+    return out
+
+
+def _too_large(size: int, max_bytes: int, what: str = "") -> LoadError:
+    return LoadError(f"too large ({_megabytes(size)}{what} > {_megabytes(max_bytes)} limit)", TOO_LARGE)
 
 
 def _megabytes(n: int) -> str:
@@ -322,7 +406,7 @@ def _megabytes(n: int) -> str:
 def _require_regular(st: os.stat_result) -> None:
     if not stat_module.S_ISREG(st.st_mode):
         kind = _FILE_TYPES.get(stat_module.S_IFMT(st.st_mode), "special file")
-        raise LoadError(f"not a regular file ({kind})")
+        raise LoadError(f"not a regular file ({kind})", UNREADABLE)
 
 
 def _open_regular(path: Path, max_bytes: int) -> tuple[int, os.stat_result]:
@@ -336,7 +420,7 @@ def _open_regular(path: Path, max_bytes: int) -> tuple[int, os.stat_result]:
         _require_regular(os.stat(path))
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except FileNotFoundError:
-        raise LoadError("vanished while the build ran") from None
+        raise LoadError("vanished while the build ran", UNREADABLE) from None
     except OSError as exc:
         raise Unreadable(f"unreadable ({exc.strerror or exc})") from None
     try:
@@ -380,7 +464,7 @@ def sha256_regular(path: Path, max_bytes: int) -> str:
             digest.update(block)
             read += len(block)
     except OSError as exc:
-        raise LoadError(f"unreadable ({exc.strerror or exc})") from None
+        raise LoadError(f"unreadable ({exc.strerror or exc})", UNREADABLE) from None
     finally:
         os.close(fd)
     if read > max_bytes:
@@ -388,138 +472,5 @@ def sha256_regular(path: Path, max_bytes: int) -> str:
     return digest.hexdigest()
 
 
-def corpus_root(paths: list[Path]) -> Path:
-    """The folder document ids are relative to: the folder itself, or the common parent of several paths."""
-    resolved = [p.absolute() for p in paths]
-    if len(resolved) == 1:
-        return resolved[0] if resolved[0].is_dir() else resolved[0].parent
-    return Path(os.path.commonpath([p if p.is_dir() else p.parent for p in resolved]))
-
-
-def iter_files(paths: list[Path], follow_outside_links: bool = False,
-               ) -> Iterator[tuple[Path, str, Path | None] | Skipped]:
-    """Yield (path, doc_id, root) for every supported file under ``paths``, in a stable order, or a Skipped.
-
-    ``root`` is the resolved path given (a symlink named on the command line is followed): a symlink found
-    in the walk must resolve inside it unless ``follow_outside_links``, in which case ``root`` is None.
-    """
-    root = corpus_root(paths)
-    seen: set[str] = set()
-    for top in paths:
-        if not os.path.lexists(top):
-            yield Skipped(str(top), "no such file or directory")
-            continue
-        try:
-            real_top = Path(os.path.realpath(top, strict=True))
-        except OSError:
-            yield Skipped(str(top), "broken or looping symlink")
-            continue
-        is_dir = real_top.is_dir()
-        # A file named on its own may have a sidecar beside it: its folder is the root for that.
-        limit = None if follow_outside_links else real_top if is_dir else real_top.parent
-        candidates = _walk(top, real_top, root, follow_outside_links) if is_dir else [top]
-        for path in candidates:
-            if isinstance(path, Skipped):
-                yield path
-                continue
-            if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-                continue
-            doc_id = path.absolute().relative_to(root).as_posix()
-            if (bad := _bad_name(doc_id)) is not None:
-                yield Skipped(_shown(path), bad)
-                continue
-            if doc_id in seen:
-                continue
-            seen.add(doc_id)
-            yield path, doc_id, limit
-
-
-def _bad_name(name: str) -> str | None:
-    """Why a name cannot be a document id: ids go into SQLite, JSON, filters and one-line summaries."""
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return "file name is not valid UTF-8"
-    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in name):
-        return f"file name contains control characters ({os.path.basename(name)!r})"
-    return None
-
-
-def _shown(path: Path | str) -> str:
-    """``path`` printable on one line: undecodable bytes as \\x.., control characters escaped."""
-    text = os.fsencode(path).decode("utf-8", "backslashreplace")
-    return text if text.isprintable() else repr(text)[1:-1]
-
-
 def inside_folder(path: str | Path, folder: str | Path) -> bool:
     return os.path.commonpath([path, folder]) == str(folder)
-
-
-def _walk(top: Path, real_top: Path, root: Path, follow_outside_links: bool) -> Iterator[Path | Skipped]:
-    """Files under ``top``, each folder's files in name order before its subfolders (as os.walk, top down).
-
-    Iterative, so no depth of nesting can exhaust the stack. Symlinked folders are followed; a folder already
-    walked (by device and inode) is not walked again, which is what keeps a symlink loop from trapping it.
-    """
-    top_stat = os.stat(top)
-    walked: dict[tuple[int, int], Path] = {(top_stat.st_dev, top_stat.st_ino): top}
-    stack = [top]
-    while stack:
-        folder = stack.pop()
-        try:
-            with os.scandir(folder) as scan:
-                entries = sorted(scan, key=lambda e: e.name)
-        except OSError as exc:
-            prefix = folder.absolute().relative_to(root).as_posix()
-            yield Skipped(_shown(folder), f"unreadable folder ({exc.strerror or exc})",
-                          unread_folder="" if prefix == "." else prefix)
-            continue
-        subfolders: list[Path] = []
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            path = folder / entry.name
-            supported = path.suffix.lower() in SUPPORTED_SUFFIXES
-            is_link, is_dir, own = False, False, None
-            try:
-                is_link = entry.is_symlink()
-                if is_link:
-                    target_stat = os.stat(path)
-                    is_dir = stat_module.S_ISDIR(target_stat.st_mode)
-                else:
-                    is_dir = entry.is_dir(follow_symlinks=False)
-                    own = entry.stat(follow_symlinks=False) if is_dir else None
-            except OSError as exc:
-                if is_link:
-                    if supported:
-                        yield Skipped(_shown(path), "broken or looping symlink")
-                elif is_dir:  # e.g. a path past PATH_MAX
-                    prefix = path.absolute().relative_to(root).as_posix()
-                    yield Skipped(_shown(path), f"unreadable folder ({exc.strerror or exc})", unread_folder=prefix)
-                elif supported:
-                    yield Skipped(_shown(path), f"unreadable ({exc.strerror or exc})")
-                continue
-            if is_dir and (bad := _bad_name(entry.name)) is not None:
-                yield Skipped(_shown(path), bad.replace("file name", "folder name"))
-                continue
-            if is_link:
-                target = os.path.realpath(path)
-                if not follow_outside_links and not inside_folder(target, real_top):
-                    if supported or is_dir:
-                        yield Skipped(_shown(path), f"symlink to {_shown(target)} outside the indexed folder "
-                                      f"{_shown(real_top)} (see follow_outside_links)")
-                    continue
-                if is_dir:
-                    key = (target_stat.st_dev, target_stat.st_ino)
-                    if key in walked:
-                        yield Skipped(_shown(path), f"symlink loop or duplicate: {_shown(target)} is already "
-                                      f"indexed as {_shown(walked[key])}")
-                        continue
-                    walked[key] = path
-            elif own is not None:
-                walked.setdefault((own.st_dev, own.st_ino), path)
-            if is_dir:
-                subfolders.append(path)
-            else:
-                yield path
-        stack.extend(reversed(subfolders))

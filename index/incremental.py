@@ -17,7 +17,7 @@ from stat import S_ISREG
 
 import numpy as np
 
-from .documents import Document, LoadError, sha256_regular
+from .documents import FORMAT_META_KEYS, Document, LoadError, sha256_regular
 from .embedder import Embedder
 from .locators import decode_locators
 from .metadata import document_metadata
@@ -118,9 +118,11 @@ class Previous:
         except (OSError, LoadError):
             return None  # the loader reports it
         row = stored.row
-        # Front matter lives in the unchanged text, but a sidecar can change on its own.
+        # Front matter lives in the unchanged text, but a sidecar can change on its own; what the loader found
+        # in the unchanged bytes (an encoding) is as it was.
+        format_meta = {k: v for k, v in row.meta.items() if k in FORMAT_META_KEYS}
         document = replace(self.stored_document(doc_id), source=str(path), size=stat.st_size, mtime=stat.st_mtime,
-                           meta=document_metadata(path, row.text, row.kind, root))
+                           meta={**format_meta, **document_metadata(path, row.text, row.kind, root)})
         if row.kind != "email":
             return document
         from .formats.attachments import with_children

@@ -37,6 +37,14 @@ class Settings(BaseSettings):
         "is skipped. PDFs are checked page by page, so a small PDF that inflates to gigabytes stops early, and are also "
         "skipped once their pages' decoded content streams pass 4 bytes per allowed character.",
     )
+    include: list[str] = Field(
+        default_factory=list, description="Index only files matching one of these globs (gitignore syntax, relative "
+        "to the folder given); folders are still walked. Empty: every supported file.",
+    )
+    exclude: list[str] = Field(
+        default_factory=list, description="Skip files and folders matching these globs (gitignore syntax, relative "
+        "to the folder given), as a .askdocsignore file in that folder does; named in the summary as excluded.",
+    )
     follow_outside_links: bool = Field(
         False, description="Index symlinked files and folders whose target lies outside the folder given to "
         "build-index (and read such sidecars); by default they are skipped and named in the summary.",

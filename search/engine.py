@@ -157,6 +157,7 @@ class Engine:
             runtime=built_runtime(manifest["model"]),
             precision=manifest["model"].get("precision"),
             vectors=self._vectors_description(manifest.get("vectors") or {}),
+            file_counts=manifest.get("file_counts"),
         )
 
     def _vectors_description(self, section: dict) -> str:

@@ -285,6 +285,10 @@ class IndexStats(BaseModel):
     precision: str | None = Field(None, description="Of the chunk vectors: fp32, bf16 (torch) or int8 (onnx).")
     vectors: str = Field(description="Where the chunk vectors are searched: the FAISS index type (flat = exact, or "
                          "IVF with the lists probed per question) or the Milvus collection.")
+    file_counts: dict[str, int | dict[str, int]] | None = Field(
+        None, description="How the files under the build's paths fared, counted at build time: indexed, not_indexed, "
+        "not_indexed_by_reason, unsupported_by_extension (and added, updated, unchanged, removed for an incremental "
+        "build). None for an index built before they were recorded.")
 
 
 class SyncRecord(BaseModel):

@@ -35,8 +35,8 @@ def _build(paths, index: Path, *extra: str, env: dict | None = None, timeout: fl
 
 def _skipped(summary: str) -> dict[str, str]:
     """Skipped path (as printed) -> reason, from a build summary."""
-    lines = summary.split("Skipped ", 1)[1].splitlines()[1:] if "Skipped " in summary else []
-    return dict(line.strip().split(": ", 1) for line in lines if line.startswith("  "))
+    lines = summary.split("Not indexed: ", 1)[1].splitlines()[1:] if "Not indexed: " in summary else []
+    return dict(line.strip().split(": ", 1) for line in lines if line.startswith("    "))
 
 
 def _reason(summary: str, path: Path | str) -> str:

@@ -58,5 +58,5 @@ def test_build_index_prints_a_summary(tmp_path, corpus):
     )
     assert done.returncode == 0, done.stderr
     assert "Indexed 4 documents as" in done.stdout
-    assert "Skipped 1 files" in done.stdout and "junk.txt: binary file" in done.stdout
+    assert "Not indexed: 1 files and folders" in done.stdout and "junk.txt: binary file" in done.stdout
     assert "junk.txt" in done.stderr  # the warning as it happened

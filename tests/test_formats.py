@@ -261,7 +261,7 @@ CORRUPT = {
     "bridges.csv": (b'a,b\n"unterminated,quote\n', "malformed CSV"),
     "ferries.tsv": (b"a\tb\n\x00\x01\x02", "binary file"),
     "choir.eml": (b"just some words without any header at all\n", "not an e-mail"),
-    "sourdough.rst": ("d\u00e9j\u00e0".encode("latin-1"), "not UTF-8"),
+    "sourdough.rst": (bytes(range(128, 256)) * 4, "binary file"),
     "canal.rtf": (b"plain text pretending to be RTF", "not an RTF file"),
 }
 

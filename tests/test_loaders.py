@@ -82,7 +82,8 @@ def test_pdf_pages_reach_chunk_citations(corpus_index):
         ("empty.txt", b"", "empty file"),
         ("blank.md", b"  \n\n ", "empty file"),
         ("binary.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary file"),
-        ("latin1.txt", "café crème brûlée".encode("latin-1"), "not UTF-8"),
+        ("noise.txt", bytes(range(128, 256)) * 4, "binary file \\(no text encoding fits"),
+        ("bad-utf16.txt", b"\xff\xfe" + "ok".encode("utf-16-le") + b"\x00\xd8", "corrupt UTF-16 text"),
         ("broken.pdf", b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog", "corrupt PDF"),
         ("truncated.pdf", make_pdf(PDF_PAGES)[:200], "corrupt PDF"),
     ],
@@ -104,20 +105,22 @@ def test_oversized_file_is_refused_without_reading(tmp_path):
 def test_build_skips_bad_files_names_them_and_goes_on(tmp_path, caplog):
     docs = write_corpus(tmp_path / "docs")
     (docs / "binary.txt").write_bytes(b"\x00\x01\x02garbage")
-    (docs / "latin1.txt").write_bytes("café".encode("latin-1"))
+    (docs / "noise.txt").write_bytes(bytes(range(128, 256)) * 4)
     (docs / "broken.pdf").write_bytes(b"%PDF-1.4 nonsense")
-    (docs / "image.png").write_bytes(b"\x89PNG")  # not a supported type: ignored, not an error
+    (docs / "image.png").write_bytes(b"\x89PNG")  # not a supported type: counted, not an error
     (docs / "loop.txt").symlink_to(docs / "loop.txt")
     documents, skipped = load_corpus([docs], Settings())
     assert sorted(d.doc_id for d in documents) == ["notes/bicycle.txt", "notes/coffee.md", "solar.html", "tea.pdf"]
     reasons = {Path(s.path).name: s.reason for s in skipped}
-    assert set(reasons) == {"binary.txt", "latin1.txt", "broken.pdf", "loop.txt"}
-    for name in reasons:
-        assert name in caplog.text, "each skipped file is named in a warning"
+    assert set(reasons) == {"binary.txt", "noise.txt", "broken.pdf", "loop.txt", "image.png"}
+    for name in reasons.keys() - {"image.png"}:
+        assert name in caplog.text, "each file that could not be read is named in a warning"
 
     report = build_index([docs], Settings(index=tmp_path / "index"), progress=False)
-    assert report.documents == 4 and len(report.skipped) == 4
-    assert "Skipped 4 files" in report.summary() and "broken.pdf" in report.summary()
+    assert report.documents == 4 and len(report.skipped) == 5
+    summary = report.summary()
+    assert "Not indexed: 5 files and folders" in summary and "broken.pdf" in summary
+    assert "unsupported type: 1 (.png 1)" in summary
 
 
 def test_build_with_nothing_readable_fails_and_keeps_previous_index(tmp_path, corpus):

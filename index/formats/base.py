@@ -73,10 +73,10 @@ def checked_zip(data: bytes, what: str) -> zipfile.ZipFile:
 
 
 def decode_text(data: bytes) -> str:
-    """Text formats (CSV, reStructuredText) decode as ``.txt`` files do."""
-    from ..documents import _decode_utf8
+    """Text formats (CSV, reStructuredText) decode as ``.txt`` files do (index.decoding: BOMs, legacy code pages)."""
+    from ..documents import _decode
 
-    return _decode_utf8(data)
+    return _decode(data)[0]
 
 
 class Builder(TextBuilder):
