@@ -106,7 +106,7 @@ def test_build_skips_bad_files_names_them_and_goes_on(tmp_path, caplog):
     (docs / "binary.txt").write_bytes(b"\x00\x01\x02garbage")
     (docs / "latin1.txt").write_bytes("café".encode("latin-1"))
     (docs / "broken.pdf").write_bytes(b"%PDF-1.4 nonsense")
-    (docs / "image.png").write_bytes(b"\x89PNG")  # not a supported type: ignored, not an error
+    (docs / "archive.zip").write_bytes(b"PK\x03\x04")  # not a supported type: ignored, not an error
     (docs / "loop.txt").symlink_to(docs / "loop.txt")
     documents, skipped = load_corpus([docs], Settings())
     assert sorted(d.doc_id for d in documents) == ["notes/bicycle.txt", "notes/coffee.md", "solar.html", "tea.pdf"]
