@@ -32,7 +32,7 @@ log = logging.getLogger("askdocs.build")
 REUSE_SECTIONS = ("model", "chunker", "retrieval_text", "libraries", "structure")
 # Libraries that decide the stored text and the chunk boundaries. torch is left out on purpose: a new
 # version moves vectors by ~1e-7, which is no reason to re-embed a whole corpus.
-TEXT_LIBRARIES = ("pypdf", "lxml", "sentencex", "tokenizers")
+TEXT_LIBRARIES = ("pypdf", "pypdfium2", "rapidocr", "lxml", "sentencex", "tokenizers")
 # Recorded but not compared, for the same reason: bf16 and fp32 torch vectors of a chunk agree to cosine
 # >= 0.9999 and give SciFact nDCG@10 within 0.005 of each other (README "Performance"), closer than the torch and
 # onnx runtimes that already share indexes, so an index may hold both. Changing the precision (or `auto`

@@ -251,3 +251,44 @@ def make_structured_pdf(outline: bool = False) -> bytes:
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+# ---------------------------------------------------------------- pictures of text (issue 16: scans and images)
+
+SCANNED_PAGES = [
+    "Oolong tea\n\nOolong tea is partly oxidised, between green and black tea.\nIt is rolled into small balls after wilting.",
+    "Brewing\n\nBrew oolong with water at 90 degrees for three minutes.\nThe same leaves can be infused five times.",
+]
+
+
+def text_image(text: str, width: int = 1275, height: int = 1650):
+    """A white page (150 DPI letter size) with ``text`` drawn in black, one drawn line per line of text."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=34)
+    y = 120
+    for line in text.split("\n"):
+        if line:
+            draw.text((110, y), line, fill="black", font=font)
+        y += 56
+    return image
+
+
+def make_scanned_pdf(pages: list[str]) -> bytes:
+    """An image-only PDF: each page is a picture of its text, with no text layer (what a scanner writes)."""
+    import io
+
+    images = [text_image(text) for text in pages]
+    out = io.BytesIO()
+    images[0].save(out, "PDF", resolution=150, save_all=True, append_images=images[1:])
+    return out.getvalue()
+
+
+def make_png(text: str, **size) -> bytes:
+    import io
+
+    out = io.BytesIO()
+    text_image(text, **size).save(out, "PNG")
+    return out.getvalue()
