@@ -63,6 +63,8 @@ class BuildReport:
     full_build_reason: str | None = None
     embedded_per_node: dict[str, int] | None = None  # a Ray build: chunks each node embedded
     vector_index: dict | None = None  # the manifest's "vectors" section (FAISS builds)
+    # (path, note) for files indexed with something to say: pages read by OCR, pages with no text layer.
+    notes: list[tuple[str, str]] = field(default_factory=list)
 
     def _cached(self) -> str:
         return f", {self.from_cache} from the embedding cache" if self.from_cache else ""
@@ -85,6 +87,9 @@ class BuildReport:
                 f"{node}: {n}" for node, n in sorted(self.embedded_per_node.items())) + " chunks")
         if self.vector_index is not None:
             lines.append(f"Vector index: {ann.describe(self.vector_index)}")
+        if self.notes:
+            lines.append(f"Notes on {len({path for path, _ in self.notes})} indexed files:")
+            lines.extend(f"  {path}: {note}" for path, note in self.notes)
         if self.skipped:
             lines.append(f"Skipped {len(self.skipped)} files:")
             lines.extend(f"  {s.path}: {s.reason}" for s in self.skipped)
@@ -125,6 +130,8 @@ def load_corpus(paths: list[Path], settings: Settings, progress: bool | None = N
             documents.append(unchanged or load_document(
                 path, doc_id, max_bytes, max_pdf_pages=settings.max_pdf_pages,
                 max_text_chars=settings.max_text_chars, root=root))
+            for note in documents[-1].notes:
+                log.warning("%s: %s", path, note)
         except LoadError as exc:
             skipped.append(Skipped(str(path), str(exc)))
             log.warning("skipped %s: %s", path, exc)
@@ -166,6 +173,7 @@ def build_index(paths: list[Path], settings: Settings, progress: bool | None = N
             )
         report = build.run(documents, progress, sources=[str(p) for p in paths])
     report.skipped = skipped
+    report.notes = [(d.source, note) for d in documents for note in d.notes]
     report.seconds = time.perf_counter() - started
     return report
 

@@ -8,6 +8,32 @@ from pathlib import Path
 
 def make_pdf(pages: list[str], title: str | None = None) -> bytes:
     """A minimal, valid PDF with one text line per entry of each page's lines (Helvetica, uncompressed)."""
+    streams = []
+    for text in pages:
+        ops = ["BT", "/F1 11 Tf", "14 TL", "72 720 Td"]
+        for line in text.split("\n"):
+            escaped = line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+            ops.append(f"({escaped}) Tj T*")
+        ops.append("ET")
+        streams.append("\n".join(ops).encode("latin-1"))
+    return pdf_of_streams(streams, title)
+
+
+def make_placed_words_pdf(lines: list[str]) -> bytes:
+    """One page whose words are each placed on their own (a text matrix per word, no space characters), the way
+    many typesetters write them: the gaps between words exist only as positions."""
+    ops = ["BT", "/F1 11 Tf"]
+    for row, line in enumerate(lines):
+        x = 72.0
+        for word in line.split():
+            ops.append(f"1 0 0 1 {x:.1f} {720 - 16 * row} Tm ({word}) Tj")
+            x += 6.2 * len(word) + 4
+    ops.append("ET")
+    return pdf_of_streams(["\n".join(ops).encode("latin-1")])
+
+
+def pdf_of_streams(streams: list[bytes], title: str | None = None) -> bytes:
+    """A PDF with one page per content stream (Helvetica as /F1, letter size, uncompressed)."""
     objects: list[bytes] = []
 
     def add(body: bytes) -> int:
@@ -18,14 +44,7 @@ def make_pdf(pages: list[str], title: str | None = None) -> bytes:
     pages_obj = add(b"")
     font = add(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
     page_ids = []
-    for text in pages:
-        lines = text.split("\n")
-        ops = ["BT", "/F1 11 Tf", "14 TL", "72 720 Td"]
-        for line in lines:
-            escaped = line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-            ops.append(f"({escaped}) Tj T*")
-        ops.append("ET")
-        stream = "\n".join(ops).encode("latin-1")
+    for stream in streams:
         content = add(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
         page_ids.append(
             add(
