@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import threading
+import warnings
 from array import array
 
 from .documents import LoadError, too_much_text
@@ -45,7 +46,7 @@ def _recognise(pixels) -> str:
         if _engine is None:
             from rapidocr import RapidOCR
 
-            _engine = RapidOCR(params={"Global.log_level": "warning"})
+            _engine = RapidOCR(params={"Global.log_level": "error"})
         result = _engine(pixels)
     if result.boxes is None or result.txts is None:
         return ""
@@ -120,7 +121,12 @@ def read_image_pages(data: bytes, max_pages: int, max_chars: int) -> PdfText:
     from PIL import Image, ImageSequence, UnidentifiedImageError
 
     try:
-        image = Image.open(io.BytesIO(data))
+        with warnings.catch_warnings():
+            # Pillow warns past 89 Mpx and refuses past 179 Mpx as it opens; the size check below says it plainly.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        raise LoadError(f"image too large ({exc})") from None
     except UnidentifiedImageError:
         raise LoadError("corrupt or unsupported image (Pillow cannot identify it)") from None
     except (OSError, ValueError) as exc:
