@@ -186,8 +186,8 @@ TOOLS: dict[str, Tool] = {
                 "Find the passages of the indexed documents that best match a query. Use it to explore what the "
                 "documents say about a topic or to gather evidence before writing an answer yourself. Returns ranked "
                 "passages, each with its text, the sentence that matches best (highlight) and a citation: document "
-                "id and title, character offsets, lines, PDF page and the chunk_id that get_passage takes. Cite "
-                "passages by their document and lines."
+                "id and title, character offsets, lines, PDF page (and the page_label it prints) and the chunk_id "
+                "that get_passage takes. Cite passages by their document and lines."
             ),
             arguments=SearchArguments,
             result=SearchResponse,

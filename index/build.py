@@ -372,7 +372,7 @@ class _Assembly:
 
     def add_document(self, d: Document) -> int:
         self.documents.append(DocumentRow(d.doc_id, d.title, d.source, d.kind, d.sha256, d.size, d.mtime,
-                                          d.page_starts, d.meta, d.text, encode_blocks(d.blocks)))
+                                          d.page_starts, d.meta, d.text, encode_blocks(d.blocks), d.page_labels))
         return len(self.documents) - 1
 
     def add_chunk(self, chunk: ChunkRow, text: str, spans, vector, sentence_vectors, kinds) -> int:

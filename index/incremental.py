@@ -125,7 +125,7 @@ class Previous:
         row = self.documents[doc_id].row
         return Document(doc_id=row.doc_id, title=row.title, source=row.source, sha256=row.sha256, text=row.text,
                         kind=row.kind, size=row.size, mtime=row.mtime, page_starts=row.page_starts, meta=row.meta,
-                        blocks=decode_blocks(row.blocks))
+                        blocks=decode_blocks(row.blocks), page_labels=row.page_labels)
 
     def unchanged(self, document: Document) -> StoredDocument | None:
         stored = self.documents.get(document.doc_id)

@@ -63,7 +63,8 @@ CREATE TABLE documents (
     page_starts TEXT NOT NULL,
     meta TEXT NOT NULL,
     text TEXT NOT NULL,
-    blocks TEXT NOT NULL DEFAULT '[]'
+    blocks TEXT NOT NULL DEFAULT '[]',
+    page_labels TEXT NOT NULL DEFAULT '[]'
 );
 CREATE TABLE chunks (
     row INTEGER PRIMARY KEY,
@@ -122,6 +123,13 @@ class DocumentRow:
     meta: dict
     text: str
     blocks: str = "[]"  # index.structure.encode_blocks; "[]" in an index built before blocks were kept
+    page_labels: tuple[str, ...] = ()  # each page's own label where a PDF defines them (Document.page_labels)
+
+
+def _document_row(row) -> DocumentRow:
+    """A DocumentRow from the columns StoredIndex._document_columns selects."""
+    return DocumentRow(*row[:7], tuple(json.loads(row[7])), json.loads(row[8]), row[9], row[10],
+                       tuple(json.loads(row[11])))
 
 
 @dataclass(frozen=True)
@@ -271,10 +279,11 @@ def _write_sqlite(path: Path, documents: list[DocumentRow], chunks: list[ChunkRo
     try:
         connection.executescript(SCHEMA)
         connection.executemany(
-            "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 (row, d.doc_id, d.title, d.source, d.kind, d.sha256, d.size, d.mtime,
-                 json.dumps(list(d.page_starts)), json.dumps(d.meta, sort_keys=True), d.text, d.blocks)
+                 json.dumps(list(d.page_starts)), json.dumps(d.meta, sort_keys=True), d.text, d.blocks,
+                 json.dumps(list(d.page_labels), ensure_ascii=False))
                 for row, d in enumerate(documents)
             ),
         )
@@ -380,6 +389,9 @@ class StoredIndex:
         self._sections_cache: dict[int, object] = {}
         self.bm25 = bm25
         self._page_starts = page_starts  # only documents that have pages (PDFs)
+        self.page_labels: dict[int, tuple[str, ...]] = {}  # only documents whose pages have labels of their own
+        # Whether documents has the page_labels column (absent from indexes built before labels were kept).
+        self.has_page_labels = False
         # One connection opened now: it keeps the files readable even after a later build prunes them.
         self._connection = connection
         self._db_lock = threading.Lock()
@@ -412,6 +424,11 @@ class StoredIndex:
     def page_at(self, doc_row: int, char_offset: int) -> int | None:
         starts = self._page_starts.get(doc_row)
         return max(1, bisect.bisect_right(starts, char_offset)) if starts else None
+
+    def page_label_at(self, doc_row: int, char_offset: int) -> str | None:
+        labels = self.page_labels.get(doc_row)
+        page = self.page_at(doc_row, char_offset) if labels else None
+        return (labels[page - 1] or None) if page and page <= len(labels) else None
 
     def chunk_texts(self, rows: list[int]) -> list[str]:
         if not rows:
@@ -470,7 +487,7 @@ class StoredIndex:
 
     def _document_columns(self) -> str:
         return ("doc_id, title, source, kind, sha256, size, mtime, page_starts, meta, text, "
-                + ("blocks" if self.has_structure else "'[]'"))
+                + ("blocks" if self.has_structure else "'[]'") + (", page_labels" if self.has_page_labels else ", '[]'"))
 
     def document(self, doc_id: str) -> DocumentRow | None:
         with self._read() as connection:
@@ -479,7 +496,7 @@ class StoredIndex:
             ).fetchone()
         if row is None:
             return None
-        return DocumentRow(*row[:7], tuple(json.loads(row[7])), json.loads(row[8]), row[9], row[10])
+        return _document_row(row)
 
     def document_text_slice(self, doc_row: int, start: int, end: int) -> str:
         with self._read() as connection:
@@ -498,7 +515,7 @@ class StoredIndex:
         """Every document, in row order (for an incremental build to take over)."""
         with self._read() as connection:
             rows = connection.execute(f"SELECT {self._document_columns()} FROM documents ORDER BY row").fetchall()
-        return [DocumentRow(*row[:7], tuple(json.loads(row[7])), json.loads(row[8]), row[9], row[10]) for row in rows]
+        return [_document_row(row) for row in rows]
 
     def all_chunks(self) -> list[ChunkRow]:
         """Every chunk, in row order; row ``i`` has vector ``i``."""
@@ -609,6 +626,11 @@ def _open_generation(index_dir: Path, path: Path, model: str | None, dimension: 
             sentence_vectors = sentences["vectors"].astype(np.float16, copy=False)
             sentence_kinds = sentences["kinds"] if "kinds" in sentences.files else None
         has_structure = "section" in {c[1] for c in connection.execute("PRAGMA table_info(chunks)")}
+        has_page_labels = "page_labels" in {c[1] for c in connection.execute("PRAGMA table_info(documents)")}
+        page_labels = {
+            row: tuple(json.loads(labels))
+            for row, labels in connection.execute("SELECT row, page_labels FROM documents WHERE page_labels != '[]'")
+        } if has_page_labels else {}
         bm25 = load_bm25(path / BM25_DIR)
         section = manifest.get("vectors") or {}
         search_nprobe = None if section.get("type") == "milvus" else ann.check_opened(vectors, section, nprobe)
@@ -629,6 +651,8 @@ def _open_generation(index_dir: Path, path: Path, model: str | None, dimension: 
     )
     stored.sentence_kinds = sentence_kinds
     stored.has_structure = has_structure
+    stored.has_page_labels = has_page_labels
+    stored.page_labels = page_labels
     stored.doc_kinds = [d[3] for d in docs]
     stored.doc_mtimes = [d[4] for d in docs]
     stored.doc_meta = [json.loads(d[5]) for d in docs]

@@ -27,8 +27,15 @@ def _source(citation: Citation) -> str:
     else:
         place = f"lines {citation.line_start}-{citation.line_end}"
     if citation.page is not None:
-        place = f"page {citation.page}, {place}"
+        place = f"{page_name(citation.page, citation.page_label)}, {place}"
     return f"{_one_line(citation.title)} ({citation.doc_id}, {place})"
+
+
+def page_name(page: int, label: str | None) -> str:
+    """"page 9 (PDF page 13)" where the page prints a label of its own, else "page 13"."""
+    if label and label != str(page):
+        return f"page {label} (PDF page {page})"
+    return f"page {page}"
 
 
 def _one_line(text: str) -> str:

@@ -139,3 +139,35 @@ def test_page_labels_are_kept_per_page():
     assert doc.page_at(doc.text.index("Black tea")) == 4
     # Labels that only repeat the page numbers say nothing: none are kept.
     assert load_document_bytes(make_pdf(PDF_PAGES)).page_labels == ()
+
+
+def test_citations_carry_the_page_label(tmp_path):
+    from index.build import build_index
+    from index.settings import Settings
+    from search import open_index
+    from search.context import page_name
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "handbook.pdf").write_bytes(_labelled())
+    (docs / "tea.pdf").write_bytes(make_pdf(PDF_PAGES, title="Tea"))
+    build_index([docs], Settings(index=tmp_path / "index"), progress=False)
+    engine = open_index(tmp_path / "index")
+    try:
+        response = engine.ask("What gives black tea a darker colour?", top_k=5)
+        answer = response.answer
+        assert answer is not None and answer.citation.doc_id == "handbook.pdf"
+        assert (answer.citation.page, answer.citation.page_label) == (4, "3")
+        handbook = [p for p in response.passages if p.citation.doc_id == "handbook.pdf"]
+        assert handbook and all(p.citation.page_label == handbook_label(p.citation.page) for p in handbook)
+        others = [p for p in response.passages if p.citation.doc_id == "tea.pdf"]
+        assert all(p.citation.page_label is None and p.citation.page for p in others)
+        assert engine.document("handbook.pdf").page_labels == ["i", "1", "2", "3"]
+        assert engine.document("tea.pdf").page_labels == []
+        assert page_name(4, "3") == "page 3 (PDF page 4)" and page_name(2, None) == page_name(2, "2") == "page 2"
+    finally:
+        engine.close()
+
+
+def handbook_label(page: int) -> str:
+    return ["i", "1", "2", "3"][page - 1]

@@ -1,6 +1,6 @@
 // The document view: /view/{doc_id}?start=&end= shows the stored text with line numbers (and PDF pages)
 // and the cited characters text[start:end] marked and scrolled into view, so a claim can be checked in context.
-import { api, documentUrl, el, linesLabel, plural, showStats, toUtf16 } from "./common.js";
+import { api, documentUrl, el, linesLabel, pageName, plural, showStats, toUtf16 } from "./common.js";
 
 const params = new URLSearchParams(location.search);
 const docPath = location.pathname.replace(/^\/view\//, "");
@@ -71,7 +71,11 @@ function render(doc, span) {
   const fragment = document.createDocumentFragment();
   let first = null;
   lines.forEach((line, i) => {
-    if (pageBefore.has(i)) fragment.append(el("h2", { class: "page-break" }, `Page ${pageBefore.get(i)}`));
+    if (pageBefore.has(i)) {
+      const number = pageBefore.get(i);
+      const name = pageName(number, (doc.page_labels || [])[number - 1]);
+      fragment.append(el("h2", { class: "page-break" }, name[0].toUpperCase() + name.slice(1)));
+    }
     const lineStart = lineStarts[i];
     const lineEnd = lineStart + line.length; // the "\n" after the line sits at lineEnd
     // Every line the span touches gets a <mark>, an empty one for a blank line, so the marks joined
@@ -101,7 +105,8 @@ function render(doc, span) {
   if (first) {
     const lineStart = lineAt(lineStarts, start) + 1;
     const lineEnd = lineAt(lineStarts, Math.max(start, end - 1)) + 1;
-    const page = pageStarts.length ? ` · page ${pageStarts.filter((p) => p <= span.start).length || 1}` : "";
+    const number = pageStarts.filter((p) => p <= span.start).length || 1;
+    const page = pageStarts.length ? ` · ${pageName(number, (doc.page_labels || [])[number - 1])}` : "";
     where.replaceChildren(
       "Cited: ",
       el("a", { href: "#cited" }, linesLabel(lineStart, lineEnd)),
