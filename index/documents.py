@@ -19,10 +19,10 @@ from .extract import (html_structure, join_hyphenation, markdown_structure, pdf_
                       text_structure)
 from .structure import Block, check_blocks
 
+SUPPORTED_SUFFIXES = {".txt": "text", ".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html", ".pdf": "pdf"}
 # Pictures of text (scans, screenshots), read by OCR (index.ocr).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
-SUPPORTED_SUFFIXES = {".txt": "text", ".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html", ".pdf": "pdf",
-                      **{suffix: "image" for suffix in IMAGE_SUFFIXES}}
+SUPPORTED_SUFFIXES.update({suffix: "image" for suffix in IMAGE_SUFFIXES})
 PAGE_SEPARATOR = "\n\n"
 _TITLE_CHARS = 200
 _WORD = re.compile(r"[^\W\d_]{2,}")

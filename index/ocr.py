@@ -147,7 +147,7 @@ def read_image_pages(data: bytes, max_pages: int, max_chars: int) -> PdfText:
             text = _recognise(_bounded(frame))
             if not text:
                 empty.append(number)
-            pages.append(PdfPage(text, array("i", [-1]) * len(text), ocr=True))
+            pages.append(PdfPage(text, array("i", [-1]) * len(text), source="ocr" if text else "ocr_empty"))
             total += len(text)
             if total > max_chars:
                 raise LoadError(too_much_text(max_chars, f" by page {number}"))

@@ -39,7 +39,9 @@ class PdfPage:
     text: str
     chars: array  # array('i'): pdfium char index of each character of ``text``; -1 where none
     label: str = ""  # the page's own label ("iv", "9") where the PDF defines page labels
-    ocr: bool = False
+    # How the text was read: "text" (the text layer), "ocr", "no_text" (it draws something but has no text
+    # layer, and there is no OCR), "ocr_empty" (OCR found no text), "blank" (draws nothing), "too_busy".
+    source: str = "text"
 
 
 @dataclass
@@ -67,9 +69,6 @@ def read_pdf(data: bytes, max_pages: int, max_chars: int, ocr=None) -> PdfText:
             raise LoadError(f"too many pages ({count} > {max_pages} limit, max_pdf_pages)")
         budget = _ContentBudget(data, count, max_chars)
         pages: list[PdfPage] = []
-        no_text: list[int] = []
-        too_busy: list[int] = []
-        ocred: list[int] = []
         drawn: dict[tuple, PdfPage] = {}  # page text by what draws it (_ContentBudget.key)
         total = 0
         for number in range(count):
@@ -77,16 +76,11 @@ def read_pdf(data: bytes, max_pages: int, max_chars: int, ocr=None) -> PdfText:
             if key is not None and key in drawn:
                 # The same content stream drawn with the same resources on a page of the same shape gives the
                 # same text: extracting it again would only cost time (a bomb shares one stream).
-                page = PdfPage(drawn[key].text, drawn[key].chars, ocr=drawn[key].ocr)
+                page = PdfPage(drawn[key].text, drawn[key].chars, source=drawn[key].source)
             elif content > PAGE_CONTENT_BYTES:
-                page = PdfPage("", array("i"))
-                too_busy.append(number + 1)
+                page = PdfPage("", array("i"), source="too_busy")
             else:
                 page = _read_page(document, number, raw, ocr)
-                if page.ocr:
-                    ocred.append(number + 1)
-                elif page.text == "" and _draws_something(document, number, raw):
-                    no_text.append(number + 1)
                 if key is not None:
                     drawn[key] = page
             page.label = _label(document, number)
@@ -102,16 +96,25 @@ def read_pdf(data: bytes, max_pages: int, max_chars: int, ocr=None) -> PdfText:
         raise LoadError(f"corrupt PDF ({exc})") from None
     finally:
         document.close()
+    return PdfText(pages, title, outline, _notes(pages))
+
+
+def _notes(pages: list[PdfPage]) -> list[str]:
+    def numbers(source: str) -> list[int]:
+        return [n for n, page in enumerate(pages, 1) if page.source == source]
+
     notes = []
-    if ocred:
+    if ocred := numbers("ocr"):
         notes.append(f"OCR read {_pages(ocred)} (no text layer)")
-    if no_text:
+    if no_text := numbers("no_text"):
         notes.append(f"{_pages(no_text)} {'has' if len(no_text) == 1 else 'have'} no text layer; "
                      "install askdocs[ocr] to read scanned pages")
-    if too_busy:
+    if empty := numbers("ocr_empty"):
+        notes.append(f"{_pages(empty)}: no text layer, and OCR found no text")
+    if too_busy := numbers("too_busy"):
         notes.append(f"{_pages(too_busy)}: text not read (over {PAGE_CONTENT_BYTES:,} bytes of drawing content "
                      "on one page)")
-    return PdfText(pages, title, outline, notes)
+    return notes
 
 
 def _pages(numbers: list[int]) -> str:
@@ -128,11 +131,14 @@ def _read_page(document, number: int, raw, ocr) -> PdfPage:
         finally:
             textpage.close()
         text, chars = clean_page(text, array("i", range(len(text))))
-        if not text and ocr is not None and raw.FPDFPage_CountObjects(page.raw) > 0:
-            ocr_text = ocr(page)
-            if ocr_text:
-                return PdfPage(ocr_text, array("i", [-1]) * len(ocr_text), ocr=True)
-        return PdfPage(text, chars)
+        if text:
+            return PdfPage(text, chars)
+        if raw.FPDFPage_CountObjects(page.raw) == 0:
+            return PdfPage("", chars, source="blank")
+        if ocr is None:
+            return PdfPage("", chars, source="no_text")
+        ocr_text = ocr(page)
+        return PdfPage(ocr_text, array("i", [-1]) * len(ocr_text), source="ocr" if ocr_text else "ocr_empty")
     finally:
         page.close()
 
@@ -166,14 +172,6 @@ def _char(code: int) -> str:
     if code == 0 or 0xD800 <= code <= 0xDFFF or code > 0x10FFFF:
         return "\ufffd"
     return chr(code)
-
-
-def _draws_something(document, number: int, raw) -> bool:
-    page = document[number]
-    try:
-        return raw.FPDFPage_CountObjects(page.raw) > 0
-    finally:
-        page.close()
 
 
 # What becomes of pdfium's characters in the stored text, before any offset is taken.

@@ -487,7 +487,8 @@ class StoredIndex:
 
     def _document_columns(self) -> str:
         return ("doc_id, title, source, kind, sha256, size, mtime, page_starts, meta, text, "
-                + ("blocks" if self.has_structure else "'[]'") + (", page_labels" if self.has_page_labels else ", '[]'"))
+                + ("blocks" if self.has_structure else "'[]'")
+                + (", page_labels" if self.has_page_labels else ", '[]'"))
 
     def document(self, doc_id: str) -> DocumentRow | None:
         with self._read() as connection:

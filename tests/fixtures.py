@@ -275,7 +275,8 @@ def make_structured_pdf(outline: bool = False) -> bytes:
 # ---------------------------------------------------------------- pictures of text (issue 16: scans and images)
 
 SCANNED_PAGES = [
-    "Oolong tea\n\nOolong tea is partly oxidised, between green and black tea.\nIt is rolled into small balls after wilting.",
+    "Oolong tea\n\nOolong tea is partly oxidised, between green and black tea.\n"
+    "It is rolled into small balls after wilting.",
     "Brewing\n\nBrew oolong with water at 90 degrees for three minutes.\nThe same leaves can be infused five times.",
 ]
 

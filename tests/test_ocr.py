@@ -94,6 +94,13 @@ def test_an_image_with_no_text_is_reported(ocr_index):
     assert reasons == {str(docs / "blank.png"): "no text found by OCR"}
 
 
+def test_a_scanned_page_with_no_text_is_reported(tmp_path):
+    path = tmp_path / "photo.pdf"
+    path.write_bytes(make_scanned_pdf([""]))
+    with pytest.raises(LoadError, match=r"^page 1: no text layer, and OCR found no text$"):
+        load_document(path, "photo.pdf", 10**7)
+
+
 def test_ocr_work_is_bounded_by_pixels(tmp_path):
     from index import ocr
 
