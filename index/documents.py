@@ -14,10 +14,14 @@ import stat as stat_module
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .extract import (html_structure, join_hyphenation, markdown_structure, pdf_structure,
+from .extract import (html_structure, markdown_structure, pdf_structure,
                       text_structure)
 from .structure import Block, check_blocks
+
+if TYPE_CHECKING:  # index.pdf imports this module (LoadError)
+    from .pdf import PdfText
 
 SUPPORTED_SUFFIXES = {".txt": "text", ".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html", ".pdf": "pdf"}
 # Pictures of text (scans, screenshots), read by OCR (index.ocr).
@@ -68,7 +72,7 @@ class Document:
 
     def page_label_at(self, char_offset: int) -> str | None:
         page = self.page_at(char_offset)
-        return self.page_labels[page - 1] or None if page and len(self.page_labels) >= page else None
+        return (self.page_labels[page - 1] or None) if page and len(self.page_labels) >= page else None
 
 
 @dataclass(frozen=True)
@@ -149,7 +153,7 @@ def load_pdf(data: bytes, max_pages: int = MAX_PDF_PAGES, max_chars: int = MAX_T
     return paged_document(read_pdf_pages(data, max_pages, max_chars)).loaded
 
 
-def read_pdf_pages(data: bytes, max_pages: int, max_chars: int):
+def read_pdf_pages(data: bytes, max_pages: int, max_chars: int) -> PdfText:
     from .ocr import pdf_page_reader
     from .pdf import read_pdf
 
@@ -163,7 +167,7 @@ class Paged:
     notes: tuple[str, ...]
 
 
-def paged_document(read) -> Paged:
+def paged_document(read: PdfText) -> Paged:
     """A document made of pages (a PDF, a scanned image): the pages joined by PAGE_SEPARATOR, and their blocks."""
     page_starts: list[int] = []
     parts: list[str] = []
