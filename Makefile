@@ -30,9 +30,9 @@ index: $(INDEX)/CURRENT
 run: install index
 	$(BIN)/askdocs serve --index $(INDEX) --host $(HOST) --port $(PORT)
 
-# The tests also cover the optional extras (Ray builds), so the test install adds them; `make install` does not.
-$(VENV)/.installed-extras: $(INSTALLED) requirements-ray.lock
-	$(BIN)/python -m pip install --quiet -r requirements-ray.lock
+# The tests also cover the optional extras (Ray builds, OCR), so the test install adds them; `make install` does not.
+$(VENV)/.installed-extras: $(INSTALLED) requirements-ray.lock requirements-ocr.lock
+	$(BIN)/python -m pip install --quiet -r requirements-ray.lock -r requirements-ocr.lock
 	touch $@
 
 test: install $(VENV)/.installed-extras

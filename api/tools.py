@@ -186,9 +186,9 @@ TOOLS: dict[str, Tool] = {
                 "Find the passages of the indexed documents that best match a query. Use it to explore what the "
                 "documents say about a topic or to gather evidence before writing an answer yourself. Returns ranked "
                 "passages, each with its text, the sentence that matches best (highlight) and a citation: document "
-                "id and title, character offsets, lines, PDF page, slide (of a .pptx), sheet and row range (of a "
-                "spreadsheet) and the chunk_id that get_passage takes. Cite passages by their document and lines "
-                "(and slide or rows where given)."
+                "id and title, character offsets, lines, PDF page (and the page_label it prints), slide (of a "
+                ".pptx), sheet and row range (of a spreadsheet) and the chunk_id that get_passage takes. Cite "
+                "passages by their document and lines (and page label, slide or rows where given)."
             ),
             arguments=SearchArguments,
             result=SearchResponse,

@@ -68,6 +68,8 @@ class BuildReport:
     full_build_reason: str | None = None
     embedded_per_node: dict[str, int] | None = None  # a Ray build: chunks each node embedded
     vector_index: dict | None = None  # the manifest's "vectors" section (FAISS builds)
+    # (path, note) for files indexed with something to say: pages read by OCR, pages with no text layer.
+    notes: list[tuple[str, str]] = field(default_factory=list)
     published: bool = True  # False: nothing changed, so the live generation (``generation``) stays
     doc_ids: list[str] = field(default_factory=list)  # every document indexed, in order
     roots: list[dict] = field(default_factory=list)  # the manifest's "roots": each path, its id prefix
@@ -93,6 +95,7 @@ class BuildReport:
             "indexed": [{"doc_id": d, "status": status.get(d, "indexed")} for d in self.doc_ids],
             "removed": changes.removed if changes is not None else [],
             "not_indexed": [{"path": s.path, "category": s.category, "reason": s.reason} for s in self.skipped],
+            "notes": [{"path": path, "note": note} for path, note in self.notes],
         }
 
     def _cached(self) -> str:
@@ -118,6 +121,9 @@ class BuildReport:
                 f"{node}: {n}" for node, n in sorted(self.embedded_per_node.items())) + " chunks")
         if self.vector_index is not None:
             lines.append(f"Vector index: {ann.describe(self.vector_index)}")
+        if self.notes:
+            lines.append(f"Notes on {len({path for path, _ in self.notes})} indexed files:")
+            lines.extend(f"  {path}: {note}" for path, note in self.notes)
         lines.extend(not_indexed_lines(self.skipped))
         return "\n".join(lines)
 
@@ -234,6 +240,8 @@ def load_corpus(paths: list[Path], settings: Settings, progress: bool | None = N
             documents.append(unchanged or load_document(
                 path, doc_id, max_bytes, max_pdf_pages=settings.max_pdf_pages,
                 max_text_chars=settings.max_text_chars, root=root))
+            for note in documents[-1].notes:
+                log.warning("%s: %s", path, note)
             documents.extend(documents[-1].attachments)  # an e-mail's attachments follow it
         except LoadError as exc:
             reason = str(exc)
@@ -288,6 +296,7 @@ def build_index(paths: list[Path], settings: Settings, progress: bool | None = N
                            skipped=skipped)
     report.skipped = skipped
     report.roots = root_rows
+    report.notes = [(d.source, note) for d in documents for note in d.notes]
     report.seconds = time.perf_counter() - started
     return report
 
@@ -551,7 +560,7 @@ class _Assembly:
     def add_document(self, d: Document) -> int:
         self.documents.append(DocumentRow(d.doc_id, d.title, d.source, d.kind, d.sha256, d.size, d.mtime,
                                           d.page_starts, d.meta, d.text, encode_blocks(d.blocks),
-                                          encode_locators(d.locators)))
+                                          encode_locators(d.locators), d.page_labels))
         return len(self.documents) - 1
 
     def add_chunk(self, chunk: ChunkRow, text: str, spans, vector, sentence_vectors, kinds) -> int:

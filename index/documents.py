@@ -8,37 +8,36 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-import zlib
-import io
 import os
 import re
 import stat as stat_module
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .decoding import NotText, decode_text
-from .extract import (html_structure, join_hyphenation, markdown_structure, pdf_structure,
-                      text_structure)
+from .extract import html_structure, markdown_structure, pdf_structure, text_structure
 from .formats import SUFFIXES as FORMAT_SUFFIXES
 from .formats import load_format
 from .locators import Locators
 from .structure import Block, check_blocks
 
+if TYPE_CHECKING:  # index.pdf imports this module (LoadError)
+    from .pdf import PdfText
+
 SUPPORTED_SUFFIXES = {".txt": "text", ".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html",
                       ".pdf": "pdf", **FORMAT_SUFFIXES}
+# Pictures of text (scans, screenshots), read by OCR (index.ocr).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
+SUPPORTED_SUFFIXES.update({suffix: "image" for suffix in IMAGE_SUFFIXES})
 PAGE_SEPARATOR = "\n\n"
 _TITLE_CHARS = 200
 _WORD = re.compile(r"[^\W\d_]{2,}")
 # Defaults of Settings.max_pdf_pages / max_text_chars, for callers that load one file without settings.
 MAX_PDF_PAGES = 5_000
 MAX_TEXT_CHARS = 20_000_000
-# pypdf's own per-stream output limits default to 75 MB. A text page's content stream is kilobytes, and
-# images are never decoded for text, so a stream that inflates past this is a bomb, not a page.
-_PDF_STREAM_BYTES = 16_000_000
-# Parsing content streams is what text extraction spends its time on (about 1 MB/s), and pages can share one
-# stream, so the decoded content a PDF may make us parse is bounded too, relative to the text it may yield.
-PDF_CONTENT_PER_TEXT_CHAR = 4
 _FILE_TYPES = {
     stat_module.S_IFIFO: "FIFO", stat_module.S_IFCHR: "character device", stat_module.S_IFBLK: "block device",
     stat_module.S_IFSOCK: "socket", stat_module.S_IFDIR: "folder",
@@ -86,11 +85,20 @@ class Document:
     locators: Locators | None = None
     # An e-mail's attachments, each a document of its own (index.formats.attachments); indexed after it.
     attachments: tuple[Document, ...] = ()
+    # Each page's own label ("iv", "9") where a PDF defines labels; empty otherwise (see page_label_at).
+    page_labels: tuple[str, ...] = ()
+    # What the build summary says about this file beyond "indexed": pages read by OCR, pages with no text.
+    # Not stored: they describe one reading of the file.
+    notes: tuple[str, ...] = ()
 
     def page_at(self, char_offset: int) -> int | None:
         if not self.page_starts:
             return None
         return max(1, bisect.bisect_right(self.page_starts, char_offset))
+
+    def page_label_at(self, char_offset: int) -> str | None:
+        page = self.page_at(char_offset)
+        return (self.page_labels[page - 1] or None) if page and len(self.page_labels) >= page else None
 
 
 @dataclass(frozen=True)
@@ -179,114 +187,44 @@ def load_html(data: bytes) -> Loaded:
 
 
 def load_pdf(data: bytes, max_pages: int = MAX_PDF_PAGES, max_chars: int = MAX_TEXT_CHARS) -> Loaded:
-    from pypdf import PdfReader, apply_configuration
-    from pypdf.errors import LimitReachedError, PdfReadError
+    return paged_document(read_pdf_pages(data, max_pages, max_chars)).loaded
 
-    stream_limits = {name: _PDF_STREAM_BYTES for name in (
-        "zlib_maximum_output_length", "lzw_maximum_output_length", "run_length_maximum_output_length",
-        "array_based_stream_maximum_output_length", "brotli_maximum_output_length")}
-    try:
-        with apply_configuration(**stream_limits):
-            reader = PdfReader(io.BytesIO(data))
-            if reader.is_encrypted:
-                raise LoadError("encrypted PDF", UNREADABLE)
-            if len(reader.pages) > max_pages:
-                raise LoadError(f"too many pages ({len(reader.pages)} > {max_pages} limit, max_pdf_pages)")
-            pages, total, content, max_content = [], 0, 0, PDF_CONTENT_PER_TEXT_CHAR * max_chars
-            # Checked page by page, before and after each: pages can share one content stream, so a small file
-            # can inflate to gigabytes; stopping early is what keeps a bomb's cost to seconds.
-            drawn: dict[tuple, str] = {}  # page text by what draws it (_drawing_key)
-            for page in reader.pages:
-                key = _drawing_key(page)
-                if key is not None and key in drawn:
-                    # The same content stream drawn with the same resources on a page of the same shape gives
-                    # the same text: extracting it again would only cost time (a bomb shares one stream).
-                    pages.append(drawn[key])
-                else:
-                    content += _content_bytes(page)
-                    if content > max_content:
-                        raise LoadError(f"too much page content (over {max_content:,} decoded bytes by page "
-                                        f"{len(pages) + 1}; {PDF_CONTENT_PER_TEXT_CHAR} x max_text_chars)")
-                    # Cleaned before any offset is taken, so page_starts and every block stay exact.
-                    pages.append(join_hyphenation(_normalise_newlines(page.extract_text() or "")).strip())
-                    if key is not None:
-                        drawn[key] = pages[-1]
-                total += len(pages[-1])
-                if total > max_chars:
-                    raise LoadError(_too_much_text(max_chars, f" by page {len(pages)}"))
-            meta_title = (reader.metadata.title if reader.metadata else None) or ""
-            outline = _outline(reader)
-    except LoadError:
-        raise
-    except LimitReachedError as exc:
-        raise LoadError(f"PDF over a decoding limit ({exc})") from None
-    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
-        raise LoadError(f"corrupt PDF ({type(exc).__name__}: {exc})") from None
+
+def read_pdf_pages(data: bytes, max_pages: int, max_chars: int) -> PdfText:
+    from .ocr import pdf_page_reader
+    from .pdf import read_pdf
+
+    return read_pdf(data, max_pages, max_chars, ocr=pdf_page_reader())
+
+
+@dataclass(frozen=True)
+class Paged:
+    loaded: Loaded
+    page_labels: tuple[str, ...]
+    notes: tuple[str, ...]
+
+
+def paged_document(read: PdfText) -> Paged:
+    """A document made of pages (a PDF, a scanned image): the pages joined by PAGE_SEPARATOR, and their blocks."""
     page_starts: list[int] = []
     parts: list[str] = []
     offset = 0
-    for page_text in pages:
+    for page in read.pages:
         page_starts.append(offset)
-        parts.append(page_text)
-        offset += len(page_text) + len(PAGE_SEPARATOR)
+        parts.append(page.text)
+        offset += len(page.text) + len(PAGE_SEPARATOR)
     text = PAGE_SEPARATOR.join(parts)
-    blocks = pdf_structure(text, page_starts, outline)
+    blocks = pdf_structure(text, page_starts, read.outline)
     first = next((text[b.start:b.end] for b in blocks if b.kind != "furniture"), "")
-    return text, (str(meta_title).strip() or _first_line(first or text))[:_TITLE_CHARS], tuple(page_starts), blocks
+    title = (read.title.strip() or _first_line(first or text))[:_TITLE_CHARS]
+    labels = tuple(page.label for page in read.pages)
+    # Labels only where the PDF gives pages names of their own: "1", "2", ... says nothing the page number does not.
+    if all(label == str(n) or not label for n, label in enumerate(labels, 1)):
+        labels = ()
+    return Paged((text, title, tuple(page_starts), blocks), labels, tuple(read.notes))
 
 
-def _outline(reader) -> list[tuple[str, int, int]]:
-    """The bookmarks as (title, 0-based page, depth); empty when there are none or they cannot be read."""
-    found: list[tuple[str, int, int]] = []
-
-    def visit(items, depth):
-        for item in items:
-            if isinstance(item, list):
-                visit(item, depth + 1)
-                continue
-            try:
-                page = reader.get_destination_page_number(item)
-                title = str(item.title or "")
-            except Exception:  # a broken bookmark costs that bookmark only
-                continue
-            if page is not None and page >= 0 and title.strip():
-                found.append((title, page, depth))
-            if len(found) > 20_000:
-                return
-
-    try:
-        visit(reader.outline, 1)
-    except Exception:  # an unreadable outline: fall back to the numbering heuristics
-        return []
-    return found
-
-
-def _drawing_key(page) -> tuple | None:
-    """What decides a page's extracted text, when its content streams are shared objects; else None."""
-    from pypdf.generic import IndirectObject
-
-    raw = page.raw_get("/Contents") if "/Contents" in page else None
-    target = raw.get_object() if isinstance(raw, IndirectObject) else raw
-    refs = list(target) if isinstance(target, list) else [raw]
-    if not all(isinstance(ref, IndirectObject) for ref in refs):
-        return None
-    # Resources may be inherited from the page tree, so the parent is part of what draws the page.
-    inherited = page.raw_get("/Parent") if "/Parent" in page else None
-    resources = page.raw_get("/Resources") if "/Resources" in page else None
-    return (tuple((ref.idnum, ref.generation) for ref in refs), repr(resources), repr(inherited),
-            repr(page.get("/Rotate")), repr(page.mediabox))
-
-
-def _content_bytes(page) -> int:
-    contents = page.get("/Contents")
-    if contents is None:
-        return 0
-    contents = contents.get_object()
-    parts = [part.get_object() for part in contents] if isinstance(contents, list) else [contents]
-    return sum(len(part.get_data()) for part in parts if hasattr(part, "get_data"))
-
-
-def _too_much_text(max_chars: int, where: str = "") -> str:
+def too_much_text(max_chars: int, where: str = "") -> str:
     return f"too much text (over {max_chars:,} characters{where}; limit max_text_chars)"
 
 
@@ -338,8 +276,17 @@ def load_document(path: Path, doc_id: str, max_bytes: int, *, max_pdf_pages: int
             raise LoadError(f"unsupported file type: {what}, and not text ({exc})", UNSUPPORTED) from None
         kind = "text"
     locators, attachments, format_meta = None, (), {}
-    if kind == "pdf":
-        text, title, page_starts, blocks = load_pdf(content, max_pdf_pages, max_text_chars)
+    page_labels: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    if kind in ("pdf", "image"):
+        from .ocr import read_image_pages
+
+        read = (read_pdf_pages(content, max_pdf_pages, max_text_chars) if kind == "pdf"
+                else read_image_pages(content, max_pdf_pages, max_text_chars))
+        paged = paged_document(read)
+        (text, title, page_starts, blocks), page_labels, notes = paged.loaded, paged.page_labels, paged.notes
+        if kind == "image" and len(page_starts) == 1:
+            page_starts = ()  # one picture has no pages to cite
     elif kind in LOADERS:
         loaded = LOADERS[kind](content)
         text, title, page_starts, blocks = loaded[:4]
@@ -348,9 +295,9 @@ def load_document(path: Path, doc_id: str, max_bytes: int, *, max_pdf_pages: int
         text, title, page_starts, blocks, locators, attachments = load_format(kind, content, max_text_chars)
     check_blocks(text, blocks)
     if len(text) > max_text_chars:
-        raise LoadError(_too_much_text(max_text_chars), TOO_LARGE)
+        raise LoadError(too_much_text(max_text_chars), TOO_LARGE)
     if not text.strip():
-        raise LoadError("no extractable text", EMPTY)
+        raise LoadError("; ".join(notes) if notes else "no extractable text", EMPTY)
     from .metadata import document_metadata
 
     document = Document(
@@ -366,6 +313,8 @@ def load_document(path: Path, doc_id: str, max_bytes: int, *, max_pdf_pages: int
         meta={**format_meta, **document_metadata(path, text, kind, root)},
         blocks=tuple(blocks),
         locators=locators,
+        page_labels=page_labels,
+        notes=notes,
     )
     if attachments:
         from .formats.attachments import attachment_documents

@@ -2,7 +2,7 @@
 
 HTML is walked with lxml: navigation, headers/footers, permalink markers and link-only lists are dropped,
 paragraph text is unwrapped, ``<pre>`` keeps its lines. Markdown and plain text are stored as they are and
-only typed. PDF pages are cleaned (hyphenation at line ends joined) before offsets are taken, and running
+only typed. PDF pages come cleaned from ``index.pdf`` (hyphenation at line ends joined); here running
 headers/footers, page numbers and table-of-contents lines are marked ``furniture``.
 """
 
@@ -372,16 +372,10 @@ def text_structure(text: str) -> list[Block]:
 
 # --------------------------------------------------------------------------- PDF
 
-_HYPHEN_BREAK = re.compile(r"(?<=[a-z])-[ \t]*\n[ \t]*(?=[a-z])")
 _TOC_LINE = re.compile(r"(?:\.[ \t]?){4,}[ \t]*(?:\d{1,4}|[ivxlc]{1,6})[ \t]*$", re.IGNORECASE)
 _PAGE_NUMBER = re.compile(r"^\s*(?:page\s+)?(?:\d{1,4}|[ivxlcdm]{1,7})(?:\s*(?:/|of)\s*\d{1,4})?\s*$", re.IGNORECASE)
 _PDF_NUMBERED = re.compile(r"^(?:(?:chapter|appendix|part)\s+[\dA-Z]+\b|\d{1,2}(?:\.\d{1,3})*\.?\s+[A-Z]).{0,70}$",
                            re.IGNORECASE)
-
-
-def join_hyphenation(page_text: str) -> str:
-    """``identi-\\ncal`` -> ``identical``: only a lowercase letter before the hyphen and after the break."""
-    return _HYPHEN_BREAK.sub("", page_text)
 
 
 def _furniture_key(line: str) -> str:

@@ -33,8 +33,8 @@ log = logging.getLogger("askdocs.build")
 REUSE_SECTIONS = ("model", "chunker", "retrieval_text", "libraries", "structure")
 # Libraries that decide the stored text and the chunk boundaries. torch is left out on purpose: a new
 # version moves vectors by ~1e-7, which is no reason to re-embed a whole corpus.
-TEXT_LIBRARIES = ("pypdf", "lxml", "sentencex", "tokenizers", "python-docx", "odfpy", "python-pptx", "openpyxl",
-                  "ebooklib", "docutils", "striprtf")
+TEXT_LIBRARIES = ("pypdf", "pypdfium2", "rapidocr", "lxml", "sentencex", "tokenizers", "python-docx", "odfpy",
+                  "python-pptx", "openpyxl", "ebooklib", "docutils", "striprtf")
 # Recorded but not compared, for the same reason: bf16 and fp32 torch vectors of a chunk agree to cosine
 # >= 0.9999 and give SciFact nDCG@10 within 0.005 of each other (README "Performance"), closer than the torch and
 # onnx runtimes that already share indexes, so an index may hold both. Changing the precision (or `auto`
@@ -134,7 +134,8 @@ class Previous:
         row = self.documents[doc_id].row
         return Document(doc_id=row.doc_id, title=row.title, source=row.source, sha256=row.sha256, text=row.text,
                         kind=row.kind, size=row.size, mtime=row.mtime, page_starts=row.page_starts, meta=row.meta,
-                        blocks=decode_blocks(row.blocks), locators=decode_locators(row.locators))
+                        blocks=decode_blocks(row.blocks), locators=decode_locators(row.locators),
+                        page_labels=row.page_labels)
 
     def unchanged(self, document: Document) -> StoredDocument | None:
         stored = self.documents.get(document.doc_id)

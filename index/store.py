@@ -65,7 +65,8 @@ CREATE TABLE documents (
     meta TEXT NOT NULL,
     text TEXT NOT NULL,
     blocks TEXT NOT NULL DEFAULT '[]',
-    locators TEXT NOT NULL DEFAULT '{}'
+    locators TEXT NOT NULL DEFAULT '{}',
+    page_labels TEXT NOT NULL DEFAULT '[]'
 );
 CREATE TABLE chunks (
     row INTEGER PRIMARY KEY,
@@ -125,6 +126,13 @@ class DocumentRow:
     text: str
     blocks: str = "[]"  # index.structure.encode_blocks; "[]" in an index built before blocks were kept
     locators: str = "{}"  # index.locators.encode_locators: slides, spreadsheet rows; "{}" for other formats
+    page_labels: tuple[str, ...] = ()  # each page's own label where a PDF defines them (Document.page_labels)
+
+
+def _document_row(row) -> DocumentRow:
+    """A DocumentRow from the columns StoredIndex._document_columns selects."""
+    return DocumentRow(*row[:7], tuple(json.loads(row[7])), json.loads(row[8]), row[9], row[10], row[11],
+                       tuple(json.loads(row[12])))
 
 
 @dataclass(frozen=True)
@@ -274,11 +282,11 @@ def _write_sqlite(path: Path, documents: list[DocumentRow], chunks: list[ChunkRo
     try:
         connection.executescript(SCHEMA)
         connection.executemany(
-            "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 (row, d.doc_id, d.title, d.source, d.kind, d.sha256, d.size, d.mtime,
                  json.dumps(list(d.page_starts)), json.dumps(d.meta, sort_keys=True), d.text, d.blocks,
-                 d.locators)
+                 d.locators, json.dumps(list(d.page_labels), ensure_ascii=False))
                 for row, d in enumerate(documents)
             ),
         )
@@ -388,6 +396,9 @@ class StoredIndex:
         # open_stored_index. Whether chunks.sqlite has the column (an index built before it was added has not).
         self._locators: dict[int, object] = {}
         self.has_locators = False
+        self.page_labels: dict[int, tuple[str, ...]] = {}  # only documents whose pages have labels of their own
+        # Whether documents has the page_labels column (absent from indexes built before labels were kept).
+        self.has_page_labels = False
         # One connection opened now: it keeps the files readable even after a later build prunes them.
         self._connection = connection
         self._db_lock = threading.Lock()
@@ -425,6 +436,11 @@ class StoredIndex:
         """The slide, or sheet and row range, of ``[char_start, char_end)``: Citation fields ({} for most formats)."""
         locators = self._locators.get(doc_row)
         return locators.locate(char_start, char_end) if locators is not None else {}
+
+    def page_label_at(self, doc_row: int, char_offset: int) -> str | None:
+        labels = self.page_labels.get(doc_row)
+        page = self.page_at(doc_row, char_offset) if labels else None
+        return (labels[page - 1] or None) if page and page <= len(labels) else None
 
     def chunk_texts(self, rows: list[int]) -> list[str]:
         if not rows:
@@ -483,7 +499,8 @@ class StoredIndex:
 
     def _document_columns(self) -> str:
         return ("doc_id, title, source, kind, sha256, size, mtime, page_starts, meta, text, "
-                + ("blocks" if self.has_structure else "'[]'") + ", " + ("locators" if self.has_locators else "'{}'"))
+                + ("blocks" if self.has_structure else "'[]'") + ", " + ("locators" if self.has_locators else "'{}'")
+                + (", page_labels" if self.has_page_labels else ", '[]'"))
 
     def document(self, doc_id: str) -> DocumentRow | None:
         with self._read() as connection:
@@ -492,7 +509,7 @@ class StoredIndex:
             ).fetchone()
         if row is None:
             return None
-        return DocumentRow(*row[:7], tuple(json.loads(row[7])), json.loads(row[8]), row[9], row[10], row[11])
+        return _document_row(row)
 
     def document_text_slice(self, doc_row: int, start: int, end: int) -> str:
         with self._read() as connection:
@@ -511,7 +528,7 @@ class StoredIndex:
         """Every document, in row order (for an incremental build to take over)."""
         with self._read() as connection:
             rows = connection.execute(f"SELECT {self._document_columns()} FROM documents ORDER BY row").fetchall()
-        return [DocumentRow(*row[:7], tuple(json.loads(row[7])), json.loads(row[8]), row[9], row[10], row[11]) for row in rows]
+        return [_document_row(row) for row in rows]
 
     def all_chunks(self) -> list[ChunkRow]:
         """Every chunk, in row order; row ``i`` has vector ``i``."""
@@ -626,6 +643,11 @@ def _open_generation(index_dir: Path, path: Path, model: str | None, dimension: 
         has_locators = "locators" in {c[1] for c in connection.execute("PRAGMA table_info(documents)")}
         locators = {row: decode_locators(data) for row, data in connection.execute(
             "SELECT row, locators FROM documents WHERE locators != '{}'")} if has_locators else {}
+        has_page_labels = "page_labels" in {c[1] for c in connection.execute("PRAGMA table_info(documents)")}
+        page_labels = {
+            row: tuple(json.loads(labels))
+            for row, labels in connection.execute("SELECT row, page_labels FROM documents WHERE page_labels != '[]'")
+        } if has_page_labels else {}
         bm25 = load_bm25(path / BM25_DIR)
         section = manifest.get("vectors") or {}
         search_nprobe = None if section.get("type") == "milvus" else ann.check_opened(vectors, section, nprobe)
@@ -648,6 +670,8 @@ def _open_generation(index_dir: Path, path: Path, model: str | None, dimension: 
     stored.has_structure = has_structure
     stored.has_locators = has_locators
     stored._locators = locators
+    stored.has_page_labels = has_page_labels
+    stored.page_labels = page_labels
     stored.doc_kinds = [d[3] for d in docs]
     stored.doc_mtimes = [d[4] for d in docs]
     stored.doc_meta = [json.loads(d[5]) for d in docs]

@@ -20,6 +20,7 @@ def chunk_citation(stored: StoredIndex, row: int, chunk_id: str) -> Citation:
         line_start=int(chunks["line_start"][row]),
         line_end=int(chunks["line_end"][row]),
         page=int(chunks["page"][row]) or None,
+        page_label=stored.page_label_at(doc_row, int(chunks["char_start"][row])),
         section=stored.chunk_sections([row])[0],
         sha256=stored.doc_sha256[doc_row],
         generation=stored.manifest.get("generation"),
@@ -42,6 +43,7 @@ def sentence_citation(stored: StoredIndex, passage_citation: Citation, passage_t
             "line_start": line_start,
             "line_end": line_start + inside.count("\n"),
             "page": stored.page_at(doc_row, char_start),
+            "page_label": stored.page_label_at(doc_row, char_start),
             # The sentence's own section: a chunk may hold the end of one subsection and the start of the next.
             "section": stored.section_at(doc_row, char_start) if stored.has_structure else passage_citation.section,
             **stored.locate(doc_row, char_start, char_end),

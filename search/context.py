@@ -27,7 +27,7 @@ def _source(citation: Citation) -> str:
     else:
         place = f"lines {citation.line_start}-{citation.line_end}"
     if citation.page is not None:
-        place = f"page {citation.page}, {place}"
+        place = f"{page_name(citation.page, citation.page_label)}, {place}"
     if citation.slide is not None:
         place = f"slide {citation.slide}, {place}"
     if citation.row_start is not None:
@@ -40,6 +40,13 @@ def _rows(citation: Citation) -> str:
     rows = f"row {citation.row_start}" if citation.row_start == citation.row_end else \
         f"rows {citation.row_start}-{citation.row_end}"
     return f"sheet {citation.sheet}, {rows}" if citation.sheet else rows
+
+
+def page_name(page: int, label: str | None) -> str:
+    """"page 9 (PDF page 13)" where the page prints a label of its own, else "page 13"."""
+    if label and label != str(page):
+        return f"page {label} (PDF page {page})"
+    return f"page {page}"
 
 
 def _one_line(text: str) -> str:

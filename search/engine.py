@@ -137,7 +137,7 @@ class Engine:
         return DocumentOut(
             cited=cited,
             doc_id=row.doc_id, title=row.title, source=row.source, kind=row.kind, sha256=row.sha256,
-            size=row.size, text=row.text, page_starts=list(row.page_starts),
+            size=row.size, text=row.text, page_starts=list(row.page_starts), page_labels=list(row.page_labels),
             folder=posixpath.dirname(row.doc_id),
             modified=datetime.fromtimestamp(row.mtime, timezone.utc) if row.mtime else None,
             meta=row.meta,

@@ -129,6 +129,8 @@ class Citation(BaseModel):
     line_start: int = Field(description="1-based line of char_start in the document text.")
     line_end: int = Field(description="1-based line of the last cited character.")
     page: int | None = Field(None, description="1-based PDF page of char_start; null for other formats.")
+    page_label: str | None = Field(None, description="The page's own label where the PDF defines page labels "
+                                   "(\"iv\", \"9\": what the page prints), else null.")
     slide: int | None = Field(None, description="1-based slide number of char_start in a slide deck (.pptx); null "
                               "for other formats.")
     sheet: str | None = Field(None, description="Spreadsheet (.xlsx) sheet of the cited rows; null for other formats "
@@ -262,6 +264,8 @@ class DocumentOut(BaseModel):
     size: int
     text: str
     page_starts: list[int] = Field(default_factory=list, description="Char offset where each PDF page begins.")
+    page_labels: list[str] = Field(default_factory=list,
+                                   description="Each PDF page's own label, where the PDF defines page labels.")
     folder: str = Field("", description="Folder of the document id; empty at the top of the indexed folder.")
     modified: datetime | None = Field(None, description="The file's modification time when it was indexed.")
     meta: dict[str, MetaValue | list[MetaValue]] = Field(

@@ -9,6 +9,32 @@ from pathlib import Path
 
 def make_pdf(pages: list[str], title: str | None = None) -> bytes:
     """A minimal, valid PDF with one text line per entry of each page's lines (Helvetica, uncompressed)."""
+    streams = []
+    for text in pages:
+        ops = ["BT", "/F1 11 Tf", "14 TL", "72 720 Td"]
+        for line in text.split("\n"):
+            escaped = line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+            ops.append(f"({escaped}) Tj T*")
+        ops.append("ET")
+        streams.append("\n".join(ops).encode("latin-1"))
+    return pdf_of_streams(streams, title)
+
+
+def make_placed_words_pdf(lines: list[str]) -> bytes:
+    """One page whose words are each placed on their own (a text matrix per word, no space characters), the way
+    many typesetters write them: the gaps between words exist only as positions."""
+    ops = ["BT", "/F1 11 Tf"]
+    for row, line in enumerate(lines):
+        x = 72.0
+        for word in line.split():
+            ops.append(f"1 0 0 1 {x:.1f} {720 - 16 * row} Tm ({word}) Tj")
+            x += 6.2 * len(word) + 4
+    ops.append("ET")
+    return pdf_of_streams(["\n".join(ops).encode("latin-1")])
+
+
+def pdf_of_streams(streams: list[bytes], title: str | None = None) -> bytes:
+    """A PDF with one page per content stream (Helvetica as /F1, letter size, uncompressed)."""
     objects: list[bytes] = []
 
     def add(body: bytes) -> int:
@@ -19,14 +45,7 @@ def make_pdf(pages: list[str], title: str | None = None) -> bytes:
     pages_obj = add(b"")
     font = add(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
     page_ids = []
-    for text in pages:
-        lines = text.split("\n")
-        ops = ["BT", "/F1 11 Tf", "14 TL", "72 720 Td"]
-        for line in lines:
-            escaped = line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-            ops.append(f"({escaped}) Tj T*")
-        ops.append("ET")
-        stream = "\n".join(ops).encode("latin-1")
+    for stream in streams:
         content = add(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
         page_ids.append(
             add(
@@ -263,3 +282,45 @@ def wait_for(predicate, what: str = "the condition", seconds: float = 20):
             return value
         time.sleep(0.1)
     raise AssertionError(f"{what}: not true within {seconds} s")
+
+
+# ---------------------------------------------------------------- pictures of text (issue 16: scans and images)
+
+SCANNED_PAGES = [
+    "Oolong tea\n\nOolong tea is partly oxidised, between green and black tea.\n"
+    "It is rolled into small balls after wilting.",
+    "Brewing\n\nBrew oolong with water at 90 degrees for three minutes.\nThe same leaves can be infused five times.",
+]
+
+
+def text_image(text: str, width: int = 1275, height: int = 1650):
+    """A white page (150 DPI letter size) with ``text`` drawn in black, one drawn line per line of text."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=34)
+    y = 120
+    for line in text.split("\n"):
+        if line:
+            draw.text((110, y), line, fill="black", font=font)
+        y += 56
+    return image
+
+
+def make_scanned_pdf(pages: list[str]) -> bytes:
+    """An image-only PDF: each page is a picture of its text, with no text layer (what a scanner writes)."""
+    import io
+
+    images = [text_image(text) for text in pages]
+    out = io.BytesIO()
+    images[0].save(out, "PDF", resolution=150, save_all=True, append_images=images[1:])
+    return out.getvalue()
+
+
+def make_png(text: str, **size) -> bytes:
+    import io
+
+    out = io.BytesIO()
+    text_image(text, **size).save(out, "PNG")
+    return out.getvalue()

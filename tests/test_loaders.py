@@ -107,20 +107,20 @@ def test_build_skips_bad_files_names_them_and_goes_on(tmp_path, caplog):
     (docs / "binary.txt").write_bytes(b"\x00\x01\x02garbage")
     (docs / "noise.txt").write_bytes(bytes(range(128, 256)) * 4)
     (docs / "broken.pdf").write_bytes(b"%PDF-1.4 nonsense")
-    (docs / "image.png").write_bytes(b"\x89PNG")  # not a supported type: counted, not an error
+    (docs / "archive.zip").write_bytes(b"PK\x03\x04")  # not a supported type: counted, not an error
     (docs / "loop.txt").symlink_to(docs / "loop.txt")
     documents, skipped = load_corpus([docs], Settings())
     assert sorted(d.doc_id for d in documents) == ["notes/bicycle.txt", "notes/coffee.md", "solar.html", "tea.pdf"]
     reasons = {Path(s.path).name: s.reason for s in skipped}
-    assert set(reasons) == {"binary.txt", "noise.txt", "broken.pdf", "loop.txt", "image.png"}
-    for name in reasons.keys() - {"image.png"}:
+    assert set(reasons) == {"binary.txt", "noise.txt", "broken.pdf", "loop.txt", "archive.zip"}
+    for name in reasons.keys() - {"archive.zip"}:
         assert name in caplog.text, "each file that could not be read is named in a warning"
 
     report = build_index([docs], Settings(index=tmp_path / "index"), progress=False)
     assert report.documents == 4 and len(report.skipped) == 5
     summary = report.summary()
     assert "Not indexed: 5 files and folders" in summary and "broken.pdf" in summary
-    assert "unsupported type: 1 (.png 1)" in summary
+    assert "unsupported type: 1 (.zip 1)" in summary
 
 
 def test_build_with_nothing_readable_fails_and_keeps_previous_index(tmp_path, corpus):

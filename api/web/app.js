@@ -1,7 +1,7 @@
 // The question page: ask /ask, show the answer with its citation and the ranked passages.
 // The question and mode live in the address (/?q=…&mode=…) so Back from a document view, a reload
 // or a shared link shows the same answer again.
-import { api, el, linesLabel, showStats, toUtf16, viewUrl } from "./common.js";
+import { api, el, linesLabel, pageName, showStats, toUtf16, viewUrl } from "./common.js";
 
 const form = document.getElementById("ask");
 const input = document.getElementById("question");
@@ -110,8 +110,8 @@ function rowsLabel(citation) {
 
 // "Title › Section › Subsection — lines 3–5, page 2" as the link, then the file it comes from.
 function citationLink(citation, body) {
-  const page = (citation.page ? `, page ${citation.page}` : "") + (citation.slide ? `, slide ${citation.slide}` : "")
-    + rowsLabel(citation);
+  const page = (citation.page ? `, ${pageName(citation.page, citation.page_label)}` : "")
+    + (citation.slide ? `, slide ${citation.slide}` : "") + rowsLabel(citation);
   const title = citation.title.trim();
   // A page's first heading is usually its title: shown once.
   const section = (citation.section || []).filter((heading) => heading.toLowerCase() !== title.toLowerCase());

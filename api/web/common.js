@@ -90,6 +90,11 @@ export function plural(count, word) {
   return `${count.toLocaleString("en")} ${word}${count === 1 ? "" : "s"}`;
 }
 
+// "page 9 (PDF page 13)" where the PDF gives the page a label of its own, else "page 13" (search/context.py).
+export function pageName(page, label) {
+  return label && label !== String(page) ? `page ${label} (PDF page ${page})` : `page ${page}`;
+}
+
 export function linesLabel(start, end) {
   return start === end ? `line ${start}` : `lines ${start}–${end}`;
 }

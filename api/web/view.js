@@ -1,6 +1,6 @@
 // The document view: /view/{doc_id}?start=&end= shows the stored text with line numbers (and PDF pages)
 // and the cited characters text[start:end] marked and scrolled into view, so a claim can be checked in context.
-import { api, documentUrl, el, linesLabel, plural, showStats, toUtf16 } from "./common.js";
+import { api, documentUrl, el, linesLabel, pageName, plural, showStats, toUtf16 } from "./common.js";
 
 const params = new URLSearchParams(location.search);
 const docPath = location.pathname.replace(/^\/view\//, "");
@@ -66,7 +66,10 @@ function render(doc, span) {
 
   // A heading before the line each PDF page (or slide of a deck) begins on: reachable by heading navigation too.
   const pageBefore = new Map();
-  pageUnits.forEach((unit, i) => pageBefore.set(lineAt(lineStarts, unit), `Page ${i + 1}`));
+  pageUnits.forEach((unit, i) => {
+    const name = pageName(i + 1, (doc.page_labels || [])[i]);
+    pageBefore.set(lineAt(lineStarts, unit), name[0].toUpperCase() + name.slice(1));
+  });
   const slides = doc.locators && doc.locators.unit === "slide" ? doc.locators : null;
   if (slides) {
     toUtf16(text, slides.starts).forEach((unit, i) => pageBefore.set(lineAt(lineStarts, unit), `Slide ${slides.numbers[i]}`));
@@ -105,7 +108,8 @@ function render(doc, span) {
   if (first) {
     const lineStart = lineAt(lineStarts, start) + 1;
     const lineEnd = lineAt(lineStarts, Math.max(start, end - 1)) + 1;
-    const page = pageStarts.length ? ` · page ${pageStarts.filter((p) => p <= span.start).length || 1}` : "";
+    const number = pageStarts.filter((p) => p <= span.start).length || 1;
+    const page = pageStarts.length ? ` · ${pageName(number, (doc.page_labels || [])[number - 1])}` : "";
     where.replaceChildren(
       "Cited: ",
       el("a", { href: "#cited" }, linesLabel(lineStart, lineEnd)),

@@ -1,0 +1,135 @@
+"""Scanned PDFs and images (issue 16): OCR'd into real documents with exact citations, or reported, never empty."""
+
+from __future__ import annotations
+
+import io
+import sys
+
+import pytest
+
+from index.build import build_index
+from index.documents import LoadError, load_document
+from index.settings import Settings
+
+from .fixtures import PDF_PAGES, SCANNED_PAGES, make_pdf, make_png, make_scanned_pdf
+
+MENU = "Tea house menu\n\nMatcha latte costs four euros.\nA pot of jasmine tea costs six euros."
+
+
+def _mixed_pdf() -> bytes:
+    """Two pages with a text layer, then one scanned page."""
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter()
+    writer.append(PdfReader(io.BytesIO(make_pdf(PDF_PAGES))))
+    writer.append(PdfReader(io.BytesIO(make_scanned_pdf(SCANNED_PAGES[1:]))))
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def ocr_index(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ocr")
+    docs = root / "docs"
+    docs.mkdir()
+    (docs / "oolong-scan.pdf").write_bytes(make_scanned_pdf(SCANNED_PAGES))
+    (docs / "menu.png").write_bytes(make_png(MENU, width=1000, height=500))
+    (docs / "blank.png").write_bytes(make_png("", width=600, height=400))
+    (docs / "mixed.pdf").write_bytes(_mixed_pdf())
+    report = build_index([docs], Settings(index=root / "index"), progress=False)
+    return root / "index", report, docs
+
+
+def _exact(engine, doc_id, span, text):
+    stored = engine.document(doc_id).text
+    assert stored[span.char_start:span.char_end] == text
+
+
+def test_scanned_pages_are_read_and_cited_by_page(ocr_index):
+    from search import open_index
+
+    index, report, docs = ocr_index
+    assert (str(docs / "oolong-scan.pdf"), "OCR read pages 1, 2 (no text layer)") in report.notes
+    assert (str(docs / "mixed.pdf"), "OCR read page 3 (no text layer)") in report.notes
+    assert "OCR read pages 1, 2" in report.summary()
+    engine = open_index(index)
+    try:
+        response = engine.ask("At what temperature should oolong be brewed?", top_k=3)
+        answer = response.answer
+        assert answer is not None and "90 degrees" in answer.text
+        assert answer.citation.doc_id in ("oolong-scan.pdf", "mixed.pdf")
+        assert answer.citation.page == (2 if answer.citation.doc_id == "oolong-scan.pdf" else 3)
+        _exact(engine, answer.citation.doc_id, answer.citation, answer.text)
+        for passage in response.passages:
+            _exact(engine, passage.citation.doc_id, passage.citation, passage.text)
+            _exact(engine, passage.citation.doc_id, passage.highlight, passage.highlight.text)
+        document = engine.document("oolong-scan.pdf")
+        assert len(document.page_starts) == 2
+        assert document.text[document.page_starts[1]:].startswith("Brewing")
+    finally:
+        engine.close()
+
+
+def test_an_image_becomes_a_document(ocr_index):
+    from search import open_index
+
+    index, report, docs = ocr_index
+    assert (str(docs / "menu.png"), "read by OCR") in report.notes
+    engine = open_index(index)
+    try:
+        response = engine.ask("How much does a matcha latte cost?", top_k=3)
+        answer = response.answer
+        assert answer is not None and answer.citation.doc_id == "menu.png"
+        assert "four euros" in answer.text and answer.citation.page is None
+        _exact(engine, answer.citation.doc_id, answer.citation, answer.text)
+        assert engine.document("menu.png").title == "Tea house menu"
+    finally:
+        engine.close()
+
+
+def test_an_image_with_no_text_is_reported(ocr_index):
+    _, report, docs = ocr_index
+    reasons = {s.path: s.reason for s in report.skipped}
+    assert reasons == {str(docs / "blank.png"): "no text found by OCR"}
+
+
+def test_a_scanned_page_with_no_text_is_reported(tmp_path):
+    path = tmp_path / "photo.pdf"
+    path.write_bytes(make_scanned_pdf([""]))
+    with pytest.raises(LoadError, match=r"^page 1: no text layer, and OCR found no text$"):
+        load_document(path, "photo.pdf", 10**7)
+
+
+def test_ocr_work_is_bounded_by_pixels(tmp_path):
+    from index import ocr
+
+    huge = tmp_path / "huge.png"
+    from PIL import Image
+
+    Image.new("1", (12_000, 9_000), 1).save(huge)  # 108 Mpx, a few KB on disk
+    with pytest.raises(LoadError, match=r"image too large \(12000 x 9000 pixels > 100,000,000 limit\)"):
+        load_document(huge, "huge.png", 10**7)
+    assert ocr.OCR_MAX_PIXELS <= 4_000_000
+
+
+@pytest.fixture
+def without_ocr(monkeypatch):
+    """The ocr extra not installed: importing rapidocr fails as it does then."""
+    monkeypatch.setitem(sys.modules, "rapidocr", None)
+
+
+def test_without_ocr_a_scanned_page_is_reported_not_silently_empty(tmp_path, without_ocr):
+    mixed = tmp_path / "mixed.pdf"
+    mixed.write_bytes(_mixed_pdf())
+    doc = load_document(mixed, "mixed.pdf", 10**7)
+    assert doc.notes == ("page 3 has no text layer; install askdocs[ocr] to read scanned pages",)
+    assert "Black tea" in doc.text and len(doc.page_starts) == 3
+    scan = tmp_path / "scan.pdf"
+    scan.write_bytes(make_scanned_pdf(SCANNED_PAGES))
+    with pytest.raises(LoadError, match=r"^pages 1, 2 have no text layer; install askdocs\[ocr\]"):
+        load_document(scan, "scan.pdf", 10**7)
+    image = tmp_path / "menu.png"
+    image.write_bytes(make_png(MENU, width=1000, height=500))
+    with pytest.raises(LoadError, match=r"install askdocs\[ocr\]"):
+        load_document(image, "menu.png", 10**7)
