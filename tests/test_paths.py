@@ -139,8 +139,8 @@ def _mixed_folder(root: Path, outside: Path) -> Path:
     # What is not indexed, for each reason.
     (docs / "slides.key").write_bytes(b"PK\x03\x04 a Keynote deck")
     (docs / "report.docx").write_bytes(b"PK\x03\x04 not really")
-    (docs / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00")
-    (docs / "diagram.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00")
+    (docs / "photo.psd").write_bytes(b"\x89PNG\r\n\x1a\n\x00")
+    (docs / "diagram.psd").write_bytes(b"\x89PNG\r\n\x1a\n\x00")
     (docs / "blob").write_bytes(bytes(range(256)) * 8)
     (docs / "empty.txt").write_text("")
     (docs / "big.txt").write_text("big " * 600_000)
@@ -193,11 +193,11 @@ def test_every_file_is_indexed_or_named_with_its_reason(mixed):
         return not_indexed[str(docs / name.rstrip("/"))]["category"]
 
     assert {name: category(name) for name in (
-        "slides.key", "report.docx", "photo.png", "diagram.png", "blob", ".git/", ".env", ".askdocsignore", "drafts/",
+        "slides.key", "report.docx", "photo.psd", "diagram.psd", "blob", ".git/", ".env", ".askdocsignore", "drafts/",
         "build.log", "private.txt", "empty.txt", "big.txt", "binary.txt", "broken.pdf", "link.txt", "dangling.md",
         "bomb.txt.gz", "broken.gz")} == {
-        "slides.key": "unsupported type", "report.docx": "corrupt", "photo.png": "unsupported type",
-        "diagram.png": "unsupported type",
+        "slides.key": "unsupported type", "report.docx": "corrupt", "photo.psd": "unsupported type",
+        "diagram.psd": "unsupported type",
         "blob": "unsupported type", ".git/": "hidden", ".env": "hidden", ".askdocsignore": "hidden",
         "drafts/": "excluded", "build.log": "excluded", "private.txt": "excluded", "empty.txt": "empty",
         "big.txt": "too large", "binary.txt": "binary", "broken.pdf": "corrupt", "link.txt": "symlink not followed",
@@ -206,14 +206,14 @@ def test_every_file_is_indexed_or_named_with_its_reason(mixed):
     assert "once decompressed" in not_indexed[str(docs / "bomb.txt.gz")]["reason"]
     assert "outside the indexed folder" in not_indexed[str(docs / "link.txt")]["reason"]
     counts = report["file_counts"]
-    assert counts["unsupported_by_extension"] == {".key": 1, ".png": 2, "(none)": 1}
+    assert counts["unsupported_by_extension"] == {".key": 1, ".psd": 2, "(none)": 1}
     assert counts["indexed"] == len(stored) and counts["not_indexed"] == len(not_indexed)
 
 
 def test_the_summary_groups_what_was_not_indexed_and_counts_unchanged_files(mixed):
     docs, index, report, summary = mixed
     assert f"0 added, 0 updated, 0 removed, {report['documents']} unchanged documents" in summary
-    assert "  unsupported type: 4 (.png 2, (none) 1, .key 1)" in summary
+    assert "  unsupported type: 4 (.psd 2, (none) 1, .key 1)" in summary
     hidden = next(line for line in summary.splitlines() if line.startswith("  hidden: 3 ("))
     assert f"{docs / '.git'};" in hidden and f"{docs / '.env'}," in hidden
     assert f"    {docs / 'big.txt'}: too large" in summary
