@@ -185,31 +185,42 @@ def build_index_command(paths: tuple[Path, ...], index: Path | None, runtime: st
     else:
         click.echo(report.summary())
     if watch or poll is not None:
-        _watch_until_interrupted(list(paths) or [DEFAULT_CORPUS], settings, poll)
+        _watch_until_interrupted(list(paths) or [DEFAULT_CORPUS], settings, poll, as_json)
 
 
-def _watch_until_interrupted(paths: list[Path], settings, poll: float | None) -> None:
+def _watch_until_interrupted(paths: list[Path], settings, poll: float | None, as_json: bool = False) -> None:
+    """Follow ``paths`` after the first build; each sync prints its summary, or with --json one line of JSON
+    (the first build's object plus ``sync``: when, how long, ok, error), for a log shipper to read."""
+    import json
     import threading
 
     from index.build import BuildError
     from index.watch import FolderSync
 
+    sync = None
+
     def report(result, error: str | None) -> None:
-        if error is not None:
+        if as_json:
+            # Every file would make a line per sync grow with the folder: the counts and changes are kept.
+            line = {**({k: v for k, v in result.as_json().items() if k != "indexed"} if result is not None else {}),
+                    "sync": sync.last}
+            click.echo(json.dumps(line))
+        elif error is not None:
             click.echo(f"error: {error}", err=True)
         else:
             click.echo(result.summary(), nl=True)
 
     how = f"polling every {poll:g} s" if poll is not None else "watching for changes"
-    click.echo(f"{how} under {', '.join(map(str, paths))}; Ctrl-C stops")
+    click.echo(f"{how} under {', '.join(map(str, paths))}; Ctrl-C stops", err=as_json)
     try:
-        FolderSync(paths, settings, poll=poll, on_build=report).run(threading.Event())
+        sync = FolderSync(paths, settings, poll=poll, on_build=report)
+        sync.run(threading.Event())
     except BuildError as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
         # Ctrl-C during a sync: a build publishes atomically, so the last published generation stands.
         pass
-    click.echo("stopped watching")
+    click.echo("stopped watching", err=as_json)
 
 
 @main.command()

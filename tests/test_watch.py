@@ -177,6 +177,28 @@ def test_a_folder_deleted_and_recreated_and_a_symlink_loop_leave_the_index_a_fre
         assert watching.stop() == 0, watching.output()
 
 
+def test_json_gives_one_line_per_sync(docs, tmp_path):
+    import json
+
+    index = tmp_path / "index"
+    watching = Watching(docs, index, "--json")
+    try:
+        (docs / "heron.txt").write_text(HERON)
+        wait_for(lambda: "heron.txt" in doc_ids(index), "the new file", seconds=120)
+
+        def lines():
+            # The first build prints its object over several lines; each sync is one line.
+            return [json.loads(line) for line in watching.output().splitlines()
+                    if line.startswith("{") and line.endswith("}")]
+
+        syncs = wait_for(lambda: [line for line in lines() if "sync" in line], "a sync line", seconds=120)
+        last = syncs[-1]
+        assert last["sync"]["ok"] and last["sync"]["added"] == 1 and last["published"]
+        assert last["file_counts"] and "indexed" not in last
+    finally:
+        assert watching.stop() == 0, watching.output()
+
+
 def test_a_file_still_being_written_is_read_once_it_is_complete(docs, tmp_path):
     index = tmp_path / "index"
     watching = Watching(docs, index)
