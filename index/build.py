@@ -506,7 +506,10 @@ class _Build:
         previous = self.previous
         stored = previous.unchanged(document) if previous is not None else None
         if changes is not None:
-            bucket = (changes.unchanged if stored else
+            # Same bytes but other metadata (a sidecar edited on its own) is an update: its chunks are reused, but
+            # the generation must be published for filters to see it.
+            same = stored is not None and stored.row.meta == document.meta
+            bucket = (changes.unchanged if same else
                       changes.updated if document.doc_id in previous.documents else changes.added)
             bucket.append(document.doc_id)
         if stored is not None:
