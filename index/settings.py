@@ -90,11 +90,6 @@ class Settings(BaseSettings):
         True, description="Choose the answer with the trained answer scorer over answer candidates (README 'The "
         "answer'); off: the earlier rule, each stored sentence scored by cosine + 0.5 x coverage.",
     )
-    answer_encoder: bool = Field(
-        True, description="Re-read the answer scorer's shortlist with the trained answer encoder (a small "
-        "cross-encoder, README 'The answer'); off: the answer scorer's features alone. No effect when "
-        "answer_scorer is off.",
-    )
     query_threads: int = Field(
         1, ge=1, description="Intra-op threads for embedding one question (README 'Performance': 1 vs 2 measured)."
     )

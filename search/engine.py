@@ -19,7 +19,6 @@ from index.store import IndexMismatch, StoredIndex, open_stored_index
 from index.structure import KIND_CODE
 
 from . import retrieve
-from .answer_encoder import load_answer_encoder
 from .answer import coverage, idf_weights, name_terms, rarest_term, sentence_scores, unknown_share
 from .candidates import Unit
 from .candidates import units as candidate_units
@@ -55,9 +54,6 @@ class Engine:
         self.documents_table = DocumentTable(stored)
         # Off is the sentence rule of askdocs before the scorer (for measuring what the scorer costs: bench/latency.py).
         self.answer_scorer = settings.answer_scorer
-        self.answer_encoder = settings.answer_scorer and settings.answer_encoder
-        if self.answer_encoder:
-            load_answer_encoder()  # a missing or damaged model fails the open, not the first question
 
     # ------------------------------------------------------------ questions
     def ask(self, question: str | Question, top_k: int = 5, mode: Mode = "hybrid",
@@ -91,8 +87,6 @@ class Engine:
         weights = idf_weights(self.stored.bm25, query_tokens)
         info = question_info(question, weights)
         passages, evidence = self._passages(ranked, shown, query_vector, info)
-        if self.answer_encoder:
-            self._reread(question, passages, evidence)
         signals = (self._signals(question, passages[0], float(ranked.dense[0]), query_tokens, weights, evidence)
                    if passages else None)
         no_answer = signals is None or signals.evidence < signals.threshold
@@ -230,25 +224,6 @@ class Engine:
             evidence.add(rank, cands, [(u.start, u.end) for u in units], x, logits, rank < ANSWER_PASSAGES)
         return passages, evidence
 
-    def _reread(self, question: str, passages: list[Passage], evidence: Evidence) -> None:
-        """The answer encoder re-reads the scorer's shortlist; the best combined score becomes the answer, and its
-        passage's highlight (the highlight of the answer's passage is the answer)."""
-        encoder = load_answer_encoder()
-        shortlist = evidence.shortlist(encoder.shortlist)
-        if not shortlist:
-            return
-        scores = encoder.score(question, [evidence.texts[i] for i in shortlist])
-        combined = encoder.combine(np.array([evidence.logits[i] for i in shortlist]), scores)
-        for i, score in zip(shortlist, scores):
-            evidence.encoder_scores[i] = float(score)
-        best = shortlist[int(np.argmax(combined))]
-        rank, (start, end) = evidence.ranks[best], evidence.spans[best]
-        evidence.best = (rank, (start, end), float(combined.max()))
-        passage = passages[rank]
-        offset = passage.citation.char_start
-        passages[rank] = passage.model_copy(update={"highlight": Highlight(
-            char_start=start, char_end=end, text=passage.text[start - offset:end - offset])})
-
     def _signals(self, question: str, top: Passage, dense: float, query_tokens: list[str], weights: dict[str, float],
                  evidence: Evidence) -> Signals:
         # The title is part of what retrieval matched (it is prepended to every chunk), so it counts here too.
@@ -293,16 +268,10 @@ class Evidence:
     features: list[np.ndarray] = field(default_factory=list)
     logits: list[float] = field(default_factory=list)
     best: tuple[int, tuple[int, int], float] | None = None
-    encoder_scores: dict[int, float] = field(default_factory=dict)  # candidate index -> answer encoder score
 
     @property
     def best_logit(self) -> float:
         return self.best[2] if self.best is not None else -math.inf
-
-    def shortlist(self, k: int) -> list[int]:
-        """The k best-scored candidates of the first ANSWER_PASSAGES passages, best first."""
-        eligible = [i for i, r in enumerate(self.ranks) if r < ANSWER_PASSAGES]
-        return sorted(eligible, key=lambda i: -self.logits[i])[:k]
 
     def add(self, rank: int, cands: list[Candidate], spans: list[tuple[int, int]], x: np.ndarray,
             logits: np.ndarray, answerable: bool) -> None:

@@ -12,8 +12,6 @@ from index.build import build_index
 from index.chunking import split_sentences
 from index.settings import Settings
 from search import open_index
-from search.answer_encoder import ENCODER_SPEC, AnswerEncoderError, load_answer_encoder, packaged_folder, \
-    read_answer_encoder
 from search.candidates import line_kind, units
 from search.scorer import FEATURES, Candidate, features, load_scorer, question_info
 from search.terms import keys
@@ -142,75 +140,6 @@ def test_scorer_loads_from_the_package_and_scores_a_real_pair_sensibly(seeds_ind
         assert logits[0] > logits[1]
     finally:
         engine.close()
-
-
-# ------------------------------------------------------------------------------------------- the answer encoder
-def test_answer_encoder_loads_offline_and_reads_the_question():
-    encoder = load_answer_encoder()
-    assert (packaged_folder() / encoder.spec["model_file"]).stat().st_size <= 25_000_000
-    question = "Who is the project lead of Project Falcon?"
-    scores = encoder.score(question, ["We decided to launch Project Falcon on 3 March 2025.",
-                                      "Maria Lopez is the project lead."])
-    assert scores.shape == (2,) and np.isfinite(scores).all()
-    assert scores[1] > scores[0]
-    # Padding inside a batch must not change a pair's score (the exported graph keeps the attention mask).
-    alone = encoder.score(question, ["Maria Lopez is the project lead."])
-    assert abs(float(alone[0]) - float(scores[1])) < 0.05
-
-
-def test_answer_encoder_changes_a_choice_the_features_get_wrong(seeds_index):
-    question = "How did the United States vote on the UN resolution?"
-    features_only = open_index(seeds_index, Settings(answer_encoder=False))
-    with_encoder = open_index(seeds_index)
-    try:
-        before = features_only.ask(question)
-        after = with_encoder.ask(question)
-    finally:
-        features_only.close()
-        with_encoder.close()
-    # The features prefer the France sentence: it repeats more of the question's words (vote, UN, resolution).
-    assert "voted no" not in before.answer.text
-    assert "voted no" in after.answer.text
-    assert not after.no_answer
-    # The answer's passage highlights the answer.
-    passage = after.passages[after.answer.passage_rank - 1]
-    assert passage.highlight.text == after.answer.text
-
-
-def _copy_encoder(tmp_path):
-    folder = tmp_path / "data"
-    folder.mkdir()
-    spec = json.loads((packaged_folder() / ENCODER_SPEC).read_text())
-    (folder / ENCODER_SPEC).write_text(json.dumps(spec))
-    (folder / spec["model_file"]).write_bytes((packaged_folder() / spec["model_file"]).read_bytes())
-    return folder, spec
-
-
-def test_missing_answer_encoder_weights_give_a_clear_error(tmp_path):
-    folder, spec = _copy_encoder(tmp_path)
-    assert read_answer_encoder(folder).score("q", ["a"]).shape == (1,)  # the copy itself is sound
-    (folder / spec["model_file"]).unlink()
-    with pytest.raises(AnswerEncoderError, match="unreadable.*ASKDOCS_ANSWER_ENCODER=off"):
-        read_answer_encoder(folder)
-    (folder / ENCODER_SPEC).unlink()
-    with pytest.raises(AnswerEncoderError, match="unreadable"):
-        read_answer_encoder(folder)
-
-
-def test_corrupt_answer_encoder_weights_give_a_clear_error(tmp_path):
-    folder, spec = _copy_encoder(tmp_path)
-    model = folder / spec["model_file"]
-    blob = model.read_bytes()
-    model.write_bytes(blob[: len(blob) // 2])
-    with pytest.raises(AnswerEncoderError, match="do not match the digest"):
-        read_answer_encoder(folder)
-    # Bytes that match the recorded digest but are no ONNX graph: onnxruntime's refusal, named as such.
-    import hashlib
-
-    model.write_bytes(b"not an onnx graph")
-    (folder / ENCODER_SPEC).write_text(json.dumps({**spec, "sha256": hashlib.sha256(b"not an onnx graph").hexdigest()}))
-    with pytest.raises(AnswerEncoderError, match="do not load"):
-        read_answer_encoder(folder)
 
 
 # ---------------------------------------------------------------------------------- the seed article, end to end
