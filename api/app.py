@@ -12,15 +12,17 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.middleware.cors import CORSMiddleware
 
 from index.settings import Settings
 from index.store import IndexUnavailable
 from search import Engine
-from search.models import AskResponse, DocumentOut, Health, Question
+from search.browse import CURSOR_PATTERN, BadCursor, list_documents
+from search.models import AskResponse, DocumentList, DocumentOut, Filters, Health, Question
 
 from .collections import CollectionForbidden, CollectionList, Collections, UnknownCollection
-from .errors import HeadMiddleware, Utf8PathMiddleware, install_error_handlers, json_safe
+from .errors import HeadMiddleware, JsonBodyMiddleware, Utf8PathMiddleware, install_error_handlers, json_safe
 from .mcp import build_server as build_mcp_server
 from .mcp import mount as mount_mcp
 from .pages import web_router
@@ -30,6 +32,7 @@ from .security import (
     allowed_collections, allowed_host_names, api_keys, cors_origins,
 )
 from .tool_routes import tools_router
+from .tools import MAX_PAGE
 
 log = logging.getLogger("askdocs.api")
 
@@ -43,6 +46,7 @@ except PackageNotFoundError:  # running from a checkout that was never installed
 
 COLLECTION_QUERY = Query(None, min_length=1, max_length=64,
                          description="Which collection (GET /collections lists them); omit for the default.")
+FILTER_DOCS = {name: Filters.model_fields[name].description for name in ("source", "modified_after", "modified_before")}
 REFUSALS = {403: {"description": "The API key may not use this collection"},
             404: {"description": "No collection with that name"}}
 
@@ -75,7 +79,8 @@ def create_app(settings: Settings | None = None, allowed_hosts: Sequence[str] = 
         version=VERSION,
         summary="Ask questions of a folder of documents; every answer cites the exact characters it came from.",
         lifespan=lifespan,
-        # A client that sends no content type at all still gets its JSON read (a form content type is refused).
+        # A client that sends no content type at all still gets its JSON read (a form content type too:
+        # JsonBodyMiddleware).
         strict_content_type=False,
     )
     app.state.collections = collections
@@ -83,6 +88,7 @@ def create_app(settings: Settings | None = None, allowed_hosts: Sequence[str] = 
     # Added innermost first: a request meets the request id, then CORS (so preflights and 401s carry its
     # headers), then the key check, then the body limit, then address checks (HEAD as GET, UTF-8 paths),
     # and only then a route.
+    app.add_middleware(JsonBodyMiddleware)
     app.add_middleware(HeadMiddleware)
     app.add_middleware(Utf8PathMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
@@ -138,6 +144,36 @@ def create_app(settings: Settings | None = None, allowed_hosts: Sequence[str] = 
     @app.post("/ask", response_model=AskResponse, summary="Answer a question with cited passages", responses=REFUSALS)
     def ask(question: Question, request: Request) -> AskResponse:
         return engine(request, question.collection).ask(question)
+
+    @app.get("/documents", response_model=DocumentList, summary="The documents, a page at a time, optionally filtered",
+             responses=REFUSALS)
+    def documents(
+        request: Request, collection: str | None = COLLECTION_QUERY,
+        cursor: str | None = Query(None, pattern=CURSOR_PATTERN,
+                                   description="next_cursor of the previous page; omit for the first page."),
+        limit: int = Query(50, ge=1, le=MAX_PAGE, description="Documents per page."),
+        source: str | None = Query(None, description=FILTER_DOCS["source"]),
+        doc_id: list[str] | None = Query(None, description="Only these documents (repeat the parameter)."),
+        type: list[str] | None = Query(None, description="Only these file types (repeat), as in /ask's filters.types."),
+        modified_after: str | None = Query(None, description=FILTER_DOCS["modified_after"]),
+        modified_before: str | None = Query(None, description=FILTER_DOCS["modified_before"]),
+        meta: list[str] | None = Query(None, description="NAME=VALUE: a front matter / sidecar value (repeat; the "
+                                       "same NAME twice means either value)."),
+    ) -> DocumentList:
+        # The same filters as POST /ask, spelled as query parameters, validated by the same model.
+        wanted = {"source": source, "doc_ids": doc_id, "types": type, "modified_after": modified_after,
+                  "modified_before": modified_before, "meta": _meta_filter(meta)}
+        try:
+            filters = Filters.model_validate({k: v for k, v in wanted.items() if v is not None})
+        except ValidationError as exc:
+            raise RequestValidationError([{**e, "loc": ("query", *e["loc"])} for e in exc.errors()]) from None
+        index = engine(request, collection)
+        only = None if filters.is_empty() else index.documents_table.documents(filters)
+        try:
+            return list_documents(index.stored, cursor, limit, only)
+        except BadCursor as exc:
+            raise RequestValidationError([{"type": "value_error", "loc": ("query", "cursor"), "msg": str(exc),
+                                           "input": cursor}]) from None
 
     @app.get(
         "/documents/{doc_id:path}",
@@ -217,6 +253,20 @@ def create_app(settings: Settings | None = None, allowed_hosts: Sequence[str] = 
     return app
 
 
+def _meta_filter(items: list[str] | None) -> dict | None:
+    """``["year=2024", "team=a", "team=b"]`` -> ``{"year": "2024", "team": ["a", "b"]}``, as /ask's filters.meta."""
+    if not items:
+        return None
+    meta: dict[str, list[str]] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise RequestValidationError([{"type": "value_error", "loc": ("query", "meta"), "input": item,
+                                           "msg": f"meta {item!r} is not NAME=VALUE"}])
+        meta.setdefault(name, []).append(value)
+    return {name: values[0] if len(values) == 1 else values for name, values in meta.items()}
+
+
 def _document_bearer_auth(app: FastAPI) -> None:
     """Declare the key in the OpenAPI schema, so /docs can send it ("Authorize") and generated clients know."""
     build_schema = app.openapi
@@ -233,13 +283,29 @@ def _document_bearer_auth(app: FastAPI) -> None:
     app.openapi = openapi
 
 
+# pydantic's messages start with the kind of value ("String should have at most 2000 characters"); a person
+# reads them better with the field's name in its place ("question should have at most 2000 characters").
+_PYDANTIC_SUBJECTS = ("String ", "Input ", "Value ", "List ", "Dictionary ", "Datetime ", "Date ")
+
+
 def _describe(error: dict) -> str:
     location = ".".join(str(part) for part in error.get("loc", ()) if part != "body") or "body"
-    if error.get("type") == "json_invalid":
+    kind = error.get("type")
+    message = error.get("msg", "invalid")
+    if kind == "json_invalid":
         return "request body is not valid JSON"
-    if error.get("type") == "extra_forbidden":
+    if kind == "extra_forbidden":
         return f"unknown field {location!r}"
-    return f"{location}: {error.get('msg', 'invalid')}"
+    if kind in ("model_attributes_type", "dict_type") and location == "body":
+        return "the request body should be a JSON object, like {\"question\": \"...\"}"
+    if kind == "value_error":
+        # Some of our validators' messages name the field already ("question must not be blank").
+        message = message.removeprefix("Value error, ")
+        return message if message.startswith(location.rsplit(".", 1)[-1]) else f"{location}: {message}"
+    for subject in _PYDANTIC_SUBJECTS:
+        if message.startswith(subject):
+            return f"{location} {message[len(subject):]}"
+    return f"{location}: {message}"
 
 
 def _jsonable(errors: list[dict]) -> list[dict]:

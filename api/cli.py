@@ -101,7 +101,11 @@ def watch_options(command):
         "published only if something changed.")(command)
 
 
+version_option = click.version_option(package_name="askdocs", message="%(prog)s %(version)s")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@version_option
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
 def main(verbose: bool) -> None:
     """Ask questions of a folder of documents, with citations you can check."""
@@ -123,6 +127,7 @@ no_cache_option = click.option(
 
 
 @click.command("build-index")
+@version_option
 # The paths are checked by the build (index.walk.check_paths), all problems in one error line.
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path, readable=False))
 @index_option
@@ -243,6 +248,10 @@ def serve(indexes: dict[str, Path], runtime: str | None, backend: str | None, mi
 
     settings = _settings(None, runtime, backend, milvus_uri)
     indexes = indexes or {DEFAULT: settings.index}
+    # Loading the model takes seconds; a port in use should be said before, not after.
+    busy = _port_in_use(host, port)
+    if busy:
+        _fail(f"cannot serve on {host}:{port}: {busy}. Stop what is using it, or pass another --port", code=2)
     try:
         has_keys = bool(api_keys(settings, list(indexes)))
     except KeyConfigError as exc:
@@ -284,6 +293,27 @@ def serve(indexes: dict[str, Path], runtime: str | None, backend: str | None, mi
                 http=head_timeout_protocol(settings.request_head_timeout),
                 timeout_keep_alive=settings.keep_alive_timeout,
                 limit_concurrency=settings.max_connections or None)
+
+
+def _port_in_use(host: str, port: int) -> str | None:
+    """Why uvicorn could not bind ``host:port`` (as it binds: SO_REUSEADDR set), or None if it can."""
+    import errno
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        return f"{host!r} is not an address of this machine ({exc.strerror})"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return "the port is already in use (another askdocs serve?)"
+            return exc.strerror or str(exc)
+    return None
 
 
 @main.command("mcp")

@@ -108,6 +108,27 @@ class HeadMiddleware:
         await self.app({**scope, "method": "GET"}, receive, headers_only)
 
 
+class JsonBodyMiddleware:
+    """Reads a form-typed body as the JSON it almost always is: curl's ``-d`` labels its data
+    application/x-www-form-urlencoded, and no route here takes a form. A body that is not JSON then gets
+    the usual 422 that says so."""
+
+    FORM = b"application/x-www-form-urlencoded"
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and not scope["path"].startswith("/mcp"):
+            headers = scope["headers"]
+            if any(name == b"content-type" and value.split(b";")[0].strip().lower() == self.FORM
+                   for name, value in headers):
+                headers = [(name, b"application/json") if name == b"content-type" else (name, value)
+                           for name, value in headers]
+                scope = {**scope, "headers": headers}
+        await self.app(scope, receive, send)
+
+
 class Utf8PathMiddleware:
     """Refuses an API address whose %-escapes are not UTF-8 (``/documents/%ED%A0%80``): decoded leniently it
     would ask for a different id, made of U+FFFD. The page under /view/ loads anyway and says what is wrong."""

@@ -9,7 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import APIRouter, HTTPException
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
+
+from search.models import MAX_QUESTION_CHARS
 
 WEB = Path(__file__).with_name("web")
 MEDIA_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}
@@ -24,10 +26,18 @@ CSP = (
 HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
 
 
-def _file(name: str) -> FileResponse:
+# Values the pages show that the API defines, filled in where a page says {{name}}; the one place each is set.
+PAGE_VALUES = {"max_question_chars": str(MAX_QUESTION_CHARS)}
+
+
+def _file(name: str) -> Response:
     path = WEB / name
-    headers = {**HEADERS, "Content-Security-Policy": CSP} if path.suffix == ".html" else HEADERS
-    return FileResponse(path, media_type=MEDIA_TYPES[path.suffix], headers=headers)
+    if path.suffix != ".html":
+        return FileResponse(path, media_type=MEDIA_TYPES[path.suffix], headers=HEADERS)
+    html = path.read_text(encoding="utf-8")
+    for key, value in PAGE_VALUES.items():
+        html = html.replace("{{" + key + "}}", value)
+    return Response(html, media_type="text/html", headers={**HEADERS, "Content-Security-Policy": CSP})
 
 
 def web_router() -> APIRouter:
@@ -36,16 +46,16 @@ def web_router() -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
     @router.get("/")
-    def home() -> FileResponse:
+    def home() -> Response:
         return _file("index.html")
 
     @router.get("/view/{doc_id:path}")
-    def view(doc_id: str) -> FileResponse:
+    def view(doc_id: str) -> Response:
         # One page for every document: view.js reads the id from the URL and fetches /documents/{doc_id}.
         return _file("view.html")
 
     @router.get("/web/{name}")
-    def asset(name: str) -> FileResponse:
+    def asset(name: str) -> Response:
         if name not in assets:
             raise HTTPException(status_code=404, detail=f"no file {name!r}")
         return _file(name)

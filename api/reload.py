@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from index.settings import Settings
-from index.store import CURRENT, IndexUnavailable
+from index.store import CURRENT, IndexUnavailable, missing_index
 from search import Engine, open_index
 from search.models import IndexStats
 
@@ -52,7 +52,7 @@ class EngineHolder:
     def get(self) -> Engine:
         engine = self.engine
         if engine is None:
-            raise IndexUnavailable(self.error or "no index loaded: run `build-index`")
+            raise IndexUnavailable(self.error or str(missing_index(self.settings.index)))
         return engine
 
     # ------------------------------------------------------------ loading

@@ -96,6 +96,33 @@ class IndexNotFound(IndexUnavailable):
     pass
 
 
+def missing_index(index_dir: Path) -> IndexNotFound:
+    """No index at ``index_dir``, with the command that builds one, its paths absolute: the hint may be read
+    by someone (or an MCP client) whose working folder is not the server's."""
+    from .documents import SUPPORTED_SUFFIXES
+    from .settings import Settings
+
+    where = Path(index_dir).resolve()
+    if where.is_dir() and any(p.suffix.lower() in SUPPORTED_SUFFIXES for p in _some_files(where)):
+        target = Settings().index.resolve()
+        if target == where:
+            target = where.with_name(where.name + "-index")
+        return IndexNotFound(f"{index_dir} is a folder of documents, not an index: build one with "
+                             f"`build-index {where} --index {target}`, then `askdocs serve --index {target}`")
+    documents = Path("seeds").resolve()
+    source = documents if documents.is_dir() else "/path/to/your/documents"
+    return IndexNotFound(f"no index at {where}: build one with `build-index {source} --index {where}`")
+
+
+def _some_files(folder: Path, limit: int = 200):
+    # Enough to tell a documents folder from an empty or unrelated one, without walking a whole tree.
+    for count, path in enumerate(folder.rglob("*")):
+        if count >= limit:
+            return
+        if path.is_file():
+            yield path
+
+
 class IndexMismatch(IndexUnavailable):
     pass
 
@@ -347,7 +374,7 @@ def generation_dir(index_dir: Path) -> Path:
         return index_dir
     current = index_dir / CURRENT
     if not current.is_file():
-        raise IndexNotFound(f"no index at {index_dir}: run `build-index` (or `make run`) to build one")
+        raise missing_index(index_dir)
     name = current.read_text().strip()
     path = index_dir / GENERATIONS / name
     if not (path / MANIFEST).is_file():
@@ -561,7 +588,7 @@ def open_stored_index(index_dir: Path, model: str | None = None, dimension: int 
     """
     index_dir = Path(index_dir)
     if not index_dir.exists():
-        raise IndexNotFound(f"no index at {index_dir}: run `build-index` (or `make run`) to build one")
+        raise missing_index(index_dir)
     for attempt in range(OPEN_ATTEMPTS):
         named = _current_name(index_dir)
         try:

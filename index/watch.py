@@ -160,11 +160,11 @@ def recorded_sources(index: Path) -> list[Path]:
     current = read_current(index)
     if current is None:
         raise BuildError(f"no index at {index} to watch the folders of: build one with `build-index PATH... "
-                         f"--index {index} --watch`")
+                         f"--index {Path(index).resolve()} --watch`")
     sources = [s for s in current[1].get("sources") or [] if not s.startswith("beir:")]
     if not sources:
         raise BuildError(f"the index at {index} does not record the folders it was built from; "
-                         f"rebuild it with `build-index PATH... --index {index}` once, then --watch works")
+                         f"rebuild it with `build-index PATH... --index {Path(index).resolve()}` once, then --watch works")
     return [Path(s) for s in sources]
 
 

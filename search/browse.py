@@ -47,19 +47,30 @@ def get_passage(stored: StoredIndex, chunk_id: str, context_chars: int = 0) -> P
     )
 
 
-def list_documents(stored: StoredIndex, cursor: str | None = None, limit: int = 50) -> DocumentList:
-    """One page of documents in index order. The cursor is opaque to callers; it is the offset of the page."""
-    offset = _offset(cursor, stored.n_documents)
-    page = stored.list_documents(offset, limit)
+def list_documents(stored: StoredIndex, cursor: str | None = None, limit: int = 50,
+                   only: np.ndarray | None = None) -> DocumentList:
+    """One page of documents in index order. The cursor is opaque to callers; it is the offset of the page
+    among the documents listed. ``only``: a bool per document row (a filter's DocumentTable.documents)."""
     counts = np.bincount(stored.chunks["doc_row"], minlength=stored.n_documents)
+    if only is None:
+        total = stored.n_documents
+        offset = _offset(cursor, total)
+        page = stored.list_documents(offset, limit)
+        rows = range(offset, offset + len(page))
+    else:
+        matching = np.flatnonzero(only)
+        total = len(matching)
+        offset = _offset(cursor, total)
+        rows = [int(row) for row in matching[offset:offset + limit]]
+        page = [(stored.doc_ids[row], stored.doc_titles[row], stored.doc_sources[row]) for row in rows]
     end = offset + len(page)
     return DocumentList(
         documents=[
-            DocumentSummary(doc_id=doc_id, title=title, source=source, chunks=int(counts[offset + i]))
-            for i, (doc_id, title, source) in enumerate(page)
+            DocumentSummary(doc_id=doc_id, title=title, source=source, chunks=int(counts[row]))
+            for row, (doc_id, title, source) in zip(rows, page)
         ],
-        total=stored.n_documents,
-        next_cursor=str(end) if end < stored.n_documents else None,
+        total=total,
+        next_cursor=str(end) if end < total else None,
     )
 
 

@@ -242,7 +242,7 @@ class DocumentSummary(BaseModel):
 
 class DocumentList(BaseModel):
     documents: list[DocumentSummary]
-    total: int = Field(description="Documents in the index.")
+    total: int = Field(description="Documents in the index (GET /documents with filters: documents that match).")
     next_cursor: str | None = Field(description="Pass as cursor for the next page; null on the last page.")
 
 

@@ -411,3 +411,20 @@ def test_a_stale_citation_link_says_the_document_changed_and_marks_where_the_tex
         assert marked_in_view(page) == LEAD
     finally:
         server.stop()
+
+
+def test_question_box_suggests_from_this_corpus_and_keeps_to_the_apis_limit(astral_server, page):
+    from search.models import MAX_QUESTION_CHARS
+
+    page.goto(astral_server.url + "/")
+    first = httpx.get(astral_server.url + "/documents?limit=1").json()["documents"][0]["title"]
+    expect(page.locator("#question")).to_have_attribute("placeholder", f"e.g. {first}")
+    assert "G7" not in page.get_attribute("#question", "placeholder")
+    assert page.get_attribute("#question", "maxlength") == str(MAX_QUESTION_CHARS)
+    page.fill("#question", "x" * (MAX_QUESTION_CHARS + 100))
+    assert len(page.input_value("#question")) == MAX_QUESTION_CHARS  # the box stops where the API would refuse
+    page.fill("#question", "   ")
+    page.press("#question", "Enter")
+    error = page.locator("#error")
+    error.wait_for()
+    assert error.inner_text() == "That question cannot be asked: question must not be blank."

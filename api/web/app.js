@@ -158,5 +158,19 @@ form.addEventListener("change", (event) => {
 
 window.addEventListener("popstate", fromAddress);
 
-showStats(document.getElementById("stats"));
+// The example in the question box comes from this corpus: the title of its first document, so it suggests
+// something these documents can answer. Only once /health has shown the index (with a key, if one is needed).
+async function suggestExample() {
+  const health = await showStats(document.getElementById("stats"));
+  if (!health || !health.index || !health.index.documents) return;
+  try {
+    const listing = await api("/documents?limit=1");
+    const title = listing.documents.length ? listing.documents[0].title.trim() : "";
+    if (title) input.placeholder = `e.g. ${title}`;
+  } catch {
+    // The generic example stays.
+  }
+}
+
+suggestExample();
 fromAddress();

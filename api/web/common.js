@@ -143,9 +143,11 @@ export async function showStats(target) {
       `${plural(index.documents, "document")} · ${plural(index.chunks, "chunk")} · model ${index.model} · built ${built}`,
       ...syncLabel(health.sync),
     );
+    return health;
   } catch (error) {
     target.replaceChildren(el("span", { class: "error-text" }, error.message));
   }
+  return null;
 }
 
 // The form that takes an API key; once saved, the page reloads and asks again with it.
