@@ -22,6 +22,7 @@ from search.browse import CURSOR_PATTERN, BadCursor, list_documents
 from search.models import AskResponse, DocumentList, DocumentOut, Filters, Health, Question
 
 from .collections import CollectionForbidden, CollectionList, Collections, UnknownCollection
+from .api_docs import docs_router
 from .errors import HeadMiddleware, JsonBodyMiddleware, Utf8PathMiddleware, install_error_handlers, json_safe
 from .mcp import build_server as build_mcp_server
 from .mcp import mount as mount_mcp
@@ -79,6 +80,8 @@ def create_app(settings: Settings | None = None, allowed_hosts: Sequence[str] = 
         version=VERSION,
         summary="Ask questions of a folder of documents; every answer cites the exact characters it came from.",
         lifespan=lifespan,
+        # Served offline by api.api_docs instead of FastAPI's CDN-loading pages.
+        docs_url=None, redoc_url=None,
         # A client that sends no content type at all still gets its JSON read (a form content type too:
         # JsonBodyMiddleware).
         strict_content_type=False,
@@ -250,6 +253,7 @@ def create_app(settings: Settings | None = None, allowed_hosts: Sequence[str] = 
             raise HTTPException(status_code=409, detail=str(exc)) from None
 
     app.include_router(web_router())  # the web page at / and /view/{doc_id}
+    app.include_router(docs_router())  # /docs and /redoc, with their assets, from installed files
     return app
 
 

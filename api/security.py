@@ -228,8 +228,8 @@ class ApiKeyMiddleware:
         # browser can load them and then send the key with the page's own API calls.
         if method not in ("GET", "HEAD"):
             return False
-        return (path in ("/health", "/", "/docs", "/docs/oauth2-redirect", "/openapi.json")
-                or path.startswith(("/web/", "/view/")))
+        return (path in ("/health", "/", "/docs", "/redoc", "/openapi.json")
+                or path.startswith(("/web/", "/view/", "/docs-assets/")))
 
     def match(self, header: str | None) -> ApiKey | None:
         scheme, _, presented = (header or "").partition(" ")

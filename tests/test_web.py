@@ -428,3 +428,21 @@ def test_question_box_suggests_from_this_corpus_and_keeps_to_the_apis_limit(astr
     error = page.locator("#error")
     error.wait_for()
     assert error.inner_text() == "That question cannot be asked: question must not be blank."
+
+
+def test_api_docs_render_offline_from_installed_assets(seeds_server, page):
+    """/docs (Swagger UI) and /redoc (ReDoc) with every request outside the server failing, as offline: the
+    page fixture also insists nothing else was asked for and no script failed."""
+    refused: list[str] = []
+    page.on("console", lambda message: refused.append(message.text)
+            if "Content Security Policy" in message.text else None)
+    page.context.route(lambda url: urlsplit(url).hostname != "127.0.0.1", lambda route: route.abort())
+    docs = page.goto(seeds_server.url + "/docs")
+    assert "script-src 'self'" in docs.headers["content-security-policy"]
+    page.wait_for_selector(".opblock")
+    shown = page.eval_on_selector_all(".opblock .opblock-summary-path", "ps => ps.map(p => p.textContent.trim())")
+    assert {"/ask", "/documents", "/health", "/collections"} <= {p.replace("\u200b", "") for p in shown}
+    page.goto(seeds_server.url + "/redoc")
+    page.wait_for_selector("text=Answer a question with cited passages")
+    assert page.locator("text=The documents, a page at a time, optionally filtered").count() >= 1
+    assert refused == []
