@@ -11,7 +11,7 @@ from pathlib import Path
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from starlette.middleware.cors import CORSMiddleware
 
@@ -21,11 +21,13 @@ from search import Engine
 from search.browse import CURSOR_PATTERN, BadCursor, list_documents
 from search.models import AskResponse, DocumentList, DocumentOut, Filters, Health, Question
 
-from .collections import CollectionForbidden, CollectionList, Collections, UnknownCollection
 from .api_docs import docs_router
+from .collections import CollectionForbidden, CollectionList, Collections, UnknownCollection
 from .errors import HeadMiddleware, JsonBodyMiddleware, Utf8PathMiddleware, install_error_handlers, json_safe
 from .mcp import build_server as build_mcp_server
 from .mcp import mount as mount_mcp
+from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from .metrics import Metrics, MetricsMiddleware, set_mode
 from .pages import web_router
 from .reload import EngineHolder, ReloadRefused, ReloadResult
 from .security import (
@@ -87,6 +89,7 @@ def create_app(settings: Settings | None = None, allowed_hosts: Sequence[str] = 
         strict_content_type=False,
     )
     app.state.collections = collections
+    metrics = app.state.metrics = Metrics(collections)
 
     # Added innermost first: a request meets the request id, then CORS (so preflights and 401s carry its
     # headers), then the key check, then the body limit, then address checks (HEAD as GET, UTF-8 paths),
@@ -95,7 +98,7 @@ def create_app(settings: Settings | None = None, allowed_hosts: Sequence[str] = 
     app.add_middleware(HeadMiddleware)
     app.add_middleware(Utf8PathMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
-    app.add_middleware(ApiKeyMiddleware, keys=keys)
+    app.add_middleware(ApiKeyMiddleware, keys=keys, public=["/metrics"] if settings.metrics_public else [])
     if origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
@@ -104,6 +107,8 @@ def create_app(settings: Settings | None = None, allowed_hosts: Sequence[str] = 
         )
     # Outermost but for the request id, so a refusal carries one and nothing else sees a rebound request.
     app.add_middleware(HostGuardMiddleware, hosts=hosts)
+    # Outside every check, so refused requests are counted too.
+    app.add_middleware(MetricsMiddleware, metrics=metrics, routes=app.router.routes)
     app.add_middleware(RequestIdMiddleware)
     if keys:
         _document_bearer_auth(app)
@@ -146,7 +151,17 @@ def create_app(settings: Settings | None = None, allowed_hosts: Sequence[str] = 
 
     @app.post("/ask", response_model=AskResponse, summary="Answer a question with cited passages", responses=REFUSALS)
     def ask(question: Question, request: Request) -> AskResponse:
-        return engine(request, question.collection).ask(question)
+        set_mode(request.scope, question.mode)
+        answered = engine(request, question.collection).ask(question)
+        metrics.count_answer(question.mode, answered.no_answer)
+        return answered
+
+    @app.get("/metrics", summary="Prometheus metrics: requests, latencies, answers, index and sync figures",
+             response_class=Response, responses={200: {"content": {METRICS_CONTENT_TYPE: {}}}},
+             description="Prometheus text format. Needs an API key like the rest of the API unless the server "
+                         "runs with --metrics-public.")
+    def prometheus_metrics() -> Response:
+        return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
     @app.get("/documents", response_model=DocumentList, summary="The documents, a page at a time, optionally filtered",
              responses=REFUSALS)

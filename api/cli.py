@@ -235,9 +235,15 @@ def _watch_until_interrupted(paths: list[Path], settings, poll: float | None, as
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--insecure", is_flag=True,
               help="Serve on a non-loopback address without API keys (only behind something that authenticates).")
+@click.option("--metrics-public", is_flag=True, default=None,
+              help="Serve GET /metrics without an API key, for a scraper inside the network "
+              "[default: $ASKDOCS_METRICS_PUBLIC or off].")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json: one JSON object per line (time, level, logger, message, request_id).")
 @watch_options
 def serve(indexes: dict[str, Path], runtime: str | None, backend: str | None, milvus_uri: str | None, host: str,
-          port: int, insecure: bool, watch: bool, poll: float | None) -> None:
+          port: int, insecure: bool, metrics_public: bool | None, log_format: str, watch: bool,
+          poll: float | None) -> None:
     """Serve the HTTP API (and the web page) over one index or several named ones (collections).
 
     A new index generation (a finished build-index) is picked up without a restart. Set ASKDOCS_API_KEYS or
@@ -247,6 +253,8 @@ def serve(indexes: dict[str, Path], runtime: str | None, backend: str | None, mi
     from .security import LOOPBACK_NAMES, KeyConfigError, RequestIdFormatter, api_keys, is_loopback
 
     settings = _settings(None, runtime, backend, milvus_uri)
+    if metrics_public:
+        settings = settings.model_copy(update={"metrics_public": True})
     indexes = indexes or {DEFAULT: settings.index}
     # Loading the model takes seconds; a port in use should be said before, not after.
     busy = _port_in_use(host, port)
@@ -271,8 +279,14 @@ def serve(indexes: dict[str, Path], runtime: str | None, backend: str | None, mi
     from .http_protocol import head_timeout_protocol
 
     # Every line logged while a request is handled ends with its id, the one the client sees in X-Request-ID.
+    if log_format == "json":
+        from .logs import JsonFormatter
+
+        formatter = JsonFormatter()
+    else:
+        formatter = RequestIdFormatter("%(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:
-        handler.setFormatter(RequestIdFormatter("%(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(formatter)
     # /mcp answers loopback names, and the address served on unless it is "every interface".
     hosts = [*LOOPBACK_NAMES, *([host] if host not in ("0.0.0.0", "::", "") else [])]
     served = (str(indexes[DEFAULT]) if list(indexes) == [DEFAULT]
@@ -289,7 +303,9 @@ def serve(indexes: dict[str, Path], runtime: str | None, backend: str | None, mi
     # uvicorn's access log would print query strings and no request id; the app logs each request itself.
     # No connection may be held for free: idle ones and slow request heads time out, and past max_connections
     # requests get a 503 rather than a queue.
+    # JSON: uvicorn's own lines go through the root logger's JSON handler rather than its text handlers.
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False,
+                **({"log_config": None} if log_format == "json" else {}),
                 http=head_timeout_protocol(settings.request_head_timeout),
                 timeout_keep_alive=settings.keep_alive_timeout,
                 limit_concurrency=settings.max_connections or None)

@@ -43,6 +43,8 @@ class EngineHolder:
         self.engine: Engine | None = None
         self.error: str | None = None  # why nothing is served
         self.reload_error: str | None = None  # why the last reload was refused while a generation kept serving
+        self.reloads = 0  # generations swapped in after the first (GET /metrics)
+        self.refusals = 0  # generations refused (GET /metrics)
         self._lock = threading.Lock()  # one reload at a time; requests never take it
         # CURRENT as it was when a reload was refused (its text, inode and mtime) and the refusal: while CURRENT
         # stays so, neither the watcher nor /admin/reload re-opens (and re-checksums) the refused generation.
@@ -113,6 +115,7 @@ class EngineHolder:
                 # The first query pays for lazy initialisation inside the model; pay it before a user does.
                 engine.ask("warm up", top_k=1)
             except IndexUnavailable as exc:
+                self.refusals += 1
                 after = self._current_state()
                 # Remembered only if CURRENT did not move meanwhile: the refusal is then surely about it.
                 self._refused = None
@@ -136,6 +139,7 @@ class EngineHolder:
             self.error = self.reload_error = self._refused = None
             stats = engine.stats()
             if previous is not None:
+                self.reloads += 1
                 log.info("reloaded: now serving generation %s (%s, built %s) (collection %r)", stats.generation,
                          engine.stored.path.name, stats.built_at, self.name)
             return ReloadResult(status="reloaded", index=stats, collection=self.name)

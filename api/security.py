@@ -218,9 +218,10 @@ class ApiKeyMiddleware:
     collection a request names is in its body, so the routes and the MCP server check it, not this.
     """
 
-    def __init__(self, app: ASGIApp, keys: list[ApiKey]):
+    def __init__(self, app: ASGIApp, keys: list[ApiKey], public: Collection[str] = ()):
         self.app = app
         self.keys = keys
+        self.public = frozenset(public)  # more paths anyone may GET (/metrics with --metrics-public)
 
     @staticmethod
     def is_public(method: str, path: str) -> bool:
@@ -241,7 +242,8 @@ class ApiKeyMiddleware:
         return next((key for key, hit in zip(self.keys, hits) if hit), None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.keys or self.is_public(scope["method"], scope["path"]):
+        if (scope["type"] != "http" or not self.keys or self.is_public(scope["method"], scope["path"])
+                or (scope["path"] in self.public and scope["method"] in ("GET", "HEAD"))):
             await self.app(scope, receive, send)
             return
         header = _header(scope, b"authorization")

@@ -137,6 +137,7 @@ class Settings(BaseSettings):
         SecretStr(""), description="Comma-separated API keys; when any key is set, every endpoint but GET /health needs one."
     )
     api_keys_file: Path | None = Field(None, description="File of sha256 hex digests of API keys, one per line.")
+    metrics_public: bool = Field(False, description="Serve GET /metrics without an API key (serve --metrics-public).")
     max_body_bytes: int = Field(65536, ge=1024, description="Request bodies larger than this get a 413.")
     cors_origins: str = Field("", description="Comma-separated origins a browser may call the API from; empty: CORS off.")
     allowed_hosts: str = Field(
