@@ -256,10 +256,6 @@ def serve(indexes: dict[str, Path], runtime: str | None, backend: str | None, mi
     if metrics_public:
         settings = settings.model_copy(update={"metrics_public": True})
     indexes = indexes or {DEFAULT: settings.index}
-    # Loading the model takes seconds; a port in use should be said before, not after.
-    busy = _port_in_use(host, port)
-    if busy:
-        _fail(f"cannot serve on {host}:{port}: {busy}. Stop what is using it, or pass another --port", code=2)
     try:
         has_keys = bool(api_keys(settings, list(indexes)))
     except KeyConfigError as exc:
@@ -271,6 +267,10 @@ def serve(indexes: dict[str, Path], runtime: str | None, backend: str | None, mi
             "of their sha256 digests), or pass --insecure if a proxy in front of askdocs authenticates.",
             code=2,
         )
+    # Loading the model takes seconds; an address that cannot be listened on should be said before, not after.
+    unusable = _cannot_listen(host, port)
+    if unusable:
+        _fail(f"cannot serve on {host}:{port}: {unusable}", code=2)
     import uvicorn
 
     from index.build import BuildError
@@ -311,7 +311,7 @@ def serve(indexes: dict[str, Path], runtime: str | None, backend: str | None, mi
                 limit_concurrency=settings.max_connections or None)
 
 
-def _port_in_use(host: str, port: int) -> str | None:
+def _cannot_listen(host: str, port: int) -> str | None:
     """Why uvicorn could not bind ``host:port`` (as it binds: SO_REUSEADDR set), or None if it can."""
     import errno
     import socket
@@ -327,7 +327,10 @@ def _port_in_use(host: str, port: int) -> str | None:
             probe.bind(address)
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                return "the port is already in use (another askdocs serve?)"
+                return ("the port is already in use (another askdocs serve?). Stop what is using it, or pass "
+                        "another --port")
+            if exc.errno == errno.EADDRNOTAVAIL:
+                return f"{host} is not an address of this machine; pass one of its own to --host"
             return exc.strerror or str(exc)
     return None
 
