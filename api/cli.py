@@ -275,7 +275,7 @@ def serve(indexes: dict[str, Path], runtime: str | None, backend: str | None, mi
 
     from index.build import BuildError
 
-    from .app import create_app
+    from .app import VERSION, create_app
     from .http_protocol import head_timeout_protocol
 
     # Every line logged while a request is handled ends with its id, the one the client sees in X-Request-ID.
@@ -297,6 +297,14 @@ def serve(indexes: dict[str, Path], runtime: str | None, backend: str | None, mi
         _fail(f"--watch: {exc}")
     click.echo(f"askdocs serving {served} on http://{host}:{port}/  (API docs at /docs)"
                + ("; API keys required" if has_keys else ""))
+    from .tracing import TracingUnavailable, configure_tracing
+
+    try:
+        traced = configure_tracing(VERSION)
+    except TracingUnavailable as exc:
+        _fail(str(exc))
+    if traced:
+        click.echo(f"sending traces to {traced}")
     for name, status in app.state.collections.syncs.items():
         click.echo(f"watching {', '.join(status.status()['folders'])} for collection {name!r} "
                    f"({status.status()['mode']})")

@@ -29,6 +29,7 @@ from .context import prompt_context
 from .terms import keys
 from .scorer import FEATURES, Candidate, QuestionInfo, features, load_scorer, question_info, sigmoid
 from .filters import ChunkFilter, DocumentTable, chunk_filter
+from .tracing import span
 from .versions import cited_version
 from .models import (Answer, AskResponse, DocumentLocators, DocumentOut, Filters, Highlight, IndexStats, Mode, Passage,
                      Question, Signals)
@@ -91,21 +92,27 @@ class Engine:
     def evidence(self, question: str, top_k: int, mode: Mode, depth: int = 0,
                  filters: Filters | None = None) -> tuple[AskResponse, retrieve.Ranked, Evidence]:
         """``answer`` plus every candidate considered with its features (for training and tuning the scorer)."""
-        started = time.perf_counter()
-        only = chunk_filter(self.documents_table, filters)
-        query_vector = self.embedder.encode_queries([question])[0]
-        query_tokens = tokenize(question)
-        shown = max(top_k, ANSWER_PASSAGES)
-        # A few more chunks than shown: a passage whose every sentence an earlier one already shows is dropped.
-        ranked = self._retrieve(mode, query_vector, query_tokens, max(shown + DEDUPE_SPARE, depth), only)
-        weights = idf_weights(self.stored.bm25, query_tokens)
-        info = question_info(question, weights)
-        passages, evidence = self._passages(ranked, shown, query_vector, info)
-        signals = (self._signals(question, passages[0], float(ranked.dense[0]), query_tokens, weights, evidence)
-                   if passages else None)
-        no_answer = signals is None or signals.evidence < signals.threshold
-        answer = None if no_answer or evidence.best is None else self._answer(passages, evidence)
-        passages = passages[:top_k]
+        with span("ask", mode=mode, top_k=top_k, filtered=filters is not None) as asked:
+            started = time.perf_counter()
+            only = chunk_filter(self.documents_table, filters)
+            with span("embed"):
+                query_vector = self.embedder.encode_queries([question])[0]
+            query_tokens = tokenize(question)
+            shown = max(top_k, ANSWER_PASSAGES)
+            # A few more chunks than shown: a passage whose every sentence an earlier one already shows is dropped.
+            with span("retrieve", mode=mode):
+                ranked = self._retrieve(mode, query_vector, query_tokens, max(shown + DEDUPE_SPARE, depth), only)
+            with span("answer"):
+                weights = idf_weights(self.stored.bm25, query_tokens)
+                info = question_info(question, weights)
+                passages, evidence = self._passages(ranked, shown, query_vector, info)
+                signals = (self._signals(question, passages[0], float(ranked.dense[0]), query_tokens, weights,
+                                         evidence) if passages else None)
+                no_answer = signals is None or signals.evidence < signals.threshold
+                answer = None if no_answer or evidence.best is None else self._answer(passages, evidence)
+            if asked is not None:
+                asked.set_attribute("no_answer", no_answer)
+            passages = passages[:top_k]
         response = AskResponse(
             question=question,
             mode=mode,

@@ -11,6 +11,7 @@ from index.lexical import bm25_scores
 from index.store import StoredIndex
 
 from .filters import DIRECT_SCORING_LIMIT, ChunkFilter, document_selection
+from .tracing import span
 
 
 @dataclass(frozen=True)
@@ -107,16 +108,17 @@ def hybrid(stored: StoredIndex, query_vector: np.ndarray, query_tokens: list[str
     pool = np.union1d(dense_hits.rows, lexical_rows)
     if len(pool) == 0:
         return dense_hits
-    cosine = dense_cosines(stored, query_vector, pool)
-    lexical = lexical_all[pool]
-    w = fusion.dense_weight
-    if fusion.method == "rrf":
-        fused = w * _rrf(cosine, fusion.rrf_k) + (1 - w) * (_rrf(lexical, fusion.rrf_k) if lexical.any() else 0)
-    else:
-        normalise = _zscore if fusion.method == "zscore" else _minmax
-        fused = w * normalise(cosine) + (1 - w) * normalise(lexical)
-    order = np.lexsort((pool, -fused))[:k]
-    return Ranked(pool[order], fused[order], cosine[order])
+    with span("fuse", method=fusion.method, candidates=len(pool)):
+        cosine = dense_cosines(stored, query_vector, pool)
+        lexical = lexical_all[pool]
+        w = fusion.dense_weight
+        if fusion.method == "rrf":
+            fused = w * _rrf(cosine, fusion.rrf_k) + (1 - w) * (_rrf(lexical, fusion.rrf_k) if lexical.any() else 0)
+        else:
+            normalise = _zscore if fusion.method == "zscore" else _minmax
+            fused = w * normalise(cosine) + (1 - w) * normalise(lexical)
+        order = np.lexsort((pool, -fused))[:k]
+        return Ranked(pool[order], fused[order], cosine[order])
 
 
 def _zscore(scores: np.ndarray) -> np.ndarray:
