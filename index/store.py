@@ -114,6 +114,22 @@ def missing_index(index_dir: Path) -> IndexNotFound:
     return IndexNotFound(f"no index at {where}: build one with `build-index {source} --index {where}`")
 
 
+def rebuild_command(path: Path, manifest: dict | None = None) -> str:
+    """The command that rebuilds the index at ``path`` (an index folder or one of its generations), paths absolute:
+    its documents are the folders the manifest recorded, so run as written it rebuilds this index, not seeds/."""
+    import shlex
+
+    path = Path(path).resolve()
+    index_dir = path.parent.parent if path.parent.name == GENERATIONS else path
+    if manifest is None:
+        current = read_current(index_dir)
+        manifest = current[1] if current is not None else {}
+    recorded = manifest.get("sources") if isinstance(manifest, dict) else None
+    sources = [shlex.quote(s) for s in recorded or [] if isinstance(s, str) and not s.startswith("beir:")]
+    shown = " ".join(sources) or "/path/to/your/documents"
+    return f"`build-index {shown} --index {shlex.quote(str(index_dir))} --rebuild`"
+
+
 def _some_files(folder: Path, limit: int = 200):
     # Enough to tell a documents folder from an empty or unrelated one, without walking a whole tree.
     for count, path in enumerate(folder.rglob("*")):
@@ -378,7 +394,8 @@ def generation_dir(index_dir: Path) -> Path:
     name = current.read_text().strip()
     path = index_dir / GENERATIONS / name
     if not (path / MANIFEST).is_file():
-        raise IndexCorrupt(f"{current} names generation {name!r}, which is missing: rebuild with `build-index --rebuild`")
+        raise IndexCorrupt(f"{current} names generation {name!r}, which is missing: rebuild with "
+                           f"{rebuild_command(index_dir, {})}")
     return path
 
 
@@ -440,7 +457,7 @@ class StoredIndex:
                 yield self._connection
             except sqlite3.DatabaseError as exc:
                 self.damaged = (f"index at {self.path} is damaged since it was opened ({exc}): publish a good "
-                                "generation (`build-index --rebuild`)")
+                                f"generation ({rebuild_command(self.path, self.manifest)})")
                 raise IndexCorrupt(self.damaged) from None
 
     @property
@@ -621,29 +638,32 @@ def _open_generation(index_dir: Path, path: Path, model: str | None, dimension: 
     try:
         manifest = json.loads((path / MANIFEST).read_text())
     except (OSError, ValueError) as exc:
-        raise IndexCorrupt(f"unreadable manifest in {path} ({exc}): rebuild with `build-index --rebuild`") from None
+        raise IndexCorrupt(f"unreadable manifest in {path} ({exc}): rebuild with {rebuild_command(index_dir, {})}") \
+            from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise IndexCorrupt(f"{path / MANIFEST} is not an askdocs manifest: rebuild with `build-index --rebuild`")
+        raise IndexCorrupt(f"{path / MANIFEST} is not an askdocs manifest: rebuild with "
+                           f"{rebuild_command(index_dir, {})}")
     if manifest.get("format_version") != FORMAT_VERSION:
         raise IndexMismatch(
             f"index at {index_dir} has format version {manifest.get('format_version')}, this askdocs reads "
-            f"version {FORMAT_VERSION}: rebuild it with `build-index --rebuild`"
+            f"version {FORMAT_VERSION}: rebuild it with {rebuild_command(index_dir, manifest)}"
         )
     built_model = manifest.get("model", {})
     if model is not None and built_model.get("name") != model:
         raise IndexMismatch(
             f"index at {index_dir} was built with model {built_model.get('name')!r} but askdocs is configured "
-            f"for {model!r}: rebuild with `build-index --rebuild`, or configure the index's model (ASKDOCS_MODEL)"
+            f"for {model!r}: rebuild with {rebuild_command(index_dir, manifest)}, or configure the index's model (ASKDOCS_MODEL)"
         )
     if dimension is not None and built_model.get("dimension") != dimension:
         raise IndexMismatch(
             f"index at {index_dir} holds {built_model.get('dimension')}-dimensional vectors but the model gives "
-            f"{dimension}: rebuild with `build-index --rebuild`"
+            f"{dimension}: rebuild with {rebuild_command(index_dir, manifest)}"
         )
     try:
         _check_files(path, manifest, verify_checksums)
     except OSError as exc:  # a file that vanished between the listing and the read
-        raise IndexCorrupt(f"index at {path} cannot be read ({exc}): rebuild with `build-index --rebuild`") from None
+        raise IndexCorrupt(f"index at {path} cannot be read ({exc}): rebuild with "
+                           f"{rebuild_command(index_dir, manifest)}") from None
     vectors = None
     try:
         vectors = _open_vectors(path, manifest, milvus_address, milvus_token)
@@ -680,13 +700,14 @@ def _open_generation(index_dir: Path, path: Path, model: str | None, dimension: 
         search_nprobe = None if section.get("type") == "milvus" else ann.check_opened(vectors, section, nprobe)
     except (RuntimeError, sqlite3.DatabaseError, OSError, ValueError, KeyError) as exc:
         _close_vectors(vectors)
-        raise IndexCorrupt(f"index at {path} is damaged ({exc}): rebuild with `build-index --rebuild`") from None
+        raise IndexCorrupt(f"index at {path} is damaged ({exc}): rebuild with "
+                           f"{rebuild_command(index_dir, manifest)}") from None
     expected = manifest.get("counts", {})
     if vectors.ntotal != len(table) or bm25.scores["num_docs"] != len(table) or len(docs) != expected.get("documents") or len(table) != expected.get("chunks"):
         _close_vectors(vectors)
         raise IndexCorrupt(
             f"index at {path} is inconsistent ({vectors.ntotal} vectors, {len(table)} chunks, {len(docs)} documents; "
-            f"manifest says {expected}): rebuild with `build-index --rebuild`"
+            f"manifest says {expected}): rebuild with {rebuild_command(index_dir, manifest)}"
         )
     stored = StoredIndex(
         path, manifest, vectors, chunk_table,
@@ -728,14 +749,15 @@ def _check_files(path: Path, manifest: dict, verify_checksums: bool) -> None:
     for name, record in manifest.get("files", {}).items():
         file = path / name
         if not file.is_file():
-            raise IndexCorrupt(f"index file {file} is missing: rebuild with `build-index --rebuild`")
+            raise IndexCorrupt(f"index file {file} is missing: rebuild with {rebuild_command(path, manifest)}")
         if file.stat().st_size != record.get("bytes"):
             raise IndexCorrupt(
                 f"index file {file} has {file.stat().st_size} bytes, the manifest says {record.get('bytes')}: "
-                "rebuild with `build-index --rebuild`"
+                f"rebuild with {rebuild_command(path, manifest)}"
             )
         if verify_checksums and sha256_file(file) != record.get("sha256"):
-            raise IndexCorrupt(f"index file {file} does not match its checksum: rebuild with `build-index --rebuild`")
+            raise IndexCorrupt(f"index file {file} does not match its checksum: rebuild with "
+                               f"{rebuild_command(path, manifest)}")
 
 
 def document_text_in_generation(index_dir: Path, generation: int, doc_id: str, sha256: str) -> str | None:

@@ -126,3 +126,17 @@ def test_documents_listing_takes_the_filters_of_ask(corpus_server):
                               ({"limit": 0}, "limit")]:
             refused = client.get("/documents", params=params)
             assert refused.status_code == 422 and words in refused.json()["message"], (params, refused.text)
+
+
+def test_a_damaged_index_names_the_rebuild_command_with_its_own_folders(tmp_path, seeds_index):
+    from .conftest import copy_index
+
+    index = copy_index(seeds_index, tmp_path / "index")
+    generation = index / "generations" / (index / "CURRENT").read_text().strip()
+    damaged = next(p for p in generation.iterdir() if p.suffix == ".sqlite")
+    damaged.write_bytes(damaged.read_bytes() + b"\0")
+    done = subprocess.run([str(BIN / "askdocs"), "ask", "anything", "--index", str(index)],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 1
+    # The folders it was built from, not seeds/ by default into var/index.
+    assert f"`build-index {SEEDS} --index {index} --rebuild`" in done.stderr, done.stderr
