@@ -153,7 +153,7 @@ def create_app(settings: Settings | None = None, allowed_hosts: Sequence[str] = 
     def ask(question: Question, request: Request) -> AskResponse:
         set_mode(request.scope, question.mode)
         answered = engine(request, question.collection).ask(question)
-        metrics.count_answer(question.mode, answered.no_answer)
+        metrics.count_answer(question.mode, answered.no_answer, answered.cached)
         return answered
 
     @app.get("/metrics", summary="Prometheus metrics: requests, latencies, answers, index and sync figures",

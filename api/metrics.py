@@ -40,10 +40,15 @@ class Metrics:
         self.answers = Counter("askdocs_answers", "Questions answered through POST /ask, by mode and outcome "
                                "(answer or no_answer); no-answer rate = no_answer / all.",
                                ["mode", "outcome"], registry=self.registry)
+        self.cache_hits = Counter("askdocs_answer_cache_hits", "Questions through POST /ask answered from the cache "
+                                  "of repeated questions, by mode (of askdocs_answers_total).", ["mode"],
+                                  registry=self.registry)
         self.registry.register(IndexCollector(collections))
 
-    def count_answer(self, mode: str, no_answer: bool) -> None:
+    def count_answer(self, mode: str, no_answer: bool, cached: bool) -> None:
         self.answers.labels(mode=mode, outcome="no_answer" if no_answer else "answer").inc()
+        if cached:
+            self.cache_hits.labels(mode=mode).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

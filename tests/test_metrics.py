@@ -65,6 +65,9 @@ def test_metrics_count_the_requests_sent(keyed):
     assert value(scraped, latency + "_sum", route="/ask", method="POST", mode="hybrid") > 0
     assert value(scraped, "askdocs_answers_total", mode="hybrid", outcome="answer") == 3
     assert value(scraped, "askdocs_answers_total", mode="dense", outcome="no_answer") == 1
+    # The same question asked again is answered from the cache: two of three in hybrid mode, one of two in bm25.
+    assert value(scraped, "askdocs_answer_cache_hits_total", mode="hybrid") == 2
+    assert value(scraped, "askdocs_answer_cache_hits_total", mode="bm25") == 1
     index = health["index"]
     assert value(scraped, "askdocs_index_documents", collection="default") == index["documents"]
     assert value(scraped, "askdocs_index_chunks", collection="default") == index["chunks"]
