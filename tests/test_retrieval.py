@@ -171,5 +171,5 @@ def test_eval_takes_filters(tmp_path):
     assert result["ndcg@10"] == pytest.approx(1 / 3, abs=1e-4)
     assert result["filters"] == {"doc_ids": ["paris", "tokyo"]}
     bad = subprocess.run([str(BIN / "askdocs"), "eval", str(dataset), "--index", str(tmp_path / "index"),
-                          "--filter", "type=docx"], capture_output=True, text=True, timeout=300)
+                          "--filter", "type=exe"], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "types" in bad.stderr
