@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from . import ann
 from .chunking import Chunker
+from . import page_boxes
 from .documents import EXCLUDED, HIDDEN, UNSUPPORTED, Document, LoadError, Skipped, Unreadable, load_document
 from .embedder import DEFAULT_BATCH_SIZES, Embedder, load_embedder
 from .embedding_cache import CACHE_SLICE, embed_with_cache
@@ -211,6 +212,14 @@ def known_roots(index_dir: Path) -> dict[str, str]:
     return legacy_roots(manifest.get("sources") or [])
 
 
+def _save_boxes(index_dir: Path, document: Document) -> None:
+    # The page view's highlights only: a disk that refuses them costs the highlight, not the document.
+    try:
+        page_boxes.save(index_dir, document.sha256, document.page_boxes)
+    except OSError as exc:
+        log.warning("%s: page boxes not saved (%s); its page view will show no highlight", document.source, exc)
+
+
 def load_corpus(paths: list[Path], settings: Settings, progress: bool | None = None,
                 previous: Previous | None = None, planned: tuple[list[Root], list] | None = None,
                 ) -> tuple[list[Document], list[Skipped]]:
@@ -242,6 +251,8 @@ def load_corpus(paths: list[Path], settings: Settings, progress: bool | None = N
                 max_text_chars=settings.max_text_chars, root=root))
             for note in documents[-1].notes:
                 log.warning("%s: %s", path, note)
+            if documents[-1].page_boxes is not None:
+                _save_boxes(Path(settings.index), documents[-1])
             documents.extend(documents[-1].attachments)  # an e-mail's attachments follow it
         except LoadError as exc:
             reason = str(exc)
