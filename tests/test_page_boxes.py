@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import sqlite3
 
 import numpy as np
@@ -137,3 +138,56 @@ def test_other_formats_and_old_indexes_have_no_boxes(built, tmp_path):
     assert text_doc.page_boxes is None
     assert page_boxes.load(index, text_doc.sha256) is None
     assert page_boxes.load(tmp_path, "0" * 64) is None  # an index built before boxes were kept
+
+
+@pytest.fixture(scope="module")
+def server(built):
+    from .conftest import Server
+
+    running = Server(built[1])
+    yield running
+    running.stop()
+
+
+def test_the_api_gives_a_spans_boxes_from_the_stored_ones(built, server):
+    docs, index = built
+    with server.client() as client:
+        document = client.get("/documents/tea.pdf").json()
+        assert document["highlight"] is None  # no span asked for
+        second = document["page_starts"][1]
+        found = client.get("/documents/tea.pdf", params={"start": second - 20, "end": second + 20}).json()
+        expected = page_boxes.load(index, document["sha256"]).span(second - 20, second + 20)
+        assert [h["page"] for h in found["highlight"]] == [1, 2]
+        assert [h["boxes"] for h in found["highlight"]] == [h["boxes"] for h in expected]
+        stale = client.get("/documents/tea.pdf", params={"start": 0, "end": 5, "sha256": "0" * 64}).json()
+        assert stale["highlight"] is None  # offsets of another version are not drawn on this one
+        text = client.get("/documents/notes.txt", params={"start": 0, "end": 5}).json()
+        assert text["highlight"] is None
+
+
+def test_a_page_renders_at_the_width_asked_and_is_cached(built, server):
+    from PIL import Image
+
+    docs, index = built
+    with server.client() as client:
+        response = client.get("/documents/tea.pdf/pages/2.png", params={"width": 600})
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == "image/png"
+        image = Image.open(io.BytesIO(response.content))
+        assert image.format == "PNG" and image.width == 600 and abs(image.height - 600 * 792 / 612) < 1
+        cached = list((index / "page_cache").glob("*-2-600.png"))
+        assert len(cached) == 1 and cached[0].read_bytes() == response.content
+        # From the cache now: served with the PDF gone, while a page never rendered cannot be.
+        moved = docs / "tea.pdf.away"
+        (docs / "tea.pdf").rename(moved)
+        try:
+            again = client.get("/documents/tea.pdf/pages/2.png", params={"width": 600})
+            assert again.status_code == 200 and again.content == response.content
+            missing = client.get("/documents/tea.pdf/pages/1.png", params={"width": 600})
+            assert missing.status_code == 409 and "cannot be read" in missing.json()["detail"]
+        finally:
+            moved.rename(docs / "tea.pdf")
+        assert client.get("/documents/tea.pdf/pages/99.png").status_code == 404
+        assert client.get("/documents/tea.pdf/pages/0.png").status_code == 404
+        assert client.get("/documents/notes.txt/pages/1.png").status_code == 404
+        assert client.get("/documents/tea.pdf/pages/1.png", params={"width": 5000}).status_code == 422
