@@ -20,7 +20,7 @@ def pages_router(engine: Callable, collection_query, refusals: dict, document: C
     @router.get(
         "/documents/{doc_id:path}/pages/{page}.png",
         summary="One page of a PDF, rendered",
-        description="Rendered on demand and cached beside the index. Draw `highlight` (GET /documents/{id}?start=&"
+        description="Rendered on demand and cached beside the index. Draw `span_boxes` (GET /documents/{id}?start=&"
                     "end=) over it, scaled by the image's width / the page's `width`.",
         response_class=Response,
         responses={**PNG, **refusals, 404: {"description": "No PDF with that id, or no such page"},

@@ -33,8 +33,8 @@ from .scorer import FEATURES, Candidate, QuestionInfo, features, load_scorer, qu
 from .filters import ChunkFilter, DocumentTable, chunk_filter
 from .tracing import span
 from .versions import cited_version
-from .models import (Answer, AskResponse, DocumentLocators, DocumentOut, Filters, Highlight, IndexStats, Mode,
-                     PageHighlight, Passage, Question, Signals)
+from .models import (Answer, AskResponse, DocumentLocators, DocumentOut, Filters, Highlight, IndexStats, Mode, Passage,
+                     Question, Signals, SpanBoxes)
 
 # The answer is the best-scored candidate of the first ANSWER_PASSAGES passages (README, "The answer sentence").
 ANSWER_PASSAGES = 5
@@ -151,20 +151,20 @@ class Engine:
             modified=datetime.fromtimestamp(row.mtime, timezone.utc) if row.mtime else None,
             meta=row.meta,
             locators=_locators_out(row.locators),
-            highlight=self._highlight(row, sha256, start, end),
+            span_boxes=self._span_boxes(row, sha256, start, end),
         )
 
     def _page_boxes(self, row):
         return page_boxes.load(self.stored.path.parent.parent, row.sha256) if row.kind == "pdf" else None
 
-    def _highlight(self, row, sha256: str | None, start: int | None, end: int | None) -> list[PageHighlight] | None:
+    def _span_boxes(self, row, sha256: str | None, start: int | None, end: int | None) -> list[SpanBoxes] | None:
         # Offsets of another version of the file would mark other characters.
         if start is None or end is None or (sha256 is not None and sha256 != row.sha256):
             return None
         boxes = self._page_boxes(row)
         if boxes is None or len(boxes.boxes) != len(row.text):
             return None
-        return [PageHighlight(**page) for page in boxes.span(start, end)]
+        return [SpanBoxes(**page) for page in boxes.span(start, end)]
 
     def page_image(self, doc_id: str, page: int, width: int) -> bytes | None:
         """PNG of a PDF page (index.page_render); None when no PDF has this id; IndexError for no such page."""

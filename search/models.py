@@ -255,7 +255,7 @@ class DocumentLocators(BaseModel):
     sheets: list[str] = Field(default_factory=list, description="Rows: the sheet of each row (\"\" in a CSV/TSV).")
 
 
-class PageHighlight(BaseModel):
+class SpanBoxes(BaseModel):
     """The characters of a span on one PDF page, as rectangles to draw over the rendered page."""
 
     page: int = Field(description="1-based page, as in GET /documents/{id}/pages/{page}.png.")
@@ -287,7 +287,7 @@ class DocumentOut(BaseModel):
                                        "still there, and where.")
     locators: DocumentLocators | None = Field(None, description="Slides (.pptx) or rows (spreadsheets); null for "
                                               "other formats.")
-    highlight: list[PageHighlight] | None = Field(
+    span_boxes: list[SpanBoxes] | None = Field(
         None, description="Given `start` and `end` on a PDF indexed with page boxes (and `sha256`, if given, "
         "still this version): the span's characters on each page it touches. Null otherwise.")
 

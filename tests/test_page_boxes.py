@@ -153,16 +153,16 @@ def test_the_api_gives_a_spans_boxes_from_the_stored_ones(built, server):
     docs, index = built
     with server.client() as client:
         document = client.get("/documents/tea.pdf").json()
-        assert document["highlight"] is None  # no span asked for
+        assert document["span_boxes"] is None  # no span asked for
         second = document["page_starts"][1]
         found = client.get("/documents/tea.pdf", params={"start": second - 20, "end": second + 20}).json()
         expected = page_boxes.load(index, document["sha256"]).span(second - 20, second + 20)
-        assert [h["page"] for h in found["highlight"]] == [1, 2]
-        assert [h["boxes"] for h in found["highlight"]] == [h["boxes"] for h in expected]
+        assert [h["page"] for h in found["span_boxes"]] == [1, 2]
+        assert [h["boxes"] for h in found["span_boxes"]] == [h["boxes"] for h in expected]
         stale = client.get("/documents/tea.pdf", params={"start": 0, "end": 5, "sha256": "0" * 64}).json()
-        assert stale["highlight"] is None  # offsets of another version are not drawn on this one
+        assert stale["span_boxes"] is None  # offsets of another version are not drawn on this one
         text = client.get("/documents/notes.txt", params={"start": 0, "end": 5}).json()
-        assert text["highlight"] is None
+        assert text["span_boxes"] is None
 
 
 def test_a_page_renders_at_the_width_asked_and_is_cached(built, server):

@@ -339,7 +339,7 @@ def test_pdf_citation_shows_the_rendered_page_with_the_cited_characters_boxed(as
     page.wait_for_function("() => { const i = document.querySelector('.page-image img');"
                            " return i && i.complete && i.naturalWidth > 0; }")
     highlight = httpx.get(f"{astral_server.url}/documents/tea.pdf", timeout=30, params={
-        "start": citation["char_start"], "end": citation["char_end"]}).json()["highlight"]
+        "start": citation["char_start"], "end": citation["char_end"]}).json()["span_boxes"]
     assert [h["page"] for h in highlight] == [2]
     assert page.eval_on_selector_all(".page-image", "fs => fs.map(f => f.dataset.page)") == ["2"]
     # Each drawn box is the API's box scaled to the image as shown, so it sits on the cited characters.

@@ -155,11 +155,11 @@ function versionQuery(span) {
 // A PDF's cited span on the rendered pages it touches, each with the span's characters boxed; the text view
 // below stays as it is. Keys n / p move between highlighted pages.
 async function showPages(docId, doc, span) {
-  let highlight = doc.highlight;
-  if (!highlight && span && doc.cited && doc.cited.status === "moved") {
-    highlight = (await api(documentUrl(docId) + `?start=${span.start}&end=${span.end}`)).highlight;
+  let spanBoxes = doc.span_boxes;
+  if (!spanBoxes && span && doc.cited && doc.cited.status === "moved") {
+    spanBoxes = (await api(documentUrl(docId) + `?start=${span.start}&end=${span.end}`)).span_boxes;
   }
-  const pages = (highlight || []).filter((page) => page.boxes.length && page.width);
+  const pages = (spanBoxes || []).filter((page) => page.boxes.length && page.width);
   const section = document.getElementById("pages");
   if (!pages.length) return;
   const width = Math.min(2000, Math.round(Math.min(section.clientWidth || 800, 1000) * (window.devicePixelRatio || 1)));
