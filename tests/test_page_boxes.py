@@ -191,3 +191,18 @@ def test_a_page_renders_at_the_width_asked_and_is_cached(built, server):
         assert client.get("/documents/tea.pdf/pages/0.png").status_code == 404
         assert client.get("/documents/notes.txt/pages/1.png").status_code == 404
         assert client.get("/documents/tea.pdf/pages/1.png", params={"width": 5000}).status_code == 422
+
+
+def test_pages_go_through_the_same_key_and_collection_rules_as_documents(built, tmp_path):
+    from .conftest import Server
+
+    keyed = Server(built[1], env={"ASKDOCS_API_KEYS": "page-test-key-0123456789abcdef"})
+    try:
+        with keyed.client() as client:
+            assert client.get("/documents/tea.pdf/pages/1.png").status_code == 401
+            headers = {"authorization": "Bearer page-test-key-0123456789abcdef"}
+            assert client.get("/documents/tea.pdf/pages/1.png", headers=headers).status_code == 200
+            unknown = client.get("/documents/tea.pdf/pages/1.png", headers=headers, params={"collection": "nope"})
+            assert unknown.status_code == 404 and "nope" in unknown.text
+    finally:
+        keyed.stop()
