@@ -468,6 +468,10 @@ class _Build:
             reason = describe_os_error(exc) if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}"
             raise BuildError(f"could not write the new index generation in {self.index_dir} ({reason}); "
                              "the existing index, if any, is unchanged") from None
+        try:
+            page_boxes.prune(self.index_dir)
+        except OSError as exc:  # stale boxes only cost disk space
+            log.warning("could not remove page boxes of documents no longer indexed (%s)", exc)
         return BuildReport(index_dir=self.index_dir, generation=generation, documents=len(assembled.documents),
                            chunks=len(assembled.chunks), embedded=embedded, from_cache=from_cache,
                            changes=changes, full_build_reason=self.full_reason, embedded_per_node=per_node,

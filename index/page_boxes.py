@@ -129,3 +129,34 @@ def load(index_dir: Path, sha256: str) -> PageBoxes | None:
         return decode(path_for(index_dir, sha256).read_bytes())
     except (OSError, ValueError, KeyError):
         return None
+
+
+def prune(index_dir: Path) -> int:
+    """Remove the boxes no generation on disk holds a document of (files removed or changed since); call after
+    a generation is published, under the build lock. Returns how many were removed."""
+    import sqlite3
+
+    from .store import CHUNKS_DB, GENERATIONS
+
+    folder = Path(index_dir) / FOLDER
+    if not folder.is_dir():
+        return 0
+    kept: set[str] = set()
+    for generation in (Path(index_dir) / GENERATIONS).iterdir():
+        database = generation / CHUNKS_DB
+        if not database.is_file():
+            continue  # a generation being written holds nothing published yet
+        try:
+            connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+            try:
+                kept.update(sha for (sha,) in connection.execute("SELECT sha256 FROM documents"))
+            finally:
+                connection.close()
+        except sqlite3.Error:
+            return 0  # cannot tell what is used: keep everything
+    removed = 0
+    for path in folder.glob("*.npz"):
+        if path.stem not in kept:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed

@@ -206,3 +206,17 @@ def test_pages_go_through_the_same_key_and_collection_rules_as_documents(built, 
             assert unknown.status_code == 404 and "nope" in unknown.text
     finally:
         keyed.stop()
+
+
+def test_boxes_of_a_pdf_no_generation_holds_are_removed(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    settings = Settings(index=tmp_path / "index")
+    shas = []
+    for version in range(3):
+        (docs / "tea.pdf").write_bytes(make_pdf([f"Version {version} of the tea notes.", "Second page."]))
+        build_index([docs], settings, progress=False)
+        shas.append(load_document(docs / "tea.pdf", "tea.pdf", 10_000_000).sha256)
+    held = {p.stem for p in (settings.index / page_boxes.FOLDER).glob("*.npz")}
+    # The live generation and the one before it are kept on disk; the first version is in neither.
+    assert held == {shas[1], shas[2]}
