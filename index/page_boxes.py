@@ -82,10 +82,10 @@ class PageBoxes:
 
 
 def _same_line(line: list[float], rect: list[float]) -> bool:
-    # Same line: the new glyph starts at or after the line's left edge and overlaps it vertically by half
-    # the smaller height (superscripts and accents still join; the next line down does not).
+    # Same line: the glyph continues to the right of the line so far and overlaps it vertically at all (a comma
+    # hangs below the letters, a superscript above). The next line starts back at the left, so it never joins.
     overlap = min(line[3], rect[3]) - max(line[1], rect[1])
-    return rect[0] >= line[0] - 1 and overlap >= 0.5 * min(line[3] - line[1], rect[3] - rect[1])
+    return rect[0] >= line[2] - 1 and overlap > 0
 
 
 def from_pages(pages, page_starts: tuple[int, ...], length: int) -> PageBoxes | None:
