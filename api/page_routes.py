@@ -30,7 +30,7 @@ def pages_router(engine: Callable, collection_query, refusals: dict, document: C
                    width: int = Query(1000, ge=MIN_WIDTH, le=MAX_WIDTH, description="Image width in pixels.")):
         found = engine(request, collection)
         whole = f"{doc_id}/pages/{page}.png"
-        if found.stored.document(whole) is not None or not page.isascii() or not page.isdigit():
+        if found.has_document(whole) or not page.isascii() or not page.isdigit():
             # A document of that very name (a scanned page image): the route it would have had.
             return document(whole, request, collection, None, None, None, None, None)
         try:

@@ -166,6 +166,9 @@ class Engine:
             return None
         return [SpanBoxes(**page) for page in boxes.span(start, end)]
 
+    def has_document(self, doc_id: str) -> bool:
+        return self.stored.document(doc_id) is not None
+
     def page_image(self, doc_id: str, page: int, width: int) -> bytes | None:
         """PNG of a PDF page (index.page_render); None when no PDF has this id; IndexError for no such page."""
         row = self.stored.document(doc_id)
