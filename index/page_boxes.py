@@ -89,8 +89,8 @@ def _same_line(line: list[float], rect: list[float]) -> bool:
 
 
 def from_pages(pages, page_starts: tuple[int, ...], length: int) -> PageBoxes | None:
-    """The boxes of a document of ``length`` characters made of ``pages`` (index.pdf.PdfPage) starting at ``page_starts``;
-    None when no page has any."""
+    """The boxes of a document of ``length`` characters made of ``pages`` (index.pdf.PdfPage), each starting at
+    its ``page_starts`` offset; None when no page has any."""
     if not any(page.boxes for page in pages):
         return None
     boxes = np.full((length, 4), np.nan, dtype=np.float32)
