@@ -28,6 +28,7 @@ from .mcp import build_server as build_mcp_server
 from .mcp import mount as mount_mcp
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import Metrics, MetricsMiddleware, set_mode
+from .page_routes import pages_router
 from .pages import web_router
 from .reload import EngineHolder, ReloadRefused, ReloadResult
 from .security import (
@@ -192,6 +193,9 @@ def create_app(settings: Settings | None = None, allowed_hosts: Sequence[str] = 
         except BadCursor as exc:
             raise RequestValidationError([{"type": "value_error", "loc": ("query", "cursor"), "msg": str(exc),
                                            "input": cursor}]) from None
+
+    # Before GET /documents/{doc_id:path}, which would take ".../pages/3.png" as a document id.
+    app.include_router(pages_router(engine, COLLECTION_QUERY, REFUSALS, lambda *args: document(*args)))
 
     @app.get(
         "/documents/{doc_id:path}",

@@ -17,9 +17,9 @@ WEB = Path(__file__).with_name("web")
 MEDIA_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}
 
 # Only this app's own files may load anything: the page must work offline and never leak a
-# question to a third party. No inline script or style either, so injected markup cannot run.
+# question to a third party. blob: images are the PDF pages the view fetches with the API key. No inline script or style either, so injected markup cannot run.
 CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data: blob:; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 # Assets are small; revalidating them every time means an upgraded askdocs never runs a stale script.

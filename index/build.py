@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from . import ann
 from .chunking import Chunker
+from . import page_boxes
 from .documents import EXCLUDED, HIDDEN, UNSUPPORTED, Document, LoadError, Skipped, Unreadable, load_document
 from .embedder import DEFAULT_BATCH_SIZES, Embedder, load_embedder
 from .embedding_cache import CACHE_SLICE, embed_with_cache
@@ -211,6 +212,14 @@ def known_roots(index_dir: Path) -> dict[str, str]:
     return legacy_roots(manifest.get("sources") or [])
 
 
+def _save_boxes(index_dir: Path, document: Document) -> None:
+    # The page view's highlights only: a disk that refuses them costs the highlight, not the document.
+    try:
+        page_boxes.save(index_dir, document.sha256, document.page_boxes)
+    except OSError as exc:
+        log.warning("%s: page boxes not saved (%s); its page view will show no highlight", document.source, exc)
+
+
 def load_corpus(paths: list[Path], settings: Settings, progress: bool | None = None,
                 previous: Previous | None = None, planned: tuple[list[Root], list] | None = None,
                 ) -> tuple[list[Document], list[Skipped]]:
@@ -242,6 +251,8 @@ def load_corpus(paths: list[Path], settings: Settings, progress: bool | None = N
                 max_text_chars=settings.max_text_chars, root=root))
             for note in documents[-1].notes:
                 log.warning("%s: %s", path, note)
+            if documents[-1].page_boxes is not None:
+                _save_boxes(Path(settings.index), documents[-1])
             documents.extend(documents[-1].attachments)  # an e-mail's attachments follow it
         except LoadError as exc:
             reason = str(exc)
@@ -457,6 +468,10 @@ class _Build:
             reason = describe_os_error(exc) if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}"
             raise BuildError(f"could not write the new index generation in {self.index_dir} ({reason}); "
                              "the existing index, if any, is unchanged") from None
+        try:
+            page_boxes.prune(self.index_dir)
+        except OSError as exc:  # stale boxes only cost disk space
+            log.warning("could not remove page boxes of documents no longer indexed (%s)", exc)
         return BuildReport(index_dir=self.index_dir, generation=generation, documents=len(assembled.documents),
                            chunks=len(assembled.chunks), embedded=embedded, from_cache=from_cache,
                            changes=changes, full_build_reason=self.full_reason, embedded_per_node=per_node,

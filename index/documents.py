@@ -22,6 +22,7 @@ from .extract import html_structure, markdown_structure, pdf_structure, text_str
 from .formats import SUFFIXES as FORMAT_SUFFIXES
 from .formats import load_format
 from .locators import Locators
+from .page_boxes import PageBoxes, from_pages
 from .structure import Block, check_blocks
 
 if TYPE_CHECKING:  # index.pdf imports this module (LoadError)
@@ -90,6 +91,9 @@ class Document:
     # What the build summary says about this file beyond "indexed": pages read by OCR, pages with no text.
     # Not stored: they describe one reading of the file.
     notes: tuple[str, ...] = ()
+    # Where each character of a PDF's text is drawn (index.page_boxes); saved beside the index by the build,
+    # not in the chunk store. None for other formats.
+    page_boxes: PageBoxes | None = field(default=None, compare=False, repr=False)
 
     def page_at(self, char_offset: int) -> int | None:
         if not self.page_starts:
@@ -202,6 +206,7 @@ class Paged:
     loaded: Loaded
     page_labels: tuple[str, ...]
     notes: tuple[str, ...]
+    page_boxes: PageBoxes | None = None
 
 
 def paged_document(read: PdfText) -> Paged:
@@ -221,7 +226,8 @@ def paged_document(read: PdfText) -> Paged:
     # Labels only where the PDF gives pages names of their own: "1", "2", ... says nothing the page number does not.
     if all(label == str(n) or not label for n, label in enumerate(labels, 1)):
         labels = ()
-    return Paged((text, title, tuple(page_starts), blocks), labels, tuple(read.notes))
+    boxes = from_pages(read.pages, tuple(page_starts), len(text))
+    return Paged((text, title, tuple(page_starts), blocks), labels, tuple(read.notes), boxes)
 
 
 def too_much_text(max_chars: int, where: str = "") -> str:
@@ -278,6 +284,7 @@ def load_document(path: Path, doc_id: str, max_bytes: int, *, max_pdf_pages: int
     locators, attachments, format_meta = None, (), {}
     page_labels: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    page_boxes = None
     if kind in ("pdf", "image"):
         from .ocr import read_image_pages
 
@@ -285,6 +292,7 @@ def load_document(path: Path, doc_id: str, max_bytes: int, *, max_pdf_pages: int
                 else read_image_pages(content, max_pdf_pages, max_text_chars))
         paged = paged_document(read)
         (text, title, page_starts, blocks), page_labels, notes = paged.loaded, paged.page_labels, paged.notes
+        page_boxes = paged.page_boxes if kind == "pdf" else None
         if kind == "image" and len(page_starts) == 1:
             page_starts = ()  # one picture has no pages to cite
     elif kind in LOADERS:
@@ -315,6 +323,7 @@ def load_document(path: Path, doc_id: str, max_bytes: int, *, max_pdf_pages: int
         locators=locators,
         page_labels=page_labels,
         notes=notes,
+        page_boxes=page_boxes,
     )
     if attachments:
         from .formats.attachments import attachment_documents

@@ -14,7 +14,9 @@ import numpy as np
 from index import ann
 from index.embedder import Embedder, built_runtime, load_embedder
 from index.lexical import tokenize
+from index import page_boxes
 from index.locators import decode_locators
+from index.page_render import render_page
 from index.settings import Settings
 from index.store import IndexMismatch, StoredIndex, open_stored_index
 from index.structure import KIND_CODE
@@ -32,7 +34,7 @@ from .filters import ChunkFilter, DocumentTable, chunk_filter
 from .tracing import span
 from .versions import cited_version
 from .models import (Answer, AskResponse, DocumentLocators, DocumentOut, Filters, Highlight, IndexStats, Mode, Passage,
-                     Question, Signals)
+                     Question, Signals, SpanBoxes)
 
 # The answer is the best-scored candidate of the first ANSWER_PASSAGES passages (README, "The answer sentence").
 ANSWER_PASSAGES = 5
@@ -149,7 +151,33 @@ class Engine:
             modified=datetime.fromtimestamp(row.mtime, timezone.utc) if row.mtime else None,
             meta=row.meta,
             locators=_locators_out(row.locators),
+            span_boxes=self._span_boxes(row, sha256, start, end),
         )
+
+    def _page_boxes(self, row):
+        return page_boxes.load(self.stored.path.parent.parent, row.sha256) if row.kind == "pdf" else None
+
+    def _span_boxes(self, row, sha256: str | None, start: int | None, end: int | None) -> list[SpanBoxes] | None:
+        # Offsets of another version of the file would mark other characters.
+        if start is None or end is None or (sha256 is not None and sha256 != row.sha256):
+            return None
+        boxes = self._page_boxes(row)
+        if boxes is None or len(boxes.boxes) != len(row.text):
+            return None
+        return [SpanBoxes(**page) for page in boxes.span(start, end)]
+
+    def has_document(self, doc_id: str) -> bool:
+        return self.stored.document(doc_id) is not None
+
+    def page_image(self, doc_id: str, page: int, width: int) -> bytes | None:
+        """PNG of a PDF page (index.page_render); None when no PDF has this id; IndexError for no such page."""
+        row = self.stored.document(doc_id)
+        if row is None or row.kind != "pdf":
+            return None
+        if not 1 <= page <= max(1, len(row.page_starts)):
+            raise IndexError(f"no page {page} (the document has {len(row.page_starts)})")
+        return render_page(self.stored.path.parent.parent, Path(row.source), row.sha256, page, width,
+                           int(self.settings.max_file_mb * 1_000_000))
 
     def stats(self) -> IndexStats:
         manifest = self.stored.manifest

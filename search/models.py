@@ -255,6 +255,18 @@ class DocumentLocators(BaseModel):
     sheets: list[str] = Field(default_factory=list, description="Rows: the sheet of each row (\"\" in a CSV/TSV).")
 
 
+class SpanBoxes(BaseModel):
+    """The characters of a span on one PDF page, as rectangles to draw over the rendered page."""
+
+    page: int = Field(description="1-based page, as in GET /documents/{id}/pages/{page}.png.")
+    width: float | None = Field(description="The page's width in PDF points (1/72 inch), as rendered.")
+    height: float | None = Field(description="The page's height in PDF points.")
+    boxes: list[list[float]] = Field(description="[x0, y0, x1, y1] in points from the page's top-left corner, "
+                                     "one per run of the span's characters on one line. Scale by image width / "
+                                     "`width`.")
+    rotated: bool = Field(False, description="A rotated page: its boxes are not given.")
+
+
 class DocumentOut(BaseModel):
     doc_id: str
     title: str
@@ -275,6 +287,9 @@ class DocumentOut(BaseModel):
                                        "still there, and where.")
     locators: DocumentLocators | None = Field(None, description="Slides (.pptx) or rows (spreadsheets); null for "
                                               "other formats.")
+    span_boxes: list[SpanBoxes] | None = Field(
+        None, description="Given `start` and `end` on a PDF indexed with page boxes (and `sha256`, if given, "
+        "still this version): the span's characters on each page it touches. Null otherwise.")
 
 
 class IndexStats(BaseModel):

@@ -66,8 +66,10 @@ def page(browser):
     yield page
     context.close()
     assert errors == [], f"script errors: {errors}"
-    # Offline by construction: nothing but the askdocs server (and inline data: URLs) is ever asked.
-    foreign = [url for url in requests if not url.startswith("data:") and urlsplit(url).hostname != "127.0.0.1"]
+    # Offline by construction: nothing but the askdocs server (and inline data: URLs) is ever asked. A blob: URL
+    # (a PDF page fetched with the API key) names its origin after "blob:".
+    foreign = [url for url in requests
+               if not url.startswith("data:") and urlsplit(url.removeprefix("blob:")).hostname != "127.0.0.1"]
     assert foreign == []
 
 
@@ -327,6 +329,53 @@ def test_without_an_index_the_page_says_what_to_run(tmp_path, page):
         assert "No index is loaded" in error.inner_text() and "build-index" in error.inner_text()
     finally:
         server.stop()
+
+
+def test_pdf_citation_shows_the_rendered_page_with_the_cited_characters_boxed(astral_server, page):
+    citation = api_answer(astral_server, TEA_QUESTION)["answer"]["citation"]
+    page.goto(astral_server.url + "/")
+    ask(page, TEA_QUESTION)
+    page.locator("#answer a.citation").click()
+    page.wait_for_function("() => { const i = document.querySelector('.page-image img');"
+                           " return i && i.complete && i.naturalWidth > 0; }")
+    highlight = httpx.get(f"{astral_server.url}/documents/tea.pdf", timeout=30, params={
+        "start": citation["char_start"], "end": citation["char_end"]}).json()["span_boxes"]
+    assert [h["page"] for h in highlight] == [2]
+    assert page.eval_on_selector_all(".page-image", "fs => fs.map(f => f.dataset.page)") == ["2"]
+    # Each drawn box is the API's box scaled to the image as shown, so it sits on the cited characters.
+    drawn = page.evaluate(
+        "() => { const img = document.querySelector('.page-image img').getBoundingClientRect();"
+        " return [img.width, [...document.querySelectorAll('.page-box')].map(b => { const r = b.getBoundingClientRect();"
+        " return [r.left - img.left, r.top - img.top, r.right - img.left, r.bottom - img.top]; })]; }")
+    shown_width, boxes = drawn
+    scale = shown_width / highlight[0]["width"]
+    assert len(boxes) == len(highlight[0]["boxes"]) >= 1
+    for got, want in zip(boxes, highlight[0]["boxes"]):
+        assert got == pytest.approx([v * scale for v in want], abs=1.0)
+    # The rendered pixels under the boxes are ink: the boxes lie on the text, not beside it.
+    image = page.locator(".page-image img").screenshot()
+    from io import BytesIO
+
+    from PIL import Image
+
+    pixels = Image.open(BytesIO(image)).convert("L")
+    dark = sum(1 for x0, y0, x1, y1 in boxes for x in range(int(x0) + 1, int(x1) - 1)
+               for y in range(int(y0) + 1, int(y1) - 1) if pixels.getpixel((x, y)) < 200)
+    assert dark > 20
+    assert marked_in_view(page)  # the text view is still there below
+
+
+def test_a_span_across_a_page_break_shows_both_pages_and_n_moves_between_them(astral_server, page):
+    document = httpx.get(f"{astral_server.url}/documents/tea.pdf", timeout=30).json()
+    second = document["page_starts"][1]
+    page.goto(f"{astral_server.url}/view/tea.pdf?start={second - 15}&end={second + 10}")
+    page.wait_for_selector(".page-image[data-page='2'] .page-box")
+    assert page.eval_on_selector_all(".page-image", "fs => fs.map(f => f.dataset.page)") == ["1", "2"]
+    assert page.locator(".page-image[data-page='1'] .page-box").count() >= 1
+    page.keyboard.press("n")
+    assert page.evaluate("() => document.activeElement.dataset.page") == "2"
+    page.keyboard.press("p")
+    assert page.evaluate("() => document.activeElement.dataset.page") == "1"
 
 
 def test_page_and_assets_are_served_by_the_app_with_a_self_only_policy(seeds_server):

@@ -74,6 +74,24 @@ export async function api(path, options = {}) {
   throw new ApiError(describeError(response, body), response.status);
 }
 
+// An image from the API (a rendered PDF page) as an object URL: an <img src> could not send the API key.
+export async function apiImage(path) {
+  const headers = {};
+  const key = sessionStorage.getItem(KEY_STORE);
+  if (key) headers.authorization = `Bearer ${key}`;
+  const response = await fetch(path, { headers });
+  if (!response.ok) {
+    let body = null;
+    try {
+      body = await response.json();
+    } catch {
+      // Not JSON: the status line says enough.
+    }
+    throw new ApiError(describeError(response, body), response.status);
+  }
+  return URL.createObjectURL(await response.blob());
+}
+
 function describeError(response, body) {
   const said = body && (body.message || (typeof body.detail === "string" ? body.detail : null) || body.error);
   if (response.status === 422) return `That question cannot be asked: ${said || "the request was invalid"}.`;

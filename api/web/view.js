@@ -1,6 +1,6 @@
 // The document view: /view/{doc_id}?start=&end= shows the stored text with line numbers (and PDF pages)
 // and the cited characters text[start:end] marked and scrolled into view, so a claim can be checked in context.
-import { api, documentUrl, el, linesLabel, pageName, plural, showStats, toUtf16 } from "./common.js";
+import { api, apiImage, documentUrl, el, linesLabel, pageName, plural, showStats, toUtf16 } from "./common.js";
 
 const params = new URLSearchParams(location.search);
 const docPath = location.pathname.replace(/^\/view\//, "");
@@ -135,17 +135,72 @@ function decodedDocId() {
 }
 
 // A link made from a citation carries the document version it cited: the server says if it changed since.
+// The span is always sent: for a PDF the answer then carries its highlight boxes on the pages.
 function versionQuery(span) {
+  const query = new URLSearchParams();
   const sha256 = params.get("sha256");
-  if (!sha256) return "";
-  const query = new URLSearchParams({ sha256 });
-  const generation = params.get("generation");
-  if (generation) query.set("generation", generation);
+  if (sha256) {
+    query.set("sha256", sha256);
+    const generation = params.get("generation");
+    if (generation) query.set("generation", generation);
+  }
   if (span) {
     query.set("start", span.start);
     query.set("end", span.end);
   }
-  return `?${query}`;
+  const text = query.toString();
+  return text ? `?${text}` : "";
+}
+
+// A PDF's cited span on the rendered pages it touches, each with the span's characters boxed; the text view
+// below stays as it is. Keys n / p move between highlighted pages.
+async function showPages(docId, doc, span) {
+  let spanBoxes = doc.span_boxes;
+  if (!spanBoxes && span && doc.cited && doc.cited.status === "moved") {
+    spanBoxes = (await api(documentUrl(docId) + `?start=${span.start}&end=${span.end}`)).span_boxes;
+  }
+  const pages = (spanBoxes || []).filter((page) => page.boxes.length && page.width);
+  const section = document.getElementById("pages");
+  if (!pages.length) return;
+  const width = Math.min(2000, Math.round(Math.min(section.clientWidth || 800, 1000) * (window.devicePixelRatio || 1)));
+  const figures = pages.map((page) => {
+    const name = pageName(page.page, (doc.page_labels || [])[page.page - 1]);
+    const frame = el("div", { class: "page-frame" });
+    const figure = el("figure", { class: "page-image", tabindex: "-1", "data-page": String(page.page) },
+      frame, el("figcaption", {}, name[0].toUpperCase() + name.slice(1)));
+    // Boxes in percent of the page: they stay on their characters at any displayed size (zoom, phone width).
+    for (const [x0, y0, x1, y1] of page.boxes) {
+      const box = el("div", { class: "page-box" });
+      box.style.left = `${(100 * x0) / page.width}%`;
+      box.style.top = `${(100 * y0) / page.height}%`;
+      box.style.width = `${(100 * (x1 - x0)) / page.width}%`;
+      box.style.height = `${(100 * (y1 - y0)) / page.height}%`;
+      frame.append(box);
+    }
+    const image = el("img", { alt: `${name} of ${doc.title}, the cited text highlighted` });
+    frame.prepend(image);
+    apiImage(`${documentUrl(docId)}/pages/${page.page}.png?width=${width}`)
+      .then((url) => { image.src = url; })
+      .catch((failure) => {
+        figure.classList.add("failed");
+        frame.replaceChildren(el("p", { class: "error" }, `The page image is not available: ${failure.message}`));
+      });
+    return figure;
+  });
+  section.replaceChildren(
+    el("p", { class: "pages-help" }, `The cited text on the PDF's ${pages.length > 1 ? "pages" : "page"}` +
+      (pages.length > 1 ? " (keys n and p: next and previous page)" : "")),
+    ...figures);
+  section.hidden = false;
+  let current = 0;
+  figures[0].scrollIntoView({ block: "start" });
+  document.addEventListener("keydown", (event) => {
+    if (event.altKey || event.ctrlKey || event.metaKey || /^(INPUT|TEXTAREA|SELECT)$/.test(event.target.tagName)) return;
+    if (event.key !== "n" && event.key !== "p") return;
+    current = Math.max(0, Math.min(figures.length - 1, current + (event.key === "n" ? 1 : -1)));
+    figures[current].scrollIntoView({ block: "start" });
+    figures[current].focus({ preventScroll: true });
+  });
 }
 
 // The span to mark: as cited, where the cited text moved to, or none (said in the notice) if it is gone.
@@ -176,7 +231,9 @@ async function main() {
   try {
     const span = requestedSpan();
     const doc = await api(documentUrl(docId) + versionQuery(span));
-    render(doc, citedSpan(doc, span));
+    const cited = citedSpan(doc, span);
+    render(doc, cited);
+    if (doc.kind === "pdf" && cited) await showPages(docId, doc, cited);
   } catch (failure) {
     document.getElementById("title").textContent = "Document not available";
     errorBox.textContent = failure.message;
