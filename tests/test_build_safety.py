@@ -375,3 +375,29 @@ def test_an_unreadable_file_keeps_the_version_indexed_before(tmp_path):
     assert _reason(done.stdout, docs / "tea.txt") == "unreadable (Permission denied); kept the version indexed before"
     assert "0 removed" in done.stdout
     assert "2000 metres" in _documents(index)["tea.txt"]
+
+
+def test_a_file_that_vanishes_mid_build_is_named_and_the_build_goes_on(tmp_path, monkeypatch):
+    """The walk lists a file, something deletes it before it is read (a sync tool, an editor's rename): the
+    build names it and indexes the rest. The deletion is made to happen exactly then by deleting it while the
+    first file is read, through the real loader."""
+    import index.build as build_module
+    from index.build import build_index
+    from index.settings import Settings
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a-first.txt").write_text("The bicycle shed is locked at night with a brass padlock.\n")
+    (docs / "b-gone.txt").write_text("This note is deleted before the build reads it.\n")
+    real_load = build_module.load_document
+
+    def load_and_delete_the_next(path, *args, **kwargs):
+        if path.name == "a-first.txt":
+            (docs / "b-gone.txt").unlink()
+        return real_load(path, *args, **kwargs)
+
+    monkeypatch.setattr(build_module, "load_document", load_and_delete_the_next)
+    report = build_index([docs], Settings(index=tmp_path / "index"), progress=False)
+    assert report.documents == 1
+    assert [(s.path, s.reason) for s in report.skipped] == [(str(docs / "b-gone.txt"), "vanished while the build ran")]
+    assert "b-gone.txt: vanished while the build ran" in report.summary()
