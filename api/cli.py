@@ -305,9 +305,9 @@ def serve(indexes: dict[str, Path], runtime: str | None, backend: str | None, mi
         _fail(str(exc))
     if traced:
         click.echo(f"sending traces to {traced}")
-    for name, status in app.state.collections.syncs.items():
-        click.echo(f"watching {', '.join(status.status()['folders'])} for collection {name!r} "
-                   f"({status.status()['mode']})")
+    for name, sync in app.state.collections.syncs.items():
+        status = sync.status()
+        click.echo(f"watching {', '.join(status['folders'])} for collection {name!r} ({status['mode']})")
     # uvicorn's access log would print query strings and no request id; the app logs each request itself.
     # No connection may be held for free: idle ones and slow request heads time out, and past max_connections
     # requests get a 503 rather than a queue.

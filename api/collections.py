@@ -158,10 +158,10 @@ class Collections:
     def start_watching(self) -> None:
         for watcher in self._watchers:
             watcher.start()
-        self._background.__enter__()
+        self._background.start()
 
     def stop_watching(self) -> None:
-        self._background.__exit__()
+        self._background.stop()
         for watcher in self._watchers:
             watcher.stop()
 

@@ -114,6 +114,13 @@ def missing_index(index_dir: Path) -> IndexNotFound:
     return IndexNotFound(f"no index at {where}: build one with `build-index {source} --index {where}`")
 
 
+def source_folders(manifest: dict) -> list[str]:
+    """The folders and files a manifest says its index was built from (a BEIR corpus or a list of documents
+    records none)."""
+    recorded = manifest.get("sources") if isinstance(manifest, dict) else None
+    return [s for s in recorded or [] if isinstance(s, str) and not s.startswith("beir:")]
+
+
 def rebuild_command(path: Path, manifest: dict | None = None) -> str:
     """The command that rebuilds the index at ``path`` (an index folder or one of its generations), paths absolute:
     its documents are the folders the manifest recorded, so run as written it rebuilds this index, not seeds/."""
@@ -124,8 +131,7 @@ def rebuild_command(path: Path, manifest: dict | None = None) -> str:
     if manifest is None:
         current = read_current(index_dir)
         manifest = current[1] if current is not None else {}
-    recorded = manifest.get("sources") if isinstance(manifest, dict) else None
-    sources = [shlex.quote(s) for s in recorded or [] if isinstance(s, str) and not s.startswith("beir:")]
+    sources = [shlex.quote(s) for s in source_folders(manifest)]
     shown = " ".join(sources) or "/path/to/your/documents"
     return f"`build-index {shown} --index {shlex.quote(str(index_dir))} --rebuild`"
 
@@ -425,6 +431,7 @@ class StoredIndex:
         self.doc_kinds: list[str] = []
         self.doc_mtimes: list[float] = []
         self.doc_meta: list[dict] = []  # filled by open_stored_index: what metadata filters read
+        self.doc_sha256: list[str] = []  # filled by open_stored_index: the version each citation names
         self.doc_row_by_id = {doc_id: row for row, doc_id in enumerate(doc_ids)}
         self.sentence_spans = sentence_spans
         self.sentence_vectors = sentence_vectors
@@ -449,6 +456,11 @@ class StoredIndex:
         # Set by the first read that found the files damaged since they were opened (overwritten in place):
         # every later read fails the same way, so a server can report it rather than answer 500s.
         self.damaged: str | None = None
+
+    @property
+    def index_dir(self) -> Path:
+        """The index folder this generation belongs to: its other generations, page boxes and page cache."""
+        return self.path.parent.parent if self.path.parent.name == GENERATIONS else self.path
 
     @contextlib.contextmanager
     def _read(self):
@@ -723,7 +735,7 @@ def _open_generation(index_dir: Path, path: Path, model: str | None, dimension: 
     stored.doc_kinds = [d[3] for d in docs]
     stored.doc_mtimes = [d[4] for d in docs]
     stored.doc_meta = [json.loads(d[5]) for d in docs]
-    stored.doc_sha256 = [d[6] for d in docs]  # each citation names the version of the document it cites
+    stored.doc_sha256 = [d[6] for d in docs]
     return stored
 
 

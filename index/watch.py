@@ -155,13 +155,13 @@ def build_settings_for(index: Path, settings: Settings) -> Settings:
 
 def recorded_sources(index: Path) -> list[Path]:
     """The folders and files an index was built from, as its manifest recorded them."""
-    from .store import read_current
+    from .store import read_current, source_folders
 
     current = read_current(index)
     if current is None:
         raise BuildError(f"no index at {index} to watch the folders of: build one with `build-index PATH... "
                          f"--index {Path(index).resolve()} --watch`")
-    sources = [s for s in current[1].get("sources") or [] if not s.startswith("beir:")]
+    sources = source_folders(current[1])
     if not sources:
         raise BuildError(f"the index at {index} does not record the folders it was built from; "
                          f"rebuild it with `build-index PATH... --index {Path(index).resolve()}` once, then --watch works")
@@ -170,7 +170,7 @@ def recorded_sources(index: Path) -> list[Path]:
 
 class BackgroundSyncs:
     """Run FolderSyncs in daemon threads while a server runs: each builds once at start (what changed while
-    nothing watched), then follows its folders; leaving the block stops them between builds."""
+    nothing watched), then follows its folders; stop() ends them between builds."""
 
     def __init__(self, syncs: list[FolderSync]):
         self.syncs = syncs
@@ -185,12 +185,11 @@ class BackgroundSyncs:
         except Exception:
             log.exception("watching %s stopped", ", ".join(map(str, sync.paths)))
 
-    def __enter__(self) -> BackgroundSyncs:
+    def start(self) -> None:
         for thread in self._threads:
             thread.start()
-        return self
 
-    def __exit__(self, *exc) -> None:
+    def stop(self) -> None:
         self._stop.set()
         for thread in self._threads:
             if thread.is_alive():

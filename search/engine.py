@@ -155,7 +155,7 @@ class Engine:
         )
 
     def _page_boxes(self, row):
-        return page_boxes.load(self.stored.path.parent.parent, row.sha256) if row.kind == "pdf" else None
+        return page_boxes.load(self.stored.index_dir, row.sha256) if row.kind == "pdf" else None
 
     def _span_boxes(self, row, sha256: str | None, start: int | None, end: int | None) -> list[SpanBoxes] | None:
         # Offsets of another version of the file would mark other characters.
@@ -176,7 +176,7 @@ class Engine:
             return None
         if not 1 <= page <= max(1, len(row.page_starts)):
             raise IndexError(f"no page {page} (the document has {len(row.page_starts)})")
-        return render_page(self.stored.path.parent.parent, Path(row.source), row.sha256, page, width,
+        return render_page(self.stored.index_dir, Path(row.source), row.sha256, page, width,
                            int(self.settings.max_file_mb * 1_000_000))
 
     def stats(self) -> IndexStats:

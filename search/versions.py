@@ -9,8 +9,6 @@ two occurrences would make any answer a guess.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from index.store import DocumentRow, StoredIndex, document_text_in_generation
 
 from .models import CitedVersion
@@ -23,8 +21,7 @@ def cited_version(stored: StoredIndex, document: DocumentRow, sha256: str, gener
                             char_end=end)
     cited = quote
     if cited is None and generation is not None and start is not None and end is not None:
-        index_dir = Path(stored.path).parent.parent
-        old_text = document_text_in_generation(index_dir, generation, document.doc_id, sha256)
+        old_text = document_text_in_generation(stored.index_dir, generation, document.doc_id, sha256)
         if old_text is not None and end <= len(old_text):
             cited = old_text[start:end]
     if not cited:

@@ -119,7 +119,7 @@ function citationLink(citation, body) {
   return el("span", { class: "citation-line" },
     el("a", {
       class: "citation",
-      href: viewUrl(citation.doc_id, citation.char_start, citation.char_end, body.question, body.mode, citation),
+      href: viewUrl(citation, body.question, body.mode),
       title: `Open ${citation.source} with the cited text highlighted`,
     }, `${label} — ${linesLabel(citation.line_start, citation.line_end)}${page}`),
     " ",

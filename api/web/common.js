@@ -119,11 +119,11 @@ export function linesLabel(start, end) {
 
 // The document view's address for a cited span; `q` and `mode` let its back link restore the answer, and the
 // citation's sha256 and generation let the view say whether the document changed since.
-export function viewUrl(docId, start, end, question, mode, citation) {
-  const path = docId.split("/").map(encodeURIComponent).join("/");
-  const params = new URLSearchParams({ start, end });
-  if (citation && citation.sha256) params.set("sha256", citation.sha256);
-  if (citation && citation.generation) params.set("generation", citation.generation);
+export function viewUrl(citation, question, mode) {
+  const path = citation.doc_id.split("/").map(encodeURIComponent).join("/");
+  const params = new URLSearchParams({ start: citation.char_start, end: citation.char_end });
+  if (citation.sha256) params.set("sha256", citation.sha256);
+  if (citation.generation) params.set("generation", citation.generation);
   if (question) params.set("q", question);
   if (mode) params.set("mode", mode);
   return `/view/${path}?${params}`;
