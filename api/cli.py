@@ -216,10 +216,12 @@ def _watch_until_interrupted(paths: list[Path], settings, poll: float | None, as
             click.echo(result.summary(), nl=True)
 
     how = f"polling every {poll:g} s" if poll is not None else "watching for changes"
-    click.echo(f"{how} under {', '.join(map(str, paths))}; Ctrl-C stops", err=as_json)
+
+    def watching() -> None:  # said once the watcher is in place, so a change made after it is never missed
+        click.echo(f"{how} under {', '.join(map(str, paths))}; Ctrl-C stops", err=as_json)
     try:
         sync = FolderSync(paths, settings, poll=poll, on_build=report)
-        sync.run(threading.Event())
+        sync.run(threading.Event(), on_watching=watching)
     except BuildError as exc:
         _fail(str(exc))
     except KeyboardInterrupt:

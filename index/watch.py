@@ -24,6 +24,7 @@ log = logging.getLogger("askdocs.watch")
 
 DEBOUNCE_MS = 1_600  # the longest a burst is gathered before a build starts
 QUIET_MS = 300       # a burst ends after this long without a new change
+READY_MS = 200       # how soon the watcher reports itself in place
 SETTLE_SECONDS = 0.5  # a changed file must keep its size and mtime this long before it is read
 MAX_SETTLE_SECONDS = 60.0  # a file still growing after this is read as it is; the next change re-reads it
 
@@ -69,17 +70,24 @@ class FolderSync:
         self.on_build(report, error)
         return report
 
-    def run(self, stop: threading.Event) -> None:
-        """Watch until ``stop`` is set; every burst of relevant changes gives one ``sync``."""
+    def run(self, stop: threading.Event, on_watching: Callable[[], None] | None = None) -> None:
+        """Watch until ``stop`` is set; every burst of relevant changes gives one ``sync``. ``on_watching`` is
+        called once the watcher is in place: a change made before then is not seen."""
         import watchfiles
 
         missing = [str(p) for p in self.paths if not p.exists()]
         if missing:
             raise BuildError(f"cannot watch {', '.join(missing)}: no such file or folder")
+        # An empty yield every READY_MS says the watcher is in place (watchfiles arms it on the first iteration).
         for changes in watchfiles.watch(
                 *self.paths, stop_event=stop, debounce=DEBOUNCE_MS, step=QUIET_MS, watch_filter=self._relevant,
                 force_polling=self.poll is not None, poll_delay_ms=int((self.poll or 0.3) * 1000),
-                raise_interrupt=False, ignore_permission_denied=True):
+                raise_interrupt=False, ignore_permission_denied=True, yield_on_timeout=True, rust_timeout=READY_MS):
+            if on_watching is not None:
+                on_watching()
+                on_watching = None
+            if not changes:
+                continue
             changed = sorted({Path(path) for _, path in changes})
             self.pending = len(changed)
             log.info("%d changes under the watched folders (%s%s)", len(changed), changed[0],
