@@ -19,7 +19,7 @@ from index.locators import decode_locators
 from index.page_render import render_page
 from index.settings import Settings
 from index.store import IndexMismatch, StoredIndex, open_stored_index
-from index.structure import KIND_CODE
+from index.structure import KIND_CODE, decode_blocks
 
 from . import retrieve
 from .answer_cache import AnswerCache
@@ -33,8 +33,8 @@ from .scorer import FEATURES, Candidate, QuestionInfo, features, load_scorer, qu
 from .filters import ChunkFilter, DocumentTable, chunk_filter
 from .tracing import span
 from .versions import cited_version
-from .models import (Answer, AskResponse, DocumentLocators, DocumentOut, Filters, Highlight, IndexStats, Mode, Passage,
-                     Question, Signals, SpanBoxes)
+from .models import (Answer, AskResponse, DocumentHeading, DocumentLocators, DocumentOut, Filters, Highlight,
+                     IndexStats, Mode, Passage, Question, Signals, SpanBoxes)
 
 # The answer is the best-scored candidate of the first ANSWER_PASSAGES passages (README, "The answer sentence").
 ANSWER_PASSAGES = 5
@@ -151,6 +151,8 @@ class Engine:
             modified=datetime.fromtimestamp(row.mtime, timezone.utc) if row.mtime else None,
             meta=row.meta,
             locators=_locators_out(row.locators),
+            headings=[DocumentHeading(start=b.start, end=b.end, level=b.level)
+                      for b in decode_blocks(row.blocks) if b.kind == "heading"],
             span_boxes=self._span_boxes(row, sha256, start, end),
         )
 

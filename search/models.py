@@ -255,6 +255,15 @@ class DocumentLocators(BaseModel):
     sheets: list[str] = Field(default_factory=list, description="Rows: the sheet of each row (\"\" in a CSV/TSV).")
 
 
+class DocumentHeading(BaseModel):
+    """A heading of the stored text: text[start:end] is the heading as shown."""
+
+    start: int
+    end: int
+    level: int = Field(description="1 (outermost) .. 6. The section path at an offset is the text of the last "
+                       "heading of each level above it, outermost first (a citation's `section`).")
+
+
 class SpanBoxes(BaseModel):
     """The characters of a span on one PDF page, as rectangles to draw over the rendered page."""
 
@@ -287,6 +296,9 @@ class DocumentOut(BaseModel):
                                        "still there, and where.")
     locators: DocumentLocators | None = Field(None, description="Slides (.pptx) or rows (spreadsheets); null for "
                                               "other formats.")
+    headings: list[DocumentHeading] = Field(
+        default_factory=list, description="The document's headings (HTML, Markdown, PDF outline, office formats), in "
+        "text order; empty for text without structure or an index built before structure was kept.")
     span_boxes: list[SpanBoxes] | None = Field(
         None, description="Given `start` and `end` on a PDF indexed with page boxes (and `sha256`, if given, "
         "still this version): the span's characters on each page it touches. Null otherwise.")

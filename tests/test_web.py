@@ -272,12 +272,23 @@ def test_pdf_citation_shows_its_page(astral_server, page):
     assert marked_in_view(page) == text[citation["char_start"] : citation["char_end"]]
 
 
+# Long enough for three-digit line numbers, with nested headings: the view's gutter and section path.
+BEEKEEPING_MD = "# Beekeeping journal\n\n" + "".join(
+    f"## Season {year}\n\n" + "".join(f"Week {week}: the colonies were inspected and fed.\n" for week in range(1, 30))
+    + "\n" for year in (2021, 2022, 2023)
+) + "## Winter care\n\n### Insulation\n\nHives are wrapped in straw bales when frost is forecast.\n"
+HIVES_CSV = "Hive,Queen,Frames\nAlder,Marked blue,10\nBirch,Unmarked,8\nCedar,Marked green,12\n"
+
+
 @pytest.fixture(scope="module")
 def structured_server(tmp_path_factory):
     """An HTML page with sections, in a subfolder (so the file name differs from the title)."""
     folder = tmp_path_factory.mktemp("web-structured") / "docs"
     (folder / "library").mkdir(parents=True)
     (folder / "library" / "venv.html").write_text(STRUCTURED_HTML, encoding="utf-8")
+    (folder / "garden").mkdir()
+    (folder / "garden" / "beekeeping.md").write_text(BEEKEEPING_MD, encoding="utf-8")
+    (folder / "garden" / "hives.csv").write_text(HIVES_CSV, encoding="utf-8")
     index = folder.parent / "index"
     build_index([folder], Settings(index=index), progress=False)
     server = Server(index)
@@ -307,6 +318,41 @@ def test_citations_show_the_section_and_the_file_name(structured_server, page):
     assert " › ".join([passages[0]["citation"]["title"]] + [
         h for h in passages[0]["citation"]["section"] if h.lower() != passages[0]["citation"]["title"].lower()
     ]) in first
+
+
+def test_the_view_shows_headings_and_the_cited_section_and_numbers_fit_a_phone(structured_server, page):
+    document = httpx.get(f"{structured_server.url}/documents/garden/beekeeping.md", timeout=30).json()
+    text = document["text"]
+    # The API gives the outline: each heading slices the stored text to the heading as written.
+    assert [(text[h["start"]:h["end"]], h["level"]) for h in document["headings"]][-3:] == [
+        ("Season 2023", 2), ("Winter care", 2), ("Insulation", 3)]
+    start = text.index("Hives are wrapped")
+    end = text.index("forecast.") + len("forecast.")
+    page.set_viewport_size({"width": 390, "height": 800})
+    page.goto(f"{structured_server.url}/view/garden/beekeeping.md?start={start}&end={end}")
+    page.wait_for_selector("mark#cited")
+    assert page.inner_text("#cited-where").endswith("in Beekeeping journal › Winter care › Insulation")
+    assert page.inner_text("mark#cited") == text[start:end]
+    levels = page.eval_on_selector_all(".line.heading", "ls => ls.map(l => [l.className, l.querySelector('.lt').innerText])")
+    assert levels[-2:] == [["line heading h2", "## Winter care"], ["line heading h3", "### Insulation"]]
+    assert len(levels) == 6
+    # Every line number (three digits here) stays on one line at phone width.
+    wrapped = page.evaluate("() => [...document.querySelectorAll('.ln')].filter(n => { const r = document.createRange();"
+                            " r.selectNodeContents(n); return r.getClientRects().length !== 1"
+                            " || r.getBoundingClientRect().height > 1.6 * parseFloat(getComputedStyle(n).fontSize); })"
+                            ".map(n => n.textContent)")
+    assert page.evaluate("document.querySelectorAll('.ln').length") >= 100
+    assert wrapped == []
+    assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+
+
+def test_a_spreadsheet_citation_names_its_rows(structured_server, page):
+    text = httpx.get(f"{structured_server.url}/documents/garden/hives.csv", timeout=30).json()["text"]
+    start = text.index("Hive: Birch")
+    end = text.index("Frames: 12") + len("Frames: 12")
+    page.goto(f"{structured_server.url}/view/garden/hives.csv?start={start}&end={end}")
+    page.wait_for_selector("mark#cited")
+    assert " · rows 3–4 · " in page.inner_text("#cited-where")
 
 
 def test_unknown_document_is_a_readable_message(seeds_server, page):
@@ -376,6 +422,35 @@ def test_a_span_across_a_page_break_shows_both_pages_and_n_moves_between_them(as
     assert page.evaluate("() => document.activeElement.dataset.page") == "2"
     page.keyboard.press("p")
     assert page.evaluate("() => document.activeElement.dataset.page") == "1"
+
+
+def test_cited_pages_zoom_with_their_boxes_still_on_the_characters(astral_server, page):
+    document = httpx.get(f"{astral_server.url}/documents/tea.pdf", timeout=30).json()
+    second = document["page_starts"][1]
+    page.goto(f"{astral_server.url}/view/tea.pdf?start={second - 15}&end={second + 10}")
+    loaded = ("() => [...document.querySelectorAll('.page-image img')].every(i => i.complete && i.naturalWidth > 0)"
+              " && document.querySelectorAll('.page-image img').length === 2")
+    page.wait_for_function(loaded)
+    relative = ("() => { const f = document.querySelector('.page-image[data-page=\"2\"] .page-frame');"
+                " const img = f.querySelector('img').getBoundingClientRect();"
+                " const b = f.querySelector('.page-box').getBoundingClientRect();"
+                " return [img.width, (b.left - img.left) / img.width, (b.top - img.top) / img.height,"
+                " b.width / img.width, f.querySelector('img').naturalWidth,"
+                " document.querySelector('.pages').clientWidth]; }")
+    fitted = page.evaluate(relative)
+    page.click("button.zoom")
+    page.wait_for_function("() => [...document.querySelectorAll('.page-image img')].every(i => i.complete"
+                           f" && i.naturalWidth > {fitted[4]})")
+    zoomed = page.evaluate(relative)
+    # Zoomed, one page a row at twice the column's width (the section scrolls sideways).
+    assert zoomed[0] == pytest.approx(2 * zoomed[5], rel=0.02) and zoomed[0] >= 2 * fitted[0]
+    assert zoomed[4] > fitted[4]  # fetched sharper, not stretched
+    assert zoomed[1:4] == pytest.approx(fitted[1:4], abs=0.01)
+    assert page.get_attribute("button.zoom", "aria-pressed") == "true"
+    page.keyboard.press("-")
+    assert page.get_attribute("button.zoom", "aria-pressed") == "false"
+    page.keyboard.press("+")
+    assert page.get_attribute("button.zoom", "aria-pressed") == "true"
 
 
 def test_page_and_assets_are_served_by_the_app_with_a_self_only_policy(seeds_server):

@@ -5,6 +5,8 @@ import { api, apiImage, documentUrl, el, linesLabel, pageName, plural, showStats
 const params = new URLSearchParams(location.search);
 const docPath = location.pathname.replace(/^\/view\//, "");
 const errorBox = document.getElementById("error");
+// The widest page image the server renders (index/page_render.py MAX_WIDTH); asking wider is a 422.
+const MAX_PAGE_WIDTH = 2000;
 
 function backLink() {
   const back = document.getElementById("back");
@@ -74,6 +76,17 @@ function render(doc, span) {
   if (slides) {
     toUtf16(text, slides.starts).forEach((unit, i) => pageBefore.set(lineAt(lineStarts, unit), `Slide ${slides.numbers[i]}`));
   }
+  // Heading lines read as headings (level by size), so an HTML or Markdown page keeps its shape in the view.
+  const headings = doc.headings || [];
+  const headingUnits = toUtf16(text, headings.flatMap((h) => [h.start, h.end]));
+  const headingLevel = new Map();
+  headings.forEach((heading, i) => {
+    const first = lineAt(lineStarts, headingUnits[2 * i]);
+    const last = lineAt(lineStarts, Math.max(headingUnits[2 * i], headingUnits[2 * i + 1] - 1));
+    for (let line = first; line <= last; line += 1) headingLevel.set(line, Math.min(heading.level, 6));
+  });
+  // Line numbers never wrap: the gutter is as wide as the longest number.
+  document.getElementById("document").style.setProperty("--ln-digits", String(String(lines.length).length));
 
   const fragment = document.createDocumentFragment();
   let first = null;
@@ -96,8 +109,9 @@ function render(doc, span) {
       }
       content = [line.slice(0, from), mark, line.slice(to)];
     }
+    const classes = ["line", cited && "cited", headingLevel.has(i) && `heading h${headingLevel.get(i)}`];
     fragment.append(
-      el("div", { class: cited ? "line cited" : "line", id: `L${i + 1}` },
+      el("div", { class: classes.filter(Boolean).join(" "), id: `L${i + 1}` },
         el("span", { class: "ln", "aria-hidden": "true" }, String(i + 1)),
         el("span", { class: "lt" }, ...content)),
     );
@@ -110,10 +124,12 @@ function render(doc, span) {
     const lineEnd = lineAt(lineStarts, Math.max(start, end - 1)) + 1;
     const number = pageStarts.filter((p) => p <= span.start).length || 1;
     const page = pageStarts.length ? ` · ${pageName(number, (doc.page_labels || [])[number - 1])}` : "";
+    const section = sectionPath(text, headings, headingUnits, start);
     where.replaceChildren(
       "Cited: ",
       el("a", { href: "#cited" }, linesLabel(lineStart, lineEnd)),
-      `${page} · characters ${span.start}–${span.end}`,
+      `${page}${locatorLabel(doc.locators, span)} · characters ${span.start}–${span.end}`,
+      section.length ? el("span", { class: "cited-section" }, ` · in ${section.join(" › ")}`) : null,
     );
     // Centre the citation, then focus it without a second jump, so keyboard and screen-reader
     // users start reading exactly there.
@@ -122,6 +138,32 @@ function render(doc, span) {
   } else {
     where.textContent = "";
   }
+}
+
+// The headings above a UTF-16 position, outermost first: the same path a citation's `section` carries.
+function sectionPath(text, headings, headingUnits, unit) {
+  const stack = [];
+  headings.forEach((heading, i) => {
+    if (headingUnits[2 * i] > unit) return;
+    while (stack.length && stack[stack.length - 1].level >= heading.level) stack.pop();
+    stack.push({ level: heading.level, title: text.slice(headingUnits[2 * i], headingUnits[2 * i + 1]).split(/\s+/).filter(Boolean).join(" ") });
+  });
+  return stack.map((entry) => entry.title);
+}
+
+// " · slide 3" or " · Sheet1 rows 4–6" for a span in a deck or a spreadsheet (code-point offsets), else "".
+function locatorLabel(locators, span) {
+  if (!locators || !locators.starts.length) return "";
+  const at = (offset) => Math.max(0, locators.starts.filter((s) => s <= offset).length - 1);
+  const first = at(span.start);
+  const last = at(Math.max(span.start, span.end - 1));
+  if (locators.unit === "slide") {
+    const [a, b] = [locators.numbers[first], locators.numbers[last]];
+    return a === b ? ` · slide ${a}` : ` · slides ${a}–${b}`;
+  }
+  const sheet = locators.sheets[first] ? `${locators.sheets[first]} ` : "";
+  const [a, b] = [locators.numbers[first], locators.numbers[last]];
+  return a === b ? ` · ${sheet}row ${a}` : ` · ${sheet}rows ${a}–${b}`;
 }
 
 // A hand-typed or cut address (`/view/%`, `/view/%ED%A0%80`) is not valid %-encoded UTF-8:
@@ -162,7 +204,7 @@ async function showPages(docId, doc, span) {
   const pages = (spanBoxes || []).filter((page) => page.boxes.length && page.width);
   const section = document.getElementById("pages");
   if (!pages.length) return;
-  const width = Math.min(2000, Math.round(Math.min(section.clientWidth || 800, 1000) * (window.devicePixelRatio || 1)));
+  const width = Math.min(MAX_PAGE_WIDTH, Math.round(Math.min(section.clientWidth || 800, 1000) * (window.devicePixelRatio || 1)));
   const figures = pages.map((page) => {
     const name = pageName(page.page, (doc.page_labels || [])[page.page - 1]);
     const frame = el("div", { class: "page-frame" });
@@ -179,28 +221,49 @@ async function showPages(docId, doc, span) {
     }
     const image = el("img", { alt: `${name} of ${doc.title}, the cited text highlighted` });
     frame.prepend(image);
-    apiImage(`${documentUrl(docId)}/pages/${page.page}.png?width=${width}`)
-      .then((url) => { image.src = url; })
-      .catch((failure) => {
-        figure.classList.add("failed");
-        frame.replaceChildren(el("p", { class: "error" }, `The page image is not available: ${failure.message}`));
-      });
+    image.dataset.page = String(page.page);
+    loadPage(image, docId, page.page, width, figure, frame);
     return figure;
   });
+  const zoom = el("button", { type: "button", class: "zoom", "aria-pressed": "false" }, "Zoom in");
   section.replaceChildren(
     el("p", { class: "pages-help" }, `The cited text on the PDF's ${pages.length > 1 ? "pages" : "page"}` +
-      (pages.length > 1 ? " (keys n and p: next and previous page)" : "")),
+      ` (keys${pages.length > 1 ? " n and p: next and previous page," : ""} + and −: zoom) `, zoom),
     ...figures);
   section.hidden = false;
+  // Zoomed, each page is twice the column's width (scrolling sideways, also on a phone) and fetched at that
+  // resolution; the boxes are in percent of the page, so they stay on their characters.
+  const setZoom = (zoomed) => {
+    if (zoomed === section.classList.contains("zoomed")) return;
+    section.classList.toggle("zoomed", zoomed);
+    zoom.setAttribute("aria-pressed", String(zoomed));
+    zoom.textContent = zoomed ? "Fit to width" : "Zoom in";
+    for (const image of section.querySelectorAll(".page-image img")) {
+      loadPage(image, docId, Number(image.dataset.page), zoomed ? Math.min(MAX_PAGE_WIDTH, 2 * width) : width);
+    }
+    figures[current].scrollIntoView({ block: "start" });
+  };
+  zoom.addEventListener("click", () => setZoom(!section.classList.contains("zoomed")));
   let current = 0;
   figures[0].scrollIntoView({ block: "start" });
   document.addEventListener("keydown", (event) => {
     if (event.altKey || event.ctrlKey || event.metaKey || /^(INPUT|TEXTAREA|SELECT)$/.test(event.target.tagName)) return;
+    if (event.key === "+" || event.key === "=") return setZoom(true);
+    if (event.key === "-" || event.key === "−") return setZoom(false);
     if (event.key !== "n" && event.key !== "p") return;
     current = Math.max(0, Math.min(figures.length - 1, current + (event.key === "n" ? 1 : -1)));
     figures[current].scrollIntoView({ block: "start" });
     figures[current].focus({ preventScroll: true });
   });
+}
+
+function loadPage(image, docId, page, width, figure = image.closest("figure"), frame = image.parentElement) {
+  apiImage(`${documentUrl(docId)}/pages/${page}.png?width=${width}`)
+    .then((url) => { image.src = url; })
+    .catch((failure) => {
+      figure.classList.add("failed");
+      frame.replaceChildren(el("p", { class: "error" }, `The page image is not available: ${failure.message}`));
+    });
 }
 
 // The span to mark: as cited, where the cited text moved to, or none (said in the notice) if it is gone.
