@@ -10,6 +10,7 @@ OCR text), and each page's crop box and rotation. An index built before boxes we
 from __future__ import annotations
 
 import bisect
+import functools
 import io
 import os
 from dataclasses import dataclass
@@ -126,9 +127,16 @@ def save(index_dir: Path, sha256: str, boxes: PageBoxes) -> None:
 def load(index_dir: Path, sha256: str) -> PageBoxes | None:
     """The boxes kept for this content, or None (not a PDF, built before boxes were kept, unreadable)."""
     try:
-        return decode(path_for(index_dir, sha256).read_bytes())
+        return _decoded(str(path_for(index_dir, sha256)))
     except (OSError, ValueError, KeyError):
         return None
+
+
+# A file is named by its content's hash and never rewritten, so a decoded one stays right for as long as it is
+# kept: paging through one PDF's citations decodes its boxes once. Failures raise, so they are not remembered.
+@functools.lru_cache(maxsize=16)
+def _decoded(path: str) -> PageBoxes:
+    return decode(Path(path).read_bytes())
 
 
 def prune(index_dir: Path) -> int:
