@@ -41,6 +41,7 @@ TEA_PAGES = [
     "Processing\nGreen tea is steamed or pan fired right after picking to stop oxidation.\nBlack tea is fully oxidised.",
 ]
 TEA_QUESTION = "How is green tea processed right after picking?"
+BICYCLE_PAGES = ["Bicycle repair\nA chain that skips is usually worn: measure its stretch with a chain checker."]
 
 
 # Module scope, not session: Playwright's sync API keeps an event loop running in this thread while it is
@@ -80,6 +81,7 @@ def astral_server(tmp_path_factory):
     folder.mkdir()
     (folder / "lighthouse.txt").write_text(EMOJI_NOTE, encoding="utf-8")
     (folder / "tea.pdf").write_bytes(make_pdf(TEA_PAGES, title="Tea from leaf to cup"))
+    (folder / "bicycle.pdf").write_bytes(make_pdf(BICYCLE_PAGES, title="Bicycle repair"))
     index = folder.parent / "index"
     build_index([folder], Settings(index=index), progress=False)
     server = Server(index)
@@ -451,6 +453,24 @@ def test_cited_pages_zoom_with_their_boxes_still_on_the_characters(astral_server
     assert page.get_attribute("button.zoom", "aria-pressed") == "false"
     page.keyboard.press("+")
     assert page.get_attribute("button.zoom", "aria-pressed") == "true"
+
+
+def test_a_pdf_that_no_longer_renders_keeps_its_text_view_with_a_note(astral_server, page):
+    document = httpx.get(f"{astral_server.url}/documents/bicycle.pdf", timeout=30).json()
+    start = document["text"].index("A chain")
+    end = start + len("A chain that skips is usually worn")
+    pdf = Path(document["source"])
+    original = pdf.read_bytes()
+    pdf.write_bytes(make_pdf(["Some other text altogether."]))  # changed since indexing: its page is refused
+    try:
+        page.goto(f"{astral_server.url}/view/bicycle.pdf?start={start}&end={end}")
+        note = page.locator(".page-image.failed .error")
+        note.wait_for()
+        assert note.inner_text().startswith("The page image is not available:")
+        assert "changed" in note.inner_text()
+        assert marked_in_view(page) == document["text"][start:end]
+    finally:
+        pdf.write_bytes(original)
 
 
 def test_page_and_assets_are_served_by_the_app_with_a_self_only_policy(seeds_server):
