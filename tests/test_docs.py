@@ -18,7 +18,7 @@ from index.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-PAGES = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
+PAGES = [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted(DOCS.glob("*.md"))]
 README_MAX_LINES = 200
 # ASKDOCS_* names the docs may mention that are not settings: variables the test suite reads.
 NOT_SETTINGS = {"ASKDOCS_TEST_MILVUS_SERVER"}
