@@ -48,3 +48,8 @@ lock:
 
 clean:
 	rm -rf $(VENV) var
+
+# docs/cli.md and docs/configuration.md, generated from the click commands and the settings (tests/test_docs.py).
+.PHONY: docs
+docs: install
+	$(BIN)/python -m api.reference
