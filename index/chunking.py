@@ -116,6 +116,31 @@ def structured_sentences(text: str, blocks: Sequence[Block], language: str = "en
     return out
 
 
+# A page that ends mid-sentence: no closing punctuation before the break, lower case after it.
+_SENTENCE_CLOSED = re.compile(r"""[.!?:;…"'”’)\]]\s*$""")
+_JOINABLE = {"paragraph", "list_item", "description"}
+
+
+def join_across_pages(text: str, typed: list[tuple[Span, str]], page_starts: Sequence[int]) -> list[tuple[Span, str]]:
+    """Sentences of running text that a page break cut in two, made one again (so an answer or a highlight is the
+    whole sentence, boxed on both pages). Only where nothing but the page separator lies between the two parts:
+    across a running header or footer the parts stay apart, since the sentence would carry the furniture."""
+    if len(page_starts) < 2 or len(typed) < 2:
+        return typed
+    out = [typed[0]]
+    for (start, end), kind in typed[1:]:
+        (prev_start, prev_end), prev_kind = out[-1]
+        gap = text[prev_end:start]
+        page = bisect.bisect_right(page_starts, start) - 1
+        if (page > 0 and prev_end <= page_starts[page] and not gap.strip() and kind in _JOINABLE
+                and prev_kind in _JOINABLE and text[start].islower()
+                and not _SENTENCE_CLOSED.search(text[prev_start:prev_end])):
+            out[-1] = ((prev_start, end), prev_kind)
+        else:
+            out.append(((start, end), kind))
+    return out
+
+
 def split_sentences(text: str, language: str = "en", start: int = 0, end: int | None = None) -> list[Span]:
     spans: list[Span] = []
     end = len(text) if end is None else end
@@ -147,7 +172,7 @@ class Chunker:
 
     def settings(self) -> dict:
         return {
-            "splitter": "sentencex+lines+blocks",
+            "splitter": "sentencex+lines+blocks+pages",
             "target_tokens": self.target,
             "overlap_tokens": self.overlap,
             "max_tokens": self.max_tokens,
@@ -158,6 +183,7 @@ class Chunker:
         blocks = document.blocks
         sections = Sections(text, blocks)
         typed = structured_sentences(text, blocks) if blocks else []
+        typed = join_across_pages(text, typed, document.page_starts)
         # A sentence cut into pieces must leave room for the longest section line a chunk may carry.
         cut_at = min(self.target, self.max_tokens - SECTION_TOKENS) if self.section_prefix and sections.starts \
             else self.target
@@ -165,7 +191,8 @@ class Chunker:
             spans, lengths, kinds = self._sized_sentences(text, [span for span, _ in typed], [k for _, k in typed],
                                                           cut_at)
         else:
-            spans, lengths, kinds = self._sized_sentences(text, split_sentences(text), None, cut_at)
+            plain = join_across_pages(text, [(span, "paragraph") for span in split_sentences(text)], document.page_starts)
+            spans, lengths, kinds = self._sized_sentences(text, [span for span, _ in plain], None, cut_at)
         limits = self._limits(sections, document.title, spans)
         # A chunk never runs across a top-level section boundary: sentence i opens a new chunk if it starts one.
         tops = [sections.top_section_at(start) for start, _ in spans]

@@ -111,3 +111,25 @@ _text = st.lists(
 def test_offsets_hold_for_arbitrary_text(embedder, text):
     chunker = make_chunker(embedder, Settings(chunk_tokens=24, chunk_overlap=6))
     _check_chunks(text, chunker.chunk(_document(text)), embedder)
+
+
+def test_a_sentence_cut_by_a_page_break_is_one_sentence_again():
+    from index.chunking import join_across_pages
+
+    pages = ["The lens was ground in Paris and then shipped to Scotland", "in forty crates. Keepers cleaned it daily.",
+             "Page three opens a new thought.", "and this page starts in lower case after a closed sentence."]
+    text = "\n\n".join(pages)
+    starts = [0]
+    for page in pages[:-1]:
+        starts.append(starts[-1] + len(page) + 2)
+    typed = [(span, "paragraph") for span in split_sentences(text)]
+    joined = [text[s:e] for (s, e), _ in join_across_pages(text, typed, starts)]
+    assert joined[0] == "The lens was ground in Paris and then shipped to Scotland\n\nin forty crates."
+    assert "Page three opens a new thought." in joined  # the previous page ended its sentence
+    assert joined[-1] == pages[3]  # a closed sentence before the break: lower case or not, two sentences
+    # Page furniture (a running footer) between the parts: they stay apart rather than carry it.
+    footer = pages[0] + "\n\n12\n\n" + pages[1]
+    typed = [(span, "paragraph") for span in split_sentences(footer) if footer[span[0]:span[1]] != "12"]  # furniture
+    kept = join_across_pages(footer, typed, [0, len(pages[0]) + 6])
+    assert [footer[s:e] for (s, e), _ in kept][:2] == ["The lens was ground in Paris and then shipped to Scotland",
+                                                       "in forty crates."]

@@ -41,6 +41,10 @@ TEA_PAGES = [
     "Processing\nGreen tea is steamed or pan fired right after picking to stop oxidation.\nBlack tea is fully oxidised.",
 ]
 TEA_QUESTION = "How is green tea processed right after picking?"
+# The answer sentence runs from the foot of page 1 onto page 2.
+STILL_PAGES = ["Distillery history\nThe copper still of the Glen Moray distillery was hammered in Glasgow in 1897 and then",
+               "carried to the Speyside valley by rail in nine wagons.\nThe warehouse was added in 1910."]
+STILL_QUESTION = "How was the copper still of the Glen Moray distillery carried to the Speyside valley?"
 BICYCLE_PAGES = ["Bicycle repair\nA chain that skips is usually worn: measure its stretch with a chain checker."]
 
 
@@ -82,6 +86,7 @@ def astral_server(tmp_path_factory):
     (folder / "lighthouse.txt").write_text(EMOJI_NOTE, encoding="utf-8")
     (folder / "tea.pdf").write_bytes(make_pdf(TEA_PAGES, title="Tea from leaf to cup"))
     (folder / "bicycle.pdf").write_bytes(make_pdf(BICYCLE_PAGES, title="Bicycle repair"))
+    (folder / "still.pdf").write_bytes(make_pdf(STILL_PAGES, title="Distillery history"))
     index = folder.parent / "index"
     build_index([folder], Settings(index=index), progress=False)
     server = Server(index)
@@ -453,6 +458,39 @@ def test_cited_pages_zoom_with_their_boxes_still_on_the_characters(astral_server
     assert page.get_attribute("button.zoom", "aria-pressed") == "false"
     page.keyboard.press("+")
     assert page.get_attribute("button.zoom", "aria-pressed") == "true"
+
+
+def ink_under_boxes(page, figure) -> list[int]:
+    """Per drawn box of one rendered page, how many of the pixels under it are dark (text, not margin)."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    image = figure.locator("img")
+    boxes = figure.evaluate("f => { const img = f.querySelector('img').getBoundingClientRect();"
+                            " return [...f.querySelectorAll('.page-box')].map(b => { const r = b.getBoundingClientRect();"
+                            " return [r.left - img.left, r.top - img.top, r.right - img.left, r.bottom - img.top]; }); }")
+    pixels = Image.open(BytesIO(image.screenshot())).convert("L")
+    return [sum(1 for x in range(int(x0) + 1, int(x1) - 1) for y in range(int(y0) + 1, int(y1) - 1)
+                if pixels.getpixel((x, y)) < 200) for x0, y0, x1, y1 in boxes]
+
+
+def test_an_answer_that_crosses_a_page_break_opens_both_pages_boxed_on_its_text(astral_server, page):
+    answer = api_answer(astral_server, STILL_QUESTION)["answer"]
+    assert answer["text"].startswith("The copper still") and answer["text"].endswith("in nine wagons.")
+    page.goto(astral_server.url + "/")
+    ask(page, STILL_QUESTION)
+    page.locator("#answer a.citation").click()
+    page.wait_for_function("() => [...document.querySelectorAll('.page-image img')].filter(i => i.complete"
+                           " && i.naturalWidth > 0).length === 2")
+    assert page.eval_on_selector_all(".page-image", "fs => fs.map(f => f.dataset.page)") == ["1", "2"]
+    expected = httpx.get(f"{astral_server.url}/documents/still.pdf", timeout=30, params={
+        "start": answer["citation"]["char_start"], "end": answer["citation"]["char_end"]}).json()["span_boxes"]
+    for number, want in zip(("1", "2"), expected):
+        figure = page.locator(f".page-image[data-page='{number}']")
+        assert figure.locator(".page-box").count() == len(want["boxes"]) >= 1
+        assert all(dark > 10 for dark in ink_under_boxes(page, figure)), number
+    assert marked_in_view(page) == answer["text"]
 
 
 def test_a_pdf_that_no_longer_renders_keeps_its_text_view_with_a_note(astral_server, page):
