@@ -91,7 +91,8 @@ class Collections:
         self.default = DEFAULT if DEFAULT in self.holders else next(iter(self.holders))
         self._watchers = [Watcher(holder, settings.reload_interval) for holder in self.holders.values()]
         self.syncs = {
-            name: FolderSync(recorded_sources(Path(folder)), build_settings_for(Path(folder), settings), poll=poll)
+            name: FolderSync(recorded_sources(Path(folder)), build_settings_for(Path(folder), settings), poll=poll,
+                             isolate=True)
             for name, folder in indexes.items()
         } if watch or poll is not None else {}
         self._background = BackgroundSyncs(list(self.syncs.values()))

@@ -10,10 +10,13 @@ only when something changed. Servers holding the index move to it by their own C
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from .build import BuildError, BuildReport, build_index
@@ -37,10 +40,15 @@ class FolderSync:
     """
 
     def __init__(self, paths: Iterable[Path], settings: Settings, poll: float | None = None,
-                 on_build: Callable[[BuildReport | None, str | None], None] | None = None):
+                 on_build: Callable[[BuildReport | None, str | None], None] | None = None, isolate: bool = False):
+        """``isolate``: build in a child process kept for the next sync, with the model loaded (what a server
+        wants: the build never competes with questions for the interpreter, and no sync loads the model)."""
         self.paths = [Path(p).absolute() for p in paths]
         self.settings = settings
         self.poll = poll
+        self.isolate = isolate
+        self._child: ProcessPoolExecutor | None = None
+        self.build_process: int | None = None  # the pid that builds, when isolated and started
         self.on_build = on_build or _log_build
         self.index = Path(settings.index).absolute()
         self.builds = 0
@@ -51,24 +59,42 @@ class FolderSync:
         """What GET /health shows of this sync: folders, how they are watched, the last sync, pending changes."""
         return {"folders": [str(p) for p in self.paths],
                 "mode": f"poll every {self.poll:g} s" if self.poll is not None else "events",
-                "syncs": self.builds, "pending_changes": self.pending, "last": self.last}
+                "syncs": self.builds, "pending_changes": self.pending, "last": self.last,
+                "build_process": self.build_process}
 
     def sync(self) -> BuildReport | None:
         """One incremental build; a failure is reported and the index keeps serving what it had."""
         self.builds += 1
         started, began = time.time(), time.perf_counter()
-        report, error = None, None
-        try:
-            report = build_index(self.paths, self.settings, progress=False)
-        except (BuildError, IndexUnavailable) as exc:
-            error = str(exc)
-        except Exception as exc:  # the watcher outlives one bad build: the next change gets another try
-            log.exception("sync of %s failed", ", ".join(map(str, self.paths)))
-            error = f"{type(exc).__name__}: {exc}"
+        if self.isolate:
+            report, error = self._build_in_child()
+        else:
+            report, error = _build(self.paths, self.settings)
         self.pending = 0
         self.last = _sync_record(report, error, started, time.perf_counter() - began)
         self.on_build(report, error)
         return report
+
+    def _build_in_child(self) -> tuple[BuildReport | None, str | None]:
+        if self._child is None:
+            # spawn, not fork: the server's threads (and torch's) would be copied mid-flight by a fork.
+            self._child = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        try:
+            if self.build_process is None:
+                self.build_process = self._child.submit(os.getpid).result()
+            result = self._child.submit(_build, self.paths, self.settings).result()
+            # Ready for the next sync: its one edited file then costs the embedding, not the model's load.
+            self._child.submit(_warm_up, self.settings)
+            return result
+        except BrokenProcessPool as exc:  # killed (out of memory, a signal): the next sync starts a new one
+            self._child, self.build_process = None, None
+            return None, f"the build process died: {exc}"
+
+    def close(self) -> None:
+        """End the build process, if any (a sync in progress finishes first)."""
+        if self._child is not None:
+            self._child.shutdown(wait=True, cancel_futures=True)
+            self._child, self.build_process = None, None
 
     def run(self, stop: threading.Event, on_watching: Callable[[], None] | None = None) -> None:
         """Watch until ``stop`` is set; every burst of relevant changes gives one ``sync``. ``on_watching`` is
@@ -110,6 +136,23 @@ class FolderSync:
                 return True
             before = now
         return False
+
+
+def _build(paths: list[Path], settings: Settings) -> tuple[BuildReport | None, str | None]:
+    """One build and why it failed, in words: what crosses back from a build process (exceptions may not)."""
+    try:
+        return build_index(paths, settings, progress=False), None
+    except (BuildError, IndexUnavailable) as exc:
+        return None, str(exc)
+    except Exception as exc:  # the watcher outlives one bad build: the next change gets another try
+        log.exception("sync of %s failed", ", ".join(map(str, paths)))
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def _warm_up(settings: Settings) -> None:
+    from .embedder import load_embedder
+
+    load_embedder(settings.model, settings.build_runtime, precision=settings.precision).encode(["warm up"])
 
 
 def _sync_record(report: BuildReport | None, error: str | None, started: float, seconds: float) -> dict:
@@ -202,3 +245,5 @@ class BackgroundSyncs:
         for thread in self._threads:
             if thread.is_alive():
                 thread.join(timeout=60)
+        for sync in self.syncs:
+            sync.close()

@@ -345,6 +345,8 @@ class SyncStatus(BaseModel):
     syncs: int = Field(description="Syncs since the server started, the one at start included.")
     pending_changes: int = Field(description="Changed paths seen and not yet built (a sync is gathering or running).")
     last: SyncRecord | None = None
+    build_process: int | None = Field(None, description="The process id that runs the syncs' builds: a child of the "
+                                      "server, kept between syncs with the model loaded; null before the first.")
 
 
 class Health(BaseModel):

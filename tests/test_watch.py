@@ -230,6 +230,9 @@ def test_serve_watch_answers_from_a_file_added_while_it_runs(docs, tmp_path):
     server = Server(index, extra_args=("--watch",), env={"ASKDOCS_RELOAD_INTERVAL": "0.2"})
     try:
         question = {"question": "Who is the project lead of Project Heron?", "top_k": 1}
+        # After the start-up sync (what changed while nothing watched), so the new file is the watcher's to see.
+        wait_for(lambda: httpx.get(server.url + "/health", timeout=30).json()["sync"]["last"], "the first sync",
+                 seconds=90)
         (docs / "heron.txt").write_text(HERON)
 
         def answered():
@@ -249,8 +252,20 @@ def test_serve_watch_answers_from_a_file_added_while_it_runs(docs, tmp_path):
         assert sync["last"]["ok"] and sync["last"]["published"] and sync["pending_changes"] == 0
         collections = httpx.get(server.url + "/collections", timeout=30).json()["collections"]
         assert collections[0]["sync"]["folders"] == [str(docs)]
+        # Syncs build in a child process kept between them, so a build never shares the server's interpreter.
+        builder = sync["build_process"]
+        assert builder not in (None, server.process.pid) and _parent(builder) == server.process.pid
     finally:
         server.stop()
+    assert not Path(f"/proc/{builder}").exists() or "Z" in _state(builder)  # ended with the server
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
 
 
 def test_serve_watch_refuses_an_index_that_does_not_record_its_folders(tmp_path):
