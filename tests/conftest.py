@@ -36,7 +36,7 @@ def pytest_collection_modifyitems(config, items):
 def pytest_collection_finish(session):
     # A run of the unit tier alone refuses models from the start, session fixtures and cached models included.
     if session.items and all(item.get_closest_marker("unit") for item in session.items):
-        session.config._unit_only = tiers.forbidden("a run of the unit tier only")
+        session.config._unit_only = tiers.forbidden("a run of the unit tier only", every_thread=True)
         session.config._unit_only.__enter__()
 
 

@@ -20,6 +20,7 @@ import importlib.util
 import inspect
 import subprocess
 import sys
+import threading
 import types
 
 import pytest
@@ -112,12 +113,17 @@ def assign(items: list[pytest.Item]) -> None:
 
 # ---------------------------------------------------------------- the unit tier's guard
 
-_forbidden: list[str] = []  # non-empty while a unit test (or a unit-only run) is on: why loading is refused
+_forbidden: list[forbidden] = []  # the guards on now
 _attempts: list[str] = []
 
 
-def _refuse(what: str) -> None:
-    message = (f"{what} in the unit tier ({_forbidden[-1]}): a unit test loads no model and starts no "
+def _refusing() -> forbidden | None:
+    here = threading.get_ident()
+    return next((guard for guard in reversed(_forbidden) if guard.thread in (None, here)), None)
+
+
+def _refuse(what: str, guard: forbidden) -> None:
+    message = (f"{what} in the unit tier ({guard.why}): a unit test loads no model and starts no "
                "process; mark the test integration or e2e")
     _attempts.append(message)
     pytest.fail(message, pytrace=True)  # BaseException: an `except Exception` in the code under test can't eat it
@@ -130,8 +136,9 @@ def _guard_init(cls: type, what: str) -> None:
 
     @functools.wraps(original)
     def __init__(self, *args, **kwargs):
-        if _forbidden:
-            _refuse(what)
+        guard = _refusing()
+        if guard is not None:
+            _refuse(what, guard)
         original(self, *args, **kwargs)
 
     __init__._tier_guard = True
@@ -179,18 +186,21 @@ def install_guards() -> None:
 
 
 class forbidden:
-    """While active, loading a model or starting a process fails the test."""
+    """While active, loading a model or starting a process fails the test: in the thread that entered it, or
+    in every thread with ``every_thread`` (a unit-only run, where no other test's thread can be left running;
+    in a mixed run a module fixture's background thread may rightly load a model while a unit test runs)."""
 
-    def __init__(self, why: str):
+    def __init__(self, why: str, every_thread: bool = False):
         self.why = why
+        self.thread = None if every_thread else threading.get_ident()
 
     def __enter__(self):
-        _forbidden.append(self.why)
+        _forbidden.append(self)
         self.mark = len(_attempts)
         return self
 
     def __exit__(self, *exc):
-        _forbidden.remove(self.why)
+        _forbidden.remove(self)
         return False
 
     def swallowed(self) -> str | None:
