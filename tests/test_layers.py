@@ -82,8 +82,8 @@ def test_imports_never_run_back_up_the_layers(layer):
 
 
 def cycles(package: str, graph=GRAPH) -> list[list[tuple[str, int]]]:
-    """A shortest cycle through each module of ``package`` that is on one (each cycle once), as (module, line
-    of its import of the next one)."""
+    """Cycles among ``package``'s modules as (module, line of its import of the next one): a shortest one
+    from each module on a cycle not already listed, so removing these can bring others to light."""
     inside = {m: [(t, line) for t, line in graph[m] if t.split(".")[0] == package]
               for m in graph if m.split(".")[0] == package}
     found, done = [], set()
