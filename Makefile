@@ -1,4 +1,6 @@
 # Two commands matter: `make run` and `make test`. Everything installs into .venv/ in this checkout.
+# `make install` (and `make run`) installs what serving needs, requirements.lock: 1.8 GB of site-packages, 0.75 GB
+# of it torch. `make test` adds the test tools and extras (requirements-test.lock, -ray.lock, -ocr.lock): 3.0 GB.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -9,7 +11,7 @@ PORT ?= 8000
 # PyTorch must be the CPU build: on machines without a local wheel, pass its CPU index here (see README).
 TORCH_PIP_ARGS ?=
 
-.PHONY: install run test index lock clean
+.PHONY: install install-test run test test-fast lint index lock clean
 
 install: $(INSTALLED)
 
@@ -30,21 +32,42 @@ index: $(INDEX)/CURRENT
 run: install index
 	$(BIN)/askdocs serve --index $(INDEX) --host $(HOST) --port $(PORT)
 
-# The tests also cover the optional extras (Ray builds, OCR), so the test install adds them; `make install` does not.
-$(VENV)/.installed-extras: $(INSTALLED) requirements-ray.lock requirements-ocr.lock
-	$(BIN)/python -m pip install --quiet -r requirements-ray.lock -r requirements-ocr.lock
+# The test tools (pytest, Playwright, the Milvus server, schemathesis, ruff, ...) and the optional extras the
+# tests cover (Ray builds, OCR, tracing); `make install` installs none of them.
+TEST_INSTALLED := $(VENV)/.installed-test
+
+install-test: $(TEST_INSTALLED)
+
+$(TEST_INSTALLED): $(INSTALLED) requirements-test.lock requirements-ray.lock requirements-ocr.lock
+	$(BIN)/python -m pip install --quiet -r requirements-test.lock -r requirements-ray.lock -r requirements-ocr.lock
 	touch $@
 
-test: install $(VENV)/.installed-extras
+# Every tier: unit, integration, e2e (pyproject.toml; tests/tiers.py says which test is which).
+test: install-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Regenerate requirements.lock from pyproject.toml in a throwaway venv (needs the package registry).
+# The unit tier alone: no model, no process; seconds.
+test-fast: install-test
+	$(BIN)/python -m pytest -m unit $(PYTEST_ARGS)
+
+lint: install-test
+	$(BIN)/ruff check .
+
+# Regenerate both locks from pyproject.toml in a throwaway venv (needs the package registry): requirements.lock is
+# what `pip install .` brings, at the versions the full test install resolves to; requirements-test.lock the rest
+# of `.[test,train]` (train: bench/'s trainers). The ray and ocr locks are kept by hand.
+LOCK_VENV := /tmp/askdocs-lock
 lock:
-	rm -rf /tmp/askdocs-lock && $(PYTHON) -m venv /tmp/askdocs-lock
-	/tmp/askdocs-lock/bin/python -m pip install --quiet --upgrade pip
-	/tmp/askdocs-lock/bin/python -m pip install --quiet torch==2.13.0 $(TORCH_PIP_ARGS)
-	/tmp/askdocs-lock/bin/python -m pip install --quiet ".[test]"
-	/tmp/askdocs-lock/bin/python -m pip freeze --exclude askdocs --exclude torch > requirements.lock
+	rm -rf $(LOCK_VENV) && $(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LOCK_VENV)/bin/python -m pip install --quiet torch==2.13.0 $(TORCH_PIP_ARGS)
+	$(LOCK_VENV)/bin/python -m pip install --quiet .
+	$(LOCK_VENV)/bin/python -m pip freeze --exclude askdocs --exclude torch > $(LOCK_VENV)/serving.txt
+	$(LOCK_VENV)/bin/python -m pip install --quiet ".[test,train]"
+	$(LOCK_VENV)/bin/python -m pip freeze --exclude askdocs --exclude torch > $(LOCK_VENV)/all.txt
+	awk -F'==' 'NR == FNR { serving[tolower($$1)]; next } \
+	    { print > (tolower($$1) in serving ? "requirements.lock" : "requirements-test.lock") }' \
+	    $(LOCK_VENV)/serving.txt $(LOCK_VENV)/all.txt
 
 clean:
 	rm -rf $(VENV) var

@@ -333,15 +333,15 @@ class Evidence:
 
     def add(self, rank: int, cands: list[Candidate], spans: list[tuple[int, int]], x: np.ndarray,
             logits: np.ndarray, answerable: bool) -> None:
-        for c, span, row, logit in zip(cands, spans, x, logits):
+        for c, cand_span, row, logit in zip(cands, spans, x, logits):
             self.ranks.append(rank)
-            self.spans.append(span)
+            self.spans.append(cand_span)
             self.texts.append(c.text)
             self.kinds.append(c.kind)
             self.features.append(row)
             self.logits.append(float(logit))
             if answerable and (self.best is None or logit > self.best[2]):
-                self.best = (rank, span, float(logit))
+                self.best = (rank, cand_span, float(logit))
 
 
 def _new_run(new: list[bool]) -> tuple[int, int] | None:

@@ -13,12 +13,54 @@ import pytest
 from index.build import build_index
 from index.settings import Settings
 
+from . import tiers
 from .fixtures import free_port, write_corpus
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 BIN = Path(sys.executable).parent
 SEED_QUESTION = "Which G7 country voted in favour of the UN resolution calling for a humanitarian truce?"
+
+
+# ---------------------------------------------------------------- tiers (tests/tiers.py)
+
+def pytest_configure(config):
+    tiers.install_guards()
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by the markers given here
+def pytest_collection_modifyitems(config, items):
+    tiers.assign(items)
+
+
+def pytest_collection_finish(session):
+    # A run of the unit tier alone refuses models from the start, session fixtures and cached models included.
+    if session.items and all(item.get_closest_marker("unit") for item in session.items):
+        session.config._unit_only = tiers.forbidden("a run of the unit tier only", every_thread=True)
+        session.config._unit_only.__enter__()
+
+
+@pytest.fixture(autouse=True)
+def _unit_tier_loads_nothing(request):
+    if request.node.get_closest_marker("unit") is None:
+        yield
+        return
+    with tiers.forbidden(f"{request.node.nodeid} is marked unit") as guard:
+        request.node.stash[UNIT_GUARD] = guard
+        yield
+
+
+UNIT_GUARD = pytest.StashKey()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    guard = item.stash.get(UNIT_GUARD, None)
+    if report.when == "call" and report.passed and guard is not None and guard.swallowed():
+        report.outcome = "failed"
+        report.longrepr = guard.swallowed()
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ import random
 from pathlib import Path
 
 import faiss
-import httpx
 import numpy as np
 import pytest
 

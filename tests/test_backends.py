@@ -184,6 +184,7 @@ def test_cli_runtime_flag_and_its_deprecated_backend_spelling(tmp_path):
                        "(--backend now picks the vector store: faiss|milvus)"]
 
 
+@pytest.mark.integration  # the ONNX session itself
 def test_onnx_builds_use_every_usable_cpu_and_questions_one_thread():
     from index.onnx_backend import _session, _usable_cpus, minilm_int8_path
 

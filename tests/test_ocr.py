@@ -94,6 +94,7 @@ def test_an_image_with_no_text_is_reported(ocr_index):
     assert reasons == {str(docs / "blank.png"): "no text found by OCR"}
 
 
+@pytest.mark.integration  # OCR's ONNX models
 def test_a_scanned_page_with_no_text_is_reported(tmp_path):
     path = tmp_path / "photo.pdf"
     path.write_bytes(make_scanned_pdf([""]))

@@ -13,7 +13,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 

@@ -155,7 +155,6 @@ def test_chunks_and_sentences_respect_blocks_sections_and_furniture(structured, 
         doc = _load(path.parent, path.name)
         check_blocks(doc.text, doc.blocks)
         sections = Sections(doc.text, doc.blocks)
-        furniture = [(b.start, b.end) for b in doc.blocks if b.kind == "furniture"]
         chunks = chunker.chunk(doc)
         assert chunks, path.name
         for chunk in chunks:
