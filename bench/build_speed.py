@@ -48,7 +48,7 @@ def child(dataset: Path, index: Path, runtime: str, limit: int | None, batch_siz
     seconds = time.perf_counter() - started
     from index.store import read_current
 
-    model = read_current(index)[1]["model"]
+    model = read_current(index)[1].model.model_dump()
     print(json.dumps({"documents": report.documents, "chunks": report.chunks, "build_s": round(seconds, 2),
                       "embedded": report.embedded, "from_cache": report.from_cache, "precision": model["precision"],
                       "batch_size": settings.embed_batch_size or DEFAULT_BATCH_SIZES[model["runtime"]]}))

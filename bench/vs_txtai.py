@@ -111,7 +111,7 @@ def built_precision(index: str) -> str | None:
     from index.store import read_current
 
     current = read_current(Path(index))
-    return current[1].get("model", {}).get("precision") if current else None
+    return current[1].model.precision if current else None
 
 
 def ndcg10(rankings: dict[str, list[str]], qrels: dict) -> float:

@@ -273,9 +273,8 @@ class Embedder:
     def threads(self) -> int | None:
         return self._run.threads
 
-    def runtime_problem(self, built: dict) -> str | None:
-        """Why vectors built as the manifest's ``model`` record says cannot be queried with this embedder, if so."""
-        recorded = built_runtime(built)
+    def runtime_problem(self, recorded: str) -> str | None:
+        """Why vectors built with the ``recorded`` runtime cannot be queried with this embedder, if so."""
         if recorded == self.runtime or {recorded, self.runtime} <= self.spec.interchangeable:
             return None
         return (
@@ -347,12 +346,6 @@ def _pool_spans(states: np.ndarray, offsets: np.ndarray, mask: np.ndarray, spans
 @lru_cache(maxsize=8)
 def _load(model: str, runtime: str, threads: int | None, precision: str) -> Embedder:
     return Embedder(model, runtime, threads, precision)
-
-
-def built_runtime(model_section: dict) -> str:
-    """The runtime a manifest's ``model`` section records: ``runtime``, or ``backend`` as older askdocs wrote it."""
-    # Indexes written before runtimes were recorded at all were all torch.
-    return model_section.get("runtime", model_section.get("backend", "torch"))
 
 
 def load_embedder(model: str, runtime: str | None = None, threads: int | None = None,

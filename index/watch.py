@@ -156,8 +156,8 @@ def build_settings_for(index: Path, settings: Settings) -> Settings:
     from .store import read_current
 
     current = read_current(index)
-    model = current[1].get("model", {}) if current else {}
-    update = {key: model[key] for key in ("runtime", "precision") if model.get(key)}
+    model = current[1].model if current else None
+    update = {key: getattr(model, key) for key in ("runtime", "precision") if model and getattr(model, key)}
     return settings.model_copy(update={"index": index, **update})
 
 

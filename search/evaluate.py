@@ -14,7 +14,8 @@ from ir_measures import RR, R, nDCG
 from tqdm import tqdm
 
 from index import beir
-from index.build import build_from_documents
+from index.build import build_from_documents, describe_build
+from index.manifest import fingerprint_fields
 from index.settings import CACHE_FILE, Settings
 from index.store import FORMAT_VERSION, read_current
 
@@ -23,11 +24,6 @@ from .models import Filters, Mode
 
 MEASURES = {"ndcg@10": nDCG @ 10, "recall@1": R @ 1, "recall@5": R @ 5, "recall@10": R @ 10, "recall@100": R @ 100,
             "mrr@10": RR @ 10}
-# Settings that change what is indexed (fingerprint key: Settings attribute); anything else can vary without a
-# rebuild. The runtime is the one builds use, so ASKDOCS_RUNTIME=auto reuses the torch index. The key stays
-# "backend" so indexes fingerprinted before the rename are still found.
-_BUILD_SETTINGS = {"model": "model", "backend": "build_runtime", "chunk_tokens": "chunk_tokens",
-                   "chunk_overlap": "chunk_overlap", "title_prefix": "title_prefix", "precision": "precision"}
 
 
 EVAL_ROOT = Path("var/eval")
@@ -44,14 +40,9 @@ def fingerprint(dataset: Path, settings: Settings) -> str:
     with open(dataset / "corpus.jsonl", "rb") as handle:
         while block := handle.read(1 << 20):
             digest.update(block)
-    fields = {k: getattr(settings, a) for k, a in _BUILD_SETTINGS.items()}
-    if settings.backend != "faiss":
-        # Another store is another index; FAISS indexes keep the fingerprint they had before backends existed.
-        address = settings.milvus_address
-        if address and "://" not in address:
-            address = str(Path(address).resolve())  # a Lite file named relatively or absolutely is one file
-        fields["storage"] = [settings.backend, address, settings.milvus_collection]
-    digest.update(json.dumps(fields, sort_keys=True).encode())
+    # Everything a build is made of (index.manifest.build_parts), the vector index and store included: an index
+    # built any other way is another index to score. Search-time settings vary without a rebuild.
+    digest.update(json.dumps(fingerprint_fields(describe_build(settings)), sort_keys=True).encode())
     digest.update(str(FORMAT_VERSION).encode())
     return digest.hexdigest()[:16]
 
@@ -61,7 +52,7 @@ def prepare_index(dataset: Path, settings: Settings, index: Path | None, progres
     key = fingerprint(dataset, settings)
     path = index or EVAL_ROOT / f"{dataset.resolve().name}-{key}"
     current = read_current(path)
-    if current is not None and current[1].get("sources") == [f"beir:{key}"]:
+    if current is not None and current[1].sources == [f"beir:{key}"]:
         return PreparedIndex(path, None)
     # Every eval build shares one embedding cache unless one is configured: indexes of the same corpus under
     # other chunk or fusion settings, or after a format change, then only embed the texts that are new.
