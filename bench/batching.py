@@ -84,7 +84,7 @@ def main() -> None:
     results, texts = [], None
     for runtime in args.runtimes.split(","):
         backend, _, precision = runtime.partition("-")
-        embedder = load_embedder(MODEL, backend, precision=precision or None).load()
+        embedder = load_embedder(MODEL, backend, precision=precision or "auto").load()
         if texts is None:
             texts = build_inputs(args.dataset, embedder, args.chunks, args.seed)
             counts = embedder.token_counts(texts)

@@ -33,7 +33,7 @@ def settings_for(index: Path, runtime: str, batch_size: int | None):
     name, _, precision = runtime.partition("-")
     settings = Settings(index=index, runtime=name, precision=precision or "auto",
                         embedding_cache=str(index / "bench-cache.sqlite"))
-    return settings.model_copy(update={"embed_batch_size": batch_size}) if batch_size else settings
+    return settings.replace(embed_batch_size=batch_size) if batch_size else settings
 
 
 def child(dataset: Path, index: Path, runtime: str, limit: int | None, batch_size: int | None, rebuild: bool) -> None:

@@ -66,7 +66,7 @@ def main() -> None:
     scifact_engine = open_index(prepare_index(scifact, settings, None, progress=False).path, settings)
     seeds_path = Path("var/bench/seeds")
     if read_current(seeds_path) is None:
-        build_index([Path("seeds")], settings.model_copy(update={"index": seeds_path}))
+        build_index([Path("seeds")], settings.replace(index=seeds_path))
     seeds_engine = open_index(seeds_path, settings)
 
     rng = random.Random(0)

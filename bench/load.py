@@ -228,8 +228,8 @@ def rebuild_worker(index: Path, corpus: list[Path]) -> None:
     # The build reuses the runtime the index was made with.
     recorded = manifest.model.runtime
     if recorded:
-        settings = settings.model_copy(update={"runtime": recorded})
-    load_embedder(settings.model, settings.build_runtime)
+        settings = settings.replace(runtime=recorded)
+    load_embedder(settings.model, settings.build_runtime, precision=settings.precision)
     print("ready", flush=True)
     sys.stdin.readline()
     # The same corpus plus one small document: a build with nothing changed publishes nothing, and the point

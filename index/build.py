@@ -390,7 +390,7 @@ class _Build:
             self.index_dir, self.parts, self.embedder, settings.title_prefix, rebuild,
             milvus_address=settings.milvus_address, milvus_token=settings.milvus_token.get_secret_value() or None,
         )
-        self.milvus = _milvus_writer(settings, self.embedder) if settings.backend == "milvus" else None
+        self.milvus = _milvus_writer(settings, self.embedder) if settings.vector_store == "milvus" else None
         if self.milvus is not None:
             try:
                 self.milvus.connect()  # an unreachable Milvus fails the build now, not after embedding

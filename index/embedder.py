@@ -348,18 +348,13 @@ def _load(model: str, runtime: str, threads: int | None, precision: str) -> Embe
     return Embedder(model, runtime, threads, precision)
 
 
-def load_embedder(model: str, runtime: str | None = None, threads: int | None = None,
-                  precision: str | None = None) -> Embedder:
+def load_embedder(model: str, runtime: str = "onnx", threads: int | None = None, precision: str = "auto") -> Embedder:
     """One loaded model per process, runtime, thread count and precision: loading costs seconds, encoding reuses it.
 
-    ``runtime`` ("onnx", "torch", or "auto" as in Settings) defaults to the configured query runtime; ``threads``
-    None lets the runtime use every core (builds), the query path passes its own count. ``precision`` (torch
-    only: "auto", "fp32", "bf16") defaults to the configured one.
+    ``runtime`` is "onnx" or "torch" (``Settings.build_runtime`` and ``query_runtime`` resolve "auto");
+    ``threads`` None lets the runtime use every core (builds), the query path passes its own count.
+    ``precision`` (torch only: "auto", "fp32", "bf16") is resolved for this CPU.
     """
-    if runtime is None or runtime == "auto" or precision is None:
-        from .settings import Settings
-
-        settings = Settings() if runtime is None else Settings(runtime=runtime)
-        runtime = settings.query_runtime if runtime in (None, "auto") else runtime
-        precision = precision or settings.precision
+    if runtime not in RUNTIMES:
+        raise UnknownModel(f"unknown runtime {runtime!r}; available: {', '.join(RUNTIMES)}")
     return _load(model, runtime, threads, resolve_precision(precision) if runtime == "torch" else ONNX_PRECISION)

@@ -211,13 +211,13 @@ def build_parts(settings: Settings, embedder: Embedder, chunker_settings: dict) 
 def vector_parts(settings: Settings) -> list[Part]:
     """Where the vectors live and which index holds them, as configured (the manifest's "vectors" section
     records what the build resolved them to: a plan depends on the chunk count)."""
-    milvus = settings.backend == "milvus"
+    milvus = settings.vector_store == "milvus"
     address = settings.milvus_address
     if milvus and address and "://" not in address:
         address = str(Path(address).resolve())  # a Lite file named relatively or absolutely is one file
     auto = settings.vector_index == "auto"
     return [
-        Part("vector_store", "store", settings.backend, Change.STRUCTURE, recorded=False),
+        Part("vector_store", "store", settings.vector_store, Change.STRUCTURE, recorded=False),
         Part("vector_store", "address", address if milvus else None, Change.STRUCTURE, recorded=False),
         Part("vector_store", "collection", settings.milvus_collection if milvus else None, Change.STRUCTURE,
              recorded=False),

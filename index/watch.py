@@ -158,7 +158,7 @@ def build_settings_for(index: Path, settings: Settings) -> Settings:
     current = read_current(index)
     model = current[1].model if current else None
     update = {key: getattr(model, key) for key in ("runtime", "precision") if model and getattr(model, key)}
-    return settings.model_copy(update={"index": index, **update})
+    return settings.replace(index=index, **update)
 
 
 def recorded_sources(index: Path) -> list[Path]:

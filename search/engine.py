@@ -381,10 +381,13 @@ def _barred(stored: StoredIndex, first: int, count: int) -> np.ndarray | None:
 
 
 def open_index(index: str | Path | None = None, settings: Settings | None = None) -> Engine:
-    """Open the index at ``index`` (default: settings.index, ``var/index``) with the model it was built with."""
+    """Open the index at ``index`` (default: settings.index, ``var/index``) with the model it was built with.
+
+    ``settings`` None: the defaults; a face builds them from flags and the environment (Settings.from_environment).
+    """
     settings = settings or Settings()
     if index is not None:
-        settings = settings.model_copy(update={"index": Path(index)})
+        settings = settings.replace(index=Path(index))
     embedder = load_embedder(settings.model, settings.query_runtime, threads=settings.query_threads,
                              precision=settings.precision).load()
     stored = open_stored_index(Path(settings.index), model=embedder.name, dimension=embedder.dimension,

@@ -58,7 +58,7 @@ def prepare_index(dataset: Path, settings: Settings, index: Path | None, progres
     # other chunk or fusion settings, or after a format change, then only embed the texts that are new.
     cache = settings.embedding_cache if settings.embedding_cache is not None else str(EVAL_ROOT / CACHE_FILE)
     report = build_from_documents(
-        beir.load_corpus(dataset), settings.model_copy(update={"index": path, "embedding_cache": cache}), progress,
+        beir.load_corpus(dataset), settings.replace(index=path, embedding_cache=cache), progress,
         sources=[f"beir:{key}"],
     )
     return PreparedIndex(path, round(report.seconds, 1))

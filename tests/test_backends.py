@@ -182,7 +182,7 @@ def test_cli_runtime_flag_and_its_deprecated_backend_spelling(tmp_path):
     assert json.loads(out.stdout)["answer"]["text"].startswith("France")
     notices = [line for line in out.stderr.splitlines() if "deprecated" in line]
     assert notices == ["askdocs: --backend onnx is deprecated, use --runtime onnx "
-                       "(--backend now picks the vector store: faiss|milvus)"]
+                       "(--vector-store picks the vector store: faiss|milvus)"]
 
 
 def test_onnx_builds_use_every_usable_cpu_and_questions_one_thread():

@@ -125,7 +125,7 @@ def test_incremental_build_reuses_unchanged_work_and_equals_a_build_from_scratch
     assert f"embedded {report.embedded} of {report.chunks} chunks" in report.summary()
 
     scratch = tmp_path / "scratch"
-    fresh = build_index([corpus], exact.model_copy(update={"index": scratch}), progress=False)
+    fresh = build_index([corpus], exact.replace(index=scratch), progress=False)
     assert fresh.embedded == fresh.chunks == report.chunks
 
     docs_a, chunks_a, vectors_a, spans_a, sentences_a, manifest_a = _rows(index)
