@@ -42,7 +42,7 @@ class ModelSpec:
     max_tokens: int  # including the [CLS]/[SEP] the tokenizer adds
     folder: Callable[[], str]  # sentence-transformers folder: weights for torch, tokenizer.json for every runtime
     onnx_file: Callable[[], str] | None = None
-    # Backends measured to give interchangeable vectors, so an index built with one is queried with another
+    # Runtimes measured to give interchangeable vectors, so an index built with one is queried with another
     # without a rebuild: on SciFact, chunk cosine mean 0.9995 (min 0.9987), and nDCG@10 of every build/query
     # combination within 0.0032 of torch/torch (bench/backend_equivalence.py, README "Performance").
     interchangeable: frozenset[str] = frozenset()
@@ -55,7 +55,7 @@ def _minilm_path() -> str:
 
 
 def _minilm_int8_path() -> str:
-    from .onnx_backend import minilm_int8_path
+    from .runtime_onnx import minilm_int8_path
 
     return minilm_int8_path()
 
@@ -235,7 +235,7 @@ class Embedder:
         if runtime == "onnx":
             if self.spec.onnx_file is None:
                 raise UnknownModel(f"model {model!r} has no ONNX file; use the torch runtime")
-            from .onnx_backend import OnnxRunner
+            from .runtime_onnx import OnnxRunner
 
             self._make_runner = lambda: OnnxRunner(self.spec.onnx_file(), threads)
             self.precision = ONNX_PRECISION

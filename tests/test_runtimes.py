@@ -186,7 +186,7 @@ def test_cli_runtime_flag_and_its_deprecated_backend_spelling(tmp_path):
 
 
 def test_onnx_builds_use_every_usable_cpu_and_questions_one_thread():
-    from index.onnx_backend import _session, _usable_cpus, minilm_int8_path
+    from index.runtime_onnx import _session, _usable_cpus, minilm_int8_path
 
     build = _session(minilm_int8_path(), None).get_session_options()
     question = _session(minilm_int8_path(), 1).get_session_options()
