@@ -447,7 +447,7 @@ def eval_command(dataset: Path, split: str, index: Path | None, runtime: str | N
 
     from pydantic import ValidationError
 
-    from search.evaluate import evaluate
+    from .evaluate import evaluate
 
     modes = ["hybrid", "dense", "bm25"] if mode == "all" else [mode]
     runtime, vector_store = _backend_alias(backend, runtime, vector_store, builds=True)

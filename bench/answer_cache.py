@@ -33,7 +33,7 @@ def main() -> None:
 
     from index import beir
     from index.settings import Settings
-    from search.evaluate import prepare_index
+    from api.evaluate import prepare_index
 
     qrels = beir.load_qrels(args.dataset, "test")
     queries = beir.load_queries(args.dataset)

@@ -26,7 +26,7 @@ from index.build import build_index  # noqa: E402
 from index.settings import Settings  # noqa: E402
 from index.store import read_current  # noqa: E402
 from search import open_index  # noqa: E402
-from search.evaluate import prepare_index  # noqa: E402
+from api.evaluate import prepare_index  # noqa: E402
 
 MODES = ("hybrid", "dense", "bm25")
 COVERAGE_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)

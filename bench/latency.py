@@ -146,7 +146,7 @@ def main() -> None:
 
     from index import beir
     from index.settings import Settings
-    from search.evaluate import prepare_index
+    from api.evaluate import prepare_index
 
     if "--backends" in sys.argv:
         print("bench/latency.py: --backends is deprecated, use --runtimes", file=sys.stderr)

@@ -23,7 +23,7 @@ sys.path.insert(0, os.environ.get("PYTHONPATH", "").split(":")[0] or str(ROOT))
 from index import beir  # noqa: E402
 from index.settings import Settings  # noqa: E402
 from search import open_index  # noqa: E402
-from search.evaluate import prepare_index  # noqa: E402
+from api.evaluate import prepare_index  # noqa: E402
 
 
 def half(title: str) -> str:

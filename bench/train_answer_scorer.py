@@ -39,7 +39,7 @@ from bench.realdocs import load_questions  # noqa: E402
 from index import beir  # noqa: E402
 from index.settings import Settings  # noqa: E402
 from search import open_index  # noqa: E402
-from search.evaluate import prepare_index  # noqa: E402
+from api.evaluate import prepare_index  # noqa: E402
 import search.engine  # noqa: E402
 from search.scorer import FEATURES, SCORER_FILE, Scorer  # noqa: E402
 

@@ -23,7 +23,7 @@ from index.lexical import tokenize  # noqa: E402
 from index.settings import Settings  # noqa: E402
 from search import open_index  # noqa: E402
 from search.answer import coverage, idf_weights  # noqa: E402
-from search.evaluate import prepare_index  # noqa: E402
+from api.evaluate import prepare_index  # noqa: E402
 
 
 def main() -> None:

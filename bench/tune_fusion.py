@@ -25,7 +25,7 @@ from index import beir  # noqa: E402
 from index.lexical import bm25_scores, tokenize  # noqa: E402
 from index.settings import Settings  # noqa: E402
 from search import open_index  # noqa: E402
-from search.evaluate import prepare_index  # noqa: E402
+from api.evaluate import prepare_index  # noqa: E402
 from search.retrieve import _minmax, _rrf, _zscore  # noqa: E402
 
 

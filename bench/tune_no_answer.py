@@ -33,7 +33,7 @@ from index import beir  # noqa: E402
 from index.build import build_index  # noqa: E402
 from index.settings import Settings  # noqa: E402
 from search import open_index  # noqa: E402
-from search.evaluate import prepare_index  # noqa: E402
+from api.evaluate import prepare_index  # noqa: E402
 
 THRESHOLD = 0.6
 

@@ -6,7 +6,7 @@ import json
 
 from index.store import read_current
 from index.settings import Settings
-from search.evaluate import evaluate
+from api.evaluate import evaluate
 
 from .test_retrieval import _write_dataset
 

@@ -1,17 +1,18 @@
-"""``askdocs eval``: retrieval quality on a BEIR-layout dataset, through the same path as ``POST /ask``."""
+"""``askdocs eval``: retrieval quality on a BEIR-layout dataset, through the same path as ``POST /ask``.
+
+The face: finds or builds the index a dataset and the settings call for, asks every query, reports. What a
+ranking scores is in ``search.scoring``.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import ir_measures
 import numpy as np
-from ir_measures import RR, R, nDCG
-from tqdm import tqdm
 
 from index import beir
 from index.build import build_from_documents, describe_build
@@ -19,11 +20,9 @@ from index.manifest import fingerprint_fields
 from index.settings import CACHE_FILE, Settings
 from index.store import FORMAT_VERSION, read_current
 
-from .engine import Engine, open_index
-from .models import Filters, Mode
-
-MEASURES = {"ndcg@10": nDCG @ 10, "recall@1": R @ 1, "recall@5": R @ 5, "recall@10": R @ 10, "recall@100": R @ 100,
-            "mrr@10": RR @ 10}
+from search import open_index
+from search.models import Filters, Mode
+from search.scoring import MEASURES, contains_any, run_queries
 
 
 EVAL_ROOT = Path("var/eval")
@@ -64,32 +63,6 @@ def prepare_index(dataset: Path, settings: Settings, index: Path | None, progres
     return PreparedIndex(path, round(report.seconds, 1))
 
 
-def _contains_any(text: str, answers: list[str]) -> bool:
-    lowered = text.lower()
-    return any(a.lower() in lowered for a in answers)
-
-
-def run_queries(engine: Engine, queries: dict[str, str], mode: Mode, depth: int, progress: bool | None,
-                filters: Filters | None = None):
-    """Document ranking (a document scores as its best chunk), answers and latency for every query."""
-    run: dict[str, dict[str, float]] = {}
-    responses = {}
-    latencies = []
-    for query_id, text in tqdm(queries.items(), desc=f"Asking ({mode})", unit="q", disable=None if progress is None else not progress):
-        started = time.perf_counter()
-        response, ranked = engine.answer(text, top_k=5, mode=mode, depth=depth, filters=filters)
-        latencies.append((time.perf_counter() - started) * 1000)
-        doc_scores: dict[str, float] = {}
-        n = len(ranked.rows)
-        for position, row in enumerate(ranked.rows):
-            doc_id = engine.stored.doc_ids[engine.stored.chunks["doc_row"][row]]
-            # Scores of different modes live on different scales; ranks are what the metrics read.
-            doc_scores.setdefault(doc_id, float(n - position))
-        run[query_id] = doc_scores or {"__none__": 0.0}
-        responses[query_id] = response
-    return run, responses, np.array(latencies)
-
-
 def evaluate(dataset: Path, split: str, mode: Mode, settings: Settings, index: Path | None = None,
              progress: bool | None = None, limit: int | None = None, filters: Filters | dict | None = None) -> dict:
     """Scores over the split's queries; with ``filters``, every query is restricted as ``POST /ask`` would be."""
@@ -120,9 +93,9 @@ def evaluate(dataset: Path, split: str, mode: Mode, settings: Settings, index: P
     answers = beir.load_answers(dataset)
     if answers is not None:
         judged = [q for q in queries if answers.get(q)]
-        result["answer@1"] = round(float(np.mean([_contains_any(responses[q].passages[0].text, answers[q]) if responses[q].passages else False for q in judged])), 4)
-        result["answer@5"] = round(float(np.mean([any(_contains_any(p.text, answers[q]) for p in responses[q].passages[:5]) for q in judged])), 4)
-        result["answer_sentence"] = round(float(np.mean([responses[q].answer is not None and _contains_any(responses[q].answer.text, answers[q]) for q in judged])), 4)
+        result["answer@1"] = round(float(np.mean([contains_any(responses[q].passages[0].text, answers[q]) if responses[q].passages else False for q in judged])), 4)
+        result["answer@5"] = round(float(np.mean([any(contains_any(p.text, answers[q]) for p in responses[q].passages[:5]) for q in judged])), 4)
+        result["answer_sentence"] = round(float(np.mean([responses[q].answer is not None and contains_any(responses[q].answer.text, answers[q]) for q in judged])), 4)
         result["no_answer_rate"] = round(float(np.mean([responses[q].no_answer for q in judged])), 4)
     engine.close()
     return result
