@@ -11,6 +11,7 @@ them, plus the server's own took_ms for hits. Writes bench/results/answer-cache.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -38,7 +39,7 @@ def main() -> None:
     qrels = beir.load_qrels(args.dataset, "test")
     queries = beir.load_queries(args.dataset)
     questions = [queries[q] for q in qrels if q in queries][: args.queries]
-    settings = Settings()
+    settings = Settings.from_environment(os.environ)
     prepared = prepare_index(args.dataset, settings, None, progress=None)
     logs = ROOT / "var" / "bench"
     logs.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 from pathlib import Path
@@ -60,7 +61,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/results/no_answer.json"))
     args = parser.parse_args()
 
-    settings = Settings()
+    settings = Settings.from_environment(os.environ)
     squad, scifact = args.data / "squad-v1.1-dev", args.data / "scifact"
     squad_engine = open_index(prepare_index(squad, settings, None, progress=False).path, settings)
     scifact_engine = open_index(prepare_index(scifact, settings, None, progress=False).path, settings)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import time
@@ -37,7 +38,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/results/filter_cost.json"))
     args = parser.parse_args()
 
-    settings = Settings()
+    settings = Settings.from_environment(os.environ)
     engine = open_index(prepare_index(args.dataset, settings, None, progress=False).path, settings)
     rng = random.Random(0)
     questions = rng.sample(sorted(beir.load_queries(args.dataset).values()), args.queries)

@@ -35,7 +35,7 @@ def main() -> None:
     parser.add_argument("dataset", type=Path)
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    settings = Settings()
+    settings = Settings.from_environment(os.environ)
     engine = open_index(prepare_index(args.dataset, settings, None, progress=False).path, settings)
     titles = {d["_id"]: d.get("title", "") for d in map(json.loads, open(args.dataset / "corpus.jsonl"))}
     answers = beir.load_answers(args.dataset)

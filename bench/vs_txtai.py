@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -153,7 +154,7 @@ def main() -> None:
     from index import beir
     from index.settings import Settings
 
-    backend = args.backend or Settings().runtime
+    backend = args.backend or Settings.from_environment(os.environ).runtime
     configs = args.configs.split(",")
     python = ensure_txtai_venv()
     versions = {line.split("==")[0]: line.split("==")[1] for line in (TXTAI_VENV / ".installed").read_text().split()

@@ -157,7 +157,12 @@ def build_settings_for(index: Path, settings: Settings) -> Settings:
 
     current = read_current(index)
     model = current[1].model if current else None
-    update = {key: getattr(model, key) for key in ("runtime", "precision") if model and getattr(model, key)}
+    update = {}
+    if model is not None:
+        update["runtime"] = model.runtime
+        # The onnx runtime records its file's own precision (int8), which is no setting: it has none to choose.
+        if model.runtime == "torch" and model.precision in ("fp32", "bf16"):
+            update["precision"] = model.precision
     return settings.replace(index=index, **update)
 
 
