@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from search import open_index
 from search.models import Filters, Mode
 from search.scoring import MEASURES, contains_any, run_queries
 
+
+log = logging.getLogger("askdocs.eval")
 
 EVAL_ROOT = Path("var/eval")
 
@@ -53,6 +56,10 @@ def prepare_index(dataset: Path, settings: Settings, index: Path | None, progres
     current = read_current(path)
     if current is not None and current[1].sources == [f"beir:{key}"]:
         return PreparedIndex(path, None)
+    if current is not None:
+        # Said, not silent: the index there was built from another corpus or made of other parts.
+        log.info("eval: the index at %s was built from another corpus or other build settings; building it "
+                 "again (what is unchanged is reused)", path)
     # Every eval build shares one embedding cache unless one is configured: indexes of the same corpus under
     # other chunk or fusion settings, or after a format change, then only embed the texts that are new.
     cache = settings.embedding_cache if settings.embedding_cache is not None else str(EVAL_ROOT / CACHE_FILE)

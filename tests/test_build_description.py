@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import logging
 
 from index.store import read_current
 from index.settings import Settings
@@ -11,7 +11,7 @@ from api.evaluate import evaluate
 from .test_retrieval import _write_dataset
 
 
-def test_eval_rebuilds_when_the_vector_index_settings_change(tmp_path):
+def test_eval_rebuilds_when_the_vector_index_settings_change(tmp_path, caplog):
     dataset = _write_dataset(tmp_path / "tiny")
     index = tmp_path / "index"
     flat = evaluate(dataset, "test", "dense", Settings(vector_index="flat"), index=index, progress=False)
@@ -19,8 +19,10 @@ def test_eval_rebuilds_when_the_vector_index_settings_change(tmp_path):
     assert read_current(index)[1].vectors["type"] == "flat"
 
     # Before: the index built flat was reused and scored as if it were the IVF one asked for.
+    caplog.set_level(logging.INFO, logger="askdocs.eval")
     ivf = evaluate(dataset, "test", "dense", Settings(vector_index="ivf", ann_nlist=1), index=index, progress=False)
     assert ivf["build_s"] is not None, "a changed vector index is another index to score"
+    assert "other build settings; building it again" in caplog.text
     assert read_current(index)[1].vectors["type"] == "ivf" and read_current(index)[1].vectors["nlist"] == 1
 
     two_lists = evaluate(dataset, "test", "dense", Settings(vector_index="ivf", ann_nlist=2), index=index,
