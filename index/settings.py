@@ -73,7 +73,7 @@ class BuildSettings(BaseModel):
         "cluster `ray start` runs on this machine). Needs the ray extra (README 'Distributed builds with Ray').",
     )
     ray_workers: int | None = Field(
-        None, ge=1, description="Embedding actors for a Ray build, one CPU each [default: every CPU of the cluster].",
+        None, ge=1, description="Embedding actors for a Ray build, one CPU each; unset: every CPU of the cluster.",
     )
 
 
