@@ -20,11 +20,9 @@ from index.build import build_from_documents, describe_build
 from index.manifest import fingerprint_fields
 from index.settings import CACHE_FILE, Settings
 from index.store import FORMAT_VERSION, read_current
-
 from search import open_index
 from search.models import Filters, Mode
 from search.scoring import MEASURES, contains_any, run_queries
-
 
 log = logging.getLogger("askdocs.eval")
 

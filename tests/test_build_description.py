@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from index.store import read_current
-from index.settings import Settings
 from api.evaluate import evaluate
+from index.settings import Settings
+from index.store import read_current
 
 from .test_retrieval import _write_dataset
 

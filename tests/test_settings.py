@@ -15,7 +15,7 @@ from .conftest import BIN, SEED_QUESTION, SEEDS
 def _run(*args, env: dict[str, str], timeout: int = 120) -> subprocess.CompletedProcess:
     # The harness's own ASKDOCS_* variables stay; nothing else of the caller's askdocs configuration leaks in.
     base = {k: v for k, v in os.environ.items() if not k.upper().startswith("ASKDOCS_") or k.startswith("ASKDOCS_TEST_")}
-    return subprocess.run([str(BIN / args[0]), *args[1:]], capture_output=True, text=True, timeout=timeout,
+    return subprocess.run([str(BIN / args[0]), *args[1:]], check=False, capture_output=True, text=True, timeout=timeout,
                           env={**base, **env})
 
 
