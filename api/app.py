@@ -61,7 +61,10 @@ def create_app(settings: Settings | None = None, allowed_hosts: Sequence[str] = 
     ``settings.index``). ``allowed_hosts``: the Host names the app answers to besides ASKDOCS_ALLOWED_HOSTS and
     IP addresses (DNS-rebinding guard). ``watch``/``poll``: keep every index in sync with its folders while
     the app runs (index.watch)."""
-    settings = settings or Settings()
+    if settings is None:  # a face: the one place, with the CLI, that reads the environment
+        import os
+
+        settings = Settings.from_environment(os.environ)
     collections = Collections(settings, indexes, watch=watch, poll=poll)
     keys = api_keys(settings, collections.names)  # raises KeyConfigError before anything is served
     origins = cors_origins(settings)

@@ -3,33 +3,57 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import textwrap
 from pathlib import Path
+from typing import get_args
 
 import click
 
-from index.settings import Settings
+from index.settings import Settings, SettingsError, env_name
 
 DEFAULT_CORPUS = Path("seeds")
 
 
-RUNTIMES = ("auto", "onnx", "torch")
-STORAGE_BACKENDS = ("faiss", "milvus")
+RUNTIMES = get_args(Settings.model_fields["runtime"].annotation)
+VECTOR_STORES = get_args(Settings.model_fields["vector_store"].annotation)
 
 
-def _settings(index: Path | None, runtime: str | None = None, backend: str | None = None,
-              milvus_uri: str | None = None, no_cache: bool = False) -> Settings:
-    if backend in RUNTIMES:
-        # --backend used to name the embedding runtime; scripts written then keep working, told once.
-        click.echo(f"askdocs: --backend {backend} is deprecated, use --runtime {backend} "
-                   "(--backend now picks the vector store: faiss|milvus)", err=True)
-        runtime, backend = runtime or backend, None
-    update = {key: value for key, value in (("index", index), ("runtime", runtime), ("backend", backend),
-                                            ("milvus_address", milvus_uri)) if value is not None}
+def _settings(no_cache: bool = False, **flags) -> Settings:
+    """The command's settings, built once: its flags (field name -> value, None: not given) over the ASKDOCS_*
+    variables over the defaults. A value that is not accepted is one line naming it, and exit code 2."""
     if no_cache:
-        update["embedding_cache"] = ""
-    return Settings().model_copy(update=update)
+        flags["embedding_cache"] = ""
+    try:
+        return Settings.from_environment(os.environ, flags, warn=lambda m: click.echo(f"askdocs: {m}", err=True))
+    except SettingsError as exc:
+        _fail(str(exc), code=2)
+
+
+def _backend_alias(backend: str | None, runtime: str | None, vector_store: str | None,
+                   builds: bool) -> tuple[str | None, str | None]:
+    """The deprecated --backend, told once: it named the runtime, then the vector store (now --vector-store)."""
+    if backend is None:
+        return runtime, vector_store
+    if backend in RUNTIMES:
+        click.echo(f"askdocs: --backend {backend} is deprecated, use --runtime {backend} "
+                   "(--vector-store picks the vector store: faiss|milvus)", err=True)
+        return runtime or backend, vector_store
+    if builds:
+        click.echo(f"askdocs: --backend {backend} is deprecated, use --vector-store {backend}", err=True)
+        return runtime, vector_store or backend
+    click.echo(f"askdocs: --backend {backend} is deprecated and ignored here: an index is read from the vector "
+               "store its manifest names", err=True)
+    return runtime, vector_store
+
+
+def _help(field: str, before: str = "") -> str:
+    """A flag's help: the setting's own description (written once, in index.settings), and its default."""
+    info = Settings.model_fields[field]
+    default = info.default_factory() if info.default_factory else info.default
+    shown = "unset" if default is None or default == [] else default
+    return f"{before}{info.description} [default: ${env_name(field)} or {shown}]"
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -49,7 +73,7 @@ index_option = click.option(
     "index",
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
-    help="Index folder [default: $ASKDOCS_INDEX or var/index].",
+    help=_help("index"),
 )
 
 def _parse_collections(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, Path]:
@@ -73,21 +97,28 @@ collections_option = click.option(
 )
 
 
-def backend_options(command):
-    """--runtime (how the model runs), --backend (where vectors live) and --milvus-uri, on every command."""
-    for option in reversed((
-        click.option("--runtime", type=click.Choice(RUNTIMES), default=None,
-                     help="Embedding runtime, the same model either way; auto builds with torch and answers with "
-                     "onnx [default: $ASKDOCS_RUNTIME or auto]."),
-        click.option("--backend", type=click.Choice(STORAGE_BACKENDS + RUNTIMES), default=None,
-                     help="Where the chunk vectors live: faiss (in the index folder) or milvus (README 'Scaling "
-                     "out') [default: $ASKDOCS_BACKEND or faiss]. auto|onnx|torch: deprecated spelling of --runtime."),
-        click.option("--milvus-uri", default=None, metavar="URI",
-                     help="Milvus to use with --backend milvus: a local .db file (Milvus Lite), http://host:19530 "
-                     "(standalone or cluster) [default: $ASKDOCS_MILVUS_ADDRESS or <index>/milvus.db]."),
-    )):
+def _store_options(command, builds: bool):
+    """--runtime (how the model runs), --milvus-uri, and on commands that build --vector-store (where a build
+    puts the vectors); --backend, hidden, is the deprecated name of both."""
+    options = [
+        click.option("--runtime", type=click.Choice(RUNTIMES), default=None, help=_help("runtime")),
+        *([click.option("--vector-store", type=click.Choice(VECTOR_STORES), default=None,
+                        help=_help("vector_store"))] if builds else []),
+        click.option("--backend", type=click.Choice(VECTOR_STORES + RUNTIMES), default=None, hidden=True,
+                     help="Deprecated: --vector-store (faiss|milvus) or --runtime (auto|onnx|torch)."),
+        click.option("--milvus-uri", default=None, metavar="URI", help=_help("milvus_address")),
+    ]
+    for option in reversed(options):
         command = option(command)
     return command
+
+
+def build_store_options(command):
+    return _store_options(command, builds=True)
+
+
+def read_store_options(command):
+    return _store_options(command, builds=False)
 
 
 def watch_options(command):
@@ -131,32 +162,23 @@ no_cache_option = click.option(
 # The paths are checked by the build (index.walk.check_paths), all problems in one error line.
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path, readable=False))
 @index_option
-@backend_options
+@build_store_options
 @click.option("--progress/--no-progress", default=None, help="Progress bars [default: only on a terminal].")
 @click.option("--rebuild", is_flag=True,
               help="Re-read and re-chunk everything instead of reusing what is unchanged (the embedding cache still "
               "serves texts it has seen; add --no-cache to re-embed them too).")
 @no_cache_option
-@click.option("--ray", "ray_address", default=None, metavar="auto|ADDRESS",
-              help="Embed on a Ray cluster: auto (the one `ray start` runs here) or host:6379 [default: "
-              "$ASKDOCS_RAY_ADDRESS, else embed locally]. Needs askdocs[ray] (README 'Distributed builds with Ray').")
-@click.option("--ray-workers", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Embedding actors on the Ray cluster, one CPU each [default: every CPU of the cluster].")
-@click.option("--include", multiple=True, metavar="GLOB",
-              help="Index only files matching GLOB (gitignore syntax, relative to the folder given); repeatable "
-              "[default: $ASKDOCS_INCLUDE or every supported file].")
-@click.option("--exclude", multiple=True, metavar="GLOB",
-              help="Skip files and folders matching GLOB (gitignore syntax, as in a .askdocsignore file); repeatable "
-              "[default: $ASKDOCS_EXCLUDE].")
+@click.option("--ray", "ray_address", default=None, metavar="auto|ADDRESS", help=_help("ray_address"))
+@click.option("--ray-workers", type=click.IntRange(min=1), default=None, metavar="N", help=_help("ray_workers"))
+@click.option("--include", multiple=True, metavar="GLOB", help=_help("include", "Repeatable. "))
+@click.option("--exclude", multiple=True, metavar="GLOB", help=_help("exclude", "Repeatable. "))
 @click.option("--json", "as_json", is_flag=True,
               help="Print the build report as JSON (every file indexed or not, with its reason) instead of the "
               "summary.")
-@click.option("--follow-outside-links", is_flag=True, default=None,
-              help="Index symlinks whose target lies outside the folders given; by default they are skipped and "
-              "named in the summary [default: $ASKDOCS_FOLLOW_OUTSIDE_LINKS or off].")
+@click.option("--follow-outside-links", is_flag=True, default=None, help=_help("follow_outside_links"))
 @watch_options
-def build_index_command(paths: tuple[Path, ...], index: Path | None, runtime: str | None, backend: str | None,
-                        milvus_uri: str | None, progress: bool | None, rebuild: bool, no_cache: bool,
+def build_index_command(paths: tuple[Path, ...], index: Path | None, runtime: str | None,
+                        vector_store: str | None, backend: str | None, milvus_uri: str | None, progress: bool | None, rebuild: bool, no_cache: bool,
                         ray_address: str | None, ray_workers: int | None, include: tuple[str, ...],
                         exclude: tuple[str, ...], as_json: bool, follow_outside_links: bool | None,
                         watch: bool, poll: float | None) -> None:
@@ -172,13 +194,10 @@ def build_index_command(paths: tuple[Path, ...], index: Path | None, runtime: st
     from index.store import IndexUnavailable
 
     _configure_logging()
-    settings = _settings(index, runtime, backend, milvus_uri, no_cache)
-    update = {key: value for key, value in (("ray_address", ray_address), ("ray_workers", ray_workers),
-                                            ("follow_outside_links", follow_outside_links or None),
-                                            ("include", list(include) or None), ("exclude", list(exclude) or None))
-              if value is not None}
-    if update:
-        settings = settings.model_copy(update=update)
+    runtime, vector_store = _backend_alias(backend, runtime, vector_store, builds=True)
+    settings = _settings(no_cache, index=index, runtime=runtime, vector_store=vector_store, milvus_address=milvus_uri,
+                         ray_address=ray_address, ray_workers=ray_workers, follow_outside_links=follow_outside_links,
+                         include=list(include) or None, exclude=list(exclude) or None)
     try:
         report = build_index(list(paths) or [DEFAULT_CORPUS], settings, progress=progress, rebuild=rebuild)
     except (BuildError, IndexUnavailable) as exc:
@@ -232,14 +251,12 @@ def _watch_until_interrupted(paths: list[Path], settings, poll: float | None, as
 
 @main.command()
 @collections_option
-@backend_options
+@read_store_options
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--insecure", is_flag=True,
               help="Serve on a non-loopback address without API keys (only behind something that authenticates).")
-@click.option("--metrics-public", is_flag=True, default=None,
-              help="Serve GET /metrics without an API key, for a scraper inside the network "
-              "[default: $ASKDOCS_METRICS_PUBLIC or off].")
+@click.option("--metrics-public", is_flag=True, default=None, help=_help("metrics_public"))
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="json: one JSON object per line (time, level, logger, message, request_id).")
 @watch_options
@@ -254,9 +271,8 @@ def serve(indexes: dict[str, Path], runtime: str | None, backend: str | None, mi
     from .collections import DEFAULT
     from .security import LOOPBACK_NAMES, KeyConfigError, RequestIdFormatter, api_keys, is_loopback
 
-    settings = _settings(None, runtime, backend, milvus_uri)
-    if metrics_public:
-        settings = settings.model_copy(update={"metrics_public": True})
+    runtime, _ = _backend_alias(backend, runtime, None, builds=False)
+    settings = _settings(runtime=runtime, milvus_address=milvus_uri, metrics_public=metrics_public)
     indexes = indexes or {DEFAULT: settings.index}
     try:
         has_keys = bool(api_keys(settings, list(indexes)))
@@ -347,7 +363,7 @@ def _cannot_listen(host: str, port: int) -> str | None:
 
 @main.command("mcp")
 @collections_option
-@backend_options
+@read_store_options
 def mcp_command(indexes: dict[str, Path], runtime: str | None, backend: str | None, milvus_uri: str | None) -> None:
     """Serve the tools over MCP on stdin/stdout, for chat clients and agent frameworks.
 
@@ -361,7 +377,8 @@ def mcp_command(indexes: dict[str, Path], runtime: str | None, backend: str | No
     from .collections import Collections
     from .mcp import build_server, serve_stdio
 
-    collections = Collections(_settings(None, runtime, backend, milvus_uri), indexes)
+    runtime, _ = _backend_alias(backend, runtime, None, builds=False)
+    collections = Collections(_settings(runtime=runtime, milvus_address=milvus_uri), indexes)
 
     def load_and_watch() -> None:
         collections.load()
@@ -377,7 +394,7 @@ def mcp_command(indexes: dict[str, Path], runtime: str | None, backend: str | No
 @main.command()
 @click.argument("question")
 @index_option
-@backend_options
+@read_store_options
 @click.option("--top-k", default=5, show_default=True, type=int, help="How many passages.")
 @click.option("--mode", type=click.Choice(["hybrid", "dense", "bm25"]), default="hybrid", show_default=True)
 @click.option("--filter", "filter_items", multiple=True, metavar="KEY=VALUE", help=FILTER_HELP)
@@ -395,8 +412,10 @@ def ask(question: str, index: Path | None, runtime: str | None, backend: str | N
         query = Question(question=question, top_k=top_k, mode=mode, filters=_parse_filters(filter_items))
     except ValidationError as exc:
         _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()), code=2)
+    runtime, _ = _backend_alias(backend, runtime, None, builds=False)
+    settings = _settings(index=index, runtime=runtime, milvus_address=milvus_uri)
     try:
-        engine = open_index(settings=_settings(index, runtime, backend, milvus_uri))
+        engine = open_index(settings=settings)
     except IndexUnavailable as exc:
         _fail(str(exc))
     response = engine.ask(query)
@@ -410,15 +429,15 @@ def ask(question: str, index: Path | None, runtime: str | None, backend: str | N
 @click.argument("dataset", type=click.Path(path_type=Path, exists=True, file_okay=False))
 @click.option("--split", default="test", show_default=True, help="qrels/<split>.tsv to score.")
 @index_option
-@backend_options
+@build_store_options
 @click.option("--mode", type=click.Choice(["hybrid", "dense", "bm25", "all"]), default="hybrid", show_default=True)
 @click.option("--json", "json_out", type=click.Path(path_type=Path, dir_okay=False), help="Write the metrics as JSON.")
 @click.option("--limit", type=int, default=None, help="Only the first N queries (a quick look).")
 @click.option("--filter", "filter_items", multiple=True, metavar="KEY=VALUE", help=FILTER_HELP)
 @click.option("--progress/--no-progress", default=None, help="Progress bars [default: only on a terminal].")
 @no_cache_option
-def eval_command(dataset: Path, split: str, index: Path | None, runtime: str | None, backend: str | None,
-                 milvus_uri: str | None, mode: str, json_out: Path | None, limit: int | None,
+def eval_command(dataset: Path, split: str, index: Path | None, runtime: str | None, vector_store: str | None,
+                 backend: str | None, milvus_uri: str | None, mode: str, json_out: Path | None, limit: int | None,
                  filter_items: tuple[str, ...], progress: bool | None, no_cache: bool) -> None:
     """Score retrieval on a BEIR-layout DATASET (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv).
 
@@ -428,10 +447,11 @@ def eval_command(dataset: Path, split: str, index: Path | None, runtime: str | N
 
     from pydantic import ValidationError
 
-    from search.evaluate import evaluate
+    from .evaluate import evaluate
 
     modes = ["hybrid", "dense", "bm25"] if mode == "all" else [mode]
-    settings = _settings(None, runtime, backend, milvus_uri, no_cache)
+    runtime, vector_store = _backend_alias(backend, runtime, vector_store, builds=True)
+    settings = _settings(no_cache, runtime=runtime, vector_store=vector_store, milvus_address=milvus_uri)
     try:
         results = [
             evaluate(dataset, split, m, settings, index=index, progress=progress, limit=limit,

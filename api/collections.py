@@ -85,7 +85,7 @@ class Collections:
         ``poll`` seconds); raises index.build.BuildError if an index does not record its folders."""
         indexes = dict(indexes) if indexes else {DEFAULT: settings.index}
         self.holders = {
-            name: EngineHolder(settings.model_copy(update={"index": Path(folder)}), name)
+            name: EngineHolder(settings.replace(index=Path(folder)), name)
             for name, folder in indexes.items()
         }
         self.default = DEFAULT if DEFAULT in self.holders else next(iter(self.holders))

@@ -11,6 +11,7 @@ them, plus the server's own took_ms for hits. Writes bench/results/answer-cache.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -33,12 +34,12 @@ def main() -> None:
 
     from index import beir
     from index.settings import Settings
-    from search.evaluate import prepare_index
+    from api.evaluate import prepare_index
 
     qrels = beir.load_qrels(args.dataset, "test")
     queries = beir.load_queries(args.dataset)
     questions = [queries[q] for q in qrels if q in queries][: args.queries]
-    settings = Settings()
+    settings = Settings.from_environment(os.environ)
     prepared = prepare_index(args.dataset, settings, None, progress=None)
     logs = ROOT / "var" / "bench"
     logs.mkdir(parents=True, exist_ok=True)

@@ -44,7 +44,8 @@ def main() -> None:
     from index.settings import Settings
     from index.store import open_stored_index
     from search import open_index
-    from search.evaluate import MEASURES, prepare_index, run_queries
+    from api.evaluate import prepare_index
+    from search.scoring import MEASURES, run_queries
 
     paths = {b: prepare_index(args.dataset, Settings(runtime=b), None, progress=None).path for b in ("torch", "onnx")}
     stored = {b: open_stored_index(p) for b, p in paths.items()}

@@ -13,6 +13,7 @@ model read was padding; writes bench/results/batching.json.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
 import time
@@ -37,7 +38,7 @@ def build_inputs(dataset: Path, embedder, count: int, seed: int) -> list[str]:
 
     documents = beir.load_corpus(dataset)
     random.Random(seed).shuffle(documents)
-    chunker = make_chunker(embedder, Settings())
+    chunker = make_chunker(embedder, Settings.from_environment(os.environ))
     texts: list[str] = []
     for document in documents:
         prefix = title_prefix(document.title, embedder)
@@ -84,7 +85,7 @@ def main() -> None:
     results, texts = [], None
     for runtime in args.runtimes.split(","):
         backend, _, precision = runtime.partition("-")
-        embedder = load_embedder(MODEL, backend, precision=precision or None).load()
+        embedder = load_embedder(MODEL, backend, precision=precision or "auto").load()
         if texts is None:
             texts = build_inputs(args.dataset, embedder, args.chunks, args.seed)
             counts = embedder.token_counts(texts)

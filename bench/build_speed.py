@@ -33,7 +33,7 @@ def settings_for(index: Path, runtime: str, batch_size: int | None):
     name, _, precision = runtime.partition("-")
     settings = Settings(index=index, runtime=name, precision=precision or "auto",
                         embedding_cache=str(index / "bench-cache.sqlite"))
-    return settings.model_copy(update={"embed_batch_size": batch_size}) if batch_size else settings
+    return settings.replace(embed_batch_size=batch_size) if batch_size else settings
 
 
 def child(dataset: Path, index: Path, runtime: str, limit: int | None, batch_size: int | None, rebuild: bool) -> None:
@@ -48,7 +48,7 @@ def child(dataset: Path, index: Path, runtime: str, limit: int | None, batch_siz
     seconds = time.perf_counter() - started
     from index.store import read_current
 
-    model = read_current(index)[1]["model"]
+    model = read_current(index)[1].model.model_dump()
     print(json.dumps({"documents": report.documents, "chunks": report.chunks, "build_s": round(seconds, 2),
                       "embedded": report.embedded, "from_cache": report.from_cache, "precision": model["precision"],
                       "batch_size": settings.embed_batch_size or DEFAULT_BATCH_SIZES[model["runtime"]]}))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 from pathlib import Path
@@ -26,7 +27,7 @@ from index.build import build_index  # noqa: E402
 from index.settings import Settings  # noqa: E402
 from index.store import read_current  # noqa: E402
 from search import open_index  # noqa: E402
-from search.evaluate import prepare_index  # noqa: E402
+from api.evaluate import prepare_index  # noqa: E402
 
 MODES = ("hybrid", "dense", "bm25")
 COVERAGE_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
@@ -60,13 +61,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/results/no_answer.json"))
     args = parser.parse_args()
 
-    settings = Settings()
+    settings = Settings.from_environment(os.environ)
     squad, scifact = args.data / "squad-v1.1-dev", args.data / "scifact"
     squad_engine = open_index(prepare_index(squad, settings, None, progress=False).path, settings)
     scifact_engine = open_index(prepare_index(scifact, settings, None, progress=False).path, settings)
     seeds_path = Path("var/bench/seeds")
     if read_current(seeds_path) is None:
-        build_index([Path("seeds")], settings.model_copy(update={"index": seeds_path}))
+        build_index([Path("seeds")], settings.replace(index=seeds_path))
     seeds_engine = open_index(seeds_path, settings)
 
     rng = random.Random(0)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import time
@@ -23,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from index import beir  # noqa: E402
 from index.settings import Settings  # noqa: E402
 from search import open_index  # noqa: E402
-from search.evaluate import prepare_index  # noqa: E402
+from api.evaluate import prepare_index  # noqa: E402
 from search.models import Question  # noqa: E402
 
 SELECTIVITIES = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0)
@@ -37,7 +38,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/results/filter_cost.json"))
     args = parser.parse_args()
 
-    settings = Settings()
+    settings = Settings.from_environment(os.environ)
     engine = open_index(prepare_index(args.dataset, settings, None, progress=False).path, settings)
     rng = random.Random(0)
     questions = rng.sample(sorted(beir.load_queries(args.dataset).values()), args.queries)

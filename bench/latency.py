@@ -1,10 +1,10 @@
 """`POST /ask` latency and throughput through a real `askdocs serve`, on the SciFact index.
 
-    python bench/latency.py                                  # configured backend, 1 and 2 query threads
-    python bench/latency.py --backends auto,torch --threads 1,2  # one torch-built index, onnx vs torch queries
+    python bench/latency.py                                  # configured runtime, 1 and 2 query threads
+    python bench/latency.py --runtimes auto,torch --threads 1,2  # one torch-built index, onnx vs torch queries
     python bench/latency.py --queries 100 --duration 10      # shorter
 
-For each backend and query-thread count it starts `askdocs serve` on a free loopback port, warms it up,
+For each embedding runtime and query-thread count it starts `askdocs serve` on a free loopback port, warms it up,
 then measures, from the client side:
 
 - one client, one request at a time: p50/p95/p99 per mode over the SciFact test questions;
@@ -41,7 +41,7 @@ def percentiles(values_ms: list[float]) -> dict:
 
 
 class Server:
-    def __init__(self, index: Path, backend: str, threads: int, log: Path, answer_cache: int = 0):
+    def __init__(self, index: Path, runtime: str, threads: int, log: Path, answer_cache: int = 0):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(log, "w")
@@ -49,7 +49,7 @@ class Server:
         # (the questions repeat across modes and clients; bench/answer_cache.py measures hits).
         env = {**os.environ, "ASKDOCS_QUERY_THREADS": str(threads), "ASKDOCS_ANSWER_CACHE": str(answer_cache)}
         self.process = subprocess.Popen(
-            [str(BIN / "askdocs"), "serve", "--index", str(index), "--runtime", backend, "--port", str(self.port)],
+            [str(BIN / "askdocs"), "serve", "--index", str(index), "--runtime", runtime, "--port", str(self.port)],
             stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
         )
         started = time.monotonic()
@@ -132,7 +132,9 @@ def concurrent(url: str, questions: list[str], mode: str, clients: int, duration
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", type=Path, default=SCIFACT)
-    parser.add_argument("--backends", default=None, help="comma-separated [default: the configured backend]")
+    parser.add_argument("--runtimes", "--backends", dest="runtimes", default=None,
+                        help="embedding runtimes, comma-separated [default: the configured runtime]; --backends is "
+                        "the deprecated name")
     parser.add_argument("--threads", default="1,2", help="query intra-op thread counts to compare")
     parser.add_argument("--modes", default="hybrid,dense,bm25")
     parser.add_argument("--queries", type=int, default=300, help="SciFact test questions per mode")
@@ -144,9 +146,11 @@ def main() -> None:
 
     from index import beir
     from index.settings import Settings
-    from search.evaluate import prepare_index
+    from api.evaluate import prepare_index
 
-    backends = args.backends.split(",") if args.backends else [Settings().runtime]
+    if "--backends" in sys.argv:
+        print("bench/latency.py: --backends is deprecated, use --runtimes", file=sys.stderr)
+    runtimes = args.runtimes.split(",") if args.runtimes else [Settings.from_environment(os.environ).runtime]
     qrels = beir.load_qrels(args.dataset, "test")
     all_queries = beir.load_queries(args.dataset)
     questions = [all_queries[q] for q in qrels if q in all_queries][: args.queries]
@@ -155,25 +159,25 @@ def main() -> None:
     logs.mkdir(parents=True, exist_ok=True)
 
     configs = []
-    for backend in backends:
-        # Each backend queries the index it builds itself (the eval index; built here if missing).
-        prepared = prepare_index(args.dataset, Settings(runtime=backend), None, progress=None)
+    for runtime in runtimes:
+        # Each runtime queries the index it builds itself (the eval index; built here if missing).
+        prepared = prepare_index(args.dataset, Settings(runtime=runtime), None, progress=None)
         for threads in map(int, args.threads.split(",")):
             load_before = loadavg()
-            server = Server(prepared.path, backend, threads, logs / f"latency-{backend}-{threads}.log")
+            server = Server(prepared.path, runtime, threads, logs / f"latency-{runtime}-{threads}.log")
             try:
                 single = one_client(server.url, questions, modes, args.warmup)
                 load = concurrent(server.url, questions, "hybrid", args.clients, args.duration)
                 rss = server.peak_rss_mb()
             finally:
                 server.stop()
-            settings = Settings(runtime=backend)
-            config = {"backend": backend, "build_backend": settings.build_runtime,
-                      "query_backend": settings.query_runtime, "query_threads": threads, "index": str(prepared.path),
+            settings = Settings(runtime=runtime)
+            config = {"runtime": runtime, "build_runtime": settings.build_runtime,
+                      "query_runtime": settings.query_runtime, "query_threads": threads, "index": str(prepared.path),
                       "startup_s": server.startup_s, "one_client_ms": single, "concurrent": load,
                       "server_peak_rss_mb": rss, "loadavg_before": load_before, "loadavg_after": loadavg()}
             configs.append(config)
-            print(f"{backend} threads={threads}: " + "  ".join(
+            print(f"{runtime} threads={threads}: " + "  ".join(
                 f"{m} p50 {single[m]['p50']:.1f} p95 {single[m]['p95']:.1f} p99 {single[m]['p99']:.1f} ms"
                 for m in modes
             ) + f"  | {args.clients} clients hybrid {load['requests_per_s']} req/s "

@@ -61,7 +61,7 @@ def main() -> int:
     current = read_current(args.index)
     if current is None:
         sys.exit(f"no index at {args.index}: build one first")
-    corpus = args.corpus or [Path(s) for s in current[1].get("sources", []) if not s.startswith("beir:")]
+    corpus = args.corpus or [Path(s) for s in current[1].sources if not s.startswith("beir:")]
     if args.reload == "rebuild" and not corpus:
         sys.exit(f"{args.index} was not built from folders it records; pass --corpus")
     questions = _questions(args.questions, corpus, current[0])
@@ -225,11 +225,11 @@ def rebuild_worker(index: Path, corpus: list[Path]) -> None:
 
     manifest = read_current(index)[1]
     settings = Settings(index=index)
-    # The build reuses the runtime the index was made with (older manifests call it model.backend).
-    recorded = manifest["model"].get("runtime", manifest["model"].get("backend"))
+    # The build reuses the runtime the index was made with.
+    recorded = manifest.model.runtime
     if recorded:
-        settings = settings.model_copy(update={"runtime": recorded})
-    load_embedder(settings.model, settings.build_runtime)
+        settings = settings.replace(runtime=recorded)
+    load_embedder(settings.model, settings.build_runtime, precision=settings.precision)
     print("ready", flush=True)
     sys.stdin.readline()
     # The same corpus plus one small document: a build with nothing changed publishes nothing, and the point

@@ -15,6 +15,7 @@ bench/results/milvus_vs_faiss.json.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -45,7 +46,7 @@ def main() -> int:
     engines = {}
     for spec in args.index:
         label, _, folder = spec.partition("=")
-        engines[label] = open_index(Path(folder), Settings())
+        engines[label] = open_index(Path(folder), Settings.from_environment(os.environ))
     labels = list(engines)
     first = labels[0]
     for engine in engines.values():  # warm up: model, connections, caches

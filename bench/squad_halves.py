@@ -23,7 +23,7 @@ sys.path.insert(0, os.environ.get("PYTHONPATH", "").split(":")[0] or str(ROOT))
 from index import beir  # noqa: E402
 from index.settings import Settings  # noqa: E402
 from search import open_index  # noqa: E402
-from search.evaluate import prepare_index  # noqa: E402
+from api.evaluate import prepare_index  # noqa: E402
 
 
 def half(title: str) -> str:
@@ -35,7 +35,7 @@ def main() -> None:
     parser.add_argument("dataset", type=Path)
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    settings = Settings()
+    settings = Settings.from_environment(os.environ)
     engine = open_index(prepare_index(args.dataset, settings, None, progress=False).path, settings)
     titles = {d["_id"]: d.get("title", "") for d in map(json.loads, open(args.dataset / "corpus.jsonl"))}
     answers = beir.load_answers(args.dataset)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import random
 import sys
 import time
@@ -39,7 +40,7 @@ from bench.realdocs import load_questions  # noqa: E402
 from index import beir  # noqa: E402
 from index.settings import Settings  # noqa: E402
 from search import open_index  # noqa: E402
-from search.evaluate import prepare_index  # noqa: E402
+from api.evaluate import prepare_index  # noqa: E402
 import search.engine  # noqa: E402
 from search.scorer import FEATURES, SCORER_FILE, Scorer  # noqa: E402
 
@@ -215,7 +216,7 @@ def main() -> None:
         squad_train, squad_heldout, real_dev, real_test = pickle.loads(cache.read_bytes())
         print(f"reused the candidates collected in {cache}", flush=True)
     else:
-        settings = Settings()
+        settings = Settings.from_environment(os.environ)
         squad_engine = open_index(prepare_index(args.squad, settings, None, progress=False).path, settings)
         corpus_titles = {d["_id"]: d.get("title", "") for d in map(json.loads, open(args.squad / "corpus.jsonl"))}
         answers = beir.load_answers(args.squad)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 from pathlib import Path
@@ -23,7 +24,7 @@ from index.lexical import tokenize  # noqa: E402
 from index.settings import Settings  # noqa: E402
 from search import open_index  # noqa: E402
 from search.answer import coverage, idf_weights  # noqa: E402
-from search.evaluate import prepare_index  # noqa: E402
+from api.evaluate import prepare_index  # noqa: E402
 
 
 def main() -> None:
@@ -34,7 +35,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
 
-    settings = Settings()
+    settings = Settings.from_environment(os.environ)
     engine = open_index(prepare_index(args.dataset, settings, None, progress=False).path, settings)
     stored = engine.stored
     answers = beir.load_answers(args.dataset)

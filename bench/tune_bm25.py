@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -26,7 +27,7 @@ from bm25s.stopwords import STOPWORDS_EN  # noqa: E402
 from index import beir  # noqa: E402
 from index.settings import Settings  # noqa: E402
 from search import open_index  # noqa: E402
-from search.evaluate import prepare_index  # noqa: E402
+from api.evaluate import prepare_index  # noqa: E402
 from search.retrieve import _zscore  # noqa: E402
 
 TOKEN = re.compile(r"[^\W_]{2,}|\d")
@@ -48,7 +49,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None)
     args = parser.parse_args()
 
-    settings = Settings()
+    settings = Settings.from_environment(os.environ)
     engine = open_index(prepare_index(args.dataset, settings, None, progress=False).path, settings)
     stored = engine.stored
     rows = list(range(stored.n_chunks))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from index import beir  # noqa: E402
 from index.lexical import bm25_scores, tokenize  # noqa: E402
 from index.settings import Settings  # noqa: E402
 from search import open_index  # noqa: E402
-from search.evaluate import prepare_index  # noqa: E402
+from api.evaluate import prepare_index  # noqa: E402
 from search.retrieve import _minmax, _rrf, _zscore  # noqa: E402
 
 
@@ -37,7 +38,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
 
-    settings = Settings()
+    settings = Settings.from_environment(os.environ)
     prepared = prepare_index(args.dataset, settings, None, progress=False)
     engine = open_index(prepared.path, settings)
     stored = engine.stored

@@ -19,6 +19,7 @@ import argparse
 import hashlib
 import itertools
 import json
+import os
 import random
 import sys
 from pathlib import Path
@@ -33,7 +34,7 @@ from index import beir  # noqa: E402
 from index.build import build_index  # noqa: E402
 from index.settings import Settings  # noqa: E402
 from search import open_index  # noqa: E402
-from search.evaluate import prepare_index  # noqa: E402
+from api.evaluate import prepare_index  # noqa: E402
 
 THRESHOLD = 0.6
 
@@ -56,7 +57,7 @@ def main() -> None:
     parser.add_argument("--realdocs-index", type=Path, default=ROOT / "var" / "realdocs" / "index")
     parser.add_argument("--out", default="no-answer-tuning.json")
     args = parser.parse_args()
-    settings = Settings()
+    settings = Settings.from_environment(os.environ)
 
     real = open_index(args.realdocs_index, settings)
     dev = [q for q in load_questions() if q["split"] == "dev"]

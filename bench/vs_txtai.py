@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -111,7 +112,7 @@ def built_precision(index: str) -> str | None:
     from index.store import read_current
 
     current = read_current(Path(index))
-    return current[1].get("model", {}).get("precision") if current else None
+    return current[1].model.precision if current else None
 
 
 def ndcg10(rankings: dict[str, list[str]], qrels: dict) -> float:
@@ -153,7 +154,7 @@ def main() -> None:
     from index import beir
     from index.settings import Settings
 
-    backend = args.backend or Settings().runtime
+    backend = args.backend or Settings.from_environment(os.environ).runtime
     configs = args.configs.split(",")
     python = ensure_txtai_venv()
     versions = {line.split("==")[0]: line.split("==")[1] for line in (TXTAI_VENV / ".installed").read_text().split()

@@ -23,12 +23,12 @@ from . import page_boxes
 from .documents import EXCLUDED, HIDDEN, UNSUPPORTED, Document, LoadError, Skipped, Unreadable, load_document
 from .embedder import DEFAULT_BATCH_SIZES, Embedder, load_embedder
 from .embedding_cache import CACHE_SLICE, embed_with_cache
-from .incremental import Previous, library_versions, open_previous, renumbered
-from .lexical import SETTINGS as BM25_SETTINGS
+from .incremental import Previous, open_previous, renumbered
 from .lexical import build_bm25
 from .locators import encode_locators
+from .manifest import Part, build_parts, recorded_sections
 from .retrieval_text import TITLE_TOKENS, chunk_key, chunk_retrieval_text, title_prefix
-from .structure import SECTION_TOKENS, STRUCTURE_VERSION, encode_blocks, furniture_within
+from .structure import encode_blocks, furniture_within
 from .settings import Settings
 from .selection import SelectionError, selection_for
 from .store import (ChunkRow, DocumentRow, build_lock, chunk_id_for, describe_os_error, read_current,
@@ -186,6 +186,12 @@ def make_chunker(embedder: Embedder, settings: Settings) -> Chunker:
                    section_prefix=settings.title_prefix)
 
 
+def describe_build(settings: Settings) -> list[Part]:
+    """What a build with ``settings`` is made of (``manifest.build_parts``), without reading a document."""
+    embedder = load_embedder(settings.model, settings.build_runtime, precision=settings.precision)
+    return build_parts(settings, embedder, make_chunker(embedder, settings).settings())
+
+
 def plan_roots(paths: list[Path], settings: Settings) -> tuple[list[Root], list]:
     """The roots of a build over ``paths`` and their selections; BuildError for a path that cannot be one.
 
@@ -207,9 +213,9 @@ def known_roots(index_dir: Path) -> dict[str, str]:
     if current is None:
         return {}
     manifest = current[1]
-    if "roots" in manifest:
-        return {root["path"]: root["prefix"] for root in manifest["roots"]}
-    return legacy_roots(manifest.get("sources") or [])
+    if manifest.roots is not None:
+        return {root["path"]: root["prefix"] for root in manifest.roots}
+    return legacy_roots(manifest.sources)
 
 
 def _save_boxes(index_dir: Path, document: Document) -> None:
@@ -345,7 +351,7 @@ def _refuse_vanished_roots(rows: list[dict], index_dir: Path) -> None:
     current = read_current(index_dir)
     if current is None:
         return
-    before = {root["path"]: root.get("documents", 0) for root in current[1].get("roots", [])}
+    before = {root["path"]: root.get("documents", 0) for root in current[1].roots or []}
     gone = [row for row in rows if row["documents"] == 0 and before.get(row["path"], 0) > 0]
     if gone:
         raise BuildError("; ".join(
@@ -378,28 +384,13 @@ class _Build:
             require_ray(settings.ray_address)  # before the corpus is read: said at once, not after minutes
         self.embedder = load_embedder(settings.model, settings.build_runtime, precision=settings.precision)
         self.chunker = make_chunker(self.embedder, settings)
-        self.sections = {
-            "model": {
-                "name": self.embedder.name,
-                "dimension": self.embedder.dimension,
-                "max_tokens": self.embedder.spec.max_tokens,
-                "runtime": self.embedder.runtime,
-                "precision": self.embedder.precision,  # of the chunks this build embedded (see incremental)
-                "normalized": True,
-            },
-            "chunker": self.chunker.settings(),
-            # title_prefix also prepends the section line (index.structure.section_prefix).
-            "retrieval_text": {"title_prefix": settings.title_prefix, "title_tokens": TITLE_TOKENS,
-                               "section_tokens": SECTION_TOKENS},
-            # What the loaders keep, drop and type (index.structure): a change means new retrieval text.
-            "structure": {"version": STRUCTURE_VERSION},
-            "libraries": library_versions(),
-        }
+        self.parts = build_parts(settings, self.embedder, self.chunker.settings())
+        self.sections = recorded_sections(self.parts)
         self.previous, self.full_reason = open_previous(
-            self.index_dir, self.sections, self.embedder, settings.title_prefix, rebuild,
+            self.index_dir, self.parts, self.embedder, settings.title_prefix, rebuild,
             milvus_address=settings.milvus_address, milvus_token=settings.milvus_token.get_secret_value() or None,
         )
-        self.milvus = _milvus_writer(settings, self.embedder) if settings.backend == "milvus" else None
+        self.milvus = _milvus_writer(settings, self.embedder) if settings.vector_store == "milvus" else None
         if self.milvus is not None:
             try:
                 self.milvus.connect()  # an unreachable Milvus fails the build now, not after embedding
@@ -439,7 +430,6 @@ class _Build:
 
         manifest = {
             **self.sections,
-            "bm25": BM25_SETTINGS,
             "vectors": self.milvus.section if self.milvus else vector_index,
             "counts": {"documents": len(assembled.documents), "chunks": len(assembled.chunks),
                        "sentences": assembled.n_sentences},
@@ -484,7 +474,7 @@ class _Build:
         # Same documents, but any other difference the manifest records (a precision, a vector-index plan, the
         # source folders, library versions) is still a new index. Not the counts of files left out: a new
         # image in a watched folder is no reason to publish (GET /health shows the last published build's).
-        return all(built.get(key) == value for key, value in manifest.items() if key != "file_counts")
+        return all(built.section(key) == value for key, value in manifest.items() if key != "file_counts")
 
     def _embed(self, assembled: _Assembly, to_embed: list[tuple[int, str, list]],
                progress: bool | None) -> tuple[int, int, dict[str, int] | None]:

@@ -13,7 +13,7 @@ Why it is built this way:
 - A dataset row is one batch, cut from the chunks sorted by token count as ``Embedder.encode`` cuts them,
   ``embed_batch_size`` chunks each: every model call sees the same texts, padded the same way, as in a
   local build (thread counts still differ, so vectors agree to float rounding, not bit for bit).
-- Milvus Lite is a file one process opens: with a Lite URI (or the faiss backend) the workers only
+- Milvus Lite is a file one process opens: with a Lite URI (or the faiss vector store) the workers only
   embed and the driver writes every row, as without Ray.
 - Rows a worker wrote are handed to ``MilvusWriter`` as already written, so the driver does not send them
   again, and a build that fails after the workers wrote removes them like any rows it added. A build killed

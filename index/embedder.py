@@ -42,7 +42,7 @@ class ModelSpec:
     max_tokens: int  # including the [CLS]/[SEP] the tokenizer adds
     folder: Callable[[], str]  # sentence-transformers folder: weights for torch, tokenizer.json for every runtime
     onnx_file: Callable[[], str] | None = None
-    # Backends measured to give interchangeable vectors, so an index built with one is queried with another
+    # Runtimes measured to give interchangeable vectors, so an index built with one is queried with another
     # without a rebuild: on SciFact, chunk cosine mean 0.9995 (min 0.9987), and nDCG@10 of every build/query
     # combination within 0.0032 of torch/torch (bench/backend_equivalence.py, README "Performance").
     interchangeable: frozenset[str] = frozenset()
@@ -55,7 +55,7 @@ def _minilm_path() -> str:
 
 
 def _minilm_int8_path() -> str:
-    from .onnx_backend import minilm_int8_path
+    from .runtime_onnx import minilm_int8_path
 
     return minilm_int8_path()
 
@@ -235,7 +235,7 @@ class Embedder:
         if runtime == "onnx":
             if self.spec.onnx_file is None:
                 raise UnknownModel(f"model {model!r} has no ONNX file; use the torch runtime")
-            from .onnx_backend import OnnxRunner
+            from .runtime_onnx import OnnxRunner
 
             self._make_runner = lambda: OnnxRunner(self.spec.onnx_file(), threads)
             self.precision = ONNX_PRECISION
@@ -273,9 +273,8 @@ class Embedder:
     def threads(self) -> int | None:
         return self._run.threads
 
-    def runtime_problem(self, built: dict) -> str | None:
-        """Why vectors built as the manifest's ``model`` record says cannot be queried with this embedder, if so."""
-        recorded = built_runtime(built)
+    def runtime_problem(self, recorded: str) -> str | None:
+        """Why vectors built with the ``recorded`` runtime cannot be queried with this embedder, if so."""
         if recorded == self.runtime or {recorded, self.runtime} <= self.spec.interchangeable:
             return None
         return (
@@ -349,24 +348,13 @@ def _load(model: str, runtime: str, threads: int | None, precision: str) -> Embe
     return Embedder(model, runtime, threads, precision)
 
 
-def built_runtime(model_section: dict) -> str:
-    """The runtime a manifest's ``model`` section records: ``runtime``, or ``backend`` as older askdocs wrote it."""
-    # Indexes written before runtimes were recorded at all were all torch.
-    return model_section.get("runtime", model_section.get("backend", "torch"))
-
-
-def load_embedder(model: str, runtime: str | None = None, threads: int | None = None,
-                  precision: str | None = None) -> Embedder:
+def load_embedder(model: str, runtime: str = "onnx", threads: int | None = None, precision: str = "auto") -> Embedder:
     """One loaded model per process, runtime, thread count and precision: loading costs seconds, encoding reuses it.
 
-    ``runtime`` ("onnx", "torch", or "auto" as in Settings) defaults to the configured query runtime; ``threads``
-    None lets the runtime use every core (builds), the query path passes its own count. ``precision`` (torch
-    only: "auto", "fp32", "bf16") defaults to the configured one.
+    ``runtime`` is "onnx" or "torch" (``Settings.build_runtime`` and ``query_runtime`` resolve "auto");
+    ``threads`` None lets the runtime use every core (builds), the query path passes its own count.
+    ``precision`` (torch only: "auto", "fp32", "bf16") is resolved for this CPU.
     """
-    if runtime is None or runtime == "auto" or precision is None:
-        from .settings import Settings
-
-        settings = Settings() if runtime is None else Settings(runtime=runtime)
-        runtime = settings.query_runtime if runtime in (None, "auto") else runtime
-        precision = precision or settings.precision
+    if runtime not in RUNTIMES:
+        raise UnknownModel(f"unknown runtime {runtime!r}; available: {', '.join(RUNTIMES)}")
     return _load(model, runtime, threads, resolve_precision(precision) if runtime == "torch" else ONNX_PRECISION)

@@ -1,8 +1,9 @@
 """Content-hash embedding cache: a text the model has seen once is never embedded again.
 
-The key is a sha256 over everything that decides what ``Embedder.encode`` returns for one chunk: the model,
-its runtime and precision, its token window, the tokenizer library's version, the exact retrieval text and
-the sentence spans pooled from the same forward pass. The value is the chunk vector (float32, exact) and its
+The key is a sha256 over everything that decides what ``Embedder.encode`` returns for one chunk: the parts of
+a build whose change moves vectors (``manifest.embedding_parts``: the model, its runtime and precision, its
+token window, the tokenizer library's version), the exact retrieval text and the sentence spans pooled from
+the same forward pass. The value is the chunk vector (float32, exact) and its
 sentence vectors (float16, which is what an index stores for them), with a CRC so a damaged row reads as a
 miss instead of a wrong vector.
 
@@ -25,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .embedder import Embedder
-from .incremental import library_versions
+from .manifest import cache_namespace, embedding_parts
 
 log = logging.getLogger("askdocs.build")
 
@@ -51,11 +52,9 @@ class EmbeddingCache:
     def __init__(self, path: Path, embedder: Embedder):
         self.path = Path(path)
         self.dimension = embedder.dimension
-        self._namespace = json.dumps({
-            "format": FORMAT, "model": embedder.name, "runtime": embedder.runtime, "precision": embedder.precision,
-            "max_tokens": embedder.spec.max_tokens, "dimension": embedder.dimension,
-            "tokenizers": library_versions()["tokenizers"],
-        }, sort_keys=True).encode()
+        # The keys the cache has always hashed (Part.cache_as), so caches filled before keep serving.
+        self._namespace = json.dumps({"format": FORMAT, **cache_namespace(embedding_parts(embedder))},
+                                     sort_keys=True).encode()
         self._db: sqlite3.Connection | None = None
         self._failed = False
 

@@ -3,15 +3,15 @@
 A document whose bytes did not change (same doc id, same sha256) keeps its stored text, chunks and
 vectors: it is not parsed, chunked or embedded again. In every other document, a chunk whose retrieval
 text and sentence spans equal a stored chunk's (the untouched paragraphs of an edited file, a renamed
-file) keeps that chunk's vectors. Reuse is only sound when the live generation was made the same way, so
-a different model, chunker, retrieval text or text-extraction library means a full build, and says why.
+file) keeps that chunk's vectors. Reuse is only sound when the live generation was made the same way:
+``manifest.build_parts`` says which changes (model, chunker, retrieval text, text-extraction library) mean
+a full build, and the build says why.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from stat import S_ISREG
 
@@ -20,60 +20,13 @@ import numpy as np
 from .documents import FORMAT_META_KEYS, Document, LoadError, sha256_regular
 from .embedder import Embedder
 from .locators import decode_locators
+from .manifest import Part, full_build_reason
 from .metadata import document_metadata
 from .retrieval_text import chunk_key, chunk_retrieval_text, title_prefix
 from .structure import decode_blocks, furniture_within
 from .store import ChunkRow, DocumentRow, IndexUnavailable, StoredIndex, open_stored_index, read_current
 
 log = logging.getLogger("askdocs.build")
-
-# Manifest sections that decide what a document's chunks and vectors are; any difference forces a full build.
-# "structure" (what the loaders keep and type) is absent from indexes built before it was recorded: they
-# differ ("structure settings changed (version None -> 1)") and get a full build.
-REUSE_SECTIONS = ("model", "chunker", "retrieval_text", "libraries", "structure")
-# Libraries that decide the stored text and the chunk boundaries. torch is left out on purpose: a new
-# version moves vectors by ~1e-7, which is no reason to re-embed a whole corpus.
-TEXT_LIBRARIES = ("pypdf", "pypdfium2", "rapidocr", "lxml", "sentencex", "tokenizers", "python-docx", "odfpy",
-                  "python-pptx", "openpyxl", "ebooklib", "docutils", "striprtf")
-# Recorded but not compared, for the same reason: bf16 and fp32 torch vectors of a chunk agree to cosine
-# >= 0.9999 and give SciFact nDCG@10 within 0.005 of each other (README "Performance"), closer than the torch and
-# onnx runtimes that already share indexes, so an index may hold both. Changing the precision (or `auto`
-# resolving differently on a new CPU) embeds new text with the new one instead of re-embedding a whole corpus.
-IGNORED_MODEL_KEYS = ("precision",)
-
-
-def library_versions() -> dict[str, str | None]:
-    versions = {}
-    for name in TEXT_LIBRARIES:
-        try:
-            versions[name] = version(name)
-        except PackageNotFoundError:
-            versions[name] = None
-    return versions
-
-
-def full_build_reason(manifest: dict, sections: dict) -> str | None:
-    """Why the generation described by ``manifest`` cannot be reused by a build that writes ``sections``."""
-    reasons = []
-    for name in REUSE_SECTIONS:
-        # Indexes made before a section was recorded cannot disagree with it.
-        if name == "libraries" and name not in manifest:
-            continue
-        before, now = manifest.get(name) or {}, sections.get(name) or {}
-        if name == "model":
-            # Older askdocs recorded the embedding runtime as model.backend: the same fact under its old name.
-            before = {("runtime" if k == "backend" else k): v for k, v in before.items()}
-            before, now = _without(before, IGNORED_MODEL_KEYS), _without(now, IGNORED_MODEL_KEYS)
-        if before != now:
-            changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
-            details = ", ".join(f"{k} {before.get(k)!r} -> {now.get(k)!r}" for k in changed)
-            reasons.append(f"{name.replace('_', ' ')} settings changed ({details})")
-    return "; ".join(reasons) or None
-
-
-def _without(section: dict, keys: tuple[str, ...]) -> dict:
-    return {k: v for k, v in section.items() if k not in keys}
-
 
 @dataclass(frozen=True)
 class StoredDocument:
@@ -182,7 +135,7 @@ class Previous:
         self.stored.close()
 
 
-def open_previous(index_dir: Path, sections: dict, embedder: Embedder, use_title: bool, rebuild: bool,
+def open_previous(index_dir: Path, parts: list[Part], embedder: Embedder, use_title: bool, rebuild: bool,
                   milvus_address: str | None = None, milvus_token: str | None = None,
                   ) -> tuple[Previous | None, str | None]:
     """The live generation to build on, or None and the reason this build starts from scratch."""
@@ -191,7 +144,7 @@ def open_previous(index_dir: Path, sections: dict, embedder: Embedder, use_title
     current = read_current(index_dir)
     if current is None:
         return None, "there is no index yet" if not (index_dir / "CURRENT").exists() else "the current index is unreadable"
-    reason = full_build_reason(current[1], sections)
+    reason = full_build_reason(current[1], parts)
     if reason:
         return None, reason
     try:

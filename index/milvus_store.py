@@ -439,7 +439,7 @@ class MilvusVectors:
         if not connection.client.has_collection(self.collection):
             raise IndexCorrupt(
                 f"index at {where} keeps its vectors in Milvus collection {self.collection!r} at "
-                f"{connection.public}, which does not exist: rebuild with `build-index --rebuild --backend milvus`"
+                f"{connection.public}, which does not exist: rebuild with `build-index --rebuild --vector-store milvus`"
             )
         dimension = connection.dimension(self.collection)
         if dimension != self.d:

@@ -39,6 +39,7 @@ import numpy as np
 from . import ann
 from .lexical import load_bm25, save_bm25
 from .locators import decode_locators
+from .manifest import Manifest, ManifestError
 
 FORMAT = "askdocs-index"
 FORMAT_VERSION = 1
@@ -114,23 +115,26 @@ def missing_index(index_dir: Path) -> IndexNotFound:
     return IndexNotFound(f"no index at {where}: build one with `build-index {source} --index {where}`")
 
 
-def source_folders(manifest: dict) -> list[str]:
+def source_folders(manifest: Manifest | None) -> list[str]:
     """The folders and files a manifest says its index was built from (a BEIR corpus or a list of documents
     records none)."""
-    recorded = manifest.get("sources") if isinstance(manifest, dict) else None
-    return [s for s in recorded or [] if isinstance(s, str) and not s.startswith("beir:")]
+    recorded = manifest.sources if manifest is not None else []
+    return [s for s in recorded if not s.startswith("beir:")]
 
 
-def rebuild_command(path: Path, manifest: dict | None = None) -> str:
+_UNREAD = object()
+
+
+def rebuild_command(path: Path, manifest: Manifest | None | object = _UNREAD) -> str:
     """The command that rebuilds the index at ``path`` (an index folder or one of its generations), paths absolute:
     its documents are the folders the manifest recorded, so run as written it rebuilds this index, not seeds/."""
     import shlex
 
     path = Path(path).resolve()
     index_dir = path.parent.parent if path.parent.name == GENERATIONS else path
-    if manifest is None:
+    if manifest is _UNREAD:
         current = read_current(index_dir)
-        manifest = current[1] if current is not None else {}
+        manifest = current[1] if current is not None else None
     sources = [shlex.quote(s) for s in source_folders(manifest)]
     shown = " ".join(sources) or "/path/to/your/documents"
     return f"`build-index {shown} --index {shlex.quote(str(index_dir))} --rebuild`"
@@ -292,10 +296,10 @@ def write_generation(
             np.savez(handle, spans=sentence_spans.astype(np.int64), vectors=sentence_vectors.astype(np.float16),
                      kinds=np.asarray(sentence_kinds, dtype=np.int8))
         save_bm25(bm25, tmp / BM25_DIR)
-        manifest = {
+        manifest = Manifest.load({
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
-            "generation": (previous[1].get("generation", 0) + 1) if previous else 1,
+            "generation": (previous[1].generation + 1) if previous else 1,
             "name": name,
             "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             **manifest,
@@ -303,8 +307,8 @@ def write_generation(
             "files": {
                 path.relative_to(tmp).as_posix(): _file_record(path) for path in sorted(tmp.rglob("*")) if path.is_file()
             },
-        }
-        _write_durably(tmp / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True).encode())
+        })
+        _write_durably(tmp / MANIFEST, manifest.to_json())
         _fsync_dir(tmp)
         final = generations / name
         os.rename(tmp, final)
@@ -401,14 +405,14 @@ def generation_dir(index_dir: Path) -> Path:
     path = index_dir / GENERATIONS / name
     if not (path / MANIFEST).is_file():
         raise IndexCorrupt(f"{current} names generation {name!r}, which is missing: rebuild with "
-                           f"{rebuild_command(index_dir, {})}")
+                           f"{rebuild_command(index_dir, None)}")
     return path
 
 
-def read_current(index_dir: Path) -> tuple[Path, dict] | None:
+def read_current(index_dir: Path) -> tuple[Path, Manifest] | None:
     try:
         path = generation_dir(index_dir)
-        return path, json.loads((path / MANIFEST).read_text())
+        return path, Manifest.load(json.loads((path / MANIFEST).read_text()))
     except (IndexUnavailable, OSError, ValueError):
         return None
 
@@ -416,7 +420,7 @@ def read_current(index_dir: Path) -> tuple[Path, dict] | None:
 class StoredIndex:
     """One opened, validated generation. Immutable; safe to share between threads."""
 
-    def __init__(self, path: Path, manifest: dict, vectors, chunk_table: dict[str, np.ndarray],
+    def __init__(self, path: Path, manifest: Manifest, vectors, chunk_table: dict[str, np.ndarray],
                  doc_ids: list[str], doc_titles: list[str], doc_sources: list[str],
                  sentence_spans: np.ndarray, sentence_vectors: np.ndarray, bm25, connection: sqlite3.Connection,
                  page_starts: dict[int, tuple[int, ...]], nprobe: int | None = None):
@@ -650,25 +654,30 @@ def _open_generation(index_dir: Path, path: Path, model: str | None, dimension: 
     try:
         manifest = json.loads((path / MANIFEST).read_text())
     except (OSError, ValueError) as exc:
-        raise IndexCorrupt(f"unreadable manifest in {path} ({exc}): rebuild with {rebuild_command(index_dir, {})}") \
+        raise IndexCorrupt(f"unreadable manifest in {path} ({exc}): rebuild with {rebuild_command(index_dir, None)}") \
             from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise IndexCorrupt(f"{path / MANIFEST} is not an askdocs manifest: rebuild with "
-                           f"{rebuild_command(index_dir, {})}")
-    if manifest.get("format_version") != FORMAT_VERSION:
+                           f"{rebuild_command(index_dir, None)}")
+    try:
+        manifest = Manifest.load(manifest)
+    except ManifestError as exc:
+        raise IndexCorrupt(f"{path / MANIFEST} is not a valid manifest ({exc}): rebuild with "
+                           f"{rebuild_command(index_dir, None)}") from None
+    if manifest.format_version != FORMAT_VERSION:
         raise IndexMismatch(
-            f"index at {index_dir} has format version {manifest.get('format_version')}, this askdocs reads "
+            f"index at {index_dir} has format version {manifest.format_version}, this askdocs reads "
             f"version {FORMAT_VERSION}: rebuild it with {rebuild_command(index_dir, manifest)}"
         )
-    built_model = manifest.get("model", {})
-    if model is not None and built_model.get("name") != model:
+    built_model = manifest.model
+    if model is not None and built_model.name != model:
         raise IndexMismatch(
-            f"index at {index_dir} was built with model {built_model.get('name')!r} but askdocs is configured "
+            f"index at {index_dir} was built with model {built_model.name!r} but askdocs is configured "
             f"for {model!r}: rebuild with {rebuild_command(index_dir, manifest)}, or configure the index's model (ASKDOCS_MODEL)"
         )
-    if dimension is not None and built_model.get("dimension") != dimension:
+    if dimension is not None and built_model.dimension != dimension:
         raise IndexMismatch(
-            f"index at {index_dir} holds {built_model.get('dimension')}-dimensional vectors but the model gives "
+            f"index at {index_dir} holds {built_model.dimension}-dimensional vectors but the model gives "
             f"{dimension}: rebuild with {rebuild_command(index_dir, manifest)}"
         )
     try:
@@ -708,18 +717,18 @@ def _open_generation(index_dir: Path, path: Path, model: str | None, dimension: 
             for row, labels in connection.execute("SELECT row, page_labels FROM documents WHERE page_labels != '[]'")
         } if has_page_labels else {}
         bm25 = load_bm25(path / BM25_DIR)
-        section = manifest.get("vectors") or {}
+        section = manifest.vectors
         search_nprobe = None if section.get("type") == "milvus" else ann.check_opened(vectors, section, nprobe)
     except (RuntimeError, sqlite3.DatabaseError, OSError, ValueError, KeyError) as exc:
         _close_vectors(vectors)
         raise IndexCorrupt(f"index at {path} is damaged ({exc}): rebuild with "
                            f"{rebuild_command(index_dir, manifest)}") from None
-    expected = manifest.get("counts", {})
-    if vectors.ntotal != len(table) or bm25.scores["num_docs"] != len(table) or len(docs) != expected.get("documents") or len(table) != expected.get("chunks"):
+    expected = manifest.counts
+    if vectors.ntotal != len(table) or bm25.scores["num_docs"] != len(table) or len(docs) != expected.documents or len(table) != expected.chunks:
         _close_vectors(vectors)
         raise IndexCorrupt(
             f"index at {path} is inconsistent ({vectors.ntotal} vectors, {len(table)} chunks, {len(docs)} documents; "
-            f"manifest says {expected}): rebuild with {rebuild_command(index_dir, manifest)}"
+            f"manifest says {expected.model_dump(exclude_none=True)}): rebuild with {rebuild_command(index_dir, manifest)}"
         )
     stored = StoredIndex(
         path, manifest, vectors, chunk_table,
@@ -739,14 +748,14 @@ def _open_generation(index_dir: Path, path: Path, model: str | None, dimension: 
     return stored
 
 
-def _open_vectors(path: Path, manifest: dict, milvus_address: str | None, milvus_token: str | None):
-    section = manifest.get("vectors") or {}
+def _open_vectors(path: Path, manifest: Manifest, milvus_address: str | None, milvus_token: str | None):
+    section = manifest.vectors
     if section.get("type") != "milvus":
         return faiss.read_index(str(path / VECTORS))
     from .milvus_store import MilvusError, open_vectors
 
     try:
-        return open_vectors(path, section, manifest.get("model", {}).get("dimension"), milvus_address, milvus_token)
+        return open_vectors(path, section, manifest.model.dimension, milvus_address, milvus_token)
     except MilvusError as exc:
         raise IndexUnavailable(f"index at {path}: {exc}") from None
 
@@ -757,17 +766,17 @@ def _close_vectors(vectors) -> None:
         vectors.close()
 
 
-def _check_files(path: Path, manifest: dict, verify_checksums: bool) -> None:
-    for name, record in manifest.get("files", {}).items():
+def _check_files(path: Path, manifest: Manifest, verify_checksums: bool) -> None:
+    for name, record in manifest.files.items():
         file = path / name
         if not file.is_file():
             raise IndexCorrupt(f"index file {file} is missing: rebuild with {rebuild_command(path, manifest)}")
-        if file.stat().st_size != record.get("bytes"):
+        if file.stat().st_size != record.bytes:
             raise IndexCorrupt(
-                f"index file {file} has {file.stat().st_size} bytes, the manifest says {record.get('bytes')}: "
+                f"index file {file} has {file.stat().st_size} bytes, the manifest says {record.bytes}: "
                 f"rebuild with {rebuild_command(path, manifest)}"
             )
-        if verify_checksums and sha256_file(file) != record.get("sha256"):
+        if verify_checksums and sha256_file(file) != record.sha256:
             raise IndexCorrupt(f"index file {file} does not match its checksum: rebuild with "
                                f"{rebuild_command(path, manifest)}")
 
@@ -782,7 +791,7 @@ def document_text_in_generation(index_dir: Path, generation: int, doc_id: str, s
         return None
     for folder in folders:
         try:
-            if json.loads((folder / MANIFEST).read_text()).get("generation") != generation:
+            if Manifest.load(json.loads((folder / MANIFEST).read_text())).generation != generation:
                 continue
             connection = sqlite3.connect(f"file:{folder / CHUNKS_DB}?mode=ro", uri=True)
             try:

@@ -199,9 +199,14 @@ def build_settings_for(index: Path, settings: Settings) -> Settings:
     from .store import read_current
 
     current = read_current(index)
-    model = current[1].get("model", {}) if current else {}
-    update = {key: model[key] for key in ("runtime", "precision") if model.get(key)}
-    return settings.model_copy(update={"index": index, **update})
+    model = current[1].model if current else None
+    update = {}
+    if model is not None:
+        update["runtime"] = model.runtime
+        # The onnx runtime records its file's own precision (int8), which is no setting: it has none to choose.
+        if model.runtime == "torch" and model.precision in ("fp32", "bf16"):
+            update["precision"] = model.precision
+    return settings.replace(index=index, **update)
 
 
 def recorded_sources(index: Path) -> list[Path]:

@@ -23,7 +23,7 @@ def chunk_citation(stored: StoredIndex, row: int, chunk_id: str) -> Citation:
         page_label=stored.page_label_at(doc_row, int(chunks["char_start"][row])),
         section=stored.chunk_sections([row])[0],
         sha256=stored.doc_sha256[doc_row],
-        generation=stored.manifest.get("generation"),
+        generation=stored.manifest.generation,
         **stored.locate(doc_row, int(chunks["char_start"][row]), int(chunks["char_end"][row])),
     )
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from index import ann
-from index.embedder import Embedder, built_runtime, load_embedder
+from index.embedder import Embedder, load_embedder
 from index.lexical import tokenize
 from index import page_boxes
 from index.locators import decode_locators
@@ -185,16 +185,16 @@ class Engine:
         manifest = self.stored.manifest
         return IndexStats(
             path=str(self.stored.path),
-            generation=manifest["generation"],
-            built_at=manifest["built_at"],
+            generation=manifest.generation,
+            built_at=manifest.built_at,
             documents=self.stored.n_documents,
             chunks=self.stored.n_chunks,
-            model=manifest["model"]["name"],
-            dimension=manifest["model"]["dimension"],
-            runtime=built_runtime(manifest["model"]),
-            precision=manifest["model"].get("precision"),
-            vectors=self._vectors_description(manifest.get("vectors") or {}),
-            file_counts=manifest.get("file_counts"),
+            model=manifest.model.name,
+            dimension=manifest.model.dimension,
+            runtime=manifest.model.runtime,
+            precision=manifest.model.precision,
+            vectors=self._vectors_description(manifest.vectors),
+            file_counts=manifest.file_counts,
         )
 
     def _vectors_description(self, section: dict) -> str:
@@ -383,17 +383,20 @@ def _barred(stored: StoredIndex, first: int, count: int) -> np.ndarray | None:
 
 
 def open_index(index: str | Path | None = None, settings: Settings | None = None) -> Engine:
-    """Open the index at ``index`` (default: settings.index, ``var/index``) with the model it was built with."""
+    """Open the index at ``index`` (default: settings.index, ``var/index``) with the model it was built with.
+
+    ``settings`` None: the defaults; a face builds them from flags and the environment (Settings.from_environment).
+    """
     settings = settings or Settings()
     if index is not None:
-        settings = settings.model_copy(update={"index": Path(index)})
+        settings = settings.replace(index=Path(index))
     embedder = load_embedder(settings.model, settings.query_runtime, threads=settings.query_threads,
                              precision=settings.precision).load()
     stored = open_stored_index(Path(settings.index), model=embedder.name, dimension=embedder.dimension,
                                milvus_address=settings.milvus_address,
                                milvus_token=settings.milvus_token.get_secret_value() or None,
                                nprobe=settings.ann_nprobe)
-    problem = embedder.runtime_problem(stored.manifest.get("model", {}))
+    problem = embedder.runtime_problem(stored.manifest.model.runtime)
     if problem is not None:
         stored.close()
         raise IndexMismatch(f"index at {settings.index}: {problem}")

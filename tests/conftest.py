@@ -187,10 +187,10 @@ class StorageBackend:
         if self.name == "faiss":
             return Settings(index=index, **overrides)
         if self.name == "milvus-lite":
-            return Settings(index=index, backend="milvus", **overrides)  # the default: <index>/milvus.db
+            return Settings(index=index, vector_store="milvus", **overrides)  # the default: <index>/milvus.db
         collection = f"askdocs_test_{self.tag}_{len(self._collections)}"
         self._collections.append(collection)
-        return Settings(index=index, backend="milvus", milvus_address=MILVUS_SERVER, milvus_collection=collection,
+        return Settings(index=index, vector_store="milvus", milvus_address=MILVUS_SERVER, milvus_collection=collection,
                         **overrides)
 
     def cleanup(self) -> None:

@@ -43,7 +43,7 @@ def ivf_index(tmp_path_factory) -> Path:
 def _manifest(index: Path) -> dict:
     stored = open_stored_index(index)
     try:
-        return stored.manifest
+        return stored.manifest.model_dump()
     finally:
         stored.close()
 
@@ -150,9 +150,9 @@ def test_incremental_build_on_ivf_equals_a_build_from_scratch(ivf_index, tmp_pat
     try:
         # Reused vectors were computed in other batches than a fresh build's: equal to float noise.
         np.testing.assert_allclose(stored[0].all_vectors(), stored[1].all_vectors(), atol=1e-6)
-        assert stored[0].manifest["vectors"] == stored[1].manifest["vectors"]
+        assert stored[0].manifest.vectors == stored[1].manifest.vectors
         # Training is seeded: the same vectors give the same index file, so a rebuild is reproducible.
-        again = ann.build(stored[0].all_vectors(), stored[0].manifest["vectors"])
+        again = ann.build(stored[0].all_vectors(), stored[0].manifest.vectors)
         assert faiss.serialize_index(again).tobytes() == (generations[0] / "vectors.faiss").read_bytes()
     finally:
         for s in stored:

@@ -125,7 +125,7 @@ def test_incremental_build_reuses_unchanged_work_and_equals_a_build_from_scratch
     assert f"embedded {report.embedded} of {report.chunks} chunks" in report.summary()
 
     scratch = tmp_path / "scratch"
-    fresh = build_index([corpus], exact.model_copy(update={"index": scratch}), progress=False)
+    fresh = build_index([corpus], exact.replace(index=scratch), progress=False)
     assert fresh.embedded == fresh.chunks == report.chunks
 
     docs_a, chunks_a, vectors_a, spans_a, sentences_a, manifest_a = _rows(index)
@@ -136,7 +136,7 @@ def test_incremental_build_reuses_unchanged_work_and_equals_a_build_from_scratch
     np.testing.assert_array_equal(spans_a, spans_b)
     np.testing.assert_allclose(sentences_a, sentences_b, atol=1e-3)  # stored as float16
     for section in ("model", "chunker", "retrieval_text", "libraries", "bm25", "counts"):
-        assert manifest_a[section] == manifest_b[section]
+        assert manifest_a.section(section) == manifest_b.section(section)
     _assert_same_answers(_answers(index), _answers(scratch))
     assert "lighthouse keeper" in _answers(index)[12]["passages"][0]["text"]
 
@@ -153,7 +153,7 @@ def test_a_build_with_nothing_changed_embeds_nothing_and_reports_it(tmp_path, co
     np.testing.assert_array_equal(before[2], after[2])  # the very same stored floats
     np.testing.assert_array_equal(before[4], after[4])
     # Nothing changed, so nothing is published: servers have nothing to reload, citations keep their generation.
-    assert after[5]["generation"] == before[5]["generation"]
+    assert after[5].generation == before[5].generation
     assert "No change since generation" in result.output and "nothing published" in result.output
     assert len(list((index / "generations").iterdir())) == 1
 
@@ -205,15 +205,15 @@ def test_a_precision_change_is_recorded_but_keeps_the_stored_vectors(tmp_path, c
     index = tmp_path / "index"
     build_index([corpus], Settings(index=index, precision="fp32", runtime="torch"), progress=False)
     before = _rows(index)
-    assert before[5]["model"]["precision"] == "fp32"
+    assert before[5].model.precision == "fp32"
     report = build_index([corpus], Settings(index=index, precision="bf16", runtime="torch"), progress=False)
     assert report.changes is not None, report.full_build_reason
     assert report.embedded == 0
     after = _rows(index)
-    assert after[5]["model"]["precision"] == "bf16"
+    assert after[5].model.precision == "bf16"
     np.testing.assert_array_equal(before[2], after[2])
 
     # Another runtime is another model record: a full build.
     report = build_index([corpus], Settings(index=index, runtime="onnx"), progress=False)
     assert report.changes is None and "runtime 'torch' -> 'onnx'" in report.full_build_reason
-    assert _rows(index)[5]["model"]["precision"] == "int8"
+    assert _rows(index)[5].model.precision == "int8"

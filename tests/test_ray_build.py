@@ -49,9 +49,9 @@ def milvus_settings():
 
     def settings(index, **overrides) -> Settings:
         if not MILVUS_SERVER:
-            return Settings(index=index, backend="milvus", embed_batch_size=BATCH, precision="fp32", **overrides)
+            return Settings(index=index, vector_store="milvus", embed_batch_size=BATCH, precision="fp32", **overrides)
         names.append(f"askdocs_test_ray_{tag}_{len(names)}")
-        return Settings(index=index, backend="milvus", milvus_address=MILVUS_SERVER, milvus_collection=names[-1],
+        return Settings(index=index, vector_store="milvus", milvus_address=MILVUS_SERVER, milvus_collection=names[-1],
                         embed_batch_size=BATCH, precision="fp32", **overrides)
 
     yield settings
@@ -82,7 +82,7 @@ def _answers(index) -> dict:
 def test_ray_build_spreads_over_both_nodes_and_publishes_the_local_index(cluster, corpus, tmp_path,
                                                                          milvus_settings):
     distributed = milvus_settings(tmp_path / "ray")
-    args = ["--backend", "milvus"]
+    args = ["--vector-store", "milvus"]
     # fp32 on both sides: bf16 vectors move with how texts share a batch, and the local build's embedding
     # cache embeds a repeated text once, so its batches may differ from the workers'.
     env = {**os.environ, "ASKDOCS_EMBED_BATCH_SIZE": str(BATCH), "ASKDOCS_PRECISION": "fp32"}

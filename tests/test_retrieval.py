@@ -15,7 +15,7 @@ from index.lexical import bm25_scores, build_bm25, load_bm25, save_bm25, tokeniz
 from index.settings import Settings
 from index.store import generation_dir
 from search import open_index
-from search.evaluate import evaluate
+from api.evaluate import evaluate
 
 from .conftest import BIN, SEED_QUESTION
 

@@ -54,7 +54,7 @@ def _passages(body: dict) -> list[tuple]:
 def test_cli_build_and_http_ask_match_faiss_with_exact_citations(backend, tmp_path, corpus, corpus_index):
     index = tmp_path / "index"
     settings = backend.settings(index)
-    args, env = ["--backend", settings.backend], {}
+    args, env = ["--vector-store", settings.vector_store], {}
     if settings.milvus_address:
         args += ["--milvus-uri", settings.milvus_address]
         env["ASKDOCS_MILVUS_COLLECTION"] = settings.milvus_collection
@@ -71,7 +71,8 @@ def test_cli_build_and_http_ask_match_faiss_with_exact_citations(backend, tmp_pa
     n_chunks = reference.stored.n_chunks
     reference.close()
 
-    server = Server(index, extra_args=tuple(args))
+    # serve reads the vector store the manifest names: only where Milvus is (--milvus-uri) is passed on.
+    server = Server(index, extra_args=tuple(args[2:]))
     try:
         with server.client() as client:
             for (question, mode), want in expected.items():
@@ -129,7 +130,7 @@ def test_incremental_add_update_delete_equals_a_fresh_faiss_build(backend, tmp_p
     root = _corpus(tmp_path / "docs")
     index = tmp_path / "index"
     # fp32: bf16 vectors move with which texts share a batch, and this test compares vectors to 1e-6.
-    settings = backend.settings(index).model_copy(update={"precision": "fp32"})
+    settings = backend.settings(index).replace(precision="fp32")
     build_index([root], settings, progress=False)
     server = Server(index) if backend.concurrent else None
     try:
@@ -264,7 +265,7 @@ def test_open_refuses_missing_or_mismatched_vectors_with_the_fix(backend, tmp_pa
     # A build over the damaged index says why it cannot reuse it, and writes a whole new one elsewhere.
     # A build into that collection refuses it rather than mixing dimensions.
     with pytest.raises(IndexUnavailable, match="8-dimensional"):
-        build_index([docs], Settings(index=index, backend="milvus", milvus_address=section["uri"],
+        build_index([docs], Settings(index=index, vector_store="milvus", milvus_address=section["uri"],
                                      milvus_collection=section["collection"]), progress=False)
 
 

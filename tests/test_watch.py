@@ -111,11 +111,11 @@ def test_a_burst_of_changes_is_one_build_and_an_untouched_folder_publishes_nothi
     index = tmp_path / "index"
     watching = Watching(docs, index)
     try:
-        before = generation(index)[1]["generation"]
+        before = generation(index)[1].generation
         for n in range(500):  # what a `git checkout` does to a folder
             (docs / f"note-{n:03}.txt").write_text(f"Note {n}\n\nReading {n} of the tide gauge was {n * 3} cm.\n")
         wait_for(lambda: len(doc_ids(index)) == 501, "the burst to be indexed", seconds=120)
-        assert generation(index)[1]["generation"] == before + 1, watching.output()
+        assert generation(index)[1].generation == before + 1, watching.output()
         assert watching.syncs() == 2  # the first build and one for the whole burst
         assert_same_as_a_fresh_build(docs, index, tmp_path)
 
@@ -123,7 +123,7 @@ def test_a_burst_of_changes_is_one_build_and_an_untouched_folder_publishes_nothi
         os.utime(docs / "note-000.txt")
         wait_for(lambda: watching.syncs() == 3, "the touch's sync", seconds=120)
         assert "No change since generation" in watching.output().split("Indexed ")[-1]
-        assert generation(index)[1]["generation"] == before + 1
+        assert generation(index)[1].generation == before + 1
     finally:
         watching.stop()
 
