@@ -23,11 +23,9 @@ from types import NoneType, UnionType
 import annotated_types
 import click
 from pydantic import BaseModel, SecretStr
-from pydantic.aliases import AliasChoices, AliasPath
 from pydantic_core import PydanticUndefined
-from pydantic_settings import BaseSettings
 
-from index.settings import Settings
+from index.settings import DEPRECATED_VARIABLES, REMOVED_VARIABLES, SECTIONS, Settings, env_name
 
 from .cli import main as askdocs_command
 
@@ -249,36 +247,19 @@ def _default(field) -> str:
     return _code(str(value))
 
 
-def _alias_names(field) -> list[str]:
-    alias = field.validation_alias or field.alias
-    if isinstance(alias, str):
-        return [alias]
-    if isinstance(alias, AliasChoices):
-        return [c for c in alias.choices if isinstance(c, str)]
-    if isinstance(alias, AliasPath):
-        return [alias.path[0]] if alias.path and isinstance(alias.path[0], str) else []
-    return []
-
-
-def _settings_rows(model: type[BaseModel], prefix: str, delimiter: str | None,
-                   section: list[str]) -> list[tuple[list[str], str, list[str], object]]:
-    """(section path, field name, environment names, field) for every leaf setting of ``model``."""
-    if issubclass(model, BaseSettings):
-        config = model.model_config
-        prefix, delimiter = config.get("env_prefix", "") or "", config.get("env_nested_delimiter") or None
-    rows = []
-    for name, field in model.model_fields.items():
-        if field.exclude:
-            continue
-        nested = _model_class(field.annotation)
-        if nested is not None and nested is not SecretStr:
-            inner_prefix = prefix + name.upper() + delimiter if delimiter and not issubclass(nested, BaseSettings) \
-                else prefix
-            rows += _settings_rows(nested, inner_prefix, delimiter, [*section, name])
-            continue
-        aliases = _alias_names(field)
-        names = [a.upper() for a in aliases] if aliases else [(prefix + name).upper()]
-        rows.append((section, name, names, field))
+def _settings_rows() -> list[tuple[list[str], str, list[str], object]]:
+    """(section, field name, environment names, field) for every setting, section by section (index.settings
+    SECTIONS compose Settings; a field belongs to the first section that declares it)."""
+    rows, seen = [], set()
+    for section in SECTIONS:
+        title = section.__name__.removesuffix("Settings")
+        title = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", title).lower()
+        for name, field in section.model_fields.items():
+            if name in seen or field.exclude:
+                continue
+            seen.add(name)
+            names = [env_name(name)] + [old for old, new in DEPRECATED_VARIABLES.items() if new == name]
+            rows.append(([title], name, names, field))
     return rows
 
 
@@ -297,44 +278,41 @@ def _flags_by_setting() -> dict[str, list[str]]:
     return {name: sorted(opts) for name, opts in found.items()}
 
 
-def environment_names(settings: type[BaseSettings] = Settings) -> dict[str, str]:
-    """Every environment variable the settings read, mapped to the dotted path of its field."""
-    return {env: ".".join([*section, name])
-            for section, name, names, _ in _settings_rows(settings, "", None, []) for env in names}
+def environment_names() -> dict[str, str]:
+    """Every environment variable the settings read (deprecated names too), mapped to its field."""
+    return {env: name for _, name, names, _ in _settings_rows() for env in names}
 
 
-def configuration_reference(settings: type[BaseSettings] = Settings) -> str:
+def configuration_reference() -> str:
     flags = _flags_by_setting()
-    rows = _settings_rows(settings, "", None, [])
     lines = [
         "# Configuration reference", "",
-        GENERATED_NOTE.format(source=f"the settings model ({settings.__module__}.{settings.__name__})"), "",
+        GENERATED_NOTE.format(source=f"the settings model ({Settings.__module__}.{Settings.__name__})"), "",
         ("Every setting is read from its environment variable when a command starts; a command-line option, where "
-        "a command has one ([cli.md](cli.md)), wins over the variable. Lists are given as JSON "
-        "(`ASKDOCS_INCLUDE='[\"*.md\"]'`), booleans as `true`/`false` (or `1`/`0`). What the settings do together: "
-        "[operating.md](operating.md), [scaling.md](scaling.md), [how-it-works.md](how-it-works.md)."), "",
+         "a command has one ([cli.md](cli.md)), wins over the variable. Lists are given as JSON "
+         "(`ASKDOCS_INCLUDE='[\"*.md\"]'`), booleans as `true`/`false` (or `1`/`0`). A value a setting does not "
+         "accept stops the command with one line naming the variable and what it takes; an `ASKDOCS_` name that is "
+         "no setting is warned about, with the closest one. What the settings do together: "
+         "[operating.md](operating.md), [scaling.md](scaling.md), [how-it-works.md](how-it-works.md)."), "",
     ]
-    by_section: dict[tuple[str, ...], list] = {}
-    for section, name, names, field in rows:
-        by_section.setdefault(tuple(section), []).append((name, names, field))
+    by_section: dict[str, list] = {}
+    for (section,), name, names, field in _settings_rows():
+        by_section.setdefault(section, []).append((name, names, field))
     for section, entries in by_section.items():
-        if section:
-            model = settings
-            for part in section:
-                model = _model_class(model.model_fields[part].annotation)
-            doc = _paragraphs(model.__doc__) if model.__doc__ and model.__doc__ != BaseModel.__doc__ else ""
-            lines += [f"## {' / '.join(section)}", ""] + ([doc, ""] if doc else [])
+        lines += [f"## {section[0].upper()}{section[1:]}", ""]
         lines += ["| variable | type | default | option | description |", "|---|---|---|---|---|"]
         for name, names, field in entries:
-            variable = _code(names[0]) + "".join(f" (also {_code(n)})" for n in names[1:])
+            variable = _code(names[0]) + "".join(f" (deprecated: {_code(n)})" for n in names[1:])
             kind = "; ".join([_type_name(field.annotation), *_constraints(field)])
             description = _one_line(field.description)
-            if field.deprecated:
-                description = "**Deprecated**" + (f": {field.deprecated}" if isinstance(field.deprecated, str)
-                                                   else ".") + " " + description
             option = ", ".join(_code(o) for o in flags.get(name, []))
             lines.append(f"| {variable} | {_cell(kind)} | {_cell(_default(field))} | {_cell(option)} "
                          f"| {_cell(description)} |")
+        lines.append("")
+    if REMOVED_VARIABLES:
+        lines += ["## Removed", "", "Still recognised, so that setting one says why it has no effect:", "",
+                  "| variable | why |", "|---|---|"]
+        lines += [f"| {_code(name)} | {_cell(why)} |" for name, why in REMOVED_VARIABLES.items()]
         lines.append("")
     return "\n".join(lines).rstrip("\n") + "\n"
 

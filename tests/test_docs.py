@@ -9,8 +9,6 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-from pydantic import AliasChoices, BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api import reference
 from api.app import create_app
@@ -107,7 +105,9 @@ def test_every_http_route_is_in_the_http_api_page(tmp_path):
 
 
 def test_every_askdocs_variable_the_docs_name_is_a_setting():
-    known = set(reference.environment_names()) | NOT_SETTINGS
+    from index.settings import REMOVED_VARIABLES
+
+    known = set(reference.environment_names()) | set(REMOVED_VARIABLES) | NOT_SETTINGS
     unknown = {}
     for page in [*PAGES, ROOT / "bench" / "README.md"]:
         for name in set(re.findall(r"\bASKDOCS_[A-Z0-9_]*[A-Z0-9]\b", page.read_text())) - known:
@@ -129,36 +129,13 @@ def test_the_readme_is_a_front_page():
         assert needed in readme
 
 
-class _Build(BaseModel):
-    """Build settings."""
+def test_the_configuration_page_has_every_section_and_the_old_names():
+    from index.settings import DEPRECATED_VARIABLES, REMOVED_VARIABLES, SECTIONS
 
-    chunk_tokens: int = Field(200, ge=16, description="Target chunk size.")
-    runtime: str = Field("auto", validation_alias=AliasChoices("ASKDOCS_RUNTIME", "ASKDOCS_BACKEND_OLD"),
-                         description="How the model runs.", deprecated=None)
-
-
-class _Server(BaseSettings):
-    """Server settings."""
-
-    model_config = SettingsConfigDict(env_prefix="ASKDOCS_SERVER_")
-    port: int = Field(8000, description="Port.")
-
-
-class _Nested(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ASKDOCS_", env_nested_delimiter="__")
-    index: Path = Field(Path("var/index"), description="Index folder.")
-    build: _Build = Field(default_factory=_Build)
-    server: _Server = Field(default_factory=_Server)
-    old: int = Field(1, deprecated="use index", description="Gone soon.")
-
-
-def test_the_configuration_generator_walks_nested_sections():
-    names = reference.environment_names(_Nested)
-    assert names == {"ASKDOCS_INDEX": "index", "ASKDOCS_BUILD__CHUNK_TOKENS": "build.chunk_tokens",
-                     "ASKDOCS_RUNTIME": "build.runtime", "ASKDOCS_BACKEND_OLD": "build.runtime",
-                     "ASKDOCS_SERVER_PORT": "server.port", "ASKDOCS_OLD": "old"}
-    page = reference.configuration_reference(_Nested)
-    assert "## build" in page and "Build settings." in page and "## server" in page
-    assert "| `ASKDOCS_BUILD__CHUNK_TOKENS` | integer; ≥ 16 | `200` |" in page
-    assert "`ASKDOCS_RUNTIME` (also `ASKDOCS_BACKEND_OLD`)" in page
-    assert "**Deprecated**: use index Gone soon." in page
+    page = (DOCS / "configuration.md").read_text()
+    for section in SECTIONS:
+        for name in section.model_fields:
+            assert f"`ASKDOCS_{name.upper()}`" in page, name
+    assert page.count("\n## ") == len(SECTIONS) + bool(REMOVED_VARIABLES)
+    assert all(f"(deprecated: `{old}`)" in page for old in DEPRECATED_VARIABLES)
+    assert all(f"| `{gone}` |" in page for gone in REMOVED_VARIABLES)

@@ -67,8 +67,8 @@ def _where(module: str, line: int) -> str:
 
 
 def test_the_graph_sees_imports_inside_functions():
-    # embedder imports onnx_backend only inside a function; a graph without it would pass everything below.
-    assert "index.onnx_backend" in {target for target, _ in GRAPH["index.embedder"]}
+    # embedder imports runtime_onnx only inside a function; a graph without it would pass everything below.
+    assert "index.runtime_onnx" in {target for target, _ in GRAPH["index.embedder"]}
     assert all(layer in {m.split(".")[0] for m in MODULES} for layer in LAYERS)
 
 
