@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from index.errors import Conflict
 from index.settings import Settings
 from index.store import CURRENT, IndexUnavailable, missing_index
 from search import Engine, open_index
@@ -30,8 +31,10 @@ class ReloadResult(BaseModel):
     collection: str | None = Field(None, description="The collection reloaded.")
 
 
-class ReloadRefused(Exception):
+class ReloadRefused(Conflict):
     """A new generation could not be opened; the message says why and what is still served."""
+
+    code = "reload_refused"
 
 
 class EngineHolder:

@@ -23,6 +23,7 @@ from . import page_boxes
 from .documents import EXCLUDED, HIDDEN, UNSUPPORTED, Document, LoadError, Skipped, Unreadable, load_document
 from .embedder import DEFAULT_BATCH_SIZES, Embedder, load_embedder
 from .embedding_cache import CACHE_SLICE, embed_with_cache
+from .errors import BadInput
 from .incremental import Previous, library_versions, open_previous, renumbered
 from .lexical import SETTINGS as BM25_SETTINGS
 from .lexical import build_bm25
@@ -41,8 +42,10 @@ __all__ = ["TITLE_TOKENS", "BuildError", "BuildReport", "build_from_documents", 
            "make_chunker", "title_prefix"]
 
 
-class BuildError(Exception):
-    pass
+class BuildError(BadInput):
+    """A build refused before anything was published; the existing index, if any, is unchanged."""
+
+    code = "build_refused"
 
 
 @dataclass

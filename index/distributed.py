@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .embedder import batches_by_length
+from .errors import Unavailable
 
 log = logging.getLogger("askdocs.distributed")
 
@@ -40,8 +41,10 @@ CONNECT_SECONDS = 5
 INSTALL_HINT = "distributed builds need Ray: pip install 'askdocs[ray]'"
 
 
-class RayUnavailable(RuntimeError):
+class RayUnavailable(Unavailable, RuntimeError):
     """Ray is missing or the cluster cannot be reached; the message says which and what to do."""
+
+    code = "ray_unavailable"
 
 
 @dataclass

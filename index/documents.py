@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .decoding import NotText, decode_text
+from .errors import BadInput
 from .extract import html_structure, markdown_structure, pdf_structure, text_structure
 from .formats import SUFFIXES as FORMAT_SUFFIXES
 from .formats import load_format
@@ -51,8 +52,10 @@ EMPTY, TOO_LARGE, BINARY, CORRUPT, UNREADABLE = "empty", "too large", "binary", 
 BAD_NAME, DUPLICATE = "bad name", "duplicate"
 
 
-class LoadError(Exception):
+class LoadError(BadInput):
     """A file that cannot become a document; the message is the reason shown in the build summary."""
+
+    code = "unloadable"
 
     def __init__(self, reason: str, category: str = CORRUPT):
         super().__init__(reason)

@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from .documents import LoadError, inside_folder, read_regular
+from .errors import BadInput
 
 FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)?---[ \t]*(\n|\Z)", re.DOTALL)
 Scalar = str | int | float | bool
@@ -26,8 +27,8 @@ MAX_FRONT_MATTER_DEPTH = 20
 MAX_SIDECAR_BYTES = 256 * 1024
 
 
-class _Refused(yaml.YAMLError):
-    pass
+class _Refused(BadInput, yaml.YAMLError):
+    code = "front_matter_refused"
 
 
 class _FrontMatterLoader(yaml.SafeLoader):

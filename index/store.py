@@ -37,6 +37,8 @@ import faiss
 import numpy as np
 
 from . import ann
+from .errors import (BuildLocked, IndexCorrupt, IndexMismatch, IndexNotFound, IndexUnavailable,  # noqa: F401 (re-exported)
+                     IndexUnwritable, rebuild_hint)
 from .lexical import load_bm25, save_bm25
 from .locators import decode_locators
 
@@ -88,14 +90,6 @@ CREATE INDEX chunks_by_doc ON chunks(doc_row, ordinal);
 """
 
 
-class IndexUnavailable(Exception):
-    """Base of the errors an index can be refused with; the message says what to do."""
-
-
-class IndexNotFound(IndexUnavailable):
-    pass
-
-
 def missing_index(index_dir: Path) -> IndexNotFound:
     """No index at ``index_dir``, with the command that builds one, its paths absolute: the hint may be read
     by someone (or an MCP client) whose working folder is not the server's."""
@@ -107,11 +101,12 @@ def missing_index(index_dir: Path) -> IndexNotFound:
         target = Settings().index.resolve()
         if target == where:
             target = where.with_name(where.name + "-index")
-        return IndexNotFound(f"{index_dir} is a folder of documents, not an index: build one with "
-                             f"`build-index {where} --index {target}`, then `askdocs serve --index {target}`")
+        return IndexNotFound(f"{index_dir} is a folder of documents, not an index",
+                             f"build one with `build-index {where} --index {target}`, then "
+                             f"`askdocs serve --index {target}`")
     documents = Path("seeds").resolve()
     source = documents if documents.is_dir() else "/path/to/your/documents"
-    return IndexNotFound(f"no index at {where}: build one with `build-index {source} --index {where}`")
+    return IndexNotFound(f"no index at {where}", f"build one with `build-index {source} --index {where}`")
 
 
 def source_folders(manifest: dict) -> list[str]:
@@ -121,21 +116,6 @@ def source_folders(manifest: dict) -> list[str]:
     return [s for s in recorded or [] if isinstance(s, str) and not s.startswith("beir:")]
 
 
-def rebuild_command(path: Path, manifest: dict | None = None) -> str:
-    """The command that rebuilds the index at ``path`` (an index folder or one of its generations), paths absolute:
-    its documents are the folders the manifest recorded, so run as written it rebuilds this index, not seeds/."""
-    import shlex
-
-    path = Path(path).resolve()
-    index_dir = path.parent.parent if path.parent.name == GENERATIONS else path
-    if manifest is None:
-        current = read_current(index_dir)
-        manifest = current[1] if current is not None else {}
-    sources = [shlex.quote(s) for s in source_folders(manifest)]
-    shown = " ".join(sources) or "/path/to/your/documents"
-    return f"`build-index {shown} --index {shlex.quote(str(index_dir))} --rebuild`"
-
-
 def _some_files(folder: Path, limit: int = 200):
     # Enough to tell a documents folder from an empty or unrelated one, without walking a whole tree.
     for count, path in enumerate(folder.rglob("*")):
@@ -143,22 +123,6 @@ def _some_files(folder: Path, limit: int = 200):
             return
         if path.is_file():
             yield path
-
-
-class IndexMismatch(IndexUnavailable):
-    pass
-
-
-class IndexCorrupt(IndexUnavailable):
-    pass
-
-
-class BuildLocked(IndexUnavailable):
-    pass
-
-
-class IndexUnwritable(IndexUnavailable):
-    pass
 
 
 @dataclass(frozen=True)
@@ -400,8 +364,7 @@ def generation_dir(index_dir: Path) -> Path:
     name = current.read_text().strip()
     path = index_dir / GENERATIONS / name
     if not (path / MANIFEST).is_file():
-        raise IndexCorrupt(f"{current} names generation {name!r}, which is missing: rebuild with "
-                           f"{rebuild_command(index_dir, {})}")
+        raise IndexCorrupt(f"{current} names generation {name!r}, which is missing", index_dir)
     return path
 
 
@@ -468,9 +431,10 @@ class StoredIndex:
             try:
                 yield self._connection
             except sqlite3.DatabaseError as exc:
-                self.damaged = (f"index at {self.path} is damaged since it was opened ({exc}): publish a good "
-                                f"generation ({rebuild_command(self.path, self.manifest)})")
-                raise IndexCorrupt(self.damaged) from None
+                error = IndexCorrupt(f"index at {self.path} is damaged since it was opened ({exc})",
+                                     self.index_dir, source_folders(self.manifest))
+                self.damaged = str(error)
+                raise error from None
 
     @property
     def approximate(self) -> bool:
@@ -650,32 +614,30 @@ def _open_generation(index_dir: Path, path: Path, model: str | None, dimension: 
     try:
         manifest = json.loads((path / MANIFEST).read_text())
     except (OSError, ValueError) as exc:
-        raise IndexCorrupt(f"unreadable manifest in {path} ({exc}): rebuild with {rebuild_command(index_dir, {})}") \
-            from None
+        raise IndexCorrupt(f"unreadable manifest in {path} ({exc})", index_dir) from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise IndexCorrupt(f"{path / MANIFEST} is not an askdocs manifest: rebuild with "
-                           f"{rebuild_command(index_dir, {})}")
+        raise IndexCorrupt(f"{path / MANIFEST} is not an askdocs manifest", index_dir)
     if manifest.get("format_version") != FORMAT_VERSION:
         raise IndexMismatch(
             f"index at {index_dir} has format version {manifest.get('format_version')}, this askdocs reads "
-            f"version {FORMAT_VERSION}: rebuild it with {rebuild_command(index_dir, manifest)}"
+            f"version {FORMAT_VERSION}", index_dir, source_folders(manifest)
         )
     built_model = manifest.get("model", {})
     if model is not None and built_model.get("name") != model:
         raise IndexMismatch(
             f"index at {index_dir} was built with model {built_model.get('name')!r} but askdocs is configured "
-            f"for {model!r}: rebuild with {rebuild_command(index_dir, manifest)}, or configure the index's model (ASKDOCS_MODEL)"
+            f"for {model!r}",
+            hint=f"{rebuild_hint(index_dir, source_folders(manifest))}, or configure the index's model (ASKDOCS_MODEL)"
         )
     if dimension is not None and built_model.get("dimension") != dimension:
         raise IndexMismatch(
             f"index at {index_dir} holds {built_model.get('dimension')}-dimensional vectors but the model gives "
-            f"{dimension}: rebuild with {rebuild_command(index_dir, manifest)}"
+            f"{dimension}", index_dir, source_folders(manifest)
         )
     try:
-        _check_files(path, manifest, verify_checksums)
+        _check_files(index_dir, path, manifest, verify_checksums)
     except OSError as exc:  # a file that vanished between the listing and the read
-        raise IndexCorrupt(f"index at {path} cannot be read ({exc}): rebuild with "
-                           f"{rebuild_command(index_dir, manifest)}") from None
+        raise IndexCorrupt(f"index at {path} cannot be read ({exc})", index_dir, source_folders(manifest)) from None
     vectors = None
     try:
         vectors = _open_vectors(path, manifest, milvus_address, milvus_token)
@@ -712,14 +674,13 @@ def _open_generation(index_dir: Path, path: Path, model: str | None, dimension: 
         search_nprobe = None if section.get("type") == "milvus" else ann.check_opened(vectors, section, nprobe)
     except (RuntimeError, sqlite3.DatabaseError, OSError, ValueError, KeyError) as exc:
         _close_vectors(vectors)
-        raise IndexCorrupt(f"index at {path} is damaged ({exc}): rebuild with "
-                           f"{rebuild_command(index_dir, manifest)}") from None
+        raise IndexCorrupt(f"index at {path} is damaged ({exc})", index_dir, source_folders(manifest)) from None
     expected = manifest.get("counts", {})
     if vectors.ntotal != len(table) or bm25.scores["num_docs"] != len(table) or len(docs) != expected.get("documents") or len(table) != expected.get("chunks"):
         _close_vectors(vectors)
         raise IndexCorrupt(
             f"index at {path} is inconsistent ({vectors.ntotal} vectors, {len(table)} chunks, {len(docs)} documents; "
-            f"manifest says {expected}): rebuild with {rebuild_command(index_dir, manifest)}"
+            f"manifest says {expected})", index_dir, source_folders(manifest)
         )
     stored = StoredIndex(
         path, manifest, vectors, chunk_table,
@@ -757,19 +718,19 @@ def _close_vectors(vectors) -> None:
         vectors.close()
 
 
-def _check_files(path: Path, manifest: dict, verify_checksums: bool) -> None:
+def _check_files(index_dir: Path, path: Path, manifest: dict, verify_checksums: bool) -> None:
+    sources = source_folders(manifest)
     for name, record in manifest.get("files", {}).items():
         file = path / name
         if not file.is_file():
-            raise IndexCorrupt(f"index file {file} is missing: rebuild with {rebuild_command(path, manifest)}")
+            raise IndexCorrupt(f"index file {file} is missing", index_dir, sources)
         if file.stat().st_size != record.get("bytes"):
             raise IndexCorrupt(
-                f"index file {file} has {file.stat().st_size} bytes, the manifest says {record.get('bytes')}: "
-                f"rebuild with {rebuild_command(path, manifest)}"
+                f"index file {file} has {file.stat().st_size} bytes, the manifest says {record.get('bytes')}",
+                index_dir, sources,
             )
         if verify_checksums and sha256_file(file) != record.get("sha256"):
-            raise IndexCorrupt(f"index file {file} does not match its checksum: rebuild with "
-                               f"{rebuild_command(path, manifest)}")
+            raise IndexCorrupt(f"index file {file} does not match its checksum", index_dir, sources)
 
 
 def document_text_in_generation(index_dir: Path, generation: int, doc_id: str, sha256: str) -> str | None:
