@@ -6,9 +6,11 @@ import logging
 import sys
 import textwrap
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
+from index.errors import AskdocsError, BadInput, describe_validation
 from index.settings import Settings
 
 DEFAULT_CORPUS = Path("seeds")
@@ -32,9 +34,30 @@ def _settings(index: Path | None, runtime: str | None = None, backend: str | Non
     return Settings().model_copy(update=update)
 
 
-def _fail(message: str, code: int = 1) -> None:
-    click.secho(f"error: {message}", fg="red", err=True)
+def _fail(error: AskdocsError | str, code: int = 1) -> NoReturn:
+    """The command line's one way out on an error: ``error: <message>: <hint>`` on stderr (worded as HTTP and
+    MCP word it), exit status ``code`` (1; 2 for a command line that cannot be run as written)."""
+    click.secho(f"error: {error}", fg="red", err=True)
     sys.exit(code)
+
+
+def _invalid(exc) -> NoReturn:
+    """A command's own arguments failed validation (a pydantic ValidationError): a usage error."""
+    _fail(BadInput(describe_validation(exc.errors(), "arguments")), code=2)
+
+
+class _Command(click.Command):
+    """A command that answers any askdocs error it meets with _fail, so no command maps error classes itself."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except AskdocsError as exc:
+            _fail(exc)
+
+
+class _Group(click.Group):
+    command_class = _Command
 
 
 FILTER_HELP = (
@@ -104,7 +127,7 @@ def watch_options(command):
 version_option = click.version_option(package_name="askdocs", message="%(prog)s %(version)s")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @version_option
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
 def main(verbose: bool) -> None:
@@ -126,7 +149,7 @@ no_cache_option = click.option(
 )
 
 
-@click.command("build-index")
+@click.command("build-index", cls=_Command)
 @version_option
 # The paths are checked by the build (index.walk.check_paths), all problems in one error line.
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path, readable=False))
@@ -168,8 +191,7 @@ def build_index_command(paths: tuple[Path, ...], index: Path | None, runtime: st
     A PATH that does not exist, cannot be read or is an index folder is an error: nothing is built. The
     summary accounts for every file under PATHS: indexed, unchanged, or why not.
     """
-    from index.build import BuildError, build_index
-    from index.store import IndexUnavailable
+    from index.build import build_index
 
     _configure_logging()
     settings = _settings(index, runtime, backend, milvus_uri, no_cache)
@@ -179,10 +201,7 @@ def build_index_command(paths: tuple[Path, ...], index: Path | None, runtime: st
               if value is not None}
     if update:
         settings = settings.model_copy(update=update)
-    try:
-        report = build_index(list(paths) or [DEFAULT_CORPUS], settings, progress=progress, rebuild=rebuild)
-    except (BuildError, IndexUnavailable) as exc:
-        _fail(str(exc))
+    report = build_index(list(paths) or [DEFAULT_CORPUS], settings, progress=progress, rebuild=rebuild)
     if as_json:
         import json
 
@@ -199,7 +218,6 @@ def _watch_until_interrupted(paths: list[Path], settings, poll: float | None, as
     import json
     import threading
 
-    from index.build import BuildError
     from index.watch import FolderSync
 
     sync = None
@@ -222,8 +240,6 @@ def _watch_until_interrupted(paths: list[Path], settings, poll: float | None, as
     try:
         sync = FolderSync(paths, settings, poll=poll, on_build=report)
         sync.run(threading.Event(), on_watching=watching)
-    except BuildError as exc:
-        _fail(str(exc))
     except KeyboardInterrupt:
         # Ctrl-C during a sync: a build publishes atomically, so the last published generation stands.
         pass
@@ -252,16 +268,13 @@ def serve(indexes: dict[str, Path], runtime: str | None, backend: str | None, mi
     ASKDOCS_API_KEYS_FILE to require a key; on an address other than loopback that is required.
     """
     from .collections import DEFAULT
-    from .security import LOOPBACK_NAMES, KeyConfigError, RequestIdFormatter, api_keys, is_loopback
+    from .security import LOOPBACK_NAMES, RequestIdFormatter, api_keys, is_loopback
 
     settings = _settings(None, runtime, backend, milvus_uri)
     if metrics_public:
         settings = settings.model_copy(update={"metrics_public": True})
     indexes = indexes or {DEFAULT: settings.index}
-    try:
-        has_keys = bool(api_keys(settings, list(indexes)))
-    except KeyConfigError as exc:
-        _fail(str(exc))
+    has_keys = bool(api_keys(settings, list(indexes)))
     if not is_loopback(host) and not has_keys and not insecure:
         _fail(
             f"refusing to serve on {host} without API keys: anyone who can reach that address could read every "
@@ -274,8 +287,6 @@ def serve(indexes: dict[str, Path], runtime: str | None, backend: str | None, mi
     if unusable:
         _fail(f"cannot serve on {host}:{port}: {unusable}", code=2)
     import uvicorn
-
-    from index.build import BuildError
 
     from .app import VERSION, create_app
     from .http_protocol import head_timeout_protocol
@@ -293,18 +304,12 @@ def serve(indexes: dict[str, Path], runtime: str | None, backend: str | None, mi
     hosts = [*LOOPBACK_NAMES, *([host] if host not in ("0.0.0.0", "::", "") else [])]
     served = (str(indexes[DEFAULT]) if list(indexes) == [DEFAULT]
               else ", ".join(f"{name}={folder}" for name, folder in indexes.items()))
-    try:
-        app = create_app(settings, allowed_hosts=hosts, indexes=indexes, watch=watch, poll=poll)
-    except BuildError as exc:  # --watch over an index that does not record its folders
-        _fail(f"--watch: {exc}")
+    app = create_app(settings, allowed_hosts=hosts, indexes=indexes, watch=watch, poll=poll)
     click.echo(f"askdocs serving {served} on http://{host}:{port}/  (API docs at /docs)"
                + ("; API keys required" if has_keys else ""))
-    from .tracing import TracingUnavailable, configure_tracing
+    from .tracing import configure_tracing
 
-    try:
-        traced = configure_tracing(VERSION)
-    except TracingUnavailable as exc:
-        _fail(str(exc))
+    traced = configure_tracing(VERSION)
     if traced:
         click.echo(f"sending traces to {traced}")
     for name, sync in app.state.collections.syncs.items():
@@ -387,18 +392,14 @@ def ask(question: str, index: Path | None, runtime: str | None, backend: str | N
     """Answer QUESTION from the index, with citations."""
     from pydantic import ValidationError
 
-    from index.store import IndexUnavailable
     from search import open_index
     from search.models import Question
 
     try:
         query = Question(question=question, top_k=top_k, mode=mode, filters=_parse_filters(filter_items))
     except ValidationError as exc:
-        _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()), code=2)
-    try:
-        engine = open_index(settings=_settings(index, runtime, backend, milvus_uri))
-    except IndexUnavailable as exc:
-        _fail(str(exc))
+        _invalid(exc)
+    engine = open_index(settings=_settings(index, runtime, backend, milvus_uri))
     response = engine.ask(query)
     if as_json:
         click.echo(response.model_dump_json(indent=2))
@@ -441,7 +442,7 @@ def eval_command(dataset: Path, split: str, index: Path | None, runtime: str | N
     except FileNotFoundError as exc:
         _fail(str(exc))
     except ValidationError as exc:
-        _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()), code=2)
+        _invalid(exc)
     _print_eval_table(results)
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
