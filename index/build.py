@@ -23,7 +23,7 @@ from . import page_boxes
 from .documents import EXCLUDED, HIDDEN, UNSUPPORTED, Document, LoadError, Skipped, Unreadable, load_document
 from .embedder import DEFAULT_BATCH_SIZES, Embedder, load_embedder
 from .embedding_cache import CACHE_SLICE, embed_with_cache
-from .errors import BadInput
+from .errors import BuildError
 from .incremental import Previous, library_versions, open_previous, renumbered
 from .lexical import SETTINGS as BM25_SETTINGS
 from .lexical import build_bm25
@@ -40,12 +40,6 @@ log = logging.getLogger("askdocs.build")
 
 __all__ = ["TITLE_TOKENS", "BuildError", "BuildReport", "build_from_documents", "build_index", "load_corpus",
            "make_chunker", "title_prefix"]
-
-
-class BuildError(BadInput):
-    """A build refused before anything was published; the existing index, if any, is unchanged."""
-
-    code = "build_refused"
 
 
 @dataclass
@@ -497,12 +491,18 @@ class _Build:
         per_node: dict[str, int] | None = None
         encode, slice_size = None, CACHE_SLICE
         if self.settings.ray_address:  # the same vectors, computed on a Ray cluster (index/distributed.py)
-            from .distributed import embed_for_build
+            from .distributed import RayEmbedding, Task, embed_for_build
 
             per_node = {}
+            job = RayEmbedding(self.settings.ray_address, self.settings.ray_workers, self.settings.model,
+                               self.embedder, batch_size, self.index_dir, self.milvus)
 
             def encode(positions: list[int], report):
-                encoded = embed_for_build(self, [to_embed[p] for p in positions], assembled, batch_size, report)
+                tasks = []
+                for index, text, spans in (to_embed[p] for p in positions):
+                    chunk = assembled.chunks[index]
+                    tasks.append(Task(text, spans, assembled.documents[chunk.doc_row].doc_id, chunk.ordinal))
+                encoded = embed_for_build(job, tasks, report)
                 per_node.update(encoded.per_node)
                 return encoded.vectors, encoded.span_vectors
 

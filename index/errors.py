@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 __all__ = [
-    "AskdocsError", "BadInput", "Conflict", "Forbidden", "IndexCorrupt", "IndexMismatch", "IndexNeedsRebuild",
+    "AskdocsError", "BadInput", "BuildError", "Conflict", "Forbidden", "IndexCorrupt", "IndexMismatch", "IndexNeedsRebuild",
     "IndexUnavailable", "NotFound", "Unavailable", "describe_validation", "rebuild_command", "rebuild_hint",
 ]
 
@@ -81,6 +81,12 @@ class Unavailable(AskdocsError):
 
 
 # ---------------------------------------------------------------- the index
+
+
+class BuildError(BadInput):
+    """A build refused before anything was published; the existing index, if any, is unchanged."""
+
+    code = "build_refused"
 
 
 class IndexUnavailable(Unavailable):
