@@ -32,7 +32,8 @@ from .retrieval_text import TITLE_TOKENS, chunk_key, chunk_retrieval_text, title
 from .structure import SECTION_TOKENS, STRUCTURE_VERSION, encode_blocks, furniture_within
 from .settings import Settings
 from .selection import SelectionError, selection_for
-from .store import (ChunkRow, DocumentRow, build_lock, chunk_id_for, describe_os_error, read_current,
+from .store import (ChunkRow, DocumentRow, build_lock, chunk_id_for, describe_os_error, published_digests,
+                    read_current,
                     write_generation)
 from .walk import PathError, Root, assign_roots, check_paths, iter_files, legacy_roots
 
@@ -466,7 +467,7 @@ class _Build:
             raise BuildError(f"could not write the new index generation in {self.index_dir} ({reason}); "
                              "the existing index, if any, is unchanged") from None
         try:
-            page_boxes.prune(self.index_dir)
+            page_boxes.prune(self.index_dir, published_digests(self.index_dir))
         except OSError as exc:  # stale boxes only cost disk space
             log.warning("could not remove page boxes of documents no longer indexed (%s)", exc)
         return BuildReport(index_dir=self.index_dir, generation=generation, documents=len(assembled.documents),

@@ -14,8 +14,8 @@ import os
 import threading
 from pathlib import Path
 
-from .documents import COMPRESSED_SUFFIX, LoadError, _gunzip, read_regular
 from .errors import Conflict, NotFound
+from .reading import COMPRESSED_SUFFIX, LoadError, gunzip, read_regular
 
 FOLDER = "page_cache"
 MAX_WIDTH = 2000  # px: a screen's width at 2x; wider only costs memory and bytes
@@ -62,7 +62,7 @@ def _render(source: Path, sha256: str, page: int, width: int, max_bytes: int) ->
     try:
         data, _ = read_regular(source, max_bytes)
         if source.suffix.lower() == COMPRESSED_SUFFIX:
-            data_for_hash, data = data, _gunzip(data, max_bytes)
+            data_for_hash, data = data, gunzip(data, max_bytes)
         else:
             data_for_hash = data
     except (LoadError, OSError) as exc:

@@ -37,7 +37,7 @@ import faiss
 import numpy as np
 
 from . import ann
-from .errors import (BuildLocked, IndexCorrupt, IndexMismatch, IndexNotFound, IndexUnavailable,  # noqa: F401 (re-exported)
+from .errors import (BuildLocked, IndexCorrupt, IndexMismatch, IndexNotFound, IndexUnavailable,
                      IndexUnwritable, rebuild_hint)
 from .lexical import load_bm25, save_bm25
 from .locators import decode_locators
@@ -755,3 +755,21 @@ def document_text_in_generation(index_dir: Path, generation: int, doc_id: str, s
             continue  # pruned while we looked, or not a generation: as if it were not there
         return row[0] if row else None
     return None
+
+
+def published_digests(index_dir: Path) -> set[str] | None:
+    """The sha256 of every document some generation on disk holds; None when a database cannot be read."""
+    kept: set[str] = set()
+    for generation in (Path(index_dir) / GENERATIONS).iterdir():
+        database = generation / CHUNKS_DB
+        if not database.is_file():
+            continue  # a generation being written holds nothing published yet
+        try:
+            connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+            try:
+                kept.update(sha for (sha,) in connection.execute("SELECT sha256 FROM documents"))
+            finally:
+                connection.close()
+        except sqlite3.Error:
+            return None
+    return kept
