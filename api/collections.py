@@ -27,6 +27,8 @@ DEFAULT = "default"
 class CollectionSpecError(BadInput, ValueError):
     """An ``--index`` value that cannot be used; the message says why."""
 
+    code = "bad_collection_spec"
+
 
 class UnknownCollection(NotFound, LookupError):
     """A request named a collection the server does not have."""

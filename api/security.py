@@ -40,6 +40,8 @@ KEY_COLLECTIONS = "askdocs.key_collections"
 class KeyConfigError(BadInput, ValueError):
     """The configured keys cannot be used; the message says what to fix (and never contains a key)."""
 
+    code = "bad_api_keys"
+
 
 # ---------------------------------------------------------------- configuration
 

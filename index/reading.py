@@ -54,6 +54,8 @@ class LoadError(BadInput):
 class Unreadable(LoadError):
     """The file exists but could not be read (permissions, an I/O error): says nothing about its content."""
 
+    code = "unreadable"
+
     def __init__(self, reason: str, category: str = UNREADABLE):
         super().__init__(reason, category)
 

@@ -22,6 +22,8 @@ _MAX_IGNORE_BYTES = 1_000_000
 class SelectionError(BadInput, ValueError):
     """A glob or ignore file that cannot be used; the build stops before reading anything."""
 
+    code = "bad_selection"
+
 
 @dataclass(frozen=True)
 class _Patterns:
