@@ -154,7 +154,7 @@ def test_http_mcp_and_cli_say_the_same_error_with_the_same_hint(damaged_index, t
     assert expected.hint == f"rebuild with `build-index {SEEDS} --index {damaged_index} --rebuild`"
     text = str(expected)
 
-    with TestClient(create_app(Settings(index=damaged_index))) as client:
+    with TestClient(create_app(Settings(index=damaged_index)), base_url="http://127.0.0.1") as client:
         answered = client.post("/ask", json={"question": SEED_QUESTION})
         blank = client.post("/ask", json={"question": "   "})
     assert answered.status_code == 503
