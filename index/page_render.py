@@ -68,7 +68,8 @@ def _render(source: Path, sha256: str, page: int, width: int, max_bytes: int) ->
     except (LoadError, OSError) as exc:
         raise PageUnavailable(f"the PDF cannot be read now ({exc})") from None
     if hashlib.sha256(data_for_hash).hexdigest() != sha256:
-        raise PageUnavailable("the file has changed since it was indexed; rebuild the index to see its pages")
+        raise PageUnavailable("the file has changed since it was indexed",
+                              "build the index again (build-index) to see its pages")
     with _lock:
         try:
             document = pdfium.PdfDocument(data)
