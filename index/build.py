@@ -33,8 +33,7 @@ from .structure import SECTION_TOKENS, STRUCTURE_VERSION, encode_blocks, furnitu
 from .settings import Settings
 from .selection import SelectionError, selection_for
 from .store import (ChunkRow, DocumentRow, build_lock, chunk_id_for, describe_os_error, published_digests,
-                    read_current,
-                    write_generation)
+                    read_current, write_generation)
 from .walk import PathError, Root, assign_roots, check_paths, iter_files, legacy_roots
 
 log = logging.getLogger("askdocs.build")
