@@ -1,7 +1,9 @@
-"""Documents and the loaders that turn files into them.
+"""The loaders that turn files into documents: which kind a file is, and reading it as that kind.
 
 A ``Document``'s ``text`` is the reference every citation points into: offsets are
-always offsets in this stored text, never in the raw file bytes.
+always offsets in this stored text, never in the raw file bytes. The records themselves
+(``Document``, ``Skipped``, ``LoadError``) and the bounded reads live in ``index.reading``,
+below every loader; they are re-exported here.
 """
 
 from __future__ import annotations
