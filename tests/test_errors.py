@@ -20,8 +20,18 @@ from pydantic import ValidationError
 from starlette.testclient import TestClient
 
 from api.client import Refused
-from index.errors import (AskdocsError, BadInput, Conflict, Forbidden, IndexCorrupt, IndexNeedsRebuild, NotFound,
-                          Unavailable, describe_validation, rebuild_command)
+from index.errors import (
+    AskdocsError,
+    BadInput,
+    Conflict,
+    Forbidden,
+    IndexCorrupt,
+    IndexNeedsRebuild,
+    NotFound,
+    Unavailable,
+    describe_validation,
+    rebuild_command,
+)
 from index.settings import Settings
 from search.models import Question
 

@@ -24,7 +24,6 @@ from ..metadata import EMAIL_HEADERS
 from .base import Attachment, Builder, Extracted, load_error
 
 
-
 def load_email(data: bytes, max_chars: int) -> Extracted:
     if b"\x00" in data:
         raise load_error("binary file (contains NUL bytes)")
