@@ -8,29 +8,28 @@ from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from fastapi import FastAPI, HTTPException, Query, Request
-from fastapi.encoders import jsonable_encoder
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from starlette.middleware.cors import CORSMiddleware
 
+from index.errors import NotFound
 from index.settings import Settings
-from index.store import IndexUnavailable
 from search import Engine
-from search.browse import CURSOR_PATTERN, BadCursor, list_documents
+from search.browse import CURSOR_PATTERN, list_documents
 from search.models import AskResponse, DocumentList, DocumentOut, Filters, Health, Question
 
 from .api_docs import docs_router
-from .collections import CollectionForbidden, CollectionList, Collections, UnknownCollection
-from .errors import HeadMiddleware, JsonBodyMiddleware, Utf8PathMiddleware, install_error_handlers, json_safe
+from .collections import CollectionList, Collections
+from .errors import HeadMiddleware, JsonBodyMiddleware, Utf8PathMiddleware, install_error_handlers
 from .mcp import build_server as build_mcp_server
 from .mcp import mount as mount_mcp
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import Metrics, MetricsMiddleware, set_mode
 from .page_routes import pages_router
 from .pages import web_router
-from .reload import EngineHolder, ReloadRefused, ReloadResult
+from .reload import EngineHolder, ReloadResult
 from .security import (
     LOOPBACK_NAMES, ApiKeyMiddleware, BodyLimitMiddleware, HostGuardMiddleware, RequestIdMiddleware,
     allowed_collections, allowed_host_names, api_keys, cors_origins,
@@ -119,39 +118,19 @@ def create_app(settings: Settings | None = None, allowed_hosts: Sequence[str] = 
 
     def holder(request: Request, name: str | None) -> EngineHolder:
         """The collection ``name`` names (None: the default), if it exists and the request's key may use it."""
-        try:
-            found = collections.holder(name)
-            collections.check_access(name, allowed_collections(request.scope))
-        except UnknownCollection as exc:
-            raise HTTPException(status_code=404, detail=str(exc)) from None
-        except CollectionForbidden as exc:
-            raise HTTPException(status_code=403, detail=str(exc)) from None
+        found = collections.holder(name)
+        collections.check_access(name, allowed_collections(request.scope))
         return found
 
     def engine(request: Request, name: str | None) -> Engine:
         # Resolved once per request: the request keeps this engine even if a reload swaps in another.
-        try:
-            return holder(request, name).get()
-        except IndexUnavailable as exc:
-            raise HTTPException(status_code=503, detail=str(exc)) from None
+        return holder(request, name).get()
 
     app.include_router(tools_router(engine))  # GET /tools, POST /tools/{name}
     mcp_session = mount_mcp(app, build_mcp_server(collections, VERSION, keyed=bool(keys)),
                             hosts=hosts, origins=origins)  # MCP over streamable HTTP at /mcp
 
     install_error_handlers(app)
-
-    @app.exception_handler(RequestValidationError)
-    async def readable_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = exc.errors()
-        message = "; ".join(_describe(error) for error in errors)
-        return JSONResponse(status_code=422, content={
-            "detail": jsonable_encoder(json_safe(_jsonable(errors))), "message": json_safe(message)})
-
-    @app.exception_handler(IndexUnavailable)
-    async def index_unavailable(request: Request, exc: IndexUnavailable) -> JSONResponse:
-        # Raised mid-request by a served generation damaged since it was opened: the index's fault, not a bug.
-        return JSONResponse(status_code=503, content={"detail": str(exc), "message": str(exc)})
 
     @app.post("/ask", response_model=AskResponse, summary="Answer a question with cited passages", responses=REFUSALS)
     def ask(question: Question, request: Request) -> AskResponse:
@@ -191,11 +170,7 @@ def create_app(settings: Settings | None = None, allowed_hosts: Sequence[str] = 
             raise RequestValidationError([{**e, "loc": ("query", *e["loc"])} for e in exc.errors()]) from None
         index = engine(request, collection)
         only = None if filters.is_empty() else index.documents_table.documents(filters)
-        try:
-            return list_documents(index.stored, cursor, limit, only)
-        except BadCursor as exc:
-            raise RequestValidationError([{"type": "value_error", "loc": ("query", "cursor"), "msg": str(exc),
-                                           "input": cursor}]) from None
+        return list_documents(index.stored, cursor, limit, only)
 
     # Before GET /documents/{doc_id:path}, which would take ".../pages/3.png" as a document id.
     app.include_router(pages_router(engine, COLLECTION_QUERY, REFUSALS, lambda *args: document(*args)))
@@ -228,7 +203,7 @@ def create_app(settings: Settings | None = None, allowed_hosts: Sequence[str] = 
         found = engine(request, collection).document(doc_id, sha256, generation, start, end, quote)
         if found is None:
             where = "this index" if collection is None else f"collection {collection!r}"
-            raise HTTPException(status_code=404, detail=f"no document with id {doc_id!r} in {where}")
+            raise NotFound(f"no document with id {doc_id!r} in {where}")
         return found
 
     @app.get("/collections", response_model=CollectionList, summary="The collections this server holds, with stats")
@@ -269,10 +244,7 @@ def create_app(settings: Settings | None = None, allowed_hosts: Sequence[str] = 
         responses={**REFUSALS, 409: {"description": "The new generation was refused; the served one stays"}},
     )
     def reload(request: Request, collection: str | None = COLLECTION_QUERY) -> ReloadResult:
-        try:
-            return holder(request, collection).reload()
-        except ReloadRefused as exc:
-            raise HTTPException(status_code=409, detail=str(exc)) from None
+        return holder(request, collection).reload()
 
     app.include_router(web_router())  # the web page at / and /view/{doc_id}
     app.include_router(docs_router())  # /docs and /redoc, with their assets, from installed files
@@ -307,33 +279,3 @@ def _document_bearer_auth(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi
-
-
-# pydantic's messages start with the kind of value ("String should have at most 2000 characters"); a person
-# reads them better with the field's name in its place ("question should have at most 2000 characters").
-_PYDANTIC_SUBJECTS = ("String ", "Input ", "Value ", "List ", "Dictionary ", "Datetime ", "Date ")
-
-
-def _describe(error: dict) -> str:
-    location = ".".join(str(part) for part in error.get("loc", ()) if part != "body") or "body"
-    kind = error.get("type")
-    message = error.get("msg", "invalid")
-    if kind == "json_invalid":
-        return "request body is not valid JSON"
-    if kind == "extra_forbidden":
-        return f"unknown field {location!r}"
-    if kind in ("model_attributes_type", "dict_type") and location == "body":
-        return "the request body should be a JSON object, like {\"question\": \"...\"}"
-    if kind == "value_error":
-        # Some of our validators' messages name the field already ("question must not be blank").
-        message = message.removeprefix("Value error, ")
-        return message if message.startswith(location.rsplit(".", 1)[-1]) else f"{location}: {message}"
-    for subject in _PYDANTIC_SUBJECTS:
-        if message.startswith(subject):
-            return f"{location} {message[len(subject):]}"
-    return f"{location}: {message}"
-
-
-def _jsonable(errors: list[dict]) -> list[dict]:
-    # pydantic puts the exception object in ctx; JSON cannot carry it.
-    return [{**e, "ctx": {k: str(v) for k, v in e["ctx"].items()}} if "ctx" in e else e for e in errors]

@@ -7,10 +7,11 @@ import os
 import sys
 import textwrap
 from pathlib import Path
-from typing import get_args
+from typing import NoReturn, get_args
 
 import click
 
+from index.errors import AskdocsError, BadInput, describe_validation
 from index.settings import Settings, SettingsError, env_name
 
 DEFAULT_CORPUS = Path("seeds")
@@ -56,9 +57,30 @@ def _help(field: str, before: str = "") -> str:
     return f"{before}{info.description} [default: ${env_name(field)} or {shown}]"
 
 
-def _fail(message: str, code: int = 1) -> None:
-    click.secho(f"error: {message}", fg="red", err=True)
+def _fail(error: AskdocsError | str, code: int = 1) -> NoReturn:
+    """The command line's one way out on an error: ``error: <message>: <hint>`` on stderr (worded as HTTP and
+    MCP word it), exit status ``code`` (1; 2 for a command line that cannot be run as written)."""
+    click.secho(f"error: {error}", fg="red", err=True)
     sys.exit(code)
+
+
+def _invalid(exc) -> NoReturn:
+    """A command's own arguments failed validation (a pydantic ValidationError): a usage error."""
+    _fail(BadInput(describe_validation(exc.errors(), "arguments")), code=2)
+
+
+class _Command(click.Command):
+    """A command that answers any askdocs error it meets with _fail, so no command maps error classes itself."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except AskdocsError as exc:
+            _fail(exc)
+
+
+class _Group(click.Group):
+    command_class = _Command
 
 
 FILTER_HELP = (
@@ -135,7 +157,7 @@ def watch_options(command):
 version_option = click.version_option(package_name="askdocs", message="%(prog)s %(version)s")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @version_option
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
 def main(verbose: bool) -> None:
@@ -157,7 +179,7 @@ no_cache_option = click.option(
 )
 
 
-@click.command("build-index")
+@click.command("build-index", cls=_Command)
 @version_option
 # The paths are checked by the build (index.walk.check_paths), all problems in one error line.
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path, readable=False))
@@ -190,18 +212,14 @@ def build_index_command(paths: tuple[Path, ...], index: Path | None, runtime: st
     A PATH that does not exist, cannot be read or is an index folder is an error: nothing is built. The
     summary accounts for every file under PATHS: indexed, unchanged, or why not.
     """
-    from index.build import BuildError, build_index
-    from index.store import IndexUnavailable
+    from index.build import build_index
 
     _configure_logging()
     runtime, vector_store = _backend_alias(backend, runtime, vector_store, builds=True)
     settings = _settings(no_cache, index=index, runtime=runtime, vector_store=vector_store, milvus_address=milvus_uri,
                          ray_address=ray_address, ray_workers=ray_workers, follow_outside_links=follow_outside_links,
                          include=list(include) or None, exclude=list(exclude) or None)
-    try:
-        report = build_index(list(paths) or [DEFAULT_CORPUS], settings, progress=progress, rebuild=rebuild)
-    except (BuildError, IndexUnavailable) as exc:
-        _fail(str(exc))
+    report = build_index(list(paths) or [DEFAULT_CORPUS], settings, progress=progress, rebuild=rebuild)
     if as_json:
         import json
 
@@ -218,7 +236,6 @@ def _watch_until_interrupted(paths: list[Path], settings, poll: float | None, as
     import json
     import threading
 
-    from index.build import BuildError
     from index.watch import FolderSync
 
     sync = None
@@ -241,8 +258,6 @@ def _watch_until_interrupted(paths: list[Path], settings, poll: float | None, as
     try:
         sync = FolderSync(paths, settings, poll=poll, on_build=report)
         sync.run(threading.Event(), on_watching=watching)
-    except BuildError as exc:
-        _fail(str(exc))
     except KeyboardInterrupt:
         # Ctrl-C during a sync: a build publishes atomically, so the last published generation stands.
         pass
@@ -269,15 +284,12 @@ def serve(indexes: dict[str, Path], runtime: str | None, backend: str | None, mi
     ASKDOCS_API_KEYS_FILE to require a key; on an address other than loopback that is required.
     """
     from .collections import DEFAULT
-    from .security import LOOPBACK_NAMES, KeyConfigError, RequestIdFormatter, api_keys, is_loopback
+    from .security import LOOPBACK_NAMES, RequestIdFormatter, api_keys, is_loopback
 
     runtime, _ = _backend_alias(backend, runtime, None, builds=False)
     settings = _settings(runtime=runtime, milvus_address=milvus_uri, metrics_public=metrics_public)
     indexes = indexes or {DEFAULT: settings.index}
-    try:
-        has_keys = bool(api_keys(settings, list(indexes)))
-    except KeyConfigError as exc:
-        _fail(str(exc))
+    has_keys = bool(api_keys(settings, list(indexes)))
     if not is_loopback(host) and not has_keys and not insecure:
         _fail(
             f"refusing to serve on {host} without API keys: anyone who can reach that address could read every "
@@ -290,8 +302,6 @@ def serve(indexes: dict[str, Path], runtime: str | None, backend: str | None, mi
     if unusable:
         _fail(f"cannot serve on {host}:{port}: {unusable}", code=2)
     import uvicorn
-
-    from index.build import BuildError
 
     from .app import VERSION, create_app
     from .http_protocol import head_timeout_protocol
@@ -309,18 +319,12 @@ def serve(indexes: dict[str, Path], runtime: str | None, backend: str | None, mi
     hosts = [*LOOPBACK_NAMES, *([host] if host not in ("0.0.0.0", "::", "") else [])]
     served = (str(indexes[DEFAULT]) if list(indexes) == [DEFAULT]
               else ", ".join(f"{name}={folder}" for name, folder in indexes.items()))
-    try:
-        app = create_app(settings, allowed_hosts=hosts, indexes=indexes, watch=watch, poll=poll)
-    except BuildError as exc:  # --watch over an index that does not record its folders
-        _fail(f"--watch: {exc}")
+    app = create_app(settings, allowed_hosts=hosts, indexes=indexes, watch=watch, poll=poll)
     click.echo(f"askdocs serving {served} on http://{host}:{port}/  (API docs at /docs)"
                + ("; API keys required" if has_keys else ""))
-    from .tracing import TracingUnavailable, configure_tracing
+    from .tracing import configure_tracing
 
-    try:
-        traced = configure_tracing(VERSION)
-    except TracingUnavailable as exc:
-        _fail(str(exc))
+    traced = configure_tracing(VERSION)
     if traced:
         click.echo(f"sending traces to {traced}")
     for name, sync in app.state.collections.syncs.items():
@@ -404,20 +408,15 @@ def ask(question: str, index: Path | None, runtime: str | None, backend: str | N
     """Answer QUESTION from the index, with citations."""
     from pydantic import ValidationError
 
-    from index.store import IndexUnavailable
     from search import open_index
     from search.models import Question
 
     try:
         query = Question(question=question, top_k=top_k, mode=mode, filters=_parse_filters(filter_items))
     except ValidationError as exc:
-        _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()), code=2)
+        _invalid(exc)
     runtime, _ = _backend_alias(backend, runtime, None, builds=False)
-    settings = _settings(index=index, runtime=runtime, milvus_address=milvus_uri)
-    try:
-        engine = open_index(settings=settings)
-    except IndexUnavailable as exc:
-        _fail(str(exc))
+    engine = open_index(settings=_settings(index=index, runtime=runtime, milvus_address=milvus_uri))
     response = engine.ask(query)
     if as_json:
         click.echo(response.model_dump_json(indent=2))
@@ -461,7 +460,7 @@ def eval_command(dataset: Path, split: str, index: Path | None, runtime: str | N
     except FileNotFoundError as exc:
         _fail(str(exc))
     except ValidationError as exc:
-        _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()), code=2)
+        _invalid(exc)
     _print_eval_table(results)
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)

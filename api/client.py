@@ -23,27 +23,36 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel
 
+from index.errors import AskdocsError
 from search.models import AskResponse, DocumentList, DocumentOut, DocumentSummary, Filters, Health, Mode, SearchResponse
 
 from .collections import CollectionList
 from .reload import ReloadResult
 
-__all__ = ["AskdocsError", "AsyncClient", "Client"]
+__all__ = ["AskdocsError", "AsyncClient", "Client", "Refused"]
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 Model = TypeVar("Model", bound=BaseModel)
 
 
-class AskdocsError(Exception):
-    """The server refused a request. ``status`` is the HTTP status, ``message`` the server's explanation,
-    ``request_id`` the id its log has the request under."""
+class Refused(AskdocsError):
+    """The server refused a request: the server's own error, as far as HTTP carries it. ``status`` is the HTTP
+    status, ``message`` the server's explanation (with its hint), ``code`` and ``hint`` as the server gave them,
+    ``request_id`` the id its log has the request under. Catch it as ``AskdocsError``, like any askdocs error."""
 
     def __init__(self, status: int, message: str, request_id: str | None = None, body: Any = None):
-        super().__init__(f"{status}: {message}" + (f" (request {request_id})" if request_id else ""))
+        said = body if isinstance(body, dict) else {}
+        hint = said.get("hint") if isinstance(said.get("hint"), str) else None
+        if hint and message.endswith(f": {hint}"):  # the server's message is worded with its hint
+            message = message[: -len(hint) - 2]
+        super().__init__(message, hint)
         self.status = status
-        self.message = message
+        self.code = said.get("code") if isinstance(said.get("code"), str) else "error"
         self.request_id = request_id
         self.body = body
+
+    def __str__(self) -> str:
+        return f"{self.status}: {super().__str__()}" + (f" (request {self.request_id})" if self.request_id else "")
 
 
 @dataclass
@@ -113,7 +122,7 @@ class _Calls:
             body = None
         if response.status_code not in call.ok:
             said = body.get("message") or body.get("detail") if isinstance(body, dict) else None
-            raise AskdocsError(response.status_code, str(said or response.reason_phrase),
+            raise Refused(response.status_code, str(said or response.reason_phrase),
                                response.headers.get("x-request-id"), body)
         return call.model.model_validate(body)
 

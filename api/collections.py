@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from index.errors import BadInput, Forbidden, NotFound
 from index.settings import Settings
 from index.watch import BackgroundSyncs, FolderSync, build_settings_for, recorded_sources
 from search import Engine
@@ -23,16 +24,20 @@ from .security import COLLECTION_NAME
 DEFAULT = "default"
 
 
-class CollectionSpecError(ValueError):
+class CollectionSpecError(BadInput, ValueError):
     """An ``--index`` value that cannot be used; the message says why."""
 
-
-class UnknownCollection(LookupError):
-    """A request named a collection the server does not have (HTTP 404)."""
+    code = "bad_collection_spec"
 
 
-class CollectionForbidden(PermissionError):
-    """The request's API key may not use the collection it named (HTTP 403)."""
+class UnknownCollection(NotFound, LookupError):
+    """A request named a collection the server does not have."""
+
+    code = "unknown_collection"
+
+
+class CollectionForbidden(Forbidden, PermissionError):
+    """The request's API key may not use the collection it named."""
 
 
 def parse_specs(values: Sequence[str]) -> dict[str, Path]:

@@ -1,18 +1,24 @@
-"""Error responses for bad input: always JSON that can be encoded, always with a ``message`` a person can read.
+"""Error responses: always JSON that can be encoded, always with a ``message`` a person can read.
 
 The README promises ``{"detail": ..., "message": "..."}`` for every refusal; ``detail`` stays as FastAPI
-shapes it (clients read it), ``message`` is added next to it.
+shapes it (clients read it), ``message`` is added next to it. An askdocs error (``index.errors``) is answered
+here and nowhere else, with its own status, plus its ``code`` and ``hint``.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from urllib.parse import unquote_to_bytes
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from index.errors import AskdocsError, describe_validation
 
 # What FastAPI answers (400) when reading the body raised something other than a JSONDecodeError.
 _UNPARSEABLE_BODY = "There was an error parsing the body"
@@ -62,9 +68,30 @@ def why_unparseable(exc: BaseException | None) -> str | None:
     return None
 
 
+def askdocs_error_response(exc: AskdocsError) -> JSONResponse:
+    """``exc`` as HTTP: its status; ``detail`` shaped as FastAPI shapes the same status (a list of errors for
+    422, a string otherwise), so a client reads every refusal of that status alike."""
+    text = str(exc)
+    detail = ([{"type": "value_error", "loc": list(getattr(exc, "loc", ())) or ["body"], "msg": text}]
+              if exc.status == 422 else text)
+    return JSONResponse(status_code=exc.status, content=json_safe(
+        {"detail": detail, "message": text, "code": exc.code, "hint": exc.hint}))
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Every HTTPException (404, 405, 503, ...) answered with a ``message`` too, and a body that is not JSON at
-    all answered like every other bad body: 422, not FastAPI's bare 400."""
+    """Every askdocs error answered with its status; every HTTPException (404, 405, 503, ...) answered with a
+    ``message`` too; a body that is not JSON at all answered like every other bad body: 422, not FastAPI's
+    bare 400; every validation error with a ``message`` in words."""
+
+    @app.exception_handler(AskdocsError)
+    async def askdocs_error(request: Request, exc: AskdocsError) -> Response:
+        return askdocs_error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def readable_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        return JSONResponse(status_code=422, content={
+            "detail": jsonable_encoder(json_safe(_jsonable(errors))), "message": json_safe(describe_validation(errors))})
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -85,6 +112,11 @@ def _message(request: Request, exc: StarletteHTTPException) -> str:
     if exc.status_code == 404 and exc.detail == "Not Found":
         return f"nothing at {request.url.path}; GET /docs lists the API"
     return exc.detail if isinstance(exc.detail, str) else "the request was refused"
+
+
+def _jsonable(errors: Sequence[dict]) -> list[dict]:
+    # pydantic puts the exception object in ctx; JSON cannot carry it.
+    return [{**e, "ctx": {k: str(v) for k, v in e["ctx"].items()}} if "ctx" in e else e for e in errors]
 
 
 class HeadMiddleware:

@@ -22,11 +22,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from index.store import IndexUnavailable
+from index.errors import AskdocsError
 
-from .collections import CollectionForbidden, Collections, UnknownCollection
+from .collections import CollectionForbidden, Collections
 from .security import allowed_collections
-from .tools import TOOLS, ToolFailure
+from .tools import TOOLS, UnknownTool
 
 log = logging.getLogger("askdocs.mcp")
 
@@ -71,7 +71,7 @@ def build_server(collections: Collections, version: str, keyed: bool = False) ->
     async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
         tool = TOOLS.get(params.name)
         if tool is None:
-            return _error(f"no tool named {params.name!r}; the tools are {', '.join(TOOLS)}")
+            return _error(UnknownTool(params.name))
         arguments = params.arguments or {}
 
         def run():
@@ -81,12 +81,12 @@ def build_server(collections: Collections, version: str, keyed: bool = False) ->
         try:
             # Retrieval is CPU-bound and synchronous; a worker thread keeps the transport responsive meanwhile.
             result = await anyio.to_thread.run_sync(run)
-        except (ToolFailure, IndexUnavailable, UnknownCollection, CollectionForbidden) as exc:
-            return _error(str(exc))
+        except AskdocsError as exc:
+            return _error(exc)
         except Exception:
             # A bug must cost one call, not the session: log it here, tell the model only that it failed.
             log.exception("tool %s failed", tool.name)
-            return _error(f"{tool.name} failed inside askdocs; the server log has the details")
+            return _error(AskdocsError(f"{tool.name} failed inside askdocs", "the server log has the details"))
         return types.CallToolResult(
             # Clients that predate structured content read the same JSON as text.
             content=[types.TextContent(type="text", text=result.model_dump_json())],
@@ -107,8 +107,10 @@ def _allowed(ctx: Any, keyed: bool) -> frozenset[str] | None:
     return allowed_collections(scope)
 
 
-def _error(message: str) -> types.CallToolResult:
-    return types.CallToolResult(content=[types.TextContent(type="text", text=message)], is_error=True)
+def _error(exc: AskdocsError) -> types.CallToolResult:
+    """``exc`` as MCP: a tool result marked as an error, whose text is the message and hint as every face words
+    them. No structured content: a tool's output schema describes its results, not its refusals."""
+    return types.CallToolResult(content=[types.TextContent(type="text", text=str(exc))], is_error=True)
 
 
 async def serve_stdio(server: Server, load: Callable[[], None]) -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from index.page_render import MAX_WIDTH, MIN_WIDTH, PageUnavailable
+from index.errors import NotFound
+from index.page_render import MAX_WIDTH, MIN_WIDTH
 
 PNG = {200: {"content": {"image/png": {}}, "description": "The page as PNG, `width` pixels wide"}}
 
@@ -33,14 +34,9 @@ def pages_router(engine: Callable, collection_query, refusals: dict, document: C
         if found.has_document(whole) or not page.isascii() or not page.isdigit():
             # A document of that very name (a scanned page image): the route it would have had.
             return document(whole, request, collection, None, None, None, None, None)
-        try:
-            png = found.page_image(doc_id, int(page), width)
-        except IndexError as exc:
-            raise HTTPException(status_code=404, detail=str(exc)) from None
-        except PageUnavailable as exc:
-            raise HTTPException(status_code=409, detail=str(exc)) from None
+        png = found.page_image(doc_id, int(page), width)  # NoSuchPage, PageUnavailable: api.errors answers
         if png is None:
-            raise HTTPException(status_code=404, detail=f"no PDF with id {doc_id!r}")
+            raise NotFound(f"no PDF with id {doc_id!r}")
         # The same URL shows other pixels once the file is re-indexed: caches must ask again.
         return Response(png, media_type="image/png", headers={"Cache-Control": "no-cache"})
 

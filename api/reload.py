@@ -8,12 +8,14 @@ if a later build prunes them, since the open connection keeps them alive on Linu
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from index.errors import Conflict
 from index.settings import Settings
 from index.store import CURRENT, IndexUnavailable, missing_index
 from search import Engine, open_index
@@ -30,8 +32,10 @@ class ReloadResult(BaseModel):
     collection: str | None = Field(None, description="The collection reloaded.")
 
 
-class ReloadRefused(Exception):
+class ReloadRefused(Conflict):
     """A new generation could not be opened; the message says why and what is still served."""
+
+    code = "reload_refused"
 
 
 class EngineHolder:
@@ -42,6 +46,7 @@ class EngineHolder:
         self.name = name
         self.engine: Engine | None = None
         self.error: str | None = None  # why nothing is served
+        self._failure: IndexUnavailable | None = None  # the error that says so, raised by get()
         self.reload_error: str | None = None  # why the last reload was refused while a generation kept serving
         self.reloads = 0  # generations swapped in after the first (GET /metrics)
         self.refusals = 0  # generations refused (GET /metrics)
@@ -54,7 +59,8 @@ class EngineHolder:
     def get(self) -> Engine:
         engine = self.engine
         if engine is None:
-            raise IndexUnavailable(self.error or str(missing_index(self.settings.index)))
+            # A copy: one exception raised again on every request would grow its traceback each time.
+            raise copy.copy(self._failure) if self._failure is not None else missing_index(self.settings.index)
         return engine
 
     # ------------------------------------------------------------ loading
@@ -120,7 +126,7 @@ class EngineHolder:
                 # Remembered only if CURRENT did not move meanwhile: the refusal is then surely about it.
                 self._refused = None
                 if self.engine is None:
-                    self.error = str(exc)
+                    self.error, self._failure = str(exc), exc
                     log.error("%s (collection %r)", exc, self.name)
                     if after == state:
                         self._refused = (state, self.error)
@@ -136,7 +142,7 @@ class EngineHolder:
                     self._refused = (state, self.reload_error)
                 raise ReloadRefused(self.reload_error) from None
             previous, self.engine = self.engine, engine
-            self.error = self.reload_error = self._refused = None
+            self.error = self.reload_error = self._refused = self._failure = None
             stats = engine.stats()
             if previous is not None:
                 self.reloads += 1

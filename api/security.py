@@ -21,6 +21,7 @@ from pathlib import Path
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from index.errors import BadInput
 from index.settings import Settings
 
 log = logging.getLogger("askdocs.access")
@@ -36,8 +37,10 @@ COLLECTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 KEY_COLLECTIONS = "askdocs.key_collections"
 
 
-class KeyConfigError(ValueError):
+class KeyConfigError(BadInput, ValueError):
     """The configured keys cannot be used; the message says what to fix (and never contains a key)."""
+
+    code = "bad_api_keys"
 
 
 # ---------------------------------------------------------------- configuration

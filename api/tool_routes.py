@@ -5,19 +5,18 @@
 
 from collections.abc import Callable
 
-from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Request
 
 from search import Engine
 
-from .tools import TOOLS, OpenAITool, Tool, ToolFailure
+from .tools import TOOLS, OpenAITool, Tool, UnknownTool
 
 
 def tools_router(engine: Callable[[Request, str | None], Engine]) -> APIRouter:
     """The /tools routes, each tool's body and response documented in OpenAPI by its own models.
 
     ``engine(request, collection)`` gives the index of the collection the arguments name, or raises the
-    HTTPException that says why not (404 unknown, 403 not for this key, 503 none loaded).
+    askdocs error that says why not (404 unknown, 403 not for this key, 503 none loaded), which api.errors answers.
     """
     router = APIRouter(prefix="/tools", tags=["tools"])
 
@@ -41,23 +40,14 @@ def tools_router(engine: Callable[[Request, str | None], Engine]) -> APIRouter:
 
     @router.post("/{name}", include_in_schema=False)
     def unknown_tool(name: str) -> None:
-        raise HTTPException(status_code=404, detail=f"no tool named {name!r}; the tools are {', '.join(TOOLS)}")
+        raise UnknownTool(name)
 
     return router
 
 
 def _endpoint(tool: Tool, engine: Callable[[Request, str | None], Engine]):
     def run(arguments: tool.arguments, request: Request):  # type: ignore[name-defined]
-        index = engine(request, arguments.collection)
-        try:
-            return tool.run(index, arguments)
-        except ToolFailure as exc:
-            if exc.status == 422:
-                # Shaped like every other 422 of this API, as its OpenAPI schema says: a detail list and a message.
-                return JSONResponse(status_code=422, content={
-                    "detail": [{"type": "value_error", "loc": ["body"], "msg": str(exc)}], "message": str(exc),
-                })
-            raise HTTPException(status_code=exc.status, detail=str(exc)) from None
+        return tool.run(engine(request, arguments.collection), arguments)
 
     run.__name__ = f"tool_{tool.name}"
     return run

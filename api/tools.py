@@ -14,8 +14,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from index.errors import BadInput, NotFound, describe_validation
 from search import Engine
-from search.browse import CURSOR_PATTERN, BadCursor, check_cursor, get_passage, list_documents
+from search.browse import CURSOR_PATTERN, check_cursor, get_passage, list_documents
 from search.models import (
     MAX_QUESTION_CHARS,
     MAX_TOP_K,
@@ -39,12 +40,23 @@ def collection_field() -> Any:
     return Field(None, min_length=1, max_length=64, description=COLLECTION_HELP)
 
 
-class ToolFailure(Exception):
-    """A call that cannot succeed as made. The message is for the model: what was wrong and what to do instead."""
+# A call that cannot succeed as made raises an askdocs error (index.errors) whose message is for the model:
+# what was wrong and, in the hint, what to do instead. HTTP and MCP each answer it in one place.
 
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.status = status
+
+class UnknownTool(NotFound):
+    code = "unknown_tool"
+
+    def __init__(self, name: str):
+        super().__init__(f"no tool named {name!r}", f"the tools are {', '.join(TOOLS)}")
+
+
+class InvalidArguments(BadInput):
+    code = "invalid_arguments"
+
+
+class UnknownChunk(NotFound):
+    code = "unknown_chunk"
 
 
 # ---------------------------------------------------------------- arguments
@@ -116,19 +128,16 @@ def _ask(engine: Engine, args: Question) -> AskResponse:
 def _get_passage(engine: Engine, args: PassageArguments) -> PassageDetail:
     found = get_passage(engine.stored, args.chunk_id, args.context_chars)
     if found is None:
-        raise ToolFailure(
-            f"no passage with chunk id {args.chunk_id!r} in this index; chunk ids come from the citation.chunk_id "
-            "of search_documents or ask results, or are doc_id#N for N below list_documents' chunks count",
-            status=404,
+        raise UnknownChunk(
+            f"no passage with chunk id {args.chunk_id!r} in this index",
+            "chunk ids come from the citation.chunk_id of search_documents or ask results, or are doc_id#N for N "
+            "below list_documents' chunks count",
         )
     return found
 
 
 def _list_documents(engine: Engine, args: ListArguments) -> DocumentList:
-    try:
-        return list_documents(engine.stored, args.cursor, args.limit)
-    except BadCursor as exc:
-        raise ToolFailure(str(exc), status=422) from None
+    return list_documents(engine.stored, args.cursor, args.limit)
 
 
 # ---------------------------------------------------------------- registry
@@ -153,7 +162,8 @@ class Tool:
         try:
             return self.arguments.model_validate(arguments)
         except ValidationError as exc:
-            raise ToolFailure(f"invalid arguments for {self.name}: {readable(exc)}", status=422) from None
+            raise InvalidArguments(f"invalid arguments for {self.name}: "
+                                   f"{describe_validation(exc.errors(), 'arguments')}") from None
 
     def run(self, engine: Engine, arguments: BaseModel) -> BaseModel:
         return self.handler(engine, arguments)
@@ -235,14 +245,3 @@ TOOLS: dict[str, Tool] = {
     ]
 }
 
-
-def readable(exc: ValidationError) -> str:
-    """Pydantic's errors as one line a model can act on: which argument, what is wrong with it."""
-    parts = []
-    for error in exc.errors():
-        where = ".".join(str(part) for part in error.get("loc", ())) or "arguments"
-        if error.get("type") == "extra_forbidden":
-            parts.append(f"unknown argument {where!r}")
-        else:
-            parts.append(f"{where}: {error.get('msg', 'invalid').removeprefix('Value error, ')}")
-    return "; ".join(parts)

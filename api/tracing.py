@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import os
 
+from index.errors import Unavailable
+
 ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 
 
-class TracingUnavailable(RuntimeError):
+class TracingUnavailable(Unavailable, RuntimeError):
     """An endpoint is configured but the tracing extra is not installed; the message says what to install."""
+
+    code = "tracing_unavailable"
 
 
 def configure_tracing(version: str) -> str | None:

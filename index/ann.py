@@ -18,6 +18,8 @@ import math
 import faiss
 import numpy as np
 
+from .errors import BadInput
+
 KINDS = ("auto", "flat", "ivf")
 SEED = 1234
 # k-means wants a few dozen points per centroid; more buys little and costs training time linearly.
@@ -26,8 +28,8 @@ MIN_POINTS_PER_LIST = 39  # FAISS warns under this; fewer lists is better than b
 KMEANS_ITERATIONS = 20
 
 
-class VectorIndexError(ValueError):
-    pass
+class VectorIndexError(BadInput, ValueError):
+    code = "vector_index"
 
 
 def default_nlist(n: int) -> int:

@@ -23,6 +23,7 @@ from . import page_boxes
 from .documents import EXCLUDED, HIDDEN, UNSUPPORTED, Document, LoadError, Skipped, Unreadable, load_document
 from .embedder import DEFAULT_BATCH_SIZES, Embedder, load_embedder
 from .embedding_cache import CACHE_SLICE, embed_with_cache
+from .errors import BuildError
 from .incremental import Previous, open_previous, renumbered
 from .lexical import build_bm25
 from .locators import encode_locators
@@ -31,18 +32,14 @@ from .retrieval_text import TITLE_TOKENS, chunk_key, chunk_retrieval_text, title
 from .structure import encode_blocks, furniture_within
 from .settings import Settings
 from .selection import SelectionError, selection_for
-from .store import (ChunkRow, DocumentRow, build_lock, chunk_id_for, describe_os_error, read_current,
-                    write_generation)
+from .store import (ChunkRow, DocumentRow, build_lock, chunk_id_for, describe_os_error, published_digests,
+                    read_current, write_generation)
 from .walk import PathError, Root, assign_roots, check_paths, iter_files, legacy_roots
 
 log = logging.getLogger("askdocs.build")
 
 __all__ = ["TITLE_TOKENS", "BuildError", "BuildReport", "build_from_documents", "build_index", "load_corpus",
            "make_chunker", "title_prefix"]
-
-
-class BuildError(Exception):
-    pass
 
 
 @dataclass
@@ -459,7 +456,7 @@ class _Build:
             raise BuildError(f"could not write the new index generation in {self.index_dir} ({reason}); "
                              "the existing index, if any, is unchanged") from None
         try:
-            page_boxes.prune(self.index_dir)
+            page_boxes.prune(self.index_dir, published_digests(self.index_dir))
         except OSError as exc:  # stale boxes only cost disk space
             log.warning("could not remove page boxes of documents no longer indexed (%s)", exc)
         return BuildReport(index_dir=self.index_dir, generation=generation, documents=len(assembled.documents),
@@ -484,12 +481,18 @@ class _Build:
         per_node: dict[str, int] | None = None
         encode, slice_size = None, CACHE_SLICE
         if self.settings.ray_address:  # the same vectors, computed on a Ray cluster (index/distributed.py)
-            from .distributed import embed_for_build
+            from .distributed import RayEmbedding, Task, embed_for_build
 
             per_node = {}
+            job = RayEmbedding(self.settings.ray_address, self.settings.ray_workers, self.settings.model,
+                               self.embedder, batch_size, self.index_dir, self.milvus)
 
             def encode(positions: list[int], report):
-                encoded = embed_for_build(self, [to_embed[p] for p in positions], assembled, batch_size, report)
+                tasks = []
+                for index, text, spans in (to_embed[p] for p in positions):
+                    chunk = assembled.chunks[index]
+                    tasks.append(Task(text, spans, assembled.documents[chunk.doc_row].doc_id, chunk.ordinal))
+                encoded = embed_for_build(job, tasks, report)
                 per_node.update(encoded.per_node)
                 return encoded.vectors, encoded.span_vectors
 

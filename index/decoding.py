@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import codecs
 
+from .errors import BadInput
+
 # UTF-32 LE's mark starts with UTF-16 LE's, so the longer marks are tried first.
 _BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
@@ -26,8 +28,10 @@ _DETECTION_BYTES = 1_000_000
 _MOSTLY_ASCII = 0.97
 
 
-class NotText(ValueError):
+class NotText(BadInput, ValueError):
     """Bytes no text encoding fits; the message is the reason."""
+
+    code = "not_text"
 
 
 def decode_text(data: bytes) -> tuple[str, str]:

@@ -28,10 +28,17 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .embedder import batches_by_length
+from .errors import BuildError, Unavailable
+
+if TYPE_CHECKING:
+    from .embedder import Embedder
+    from .milvus_store import MilvusWriter
 
 log = logging.getLogger("askdocs.distributed")
 
@@ -40,8 +47,10 @@ CONNECT_SECONDS = 5
 INSTALL_HINT = "distributed builds need Ray: pip install 'askdocs[ray]'"
 
 
-class RayUnavailable(RuntimeError):
+class RayUnavailable(Unavailable, RuntimeError):
     """Ray is missing or the cluster cannot be reached; the message says which and what to do."""
+
+    code = "ray_unavailable"
 
 
 @dataclass
@@ -73,8 +82,6 @@ def import_ray():
 
 def require_ray(address: str) -> None:
     """Raise ``BuildError`` if Ray is missing (naming the extra) or nothing listens at ``address``."""
-    from .build import BuildError
-
     try:
         if not import_ray().is_initialized():
             _check_reachable(address)
@@ -260,36 +267,43 @@ def _note_write_ts(collection: str, ts: int) -> None:
 # ---------------------------------------------------------------- the hook in index/build.py
 
 
-def embed_for_build(build, to_embed: list, assembled, batch_size: int, progress) -> DistributedResult:
-    """``_Build.run``'s embed step on Ray: ``to_embed`` as it builds it (only chunks the embedding cache
-    lacks, never none: ``embed_with_cache`` calls this only for misses), ``assembled`` the rows so far."""
-    from . import milvus_store
-    from .build import BuildError
+@dataclass(frozen=True)
+class RayEmbedding:
+    """What a build's embed step on Ray needs from the build: where the cluster is, the model as the build
+    loaded it, and where the vectors go (``writer``: the build's Milvus writer, None for FAISS)."""
 
-    settings = build.settings
-    embedder = build.embedder
-    writer = build.milvus
+    address: str
+    workers: int | None
+    model: str
+    embedder: Embedder
+    batch_size: int
+    index_dir: Path
+    writer: MilvusWriter | None = None
+
+
+def embed_for_build(job: RayEmbedding, tasks: list[Task], progress) -> DistributedResult:
+    """A build's embed step on Ray: ``tasks`` are the chunks the embedding cache lacks (never none:
+    ``embed_with_cache`` calls this only for misses), in the build's order."""
+    from . import milvus_store
+
+    embedder = job.embedder
+    writer = job.writer
     workers_write = writer is not None and not milvus_store.is_lite(writer.uri)
-    tasks = [
-        Task(text, spans, assembled.documents[assembled.chunks[index].doc_row].doc_id,
-             assembled.chunks[index].ordinal)
-        for index, text, spans in to_embed
-    ]
     milvus = ({"uri": writer.uri, "collection": writer.collection, "token": writer.token}
               if workers_write else None)
     try:
-        joined = connect(settings.ray_address)
+        joined = connect(job.address)
     except RayUnavailable as exc:
         raise BuildError(f"{exc}; the existing index, if any, is unchanged") from None
     written: set[str] = set()
     try:
-        result = embed(tasks, embedder.token_counts([task.text for task in tasks]), model=settings.model,
-                       runtime=embedder.runtime, dimension=embedder.dimension, batch_size=batch_size,
-                       workers=settings.ray_workers, milvus=milvus, progress=progress, written=written,
+        result = embed(tasks, embedder.token_counts([task.text for task in tasks]), model=job.model,
+                       runtime=embedder.runtime, dimension=embedder.dimension, batch_size=job.batch_size,
+                       workers=job.workers, milvus=milvus, progress=progress, written=written,
                        precision=embedder.precision)
     except BaseException:
         if written:
-            _remove_rows(writer, sorted(written - _uids_in_use(build.index_dir)))
+            _remove_rows(writer, sorted(written - _uids_in_use(job.index_dir)))
         raise
     finally:
         if joined:

@@ -20,8 +20,11 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
+
+from .errors import BadInput, IndexMismatch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
@@ -68,8 +71,8 @@ MODELS = {
 }
 
 
-class UnknownModel(ValueError):
-    pass
+class UnknownModel(BadInput, ValueError):
+    code = "unknown_model"
 
 
 @dataclass
@@ -273,14 +276,15 @@ class Embedder:
     def threads(self) -> int | None:
         return self._run.threads
 
-    def runtime_problem(self, recorded: str) -> str | None:
+    def runtime_mismatch(self, recorded: str, index_dir: Path) -> IndexMismatch | None:
         """Why vectors built with the ``recorded`` runtime cannot be queried with this embedder, if so."""
         if recorded == self.runtime or {recorded, self.runtime} <= self.spec.interchangeable:
             return None
-        return (
-            f"the index was built with the {recorded!r} runtime, whose vectors the {self.runtime!r} runtime is not "
-            f"known to reproduce: rebuild it with `build-index --runtime {self.runtime}`, or query it with "
-            f"ASKDOCS_RUNTIME={recorded} (or --runtime {recorded})"
+        return IndexMismatch(
+            f"index at {index_dir}: the index was built with the {recorded!r} runtime, whose vectors the "
+            f"{self.runtime!r} runtime is not known to reproduce",
+            hint=f"rebuild it with `build-index --runtime {self.runtime}`, or query it with "
+            f"ASKDOCS_RUNTIME={recorded} (or --runtime {recorded})",
         )
 
     def token_counts(self, texts: Sequence[str]) -> list[int]:

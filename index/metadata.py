@@ -8,6 +8,7 @@ columns of every document, not part of this dictionary.
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 import json
 import os
 import re
@@ -16,7 +17,8 @@ from pathlib import Path
 
 import yaml
 
-from .documents import LoadError, inside_folder, read_regular
+from .errors import BadInput
+from .reading import LoadError, inside_folder, read_regular
 
 FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)?---[ \t]*(\n|\Z)", re.DOTALL)
 Scalar = str | int | float | bool
@@ -24,10 +26,13 @@ Scalar = str | int | float | bool
 MAX_FRONT_MATTER_CHARS = 64 * 1024
 MAX_FRONT_MATTER_DEPTH = 20
 MAX_SIDECAR_BYTES = 256 * 1024
+# The header lines index.formats.email writes into a mail's stored text, after the subject.
+EMAIL_HEADERS = ("From", "To", "Cc", "Date")
+_HEADER_LINE = re.compile(r"^(From|To|Cc|Date): (.*)$", re.MULTILINE)
 
 
-class _Refused(yaml.YAMLError):
-    pass
+class _Refused(BadInput, yaml.YAMLError):
+    code = "front_matter_refused"
 
 
 class _FrontMatterLoader(yaml.SafeLoader):
@@ -65,8 +70,6 @@ def document_metadata(path: Path, text: str, kind: str, root: Path | None = None
     if kind == "markdown":
         meta.update(front_matter(text))
     elif kind == "email":
-        from .formats.email import email_metadata
-
         meta.update(email_metadata(text))
     for sidecar in sidecar_paths(path):
         try:
@@ -130,3 +133,19 @@ def _scalar_or_list(value) -> Scalar | list[Scalar] | None:
         items = [_scalar_or_list(v) for v in value]
         return [v for v in items if v is not None and not isinstance(v, list)]
     return None  # nested objects cannot be filtered on; they are left out rather than stringified
+
+
+def email_metadata(text: str) -> dict:
+    """``from``, ``to``, ``cc`` (addresses, lower case) and ``date`` (ISO 8601) from a stored e-mail's header lines."""
+    meta: dict = {}
+    # The header lines come right after the subject, before the body: only the first few lines are theirs.
+    head = "\n".join(text.split("\n", len(EMAIL_HEADERS) + 1)[: len(EMAIL_HEADERS) + 1])
+    for name, value in _HEADER_LINE.findall(head):
+        key = name.lower()
+        if name == "Date":
+            meta[key] = value
+            continue
+        addresses = [address.lower() for _, address in email.utils.getaddresses([value]) if address]
+        if addresses:
+            meta[key] = addresses[0] if name == "From" else addresses
+    return meta

@@ -48,7 +48,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
-from .store import IndexCorrupt, IndexMismatch, IndexUnavailable
+from .errors import IndexCorrupt, IndexMismatch, IndexUnavailable
 
 log = logging.getLogger("askdocs.milvus")
 
@@ -62,6 +62,8 @@ _READ_BATCH = 1000  # primary keys per get / delete
 
 class MilvusError(IndexUnavailable):
     """Milvus could not be reached or refused an operation; the message says which and what to do."""
+
+    code = "milvus_unavailable"
 
 
 # ---------------------------------------------------------------- addresses and names
@@ -439,13 +441,13 @@ class MilvusVectors:
         if not connection.client.has_collection(self.collection):
             raise IndexCorrupt(
                 f"index at {where} keeps its vectors in Milvus collection {self.collection!r} at "
-                f"{connection.public}, which does not exist: rebuild with `build-index --rebuild --vector-store milvus`"
+                f"{connection.public}, which does not exist", vector_store="milvus"
             )
         dimension = connection.dimension(self.collection)
         if dimension != self.d:
             raise IndexMismatch(
                 f"Milvus collection {self.collection!r} at {connection.public} holds {dimension}-dimensional "
-                f"vectors, the index at {where} was built with {self.d}: rebuild with `build-index --rebuild`"
+                f"vectors, the index at {where} was built with {self.d}"
             )
         connection.client.load_collection(self.collection)
         # Strong once per open: a row deleted since the build must show here (searches need not wait for that).
@@ -453,7 +455,7 @@ class MilvusVectors:
         if count < self.ntotal:
             raise IndexCorrupt(
                 f"Milvus collection {self.collection!r} at {connection.public} holds {count} rows, the index at "
-                f"{where} needs {self.ntotal}: rebuild with `build-index --rebuild`"
+                f"{where} needs {self.ntotal}"
             )
         self._foreign = count - self.ntotal
 
@@ -497,7 +499,7 @@ def open_vectors(folder: Path, section: dict, dimension: int, address: str | Non
     """The Milvus side of the generation in ``folder``; ``address`` overrides the URI the build recorded."""
     uri = address or section.get("uri")
     if not uri or not section.get("collection"):
-        raise IndexCorrupt(f"{folder / 'manifest.json'} names no Milvus URI and collection: rebuild the index")
+        raise IndexCorrupt(f"{folder / 'manifest.json'} names no Milvus URI and collection")
     connection = Connection(uri, token)
     vectors = MilvusVectors(connection, section["collection"], read_uids(folder), dimension,
                             section.get("write_ts", 0))

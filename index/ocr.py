@@ -16,8 +16,8 @@ import threading
 import warnings
 from array import array
 
-from .documents import LoadError, too_much_text
 from .pdf import PdfPage, PdfText
+from .reading import LoadError, too_much_text
 
 # Print-size text is 20+ pixels tall at 150 DPI, which the recognition model reads; time grows with the pixels
 # (a letter page, 1.9 Mpx: 2 to 5 s on two shared cores).

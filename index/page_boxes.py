@@ -139,29 +139,14 @@ def _decoded(path: str) -> PageBoxes:
     return decode(Path(path).read_bytes())
 
 
-def prune(index_dir: Path) -> int:
-    """Remove the boxes no generation on disk holds a document of (files removed or changed since); call after
-    a generation is published, under the build lock. Returns how many were removed."""
-    import sqlite3
-
-    from .store import CHUNKS_DB, GENERATIONS
-
+def prune(index_dir: Path, kept: set[str] | None) -> int:
+    """Remove the boxes of content no generation on disk holds (files removed or changed since); call after a
+    generation is published, under the build lock. ``kept``: the sha256 of every document some generation
+    holds (index.store.published_digests), None when that cannot be told: then everything stays. Returns how
+    many were removed."""
     folder = Path(index_dir) / FOLDER
-    if not folder.is_dir():
+    if kept is None or not folder.is_dir():
         return 0
-    kept: set[str] = set()
-    for generation in (Path(index_dir) / GENERATIONS).iterdir():
-        database = generation / CHUNKS_DB
-        if not database.is_file():
-            continue  # a generation being written holds nothing published yet
-        try:
-            connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
-            try:
-                kept.update(sha for (sha,) in connection.execute("SELECT sha256 FROM documents"))
-            finally:
-                connection.close()
-        except sqlite3.Error:
-            return 0  # cannot tell what is used: keep everything
     removed = 0
     for path in folder.glob("*.npz"):
         if path.stem not in kept:

@@ -14,7 +14,8 @@ import os
 import threading
 from pathlib import Path
 
-from .documents import COMPRESSED_SUFFIX, LoadError, _gunzip, read_regular
+from .errors import Conflict, NotFound
+from .reading import COMPRESSED_SUFFIX, LoadError, gunzip, read_regular
 
 FOLDER = "page_cache"
 MAX_WIDTH = 2000  # px: a screen's width at 2x; wider only costs memory and bytes
@@ -25,14 +26,22 @@ CACHE_BYTES = 200_000_000
 _lock = threading.Lock()  # one render at a time: pdfium is not thread-safe, and two renders double the memory
 
 
-class PageUnavailable(Exception):
+class PageUnavailable(Conflict):
     """The page cannot be shown: why, in words for the user."""
+
+    code = "page_unavailable"
+
+
+class NoSuchPage(NotFound, IndexError):
+    """A page number the document does not have."""
+
+    code = "no_such_page"
 
 
 def render_page(index_dir: Path, source: Path, sha256: str, page: int, width: int, max_bytes: int,
                 cache_bytes: int = CACHE_BYTES) -> bytes:
     """PNG of 1-based ``page`` at ``width`` px (clamped to MIN_WIDTH..MAX_WIDTH); PageUnavailable if the file
-    is gone, changed or will not render; IndexError for a page the document does not have."""
+    is gone, changed or will not render; NoSuchPage for a page the document does not have."""
     width = max(MIN_WIDTH, min(MAX_WIDTH, width))
     cache = Path(index_dir) / FOLDER
     cached = cache / f"{sha256}-{page}-{width}.png"
@@ -53,13 +62,14 @@ def _render(source: Path, sha256: str, page: int, width: int, max_bytes: int) ->
     try:
         data, _ = read_regular(source, max_bytes)
         if source.suffix.lower() == COMPRESSED_SUFFIX:
-            data_for_hash, data = data, _gunzip(data, max_bytes)
+            data_for_hash, data = data, gunzip(data, max_bytes)
         else:
             data_for_hash = data
     except (LoadError, OSError) as exc:
         raise PageUnavailable(f"the PDF cannot be read now ({exc})") from None
     if hashlib.sha256(data_for_hash).hexdigest() != sha256:
-        raise PageUnavailable("the file has changed since it was indexed; rebuild the index to see its pages")
+        raise PageUnavailable("the file has changed since it was indexed",
+                              "build the index again (build-index) to see its pages")
     with _lock:
         try:
             document = pdfium.PdfDocument(data)
@@ -67,7 +77,7 @@ def _render(source: Path, sha256: str, page: int, width: int, max_bytes: int) ->
             raise PageUnavailable(f"the PDF cannot be rendered ({exc})") from None
         try:
             if not 1 <= page <= len(document):
-                raise IndexError(f"no page {page} (the document has {len(document)})")
+                raise NoSuchPage(f"no page {page} (the document has {len(document)})")
             pdf_page = document[page - 1]
             try:
                 points_wide, points_high = pdf_page.get_size()

@@ -19,7 +19,7 @@ import unicodedata
 from array import array
 from dataclasses import dataclass, field
 
-from .documents import LoadError, too_much_text
+from .reading import LoadError, too_much_text
 
 # pypdf's own per-stream output limits default to 75 MB. A text page's content stream is kilobytes, and
 # images are never decoded for text, so a stream that inflates past this is a bomb, not a page.

@@ -12,13 +12,17 @@ from pathlib import Path
 
 from pathspec import GitIgnoreSpec
 
+from .errors import BadInput
+
 IGNORE_FILE = ".askdocsignore"
 # An ignore file is a few dozen lines; this keeps a mistaken multi-gigabyte file out of memory.
 _MAX_IGNORE_BYTES = 1_000_000
 
 
-class SelectionError(ValueError):
+class SelectionError(BadInput, ValueError):
     """A glob or ignore file that cannot be used; the build stops before reading anything."""
+
+    code = "bad_selection"
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,8 @@ import faiss
 import numpy as np
 
 from . import ann
+from .errors import (BuildLocked, IndexCorrupt, IndexMismatch, IndexNotFound, IndexUnavailable,
+                     IndexUnwritable, rebuild_hint)
 from .lexical import load_bm25, save_bm25
 from .locators import decode_locators
 from .manifest import Manifest, ManifestError
@@ -89,14 +91,6 @@ CREATE INDEX chunks_by_doc ON chunks(doc_row, ordinal);
 """
 
 
-class IndexUnavailable(Exception):
-    """Base of the errors an index can be refused with; the message says what to do."""
-
-
-class IndexNotFound(IndexUnavailable):
-    pass
-
-
 def missing_index(index_dir: Path) -> IndexNotFound:
     """No index at ``index_dir``, with the command that builds one, its paths absolute: the hint may be read
     by someone (or an MCP client) whose working folder is not the server's."""
@@ -108,11 +102,12 @@ def missing_index(index_dir: Path) -> IndexNotFound:
         target = Settings().index.resolve()
         if target == where:
             target = where.with_name(where.name + "-index")
-        return IndexNotFound(f"{index_dir} is a folder of documents, not an index: build one with "
-                             f"`build-index {where} --index {target}`, then `askdocs serve --index {target}`")
+        return IndexNotFound(f"{index_dir} is a folder of documents, not an index",
+                             f"build one with `build-index {where} --index {target}`, then "
+                             f"`askdocs serve --index {target}`")
     documents = Path("seeds").resolve()
     source = documents if documents.is_dir() else "/path/to/your/documents"
-    return IndexNotFound(f"no index at {where}: build one with `build-index {source} --index {where}`")
+    return IndexNotFound(f"no index at {where}", f"build one with `build-index {source} --index {where}`")
 
 
 def source_folders(manifest: Manifest | None) -> list[str]:
@@ -122,24 +117,6 @@ def source_folders(manifest: Manifest | None) -> list[str]:
     return [s for s in recorded if not s.startswith("beir:")]
 
 
-_UNREAD = object()
-
-
-def rebuild_command(path: Path, manifest: Manifest | None | object = _UNREAD) -> str:
-    """The command that rebuilds the index at ``path`` (an index folder or one of its generations), paths absolute:
-    its documents are the folders the manifest recorded, so run as written it rebuilds this index, not seeds/."""
-    import shlex
-
-    path = Path(path).resolve()
-    index_dir = path.parent.parent if path.parent.name == GENERATIONS else path
-    if manifest is _UNREAD:
-        current = read_current(index_dir)
-        manifest = current[1] if current is not None else None
-    sources = [shlex.quote(s) for s in source_folders(manifest)]
-    shown = " ".join(sources) or "/path/to/your/documents"
-    return f"`build-index {shown} --index {shlex.quote(str(index_dir))} --rebuild`"
-
-
 def _some_files(folder: Path, limit: int = 200):
     # Enough to tell a documents folder from an empty or unrelated one, without walking a whole tree.
     for count, path in enumerate(folder.rglob("*")):
@@ -147,22 +124,6 @@ def _some_files(folder: Path, limit: int = 200):
             return
         if path.is_file():
             yield path
-
-
-class IndexMismatch(IndexUnavailable):
-    pass
-
-
-class IndexCorrupt(IndexUnavailable):
-    pass
-
-
-class BuildLocked(IndexUnavailable):
-    pass
-
-
-class IndexUnwritable(IndexUnavailable):
-    pass
 
 
 @dataclass(frozen=True)
@@ -404,8 +365,7 @@ def generation_dir(index_dir: Path) -> Path:
     name = current.read_text().strip()
     path = index_dir / GENERATIONS / name
     if not (path / MANIFEST).is_file():
-        raise IndexCorrupt(f"{current} names generation {name!r}, which is missing: rebuild with "
-                           f"{rebuild_command(index_dir, None)}")
+        raise IndexCorrupt(f"{current} names generation {name!r}, which is missing", index_dir)
     return path
 
 
@@ -472,9 +432,10 @@ class StoredIndex:
             try:
                 yield self._connection
             except sqlite3.DatabaseError as exc:
-                self.damaged = (f"index at {self.path} is damaged since it was opened ({exc}): publish a good "
-                                f"generation ({rebuild_command(self.path, self.manifest)})")
-                raise IndexCorrupt(self.damaged) from None
+                error = IndexCorrupt(f"index at {self.path} is damaged since it was opened ({exc})",
+                                     self.index_dir, source_folders(self.manifest))
+                self.damaged = str(error)
+                raise error from None
 
     @property
     def approximate(self) -> bool:
@@ -654,37 +615,34 @@ def _open_generation(index_dir: Path, path: Path, model: str | None, dimension: 
     try:
         manifest = json.loads((path / MANIFEST).read_text())
     except (OSError, ValueError) as exc:
-        raise IndexCorrupt(f"unreadable manifest in {path} ({exc}): rebuild with {rebuild_command(index_dir, None)}") \
-            from None
+        raise IndexCorrupt(f"unreadable manifest in {path} ({exc})", index_dir) from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise IndexCorrupt(f"{path / MANIFEST} is not an askdocs manifest: rebuild with "
-                           f"{rebuild_command(index_dir, None)}")
+        raise IndexCorrupt(f"{path / MANIFEST} is not an askdocs manifest", index_dir)
     try:
         manifest = Manifest.load(manifest)
     except ManifestError as exc:
-        raise IndexCorrupt(f"{path / MANIFEST} is not a valid manifest ({exc}): rebuild with "
-                           f"{rebuild_command(index_dir, None)}") from None
+        raise IndexCorrupt(f"{path / MANIFEST} is not a valid manifest ({exc})", index_dir) from None
     if manifest.format_version != FORMAT_VERSION:
         raise IndexMismatch(
             f"index at {index_dir} has format version {manifest.format_version}, this askdocs reads "
-            f"version {FORMAT_VERSION}: rebuild it with {rebuild_command(index_dir, manifest)}"
+            f"version {FORMAT_VERSION}", index_dir, source_folders(manifest)
         )
     built_model = manifest.model
     if model is not None and built_model.name != model:
         raise IndexMismatch(
             f"index at {index_dir} was built with model {built_model.name!r} but askdocs is configured "
-            f"for {model!r}: rebuild with {rebuild_command(index_dir, manifest)}, or configure the index's model (ASKDOCS_MODEL)"
+            f"for {model!r}",
+            hint=f"{rebuild_hint(index_dir, source_folders(manifest))}, or configure the index's model (ASKDOCS_MODEL)"
         )
     if dimension is not None and built_model.dimension != dimension:
         raise IndexMismatch(
             f"index at {index_dir} holds {built_model.dimension}-dimensional vectors but the model gives "
-            f"{dimension}: rebuild with {rebuild_command(index_dir, manifest)}"
+            f"{dimension}", index_dir, source_folders(manifest)
         )
     try:
-        _check_files(path, manifest, verify_checksums)
+        _check_files(index_dir, path, manifest, verify_checksums)
     except OSError as exc:  # a file that vanished between the listing and the read
-        raise IndexCorrupt(f"index at {path} cannot be read ({exc}): rebuild with "
-                           f"{rebuild_command(index_dir, manifest)}") from None
+        raise IndexCorrupt(f"index at {path} cannot be read ({exc})", index_dir, source_folders(manifest)) from None
     vectors = None
     try:
         vectors = _open_vectors(path, manifest, milvus_address, milvus_token)
@@ -721,14 +679,13 @@ def _open_generation(index_dir: Path, path: Path, model: str | None, dimension: 
         search_nprobe = None if section.get("type") == "milvus" else ann.check_opened(vectors, section, nprobe)
     except (RuntimeError, sqlite3.DatabaseError, OSError, ValueError, KeyError) as exc:
         _close_vectors(vectors)
-        raise IndexCorrupt(f"index at {path} is damaged ({exc}): rebuild with "
-                           f"{rebuild_command(index_dir, manifest)}") from None
+        raise IndexCorrupt(f"index at {path} is damaged ({exc})", index_dir, source_folders(manifest)) from None
     expected = manifest.counts
     if vectors.ntotal != len(table) or bm25.scores["num_docs"] != len(table) or len(docs) != expected.documents or len(table) != expected.chunks:
         _close_vectors(vectors)
         raise IndexCorrupt(
             f"index at {path} is inconsistent ({vectors.ntotal} vectors, {len(table)} chunks, {len(docs)} documents; "
-            f"manifest says {expected.model_dump(exclude_none=True)}): rebuild with {rebuild_command(index_dir, manifest)}"
+            f"manifest says {expected.model_dump(exclude_none=True)})", index_dir, source_folders(manifest)
         )
     stored = StoredIndex(
         path, manifest, vectors, chunk_table,
@@ -766,19 +723,19 @@ def _close_vectors(vectors) -> None:
         vectors.close()
 
 
-def _check_files(path: Path, manifest: Manifest, verify_checksums: bool) -> None:
+def _check_files(index_dir: Path, path: Path, manifest: Manifest, verify_checksums: bool) -> None:
+    sources = source_folders(manifest)
     for name, record in manifest.files.items():
         file = path / name
         if not file.is_file():
-            raise IndexCorrupt(f"index file {file} is missing: rebuild with {rebuild_command(path, manifest)}")
+            raise IndexCorrupt(f"index file {file} is missing", index_dir, sources)
         if file.stat().st_size != record.bytes:
             raise IndexCorrupt(
-                f"index file {file} has {file.stat().st_size} bytes, the manifest says {record.bytes}: "
-                f"rebuild with {rebuild_command(path, manifest)}"
+                f"index file {file} has {file.stat().st_size} bytes, the manifest says {record.bytes}",
+                index_dir, sources,
             )
         if verify_checksums and sha256_file(file) != record.sha256:
-            raise IndexCorrupt(f"index file {file} does not match its checksum: rebuild with "
-                               f"{rebuild_command(path, manifest)}")
+            raise IndexCorrupt(f"index file {file} does not match its checksum", index_dir, sources)
 
 
 def document_text_in_generation(index_dir: Path, generation: int, doc_id: str, sha256: str) -> str | None:
@@ -803,3 +760,21 @@ def document_text_in_generation(index_dir: Path, generation: int, doc_id: str, s
             continue  # pruned while we looked, or not a generation: as if it were not there
         return row[0] if row else None
     return None
+
+
+def published_digests(index_dir: Path) -> set[str] | None:
+    """The sha256 of every document some generation on disk holds; None when a database cannot be read."""
+    kept: set[str] = set()
+    for generation in (Path(index_dir) / GENERATIONS).iterdir():
+        database = generation / CHUNKS_DB
+        if not database.is_file():
+            continue  # a generation being written holds nothing published yet
+        try:
+            connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+            try:
+                kept.update(sha for (sha,) in connection.execute("SELECT sha256 FROM documents"))
+            finally:
+                connection.close()
+        except sqlite3.Error:
+            return None
+    return kept

@@ -17,11 +17,14 @@ from pathlib import Path
 
 from .documents import (BAD_NAME, DUPLICATE, EXCLUDED, HIDDEN, SYMLINK, UNREADABLE, UNSUPPORTED, Skipped,
                         file_kind, inside_folder)
+from .errors import BadInput
 from .selection import Selection
 
 
-class PathError(Exception):
+class PathError(BadInput):
     """A path given to a build that cannot be one: the build stops before anything is read or published."""
+
+    code = "bad_path"
 
 
 @dataclass(frozen=True)

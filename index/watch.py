@@ -215,12 +215,13 @@ def recorded_sources(index: Path) -> list[Path]:
 
     current = read_current(index)
     if current is None:
-        raise BuildError(f"no index at {index} to watch the folders of: build one with `build-index PATH... "
-                         f"--index {Path(index).resolve()} --watch`")
+        raise BuildError(f"no index at {index} to watch the folders of",
+                         f"build one with `build-index PATH... --index {Path(index).resolve()} --watch`")
     sources = source_folders(current[1])
     if not sources:
-        raise BuildError(f"the index at {index} does not record the folders it was built from; "
-                         f"rebuild it with `build-index PATH... --index {Path(index).resolve()}` once, then --watch works")
+        raise BuildError(f"the index at {index} does not record the folders it was built from",
+                         f"build it once with `build-index PATH... --index {Path(index).resolve()}`, then --watch "
+                         "works")
     return [Path(s) for s in sources]
 
 

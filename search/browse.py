@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 
+from index.errors import BadInput
 from index.store import StoredIndex, chunk_id_for
 
 from .citations import chunk_citation
@@ -16,8 +17,9 @@ from .models import DocumentList, DocumentSummary, PassageDetail
 CURSOR_PATTERN = r"^[0-9]{1,18}$"
 
 
-class BadCursor(ValueError):
-    pass
+class BadCursor(BadInput, ValueError):
+    code = "bad_cursor"
+    loc = ("cursor",)
 
 
 def get_passage(stored: StoredIndex, chunk_id: str, context_chars: int = 0) -> PassageDetail | None:

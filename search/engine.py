@@ -16,9 +16,9 @@ from index.embedder import Embedder, load_embedder
 from index.lexical import tokenize
 from index import page_boxes
 from index.locators import decode_locators
-from index.page_render import render_page
+from index.page_render import NoSuchPage, render_page
 from index.settings import Settings
-from index.store import IndexMismatch, StoredIndex, open_stored_index
+from index.store import StoredIndex, open_stored_index
 from index.structure import KIND_CODE, decode_blocks
 
 from . import retrieve
@@ -172,12 +172,12 @@ class Engine:
         return self.stored.document(doc_id) is not None
 
     def page_image(self, doc_id: str, page: int, width: int) -> bytes | None:
-        """PNG of a PDF page (index.page_render); None when no PDF has this id; IndexError for no such page."""
+        """PNG of a PDF page (index.page_render); None when no PDF has this id; NoSuchPage for no such page."""
         row = self.stored.document(doc_id)
         if row is None or row.kind != "pdf":
             return None
         if not 1 <= page <= max(1, len(row.page_starts)):
-            raise IndexError(f"no page {page} (the document has {len(row.page_starts)})")
+            raise NoSuchPage(f"no page {page} (the document has {len(row.page_starts)})")
         return render_page(self.stored.index_dir, Path(row.source), row.sha256, page, width,
                            int(self.settings.max_file_mb * 1_000_000))
 
@@ -396,10 +396,10 @@ def open_index(index: str | Path | None = None, settings: Settings | None = None
                                milvus_address=settings.milvus_address,
                                milvus_token=settings.milvus_token.get_secret_value() or None,
                                nprobe=settings.ann_nprobe)
-    problem = embedder.runtime_problem(stored.manifest.model.runtime)
-    if problem is not None:
+    mismatch = embedder.runtime_mismatch(stored.manifest.model.runtime, settings.index)
+    if mismatch is not None:
         stored.close()
-        raise IndexMismatch(f"index at {settings.index}: {problem}")
+        raise mismatch
     return Engine(stored, embedder, settings)
 
 

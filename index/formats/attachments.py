@@ -19,7 +19,7 @@ _INHERITED = ("from", "to", "cc", "date")
 
 def attachment_documents(mail, attachments: tuple[Attachment, ...], max_chars: int) -> tuple:
     """``mail`` (an index.documents.Document) with its attachments as Documents; a blank one is left out."""
-    from ..documents import Document
+    from ..reading import Document
 
     found = []
     for attachment in attachments:

@@ -43,7 +43,7 @@ class Attachment(NamedTuple):
 
 
 def load_error(reason: str) -> Exception:
-    from ..documents import LoadError
+    from ..reading import LoadError
 
     return LoadError(reason)
 
@@ -74,9 +74,9 @@ def checked_zip(data: bytes, what: str) -> zipfile.ZipFile:
 
 def decode_text(data: bytes) -> str:
     """Text formats (CSV, reStructuredText) decode as ``.txt`` files do (index.decoding: BOMs, legacy code pages)."""
-    from ..documents import _decode
+    from ..reading import decode_text_format
 
-    return _decode(data)[0]
+    return decode_text_format(data)[0]
 
 
 class Builder(TextBuilder):

@@ -3,7 +3,7 @@
 The stored text opens with the subject (a heading, and the title) and the From/To/Cc/Date headers, one line
 each, then the body: the plain-text part, else the HTML part through the HTML walker. The headers are in the
 stored text so a question about who wrote or when finds them, and so ``email_metadata`` can read the
-filterable ``from``/``to``/``cc``/``date`` values back from the text (an unchanged file in an incremental
+filterable ``from``/``to``/``cc``/``date`` values back from the text (``index.metadata``) (an unchanged file in an incremental
 build is not parsed again).
 
 Attachments of a supported type are read by their own loaders and become documents of their own, with the
@@ -18,13 +18,10 @@ import email.policy
 import email.utils
 import hashlib
 import posixpath
-import re
 
 from ..extract import html_structure, text_structure
+from ..metadata import EMAIL_HEADERS
 from .base import Attachment, Builder, Extracted, load_error
-
-_HEADERS = ("From", "To", "Cc", "Date")
-_HEADER_LINE = re.compile(r"^(From|To|Cc|Date): (.*)$", re.MULTILINE)
 
 
 def load_email(data: bytes, max_chars: int) -> Extracted:
@@ -32,7 +29,7 @@ def load_email(data: bytes, max_chars: int) -> Extracted:
         raise load_error("binary file (contains NUL bytes)")
     try:
         message = email.message_from_bytes(data, policy=email.policy.default)
-        headers = {name: message.get(name) for name in ("Subject", *_HEADERS)}
+        headers = {name: message.get(name) for name in ("Subject", *EMAIL_HEADERS)}
     except Exception as exc:  # a malformed header the modern policy cannot parse
         raise load_error(f"corrupt e-mail ({type(exc).__name__}: {exc})") from None
     if not any(headers.values()) or message.defects and not message.get_payload():
@@ -40,7 +37,7 @@ def load_email(data: bytes, max_chars: int) -> Extracted:
     out = Builder(max_chars)
     subject = " ".join(str(headers["Subject"] or "").split())
     out.add("heading", subject, 1)
-    for name in _HEADERS:
+    for name in EMAIL_HEADERS:
         value = _header_text(name, headers[name])
         if value:
             out.add("table_row", f"{name}: {value}")
@@ -66,7 +63,8 @@ def load_email(data: bytes, max_chars: int) -> Extracted:
 
 def _attachments(message, max_chars: int) -> tuple[list[Attachment], list[str]]:
     """The attachments read, and for every attachment a line saying what became of it."""
-    from ..documents import SUPPORTED_SUFFIXES, LoadError
+    from ..documents import SUPPORTED_SUFFIXES
+    from ..reading import LoadError
 
     read: list[Attachment] = []
     outcomes: list[str] = []
@@ -120,19 +118,3 @@ def _header_text(name: str, value) -> str:
         parsed = getattr(value, "datetime", None)
         return parsed.isoformat() if parsed is not None else " ".join(str(value).split())
     return " ".join(str(value).split())
-
-
-def email_metadata(text: str) -> dict:
-    """``from``, ``to``, ``cc`` (addresses, lower case) and ``date`` (ISO 8601) from a stored e-mail's header lines."""
-    meta: dict = {}
-    # The header lines come right after the subject, before the body: only the first few lines are theirs.
-    head = "\n".join(text.split("\n", len(_HEADERS) + 1)[: len(_HEADERS) + 1])
-    for name, value in _HEADER_LINE.findall(head):
-        key = name.lower()
-        if name == "Date":
-            meta[key] = value
-            continue
-        addresses = [address.lower() for _, address in email.utils.getaddresses([value]) if address]
-        if addresses:
-            meta[key] = addresses[0] if name == "From" else addresses
-    return meta
