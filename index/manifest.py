@@ -17,13 +17,17 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .errors import IndexUnavailable, describe_validation
+
 if TYPE_CHECKING:
     from .embedder import Embedder
     from .settings import Settings
 
 
-class ManifestError(ValueError):
-    pass
+class ManifestError(IndexUnavailable, ValueError):
+    """A manifest that does not read as one (index.store turns it into IndexCorrupt with the rebuild command)."""
+
+    code = "manifest_invalid"
 
 
 class ModelSection(BaseModel):
@@ -97,8 +101,7 @@ class Manifest(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise ManifestError(problems) from None
+            raise ManifestError(describe_validation(exc.errors(), "manifest")) from None
 
     def section(self, name: str) -> dict | None:
         """A recorded section as plain data (None: not recorded), for comparing with what a build writes."""

@@ -16,6 +16,8 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from .errors import BadInput
+
 CACHE_FILE = "embedding-cache.sqlite"  # in the index folder, beside generations/, so a new generation keeps it
 ENV_PREFIX = "ASKDOCS_"
 
@@ -199,7 +201,7 @@ class Settings(BuildSettings, VectorStoreSettings, SearchSettings, ServerSetting
 SECTIONS = (BuildSettings, VectorStoreSettings, SearchSettings, ServerSettings)
 
 
-class SettingsError(ValueError):
+class SettingsError(BadInput, ValueError):
     """A setting's value is not accepted; the message is one line naming its variable or flag."""
 
 
