@@ -51,7 +51,10 @@ PASSAGES = 5  # the answer is chosen among the candidates of this many passages 
 # features raised the likelihood but not the share of questions answered (name_coverage: train half 0.7903 ->
 # 0.7820, real-documents dev 0.4429 -> 0.4286).
 TRAINED_FEATURES = ["cos", "coverage", "coverage_rel", "cos_x_coverage", "kind_definition", "default_cue",
-                    "identifier_cue", "number_cue", "when_cue", "who_cue", "term_cue"]
+                    "identifier_cue", "number_cue", "when_cue", "who_cue", "term_cue",
+                    # from the dev error analysis (bench/README.md "Why the answer sentence missed"): a command line
+                    # with the sentence that introduces it
+                    "kind_example"]
 WEIGHTS = ROOT / "search" / "data" / SCORER_FILE
 
 
@@ -114,6 +117,8 @@ def fit(questions: list[tuple[np.ndarray, np.ndarray, float]], c: float):
     scale = x_all.std(axis=0)
     scale = np.where(scale > 1e-6, scale, 1.0)
     used = np.array([f in TRAINED_FEATURES for f in FEATURES], dtype=np.float64)
+    if not used.any():
+        raise ValueError("no trained features")
     groups = [((x - mean) / scale * used, y.astype(bool), w) for x, y, w in questions]
     total = sum(w for _, _, w in groups)
     dim = x_all.shape[1]
@@ -198,7 +203,12 @@ def main() -> None:
                         help="reuse the candidates of the last run (var/answer-scorer-candidates.pkl): only after "
                              "changes to the model, not to candidates or features")
     parser.add_argument("--no-write", action="store_true", help="do not overwrite the packaged weights")
+    parser.add_argument("--features", help="comma-separated features to train (default: TRAINED_FEATURES)")
+    parser.add_argument("--report-test", action="store_true",
+                        help="also collect and score the real-documents test split (only once the model is final)")
     args = parser.parse_args()
+    if args.features:
+        TRAINED_FEATURES[:] = args.features.split(",")
     started = time.time()
     rng = random.Random(SEED)
 
@@ -214,6 +224,8 @@ def main() -> None:
     if args.reuse and cache.exists():
         squad_train, squad_heldout, real_dev, real_test = pickle.loads(cache.read_bytes())
         print(f"reused the candidates collected in {cache}", flush=True)
+        if not args.report_test:
+            real_test = []
     else:
         settings = Settings()
         squad_engine = open_index(prepare_index(args.squad, settings, None, progress=False).path, settings)
@@ -241,7 +253,7 @@ def main() -> None:
         by_split = {split: [(q["id"], q["question"], q["answers"]) for q in realdocs if q["split"] == split]
                     for split in ("dev", "test")}
         real_dev = collect(real_engine, by_split["dev"], realdocs_contains)
-        real_test = collect(real_engine, by_split["test"], realdocs_contains)
+        real_test = collect(real_engine, by_split["test"], realdocs_contains) if args.report_test else []
         real_engine.close()
         print(f"real-documents candidates collected ({time.time() - started:.0f} s)", flush=True)
         cache.parent.mkdir(parents=True, exist_ok=True)
