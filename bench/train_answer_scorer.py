@@ -53,8 +53,9 @@ PASSAGES = 5  # the answer is chosen among the candidates of this many passages 
 TRAINED_FEATURES = ["cos", "coverage", "coverage_rel", "cos_x_coverage", "kind_definition", "default_cue",
                     "identifier_cue", "number_cue", "when_cue", "who_cue", "term_cue",
                     # from the dev error analysis (bench/README.md "Why the answer sentence missed"): a command line
-                    # with the sentence that introduces it
-                    "kind_example"]
+                    # with the sentence that introduces it, and the passage rank (7 of the 10 answers taken from
+                    # the wrong passage came from one ranked below the passage that held the answer)
+                    "kind_example", "rank"]
 WEIGHTS = ROOT / "search" / "data" / SCORER_FILE
 
 
