@@ -12,6 +12,7 @@ from index.build import build_index
 from index.chunking import split_sentences
 from index.settings import Settings
 from search import open_index
+from search.answer import name_terms
 from search.candidates import line_kind, units
 from search.scorer import FEATURES, Candidate, features, load_scorer, question_info
 from search.terms import keys
@@ -352,3 +353,15 @@ def test_command_lines_and_synopses_are_answers(technical_engine, question, expe
     assert not response.no_answer, response.signals
     assert expected in response.answer.text
     _assert_citations_exact(technical_engine, response)
+
+
+@pytest.mark.parametrize("question, names", [
+    ("How do I open a database that lives only in RAM?", set()),        # an acronym spelling an everyday word
+    ("How do I create a key pair for passwordless SSH logins?", {"ssh", "login"}),  # password + less is everyday
+    ("What port does MySQL listen on by default?", {"mysql"}),
+    ("How do I share the x axis between matplotlib subplots?", {"matplotlib", "subplot"}),
+])
+def test_names_the_no_answer_rule_requires(question, names):
+    # A missing name is what refuses an off-corpus question; "RAM" and "passwordless" refused answerable
+    # real-documents dev questions whose passage says "in-memory" and "without remote passwords".
+    assert name_terms(question) == names
