@@ -18,7 +18,6 @@ Never run on the test split while tuning.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import Counter
 from pathlib import Path
@@ -28,7 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import ROOT, write_result  # noqa: E402
-from bench.realdocs import contains, load_questions, norm  # noqa: E402
+from bench.realdocs import contains, load_questions  # noqa: E402
 from index.structure import KIND_CODE  # noqa: E402
 from search import open_index  # noqa: E402
 from search.candidates import groups  # noqa: E402
@@ -36,14 +35,14 @@ from search.candidates import groups  # noqa: E402
 KIND_NAME = {v: k for k, v in KIND_CODE.items()}
 
 
-def where_gold(engine, passage, answers: list[str]) -> list[dict]:
+def where_gold(stored, rows: dict[str, int], passage, answers: list[str]) -> list[dict]:
     """The regrouped sentences of ``passage`` that overlap an occurrence of a gold string, with their kinds."""
-    stored = engine.stored
     start = passage.citation.char_start
     text = passage.text
     lowered = text.casefold()
     out = []
-    first, count = _sentence_range(engine, passage)
+    row = rows[passage.citation.chunk_id]
+    first, count = int(stored.chunks["sentence_first"][row]), int(stored.chunks["sentence_count"][row])
     sentence_spans = [(int(a), int(b)) for a, b in stored.sentence_spans[first:first + count]
                       if start <= int(a) and int(b) <= start + len(text)]
     gs = groups(text, start, sentence_spans)
@@ -69,14 +68,7 @@ def _block_kinds(stored, first, spans, g, kinds):
                    if sp in all_spans})
 
 
-def _sentence_range(engine, passage) -> tuple[int, int]:
-    stored = engine.stored
-    # The chunk row from the citation's chunk id (the benchmark index is small enough to search).
-    row = engine._row_of_chunk[passage.citation.chunk_id]
-    return int(stored.chunks["sentence_first"][row]), int(stored.chunks["sentence_count"][row])
-
-
-def analyse(engine, q: dict) -> dict:
+def analyse(engine, rows: dict[str, int], q: dict) -> dict:
     response, _, ev = engine.evidence(q["question"], 5, "hybrid")
     answers = q["answers"]
     passages = response.passages[:5]
@@ -100,7 +92,7 @@ def analyse(engine, q: dict) -> dict:
                                "place": int(np.flatnonzero(order == i)[0]) + 1, "text": ev.texts[i][:300]}
                               for i in gold_cands]
     out["gold_in_passages"] = [{"rank": i + 1, "doc": passages[i].citation.doc_id,
-                                "where": where_gold(engine, passages[i], answers)} for i in in_passages]
+                                "where": where_gold(engine.stored, rows, passages[i], answers)} for i in in_passages]
     out["passages"] = [{"rank": p.rank, "doc": p.citation.doc_id, "section": p.citation.section,
                         "text": p.text[:600]} for p in passages]
     if response.no_answer:
@@ -131,9 +123,10 @@ def main() -> None:
     parser.add_argument("--out", default="answer-errors.json")
     args = parser.parse_args()
     engine = open_index(args.index)
-    engine._row_of_chunk = {cid: i for i, cid in enumerate(engine.stored.chunk_ids(list(range(engine.stored.n_chunks))))}
+    # Chunk rows by chunk id, to find a passage's stored sentences (the benchmark index is small enough to list).
+    rows = {cid: i for i, cid in enumerate(engine.stored.chunk_ids(list(range(engine.stored.n_chunks))))}
     questions = [q for q in load_questions() if q["split"] == args.split and q["answers"]]
-    results = [analyse(engine, q) for q in questions]
+    results = [analyse(engine, rows, q) for q in questions]
     engine.close()
     failures = [r for r in results if r.get("category")]
     counts = Counter(r["category"] for r in failures)

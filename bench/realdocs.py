@@ -360,7 +360,8 @@ def print_table(summaries: dict, build_info: dict) -> None:
         print(f"{label:28s}" + "".join(f"{c:>16s}" for c in cells))
     for pct in ("p50", "p95"):
         print(f"{'/ask latency ' + pct + ' ms':28s}" + "".join(f"{summaries[s]['latency_ms'][pct]:>16}" for s in splits))
-    print(f"\nby gold package (dev + test): {'hit@1':>7s}{'hit@5':>7s}{'ans@5':>7s}{'sentence':>9s}")
+    asked = " + ".join(x for x in summaries if x != "all")
+    print(f"\nby gold package ({asked}): {'hit@1':>7s}{'hit@5':>7s}{'ans@5':>7s}{'sentence':>9s}")
     for package, r in summaries["all"]["by_package"].items():
         print(f"  {package:22s} n={r['n']:<4d}" + "".join(f"{r[k]:7.2f}" for k in ("hit@1", "hit@5", "answer@5"))
               + f"{r['answer_sentence']:9.2f}")

@@ -6,7 +6,8 @@
 Data, fixed and reproducible (seed 0):
 - SQuAD v1.1 dev, split into two halves by sha256 of the article title (first byte even: the *train* half).
   Only train-half questions are trained on; the held-out half is only scored.
-- The real-documents benchmark's dev questions (bench/realdocs_questions.jsonl, split "dev"); never test.
+- The real-documents benchmark's dev questions (bench/realdocs_questions.jsonl, split "dev"); never test. The
+  test split is only collected and scored with --report-test, once the model is final.
 
 Each question goes through Engine.evidence (the same code as POST /ask, hybrid, top 5): every candidate of the
 first passages with its features. A candidate is positive when it contains a gold answer string. When a shorter
