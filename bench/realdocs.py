@@ -4,6 +4,7 @@
     python bench/realdocs.py verify               # every gold answer occurs in its gold document (and page)
     python bench/realdocs.py build [--rebuild]    # only the index (reused when nothing it depends on changed)
     python bench/realdocs.py run [--rebuild]      # build or reuse, serve, ask every question, report
+    python bench/realdocs.py run --split dev      # only the dev half (while tuning)
 
 Everything goes through the real components: `build-index` as a child process, a real `askdocs serve` on a
 free loopback port, and HTTP. Results are reported per split: tune on dev, look at test only to confirm.
@@ -358,7 +359,8 @@ def print_table(summaries: dict, build_info: dict) -> None:
         print(f"{label:28s}" + "".join(f"{c:>16s}" for c in cells))
     for pct in ("p50", "p95"):
         print(f"{'/ask latency ' + pct + ' ms':28s}" + "".join(f"{summaries[s]['latency_ms'][pct]:>16}" for s in splits))
-    print(f"\nby gold package (dev + test): {'hit@1':>7s}{'hit@5':>7s}{'ans@5':>7s}{'sentence':>9s}")
+    asked = " + ".join(x for x in summaries if x != "all")
+    print(f"\nby gold package ({asked}): {'hit@1':>7s}{'hit@5':>7s}{'ans@5':>7s}{'sentence':>9s}")
     for package, r in summaries["all"]["by_package"].items():
         print(f"  {package:22s} n={r['n']:<4d}" + "".join(f"{r[k]:7.2f}" for k in ("hit@1", "hit@5", "answer@5"))
               + f"{r['answer_sentence']:9.2f}")
@@ -368,6 +370,9 @@ def print_table(summaries: dict, build_info: dict) -> None:
 
 def run(args) -> int:
     questions = load_questions()
+    if args.split != "all":
+        # Tuning runs ask dev alone, so the test half is not seen until the change is final.
+        questions = [q for q in questions if q["split"] == args.split]
     build_info = build(args.corpus, args.index, args.rebuild)
     log_dir = ROOT / "var" / "realdocs"
     server = Server(args.index, log_dir / "serve.log")
@@ -384,7 +389,8 @@ def run(args) -> int:
         o["question"], o["gold_doc_id"], o["answers"] = q["question"], q["doc_id"], q["answers"]
         if q.get("page"):
             o["gold_page"] = q["page"]
-    summaries = {split: summarise([o for o in outcomes if o["split"] == split]) for split in ("dev", "test")}
+    splits = ("dev", "test") if args.split == "all" else (args.split,)
+    summaries = {split: summarise([o for o in outcomes if o["split"] == split]) for split in splits}
     summaries["all"] = summarise(outcomes)
     print_table(summaries, build_info)
     state = askdocs_state()
@@ -416,6 +422,8 @@ def main() -> int:
     parser.add_argument("--index", type=Path, default=INDEX)
     parser.add_argument("--rebuild", action="store_true", help="build even when the stamp says the index is current")
     parser.add_argument("--out", default="realdocs.json", help="file name under bench/results/")
+    parser.add_argument("--split", choices=["all", "dev", "test"], default="all",
+                        help="ask only this split's questions (tune with dev; test once, at the end)")
     args = parser.parse_args()
     if args.command == "verify":
         return verify(args.corpus)

@@ -61,14 +61,34 @@ def _common_words() -> frozenset[str]:
 
 def name_terms(question: str) -> set[str]:
     """Lemma keys of the words that name something: capitalised after the first word ("MariaDB", "Redis"), or not
-    an everyday word (a whole word of the model's vocabulary: "matplotlib", "bashrc" are not)."""
+    an everyday word (a whole word of the model's vocabulary: "matplotlib", "bashrc" are not).
+
+    Not names: an acronym that spells an everyday word ("RAM", "CREATE INDEX": what is missing is the word, which a
+    passage says otherwise, "in-memory"), and an everyday word with an inflection or a suffix the vocabulary lacks
+    ("passwordless", "logins", "scheduler"). Both refused answerable real-documents dev questions."""
     out: set[str] = set()
     common = _common_words()
     for i, m in enumerate(_WORD.finditer(question)):
         word = m.group(0)
-        if (i > 0 and any(c.isupper() for c in word)) or word.lower() not in common:
+        lower = word.lower()
+        if word.isupper() and lower in common:
+            continue
+        if (i > 0 and any(c.isupper() for c in word)) or not _everyday(lower, common):
             out.update(keys(word))
     return out - QUESTION_WORDS
+
+
+_SUFFIXES = ("less", "ness", "ers", "er", "s", "es", "ed", "ing", "able", "ly")
+
+
+def _everyday(word: str, common: frozenset[str]) -> bool:
+    if word in common:
+        return True
+    for suffix in _SUFFIXES:
+        stem = word[: -len(suffix)]
+        if word.endswith(suffix) and len(stem) >= 4 and (stem in common or stem + "e" in common):
+            return True
+    return False
 
 
 def rarest_term(bm25, query_tokens: list[str], among: set[str] | None = None) -> str | None:

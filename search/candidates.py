@@ -10,7 +10,9 @@ answers, so the stored sentences are first regrouped and classified:
   are never candidates (a heading's answer is what follows it, which is a candidate of its own);
 - a definition-list term or an option/signature line (short, no closing punctuation) is not a candidate alone
   but together with its description: term + first sentence, and term + the description up to a length cap;
-- a lead-in ending in ':' is a candidate together with the list that follows it.
+- a lead-in ending in ':' is a candidate together with the list that follows it;
+- a command line ("$ ssh-keygen -t rsa") is a candidate together with the sentence that introduces it; a command's
+  synopsis ("mapfile [-d delim] [-n count] ... [array]") is a term, answered with its description.
 
 Every candidate is one contiguous span of the stored text (start of its first sentence to the end of its last),
 so its citation slices the document exactly. Nothing here crosses a chunk's edge.
@@ -38,6 +40,16 @@ _HEADING_MARK = re.compile(r"^\s*(?:#{1,6}\s|(?:chapter|section|part|appendix)\s
                            re.IGNORECASE)
 # An option, command, setting or signature: what a definition list names.
 _TERM_SHAPE = re.compile(r"(?:^|\s)(?:--?[\w][\w-]*|\\\w+|\w+\(.*\)|[\w.]*_[\w.]*|[A-Z][A-Z0-9_]{2,}\b|\[.*\])")
+# A command line as manuals print it: a shell or client prompt, then the command ("$ ssh-keygen -t rsa",
+# "# dpkg-reconfigure tzdata", "sqlite> PRAGMA foreign_keys = ON;"). "# " followed by a lower-case word is a root
+# prompt, not a Markdown heading (the index marks real headings).
+_COMMAND = re.compile(r"^\s*(?:[$#%]\s+[a-z][\w.+-]*|[a-z]\w*(?:=[#>]|>)\s+\S|=>\s+\S)")
+# A synopsis: a name and its bracketed arguments ("mapfile [-d delim] [-n count] ... [array]"), however long.
+_BRACKETED = re.compile(r"\[[^\[\]]*\]")
+# A short line that ends in one of these words is a sentence cut off (by a page break, a running header), not a
+# term or a heading: "The ERR trap is".
+_DANGLING = frozenset("a an the of to and or in on with for by from as at is are was were be been that which "
+                      "whose than if when".split())
 
 MAX_SHORT_WORDS = 12   # a line with no closing punctuation and at most this many words is a heading or a term
 MIN_WORDS = 3          # fewer words, no digit and no identifier: a fragment
@@ -62,6 +74,10 @@ def line_kind(text: str) -> str:
         return "marker"
     if _DOT_LEADER.search(stripped):
         return "toc"
+    if _COMMAND.match(stripped) and "\n\n" not in stripped:
+        return "command"
+    if _synopsis(body):
+        return "term"
     first_line = stripped.split("\n", 1)[0]
     if _NAV_START.match(body) and len(words) <= 10:
         return "navigation"
@@ -76,7 +92,9 @@ def line_kind(text: str) -> str:
     if not terminal and len(words) <= MAX_SHORT_WORDS and _TRAILING_PAGE.search(stripped) and len(words) >= 2:
         return "toc"  # a TOC line or a running header: "Chapter 2: R Basics 10"
     if not terminal and len(words) <= MAX_SHORT_WORDS:
-        if marked or _TERM_SHAPE.search(body):
+        if words and words[-1].lower() in _DANGLING:
+            return "fragment"
+        if marked or _TERM_SHAPE.match(body) or (_TERM_SHAPE.search(body) and not _prose_start(body)):
             return "term"  # "- checkpoint_timeout (integer)", "--norc", "\timing"
         return "fragment" if body[:1].islower() else "heading"
     if _HEADING_MARK.match(stripped) and not terminal:
@@ -84,6 +102,23 @@ def line_kind(text: str) -> str:
     if len(words) < MIN_WORDS and not any(c.isdigit() for c in body) and not _TERM_SHAPE.search(body):
         return "fragment"
     return ELIGIBLE
+
+
+def _synopsis(body: str) -> bool:
+    """A command's synopsis: two or more bracketed arguments and hardly a word outside them, no closing '.'."""
+    brackets = _BRACKETED.findall(body)
+    if len(brackets) < 2 or body.rstrip().endswith((".", ":", "?")) and not body.rstrip().endswith("...]"):
+        return False
+    outside = _words(_BRACKETED.sub(" ", body))
+    return len(outside) <= 6 and bool(outside) and not outside[0][:1].isupper()
+
+
+def _prose_start(body: str) -> bool:
+    """A line that reads as a clause ("specifying the -p option to the command builtin command"), not as a command
+    and its arguments ("set terminal dumb {size <xchars>,<ychars>}"): lower case, with function words in it."""
+    words = body.split()
+    return (len(words) >= 4 and words[0][:1].islower() and words[0].isalpha()
+            and sum(w.lower() in _DANGLING for w in words[1:]) >= 2)
 
 
 # ---------------------------------------------------------------------------------------------------- units
@@ -106,7 +141,7 @@ class Unit:
     start: int
     end: int
     sentences: list[int]  # indices of the passage's stored sentences (their vectors are averaged)
-    kind: str             # sentence | definition | definition-long | list
+    kind: str             # sentence | definition | definition-long | list | example
     group: int            # index of the group the answer part starts at
     context: str = ""     # the heading or term this unit sits under (within the chunk), for features
     core: list[int] = field(default_factory=list)  # the sentences whose vectors stand for it (not a term line)
@@ -163,7 +198,21 @@ def units(text: str, offset: int, spans) -> tuple[list[Group], list[Unit]]:
             unit = _list(gs, j, context)
             if unit:
                 found.append(unit)
+        elif g.kind == "command" and j > 0 and gs[j - 1].kind == ELIGIBLE:
+            found.append(_example(gs, j, context))
     return gs, found
+
+
+def _example(gs: list[Group], j: int, context: str) -> Unit:
+    """The sentence that introduces a command line, with the command lines after it ("Generate authentication keys
+    locally ... by the following." + "$ ssh-keygen -t rsa"): the command is the answer to "how do I", and the
+    sentence says what it does. Its vector is the sentence's (a command says little to the model)."""
+    lead = gs[j - 1]
+    end = j
+    while end + 1 < len(gs) and gs[end + 1].kind == "command" and gs[end + 1].end - lead.start <= LIST_CHARS:
+        end += 1
+    return Unit(lead.start, gs[end].end, list(range(lead.first, gs[end].last + 1)), "example", j - 1, context,
+                core=list(range(lead.first, lead.last + 1)))
 
 
 def _definition(gs: list[Group], j: int) -> list[Unit]:
@@ -204,7 +253,7 @@ def _list(gs: list[Group], j: int, context: str) -> Unit | None:
         g = gs[k]
         if g.kind in ("heading", "question", "toc", "navigation"):
             break
-        if _LIST_MARKER.match(g.text) or g.kind in ("term", "marker"):
+        if _LIST_MARKER.match(g.text) or g.kind in ("term", "marker", "command"):
             items += g.kind != "marker"
         elif items == 0:
             # Not a list: a lead-in followed by prose or a code line is still its own introduction.

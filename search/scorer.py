@@ -14,7 +14,7 @@ real-documents dev questions; its weights ship in ``search/data/answer_scorer.js
   "who", an identifier / ``--option`` / ``\\command`` for "which option/command/setting", "default" for
   "default" questions; each cue fires only when the question asks for it;
 - where it is: passage rank, fused score behind the top passage, same document as the top passage, the kind of
-  unit (sentence, definition, list), its length.
+  unit (sentence, definition, list, example: a command line with the sentence that introduces it), its length.
 """
 
 from __future__ import annotations
@@ -38,15 +38,19 @@ _YEAR_OR_DATE = re.compile(
     r"\b(?:1[5-9]\d\d|20\d\d)\b|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+\d|"
     r"\b\d{1,2}(?:st|nd|rd|th)?\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)|\bcentury\b",
     re.IGNORECASE)
-_IDENTIFIER = re.compile(r"(?:^|[\s(\"'`])(?:--?[A-Za-z][\w-]*|\\[A-Za-z]+|[A-Za-z]\w*_\w+|[A-Za-z_]\w*\(\)|"
-                         r"[A-Z][A-Z0-9_]{2,}\b|\.[A-Za-z]\w+|~/\S+|/\w+/\S*|\w+\.\w{1,4}\b|%\w)")
+_IDENTIFIER = re.compile(r"(?:^|[\s(\[{\"'`])(?:--?[A-Za-z][\w-]*|\\[A-Za-z]+|[A-Za-z]\w*_\w+|[A-Za-z_]\w*\(\)|"
+                         r"[A-Z][A-Z0-9_]{2,}\b|\.[A-Za-z]\w+|~/\S+|/\w+/\S*|\w+\.\w{1,4}\b|%\w)|"
+                         r"(?m:^\s*[$#]\s+[a-z][\w.+-]*)")  # a command after a shell prompt
 _CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+")
 _UNIT_WORDS = re.compile(r"\b(?:seconds?|minutes?|hours?|days?|bytes?|kb|mb|gb|kib|mib|gib|percent|%|ms|s)\b",
                          re.IGNORECASE)
 
 _ASKS_NUMBER = re.compile(r"\bhow (?:many|much|long|big|large|old|far|often|high|low|fast|small)\b|"
                           r"\bwhat (?:is the |was the )?(?:number|percentage|size|limit|maximum|minimum|amount|"
-                          r"population|cost|price|length)\b|\bhow\s+\w+\s+(?:bytes|characters|rows|columns)\b",
+                          r"population|cost|price|length)\b|\bhow\s+\w+\s+(?:bytes|characters|rows|columns)\b|"
+                          # a quantity named anywhere: "the largest page size", "the cost of a ... page", "what exit
+                          # status", "default memory for VACUUM"
+                          r"\b(?:largest|smallest|maximum|minimum|cost|port|exit (?:status|code)|timeout|memory)\b",
                           re.IGNORECASE)
 _ASKS_WHEN = re.compile(r"\bwhen\b|\bwhat (?:year|date|day|month|century|decade|time)\b|\bin which year\b",
                         re.IGNORECASE)
@@ -64,7 +68,7 @@ FEATURES = [
     "rank", "fused_gap", "same_doc_as_top",
     "kind_definition", "kind_definition_long", "kind_list",
     "number_cue", "when_cue", "who_cue", "identifier_cue", "default_cue", "how_cue", "no_cue_asked",
-    "cos_x_coverage", "term_cue", "name_coverage",
+    "cos_x_coverage", "term_cue", "name_coverage", "kind_example",
 ]
 
 
@@ -144,6 +148,7 @@ def features(q: QuestionInfo, candidates: list[Candidate], query_vector: np.ndar
             float(q.asks_identifier and c.kind.startswith("definition")
                   and _new_matches(_IDENTIFIER, c.context, q.text)),
             len(q.names & ks) / len(q.names) if q.names else 0.0,
+            float(c.kind == "example"),
         ])
     return np.asarray(rows, dtype=np.float32)
 
