@@ -5,7 +5,7 @@
     python bench/ann.py --sizes 50000,100000,200000 --skip-scifact --skip-synthetic   # flat latency by size
 
 (a) SciFact: the chunk vectors of an existing eval index (torch-built, read-only; see --scifact-index) and
-    the SciFact test questions embedded with the same model. IVF is built by ``index.ann.build``, the
+    the SciFact test questions embedded with the same model. IVF is built by ``index.vectors.faiss_store.build``, the
     code a build runs, with its default nlist for that size and a sweep of nprobe.
 (b) Synthetic: ``--synthetic-n`` vectors (default 1,000,000), 384-d, normalised. Uniform random vectors
     are no stand-in for embeddings (in 384-d they are all nearly orthogonal, with no clusters for IVF to
@@ -38,8 +38,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import RESULTS, SCIFACT, machine, peak_rss_mb, write_result  # noqa: E402
-from index import ann, beir  # noqa: E402
-from search.filters import ChunkFilter  # noqa: E402
+from index import beir  # noqa: E402
+from index.vectors import Selection  # noqa: E402
+from index.vectors import faiss_store as ann  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 # A worktree has no var/ of its own: the main checkout's eval indexes are read, never written.
@@ -128,15 +129,15 @@ def filtered(flat: faiss.Index, ivf: faiss.Index, queries: np.ndarray, nprobe: i
              timed_queries: int, direct_up_to: int = 32768) -> list[dict]:
     """Filtered dense search at 1M both ways a filter can run: scoring the matching rows one by one
     (reconstruct + dot product, only while they are few) and the IVF selector with nprobe widened by
-    selectivity (``ChunkFilter.faiss_params``, as the read path does). Matching rows are random."""
+    selectivity (``IVFStore.parameters``, as the read path does). Matching rows are random."""
     rows = []
     rng = np.random.default_rng(11)
     faiss.omp_set_num_threads(1)
     for selectivity in selectivities:
-        only = ChunkFilter(mask=rng.random(flat.ntotal) < selectivity)
-        exact = only.faiss_params()
+        only = Selection(rng.random(flat.ntotal) < selectivity)
+        exact = ann.FlatStore(flat).parameters(only)
         truth = np.array([flat.search(q.reshape(1, -1), K, params=exact)[1][0] for q in queries[:timed_queries]])
-        paths = {"ivf-selector": only.faiss_params(nprobe, ivf.nlist)}
+        paths = {"ivf-selector": ann.IVFStore(ivf, nprobe).parameters(only)}
         if only.count <= direct_up_to:
             paths["direct"] = None
         found = {path: [] for path in paths}
@@ -145,7 +146,7 @@ def filtered(flat: faiss.Index, ivf: faiss.Index, queries: np.ndarray, nprobe: i
             query = query.reshape(1, -1)
             for path, params in paths.items():  # alternated per question
                 started = time.perf_counter()
-                if params is None:  # what search.retrieve.dense does for a small selection
+                if params is None:  # what the FAISS store does for a small selection
                     scores = ivf.reconstruct_batch(only.rows) @ query[0]
                     top = only.rows[np.argsort(-scores)[:K]]
                 else:
@@ -298,7 +299,7 @@ def main() -> None:
     parser.add_argument("--nprobes", type=lambda s: [int(x) for x in s.split(",")],
                         default=[1, 2, 4, 8, 16, 32, 48, 64, 96, 128])
     parser.add_argument("--nlists", type=lambda s: [int(x) for x in s.split(",")], default=None,
-                        help="IVF list counts for the synthetic run (default: index.ann's choice)")
+                        help="IVF list counts for the synthetic run (default: faiss_store's choice)")
     parser.add_argument("--selectivities", type=lambda s: [float(x) for x in s.split(",")],
                         default=[0.001, 0.004, 0.01, 0.03, 0.1, 0.3])
     parser.add_argument("--filter-queries", type=int, default=100)

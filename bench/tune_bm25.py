@@ -62,7 +62,7 @@ def main() -> None:
     query_texts = beir.load_queries(args.dataset)
     queries = [q for q in qrels if q in query_texts][: args.limit]
     vectors = engine.embedder.encode_queries([query_texts[q] for q in queries])
-    dense_all = [stored.vectors.search(v.reshape(1, -1), 100) for v in vectors]
+    dense_all = [stored.vectors.search(v.reshape(1, -1), 100)[0] for v in vectors]
 
     for name, stopwords in STOPWORD_LISTS.items():
         for k1, b in ((1.2, 0.75), (0.9, 0.4)):
@@ -70,13 +70,13 @@ def main() -> None:
             model = bm25s.BM25(method="lucene", k1=k1, b=b)
             model.index([tokenize(t) for t in retrieval_texts], show_progress=False)
             runs = {"bm25": {}, "hybrid": {}}
-            for query_id, vector, (dense_scores, dense_rows) in zip(queries, vectors, dense_all):
+            for query_id, vector, dense_hits in zip(queries, vectors, dense_all):
                 tokens = [t for t in tokenize(query_texts[query_id]) if t in model.vocab_dict]
                 lexical_all = model.get_scores(tokens) if tokens else np.zeros(stored.n_chunks, np.float32)
                 lexical_rows = np.argsort(-lexical_all)[:100]
                 lexical_rows = lexical_rows[lexical_all[lexical_rows] > 0]
-                pool = np.union1d(dense_rows[0], lexical_rows)
-                cosine = stored.vectors.reconstruct_batch(pool.astype(np.int64)) @ vector
+                pool = np.union1d(dense_hits.ids, lexical_rows)
+                cosine = stored.vectors.get(pool.astype(np.int64)) @ vector
                 for run_name, fused in (("bm25", lexical_all[pool]),
                                         ("hybrid", 0.5 * _zscore(cosine) + 0.5 * _zscore(lexical_all[pool]))):
                     docs: dict[str, float] = {}

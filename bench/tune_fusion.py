@@ -53,9 +53,9 @@ def main() -> None:
     for vector, query_id in zip(vectors, queries):
         tokens = tokenize(texts[query_id])
         lexical_all = bm25_scores(stored.bm25, tokens)
-        dense_scores, dense_rows = stored.vectors.search(vector.reshape(1, -1), 300)
+        dense_rows = stored.vectors.search(vector.reshape(1, -1), 300)[0].ids
         lexical_rows = np.argsort(-lexical_all)[:300]
-        pools.append((query_id, vector, lexical_all, dense_rows[0], lexical_rows))
+        pools.append((query_id, vector, lexical_all, dense_rows, lexical_rows))
 
     def best_sentence(rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
         out = np.empty(len(rows), np.float32)
@@ -69,7 +69,7 @@ def main() -> None:
         for query_id, vector, lexical_all, dense_rows, lexical_rows in pools:
             lexical_top = lexical_rows[:n][lexical_all[lexical_rows[:n]] > 0]
             pool = np.union1d(dense_rows[:n], lexical_top)
-            cosine = stored.vectors.reconstruct_batch(pool.astype(np.int64)) @ vector
+            cosine = stored.vectors.get(pool.astype(np.int64)) @ vector
             lexical = lexical_all[pool]
             if method == "dense":
                 fused = cosine

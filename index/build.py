@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from . import ann
 from .chunking import Chunker
 from . import page_boxes
 from .documents import EXCLUDED, HIDDEN, UNSUPPORTED, Document, LoadError, Skipped, Unreadable, load_document
@@ -34,6 +33,8 @@ from .settings import Settings
 from .selection import SelectionError, selection_for
 from .store import (ChunkRow, DocumentRow, build_lock, chunk_id_for, describe_os_error, published_digests,
                     read_current, write_generation)
+from .vectors import VectorIndexError, new_writer
+from .vectors import describe as describe_vectors
 from .walk import PathError, Root, assign_roots, check_paths, iter_files, legacy_roots
 
 log = logging.getLogger("askdocs.build")
@@ -65,7 +66,7 @@ class BuildReport:
     changes: Changes | None = None  # None for a full build
     full_build_reason: str | None = None
     embedded_per_node: dict[str, int] | None = None  # a Ray build: chunks each node embedded
-    vector_index: dict | None = None  # the manifest's "vectors" section (FAISS builds)
+    vector_index: dict | None = None  # the manifest's "vectors" section, as planned before the embedding
     # (path, note) for files indexed with something to say: pages read by OCR, pages with no text layer.
     notes: list[tuple[str, str]] = field(default_factory=list)
     published: bool = True  # False: nothing changed, so the live generation (``generation``) stays
@@ -118,7 +119,7 @@ class BuildReport:
             lines.append(f"Embedded on {len(self.embedded_per_node)} Ray nodes: " + ", ".join(
                 f"{node}: {n}" for node, n in sorted(self.embedded_per_node.items())) + " chunks")
         if self.vector_index is not None:
-            lines.append(f"Vector index: {ann.describe(self.vector_index)}")
+            lines.append(f"Vector index: {describe_vectors(self.vector_index)}")
         if self.notes:
             lines.append(f"Notes on {len({path for path, _ in self.notes})} indexed files:")
             lines.extend(f"  {path}: {note}" for path, note in self.notes)
@@ -387,13 +388,12 @@ class _Build:
             self.index_dir, self.parts, self.embedder, settings.title_prefix, rebuild,
             milvus_address=settings.milvus_address, milvus_token=settings.milvus_token.get_secret_value() or None,
         )
-        self.milvus = _milvus_writer(settings, self.embedder) if settings.vector_store == "milvus" else None
-        if self.milvus is not None:
-            try:
-                self.milvus.connect()  # an unreachable Milvus fails the build now, not after embedding
-            except BaseException:
-                self.__exit__()
-                raise
+        self.vectors = new_writer(settings, self.embedder.name, self.embedder.dimension)
+        try:
+            self.vectors.check()  # an unreachable vector store fails the build now, not after embedding
+        except BaseException:
+            self.__exit__()
+            raise
         if self.previous is None and (self.index_dir / "CURRENT").exists():
             log.info("full build: %s", self.full_reason)  # said at once: it may take a while
 
@@ -403,8 +403,7 @@ class _Build:
     def __exit__(self, *exc) -> None:
         if self.previous is not None:
             self.previous.close()
-        if self.milvus is not None:
-            self.milvus.close()
+        self.vectors.close()
 
     def run(self, documents: list[Document], progress: bool | None, sources: list[str], extra: dict | None = None,
             skipped: list[Skipped] | None = None) -> BuildReport:
@@ -417,17 +416,14 @@ class _Build:
             to_embed.extend(self._add_document(assembled, document, changes))
         if changes is not None:
             changes.removed = sorted(self.previous.doc_ids - {d.doc_id for d in documents})
-        vector_index = None  # Milvus keeps its own index (index/milvus_store.py)
-        if self.milvus is None:
-            try:  # decided before the model runs, so an impossible setting costs no embedding time
-                vector_index = ann.plan(len(assembled.chunks), self.settings.vector_index,
-                                        self.settings.ann_threshold, self.settings.ann_nlist, self.settings.ann_nprobe)
-            except ann.VectorIndexError as exc:
-                raise BuildError(f"{exc}; the existing index, if any, is unchanged") from None
+        try:  # decided before the model runs, so an impossible setting costs no embedding time
+            vector_index = self.vectors.plan(len(assembled.chunks))
+        except VectorIndexError as exc:
+            raise BuildError(f"{exc}; the existing index, if any, is unchanged") from None
 
         manifest = {
             **self.sections,
-            "vectors": self.milvus.section if self.milvus else vector_index,
+            "vectors": vector_index,
             "counts": {"documents": len(assembled.documents), "chunks": len(assembled.chunks),
                        "sentences": assembled.n_sentences},
             "sources": sources,
@@ -448,7 +444,7 @@ class _Build:
             generation = write_generation(
                 self.index_dir, assembled.documents, assembled.chunks, np.stack(assembled.vectors),
                 assembled.spans(), assembled.stacked_sentence_vectors(), build_bm25(assembled.texts), manifest,
-                milvus=self.milvus, sentence_kinds=assembled.kinds(),
+                writer=self.vectors, sentence_kinds=assembled.kinds(),
             )
         except (OSError, sqlite3.Error) as exc:
             # write_generation has removed its temporary folder; CURRENT still names the old generation.
@@ -465,7 +461,7 @@ class _Build:
                            vector_index=vector_index, doc_ids=[d.doc_id for d in assembled.documents])
 
     def _nothing_changed(self, changes: Changes | None, manifest: dict) -> bool:
-        if changes is None or changes.added or changes.updated or changes.removed or self.milvus is not None:
+        if changes is None or changes.added or changes.updated or changes.removed or self.vectors.publishes_unchanged:
             return False
         built = self.previous.stored.manifest
         # Same documents, but any other difference the manifest records (a precision, a vector-index plan, the
@@ -485,7 +481,7 @@ class _Build:
 
             per_node = {}
             job = RayEmbedding(self.settings.ray_address, self.settings.ray_workers, self.settings.model,
-                               self.embedder, batch_size, self.index_dir, self.milvus)
+                               self.embedder, batch_size, self.index_dir, self.vectors)
 
             def encode(positions: list[int], report):
                 tasks = []
@@ -594,15 +590,6 @@ class _Assembly:
         if not self.sentence_vectors:
             return np.zeros((0, self.dimension), np.float32)
         return np.concatenate([np.asarray(v, dtype=np.float32) for v in self.sentence_vectors])
-
-
-def _milvus_writer(settings: Settings, embedder: Embedder):
-    from . import milvus_store
-
-    uri = settings.milvus_address or milvus_store.default_uri(Path(settings.index))
-    collection = settings.milvus_collection or milvus_store.default_collection(
-        Path(settings.index), embedder.name, embedder.dimension)
-    return milvus_store.MilvusWriter(uri, collection, settings.milvus_token.get_secret_value() or None)
 
 
 def _no_bar(progress: bool | None) -> bool | None:

@@ -38,7 +38,7 @@ from .errors import BuildError, Unavailable
 
 if TYPE_CHECKING:
     from .embedder import Embedder
-    from .milvus_store import MilvusWriter
+    from .vectors import VectorWriter
 
 log = logging.getLogger("askdocs.distributed")
 
@@ -172,7 +172,7 @@ class EmbedWorker:
 
     def _write(self, doc_ids: list[str], ordinals: list[int], vectors: np.ndarray) -> tuple[list[str], int]:
         """The batch's uids, and the Milvus timestamp of its write (-1: not written here)."""
-        from .milvus_store import chunk_uids, write_batch
+        from .vectors.milvus_store import chunk_uids, write_batch
 
         uids = chunk_uids(doc_ids, ordinals, vectors)
         if self.milvus is None:
@@ -270,7 +270,7 @@ def _note_write_ts(collection: str, ts: int) -> None:
 @dataclass(frozen=True)
 class RayEmbedding:
     """What a build's embed step on Ray needs from the build: where the cluster is, the model as the build
-    loaded it, and where the vectors go (``writer``: the build's Milvus writer, None for FAISS)."""
+    loaded it, and where the vectors go (``writer``: the build's vector writer)."""
 
     address: str
     workers: int | None
@@ -278,19 +278,17 @@ class RayEmbedding:
     embedder: Embedder
     batch_size: int
     index_dir: Path
-    writer: MilvusWriter | None = None
+    writer: VectorWriter
 
 
 def embed_for_build(job: RayEmbedding, tasks: list[Task], progress) -> DistributedResult:
     """A build's embed step on Ray: ``tasks`` are the chunks the embedding cache lacks (never none:
     ``embed_with_cache`` calls this only for misses), in the build's order."""
-    from . import milvus_store
+    from .vectors.milvus_store import public_uri
 
     embedder = job.embedder
     writer = job.writer
-    workers_write = writer is not None and not milvus_store.is_lite(writer.uri)
-    milvus = ({"uri": writer.uri, "collection": writer.collection, "token": writer.token}
-              if workers_write else None)
+    milvus = writer.worker_target()  # {"uri", "collection", "token"} when workers write rows, else None
     try:
         joined = connect(job.address)
     except RayUnavailable as exc:
@@ -308,16 +306,15 @@ def embed_for_build(job: RayEmbedding, tasks: list[Task], progress) -> Distribut
     finally:
         if joined:
             import_ray().shutdown()
-    if writer is not None:
-        writer.prewritten = result.written
-        if result.written:
-            log.info("ray: workers wrote %d rows to Milvus at %s", len(result.written), milvus_store.public_uri(writer.uri))
+    writer.written_elsewhere(result.written)
+    if result.written:
+        log.info("ray: workers wrote %d rows to Milvus at %s", len(result.written), public_uri(milvus["uri"]))
     return result
 
 
 def _uids_in_use(index_dir) -> set[str]:
     """Rows some kept generation lists: never removed on a failure, whoever wrote them."""
-    from .milvus_store import read_uids
+    from .vectors.milvus_store import read_uids
     from .store import GENERATIONS
 
     folders = (index_dir / GENERATIONS).glob("*")
@@ -326,6 +323,6 @@ def _uids_in_use(index_dir) -> set[str]:
 
 def _remove_rows(writer, uids: list[str]) -> None:
     try:
-        writer.connect().delete(writer.collection, uids)  # the build's own connection, closed with the build
+        writer.remove(uids)  # through the build's own connection, closed with the build
     except Exception as exc:  # the build's own error matters more; the next build reconciles
         log.warning("ray: could not remove the %d rows the workers wrote (%s)", len(uids), exc)

@@ -8,7 +8,8 @@ Layout of an index folder (``var/index`` by default)::
         manifest.json           how it was built; sizes and sha256 of every file below
         chunks.sqlite           documents (with their text) and chunks (with offsets)
         vectors.faiss           one L2-normalised vector per chunk, inner product: flat, or IVF for
-                                large corpora (index.ann; the manifest's "vectors" section says which)
+                                large corpora (index.vectors; the manifest's "vectors" section says which)
+        vector_ids.txt          instead of vectors.faiss, with the milvus vector store: each chunk's row id
         sentences.npz           sentence spans per chunk, their vectors (float16) and block kinds (int8)
         bm25/                   the bm25s index over the same chunks (title included)
 
@@ -33,15 +34,15 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-import faiss
 import numpy as np
 
-from . import ann
-from .errors import (BuildLocked, IndexCorrupt, IndexMismatch, IndexNotFound, IndexUnavailable,
+from .errors import (BuildLocked, IndexCorrupt, IndexMismatch, IndexNeedsRebuild, IndexNotFound, IndexUnavailable,
                      IndexUnwritable, rebuild_hint)
 from .lexical import load_bm25, save_bm25
 from .locators import decode_locators
 from .manifest import Manifest, ManifestError
+from .vectors import ReadOptions, RowDocuments, VectorStore, VectorWriter, open_store
+from .vectors.faiss_store import FILE as VECTORS
 
 FORMAT = "askdocs-index"
 FORMAT_VERSION = 1
@@ -49,7 +50,6 @@ CURRENT = "CURRENT"
 GENERATIONS = "generations"
 MANIFEST = "manifest.json"
 CHUNKS_DB = "chunks.sqlite"
-VECTORS = "vectors.faiss"
 SENTENCES = "sentences.npz"
 BM25_DIR = "bm25"
 _TMP_PREFIX = ".tmp-"
@@ -224,13 +224,13 @@ def write_generation(
     sentence_vectors: np.ndarray,
     bm25,
     manifest: dict,
-    milvus=None,
+    writer: VectorWriter,
     sentence_kinds: np.ndarray | None = None,
 ) -> Path:
     """Write a complete generation next to the live one and make it live. Call under ``build_lock``.
 
-    The FAISS index is the one ``manifest["vectors"]`` describes (``index.ann.plan``; flat if absent);
-    ``milvus`` (a ``milvus_store.MilvusWriter``) puts the vectors in Milvus instead of ``vectors.faiss``.
+    ``writer`` (``index.vectors.new_writer``) stores the vectors; the manifest's "vectors" section is the one
+    its write returns.
     """
     if len(chunks) != len(vectors):
         raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
@@ -242,13 +242,8 @@ def write_generation(
     previous = read_current(index_dir)
     try:
         _write_sqlite(tmp / CHUNKS_DB, documents, chunks)
-        if milvus is not None:
-            milvus.write(tmp, [documents[c.doc_row].doc_id for c in chunks], [c.ordinal for c in chunks],
-                         np.ascontiguousarray(vectors, dtype=np.float32), previous[0] if previous else None)
-        else:
-            index = ann.build(vectors, manifest.get("vectors") or {"type": "flat"})
-            faiss.write_index(index, str(tmp / VECTORS))
-            del index
+        vectors_section = writer.write(tmp, vectors, [documents[c.doc_row].doc_id for c in chunks],
+                                       [c.ordinal for c in chunks], previous[0] if previous else None)
         with open(tmp / SENTENCES, "wb") as handle:
             if sentence_kinds is None:
                 sentence_kinds = np.zeros(len(sentence_spans), np.int8)  # all "paragraph"
@@ -264,7 +259,7 @@ def write_generation(
             "name": name,
             "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             **manifest,
-            **({"vectors": milvus.section} if milvus is not None else {}),  # with what the write recorded
+            "vectors": vectors_section,  # with what the write recorded
             "files": {
                 path.relative_to(tmp).as_posix(): _file_record(path) for path in sorted(tmp.rglob("*")) if path.is_file()
             },
@@ -276,17 +271,15 @@ def write_generation(
         _fsync_dir(generations)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
-        if milvus is not None:
-            milvus.discard(previous[0] if previous else None)
+        writer.discard(previous[0] if previous else None)
         raise
     _write_durably(index_dir / (CURRENT + ".next"), name.encode())
     os.replace(index_dir / (CURRENT + ".next"), index_dir / CURRENT)
     _fsync_dir(index_dir)
     keep = {name, previous[0].name} if previous else {name}
-    if milvus is not None:
-        # Rows are deleted only now that no reader can be sent to a generation that needs them.
-        milvus.published([generations / n for n in keep],
-                         [c for c in generations.iterdir() if c.name not in keep and not c.name.startswith(_TMP_PREFIX)])
+    # What only dropped generations used goes only now that no reader can be sent to a generation that needs it.
+    writer.published([generations / n for n in keep],
+                     [c for c in generations.iterdir() if c.name not in keep and not c.name.startswith(_TMP_PREFIX)])
     _prune(generations, keep=keep)
     return final
 
@@ -380,14 +373,13 @@ def read_current(index_dir: Path) -> tuple[Path, Manifest] | None:
 class StoredIndex:
     """One opened, validated generation. Immutable; safe to share between threads."""
 
-    def __init__(self, path: Path, manifest: Manifest, vectors, chunk_table: dict[str, np.ndarray],
+    def __init__(self, path: Path, manifest: Manifest, vectors: VectorStore, chunk_table: dict[str, np.ndarray],
                  doc_ids: list[str], doc_titles: list[str], doc_sources: list[str],
                  sentence_spans: np.ndarray, sentence_vectors: np.ndarray, bm25, connection: sqlite3.Connection,
-                 page_starts: dict[int, tuple[int, ...]], nprobe: int | None = None):
+                 page_starts: dict[int, tuple[int, ...]]):
         self.path = path
         self.manifest = manifest
         self.vectors = vectors
-        self.nprobe = nprobe  # IVF lists a search probes; None for an exact (flat) index
         self.chunks = chunk_table
         self.doc_ids = doc_ids
         self.doc_titles = doc_titles
@@ -439,7 +431,7 @@ class StoredIndex:
 
     @property
     def approximate(self) -> bool:
-        return self.nprobe is not None
+        return self.vectors.approximate
 
     @property
     def n_chunks(self) -> int:
@@ -563,12 +555,12 @@ class StoredIndex:
 
     def all_vectors(self) -> np.ndarray:
         """The chunk vectors exactly as stored, (n_chunks, dim) float32."""
-        return self.vectors.reconstruct_n(0, self.vectors.ntotal)
+        return self.vectors.all()
 
     def close(self) -> None:
         with self._db_lock:
             self._connection.close()
-        _close_vectors(self.vectors)
+        self.vectors.close()
 
 
 def open_stored_index(index_dir: Path, model: str | None = None, dimension: int | None = None,
@@ -645,7 +637,6 @@ def _open_generation(index_dir: Path, path: Path, model: str | None, dimension: 
         raise IndexCorrupt(f"index at {path} cannot be read ({exc})", index_dir, source_folders(manifest)) from None
     vectors = None
     try:
-        vectors = _open_vectors(path, manifest, milvus_address, milvus_token)
         connection = sqlite3.connect(f"file:{path / CHUNKS_DB}?mode=ro", uri=True, check_same_thread=False)
         columns = ("doc_row", "ordinal", "char_start", "char_end", "line_start", "line_end", "page",
                    "sentence_first", "sentence_count")
@@ -675,22 +666,23 @@ def _open_generation(index_dir: Path, path: Path, model: str | None, dimension: 
             for row, labels in connection.execute("SELECT row, page_labels FROM documents WHERE page_labels != '[]'")
         } if has_page_labels else {}
         bm25 = load_bm25(path / BM25_DIR)
-        section = manifest.vectors
-        search_nprobe = None if section.get("type") == "milvus" else ann.check_opened(vectors, section, nprobe)
+        vectors = _open_vectors(path, manifest, RowDocuments(chunk_table["doc_row"], [d[0] for d in docs]),
+                                ReadOptions(nprobe, milvus_address, milvus_token))
     except (RuntimeError, sqlite3.DatabaseError, OSError, ValueError, KeyError) as exc:
-        _close_vectors(vectors)
+        if vectors is not None:
+            vectors.close()
         raise IndexCorrupt(f"index at {path} is damaged ({exc})", index_dir, source_folders(manifest)) from None
     expected = manifest.counts
-    if vectors.ntotal != len(table) or bm25.scores["num_docs"] != len(table) or len(docs) != expected.documents or len(table) != expected.chunks:
-        _close_vectors(vectors)
+    if vectors.count() != len(table) or bm25.scores["num_docs"] != len(table) or len(docs) != expected.documents or len(table) != expected.chunks:
+        vectors.close()
         raise IndexCorrupt(
-            f"index at {path} is inconsistent ({vectors.ntotal} vectors, {len(table)} chunks, {len(docs)} documents; "
+            f"index at {path} is inconsistent ({vectors.count()} vectors, {len(table)} chunks, {len(docs)} documents; "
             f"manifest says {expected.model_dump(exclude_none=True)})", index_dir, source_folders(manifest)
         )
     stored = StoredIndex(
         path, manifest, vectors, chunk_table,
         [d[0] for d in docs], [d[1] for d in docs], [d[2] for d in docs],
-        sentence_spans, sentence_vectors, bm25, connection, page_starts, search_nprobe,
+        sentence_spans, sentence_vectors, bm25, connection, page_starts,
     )
     stored.sentence_kinds = sentence_kinds
     stored.has_structure = has_structure
@@ -705,22 +697,15 @@ def _open_generation(index_dir: Path, path: Path, model: str | None, dimension: 
     return stored
 
 
-def _open_vectors(path: Path, manifest: Manifest, milvus_address: str | None, milvus_token: str | None):
-    section = manifest.vectors
-    if section.get("type") != "milvus":
-        return faiss.read_index(str(path / VECTORS))
-    from .milvus_store import MilvusError, open_vectors
-
+def _open_vectors(path: Path, manifest: Manifest, documents: RowDocuments, options: ReadOptions) -> VectorStore:
+    """The generation's vector store (a damaged FAISS file raises RuntimeError or ValueError, which the caller
+    reports as a damaged index)."""
     try:
-        return open_vectors(path, section, manifest.model.dimension, milvus_address, milvus_token)
-    except MilvusError as exc:
-        raise IndexUnavailable(f"index at {path}: {exc}") from None
-
-
-def _close_vectors(vectors) -> None:
-    # FAISS indexes are plain memory; Milvus vectors hold a connection (and, for Lite, the file).
-    if hasattr(vectors, "close"):
-        vectors.close()
+        return open_store(path, manifest.vectors, manifest.model.dimension, documents, options)
+    except IndexNeedsRebuild:
+        raise
+    except IndexUnavailable as exc:  # the store could not be reached: say which index needed it
+        raise IndexUnavailable(f"index at {path}: {exc.message}", exc.hint) from None
 
 
 def _check_files(index_dir: Path, path: Path, manifest: Manifest, verify_checksums: bool) -> None:

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 
-from index import ann
 from index.embedder import Embedder, load_embedder
 from index.lexical import tokenize
 from index import page_boxes
@@ -20,6 +19,7 @@ from index.page_render import NoSuchPage, render_page
 from index.settings import Settings
 from index.store import StoredIndex, open_stored_index
 from index.structure import KIND_CODE, decode_blocks
+from index.vectors import Selection
 
 from . import retrieve
 from .answer_cache import AnswerCache
@@ -30,7 +30,7 @@ from .citations import chunk_citation, sentence_citation
 from .context import prompt_context
 from .terms import keys
 from .scorer import FEATURES, Candidate, QuestionInfo, features, load_scorer, question_info, sigmoid
-from .filters import ChunkFilter, DocumentTable, chunk_filter
+from .filters import DocumentTable, chunk_filter
 from .tracing import span
 from .versions import cited_version
 from .models import (Answer, AskResponse, DocumentHeading, DocumentLocators, DocumentOut, Filters, Highlight,
@@ -127,7 +127,7 @@ class Engine:
         return response, ranked, evidence
 
     def _retrieve(self, mode: Mode, query_vector: np.ndarray, query_tokens: list[str], k: int,
-                  only: ChunkFilter | None) -> retrieve.Ranked:
+                  only: Selection | None) -> retrieve.Ranked:
         if mode == "dense":
             return retrieve.dense(self.stored, query_vector, k, only)
         if mode == "bm25":
@@ -193,15 +193,9 @@ class Engine:
             dimension=manifest.model.dimension,
             runtime=manifest.model.runtime,
             precision=manifest.model.precision,
-            vectors=self._vectors_description(manifest.vectors),
+            vectors=self.stored.vectors.describe(),
             file_counts=manifest.file_counts,
         )
-
-    def _vectors_description(self, section: dict) -> str:
-        if section.get("type") == "milvus":
-            return f"Milvus collection {section['collection']!r} at {section['uri']} (exact)"
-        # The lists probed are the served ones: ASKDOCS_ANN_NPROBE may override what the build recorded.
-        return ann.describe({**section, "nprobe": self.stored.nprobe} if self.stored.approximate else section)
 
     def close(self) -> None:
         self.stored.close()

@@ -10,11 +10,10 @@ import faiss
 import numpy as np
 import pytest
 
-from index import ann
+from index.vectors import faiss_store as ann
 from index.build import BuildError, build_index
 from index.settings import Settings
 from index.store import IndexCorrupt, open_stored_index
-from search import retrieve as retrieve_module
 from search import open_index
 from search.filters import chunk_filter
 from search.models import Filters
@@ -70,13 +69,13 @@ def test_auto_builds_ivf_above_the_threshold_and_the_manifest_records_it(ivf_ind
                        "seed": ann.SEED}
     stored = open_stored_index(ivf_index)
     try:
-        assert isinstance(stored.vectors, faiss.IndexIVFFlat) and stored.approximate and stored.nprobe == 2
+        assert isinstance(stored.vectors.index, faiss.IndexIVFFlat) and stored.approximate and stored.vectors.nprobe == 2
         assert section["train_size"] == stored.n_chunks  # fewer than 64 per list: all of them
     finally:
         stored.close()
     # A query-time override wins over the manifest, within the number of lists.
     stored = open_stored_index(ivf_index, nprobe=100)
-    assert stored.nprobe == 8
+    assert stored.vectors.nprobe == 8
     stored.close()
 
 
@@ -110,11 +109,11 @@ def test_filters_on_ivf_return_only_matching_chunks_and_are_exact_where_promised
             question, k = rng.choice(QUESTIONS), rng.choice([1, 3, 10])
             expected = _brute_force(approximate, question, "dense", k, only.rows)
             # Small selections are scored one by one: exact even though the index is approximate.
-            monkeypatch.setattr(retrieve_module, "DIRECT_SCORING_LIMIT", 10**9)
+            monkeypatch.setattr(ann, "DIRECT_SCORING_LIMIT", 10**9)
             assert _rows(approximate, question, k, filters) == expected
             # Through the IVF selector: every passage matches; probing every list makes it exact, and so does
             # a filter narrow enough that the widened nprobe reaches every list.
-            monkeypatch.setattr(retrieve_module, "DIRECT_SCORING_LIMIT", 0)
+            monkeypatch.setattr(ann, "DIRECT_SCORING_LIMIT", 0)
             rows = _rows(approximate, question, k, filters)
             assert len(rows) <= k and set(rows) <= set(only.rows.tolist())
             assert {approximate.stored.doc_ids[approximate.stored.chunks["doc_row"][r]] for r in rows} <= matching

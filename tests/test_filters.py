@@ -15,8 +15,8 @@ import pytest
 from index.build import build_index
 from index.lexical import bm25_scores, tokenize
 from index.settings import Settings
+from index.vectors import faiss_store
 from search import open_index
-from search import retrieve as retrieve_module
 from search.filters import chunk_filter
 from search.models import Filters
 from search.retrieve import _zscore
@@ -111,7 +111,7 @@ def _reference_docs(engine, filters: Filters) -> set[str]:
 def _brute_force(engine, question: str, mode: str, k: int, matching_rows: np.ndarray) -> list[int]:
     stored = engine.stored
     vector = engine.embedder.encode_queries([question])[0]
-    cosine = stored.vectors.reconstruct_n(0, stored.n_chunks) @ vector
+    cosine = stored.vectors.all() @ vector
     lexical = bm25_scores(stored.bm25, tokenize(question))
     if mode == "dense":
         order = matching_rows[np.lexsort((matching_rows, -cosine[matching_rows]))]
@@ -131,7 +131,7 @@ def _brute_force(engine, question: str, mode: str, k: int, matching_rows: np.nda
 
 @pytest.mark.parametrize("direct_limit", [0, 10**9], ids=["faiss-selector", "direct-scoring"])
 def test_filtered_results_equal_brute_force(filtered_engine, monkeypatch, direct_limit):
-    monkeypatch.setattr(retrieve_module, "DIRECT_SCORING_LIMIT", direct_limit)
+    monkeypatch.setattr(faiss_store, "DIRECT_SCORING_LIMIT", direct_limit)
     engine = filtered_engine
     rng = random.Random(direct_limit)
     checked = 0

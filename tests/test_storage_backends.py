@@ -37,7 +37,7 @@ def _manifest(index: Path) -> dict:
 
 
 def _milvus_rows(index: Path) -> int:
-    from index.milvus_store import Connection
+    from index.vectors.milvus_store import Connection
 
     section = _manifest(index)["vectors"]
     connection = Connection(section["uri"])
@@ -162,8 +162,8 @@ def test_incremental_add_update_delete_equals_a_fresh_faiss_build(backend, tmp_p
     engines = open_index(index), open_index(fresh)
     try:
         assert engines[0].stored.chunk_ids(range(report.chunks)) == engines[1].stored.chunk_ids(range(report.chunks))
-        assert np.allclose(engines[0].stored.vectors.reconstruct_n(0, report.chunks),
-                           engines[1].stored.vectors.reconstruct_n(0, report.chunks), atol=1e-6)
+        assert np.allclose(engines[0].stored.vectors.all(),
+                           engines[1].stored.vectors.all(), atol=1e-6)
         for question in CHANGE_QUESTIONS:
             for mode in ("dense", "hybrid"):
                 got, want = (e.ask(question, top_k=5, mode=mode) for e in engines)
@@ -214,7 +214,7 @@ def test_failed_and_killed_builds_leave_the_previous_index_servable(backend, tmp
     if backend.is_milvus:
         # A killed build (or a Ray worker whose build never published) leaves rows nobody references:
         # readers skip them, k stays exact, and the next published build removes them.
-        from index.milvus_store import chunk_uids, write_batch
+        from index.vectors.milvus_store import chunk_uids, write_batch
 
         section = _manifest(index)["vectors"]
         strays = np.random.default_rng(0).normal(size=(7, 384)).astype(np.float32)
@@ -245,7 +245,7 @@ def test_open_refuses_missing_or_mismatched_vectors_with_the_fix(backend, tmp_pa
         with pytest.raises(IndexCorrupt, match="rebuild"):
             open_stored_index(index)
         return
-    from index.milvus_store import Connection
+    from index.vectors.milvus_store import Connection
 
     section = _manifest(index)["vectors"]
     connection = Connection(section["uri"])

@@ -1,8 +1,8 @@
-"""Chunk vectors in Milvus: the ``milvus`` storage backend (README "Scaling out").
+"""Chunk vectors in Milvus: the ``milvus`` vector store (README "Scaling out").
 
 Only the vectors move. The generation folder keeps everything else exactly as with FAISS (documents and
 their text, chunk offsets, sentence vectors, BM25, the manifest with checksums), so citations, BM25,
-filters and the hot reload are the same code for both backends. The folder also gets ``vector_ids.txt``:
+filters and the hot reload are the same code for both stores. The folder also gets ``vector_ids.txt``:
 the Milvus primary key of each chunk row, in row order.
 
 Why it is built this way:
@@ -24,13 +24,14 @@ Why it is built this way:
   (``write_ts``), and readers search with that guarantee timestamp ("Customized" consistency). Strong
   consistency would be as correct, but it waits for the server's next time tick: 400 ms per call on the
   standalone server, against 2.5 ms. Without a recorded timestamp (Milvus Lite gives none) reads are Strong.
-- Filters are resolved to documents by the generation's own table (``search/filters.py``) and sent as
-  ``doc_id in [...]`` (or ``not in``, whichever list is shorter): the same exact set as FAISS' selector.
+- A filter arrives as a ``Selection`` of chunk rows. A metadata filter selects whole documents, so it is sent
+  as ``doc_id in [...]`` (or ``not in``, whichever list is shorter): the same exact set as FAISS' selector.
+  Any other selection is sent as the uids of its rows.
 - ``write_batch`` needs nothing but a URI, a collection name and a batch, so any process (a Ray worker)
   can write rows; ``build-index`` then publishes a generation that references them.
 
 Milvus Lite (a local ``.db`` file) serves one process at a time: a server and a build cannot open the
-same file at once. pymilvus is imported only here, and only when the milvus backend is used.
+same file at once. pymilvus is imported only here, and only when the milvus vector store is used.
 """
 
 from __future__ import annotations
@@ -43,12 +44,14 @@ import threading
 import time
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
-from .errors import IndexCorrupt, IndexMismatch, IndexUnavailable
+from ..errors import IndexCorrupt, IndexMismatch, IndexUnavailable
+from .base import Hits, ReadOptions, RowDocuments, Selection, VectorStore, VectorWriter
 
 log = logging.getLogger("askdocs.milvus")
 
@@ -289,12 +292,16 @@ def read_uids(folder: Path) -> list[str]:
 
 
 @dataclass
-class MilvusWriter:
+class MilvusWriter(VectorWriter):
     """Writes a generation's vectors to Milvus for ``store.write_generation``; one per build."""
 
     uri: str
     collection: str
     token: str | None = None
+
+    # Publishing is when rows nobody uses (a killed build's, stray Ray rows) are removed: a build over unchanged
+    # documents still publishes, so it cleans up.
+    publishes_unchanged = True
 
     def __post_init__(self):
         self._connection: Connection | None = None
@@ -308,11 +315,18 @@ class MilvusWriter:
         return {"type": "milvus", "uri": public_uri(self.uri), "collection": self.collection, "index": "FLAT",
                 "metric": "inner_product", "ids_file": IDS_FILE, "write_ts": self._write_ts}
 
-    def write(self, folder: Path, doc_ids: list[str], ordinals: list[int], vectors: np.ndarray,
-              previous: Path | None) -> None:
+    def plan(self, n: int) -> dict:
+        return self.section
+
+    def check(self) -> None:
+        self._connect()
+
+    def write(self, folder: Path, vectors: np.ndarray, doc_ids: list[str], ordinals: list[int],
+              previous: Path | None) -> dict:
         """Record the uids in ``folder`` and upsert the rows the previous generation does not have."""
         try:
-            self._write(folder, doc_ids, ordinals, vectors, previous)
+            self._write(folder, doc_ids, ordinals, np.ascontiguousarray(vectors, dtype=np.float32), previous)
+            return self.section
         except MilvusError:
             raise
         except Exception as exc:  # pymilvus' own errors: the server refused or went away
@@ -381,13 +395,20 @@ class MilvusWriter:
                     connection.client.drop_collection(other)
                     log.info("milvus: dropped collection %s, used by no kept generation", other)
 
+    def worker_target(self) -> dict | None:
+        # Milvus Lite is a file one process opens: Ray workers cannot write to it while the build holds it.
+        return None if is_lite(self.uri) else {"uri": self.uri, "collection": self.collection, "token": self.token}
+
+    def written_elsewhere(self, ids: set[str]) -> None:
+        self.prewritten = ids
+
+    def remove(self, ids: list[str]) -> None:
+        self._connect().delete(self.collection, ids)
+
     def close(self) -> None:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
-
-    def connect(self) -> Connection:
-        return self._connect()
 
     def _connect(self) -> Connection:
         if self._connection is None:
@@ -417,26 +438,37 @@ def _uri_of(folder: Path) -> str | None:
 # ---------------------------------------------------------------- reading
 
 
-class MilvusVectors:
-    """A generation's vectors in Milvus, answering the calls askdocs makes of a FAISS index."""
+def describe(section: dict) -> str:
+    return f"Milvus collection {section['collection']!r} at {section['uri']} (exact)"
+
+
+class MilvusStore(VectorStore):
+    """A generation's vectors in Milvus: the rows ``vector_ids.txt`` lists, in that order."""
 
     def __init__(self, connection: Connection, collection: str, uids: list[str], dimension: int,
-                 write_ts: int = 0):
+                 documents: RowDocuments, write_ts: int = 0):
         self.connection = connection
         self._read = ({"consistency_level": "Customized", "guarantee_timestamp": int(write_ts)} if write_ts
                       else {"consistency_level": "Strong"})
         self.collection = collection
         self.uids = uids
-        self.d = dimension
+        self._dimension = dimension
+        self.documents = documents
         self.row_of = {uid: row for row, uid in enumerate(uids)}
         self._foreign = 0  # rows in the collection this generation does not know, when it was opened
 
     @property
-    def ntotal(self) -> int:
+    def dimension(self) -> int:
+        return self._dimension
+
+    def count(self) -> int:
         return len(self.uids)
 
+    def describe(self) -> str:
+        return describe({"collection": self.collection, "uri": self.connection.public})
+
     def check(self, where: str) -> None:
-        """Refuse a collection that is missing, of another dimension, or lacks rows (IndexMismatch/IndexCorrupt)."""
+        """Refuse a collection that is missing, of another dimension, or lacks rows."""
         connection = self.connection
         if not connection.client.has_collection(self.collection):
             raise IndexCorrupt(
@@ -444,34 +476,34 @@ class MilvusVectors:
                 f"{connection.public}, which does not exist", vector_store="milvus"
             )
         dimension = connection.dimension(self.collection)
-        if dimension != self.d:
+        if dimension != self.dimension:
             raise IndexMismatch(
                 f"Milvus collection {self.collection!r} at {connection.public} holds {dimension}-dimensional "
-                f"vectors, the index at {where} was built with {self.d}"
+                f"vectors, the index at {where} was built with {self.dimension}"
             )
         connection.client.load_collection(self.collection)
         # Strong once per open: a row deleted since the build must show here (searches need not wait for that).
         count = connection.count(self.collection, consistency_level="Strong")
-        if count < self.ntotal:
+        if count < self.count():
             raise IndexCorrupt(
                 f"Milvus collection {self.collection!r} at {connection.public} holds {count} rows, the index at "
-                f"{where} needs {self.ntotal}"
+                f"{where} needs {self.count()}"
             )
-        self._foreign = count - self.ntotal
+        self._foreign = count - self.count()
 
-    def top_k(self, query: np.ndarray, k: int, doc_ids: list[str] | None = None,
-              exclude: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """Rows and inner products of this generation's k best chunks, best first (ties: lower row first).
+    def search(self, queries: np.ndarray, k: int, selection: Selection | None = None) -> list[Hits]:
+        queries = np.asarray(queries, dtype=np.float32).reshape(-1, self.dimension)
+        k = min(k, self.count() if selection is None else selection.count)
+        if k <= 0:
+            return [Hits(np.zeros(0, np.int64), np.zeros(0, np.float32)) for _ in queries]
+        expression = self._expression(selection)
+        return [self._search(query, k, expression) for query in queries]
 
-        ``doc_ids`` restricts the search to those documents' chunks (``exclude``: to all other chunks).
-        """
-        expression = ""
-        if doc_ids is not None:
-            expression = f"{DOC_FIELD} {'not in' if exclude else 'in'} [{', '.join(map(quote, doc_ids))}]"
+    def _search(self, query: np.ndarray, k: int, expression: str) -> Hits:
         limit = min(MAX_TOPK, k + self._foreign)
         while True:
             hits = self.connection.client.search(
-                self.collection, [np.asarray(query, dtype=np.float32).ravel().tolist()], limit=limit,
+                self.collection, [query.ravel().tolist()], limit=limit,
                 filter=expression, output_fields=[], search_params={"metric_type": "IP"}, **self._read,
             )[0]
             found = [(self.row_of[hit["id"]], hit["distance"]) for hit in hits if hit["id"] in self.row_of]
@@ -482,33 +514,54 @@ class MilvusVectors:
         rows = np.array([row for row, _ in found], dtype=np.int64)
         scores = np.array([score for _, score in found], dtype=np.float32)
         order = np.lexsort((rows, -scores))[:k]
-        return rows[order], scores[order]
+        return Hits(rows[order], scores[order])
 
-    def reconstruct_batch(self, rows: np.ndarray) -> np.ndarray:
-        return self.connection.vectors(self.collection, [self.uids[int(r)] for r in rows], self.d, **self._read)
+    def _expression(self, selection: Selection | None) -> str:
+        """``selection`` as a Milvus filter expression ("" for none)."""
+        if selection is None:
+            return ""
+        doc_rows = self.documents.doc_rows
+        allowed = np.bincount(doc_rows[selection.rows], minlength=len(self._chunks_per_document))
+        selected = np.flatnonzero(allowed)
+        if not np.array_equal(allowed[selected], self._chunks_per_document[selected]):
+            # Part of some document: only the rows themselves say it exactly.
+            return f"{UID_FIELD} in [{', '.join(quote(self.uids[int(row)]) for row in selection.rows)}]"
+        # Whole documents: the shorter list, the selected documents or the others (exclude).
+        others = np.setdiff1d(np.flatnonzero(self._chunks_per_document), selected)
+        doc_ids = self.documents.doc_ids
+        if len(others) < len(selected):
+            if not len(others):
+                return ""
+            return f"{DOC_FIELD} not in [{', '.join(quote(doc_ids[int(r)]) for r in others)}]"
+        return f"{DOC_FIELD} in [{', '.join(quote(doc_ids[int(r)]) for r in selected)}]"
 
-    def reconstruct_n(self, start: int, n: int) -> np.ndarray:
-        return self.connection.vectors(self.collection, self.uids[start : start + n], self.d, **self._read)
+    @cached_property
+    def _chunks_per_document(self) -> np.ndarray:
+        return np.bincount(self.documents.doc_rows, minlength=len(self.documents.doc_ids))
+
+    def get(self, ids: np.ndarray) -> np.ndarray:
+        return self.connection.vectors(self.collection, [self.uids[int(r)] for r in ids], self.dimension,
+                                       **self._read)
 
     def close(self) -> None:
         self.connection.close()
 
 
-def open_vectors(folder: Path, section: dict, dimension: int, address: str | None = None,
-                 token: str | None = None) -> MilvusVectors:
-    """The Milvus side of the generation in ``folder``; ``address`` overrides the URI the build recorded."""
-    uri = address or section.get("uri")
+def open_store(folder: Path, section: dict, dimension: int, documents: RowDocuments,
+               options: ReadOptions) -> MilvusStore:
+    """The Milvus side of the generation in ``folder``; ``options.address`` overrides the URI the build recorded."""
+    uri = options.address or section.get("uri")
     if not uri or not section.get("collection"):
         raise IndexCorrupt(f"{folder / 'manifest.json'} names no Milvus URI and collection")
-    connection = Connection(uri, token)
-    vectors = MilvusVectors(connection, section["collection"], read_uids(folder), dimension,
-                            section.get("write_ts", 0))
+    connection = Connection(uri, options.token)
+    store = MilvusStore(connection, section["collection"], read_uids(folder), dimension, documents,
+                        section.get("write_ts", 0))
     try:
-        vectors.check(str(folder))
+        store.check(str(folder))
     except IndexUnavailable:
         connection.close()
         raise
     except Exception as exc:  # pymilvus' own errors: the server refused or went away
         connection.close()
         raise MilvusError(f"Milvus at {connection.public} failed ({_reason(exc)})") from None
-    return vectors
+    return store
