@@ -6,7 +6,8 @@ each store translates (an ID selector, an expression); BM25 scores are masked.
 
 On a flat index the result is exact: when at least k chunks match, exactly k come back, the same ones
 an exhaustive search over the matching chunks would return. On an approximate (IVF) index it is exact
-for narrow filters and about as good as an unfiltered search for broad ones (``index/vectors/faiss_store.py``).
+for narrow filters and about as good as an unfiltered search for broad ones (the IVF store in ``index/vectors/``
+says how).
 BM25 is exhaustive either way.
 """
 
