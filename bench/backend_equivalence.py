@@ -56,7 +56,6 @@ def main() -> None:
         connection.close()
     if ids["torch"] != ids["onnx"] or not np.array_equal(stored["torch"].sentence_spans, stored["onnx"].sentence_spans):
         raise SystemExit("the two indexes do not hold the same chunks and sentences; cannot compare row by row")
-    n = stored["torch"].n_chunks
     vectors = {b: s.vectors.all() for b, s in stored.items()}
     result = {
         "benchmark": "backend_equivalence",

@@ -41,8 +41,7 @@ from .errors import (BuildLocked, IndexCorrupt, IndexMismatch, IndexNeedsRebuild
 from .lexical import load_bm25, save_bm25
 from .locators import decode_locators
 from .manifest import Manifest, ManifestError
-from .vectors import ReadOptions, RowDocuments, VectorStore, VectorWriter, open_store
-from .vectors.faiss_store import FILE as VECTORS
+from .vectors import ReadOptions, RowDocuments, VectorStore, VectorWriter, faiss_store, open_store
 
 FORMAT = "askdocs-index"
 FORMAT_VERSION = 1
@@ -50,6 +49,7 @@ CURRENT = "CURRENT"
 GENERATIONS = "generations"
 MANIFEST = "manifest.json"
 CHUNKS_DB = "chunks.sqlite"
+VECTORS = faiss_store.FILE
 SENTENCES = "sentences.npz"
 BM25_DIR = "bm25"
 _TMP_PREFIX = ".tmp-"
