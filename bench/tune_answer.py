@@ -52,7 +52,7 @@ def main() -> None:
         weights = idf_weights(stored.bm25, tokenize(question))
         rows = []
         for rank, (passage, row, fused) in enumerate(zip(response.passages, ranked.rows, ranked.scores)):
-            first, count = int(stored.chunks["sentence_first"][row]), int(stored.chunks["sentence_count"][row])
+            first, count = int(stored.chunks.sentence_first[row]), int(stored.chunks.sentence_count[row])
             start = passage.citation.char_start
             for (s, e), sentence_vector in zip(stored.sentence_spans[first : first + count],
                                                stored.sentence_vectors[first : first + count]):

@@ -54,9 +54,9 @@ def main() -> None:
     stored = engine.stored
     rows = list(range(stored.n_chunks))
     texts = stored.chunk_texts(rows)
-    titles = [stored.doc_titles[d] for d in stored.chunks["doc_row"]]
+    titles = [stored.doc_titles[d] for d in stored.chunks.doc_row]
     retrieval_texts = [t if t.startswith(title) else f"{title}\n{t}" for t, title in zip(texts, titles)]
-    doc_of_row = np.array([stored.doc_ids[r] for r in stored.chunks["doc_row"]], dtype=object)
+    doc_of_row = np.array([stored.doc_ids[r] for r in stored.chunks.doc_row], dtype=object)
 
     qrels = beir.load_qrels(args.dataset, args.split)
     query_texts = beir.load_queries(args.dataset)

@@ -46,8 +46,8 @@ def main() -> None:
     texts = beir.load_queries(args.dataset)
     queries = [q for q in qrels if q in texts][: args.limit]
     vectors = engine.embedder.encode_queries([texts[q] for q in queries])
-    doc_of_row = np.array([stored.doc_ids[r] for r in stored.chunks["doc_row"]], dtype=object)
-    sentence_first, sentence_count = stored.chunks["sentence_first"], stored.chunks["sentence_count"]
+    doc_of_row = np.array([stored.doc_ids[r] for r in stored.chunks.doc_row], dtype=object)
+    sentence_first, sentence_count = stored.chunks.sentence_first, stored.chunks.sentence_count
 
     pools = []
     for vector, query_id in zip(vectors, queries):

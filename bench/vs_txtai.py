@@ -94,7 +94,7 @@ def askdocs_child(spec_path: Path) -> None:
             latency[mode].append((time.perf_counter() - t0) * 1000)
             docs: list[str] = []
             for row in ranked.rows:  # a document ranks where its best chunk does
-                doc_id = engine.stored.doc_ids[engine.stored.chunks["doc_row"][row]]
+                doc_id = engine.stored.doc_ids[engine.stored.chunks.doc_row[row]]
                 if doc_id not in docs:
                     docs.append(doc_id)
                 if len(docs) == 10:

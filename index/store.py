@@ -31,7 +31,7 @@ import secrets
 import shutil
 import sqlite3
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -164,6 +164,58 @@ class ChunkRow:
     sentence_count: int
     text: str
     section: tuple[str, ...] = ()  # the headings above the chunk, outermost first
+
+
+@dataclass(frozen=True)
+class ChunkTable:
+    """The per-chunk columns a question reads, in memory: one int64 array each, indexed by chunk row (the texts
+    and section paths stay in chunks.sqlite)."""
+
+    doc_row: np.ndarray
+    ordinal: np.ndarray
+    char_start: np.ndarray
+    char_end: np.ndarray
+    line_start: np.ndarray
+    line_end: np.ndarray
+    page: np.ndarray  # 0: the chunk's document has no pages
+    sentence_first: np.ndarray
+    sentence_count: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.doc_row)
+
+
+@dataclass(frozen=True)
+class DocumentColumns:
+    """The per-document facts a question may read, in memory, indexed by document row."""
+
+    ids: list[str]
+    titles: list[str]
+    sources: list[str]
+    kinds: list[str]
+    mtimes: list[float]
+    meta: list[dict]  # what metadata filters read
+    sha256: list[str]  # the version each citation names
+    page_starts: dict[int, tuple[int, ...]]  # only documents that have pages (PDFs)
+    page_labels: dict[int, tuple[str, ...]]  # only documents whose pages have labels of their own
+    locators: dict[int, object]  # decoded index.locators of the documents that have them (slides, spreadsheets)
+
+
+@dataclass(frozen=True)
+class SentenceTable:
+    spans: np.ndarray  # (n, 2) character offsets in the chunk's document
+    vectors: np.ndarray  # float16, as stored
+    # Block kind code (index.structure.KINDS) of each sentence; None for an index built before structure was kept.
+    kinds: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class OptionalColumns:
+    """Which columns added after the first format chunks.sqlite has (an older index lacks them)."""
+
+    structure: bool  # chunks.section, documents.blocks
+    locators: bool  # documents.locators
+    page_labels: bool  # documents.page_labels
 
 
 def chunk_id_for(doc_id: str, ordinal: int) -> str:
@@ -371,41 +423,35 @@ def read_current(index_dir: Path) -> tuple[Path, Manifest] | None:
 
 
 class StoredIndex:
-    """One opened, validated generation. Immutable; safe to share between threads."""
+    """One opened, validated generation, complete once built (``open_stored_index`` builds it). Immutable; safe
+    to share between threads."""
 
-    def __init__(self, path: Path, manifest: Manifest, vectors: VectorStore, chunk_table: dict[str, np.ndarray],
-                 doc_ids: list[str], doc_titles: list[str], doc_sources: list[str],
-                 sentence_spans: np.ndarray, sentence_vectors: np.ndarray, bm25, connection: sqlite3.Connection,
-                 page_starts: dict[int, tuple[int, ...]]):
+    def __init__(self, path: Path, manifest: Manifest, vectors: VectorStore, chunks: ChunkTable,
+                 documents: DocumentColumns, sentences: SentenceTable, bm25, connection: sqlite3.Connection,
+                 columns: OptionalColumns):
         self.path = path
         self.manifest = manifest
         self.vectors = vectors
-        self.chunks = chunk_table
-        self.doc_ids = doc_ids
-        self.doc_titles = doc_titles
-        self.doc_sources = doc_sources
-        self.doc_kinds: list[str] = []
-        self.doc_mtimes: list[float] = []
-        self.doc_meta: list[dict] = []  # filled by open_stored_index: what metadata filters read
-        self.doc_sha256: list[str] = []  # filled by open_stored_index: the version each citation names
-        self.doc_row_by_id = {doc_id: row for row, doc_id in enumerate(doc_ids)}
-        self.sentence_spans = sentence_spans
-        self.sentence_vectors = sentence_vectors
-        # Block kind code (index.structure.KINDS) of each sentence, aligned with sentence_spans; None for an
-        # index built before structure was kept.
-        self.sentence_kinds: np.ndarray | None = None
-        # Whether chunks.sqlite has the structure columns (chunks.section, documents.blocks).
-        self.has_structure = False
+        self.chunks = chunks
+        self.doc_ids = documents.ids
+        self.doc_titles = documents.titles
+        self.doc_sources = documents.sources
+        self.doc_kinds = documents.kinds
+        self.doc_mtimes = documents.mtimes
+        self.doc_meta = documents.meta
+        self.doc_sha256 = documents.sha256
+        self.doc_row_by_id = {doc_id: row for row, doc_id in enumerate(documents.ids)}
+        self.page_labels = documents.page_labels
+        self._page_starts = documents.page_starts
+        self._locators = documents.locators
+        self.sentence_spans = sentences.spans
+        self.sentence_vectors = sentences.vectors
+        self.sentence_kinds = sentences.kinds
+        self.has_structure = columns.structure
+        self.has_locators = columns.locators
+        self.has_page_labels = columns.page_labels
         self._sections_cache: dict[int, object] = {}
         self.bm25 = bm25
-        self._page_starts = page_starts  # only documents that have pages (PDFs)
-        # Decoded index.locators of the documents that have them (slide decks, spreadsheets); filled by
-        # open_stored_index. Whether chunks.sqlite has the column (an index built before it was added has not).
-        self._locators: dict[int, object] = {}
-        self.has_locators = False
-        self.page_labels: dict[int, tuple[str, ...]] = {}  # only documents whose pages have labels of their own
-        # Whether documents has the page_labels column (absent from indexes built before labels were kept).
-        self.has_page_labels = False
         # One connection opened now: it keeps the files readable even after a later build prunes them.
         self._connection = connection
         self._db_lock = threading.Lock()
@@ -435,7 +481,7 @@ class StoredIndex:
 
     @property
     def n_chunks(self) -> int:
-        return len(self.chunks["doc_row"])
+        return len(self.chunks)
 
     @property
     def n_documents(self) -> int:
@@ -503,7 +549,7 @@ class StoredIndex:
         return list(self.sections(doc_row).path_at(offset))
 
     def chunk_ids(self, rows: list[int]) -> list[str]:
-        return [chunk_id_for(self.doc_ids[self.chunks["doc_row"][row]], int(self.chunks["ordinal"][row])) for row in rows]
+        return [chunk_id_for(self.doc_ids[self.chunks.doc_row[row]], int(self.chunks.ordinal[row])) for row in rows]
 
     def chunk_row(self, chunk_id: str) -> int | None:
         with self._read() as connection:
@@ -638,12 +684,11 @@ def _open_generation(index_dir: Path, path: Path, model: str | None, dimension: 
     vectors = None
     try:
         connection = sqlite3.connect(f"file:{path / CHUNKS_DB}?mode=ro", uri=True, check_same_thread=False)
-        columns = ("doc_row", "ordinal", "char_start", "char_end", "line_start", "line_end", "page",
-                   "sentence_first", "sentence_count")
+        columns = [field.name for field in fields(ChunkTable)]
         rows = connection.execute(f"SELECT {', '.join('IFNULL(page, 0)' if c == 'page' else c for c in columns)} "
                                   "FROM chunks ORDER BY row").fetchall()
         table = np.array(rows, dtype=np.int64).reshape(-1, len(columns))
-        chunk_table = {name: table[:, i].copy() for i, name in enumerate(columns)}
+        chunks = ChunkTable(*(table[:, i].copy() for i in range(len(columns))))
         docs = connection.execute(
             "SELECT doc_id, title, source, kind, mtime, meta, sha256 FROM documents ORDER BY row").fetchall()
         page_starts = {
@@ -666,7 +711,7 @@ def _open_generation(index_dir: Path, path: Path, model: str | None, dimension: 
             for row, labels in connection.execute("SELECT row, page_labels FROM documents WHERE page_labels != '[]'")
         } if has_page_labels else {}
         bm25 = load_bm25(path / BM25_DIR)
-        vectors = _open_vectors(path, manifest, RowDocuments(chunk_table["doc_row"], [d[0] for d in docs]),
+        vectors = _open_vectors(path, manifest, RowDocuments(chunks.doc_row, [d[0] for d in docs]),
                                 ReadOptions(nprobe, milvus_address, milvus_token))
     except (RuntimeError, sqlite3.DatabaseError, OSError, ValueError, KeyError) as exc:
         if vectors is not None:
@@ -679,22 +724,14 @@ def _open_generation(index_dir: Path, path: Path, model: str | None, dimension: 
             f"index at {path} is inconsistent ({vectors.count()} vectors, {len(table)} chunks, {len(docs)} documents; "
             f"manifest says {expected.model_dump(exclude_none=True)})", index_dir, source_folders(manifest)
         )
-    stored = StoredIndex(
-        path, manifest, vectors, chunk_table,
-        [d[0] for d in docs], [d[1] for d in docs], [d[2] for d in docs],
-        sentence_spans, sentence_vectors, bm25, connection, page_starts,
+    documents = DocumentColumns(
+        ids=[d[0] for d in docs], titles=[d[1] for d in docs], sources=[d[2] for d in docs],
+        kinds=[d[3] for d in docs], mtimes=[d[4] for d in docs], meta=[json.loads(d[5]) for d in docs],
+        sha256=[d[6] for d in docs], page_starts=page_starts, page_labels=page_labels, locators=locators,
     )
-    stored.sentence_kinds = sentence_kinds
-    stored.has_structure = has_structure
-    stored.has_locators = has_locators
-    stored._locators = locators
-    stored.has_page_labels = has_page_labels
-    stored.page_labels = page_labels
-    stored.doc_kinds = [d[3] for d in docs]
-    stored.doc_mtimes = [d[4] for d in docs]
-    stored.doc_meta = [json.loads(d[5]) for d in docs]
-    stored.doc_sha256 = [d[6] for d in docs]
-    return stored
+    return StoredIndex(path, manifest, vectors, chunks, documents,
+                       SentenceTable(sentence_spans, sentence_vectors, sentence_kinds), bm25, connection,
+                       OptionalColumns(has_structure, has_locators, has_page_labels))
 
 
 def _open_vectors(path: Path, manifest: Manifest, documents: RowDocuments, options: ReadOptions) -> VectorStore:

@@ -28,9 +28,9 @@ def get_passage(stored: StoredIndex, chunk_id: str, context_chars: int = 0) -> P
     if row is None:
         return None
     chunks = stored.chunks
-    doc_row = int(chunks["doc_row"][row])
-    ordinal = int(chunks["ordinal"][row])
-    start, end = int(chunks["char_start"][row]), int(chunks["char_end"][row])
+    doc_row = int(chunks.doc_row[row])
+    ordinal = int(chunks.ordinal[row])
+    start, end = int(chunks.char_start[row]), int(chunks.char_end[row])
     doc_id = stored.doc_ids[doc_row]
     before = after = ""
     if context_chars:
@@ -53,7 +53,7 @@ def list_documents(stored: StoredIndex, cursor: str | None = None, limit: int = 
                    only: np.ndarray | None = None) -> DocumentList:
     """One page of documents in index order. The cursor is opaque to callers; it is the offset of the page
     among the documents listed. ``only``: a bool per document row (a filter's DocumentTable.documents)."""
-    counts = np.bincount(stored.chunks["doc_row"], minlength=stored.n_documents)
+    counts = np.bincount(stored.chunks.doc_row, minlength=stored.n_documents)
     if only is None:
         total = stored.n_documents
         offset = _offset(cursor, total)

@@ -221,8 +221,8 @@ class Engine:
             if len(passages) >= top_k:
                 break
             row = int(row)
-            doc_row = int(chunks["doc_row"][row])
-            first, count = int(chunks["sentence_first"][row]), int(chunks["sentence_count"][row])
+            doc_row = int(chunks.doc_row[row])
+            first, count = int(chunks.sentence_first[row]), int(chunks.sentence_count[row])
             spans = [(int(a), int(b)) for a, b in stored.sentence_spans[first: first + count]]
             seen = shown.setdefault(doc_row, set())
             keep = _new_run([span not in seen for span in spans])
@@ -231,10 +231,10 @@ class Engine:
             lo, hi = keep
             seen.update(spans[lo:hi])
             chunk_text = stored.chunk_texts([row])[0]
-            chunk_start = int(chunks["char_start"][row])
+            chunk_start = int(chunks.char_start[row])
             start, end = spans[lo][0], spans[hi - 1][1]
             if (lo, hi) == (0, count):
-                start, end = chunk_start, int(chunks["char_end"][row])
+                start, end = chunk_start, int(chunks.char_end[row])
             text = chunk_text[start - chunk_start:end - chunk_start]
             citation = chunk_citation(stored, row, stored.chunk_ids([row])[0])
             if (start, end) != (citation.char_start, citation.char_end):

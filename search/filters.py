@@ -222,4 +222,4 @@ def chunk_filter(table: DocumentTable, filters: Filters | None) -> Selection | N
     if filters is None or filters.is_empty():
         return None
     doc_mask = table.documents(filters)
-    return Selection(doc_mask[table.stored.chunks["doc_row"]])
+    return Selection(doc_mask[table.stored.chunks.doc_row])

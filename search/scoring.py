@@ -33,7 +33,7 @@ def run_queries(engine: Engine, queries: dict[str, str], mode: Mode, depth: int,
         doc_scores: dict[str, float] = {}
         n = len(ranked.rows)
         for position, row in enumerate(ranked.rows):
-            doc_id = engine.stored.doc_ids[engine.stored.chunks["doc_row"][row]]
+            doc_id = engine.stored.doc_ids[engine.stored.chunks.doc_row[row]]
             # Scores of different modes live on different scales; ranks are what the metrics read.
             doc_scores.setdefault(doc_id, float(n - position))
         run[query_id] = doc_scores or {"__none__": 0.0}

@@ -116,7 +116,7 @@ def test_filters_on_ivf_return_only_matching_chunks_and_are_exact_where_promised
             monkeypatch.setattr(ann, "DIRECT_SCORING_LIMIT", 0)
             rows = _rows(approximate, question, k, filters)
             assert len(rows) <= k and set(rows) <= set(only.rows.tolist())
-            assert {approximate.stored.doc_ids[approximate.stored.chunks["doc_row"][r]] for r in rows} <= matching
+            assert {approximate.stored.doc_ids[approximate.stored.chunks.doc_row[r]] for r in rows} <= matching
             assert _rows(exhaustive, question, k, filters) == expected
             if only.count * IVF["ann_nlist"] <= IVF["ann_nprobe"] * approximate.stored.n_chunks:
                 assert rows == expected

@@ -49,10 +49,10 @@ def test_every_chunk_of_every_index_slices_its_document(seeds_index, corpus_inde
     for index in (seeds_index, corpus_index):
         stored = open_stored_index(index)
         for row in range(stored.n_chunks):
-            doc = stored.document(stored.doc_ids[stored.chunks["doc_row"][row]])
-            start, end = int(stored.chunks["char_start"][row]), int(stored.chunks["char_end"][row])
+            doc = stored.document(stored.doc_ids[stored.chunks.doc_row[row]])
+            start, end = int(stored.chunks.char_start[row]), int(stored.chunks.char_end[row])
             assert doc.text[start:end] == stored.chunk_texts([row])[0]
-            first, count = int(stored.chunks["sentence_first"][row]), int(stored.chunks["sentence_count"][row])
+            first, count = int(stored.chunks.sentence_first[row]), int(stored.chunks.sentence_count[row])
             for s, e in stored.sentence_spans[first : first + count]:
                 assert start <= s < e <= end
         stored.close()

@@ -139,7 +139,7 @@ def test_filtered_results_equal_brute_force(filtered_engine, monkeypatch, direct
         filters = Filters.model_validate(_random_filters(rng, engine.stored.doc_ids))
         matching_docs = _reference_docs(engine, filters)
         only = chunk_filter(engine.documents_table, filters)
-        assert {engine.stored.doc_ids[engine.stored.chunks["doc_row"][r]] for r in only.rows} == matching_docs
+        assert {engine.stored.doc_ids[engine.stored.chunks.doc_row[r]] for r in only.rows} == matching_docs
         for mode in ("dense", "bm25", "hybrid"):
             question, k = rng.choice(QUESTIONS), rng.choice([1, 3, 10])
             response = engine.ask(question, top_k=k, mode=mode, filters=filters)

@@ -118,7 +118,7 @@ def test_incremental_build_reuses_unchanged_work_and_equals_a_build_from_scratch
     # Only the handbook's edited tail and the kitchen note are new text; the renamed file's chunks and the
     # handbook's untouched chunks keep their vectors.
     stored = open_stored_index(index)
-    per_doc = {doc_id: int(np.sum(stored.chunks["doc_row"] == row)) for row, doc_id in enumerate(stored.doc_ids)}
+    per_doc = {doc_id: int(np.sum(stored.chunks.doc_row == row)) for row, doc_id in enumerate(stored.doc_ids)}
     stored.close()
     assert per_doc["handbook.txt"] >= 3 and per_doc["new/harbour.txt"] >= 2
     assert 1 + per_doc["kitchen.txt"] <= report.embedded < per_doc["handbook.txt"] + per_doc["kitchen.txt"]

@@ -71,8 +71,8 @@ def test_pdf_text_title_and_pages(tmp_path):
 def test_pdf_pages_reach_chunk_citations(corpus_index):
     stored = open_stored_index(corpus_index)
     pdf_row = stored.doc_row_by_id["tea.pdf"]
-    rows = [r for r in range(stored.n_chunks) if stored.chunks["doc_row"][r] == pdf_row]
-    assert rows and all(stored.chunks["page"][r] >= 1 for r in rows)
+    rows = [r for r in range(stored.n_chunks) if stored.chunks.doc_row[r] == pdf_row]
+    assert rows and all(stored.chunks.page[r] >= 1 for r in rows)
     stored.close()
 
 

@@ -107,7 +107,7 @@ def test_filters_equal_brute_force(backend, tmp_path, filter_corpus):
         for _ in range(12):
             filters = Filters.model_validate(_random_filters(rng, engine.stored.doc_ids))
             only = chunk_filter(engine.documents_table, filters)
-            assert {engine.stored.doc_ids[engine.stored.chunks["doc_row"][r]] for r in only.rows} == \
+            assert {engine.stored.doc_ids[engine.stored.chunks.doc_row[r]] for r in only.rows} == \
                 _reference_docs(engine, filters)
             for mode in ("dense", "hybrid"):
                 question, k = rng.choice(FILTER_QUESTIONS), rng.choice([1, 3, 10])
