@@ -17,7 +17,9 @@ from index.vectors import (ReadOptions, RowDocuments, Selection, VectorStore, de
 
 N, DIMENSION, CHUNKS_PER_DOC, K = 2000, 32, 4, 10
 MILVUS_SERVER = os.environ.get("ASKDOCS_TEST_MILVUS_SERVER")
-STORES = ["flat", "ivf", "milvus-lite", "milvus-server"]
+# FAISS is in-process memory (the unit tier, `make test-fast`); Milvus Lite and the server run processes (e2e).
+STORES = [pytest.param("flat", marks=pytest.mark.unit), pytest.param("ivf", marks=pytest.mark.unit),
+          pytest.param("milvus-lite", marks=pytest.mark.e2e), pytest.param("milvus-server", marks=pytest.mark.e2e)]
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:
@@ -66,10 +68,10 @@ class Written:
         self.store = self.open()
 
     def _writer(self):
-        settings = {"flat": dict(backend="faiss", vector_index="flat"),
-                    "ivf": dict(backend="faiss", vector_index="ivf", ann_nlist=16, ann_nprobe=8),
-                    "milvus-lite": dict(backend="milvus"),
-                    "milvus-server": dict(backend="milvus", milvus_address=MILVUS_SERVER,
+        settings = {"flat": dict(vector_store="faiss", vector_index="flat"),
+                    "ivf": dict(vector_store="faiss", vector_index="ivf", ann_nlist=16, ann_nprobe=8),
+                    "milvus-lite": dict(vector_store="milvus"),
+                    "milvus-server": dict(vector_store="milvus", milvus_address=MILVUS_SERVER,
                                           milvus_collection=self.collection)}[self.kind]
         return new_writer(Settings(index=self.folder, **settings), "random-vectors", DIMENSION)
 
@@ -199,7 +201,7 @@ def test_the_factory_picks_the_store_from_the_setting_and_the_manifest(tmp_path)
     assert isinstance(new_writer(Settings(index=tmp_path), "m", 8), faiss_store.FaissWriter)
     from index.vectors.milvus_store import MilvusWriter
 
-    writer = new_writer(Settings(index=tmp_path, backend="milvus"), "m", 8)
+    writer = new_writer(Settings(index=tmp_path, vector_store="milvus"), "m", 8)
     assert isinstance(writer, MilvusWriter) and writer.publishes_unchanged
     assert writer.plan(5)["type"] == "milvus"
     # An index written before the manifest had a "vectors" section is a flat FAISS index.

@@ -42,7 +42,7 @@ def describe(section: dict) -> str:
 
 def new_writer(settings, model: str, dimension: int) -> VectorWriter:
     """The writer for a build with ``settings`` (index.settings.Settings) of vectors from ``model``."""
-    if settings.backend == "milvus":  # the vector-store setting (validated: faiss|milvus)
+    if settings.vector_store == "milvus":
         from . import milvus_store
 
         index_dir = Path(settings.index)
