@@ -76,7 +76,7 @@ def test_the_classes_that_were_stdlib_errors_still_are():
     from api.collections import CollectionForbidden, CollectionSpecError, UnknownCollection
     from api.security import KeyConfigError
     from api.tracing import TracingUnavailable
-    from index.ann import VectorIndexError
+    from index.vectors import VectorIndexError
     from index.decoding import NotText
     from index.distributed import RayUnavailable
     from index.embedder import UnknownModel
