@@ -42,7 +42,7 @@ def where_gold(stored, rows: dict[str, int], passage, answers: list[str]) -> lis
     lowered = text.casefold()
     out = []
     row = rows[passage.citation.chunk_id]
-    first, count = int(stored.chunks["sentence_first"][row]), int(stored.chunks["sentence_count"][row])
+    first, count = int(stored.chunks.sentence_first[row]), int(stored.chunks.sentence_count[row])
     sentence_spans = [(int(a), int(b)) for a, b in stored.sentence_spans[first:first + count]
                       if start <= int(a) and int(b) <= start + len(text)]
     gs = groups(text, start, sentence_spans)
