@@ -75,4 +75,4 @@ clean:
 # docs/cli.md and docs/configuration.md, generated from the click commands and the settings (tests/test_docs.py).
 .PHONY: docs
 docs: install
-	$(BIN)/python -m api.reference
+	$(BIN)/python -m askdocs.api.reference

@@ -14,11 +14,11 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from starlette.middleware.cors import CORSMiddleware
 
-from index.errors import NotFound
-from index.settings import Settings
-from search import Engine
-from search.browse import CURSOR_PATTERN, list_documents
-from search.models import AskResponse, DocumentList, DocumentOut, Filters, Health, Question
+from askdocs.index.errors import NotFound
+from askdocs.index.settings import Settings
+from askdocs.search import Engine
+from askdocs.search.browse import CURSOR_PATTERN, list_documents
+from askdocs.search.models import AskResponse, DocumentList, DocumentOut, Filters, Health, Question
 
 from .api_docs import docs_router
 from .collections import CollectionList, Collections

@@ -11,8 +11,8 @@ from typing import NoReturn, get_args
 
 import click
 
-from index.errors import AskdocsError, BadInput, describe_validation
-from index.settings import Settings, SettingsError, env_name
+from askdocs.index.errors import AskdocsError, BadInput, describe_validation
+from askdocs.index.settings import Settings, SettingsError, env_name
 
 DEFAULT_CORPUS = Path("seeds")
 
@@ -212,7 +212,7 @@ def build_index_command(paths: tuple[Path, ...], index: Path | None, runtime: st
     A PATH that does not exist, cannot be read or is an index folder is an error: nothing is built. The
     summary accounts for every file under PATHS: indexed, unchanged, or why not.
     """
-    from index.build import build_index
+    from askdocs.index.build import build_index
 
     _configure_logging()
     runtime, vector_store = _backend_alias(backend, runtime, vector_store, builds=True)
@@ -236,7 +236,7 @@ def _watch_until_interrupted(paths: list[Path], settings, poll: float | None, as
     import json
     import threading
 
-    from index.watch import FolderSync
+    from askdocs.index.watch import FolderSync
 
     sync = None
 
@@ -408,8 +408,8 @@ def ask(question: str, index: Path | None, runtime: str | None, backend: str | N
     """Answer QUESTION from the index, with citations."""
     from pydantic import ValidationError
 
-    from search import open_index
-    from search.models import Question
+    from askdocs.search import open_index
+    from askdocs.search.models import Question
 
     try:
         query = Question(question=question, top_k=top_k, mode=mode, filters=_parse_filters(filter_items))

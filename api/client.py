@@ -5,7 +5,7 @@ server cannot disagree on a field. A 503 (no index loaded yet, a reload in progr
 connection limit) is retried with growing waits; every other refusal raises ``AskdocsError`` with the server's
 ``message``.
 
-    from api.client import Client
+    from askdocs.api.client import Client
 
     with Client("http://127.0.0.1:8000", api_key="...") as askdocs:
         print(askdocs.ask("Which G7 country voted for the truce?").answer.text)
@@ -23,8 +23,8 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel
 
-from index.errors import AskdocsError
-from search.models import AskResponse, DocumentList, DocumentOut, DocumentSummary, Filters, Health, Mode, SearchResponse
+from askdocs.index.errors import AskdocsError
+from askdocs.search.models import AskResponse, DocumentList, DocumentOut, DocumentSummary, Filters, Health, Mode, SearchResponse
 
 from .collections import CollectionList
 from .reload import ReloadResult

@@ -12,11 +12,11 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from index.errors import BadInput, Forbidden, NotFound
-from index.settings import Settings
-from index.watch import BackgroundSyncs, FolderSync, build_settings_for, recorded_sources
-from search import Engine
-from search.models import IndexStats, SyncStatus
+from askdocs.index.errors import BadInput, Forbidden, NotFound
+from askdocs.index.settings import Settings
+from askdocs.index.watch import BackgroundSyncs, FolderSync, build_settings_for, recorded_sources
+from askdocs.search import Engine
+from askdocs.search.models import IndexStats, SyncStatus
 
 from .reload import EngineHolder, Watcher
 from .security import COLLECTION_NAME

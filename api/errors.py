@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from index.errors import AskdocsError, describe_validation
+from askdocs.index.errors import AskdocsError, describe_validation
 
 # What FastAPI answers (400) when reading the body raised something other than a JSONDecodeError.
 _UNPARSEABLE_BODY = "There was an error parsing the body"

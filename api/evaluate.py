@@ -15,14 +15,14 @@ from pathlib import Path
 import ir_measures
 import numpy as np
 
-from index import beir
-from index.build import build_from_documents, describe_build
-from index.manifest import fingerprint_fields
-from index.settings import CACHE_FILE, Settings
-from index.store import FORMAT_VERSION, read_current
-from search import open_index
-from search.models import Filters, Mode
-from search.scoring import MEASURES, contains_any, run_queries
+from askdocs.index import beir
+from askdocs.index.build import build_from_documents, describe_build
+from askdocs.index.manifest import fingerprint_fields
+from askdocs.index.settings import CACHE_FILE, Settings
+from askdocs.index.store import FORMAT_VERSION, read_current
+from askdocs.search import open_index
+from askdocs.search.models import Filters, Mode
+from askdocs.search.scoring import MEASURES, contains_any, run_queries
 
 log = logging.getLogger("askdocs.eval")
 

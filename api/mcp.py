@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from index.errors import AskdocsError
+from askdocs.index.errors import AskdocsError
 
 from .collections import CollectionForbidden, Collections
 from .security import allowed_collections

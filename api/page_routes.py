@@ -7,8 +7,8 @@ from collections.abc import Callable
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from index.errors import NotFound
-from index.page_render import MAX_WIDTH, MIN_WIDTH
+from askdocs.index.errors import NotFound
+from askdocs.index.page_render import MAX_WIDTH, MIN_WIDTH
 
 PNG = {200: {"content": {"image/png": {}}, "description": "The page as PNG, `width` pixels wide"}}
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse, Response
 
-from search.models import MAX_QUESTION_CHARS
+from askdocs.search.models import MAX_QUESTION_CHARS
 
 WEB = Path(__file__).with_name("web")
 MEDIA_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}

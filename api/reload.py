@@ -15,11 +15,11 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from index.errors import Conflict
-from index.settings import Settings
-from index.store import CURRENT, IndexUnavailable, missing_index
-from search import Engine, open_index
-from search.models import IndexStats
+from askdocs.index.errors import Conflict
+from askdocs.index.settings import Settings
+from askdocs.index.store import CURRENT, IndexUnavailable, missing_index
+from askdocs.search import Engine, open_index
+from askdocs.search.models import IndexStats
 
 log = logging.getLogger("askdocs.reload")
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from index.errors import BadInput
-from index.settings import Settings
+from askdocs.index.errors import BadInput
+from askdocs.index.settings import Settings
 
 log = logging.getLogger("askdocs.access")
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from fastapi import APIRouter, Request
 
-from search import Engine
+from askdocs.search import Engine
 
 from .tools import TOOLS, OpenAITool, Tool, UnknownTool
 

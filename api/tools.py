@@ -14,10 +14,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from index.errors import BadInput, NotFound, describe_validation
-from search import Engine
-from search.browse import CURSOR_PATTERN, check_cursor, get_passage, list_documents
-from search.models import (
+from askdocs.index.errors import BadInput, NotFound, describe_validation
+from askdocs.search import Engine
+from askdocs.search.browse import CURSOR_PATTERN, check_cursor, get_passage, list_documents
+from askdocs.search.models import (
     MAX_QUESTION_CHARS,
     MAX_TOP_K,
     AskResponse,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from index.errors import Unavailable
+from askdocs.index.errors import Unavailable
 
 ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 

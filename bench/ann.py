@@ -38,9 +38,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import RESULTS, SCIFACT, machine, peak_rss_mb, write_result  # noqa: E402
-from index import beir  # noqa: E402
-from index.vectors import Selection  # noqa: E402
-from index.vectors import faiss_store as ann  # noqa: E402
+from askdocs.index import beir  # noqa: E402
+from askdocs.index.vectors import Selection  # noqa: E402
+from askdocs.index.vectors import faiss_store as ann  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 # A worktree has no var/ of its own: the main checkout's eval indexes are read, never written.
@@ -65,7 +65,7 @@ def torch_scifact_index() -> Path:
 
 
 def scifact_queries(model: str) -> np.ndarray:
-    from index.embedder import load_embedder
+    from askdocs.index.embedder import load_embedder
 
     queries = beir.load_queries(SCIFACT)
     wanted = sorted(beir.load_qrels(SCIFACT, "test"))

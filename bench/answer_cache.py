@@ -32,9 +32,9 @@ def main() -> None:
     parser.add_argument("--out", default="answer-cache.json", help="file name under bench/results/")
     args = parser.parse_args()
 
-    from index import beir
-    from index.settings import Settings
-    from api.evaluate import prepare_index
+    from askdocs.index import beir
+    from askdocs.index.settings import Settings
+    from askdocs.api.evaluate import prepare_index
 
     qrels = beir.load_qrels(args.dataset, "test")
     queries = beir.load_queries(args.dataset)

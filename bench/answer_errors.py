@@ -28,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import ROOT, write_result  # noqa: E402
 from bench.realdocs import contains, load_questions  # noqa: E402
-from index.structure import KIND_CODE  # noqa: E402
-from search import open_index  # noqa: E402
-from search.candidates import groups  # noqa: E402
+from askdocs.index.structure import KIND_CODE  # noqa: E402
+from askdocs.search import open_index  # noqa: E402
+from askdocs.search.candidates import groups  # noqa: E402
 
 KIND_NAME = {v: k for k, v in KIND_CODE.items()}
 

@@ -40,12 +40,12 @@ def main() -> None:
 
     import ir_measures
 
-    from index import beir
-    from index.settings import Settings
-    from index.store import open_stored_index
-    from search import open_index
-    from api.evaluate import prepare_index
-    from search.scoring import MEASURES, run_queries
+    from askdocs.index import beir
+    from askdocs.index.settings import Settings
+    from askdocs.index.store import open_stored_index
+    from askdocs.search import open_index
+    from askdocs.api.evaluate import prepare_index
+    from askdocs.search.scoring import MEASURES, run_queries
 
     paths = {b: prepare_index(args.dataset, Settings(runtime=b), None, progress=None).path for b in ("torch", "onnx")}
     stored = {b: open_stored_index(p) for b, p in paths.items()}

@@ -31,10 +31,10 @@ MODEL = "all-MiniLM-L6-v2"
 
 def build_inputs(dataset: Path, embedder, count: int, seed: int) -> list[str]:
     """Retrieval texts of a random sample of the corpus' chunks, made as a build makes them."""
-    from index import beir
-    from index.build import make_chunker
-    from index.retrieval_text import retrieval_text, title_prefix
-    from index.settings import Settings
+    from askdocs.index import beir
+    from askdocs.index.build import make_chunker
+    from askdocs.index.retrieval_text import retrieval_text, title_prefix
+    from askdocs.index.settings import Settings
 
     documents = beir.load_corpus(dataset)
     random.Random(seed).shuffle(documents)
@@ -52,7 +52,7 @@ def build_inputs(dataset: Path, embedder, count: int, seed: int) -> list[str]:
 
 def run(embedder, texts: list[str], batch_size: int, order: str) -> tuple[float, float]:
     """Seconds to embed ``texts`` and the share of padding in the model's input."""
-    from index.embedder import batches_by_length
+    from askdocs.index.embedder import batches_by_length
 
     tokenizer = embedder.tokenizer
     encodings = tokenizer.encode(texts)
@@ -79,7 +79,7 @@ def main() -> None:
     parser.add_argument("--out", default="batching.json")
     args = parser.parse_args()
 
-    from index.embedder import load_embedder
+    from askdocs.index.embedder import load_embedder
 
     sizes = [int(b) for b in args.batch_sizes.split(",")]
     results, texts = [], None

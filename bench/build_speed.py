@@ -28,7 +28,7 @@ from common import ROOT, SCIFACT, loadavg, machine, median, run_measured, write_
 
 
 def settings_for(index: Path, runtime: str, batch_size: int | None):
-    from index.settings import Settings
+    from askdocs.index.settings import Settings
 
     name, _, precision = runtime.partition("-")
     settings = Settings(index=index, runtime=name, precision=precision or "auto",
@@ -38,15 +38,15 @@ def settings_for(index: Path, runtime: str, batch_size: int | None):
 
 def child(dataset: Path, index: Path, runtime: str, limit: int | None, batch_size: int | None, rebuild: bool) -> None:
     """One build, in this process; prints what the parent records."""
-    from index import beir
-    from index.build import DEFAULT_BATCH_SIZES, build_from_documents
+    from askdocs.index import beir
+    from askdocs.index.build import DEFAULT_BATCH_SIZES, build_from_documents
 
     documents = beir.load_corpus(dataset)[:limit] if limit else beir.load_corpus(dataset)
     settings = settings_for(index, runtime, batch_size)
     started = time.perf_counter()  # model loading included: a user's build pays it too
     report = build_from_documents(documents, settings, progress=False, sources=["bench"], rebuild=rebuild)
     seconds = time.perf_counter() - started
-    from index.store import read_current
+    from askdocs.index.store import read_current
 
     model = read_current(index)[1].model.model_dump()
     print(json.dumps({"documents": report.documents, "chunks": report.chunks, "build_s": round(seconds, 2),

@@ -22,12 +22,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from index.beir import load_queries  # noqa: E402
-from index.build import build_index  # noqa: E402
-from index.settings import Settings  # noqa: E402
-from index.store import read_current  # noqa: E402
-from search import open_index  # noqa: E402
-from api.evaluate import prepare_index  # noqa: E402
+from askdocs.index.beir import load_queries  # noqa: E402
+from askdocs.index.build import build_index  # noqa: E402
+from askdocs.index.settings import Settings  # noqa: E402
+from askdocs.index.store import read_current  # noqa: E402
+from askdocs.search import open_index  # noqa: E402
+from askdocs.api.evaluate import prepare_index  # noqa: E402
 
 MODES = ("hybrid", "dense", "bm25")
 COVERAGE_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)

@@ -44,7 +44,7 @@ def main() -> None:
     parser.add_argument("--out", default="embed_speed.json")
     args = parser.parse_args()
 
-    from index.embedder import load_embedder
+    from askdocs.index.embedder import load_embedder
 
     with open(args.dataset / "corpus.jsonl") as handle:
         records = [json.loads(line) for line in itertools.islice(handle, args.passages)]

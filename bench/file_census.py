@@ -10,8 +10,8 @@ import json
 import time
 from pathlib import Path
 
-from index.build import load_corpus
-from index.settings import Settings
+from askdocs.index.build import load_corpus
+from askdocs.index.settings import Settings
 
 
 def main() -> None:

@@ -21,11 +21,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from index import beir  # noqa: E402
-from index.settings import Settings  # noqa: E402
-from search import open_index  # noqa: E402
-from api.evaluate import prepare_index  # noqa: E402
-from search.models import Question  # noqa: E402
+from askdocs.index import beir  # noqa: E402
+from askdocs.index.settings import Settings  # noqa: E402
+from askdocs.search import open_index  # noqa: E402
+from askdocs.api.evaluate import prepare_index  # noqa: E402
+from askdocs.search.models import Question  # noqa: E402
 
 SELECTIVITIES = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0)
 

@@ -144,9 +144,9 @@ def main() -> None:
     parser.add_argument("--out", default="latency.json", help="file name under bench/results/")
     args = parser.parse_args()
 
-    from index import beir
-    from index.settings import Settings
-    from api.evaluate import prepare_index
+    from askdocs.index import beir
+    from askdocs.index.settings import Settings
+    from askdocs.api.evaluate import prepare_index
 
     if "--backends" in sys.argv:
         print("bench/latency.py: --backends is deprecated, use --runtimes", file=sys.stderr)

@@ -37,7 +37,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from index.store import CURRENT, GENERATIONS, read_current
+from askdocs.index.store import CURRENT, GENERATIONS, read_current
 
 MODES = ("hybrid", "dense", "bm25")
 
@@ -218,10 +218,10 @@ def _start_rebuilder(index: Path, corpus: list[Path]) -> subprocess.Popen:
 
 
 def rebuild_worker(index: Path, corpus: list[Path]) -> None:
-    from index import beir
-    from index.build import build_from_documents, load_corpus
-    from index.embedder import load_embedder
-    from index.settings import Settings
+    from askdocs.index import beir
+    from askdocs.index.build import build_from_documents, load_corpus
+    from askdocs.index.embedder import load_embedder
+    from askdocs.index.settings import Settings
 
     manifest = read_current(index)[1]
     settings = Settings(index=index)
@@ -248,7 +248,7 @@ def rebuild_worker(index: Path, corpus: list[Path]) -> None:
 
 
 def _reload_marker():
-    from index.documents import Document
+    from askdocs.index.documents import Document
 
     text = f"Reload marker written by bench/load.py at {time.time():.3f} to publish a new generation mid-run.\n"
     return Document(doc_id="askdocs-load-reload-marker.txt", title="Reload marker", source="bench/load.py",
@@ -291,7 +291,7 @@ def free_port() -> int:
 
 def _askdocs() -> list[str]:
     script = Path(sys.executable).parent / "askdocs"
-    return [str(script)] if script.exists() else [sys.executable, "-c", "from api.cli import main; main()"]
+    return [str(script)] if script.exists() else [sys.executable, "-c", "from askdocs.api.cli import main; main()"]
 
 
 def _wait_until_up(url: str, server: subprocess.Popen, log) -> None:

@@ -35,10 +35,10 @@ def main() -> int:
     parser.add_argument("--out", default="milvus_vs_faiss.json")
     args = parser.parse_args()
 
-    from index import beir
-    from index.lexical import tokenize
-    from index.settings import Settings
-    from search import open_index, retrieve
+    from askdocs.index import beir
+    from askdocs.index.lexical import tokenize
+    from askdocs.index.settings import Settings
+    from askdocs.search import open_index, retrieve
 
     qrels = beir.load_qrels(args.dataset, "test")
     queries = beir.load_queries(args.dataset)

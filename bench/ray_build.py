@@ -30,8 +30,8 @@ from common import SCIFACT, loadavg, machine, median, write_result  # noqa: E402
 
 
 def one_build(documents, index: Path, address: str | None) -> dict:
-    from index.build import build_from_documents
-    from index.settings import Settings
+    from askdocs.index.build import build_from_documents
+    from askdocs.index.settings import Settings
 
     settings = Settings(index=index, ray_address=address)
     load = loadavg()
@@ -54,7 +54,7 @@ def main() -> None:
 
     import ray
 
-    from index import beir
+    from askdocs.index import beir
 
     cluster = None
     if args.address is None:

@@ -77,7 +77,7 @@ def page_text(text: str, page_starts: list[int], page: int) -> str:
 def verify(corpus: Path) -> int:
     import logging
 
-    from index.documents import load_document
+    from askdocs.index.documents import load_document
 
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # font-encoding notes from the R manuals, one per page
 
@@ -167,7 +167,7 @@ def build_key(corpus: Path) -> dict:
     manifest = corpus / "MANIFEST.sha256"
     if not manifest.exists():
         raise SystemExit(f"no corpus at {corpus}: run bench/realdocs_corpus.sh first")
-    from index.incremental import library_versions
+    from askdocs.index.incremental import library_versions
 
     # The libraries too: a new pypdf or trafilatura changes the stored text without any askdocs commit.
     return {"corpus_manifest_sha256": hashlib.sha256(manifest.read_bytes()).hexdigest(),

@@ -73,8 +73,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         index = args.index
         if index is None:
-            from index.build import build_index
-            from index.settings import Settings
+            from askdocs.index.build import build_index
+            from askdocs.index.settings import Settings
 
             index = Path(tmp) / "index"
             build_index([ROOT / "seeds"], Settings(index=index), progress=False)

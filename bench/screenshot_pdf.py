@@ -37,8 +37,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshot-pdf.png")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        from index.build import build_index
-        from index.settings import Settings
+        from askdocs.index.build import build_index
+        from askdocs.index.settings import Settings
 
         docs = Path(tmp) / "docs"
         docs.mkdir()

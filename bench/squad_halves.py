@@ -20,10 +20,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, os.environ.get("PYTHONPATH", "").split(":")[0] or str(ROOT))
 
-from index import beir  # noqa: E402
-from index.settings import Settings  # noqa: E402
-from search import open_index  # noqa: E402
-from api.evaluate import prepare_index  # noqa: E402
+from askdocs.index import beir  # noqa: E402
+from askdocs.index.settings import Settings  # noqa: E402
+from askdocs.search import open_index  # noqa: E402
+from askdocs.api.evaluate import prepare_index  # noqa: E402
 
 
 def half(title: str) -> str:

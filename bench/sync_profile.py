@@ -12,10 +12,10 @@ import time
 import io
 sys.path.insert(0, str(__import__('pathlib').Path(__file__).resolve().parent.parent))
 from pathlib import Path
-from index.settings import Settings
-from index.watch import build_settings_for
-from index.build import build_index
-from api.reload import EngineHolder
+from askdocs.index.settings import Settings
+from askdocs.index.watch import build_settings_for
+from askdocs.index.build import build_index
+from askdocs.api.reload import EngineHolder
 folder = Path(sys.argv[1]).absolute()
 index = Path(sys.argv[2]).absolute()
 settings = build_settings_for(index, Settings(index=index))

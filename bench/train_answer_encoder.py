@@ -43,8 +43,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import ROOT, write_result  # noqa: E402
 from bench.realdocs import load_questions  # noqa: E402
 from bench.train_answer_scorer import PASSAGES, logits, training_mask  # noqa: E402
-from index import beir  # noqa: E402
-from search.scorer import SCORER_FILE  # noqa: E402
+from askdocs.index import beir  # noqa: E402
+from askdocs.search.scorer import SCORER_FILE  # noqa: E402
 
 SEED = 0
 MAX_TOKENS = 96

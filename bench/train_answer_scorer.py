@@ -38,12 +38,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import ROOT, write_result  # noqa: E402
 from bench.realdocs import contains as realdocs_contains  # noqa: E402
 from bench.realdocs import load_questions  # noqa: E402
-from index import beir  # noqa: E402
-from index.settings import Settings  # noqa: E402
-from search import open_index  # noqa: E402
-from api.evaluate import prepare_index  # noqa: E402
-import search.engine  # noqa: E402
-from search.scorer import FEATURES, SCORER_FILE, Scorer  # noqa: E402
+from askdocs.index import beir  # noqa: E402
+from askdocs.index.settings import Settings  # noqa: E402
+from askdocs.search import open_index  # noqa: E402
+from askdocs.api.evaluate import prepare_index  # noqa: E402
+import askdocs.search.engine as search_engine  # noqa: E402
+from askdocs.search.scorer import FEATURES, SCORER_FILE, Scorer  # noqa: E402
 
 SEED = 0
 REALDOCS_SHARE = 0.5  # of the total training weight
@@ -221,7 +221,7 @@ def main() -> None:
     # collection runs with a fixed bootstrap scorer (the old rule: cosine + 0.5 x coverage).
     bootstrap = Scorer({"features": FEATURES, "mean": [0.0] * len(FEATURES), "scale": [1.0] * len(FEATURES),
                         "coef": [{"cos": 1.0, "coverage": 0.5}.get(f, 0.0) for f in FEATURES], "intercept": 0.0})
-    search.engine.load_scorer = lambda: bootstrap
+    search_engine.load_scorer = lambda: bootstrap
 
     cache = ROOT / "var" / "answer-scorer-candidates.pkl"
     if args.reuse and cache.exists():

@@ -19,12 +19,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from index import beir  # noqa: E402
-from index.lexical import tokenize  # noqa: E402
-from index.settings import Settings  # noqa: E402
-from search import open_index  # noqa: E402
-from search.answer import coverage, idf_weights  # noqa: E402
-from api.evaluate import prepare_index  # noqa: E402
+from askdocs.index import beir  # noqa: E402
+from askdocs.index.lexical import tokenize  # noqa: E402
+from askdocs.index.settings import Settings  # noqa: E402
+from askdocs.search import open_index  # noqa: E402
+from askdocs.search.answer import coverage, idf_weights  # noqa: E402
+from askdocs.api.evaluate import prepare_index  # noqa: E402
 
 
 def main() -> None:

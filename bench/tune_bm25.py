@@ -24,11 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bm25s.stopwords import STOPWORDS_EN  # noqa: E402
 
-from index import beir  # noqa: E402
-from index.settings import Settings  # noqa: E402
-from search import open_index  # noqa: E402
-from api.evaluate import prepare_index  # noqa: E402
-from search.retrieve import _zscore  # noqa: E402
+from askdocs.index import beir  # noqa: E402
+from askdocs.index.settings import Settings  # noqa: E402
+from askdocs.search import open_index  # noqa: E402
+from askdocs.api.evaluate import prepare_index  # noqa: E402
+from askdocs.search.retrieve import _zscore  # noqa: E402
 
 TOKEN = re.compile(r"[^\W_]{2,}|\d")
 STEMMER = Stemmer.Stemmer("english")

@@ -22,12 +22,12 @@ from ir_measures import R, nDCG
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from index import beir  # noqa: E402
-from index.lexical import bm25_scores, tokenize  # noqa: E402
-from index.settings import Settings  # noqa: E402
-from search import open_index  # noqa: E402
-from api.evaluate import prepare_index  # noqa: E402
-from search.retrieve import _minmax, _rrf, _zscore  # noqa: E402
+from askdocs.index import beir  # noqa: E402
+from askdocs.index.lexical import bm25_scores, tokenize  # noqa: E402
+from askdocs.index.settings import Settings  # noqa: E402
+from askdocs.search import open_index  # noqa: E402
+from askdocs.api.evaluate import prepare_index  # noqa: E402
+from askdocs.search.retrieve import _minmax, _rrf, _zscore  # noqa: E402
 
 
 def main() -> None:

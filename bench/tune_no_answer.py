@@ -30,11 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import ROOT, write_result  # noqa: E402
 from bench.realdocs import load_questions  # noqa: E402
-from index import beir  # noqa: E402
-from index.build import build_index  # noqa: E402
-from index.settings import Settings  # noqa: E402
-from search import open_index  # noqa: E402
-from api.evaluate import prepare_index  # noqa: E402
+from askdocs.index import beir  # noqa: E402
+from askdocs.index.build import build_index  # noqa: E402
+from askdocs.index.settings import Settings  # noqa: E402
+from askdocs.search import open_index  # noqa: E402
+from askdocs.api.evaluate import prepare_index  # noqa: E402
 
 THRESHOLD = 0.6
 

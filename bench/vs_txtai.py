@@ -68,10 +68,10 @@ def model_path(python: Path) -> str:
 
 def askdocs_child(spec_path: Path) -> None:
     """askdocs' side, in a fresh process: build from the same documents, then ask every question in two modes."""
-    from index import beir
-    from index.build import build_from_documents
-    from index.settings import Settings
-    from search import open_index
+    from askdocs.index import beir
+    from askdocs.index.build import build_from_documents
+    from askdocs.index.settings import Settings
+    from askdocs.search import open_index
 
     spec = json.loads(spec_path.read_text())
     documents = beir.load_corpus(Path(spec["dataset"]))
@@ -109,7 +109,7 @@ def askdocs_child(spec_path: Path) -> None:
 
 
 def built_precision(index: str) -> str | None:
-    from index.store import read_current
+    from askdocs.index.store import read_current
 
     current = read_current(Path(index))
     return current[1].model.precision if current else None
@@ -151,8 +151,8 @@ def main() -> None:
         askdocs_child(args.askdocs_child)
         return
 
-    from index import beir
-    from index.settings import Settings
+    from askdocs.index import beir
+    from askdocs.index.settings import Settings
 
     backend = args.backend or Settings.from_environment(os.environ).runtime
     configs = args.configs.split(",")

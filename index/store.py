@@ -529,7 +529,7 @@ class StoredIndex:
         return decode_blocks(data)
 
     def sections(self, doc_row: int):
-        """index.structure.Sections of a document: ``.path_at(offset)`` is the section path at any offset."""
+        """askdocs.index.structure.Sections of a document: ``.path_at(offset)`` is the section path at any offset."""
         from .structure import Sections
 
         found = self._sections_cache.get(doc_row)

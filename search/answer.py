@@ -12,7 +12,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from index.lexical import tokenize
+from askdocs.index.lexical import tokenize
 
 from .terms import idf, key_of, keys, shrink_idf
 
@@ -53,7 +53,7 @@ _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.+#-]*[A-Za-z0-9+#]|[A-Za-z]")
 @lru_cache(maxsize=1)
 def _common_words() -> frozenset[str]:
     """Whole words of MiniLM's WordPiece vocabulary: everyday English, as opposed to product and project names."""
-    from index.embedder import _minilm_path
+    from askdocs.index.embedder import _minilm_path
 
     with open(os.path.join(_minilm_path(), "vocab.txt"), encoding="utf-8") as handle:
         return frozenset(w.strip() for w in handle if w.strip().isalpha() and not w.startswith("##"))

@@ -6,8 +6,8 @@ import re
 
 import numpy as np
 
-from index.errors import BadInput
-from index.store import StoredIndex, chunk_id_for
+from askdocs.index.errors import BadInput
+from askdocs.index.store import StoredIndex, chunk_id_for
 
 from .citations import chunk_citation
 from .models import DocumentList, DocumentSummary, PassageDetail

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from index.store import StoredIndex
+from askdocs.index.store import StoredIndex
 
 from .models import Citation
 

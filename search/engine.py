@@ -11,15 +11,15 @@ from pathlib import Path
 
 import numpy as np
 
-from index.embedder import Embedder, load_embedder
-from index.lexical import tokenize
-from index import page_boxes
-from index.locators import decode_locators
-from index.page_render import NoSuchPage, render_page
-from index.settings import Settings
-from index.store import StoredIndex, open_stored_index
-from index.structure import KIND_CODE, decode_blocks
-from index.vectors import Selection
+from askdocs.index.embedder import Embedder, load_embedder
+from askdocs.index.lexical import tokenize
+from askdocs.index import page_boxes
+from askdocs.index.locators import decode_locators
+from askdocs.index.page_render import NoSuchPage, render_page
+from askdocs.index.settings import Settings
+from askdocs.index.store import StoredIndex, open_stored_index
+from askdocs.index.structure import KIND_CODE, decode_blocks
+from askdocs.index.vectors import Selection
 
 from . import retrieve
 from .answer_cache import AnswerCache

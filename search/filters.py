@@ -19,8 +19,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from index.store import StoredIndex
-from index.vectors import Selection
+from askdocs.index.store import StoredIndex
+from askdocs.index.vectors import Selection
 
 from .models import Filters
 

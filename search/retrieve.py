@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from index.lexical import bm25_scores
-from index.store import StoredIndex
-from index.vectors import Selection, top_rows
+from askdocs.index.lexical import bm25_scores
+from askdocs.index.store import StoredIndex
+from askdocs.index.vectors import Selection, top_rows
 
 from .tracing import span
 

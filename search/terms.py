@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 
-from index.lexical import tokenize
+from askdocs.index.lexical import tokenize
 
 _IRREGULAR = """
 say said says|tell told|go went gone goes|make made|take took taken|give gave given|find found|think thought|

@@ -9,7 +9,7 @@ two occurrences would make any answer a guess.
 
 from __future__ import annotations
 
-from index.store import DocumentRow, StoredIndex, document_text_in_generation
+from askdocs.index.store import DocumentRow, StoredIndex, document_text_in_generation
 
 from .models import CitedVersion
 

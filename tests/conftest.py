@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from index.build import build_index
-from index.settings import Settings
+from askdocs.index.build import build_index
+from askdocs.index.settings import Settings
 
 from . import tiers
 from .fixtures import free_port, write_corpus

@@ -10,13 +10,13 @@ import faiss
 import numpy as np
 import pytest
 
-from index.vectors import faiss_store as ann
-from index.build import BuildError, build_index
-from index.settings import Settings
-from index.store import IndexCorrupt, open_stored_index
-from search import open_index
-from search.filters import chunk_filter
-from search.models import Filters
+from askdocs.index.vectors import faiss_store as ann
+from askdocs.index.build import BuildError, build_index
+from askdocs.index.settings import Settings
+from askdocs.index.store import IndexCorrupt, open_stored_index
+from askdocs.search import open_index
+from askdocs.search.filters import chunk_filter
+from askdocs.search.models import Filters
 
 from .conftest import Server, copy_index
 from .test_filters import QUESTIONS, _brute_force, _generated_corpus, _random_filters, _reference_docs

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from index.build import build_index
-from index.settings import Settings
+from askdocs.index.build import build_index
+from askdocs.index.settings import Settings
 
 from .conftest import Server
 from .fixtures import wait_for

@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.build import build_index
-from index.chunking import split_sentences
-from index.settings import Settings
-from search import open_index
-from search.answer import name_terms
-from search.candidates import line_kind, units
-from search.scorer import FEATURES, Candidate, features, load_scorer, question_info
-from search.terms import keys
+from askdocs.index.build import build_index
+from askdocs.index.chunking import split_sentences
+from askdocs.index.settings import Settings
+from askdocs.search import open_index
+from askdocs.search.answer import name_terms
+from askdocs.search.candidates import line_kind, units
+from askdocs.search.scorer import FEATURES, Candidate, features, load_scorer, question_info
+from askdocs.search.terms import keys
 
 SEED_QUESTIONS = json.loads((Path(__file__).parent / "seed_questions.json").read_text())
 

@@ -16,9 +16,9 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from index.build import build_index
-from index.settings import Settings
-from index.store import CHUNKS_DB, CURRENT, GENERATIONS, MANIFEST, open_stored_index
+from askdocs.index.build import build_index
+from askdocs.index.settings import Settings
+from askdocs.index.store import CHUNKS_DB, CURRENT, GENERATIONS, MANIFEST, open_stored_index
 
 from .conftest import API_KEY, SEED_QUESTION, SEEDS, Server, copy_index
 
@@ -221,7 +221,7 @@ def test_a_generation_pruned_by_two_quick_publishes_while_opening_opens_the_new_
 
 
 def test_a_generation_current_still_names_is_reported_damaged(tmp_path, seeds_index):
-    from index.store import IndexCorrupt
+    from askdocs.index.store import IndexCorrupt
 
     index = copy_index(seeds_index, tmp_path / "index")
     served = (index / CURRENT).read_text().strip()

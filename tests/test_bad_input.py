@@ -179,7 +179,7 @@ def _failing_app():
     from starlette.responses import PlainTextResponse, StreamingResponse
     from starlette.routing import Route
 
-    from api.security import RequestIdMiddleware
+    from askdocs.api.security import RequestIdMiddleware
 
     def boom(request):
         raise RuntimeError("a bug in a handler")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from api.evaluate import evaluate
-from index.settings import Settings
-from index.store import read_current
+from askdocs.api.evaluate import evaluate
+from askdocs.index.settings import Settings
+from askdocs.index.store import read_current
 
 from .test_retrieval import _write_dataset
 
@@ -33,13 +33,13 @@ def test_eval_rebuilds_when_the_vector_index_settings_change(tmp_path, caplog):
 
 
 def _parts(**settings):
-    from index.build import describe_build
+    from askdocs.index.build import describe_build
 
     return describe_build(Settings(**settings))
 
 
 def test_a_vector_index_change_keeps_the_vectors_and_a_model_change_does_not():
-    from index.manifest import Manifest, cache_namespace, fingerprint_fields, full_build_reason, recorded_sections
+    from askdocs.index.manifest import Manifest, cache_namespace, fingerprint_fields, full_build_reason, recorded_sections
 
     flat = _parts(vector_index="flat")
     built = Manifest.load({"format": "askdocs-index", **recorded_sections(flat)})
@@ -56,7 +56,7 @@ def test_a_vector_index_change_keeps_the_vectors_and_a_model_change_does_not():
 
 
 def test_an_old_manifest_is_normalised_once_on_load():
-    from index.manifest import Manifest
+    from askdocs.index.manifest import Manifest
 
     old = Manifest.load({"format": "askdocs-index", "model": {"name": "m", "backend": "onnx"}})
     assert old.model.runtime == "onnx" and "backend" not in old.model.model_dump()

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from index.build import load_corpus
-from index.settings import Settings
-from index.store import open_stored_index
+from askdocs.index.build import load_corpus
+from askdocs.index.settings import Settings
+from askdocs.index.store import open_stored_index
 
 from .conftest import BIN
 from .fixtures import PDF_PAGES, PLAIN_NOTE, make_pdf, make_pdf_bomb
@@ -167,7 +167,7 @@ def test_a_second_build_names_the_running_one_and_a_killed_build_does_not_block_
         holder = (index / ".lock").read_text().strip()
         assert holder.startswith(f"pid {first.pid}, started 20"), holder
         # In this process, so the check happens while the first build surely still holds the lock.
-        from index.store import BuildLocked, build_lock
+        from askdocs.index.store import BuildLocked, build_lock
 
         with pytest.raises(BuildLocked, match=f"another build-index is running on .*pid {first.pid}, started"):
             with build_lock(index):
@@ -266,7 +266,7 @@ def test_bad_names_bad_dates_and_deep_folders_are_skipped_and_the_good_files_ind
 
 
 def test_an_unexpected_loader_error_skips_one_file(tmp_path, monkeypatch, caplog):
-    from index import documents
+    from askdocs.index import documents
 
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -381,9 +381,9 @@ def test_a_file_that_vanishes_mid_build_is_named_and_the_build_goes_on(tmp_path,
     """The walk lists a file, something deletes it before it is read (a sync tool, an editor's rename): the
     build names it and indexes the rest. The deletion is made to happen exactly then by deleting it while the
     first file is read, through the real loader."""
-    import index.build as build_module
-    from index.build import build_index
-    from index.settings import Settings
+    import askdocs.index.build as build_module
+    from askdocs.index.build import build_index
+    from askdocs.index.settings import Settings
 
     docs = tmp_path / "docs"
     docs.mkdir()

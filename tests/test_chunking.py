@@ -8,12 +8,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from index.build import make_chunker
-from index.chunking import split_sentences
-from index.documents import Document
-from index.embedder import load_embedder
-from index.settings import Settings
-from index.store import open_stored_index
+from askdocs.index.build import make_chunker
+from askdocs.index.chunking import split_sentences
+from askdocs.index.documents import Document
+from askdocs.index.embedder import load_embedder
+from askdocs.index.settings import Settings
+from askdocs.index.store import open_stored_index
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +114,7 @@ def test_offsets_hold_for_arbitrary_text(embedder, text):
 
 
 def test_a_sentence_cut_by_a_page_break_is_one_sentence_again():
-    from index.chunking import join_across_pages
+    from askdocs.index.chunking import join_across_pages
 
     pages = ["The lens was ground in Paris and then shipped to Scotland", "in forty crates. Keepers cleaned it daily.",
              "Page three opens a new thought.", "and this page starts in lower case after a closed sentence."]

@@ -7,7 +7,7 @@ import subprocess
 
 import httpx
 
-from search.models import AskResponse
+from askdocs.search.models import AskResponse
 
 from .conftest import BIN, SEED_QUESTION
 

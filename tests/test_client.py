@@ -1,4 +1,4 @@
-"""api.client against real servers: keys, every method sync and async, and waiting out a 503 until an index
+"""askdocs.api.client against real servers: keys, every method sync and async, and waiting out a 503 until an index
 is published."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from api.client import AskdocsError, AsyncClient, Client
-from api.collections import CollectionList
-from search.models import AskResponse, DocumentOut, Health, SearchResponse
+from askdocs.api.client import AskdocsError, AsyncClient, Client
+from askdocs.api.collections import CollectionList
+from askdocs.search.models import AskResponse, DocumentOut, Health, SearchResponse
 
 from .conftest import API_KEY, SEED_QUESTION, Server
 

@@ -15,10 +15,10 @@ from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from pydantic import SecretStr
 
-from api.collections import CollectionSpecError, parse_specs
-from api.security import KeyConfigError, api_keys
-from index.build import build_index
-from index.settings import Settings
+from askdocs.api.collections import CollectionSpecError, parse_specs
+from askdocs.api.security import KeyConfigError, api_keys
+from askdocs.index.build import build_index
+from askdocs.index.settings import Settings
 
 from .conftest import BIN, Server
 

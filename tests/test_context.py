@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import httpx
 
-from search import open_index
-from search.context import prompt_context
-from search.models import AskResponse, Citation, Highlight, Passage, Question
+from askdocs.search import open_index
+from askdocs.search.context import prompt_context
+from askdocs.search.models import AskResponse, Citation, Highlight, Passage, Question
 
 from .conftest import SEED_QUESTION
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from api import reference
-from api.app import create_app
-from index.settings import Settings
+from askdocs.api import reference
+from askdocs.api.app import create_app
+from askdocs.index.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -61,8 +61,8 @@ def _anchors(page: Path) -> set[str]:
 
 def test_generated_references_are_current():
     for path, text in reference.generated().items():
-        assert path.exists(), f"{path.relative_to(ROOT)} is missing: run `python -m api.reference`"
-        assert path.read_text() == text, f"{path.relative_to(ROOT)} is out of date: run `python -m api.reference`"
+        assert path.exists(), f"{path.relative_to(ROOT)} is missing: run `python -m askdocs.api.reference`"
+        assert path.read_text() == text, f"{path.relative_to(ROOT)} is out of date: run `python -m askdocs.api.reference`"
     assert reference.main(["--check"]) == 0
 
 
@@ -105,7 +105,7 @@ def test_every_http_route_is_in_the_http_api_page(tmp_path):
 
 
 def test_every_askdocs_variable_the_docs_name_is_a_setting():
-    from index.settings import REMOVED_VARIABLES
+    from askdocs.index.settings import REMOVED_VARIABLES
 
     known = set(reference.environment_names()) | set(REMOVED_VARIABLES) | NOT_SETTINGS
     unknown = {}
@@ -130,7 +130,7 @@ def test_the_readme_is_a_front_page():
 
 
 def test_the_configuration_page_has_every_section_and_the_old_names():
-    from index.settings import DEPRECATED_VARIABLES, REMOVED_VARIABLES, SECTIONS
+    from askdocs.index.settings import DEPRECATED_VARIABLES, REMOVED_VARIABLES, SECTIONS
 
     page = (DOCS / "configuration.md").read_text()
     for section in SECTIONS:

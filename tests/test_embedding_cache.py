@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 from click.testing import CliRunner
 
-from api.cli import build_index_command
-from index.build import build_index
-from index.settings import CACHE_FILE, Settings
-from index.store import open_stored_index
+from askdocs.api.cli import build_index_command
+from askdocs.index.build import build_index
+from askdocs.index.settings import CACHE_FILE, Settings
+from askdocs.index.store import open_stored_index
 
 from .fixtures import write_corpus
 
@@ -113,7 +113,7 @@ def test_another_precision_or_runtime_does_not_reuse_vectors(tmp_path, corpus):
 def test_concurrent_builds_sharing_a_cache_leave_it_whole(tmp_path, corpus):
     cache = tmp_path / "cache.sqlite"
     script = (
-        "import sys; from pathlib import Path; from index.build import build_index; from index.settings import Settings;"
+        "import sys; from pathlib import Path; from askdocs.index.build import build_index; from askdocs.index.settings import Settings;"
         "r = build_index([Path(sys.argv[1])], Settings(index=Path(sys.argv[2]), embedding_cache=sys.argv[3]),"
         " progress=False); print(r.embedded, r.from_cache, r.chunks)"
     )

@@ -19,8 +19,8 @@ from mcp.client.stdio import stdio_client
 from pydantic import ValidationError
 from starlette.testclient import TestClient
 
-from api.client import Refused
-from index.errors import (
+from askdocs.api.client import Refused
+from askdocs.index.errors import (
     AskdocsError,
     BadInput,
     Conflict,
@@ -32,8 +32,8 @@ from index.errors import (
     describe_validation,
     rebuild_command,
 )
-from index.settings import Settings
-from search.models import Question
+from askdocs.index.settings import Settings
+from askdocs.search.models import Question
 
 from .conftest import BIN, ROOT, SEED_QUESTION, SEEDS, copy_index
 
@@ -43,9 +43,9 @@ KINDS = {BadInput: 422, NotFound: 404, Forbidden: 403, Conflict: 409, Unavailabl
 
 def _modules():
     for layer in LAYERS:
-        package = importlib.import_module(layer)
+        package = importlib.import_module(f"askdocs.{layer}")
         yield package
-        for found in pkgutil.walk_packages(package.__path__, f"{layer}."):
+        for found in pkgutil.walk_packages(package.__path__, f"askdocs.{layer}."):
             yield importlib.import_module(found.name)
 
 
@@ -73,16 +73,16 @@ def test_every_exception_class_has_the_root_a_status_and_a_code():
 
 def test_the_classes_that_were_stdlib_errors_still_are():
     # Code that catches ValueError, LookupError, PermissionError or RuntimeError keeps catching them.
-    from api.collections import CollectionForbidden, CollectionSpecError, UnknownCollection
-    from api.security import KeyConfigError
-    from api.tracing import TracingUnavailable
-    from index.vectors import VectorIndexError
-    from index.decoding import NotText
-    from index.distributed import RayUnavailable
-    from index.embedder import UnknownModel
-    from index.page_render import NoSuchPage
-    from index.selection import SelectionError
-    from search.browse import BadCursor
+    from askdocs.api.collections import CollectionForbidden, CollectionSpecError, UnknownCollection
+    from askdocs.api.security import KeyConfigError
+    from askdocs.api.tracing import TracingUnavailable
+    from askdocs.index.vectors import VectorIndexError
+    from askdocs.index.decoding import NotText
+    from askdocs.index.distributed import RayUnavailable
+    from askdocs.index.embedder import UnknownModel
+    from askdocs.index.page_render import NoSuchPage
+    from askdocs.index.selection import SelectionError
+    from askdocs.search.browse import BadCursor
 
     for cls in (CollectionSpecError, KeyConfigError, VectorIndexError, NotText, UnknownModel, SelectionError,
                 BadCursor):
@@ -93,7 +93,7 @@ def test_the_classes_that_were_stdlib_errors_still_are():
 
 
 def test_an_error_is_its_message_and_hint_and_survives_a_copy_and_a_pickle():
-    from index.documents import Unreadable
+    from askdocs.index.documents import Unreadable
 
     plain = NotFound("no such thing")
     assert str(plain) == "no such thing" and plain.hint is None
@@ -150,7 +150,7 @@ def damaged_index(tmp_path_factory, seeds_index) -> Path:
 
 def _expected(index: Path) -> IndexCorrupt:
     """The error the damaged index is refused with, as the library raises it."""
-    from index.store import open_stored_index
+    from askdocs.index.store import open_stored_index
 
     with pytest.raises(IndexCorrupt) as refused:
         open_stored_index(index)
@@ -158,7 +158,7 @@ def _expected(index: Path) -> IndexCorrupt:
 
 
 def test_http_mcp_and_cli_say_the_same_error_with_the_same_hint(damaged_index, tmp_path):
-    from api.app import create_app
+    from askdocs.api.app import create_app
 
     expected = _expected(damaged_index)
     assert expected.hint == f"rebuild with `build-index {SEEDS} --index {damaged_index} --rebuild`"

@@ -15,8 +15,8 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from api.tools import TOOLS
-from search.models import Filters, Question
+from askdocs.api.tools import TOOLS
+from askdocs.search.models import Filters, Question
 
 from .conftest import ROOT, SEED_QUESTION
 from .fixtures import PDF_PAGES, PLAIN_NOTE, make_pdf
@@ -26,7 +26,7 @@ from .fixtures import PDF_PAGES, PLAIN_NOTE, make_pdf
 # memory is what the bad files cost; reading the 100 MB file would cost at least 100 MB.
 _MEASURED_BUILDS = """
 import json, resource, sys
-from api.cli import build_index_command
+from askdocs.api.cli import build_index_command
 
 def build(corpus, index):
     try:

@@ -12,14 +12,14 @@ import httpx
 import numpy as np
 import pytest
 
-from index.build import build_index
-from index.lexical import bm25_scores, tokenize
-from index.settings import Settings
-from index.vectors import faiss_store
-from search import open_index
-from search.filters import chunk_filter
-from search.models import Filters
-from search.retrieve import _zscore
+from askdocs.index.build import build_index
+from askdocs.index.lexical import bm25_scores, tokenize
+from askdocs.index.settings import Settings
+from askdocs.index.vectors import faiss_store
+from askdocs.search import open_index
+from askdocs.search.filters import chunk_filter
+from askdocs.search.models import Filters
+from askdocs.search.retrieve import _zscore
 
 TEAMS = ["garden", "kitchen", "finance", "legal"]
 TOPICS = [

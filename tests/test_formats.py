@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from index.build import build_index, load_corpus
-from index.documents import SUPPORTED_SUFFIXES, LoadError, load_document
-from index.formats.base import MAX_UNZIPPED_BYTES
-from index.locators import ROW, SLIDE, Locators, decode_locators
-from index.settings import Settings
-from index.store import open_stored_index
-from index.structure import Sections, check_blocks
-from search import open_index
+from askdocs.index.build import build_index, load_corpus
+from askdocs.index.documents import SUPPORTED_SUFFIXES, LoadError, load_document
+from askdocs.index.formats.base import MAX_UNZIPPED_BYTES
+from askdocs.index.locators import ROW, SLIDE, Locators, decode_locators
+from askdocs.index.settings import Settings
+from askdocs.index.store import open_stored_index
+from askdocs.index.structure import Sections, check_blocks
+from askdocs.search import open_index
 
 from . import format_fixtures as fx
 
@@ -369,7 +369,7 @@ def test_email_metadata_filters_questions(engine):
 
 
 def test_prompt_context_names_slide_and_rows(engine):
-    from search.models import Question
+    from askdocs.search.models import Question
 
     deck = engine.ask(Question(question="When is the helicopter survey of the fumaroles booked?", top_k=1,
                                format="context"))

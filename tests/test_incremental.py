@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from api.cli import build_index_command
-from index.build import build_index
-from index.settings import Settings
-from index.store import CHUNKS_DB, generation_dir, open_stored_index
-from search import open_index
+from askdocs.api.cli import build_index_command
+from askdocs.index.build import build_index
+from askdocs.index.settings import Settings
+from askdocs.index.store import CHUNKS_DB, generation_dir, open_stored_index
+from askdocs.search import open_index
 
 from .fixtures import write_corpus
 

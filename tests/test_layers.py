@@ -127,3 +127,26 @@ def test_a_cycle_is_found_and_named():
              "index.d": [("index.a", 9)], "search.x": []}
     assert cycles("index", graph) == [[("index.a", 3), ("index.b", 5), ("index.c", 7)]]
     assert cycles("index", {**graph, "index.c": []}) == []
+
+
+def test_every_folder_of_code_installs_under_the_askdocs_name():
+    import tomllib
+
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    folders = {str(init.parent.relative_to(ROOT)).replace("/", ".") for layer in LAYERS
+               for init in (ROOT / layer).rglob("__init__.py")}
+    assert set(setuptools["packages"]) == {f"askdocs.{folder}" for folder in folders}
+    assert setuptools["package-dir"] == {f"askdocs.{layer}": layer for layer in LAYERS}
+
+
+def test_code_imports_its_own_packages_by_the_installed_name():
+    # The tests and benchmarks too: pytest puts the checkout on sys.path, where a bare `import index` would load
+    # a second copy of the module beside askdocs.index (two classes of every error, two caches).
+    files = {str(path.relative_to(ROOT)): path for path in [*MODULES.values(), *sorted((ROOT / "tests").rglob("*.py")),
+                                                            *sorted((ROOT / "bench").rglob("*.py"))]}
+    bare = [f"{name}:{node.lineno}" for name, path in files.items()
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.ImportFrom) and not node.level and node.module
+            and node.module.split(".")[0] in LAYERS
+            or isinstance(node, ast.Import) and any(a.name.split(".")[0] in LAYERS for a in node.names)]
+    assert not bare, f"import askdocs.index/search/api, not the bare folder name: {bare}"

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from index.build import BuildError, build_index, load_corpus
-from index.documents import LoadError, load_document
-from index.settings import Settings
-from index.store import open_stored_index
+from askdocs.index.build import BuildError, build_index, load_corpus
+from askdocs.index.documents import LoadError, load_document
+from askdocs.index.settings import Settings
+from askdocs.index.store import open_stored_index
 
 from .fixtures import HTML_PAGE, MARKDOWN_NOTE, PDF_PAGES, PLAIN_NOTE, make_pdf, write_corpus
 
@@ -143,7 +143,7 @@ def test_doc_ids_are_paths_relative_to_the_corpus_root(corpus_index):
 
 
 def test_answer_sentence_cites_its_own_pdf_page(corpus_index):
-    from search import open_index
+    from askdocs.search import open_index
 
     engine = open_index(corpus_index)
     response = engine.ask("Is black tea oxidised before drying?", top_k=3)
@@ -156,7 +156,7 @@ def test_answer_sentence_cites_its_own_pdf_page(corpus_index):
 def test_pages_that_share_one_content_stream_each_get_its_text():
     # The loader extracts a shared stream once and reuses its text (what keeps an inflating PDF cheap); each
     # page must still get exactly the text it draws, at the right offset.
-    from index.documents import load_pdf
+    from askdocs.index.documents import load_pdf
 
     from .fixtures import make_pdf_bomb
 

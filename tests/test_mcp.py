@@ -11,12 +11,12 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from api.collections import Collections
-from api.mcp import build_server
-from api.tools import TOOLS
-from index.build import build_index
-from index.settings import Settings
-from index.store import open_stored_index
+from askdocs.api.collections import Collections
+from askdocs.api.mcp import build_server
+from askdocs.api.tools import TOOLS
+from askdocs.index.build import build_index
+from askdocs.index.settings import Settings
+from askdocs.index.store import open_stored_index
 
 from .conftest import BIN, SEED_QUESTION
 

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from index.build import build_index
-from index.documents import LoadError, load_document
-from index.settings import Settings
+from askdocs.index.build import build_index
+from askdocs.index.documents import LoadError, load_document
+from askdocs.index.settings import Settings
 
 from .fixtures import PDF_PAGES, SCANNED_PAGES, make_pdf, make_png, make_scanned_pdf
 
@@ -47,7 +47,7 @@ def _exact(engine, doc_id, span, text):
 
 
 def test_scanned_pages_are_read_and_cited_by_page(ocr_index):
-    from search import open_index
+    from askdocs.search import open_index
 
     index, report, docs = ocr_index
     assert (str(docs / "oolong-scan.pdf"), "OCR read pages 1, 2 (no text layer)") in report.notes
@@ -72,7 +72,7 @@ def test_scanned_pages_are_read_and_cited_by_page(ocr_index):
 
 
 def test_an_image_becomes_a_document(ocr_index):
-    from search import open_index
+    from askdocs.search import open_index
 
     index, report, docs = ocr_index
     assert (str(docs / "menu.png"), "read by OCR") in report.notes
@@ -103,7 +103,7 @@ def test_a_scanned_page_with_no_text_is_reported(tmp_path):
 
 
 def test_ocr_work_is_bounded_by_pixels(tmp_path):
-    from index import ocr
+    from askdocs.index import ocr
 
     huge = tmp_path / "huge.png"
     from PIL import Image

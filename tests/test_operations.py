@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from index.build import build_index
-from index.settings import Settings
-from index.store import CHUNKS_DB, CURRENT, GENERATIONS, MANIFEST, VECTORS
+from askdocs.index.build import build_index
+from askdocs.index.settings import Settings
+from askdocs.index.store import CHUNKS_DB, CURRENT, GENERATIONS, MANIFEST, VECTORS
 
 from .conftest import ROOT, SEED_QUESTION, SEEDS, Server, copy_index
 from .fixtures import wait_for

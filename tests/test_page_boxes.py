@@ -8,12 +8,12 @@ import sqlite3
 import numpy as np
 import pytest
 
-from index import page_boxes
-from index.build import build_index
-from index.documents import load_document
-from index.pdf import read_pdf
-from index.settings import Settings
-from index.store import read_current
+from askdocs.index import page_boxes
+from askdocs.index.build import build_index
+from askdocs.index.documents import load_document
+from askdocs.index.pdf import read_pdf
+from askdocs.index.settings import Settings
+from askdocs.index.store import read_current
 
 from .fixtures import PDF_PAGES, make_pdf, make_placed_words_pdf, make_structured_pdf
 

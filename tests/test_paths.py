@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from index.store import open_stored_index
-from index.walk import legacy_roots
+from askdocs.index.store import open_stored_index
+from askdocs.index.walk import legacy_roots
 
 from .conftest import BIN, Server
 from .fixtures import make_pdf

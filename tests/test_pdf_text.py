@@ -7,8 +7,8 @@ import unicodedata
 
 import pytest
 
-from index.documents import PAGE_SEPARATOR, LoadError, load_document
-from index.pdf import read_pdf
+from askdocs.index.documents import PAGE_SEPARATOR, LoadError, load_document
+from askdocs.index.pdf import read_pdf
 
 from .fixtures import PDF_PAGES, make_pdf, make_pdf_bomb, make_placed_words_pdf, make_structured_pdf
 
@@ -142,10 +142,10 @@ def test_page_labels_are_kept_per_page():
 
 
 def test_citations_carry_the_page_label(tmp_path):
-    from index.build import build_index
-    from index.settings import Settings
-    from search import open_index
-    from search.context import page_name
+    from askdocs.index.build import build_index
+    from askdocs.index.settings import Settings
+    from askdocs.search import open_index
+    from askdocs.search.context import page_name
 
     docs = tmp_path / "docs"
     docs.mkdir()

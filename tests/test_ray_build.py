@@ -15,9 +15,9 @@ import subprocess
 
 import pytest
 
-from index.build import build_index
-from index.settings import Settings
-from search import open_index
+from askdocs.index.build import build_index
+from askdocs.index.settings import Settings
+from askdocs.search import open_index
 
 from .conftest import BIN, MILVUS_SERVER, copy_index
 

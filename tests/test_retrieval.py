@@ -10,12 +10,12 @@ import httpx
 import numpy as np
 import pytest
 
-from index.build import build_index
-from index.lexical import bm25_scores, build_bm25, load_bm25, save_bm25, tokenize
-from index.settings import Settings
-from index.store import generation_dir
-from search import open_index
-from api.evaluate import evaluate
+from askdocs.index.build import build_index
+from askdocs.index.lexical import bm25_scores, build_bm25, load_bm25, save_bm25, tokenize
+from askdocs.index.settings import Settings
+from askdocs.index.store import generation_dir
+from askdocs.search import open_index
+from askdocs.api.evaluate import evaluate
 
 from .conftest import BIN, SEED_QUESTION
 

@@ -10,11 +10,11 @@ import sys
 import numpy as np
 import pytest
 
-from index.build import build_index
-from index.embedder import load_embedder
-from index.settings import Settings
-from index.store import IndexMismatch, generation_dir
-from search import open_index
+from askdocs.index.build import build_index
+from askdocs.index.embedder import load_embedder
+from askdocs.index.settings import Settings
+from askdocs.index.store import IndexMismatch, generation_dir
+from askdocs.search import open_index
 
 from .conftest import BIN, SEED_QUESTION, SEEDS
 
@@ -160,8 +160,8 @@ def test_onnx_query_path_never_imports_torch(indexes):
     # The point of the ONNX backend on the query path: no torch import time or memory.
     code = (
         "import sys\n"
-        "from index.settings import Settings\n"
-        "from search import open_index\n"
+        "from askdocs.index.settings import Settings\n"
+        "from askdocs.search import open_index\n"
         f"engine = open_index({str(indexes['onnx'])!r}, Settings(runtime='onnx'))\n"
         f"assert not engine.ask({SEED_QUESTION!r}).no_answer\n"
         "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules))\n"
@@ -187,7 +187,7 @@ def test_cli_runtime_flag_and_its_deprecated_backend_spelling(tmp_path):
 
 @pytest.mark.integration  # the ONNX session itself
 def test_onnx_builds_use_every_usable_cpu_and_questions_one_thread():
-    from index.runtime_onnx import _session, _usable_cpus, minilm_int8_path
+    from askdocs.index.runtime_onnx import _session, _usable_cpus, minilm_int8_path
 
     build = _session(minilm_int8_path(), None).get_session_options()
     question = _session(minilm_int8_path(), 1).get_session_options()
@@ -196,7 +196,7 @@ def test_onnx_builds_use_every_usable_cpu_and_questions_one_thread():
 
 
 def test_batches_are_cut_by_token_count_and_padding_changes_no_vector():
-    from index.embedder import batches_by_length
+    from askdocs.index.embedder import batches_by_length
 
     embedder = load_embedder(MODEL, "torch", precision="fp32")
     texts = [SAMPLE[3], SAMPLE[0], "x " * 400, SAMPLE[4], SAMPLE[1], SAMPLE[2]]

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from index.settings import Settings, SettingsError
+from askdocs.index.settings import Settings, SettingsError
 
 from .conftest import BIN, SEED_QUESTION, SEEDS
 
@@ -86,9 +86,9 @@ def test_flags_go_through_the_same_validation_as_variables():
 
 def test_library_code_reads_no_environment(tmp_path, monkeypatch):
     """A bad variable in the environment is no business of a caller that passes its settings."""
-    from index.build import build_index
-    from index.embedder import load_embedder
-    from search import open_index
+    from askdocs.index.build import build_index
+    from askdocs.index.embedder import load_embedder
+    from askdocs.search import open_index
 
     for name, value in {"ASKDOCS_RUNTIME": "gpu", "ASKDOCS_PRECISION": "fp64", "ASKDOCS_CHUNK_TOKENS": "8",
                         "ASKDOCS_INDEX": "/nonexistent"}.items():
@@ -104,7 +104,7 @@ def test_library_code_reads_no_environment(tmp_path, monkeypatch):
 
 
 def test_each_setting_is_described_once_and_flags_take_the_description():
-    from api.cli import build_index_command
+    from askdocs.api.cli import build_index_command
 
     undescribed = [name for name, info in Settings.model_fields.items() if not info.description]
     assert undescribed == []

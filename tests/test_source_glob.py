@@ -12,12 +12,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from index.build import build_from_documents
-from index.documents import Document
-from index.settings import Settings
-from search import open_index
-from search.filters import IdGlob
-from search.models import Filters
+from askdocs.index.build import build_from_documents
+from askdocs.index.documents import Document
+from askdocs.index.settings import Settings
+from askdocs.search import open_index
+from askdocs.search.filters import IdGlob
+from askdocs.search.models import Filters
 
 from .conftest import Server
 

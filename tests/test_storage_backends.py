@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.build import BuildError, build_index
-from index.settings import Settings
-from index.store import IndexCorrupt, IndexMismatch, IndexUnavailable, generation_dir, open_stored_index
-from search import open_index
-from search.filters import chunk_filter
-from search.models import Filters
+from askdocs.index.build import BuildError, build_index
+from askdocs.index.settings import Settings
+from askdocs.index.store import IndexCorrupt, IndexMismatch, IndexUnavailable, generation_dir, open_stored_index
+from askdocs.search import open_index
+from askdocs.search.filters import chunk_filter
+from askdocs.search.models import Filters
 
 from .conftest import BIN, Server
 from .test_filters import QUESTIONS as FILTER_QUESTIONS
@@ -37,7 +37,7 @@ def _manifest(index: Path) -> dict:
 
 
 def _milvus_rows(index: Path) -> int:
-    from index.vectors.milvus_store import Connection
+    from askdocs.index.vectors.milvus_store import Connection
 
     section = _manifest(index)["vectors"]
     connection = Connection(section["uri"])
@@ -192,7 +192,7 @@ def test_failed_and_killed_builds_leave_the_previous_index_servable(backend, tmp
     engine.close()
 
     _change(root)
-    import index.store as store_module
+    import askdocs.index.store as store_module
 
     def broken_save(*args, **kwargs):
         raise OSError("disk full (injected)")
@@ -214,7 +214,7 @@ def test_failed_and_killed_builds_leave_the_previous_index_servable(backend, tmp
     if backend.is_milvus:
         # A killed build (or a Ray worker whose build never published) leaves rows nobody references:
         # readers skip them, k stays exact, and the next published build removes them.
-        from index.vectors.milvus_store import chunk_uids, write_batch
+        from askdocs.index.vectors.milvus_store import chunk_uids, write_batch
 
         section = _manifest(index)["vectors"]
         strays = np.random.default_rng(0).normal(size=(7, 384)).astype(np.float32)
@@ -245,7 +245,7 @@ def test_open_refuses_missing_or_mismatched_vectors_with_the_fix(backend, tmp_pa
         with pytest.raises(IndexCorrupt, match="rebuild"):
             open_stored_index(index)
         return
-    from index.vectors.milvus_store import Connection
+    from askdocs.index.vectors.milvus_store import Connection
 
     section = _manifest(index)["vectors"]
     connection = Connection(section["uri"])

@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.build import build_index
-from index.settings import Settings
-from index.store import (
+from askdocs.index.build import build_index
+from askdocs.index.settings import Settings
+from askdocs.index.store import (
     CHUNKS_DB, CURRENT, GENERATIONS, MANIFEST, VECTORS, BuildLocked, IndexCorrupt, IndexMismatch, IndexNotFound,
     build_lock, generation_dir, open_stored_index,
 )
-from search import open_index
+from askdocs.search import open_index
 
 from .conftest import BIN, SEED_QUESTION, copy_index
 

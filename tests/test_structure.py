@@ -10,14 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.build import build_index, make_chunker
-from index.documents import load_document
-from index.embedder import load_embedder
-from index.retrieval_text import chunk_prefix, retrieval_text, title_prefix
-from index.settings import Settings
-from index.store import CHUNKS_DB, MANIFEST, SENTENCES, open_stored_index, sha256_file
-from index.structure import KINDS, Sections, check_blocks, furniture_within
-from search.engine import open_index
+from askdocs.index.build import build_index, make_chunker
+from askdocs.index.documents import load_document
+from askdocs.index.embedder import load_embedder
+from askdocs.index.retrieval_text import chunk_prefix, retrieval_text, title_prefix
+from askdocs.index.settings import Settings
+from askdocs.index.store import CHUNKS_DB, MANIFEST, SENTENCES, open_stored_index, sha256_file
+from askdocs.index.structure import KINDS, Sections, check_blocks, furniture_within
+from askdocs.search.engine import open_index
 
 from .fixtures import (
     STRUCTURED_HTML, STRUCTURED_MARKDOWN, STRUCTURED_TEXT, make_structured_pdf, write_corpus,

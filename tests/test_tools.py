@@ -8,9 +8,9 @@ import httpx
 import pytest
 from jsonschema import Draft202012Validator
 
-from api.tools import TOOLS
-from index.store import open_stored_index
-from search.browse import BadCursor, get_passage, list_documents
+from askdocs.api.tools import TOOLS
+from askdocs.index.store import open_stored_index
+from askdocs.search.browse import BadCursor, get_passage, list_documents
 
 from .conftest import SEED_QUESTION
 

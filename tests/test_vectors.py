@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.settings import Settings
-from index.vectors import (ReadOptions, RowDocuments, Selection, VectorStore, describe, faiss_store, new_writer,
+from askdocs.index.settings import Settings
+from askdocs.index.vectors import (ReadOptions, RowDocuments, Selection, VectorStore, describe, faiss_store, new_writer,
                            open_store)
 
 N, DIMENSION, CHUNKS_PER_DOC, K = 2000, 32, 4, 10
@@ -199,7 +199,7 @@ def test_writer_then_reopen_gives_the_same_answers_and_close_is_idempotent(writt
 
 def test_the_factory_picks_the_store_from_the_setting_and_the_manifest(tmp_path):
     assert isinstance(new_writer(Settings(index=tmp_path), "m", 8), faiss_store.FaissWriter)
-    from index.vectors.milvus_store import MilvusWriter
+    from askdocs.index.vectors.milvus_store import MilvusWriter
 
     writer = new_writer(Settings(index=tmp_path, vector_store="milvus"), "m", 8)
     assert isinstance(writer, MilvusWriter) and writer.publishes_unchanged

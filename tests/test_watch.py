@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from index.build import build_index
-from index.settings import Settings
-from index.store import read_current
+from askdocs.index.build import build_index
+from askdocs.index.settings import Settings
+from askdocs.index.store import read_current
 
 from .conftest import BIN, Server
 from .fixtures import wait_for
@@ -132,7 +132,7 @@ def assert_same_as_a_fresh_build(docs: Path, index: Path, tmp_path: Path) -> Non
     """What the watch left equals a from-scratch build of the folder: documents, chunks, vectors to 1e-6."""
     import numpy as np
 
-    from index.store import open_stored_index
+    from askdocs.index.store import open_stored_index
 
     scratch = tmp_path / "scratch"
     build_index([docs], Settings(index=scratch), progress=False)
@@ -269,8 +269,8 @@ def _state(pid: int) -> str:
 
 
 def test_serve_watch_refuses_an_index_that_does_not_record_its_folders(tmp_path):
-    from index.build import build_from_documents
-    from index.documents import Document
+    from askdocs.index.build import build_from_documents
+    from askdocs.index.documents import Document
 
     text = "A document built from a list, not from a folder.\n"
     document = Document(doc_id="a.txt", title="A", source="a.txt", sha256="0" * 64, text=text, kind="text",

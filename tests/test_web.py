@@ -9,8 +9,8 @@ import httpx
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from index.build import build_index
-from index.settings import Settings
+from askdocs.index.build import build_index
+from askdocs.index.settings import Settings
 
 from .conftest import SEED_QUESTION, Server
 from .fixtures import STRUCTURED_HTML, make_pdf
@@ -596,7 +596,7 @@ def test_a_stale_citation_link_says_the_document_changed_and_marks_where_the_tex
 
 
 def test_question_box_suggests_from_this_corpus_and_keeps_to_the_apis_limit(astral_server, page):
-    from search.models import MAX_QUESTION_CHARS
+    from askdocs.search.models import MAX_QUESTION_CHARS
 
     page.goto(astral_server.url + "/")
     first = httpx.get(astral_server.url + "/documents?limit=1").json()["documents"][0]["title"]
