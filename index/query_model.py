@@ -152,7 +152,7 @@ def build(folder: Path) -> None:
         _export_fp32(work / "fp32.onnx")
         fused = _fuse(work / "fp32.onnx")
         _smooth_attention(fused, _attention_input_max(fused))
-        _normalise_rows(fused)
+        _normalise_rows(fused, skip=set(_per_block(fused)))  # per-block products need no per-row scale
         staged = work / "staged"
         staged.mkdir()
         _quantise(fused, work / "prepared.onnx", staged / MODEL_FILE)
@@ -269,12 +269,11 @@ def _smooth_attention(model, input_max: dict[str, np.ndarray]) -> None:
         node.input[0] = smoothed
 
 
-def _normalise_rows(model) -> None:
+def _normalise_rows(model, skip: set[str]) -> None:
     from onnx import helper, numpy_helper
 
     model.graph.initializer.append(numpy_helper.from_array(np.array(1e-12, np.float32), "row_scale_floor"))
-    per_block = set(_per_block(model))
-    for node in [n for n in _weight_matmuls(model) if n.name not in per_block]:
+    for node in [n for n in _weight_matmuls(model) if n.name not in skip]:
         source, result, name = node.input[0], node.output[0], node.name
         model.graph.node.extend([
             helper.make_node("Abs", [source], [f"{name}_abs"], name=f"{name}_abs"),
@@ -317,3 +316,7 @@ def _quantise(model, prepared: Path, out: Path) -> None:
         blocks.model.save_model_to_file(str(out), use_external_data_format=False)
     finally:
         logging.disable(logging.NOTSET)
+
+
+if __name__ == "__main__":  # `make install` builds it, so the first `askdocs serve` does not wait for it
+    print(query_model_path())
