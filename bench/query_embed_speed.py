@@ -153,8 +153,13 @@ def main() -> None:
     parts: dict[str, list[float]] = {"tokenise": [], "pool+normalise": []}
     states = sessions["shipped"].run(None, feeds(sessions["shipped"], probe))[0]
     load_start = os.getloadavg()
+    order = list(callers)
+    shuffle = np.random.default_rng(20)
     for _ in range(args.rounds):
-        for name, call in callers.items():
+        # A fresh order every round: a neighbour's periodic burst must not always land on the same candidate.
+        shuffle.shuffle(order)
+        for name in order:
+            call = callers[name]
             started = time.perf_counter()
             call()
             times[name].append(time.perf_counter() - started)
