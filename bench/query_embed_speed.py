@@ -35,6 +35,7 @@ Writes bench/results/query_embed_speed.json.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -46,7 +47,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import ROOT, SCIFACT, machine, write_result  # noqa: E402
+from common import ROOT, SCIFACT, machine, write_result
 
 MODEL = "all-MiniLM-L6-v2"
 WORK = ROOT / "var" / "query-embed-speed"
@@ -126,7 +127,7 @@ def main() -> None:
     callers = {}
     for name, made in sessions.items():
         given = feeds(made, probe, 128 if name == "base-pad128" else None)
-        callers[name] = (lambda m, g: lambda: m.run(None, g))(made, given)
+        callers[name] = functools.partial(made.run, None, given)
     binding = sessions["shipped"].io_binding()
     for key, value in feeds(sessions["shipped"], probe).items():
         binding.bind_cpu_input(key, value)

@@ -23,8 +23,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import ROOT, SCIFACT, loadavg, machine, write_result  # noqa: E402
-from latency import Server, ask, percentiles  # noqa: E402
+from common import ROOT, SCIFACT, loadavg, machine, write_result
+from latency import Server, ask, percentiles
 
 
 def main() -> None:

@@ -172,7 +172,6 @@ def build(folder: Path) -> None:
 def _export_fp32(path: Path) -> None:
     import torch
     from transformers import AutoModel
-
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()

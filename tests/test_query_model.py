@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from index.embedder import load_embedder
 from index.query_model import META_FILE, MODEL_FILE, query_model_path
