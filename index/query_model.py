@@ -76,7 +76,12 @@ class QueryModelError(RuntimeError):
 def default_cache_dir() -> Path:
     from .settings import Settings
 
-    return Settings().model_cache
+    configured = Settings().model_cache
+    if configured is not None:
+        return configured
+    # Not relative to the working directory: a server started elsewhere would build its own ~60 MB copy.
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "askdocs" / "models"
 
 
 def query_model_path(cache_dir: Path | None = None) -> str:
