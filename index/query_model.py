@@ -151,8 +151,14 @@ def build(folder: Path) -> None:
             f"building the question model needs torch and onnx ({error}); reinstall askdocs (make install), "
             "or set ASKDOCS_RUNTIME=torch"
         ) from error
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=folder.parent, prefix=".building-") as work:
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        building = tempfile.TemporaryDirectory(dir=folder.parent, prefix=".building-")
+    except OSError as error:
+        raise QueryModelError(
+            f"cannot build the question model in {folder.parent} ({error}); set ASKDOCS_MODEL_CACHE to a writable folder"
+        ) from error
+    with building as work:
         work = Path(work)
         _export_fp32(work / "fp32.onnx")
         fused = _fuse(work / "fp32.onnx")
@@ -163,7 +169,9 @@ def build(folder: Path) -> None:
         _quantise(fused, work / "prepared.onnx", staged / MODEL_FILE)
         meta = {"recipe": RECIPE, "versions": _versions(), "sha256": _sha256(staged / MODEL_FILE)}
         (staged / META_FILE).write_text(json.dumps(meta, indent=1) + "\n")
-        if folder.exists():  # a corrupt earlier build: replaced whole
+        if _intact(folder / MODEL_FILE, folder / META_FILE):  # another process finished the same build first
+            return
+        if folder.exists():  # a damaged earlier build: replaced whole
             import shutil
 
             shutil.rmtree(folder)

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from index.embedder import load_embedder
 from index.query_model import META_FILE, MODEL_FILE, query_model_path
@@ -55,3 +56,13 @@ def test_a_damaged_or_missing_file_is_rebuilt(tmp_path):
     (copy / META_FILE).write_text("{")  # neither the file nor a readable record of it: built again
     assert query_model_path(cache) == str(copy / MODEL_FILE)
     assert json.loads((copy / META_FILE).read_text())["sha256"] == recorded
+
+
+def test_a_cache_folder_that_cannot_be_written_is_named_with_the_fix(tmp_path):
+    from index.query_model import QueryModelError
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    with pytest.raises(QueryModelError, match="ASKDOCS_MODEL_CACHE") as raised:
+        query_model_path(blocker / "models")
+    assert str(blocker / "models") in str(raised.value)
