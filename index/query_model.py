@@ -32,9 +32,9 @@ import numpy as np
 RECIPE = "minilm-l6-fused-rownorm-smooth0.8-dq-u8s8-nbits8-v1"
 NUM_HEADS, HIDDEN = 12, 384
 SMOOTH_ALPHA = 0.8
-# The six products whose int8 error cost the most cosine on SciFact train questions even with rows normalised
-# (bench/query_embed_speed.py): their activations are quantised per block of 32 channels instead (MatMulNBits,
-# 8-bit weights, int8 arithmetic), about 3x the time of a dynamic-int8 product each, still under fp32's.
+# The six products whose int8 error cost the most cosine even with rows normalised (each quantised alone, 60
+# SciFact questions; bench/README.md "The question embedding"): their activations are quantised per block of 32
+# channels instead (MatMulNBits, 8-bit weights, int8 arithmetic), ~3x a dynamic-int8 product's time, under fp32's.
 PER_BLOCK = ("layer.4/intermediate", "layer.3/intermediate", "layer.2/intermediate",
              "layer.0/output", "layer.2/output", "layer.3/output")
 MODEL_FILE, META_FILE = "model.onnx", "model.json"
