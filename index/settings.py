@@ -133,6 +133,11 @@ class SearchSettings(BaseModel):
     query_threads: int = Field(
         1, ge=1, description="Intra-op threads for embedding one question (README 'Performance': 1 vs 2 measured)."
     )
+    model_cache: Path | None = Field(
+        None, description="Folder for model files built from the installed packages on first use: the onnx "
+        "runtime's int8 question model (index.query_model). Unset: $XDG_CACHE_HOME/askdocs/models (~/.cache/...), "
+        "one place whatever folder askdocs is started from.",
+    )
 
 
 class ServerSettings(BaseModel):

@@ -385,7 +385,7 @@ def open_index(index: str | Path | None = None, settings: Settings | None = None
     if index is not None:
         settings = settings.replace(index=Path(index))
     embedder = load_embedder(settings.model, settings.query_runtime, threads=settings.query_threads,
-                             precision=settings.precision).load()
+                             precision=settings.precision, model_cache=settings.model_cache).load()
     stored = open_stored_index(Path(settings.index), model=embedder.name, dimension=embedder.dimension,
                                milvus_address=settings.milvus_address,
                                milvus_token=settings.milvus_token.get_secret_value() or None,
