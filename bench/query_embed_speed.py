@@ -64,9 +64,9 @@ def main() -> None:
 
     import onnxruntime as ort
 
-    from index.embedder import load_embedder
-    from index.onnx_backend import minilm_int8_path
-    from index.query_model import query_model_path
+    from askdocs.index.embedder import load_embedder
+    from askdocs.index.runtime_onnx import minilm_int8_path
+    from askdocs.index.query_model import query_model_path
 
     questions = _test_questions(args.dataset, args.questions)
     shipped_embedder = load_embedder(MODEL, "onnx", threads=1).load()
@@ -230,7 +230,7 @@ def _build_candidates() -> dict[str, str]:
     from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
     from onnxruntime.transformers.onnx_model import OnnxModel
 
-    from index import query_model as qm
+    from askdocs.index import query_model as qm
 
     WORK.mkdir(parents=True, exist_ok=True)
     out = {name: str(WORK / f"{name}.onnx") for name in

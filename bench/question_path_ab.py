@@ -41,9 +41,9 @@ def main() -> None:
     parser.add_argument("--out", default="question_path_ab.json")
     args = parser.parse_args()
 
-    from index import beir
-    from index.settings import Settings
-    from search.evaluate import prepare_index
+    from askdocs.index import beir
+    from askdocs.index.settings import Settings
+    from askdocs.api.evaluate import prepare_index
 
     qrels = beir.load_qrels(args.dataset, "test")
     queries = beir.load_queries(args.dataset)
@@ -121,8 +121,8 @@ def _embedders() -> dict:
     """One question embedded in this process: the shipped path, and the bare session of the published file."""
     import onnxruntime as ort
 
-    from index.embedder import load_embedder
-    from index.onnx_backend import minilm_int8_path
+    from askdocs.index.embedder import load_embedder
+    from askdocs.index.runtime_onnx import minilm_int8_path
 
     shipped = load_embedder("all-MiniLM-L6-v2", "onnx", threads=1).load()
     options = ort.SessionOptions()

@@ -29,9 +29,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import Unavailable
+
 RECIPE = "minilm-l6-fused-rownorm-smooth0.8-dq-u8s8-nbits8-v1"
 NUM_HEADS, HIDDEN = 12, 384
 SMOOTH_ALPHA = 0.8
+MAX_TOKENS = 256  # all-MiniLM-L6-v2's window (index.embedder MODELS), for tokenising the calibration texts
 # The six products whose int8 error cost the most cosine even with rows normalised (each quantised alone, 60
 # SciFact questions; bench/README.md "The question embedding"): their activations are quantised per block of 32
 # channels instead (MatMulNBits, 8-bit weights, int8 arithmetic), ~3x a dynamic-int8 product's time, under fp32's.
@@ -69,8 +72,10 @@ CALIBRATION_TEXTS = (
 )
 
 
-class QueryModelError(RuntimeError):
+class QueryModelError(Unavailable, RuntimeError):
     """The optimised file could not be built or read; the message says why and what to do."""
+
+    code = "question_model_unavailable"
 
 
 def default_cache_dir() -> Path:
@@ -238,7 +243,7 @@ def _attention_input_max(model) -> dict[str, np.ndarray]:
     import onnxruntime as ort
     from onnx import helper
 
-    from .embedder import MODELS, _tokenizer
+    from .tokenizer import model_tokenizer
 
     probe = onnx.ModelProto()
     probe.CopyFrom(model)
@@ -249,7 +254,7 @@ def _attention_input_max(model) -> dict[str, np.ndarray]:
     options.log_severity_level = 3
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     session = ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    tokenizer = _tokenizer(str(_weights_folder()), MODELS["all-MiniLM-L6-v2"].max_tokens)
+    tokenizer = model_tokenizer(str(_weights_folder()), MAX_TOKENS)
     largest: dict[str, np.ndarray] = {}
     for encoding in tokenizer.encode(CALIBRATION_TEXTS):
         ids = np.array([encoding.ids], dtype=np.int64)

@@ -175,7 +175,7 @@ class Scorer:
 @lru_cache(maxsize=1)
 def load_scorer() -> Scorer:
     """The packaged weights: read from inside the package, never downloaded."""
-    spec = json.loads(resources.files("search").joinpath("data", SCORER_FILE).read_text())
+    spec = json.loads(resources.files(__package__).joinpath("data", SCORER_FILE).read_text())
     return Scorer(spec)
 
 

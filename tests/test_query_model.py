@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.embedder import load_embedder
-from index.query_model import META_FILE, MODEL_FILE, query_model_path
+from askdocs.index.embedder import load_embedder
+from askdocs.index.query_model import META_FILE, MODEL_FILE, query_model_path
 
 # Building the file exports and runs the model.
 pytestmark = pytest.mark.integration
@@ -62,7 +62,7 @@ def test_a_damaged_or_missing_file_is_rebuilt(tmp_path):
 
 
 def test_a_cache_folder_that_cannot_be_written_is_named_with_the_fix(tmp_path):
-    from index.query_model import QueryModelError
+    from askdocs.index.query_model import QueryModelError
 
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
@@ -72,7 +72,7 @@ def test_a_cache_folder_that_cannot_be_written_is_named_with_the_fix(tmp_path):
 
 
 def test_the_configured_cache_folder_is_the_one_questions_use(tmp_path):
-    from index.settings import Settings
+    from askdocs.index.settings import Settings
 
     built = Path(query_model_path())
     cache = tmp_path / "models"

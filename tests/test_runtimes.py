@@ -159,7 +159,7 @@ def test_manifest_of_older_askdocs_naming_the_runtime_backend_is_read(indexes, t
 def test_onnx_query_path_never_imports_torch(indexes):
     # The point of the ONNX backend on the query path: no torch import time or memory. Building the question
     # model does import torch, once per install (make install does it): done here first, as installed.
-    from index.query_model import query_model_path
+    from askdocs.index.query_model import query_model_path
 
     query_model_path()
     code = (
