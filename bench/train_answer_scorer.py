@@ -42,12 +42,12 @@ from askdocs.index import beir  # noqa: E402
 from askdocs.index.settings import Settings  # noqa: E402
 from askdocs.search import open_index  # noqa: E402
 from askdocs.api.evaluate import prepare_index  # noqa: E402
-import askdocs.search.engine as search_engine  # noqa: E402
+import askdocs.search.answer as search_answer  # noqa: E402
 from askdocs.search.scorer import FEATURES, SCORER_FILE, Scorer  # noqa: E402
 
 SEED = 0
 REALDOCS_SHARE = 0.5  # of the total training weight
-PASSAGES = 5  # the answer is chosen among the candidates of this many passages (search.engine.ANSWER_PASSAGES)
+PASSAGES = 5  # the answer is chosen among the candidates of this many passages (search.answer.ANSWER_PASSAGES)
 # The features the model uses; the others keep a weight of 0. Chosen by greedy forward selection (2-fold
 # cross-validation inside the SQuAD train half and the real-documents dev split, bench/README.md): the other
 # features raised the likelihood but not the share of questions answered (name_coverage: train half 0.7903 ->
@@ -221,7 +221,7 @@ def main() -> None:
     # collection runs with a fixed bootstrap scorer (the old rule: cosine + 0.5 x coverage).
     bootstrap = Scorer({"features": FEATURES, "mean": [0.0] * len(FEATURES), "scale": [1.0] * len(FEATURES),
                         "coef": [{"cos": 1.0, "coverage": 0.5}.get(f, 0.0) for f in FEATURES], "intercept": 0.0})
-    search_engine.load_scorer = lambda: bootstrap
+    search_answer.load_scorer = lambda: bootstrap
 
     cache = ROOT / "var" / "answer-scorer-candidates.pkl"
     if args.reuse and cache.exists():

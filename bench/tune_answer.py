@@ -23,7 +23,7 @@ from askdocs.index import beir  # noqa: E402
 from askdocs.index.lexical import tokenize  # noqa: E402
 from askdocs.index.settings import Settings  # noqa: E402
 from askdocs.search import open_index  # noqa: E402
-from askdocs.search.answer import coverage, idf_weights  # noqa: E402
+from askdocs.search.terms import coverage, idf_weights  # noqa: E402
 from askdocs.api.evaluate import prepare_index  # noqa: E402
 
 

@@ -1,4 +1,4 @@
-"""Tune the no-answer rule on evidence the engine already computes (search/engine.py, NO_ANSWER_*).
+"""Tune the no-answer rule on evidence the engine already computes (search/answer.py, NO_ANSWER_*).
 
     PYTHONPATH=. python bench/tune_no_answer.py --squad ../shared/data/squad-v1.1-dev [--out no-answer-tuning.json]
 

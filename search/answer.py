@@ -1,133 +1,212 @@
-"""Term evidence for highlights, the answer and the no-answer decision.
+"""What the answer is, once retrieval has ranked the chunks: the passages shown (no sentence twice), each one's
+highlight, the answer among the first few, and whether there is an answer at all.
 
-A question's content terms are weighted by their BM25 idf (shrunk towards the mean on tiny indexes, see
-``search.terms``) and compared by key (stem, or lemma for irregular forms: "said" matches "say").
+The engine (search/engine.py) orchestrates a question: embed it, retrieve, then call these. Candidates come from
+search/candidates.py and are scored by search/scorer.py; the word evidence is search/terms.py's.
 """
 
 from __future__ import annotations
 
-import os
-import re
-from functools import lru_cache
+import math
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from askdocs.index.lexical import tokenize
+from askdocs.index.settings import Settings
+from askdocs.index.store import StoredIndex
+from askdocs.index.structure import KIND_CODE
 
-from .terms import idf, key_of, keys, shrink_idf
+from .candidates import Unit
+from .candidates import units as candidate_units
+from .citations import chunk_citation, sentence_citation
+from .models import Answer, Highlight, Passage, Signals
+from .retrieve import Ranked
+from .scorer import FEATURES, Candidate, QuestionInfo, features, load_scorer, sigmoid
+from .terms import coverage, keys, name_terms, rarest_term, sentence_scores, unknown_share
 
-# How a question is asked says nothing about whether a passage answers it. Without this list "who" would
-# carry the largest idf of a small corpus that never uses the word, and sink every "who ..." question.
-QUESTION_WORDS = frozenset(tokenize(
-    "who whom whose what which when where why how does did do is are was were can could would should will "
-    "tell me please explain describe list give"
-))
-
-
-def document_frequency(bm25, token: str) -> int:
-    token_id = bm25.vocab_dict.get(token)
-    if token_id is None:
-        return 0
-    indptr = bm25.scores["indptr"]
-    return int(indptr[token_id + 1] - indptr[token_id])
-
-
-def idf_weights(bm25, query_tokens: list[str]) -> dict[str, float]:
-    """idf of each content term of the question, keyed by lemma key; a term the corpus never uses gets the
-    largest idf. On an index of a few chunks idf is shrunk towards its mean (search.terms.shrink_idf)."""
-    n_docs = bm25.scores["num_docs"]
-    raw: dict[str, float] = {}
-    for token in set(query_tokens) - QUESTION_WORDS:
-        key = key_of(token)
-        df = max(document_frequency(bm25, token), document_frequency(bm25, key))
-        raw[key] = max(raw.get(key, 0.0), idf(n_docs, df))
-    if not raw:
-        return raw
-    mean = float(np.mean(list(raw.values())))
-    return {k: shrink_idf(w, n_docs, mean) for k, w in raw.items()}
+# The answer is the best-scored candidate of the first ANSWER_PASSAGES passages (README, "The answer sentence").
+ANSWER_PASSAGES = 5
+# No-answer: evidence = confidence + w * (scorer probability - centre) - u * unknown-term share - r * (the question's
+# rarest term is missing from the top passage and its title), refused under
+# ASKDOCS_NO_ANSWER_THRESHOLD (tuned on the real-documents dev split, README "Choosing the no-answer threshold").
+NO_ANSWER_SCORER_WEIGHT = 0.5
+NO_ANSWER_SCORER_CENTRE = 0.35
+NO_ANSWER_UNKNOWN_WEIGHT = 0.0
+NO_ANSWER_RARE_MISSING_WEIGHT = 0.3
 
 
-_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.+#-]*[A-Za-z0-9+#]|[A-Za-z]")
+def choose_passages(stored: StoredIndex, ranked: Ranked, top_k: int, query_vector: np.ndarray, info: QuestionInfo,
+                    answer_scorer: bool = True) -> tuple[list[Passage], Evidence]:
+    """Passages with their highlights and the answer candidates of the first few.
 
-
-@lru_cache(maxsize=1)
-def _common_words() -> frozenset[str]:
-    """Whole words of MiniLM's WordPiece vocabulary: everyday English, as opposed to product and project names."""
-    from askdocs.index.embedder import _minilm_path
-
-    with open(os.path.join(_minilm_path(), "vocab.txt"), encoding="utf-8") as handle:
-        return frozenset(w.strip() for w in handle if w.strip().isalpha() and not w.startswith("##"))
-
-
-def name_terms(question: str) -> set[str]:
-    """Lemma keys of the words that name something: capitalised after the first word ("MariaDB", "Redis"), or not
-    an everyday word (a whole word of the model's vocabulary: "matplotlib", "bashrc" are not).
-
-    Not names: an acronym that spells an everyday word ("RAM", "CREATE INDEX": what is missing is the word, which a
-    passage says otherwise, "in-memory"), and an everyday word with an inflection or a suffix the vocabulary lacks
-    ("passwordless", "logins", "scheduler"). Both refused answerable real-documents dev questions."""
-    out: set[str] = set()
-    common = _common_words()
-    for i, m in enumerate(_WORD.finditer(question)):
-        word = m.group(0)
-        lower = word.lower()
-        if word.isupper() and lower in common:
+    Overlapping chunks of one document share sentences; a passage never repeats a sentence an earlier passage
+    of this answer shows: it is cut to its new sentences (a contiguous run, so its citation still slices the
+    stored text) or, when it has none, dropped and the next chunk takes its place.
+    """
+    chunks = stored.chunks
+    passages: list[Passage] = []
+    evidence = Evidence()
+    shown: dict[int, set[tuple[int, int]]] = {}
+    top_score = float(ranked.scores[0]) if len(ranked.scores) else 0.0
+    top_doc = None
+    scorer = load_scorer() if answer_scorer else None
+    for row, score in zip(ranked.rows, ranked.scores):
+        if len(passages) >= top_k:
+            break
+        row = int(row)
+        doc_row = int(chunks.doc_row[row])
+        first, count = int(chunks.sentence_first[row]), int(chunks.sentence_count[row])
+        spans = [(int(a), int(b)) for a, b in stored.sentence_spans[first: first + count]]
+        seen = shown.setdefault(doc_row, set())
+        keep = _new_run([span not in seen for span in spans])
+        if keep is None:
             continue
-        if (i > 0 and any(c.isupper() for c in word)) or not _everyday(lower, common):
-            out.update(keys(word))
-    return out - QUESTION_WORDS
+        lo, hi = keep
+        seen.update(spans[lo:hi])
+        chunk_text = stored.chunk_texts([row])[0]
+        chunk_start = int(chunks.char_start[row])
+        start, end = spans[lo][0], spans[hi - 1][1]
+        if (lo, hi) == (0, count):
+            start, end = chunk_start, int(chunks.char_end[row])
+        text = chunk_text[start - chunk_start:end - chunk_start]
+        citation = chunk_citation(stored, row, stored.chunk_ids([row])[0])
+        if (start, end) != (citation.char_start, citation.char_end):
+            citation = sentence_citation(stored, citation, chunk_text, start, end)
+        vectors = stored.sentence_vectors[first + lo: first + hi].astype(np.float32)
+        if top_doc is None:
+            top_doc = doc_row
+        rank = len(passages)
+        if answer_scorer:
+            _, units = candidate_units(text, start, spans[lo:hi])
+            units = _answerable_units(units, _barred(stored, first + lo, hi - lo))
+            cands = [Candidate(text=text[u.start - start:u.end - start], vector=vectors[u.core].mean(axis=0),
+                               kind=u.kind, context=u.context, rank=rank, fused_gap=top_score - float(score),
+                               same_doc=doc_row == top_doc) for u in units]
+            x = features(info, cands, query_vector)
+            logits = scorer.score(x)
+        else:  # ASKDOCS_ANSWER_SCORER=off: every stored sentence, cosine + 0.5 x coverage, a rank penalty
+            units = [Unit(a, b, [i], "sentence", i) for i, (a, b) in enumerate(spans[lo:hi])]
+            cands = [Candidate(text=text[a - start:b - start], vector=vectors[i], kind="sentence", context="",
+                               rank=rank, fused_gap=0.0, same_doc=True) for i, (a, b) in enumerate(spans[lo:hi])]
+            x = np.zeros((len(cands), len(FEATURES)), dtype=np.float32)
+            texts = [c.text for c in cands]
+            logits = sentence_scores(query_vector, vectors, texts, info.weights, 0.5) - 0.02 * rank
+            barred = _barred(stored, first + lo, hi - lo)
+            if barred is not None and not barred.all():
+                logits = np.where(barred, -np.inf, logits)
+        if len(cands):
+            best = int(np.argmax(logits))
+            h_start, h_end = units[best].start, units[best].end
+        else:  # nothing but headings and fragments: the sentence most like the question
+            sims = vectors @ query_vector
+            best_sentence = int(np.argmax(sims))
+            h_start, h_end = spans[lo + best_sentence]
+        passages.append(Passage(
+            rank=rank + 1, score=round(float(score), 6), text=text,
+            highlight=Highlight(char_start=h_start, char_end=h_end, text=text[h_start - start:h_end - start]),
+            citation=citation,
+        ))
+        evidence.add(rank, cands, [(u.start, u.end) for u in units], x, logits, rank < ANSWER_PASSAGES)
+    return passages, evidence
 
 
-_SUFFIXES = ("less", "ness", "ers", "er", "s", "es", "ed", "ing", "able", "ly")
+def no_answer_signals(stored: StoredIndex, settings: Settings, question: str, top: Passage, dense: float,
+                      query_tokens: list[str], weights: dict[str, float], evidence: Evidence) -> Signals:
+    """The evidence that the top passage answers the question; under the threshold the answer is no_answer."""
+    # The title is part of what retrieval matched (it is prepended to every chunk), so it counts here too.
+    top_keys = set(keys(f"{top.citation.title}\n{top.text}"))
+    covered = coverage(weights, top_keys)
+    rarest = rarest_term(stored.bm25, query_tokens, name_terms(question))
+    rare_missing = rarest is not None and rarest not in top_keys
+    confidence = dense + settings.no_answer_coverage_weight * covered
+    unknown = unknown_share(stored.bm25, query_tokens, weights)
+    answer_score = float(sigmoid(evidence.best_logit)) if evidence.best is not None else 0.0
+    evidence_score = (confidence + NO_ANSWER_SCORER_WEIGHT * (answer_score - NO_ANSWER_SCORER_CENTRE)
+                      - NO_ANSWER_UNKNOWN_WEIGHT * unknown - NO_ANSWER_RARE_MISSING_WEIGHT * rare_missing)
+    if not settings.answer_scorer:
+        answer_score, evidence_score = 0.0, confidence  # the rule of askdocs before the scorer
+    return Signals(dense=round(dense, 4), coverage=round(covered, 4), confidence=round(confidence, 4),
+                   threshold=settings.no_answer_threshold, answer_score=round(answer_score, 4),
+                   unknown_terms=round(unknown, 4), rare_term_missing=rare_missing,
+                   evidence=round(evidence_score, 4))
 
 
-def _everyday(word: str, common: frozenset[str]) -> bool:
-    if word in common:
-        return True
-    for suffix in _SUFFIXES:
-        stem = word[: -len(suffix)]
-        if word.endswith(suffix) and len(stem) >= 4 and (stem in common or stem + "e" in common):
-            return True
-    return False
+def answer_of(stored: StoredIndex, passages: list[Passage], evidence: Evidence) -> Answer:
+    """The best-scored candidate among the first few passages, cited on its own."""
+    rank, (start, end), logit = evidence.best
+    passage = passages[rank]
+    offset = passage.citation.char_start
+    return Answer(
+        text=passage.text[start - offset:end - offset],
+        score=round(float(logit), 6),
+        passage_rank=passage.rank,
+        citation=sentence_citation(stored, passage.citation, passage.text, start, end),
+    )
 
 
-def rarest_term(bm25, query_tokens: list[str], among: set[str] | None = None) -> str | None:
-    """The question's content term (lemma key) the index uses least, optionally only among ``among``."""
-    n_docs = bm25.scores["num_docs"]
-    best, best_idf = None, -1.0
-    for token in sorted(set(query_tokens) - QUESTION_WORDS):
-        key = key_of(token)
-        if among is not None and key not in among:
-            continue
-        value = idf(n_docs, max(document_frequency(bm25, token), document_frequency(bm25, key)))
-        if value > best_idf:
-            best, best_idf = key, value
+@dataclass
+class Evidence:
+    """Every candidate of every passage: its passage rank, span, features and scorer logit; ``best`` is the best of
+    the first ANSWER_PASSAGES passages (the answer)."""
+
+    ranks: list[int] = field(default_factory=list)
+    spans: list[tuple[int, int]] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)
+    features: list[np.ndarray] = field(default_factory=list)
+    logits: list[float] = field(default_factory=list)
+    best: tuple[int, tuple[int, int], float] | None = None
+
+    @property
+    def best_logit(self) -> float:
+        return self.best[2] if self.best is not None else -math.inf
+
+    def add(self, rank: int, cands: list[Candidate], spans: list[tuple[int, int]], x: np.ndarray,
+            logits: np.ndarray, answerable: bool) -> None:
+        for c, cand_span, row, logit in zip(cands, spans, x, logits):
+            self.ranks.append(rank)
+            self.spans.append(cand_span)
+            self.texts.append(c.text)
+            self.kinds.append(c.kind)
+            self.features.append(row)
+            self.logits.append(float(logit))
+            if answerable and (self.best is None or logit > self.best[2]):
+                self.best = (rank, cand_span, float(logit))
+
+
+def _new_run(new: list[bool]) -> tuple[int, int] | None:
+    """The longest run of sentences not shown yet, as [lo, hi); None when every sentence was shown."""
+    best, lo = None, None
+    for i, flag in enumerate([*new, False]):
+        if flag and lo is None:
+            lo = i
+        elif not flag and lo is not None:
+            if best is None or i - lo > best[1] - best[0]:
+                best = (lo, i)
+            lo = None
     return best
 
 
-def unknown_share(bm25, query_tokens: list[str], weights: dict[str, float]) -> float:
-    """Share of the question's idf mass on terms the whole index never uses, in any form (an off-corpus sign)."""
-    total = sum(weights.values())
-    if total == 0:
-        return 0.0
-    known = {key_of(t) for t in query_tokens if document_frequency(bm25, t) > 0}
-    known |= {k for k in weights if document_frequency(bm25, k) > 0}
-    return sum(w for k, w in weights.items() if k not in known) / total
+# Block kinds a highlight or answer is never taken from while the passage has another sentence: a heading
+# restates the question ("5.4 How can add-on packages be removed?") without answering it.
+_NOT_ANSWERS = np.array([KIND_CODE["heading"], KIND_CODE["caption"], KIND_CODE["furniture"]], dtype=np.int8)
 
 
-def coverage(weights: dict[str, float], text: str | set[str]) -> float:
-    """Share of the question's idf mass whose terms occur in ``text`` (a text or a set of its keys)."""
-    total = sum(weights.values())
-    if total == 0:
-        return 0.0
-    present = text if isinstance(text, (set, frozenset)) else set(keys(text))
-    return sum(w for t, w in weights.items() if t in present) / total
+def _answerable_units(units: list[Unit], barred: np.ndarray | None) -> list[Unit]:
+    """Units with no heading, caption or furniture in them, as the index's block kinds tell; all of them when every
+    unit has one (a passage of headings still gets a highlight) or the index predates block kinds.
+
+    Any, not only: the text rules can take a short heading for a definition's term ("4. Foreign Key Enforcement
+    Is Off By Default" + its first paragraph), and an answer that opens with a heading is not the answer.
+    """
+    if barred is None:
+        return units
+    kept = [u for u in units if not any(barred[i] for i in u.sentences)]
+    return kept or units
 
 
-def sentence_scores(query_vector: np.ndarray, sentence_vectors: np.ndarray, sentence_texts: list[str],
-                    weights: dict[str, float], lexical_weight: float) -> np.ndarray:
-    semantic = sentence_vectors @ query_vector
-    if not weights or lexical_weight == 0:
-        return semantic
-    lexical = np.array([coverage(weights, text) for text in sentence_texts])
-    return semantic + lexical_weight * lexical
+def _barred(stored: StoredIndex, first: int, count: int) -> np.ndarray | None:
+    """Which of these stored sentences the index knows to be headings, captions or furniture (None: it cannot say)."""
+    if stored.sentence_kinds is None:  # an index built before block kinds were kept
+        return None
+    return np.isin(stored.sentence_kinds[first : first + count], _NOT_ANSWERS)

@@ -28,7 +28,7 @@ from importlib import resources
 
 import numpy as np
 
-from .answer import QUESTION_WORDS, coverage, name_terms
+from .terms import QUESTION_WORDS, coverage, name_terms
 from .terms import _keys, keys
 
 SCORER_FILE = "answer_scorer.json"

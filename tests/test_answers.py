@@ -12,7 +12,7 @@ from askdocs.index.build import build_index
 from askdocs.index.chunking import split_sentences
 from askdocs.index.settings import Settings
 from askdocs.search import open_index
-from askdocs.search.answer import name_terms
+from askdocs.search.terms import name_terms
 from askdocs.search.candidates import line_kind, units
 from askdocs.search.scorer import FEATURES, Candidate, features, load_scorer, question_info
 from askdocs.search.terms import keys
