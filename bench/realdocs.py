@@ -167,7 +167,7 @@ def build_key(corpus: Path) -> dict:
     manifest = corpus / "MANIFEST.sha256"
     if not manifest.exists():
         raise SystemExit(f"no corpus at {corpus}: run bench/realdocs_corpus.sh first")
-    from askdocs.index.incremental import library_versions
+    from askdocs.index.manifest import library_versions
 
     # The libraries too: a new pypdf or trafilatura changes the stored text without any askdocs commit.
     return {"corpus_manifest_sha256": hashlib.sha256(manifest.read_bytes()).hexdigest(),
