@@ -13,6 +13,7 @@ import click
 
 from askdocs.index.errors import AskdocsError, BadInput, describe_validation
 from askdocs.index.settings import Settings, SettingsError, env_name
+from askdocs.search.models import FileType
 
 DEFAULT_CORPUS = Path("seeds")
 
@@ -85,8 +86,9 @@ class _Group(click.Group):
 
 FILTER_HELP = (
     "Only search matching documents; repeat to combine (AND). KEY is source (a glob on the document id), "
-    "doc_id, type (text|markdown|html|pdf), modified_after, modified_before (ISO dates) or meta.NAME "
-    "(front matter / sidecar value). Repeating doc_id, type or the same meta.NAME means any of the values."
+    f"doc_id, type ({'|'.join(get_args(FileType))}), "
+    "modified_after, modified_before (ISO dates) or meta.NAME (front matter / sidecar value). Repeating doc_id, "
+    "type or the same meta.NAME means any of the values."
 )
 
 
@@ -204,7 +206,7 @@ def build_index_command(paths: tuple[Path, ...], index: Path | None, runtime: st
                         ray_address: str | None, ray_workers: int | None, include: tuple[str, ...],
                         exclude: tuple[str, ...], as_json: bool, follow_outside_links: bool | None,
                         watch: bool, poll: float | None) -> None:
-    """Index PATHS (files or folders of .txt, .md, .html, .pdf, the formats in README "Formats", text files
+    """Index PATHS (files or folders of .txt, .md, .html, .pdf, the formats in docs/formats.md, text files
     without an extension, and any of these compressed as .gz) [default: seeds/].
 
     Over an existing index only new and changed files are read and embedded, and the result is the same as

@@ -30,7 +30,7 @@ class BuildSettings(BaseModel):
     runtime: Literal["auto", "onnx", "torch"] = Field(
         "auto",
         description="Embedding runtime, the same model either way: onnx (the int8 file through ONNX Runtime), torch "
-        "(fp32), or auto: build with torch and answer with onnx, the faster of the two at each (README 'Performance').",
+        "(fp32), or auto: build with torch and answer with onnx, the faster of the two at each (docs/quality-and-performance.md).",
     )
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto",
@@ -43,7 +43,7 @@ class BuildSettings(BaseModel):
     title_prefix: bool = Field(True, description="Prepend the document title to every chunk for BM25 and the model.")
     embed_batch_size: int | None = Field(
         None, ge=1, description="Chunks per model call in a build; unset: the runtime's measured best "
-        "(index.embedder.DEFAULT_BATCH_SIZES; README 'Performance').",
+        "(index.embedder.DEFAULT_BATCH_SIZES; docs/quality-and-performance.md).",
     )
     embedding_cache: str | None = Field(
         None, description="SQLite file of vectors by content hash, so no text is embedded twice across builds; "
@@ -72,7 +72,7 @@ class BuildSettings(BaseModel):
     )
     ray_address: str | None = Field(
         None, description="Embed a build's chunks on this Ray cluster: host:6379 (its GCS address) or auto (the "
-        "cluster `ray start` runs on this machine). Needs the ray extra (README 'Distributed builds with Ray').",
+        "cluster `ray start` runs on this machine). Needs the ray extra (docs/scaling.md).",
     )
     ray_workers: int | None = Field(
         None, ge=1, description="Embedding actors for a Ray build, one CPU each; unset: every CPU of the cluster.",
@@ -85,7 +85,7 @@ class VectorStoreSettings(BaseModel):
     # Not MILVUS_URI for the address: pymilvus reads that variable when it is imported.
     vector_store: Literal["faiss", "milvus"] = Field(
         "faiss", description="Where a build puts the chunk vectors: faiss (a file in the index folder) or milvus "
-        "(README 'Scaling out'). An existing index is read from the store its manifest names.",
+        "(docs/scaling.md). An existing index is read from the store its manifest names.",
     )
     milvus_address: str | None = Field(
         None, description="Milvus for vector store milvus: a local .db file (Milvus Lite) or http://host:19530; "
@@ -99,7 +99,7 @@ class VectorStoreSettings(BaseModel):
     vector_index: Literal["auto", "flat", "ivf"] = Field(
         "auto",
         description="Vector index a build writes: flat (exact), ivf (approximate), or auto: flat below "
-        "ann_threshold chunks, IVF from there (README 'Large corpora: the approximate index').",
+        "ann_threshold chunks, IVF from there (docs/scaling.md).",
     )
     ann_threshold: int = Field(100_000, ge=1, description="Chunks from which vector_index=auto builds IVF.")
     ann_nlist: int = Field(0, ge=0, description="IVF lists; 0: about the square root of the chunk count.")
@@ -117,21 +117,21 @@ class SearchSettings(BaseModel):
     rrf_k: int = Field(60, ge=1, description="The k of reciprocal rank fusion (fusion rrf): 1 / (k + rank).")
     candidates: int = Field(100, ge=1, description="Chunks each retriever contributes to hybrid fusion.")
     no_answer_threshold: float = Field(
-        0.6, description="Confidence under which /ask answers no_answer (README: 'Choosing the no-answer threshold')."
+        0.6, description="Confidence under which /ask answers no_answer (docs/how-it-works.md)."
     )
     no_answer_coverage_weight: float = Field(
         0.5, ge=0, description="Weight of the question-word coverage of the top passage in the confidence."
     )
     answer_scorer: bool = Field(
-        True, description="Choose the answer with the trained answer scorer over answer candidates (README 'The "
-        "answer'); off: the earlier rule, each stored sentence scored by cosine + 0.5 x coverage.",
+        True, description="Choose the answer with the trained answer scorer over answer candidates "
+        "(docs/how-it-works.md); off: the earlier rule, each stored sentence scored by cosine + 0.5 x coverage.",
     )
     answer_cache: int = Field(
         1024, ge=0, description="Responses kept for repeated questions (same question and parameters), per index "
         "generation; 0 turns the cache off.",
     )
     query_threads: int = Field(
-        1, ge=1, description="Intra-op threads for embedding one question (README 'Performance': 1 vs 2 measured)."
+        1, ge=1, description="Intra-op threads for embedding one question (1 vs 2 measured: docs/quality-and-performance.md)."
     )
     model_cache: Path | None = Field(
         None, description="Folder for model files built from the installed packages on first use: the onnx "
@@ -141,7 +141,7 @@ class SearchSettings(BaseModel):
 
 
 class ServerSettings(BaseModel):
-    """Serving: keys, limits, reload (README "Operating askdocs")."""
+    """Serving: keys, limits, reload (docs/operating.md)."""
 
     api_keys: SecretStr = Field(
         SecretStr(""), description="Comma-separated API keys; when any key is set, every endpoint but GET /health needs one."

@@ -10,6 +10,10 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+# What GET /documents and filters call a file's kind (index.documents reads each).
+FileType = Literal["text", "markdown", "html", "pdf", "docx", "odt", "pptx", "xlsx", "csv", "tsv", "epub", "email",
+                   "rst", "rtf"]
+
 MAX_QUESTION_CHARS = 2000
 MAX_TOP_K = 50
 Mode = Literal["hybrid", "dense", "bm25"]
@@ -48,8 +52,7 @@ class Filters(BaseModel):
         "`*` matches across folders too.",
     )
     doc_ids: list[Text] | None = Field(None, max_length=10000, description="Only these documents.")
-    types: list[Literal["text", "markdown", "html", "pdf", "docx", "odt", "pptx", "xlsx", "csv", "tsv", "epub", "email",
-                        "rst", "rtf"]] | None = Field(None, description="File types.")
+    types: list[FileType] | None = Field(None, description="File types.")
     modified_after: datetime | None = Field(None, description="Files modified at or after this time (ISO 8601).")
     modified_before: datetime | None = Field(None, description="Files modified before this time (ISO 8601).")
     meta: dict[str, MetaFilterValue | list[MetaFilterValue]] | None = Field(
@@ -173,7 +176,7 @@ class Passage(BaseModel):
 
 class Answer(BaseModel):
     """The span that best answers the question: a sentence, or a definition-list term with its description, or a
-    lead-in with its list (README "The answer"); its citation covers just that span. ``score`` is the answer
+    lead-in with its list (docs/how-it-works.md); its citation covers just that span. ``score`` is the answer
     scorer's logit."""
 
     text: str
@@ -194,7 +197,7 @@ class Signals(BaseModel):
     rare_term_missing: bool = Field(False, description="The question's rarest name (a capitalised or "
                                     "non-dictionary word: MariaDB, matplotlib) is in neither the top passage nor its title.")
     evidence: float = Field(0.0, description="confidence + scorer and unknown-term terms; under threshold means "
-                            "no_answer (README, \"Choosing the no-answer threshold\").")
+                            "no_answer (docs/how-it-works.md).")
 
 
 class AskResponse(BaseModel):
@@ -323,7 +326,7 @@ class IndexStats(BaseModel):
 
 
 class SyncRecord(BaseModel):
-    """One sync of a watched index: an incremental build after a burst of changes (README "Watch mode")."""
+    """One sync of a watched index: an incremental build after a burst of changes (docs/operating.md)."""
 
     at: str = Field(description="When it started (UTC, ISO 8601).")
     seconds: float
