@@ -19,12 +19,13 @@ import numpy as np
 
 from .documents import FORMAT_META_KEYS, Document, LoadError, sha256_regular
 from .embedder import Embedder
+from .lexical import load_chunk_tokens
 from .locators import decode_locators
 from .manifest import Part, full_build_reason
 from .metadata import document_metadata
 from .retrieval_text import chunk_key, chunk_retrieval_text, title_prefix
 from .structure import decode_blocks, furniture_within
-from .store import ChunkRow, DocumentRow, IndexUnavailable, StoredIndex, open_stored_index, read_current
+from .store import BM25_DIR, ChunkRow, DocumentRow, IndexUnavailable, StoredIndex, open_stored_index, read_current
 
 log = logging.getLogger("askdocs.build")
 
@@ -51,6 +52,10 @@ class Previous:
             for row, document in enumerate(stored.all_documents())
         }
         self._by_key: dict[str, int] | None = None
+        # Each chunk's BM25 tokens, None in a generation saved without them (its texts are tokenised again).
+        self.tokens = load_chunk_tokens(stored.path / BM25_DIR, stored.bm25)
+        if self.tokens is not None and len(self.tokens) != len(self.chunks):
+            self.tokens = None
 
     @property
     def doc_ids(self) -> set[str]:

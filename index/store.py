@@ -11,7 +11,8 @@ Layout of an index folder (``var/index`` by default)::
                                 large corpora (index.vectors; the manifest's "vectors" section says which)
         vector_ids.txt          instead of vectors.faiss, with the milvus vector store: each chunk's row id
         sentences.npz           sentence spans per chunk, their vectors (float16) and block kinds (int8)
-        bm25/                   the bm25s index over the same chunks (title included)
+        bm25/                   the bm25s index over the same chunks (title included), and each chunk's token ids
+                                (chunk_tokens.npz) for the next incremental build to take over
 
 Readers only ever see a generation whose files were all written, fsynced and
 checksummed before ``CURRENT`` pointed at it, so a killed build cannot leave a

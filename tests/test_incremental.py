@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from askdocs.api.cli import build_index_command
 from askdocs.index.build import build_index
 from askdocs.index.settings import Settings
-from askdocs.index.store import CHUNKS_DB, generation_dir, open_stored_index
+from askdocs.index.lexical import bm25_scores, load_bm25, tokenize
+from askdocs.index.store import BM25_DIR, CHUNKS_DB, generation_dir, open_stored_index
 from askdocs.search import open_index
 
 from .fixtures import write_corpus
@@ -139,6 +140,18 @@ def test_incremental_build_reuses_unchanged_work_and_equals_a_build_from_scratch
         assert manifest_a.section(section) == manifest_b.section(section)
     _assert_same_answers(_answers(index), _answers(scratch))
     assert "lighthouse keeper" in _answers(index)[12]["passages"][0]["text"]
+    # BM25 took the unchanged chunks' tokens over from the previous generation and tokenised only the new text:
+    # every chunk's score must still be the one a build from scratch gives.
+    bm25_a, bm25_b = _bm25(index), _bm25(scratch)
+    assert bm25_a.vocab_dict == bm25_b.vocab_dict
+    for question in QUESTIONS + ["handbook team rule", "harbour item checked", "knives monday", "tomatoes"]:
+        np.testing.assert_allclose(bm25_scores(bm25_a, tokenize(question)), bm25_scores(bm25_b, tokenize(question)),
+                                   atol=1e-6)
+        assert bm25_scores(bm25_a, tokenize(question)).any() or question == "tomatoes"  # garden.md was removed
+
+
+def _bm25(index: Path):
+    return load_bm25(generation_dir(index) / BM25_DIR)
 
 
 def test_a_build_with_nothing_changed_embeds_nothing_and_reports_it(tmp_path, corpus):
