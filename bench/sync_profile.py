@@ -41,7 +41,7 @@ edit(1)
 p = timed("second edit sync", profile=True)
 s = io.StringIO()
 pstats.Stats(p, stream=s).sort_stats("cumulative").print_stats(
-    r"build.py.*(load_corpus|run|_embed|_add_document)|store.py.*write_generation|lexical.py.*build_bm25|incremental.py.*(open_previous|unchanged_file|stored_document)|documents.py.*(sha256_regular|iter_files)|faiss_store.py")
+    r"build.py.*(load_corpus|run|_embed|_add_document|_bm25)|store.py.*write_generation|lexical.py.*(build_bm25|chunk_tokens|bm25_from_tokens)|incremental.py.*(open_previous|unchanged_file|stored_document)|documents.py.*(sha256_regular|iter_files)|faiss_store.py")
 print(s.getvalue())
 holder = EngineHolder(Settings(index=index))
 t = time.perf_counter()

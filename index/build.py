@@ -24,7 +24,7 @@ from .embedder import DEFAULT_BATCH_SIZES, Embedder, load_embedder
 from .embedding_cache import CACHE_SLICE, embed_with_cache
 from .errors import BuildError
 from .incremental import Previous, open_previous, renumbered
-from .lexical import build_bm25
+from .lexical import bm25_from_tokens, chunk_tokens
 from .locators import encode_locators
 from .manifest import Part, build_parts, recorded_sections
 from .retrieval_text import TITLE_TOKENS, chunk_key, chunk_retrieval_text, title_prefix
@@ -443,8 +443,8 @@ class _Build:
         try:
             generation = write_generation(
                 self.index_dir, assembled.documents, assembled.chunks, np.stack(assembled.vectors),
-                assembled.spans(), assembled.stacked_sentence_vectors(), build_bm25(assembled.texts), manifest,
-                writer=self.vectors, sentence_kinds=assembled.kinds(),
+                assembled.spans(), assembled.stacked_sentence_vectors(), self._bm25(assembled), manifest,
+                writer=self.vectors, sentence_kinds=assembled.kinds(), chunk_keys=assembled.keys,
             )
         except (OSError, sqlite3.Error) as exc:
             # write_generation has removed its temporary folder; CURRENT still names the old generation.
@@ -459,6 +459,11 @@ class _Build:
                            chunks=len(assembled.chunks), embedded=embedded, from_cache=from_cache,
                            changes=changes, full_build_reason=self.full_reason, embedded_per_node=per_node,
                            vector_index=vector_index, doc_ids=[d.doc_id for d in assembled.documents])
+
+    def _bm25(self, assembled: _Assembly):
+        tokens = chunk_tokens(assembled.texts, assembled.previous_rows,
+                              self.previous.tokens if self.previous is not None else None)
+        return bm25_from_tokens(tokens)
 
     def _nothing_changed(self, changes: Changes | None, manifest: dict) -> bool:
         if changes is None or changes.added or changes.updated or changes.removed or self.vectors.publishes_unchanged:
@@ -506,7 +511,6 @@ class _Build:
         """Add ``document`` and its chunks; return the chunks that need the model."""
         doc_row = assembled.add_document(document)
         use_title = self.settings.title_prefix
-        title_line = title_prefix(document.title, self.embedder) if use_title else ""
         previous = self.previous
         stored = previous.unchanged(document) if previous is not None else None
         if changes is not None:
@@ -516,15 +520,26 @@ class _Build:
             bucket = (changes.unchanged if same else
                       changes.updated if document.doc_id in previous.documents else changes.added)
             bucket.append(document.doc_id)
+        if stored is not None and previous.carried:
+            # Same document, same title: the same retrieval text, whose BM25 tokens and reuse key the previous
+            # generation kept, so neither the text nor its title line (a tokenizer call) is derived again.
+            for row in stored.chunk_rows:
+                spans, sentence_vectors = previous.sentences(row)
+                assembled.add_chunk(renumbered(previous.chunks[row], doc_row, assembled.n_sentences), None, spans,
+                                    previous.vectors[row], sentence_vectors, previous.kinds(row), previous.keys[row],
+                                    previous_row=row)
+            return []
+        title_line = title_prefix(document.title, self.embedder) if use_title else ""
         if stored is not None:
             for row in stored.chunk_rows:
                 chunk = previous.chunks[row]
                 spans, sentence_vectors = previous.sentences(row)
-                text, _ = chunk_retrieval_text(
+                text, relative = chunk_retrieval_text(
                     title_line, chunk.section if use_title else (), document.title, chunk.text, chunk.char_start,
                     spans, furniture_within(document.blocks, chunk.char_start, chunk.char_end), self.embedder)
                 assembled.add_chunk(renumbered(chunk, doc_row, assembled.n_sentences), text, spans,
-                                    previous.vectors[row], sentence_vectors, previous.kinds(row))
+                                    previous.vectors[row], sentence_vectors, previous.kinds(row),
+                                    chunk_key(text, relative))
             return []
 
         pending = []
@@ -540,12 +555,13 @@ class _Build:
                 sentence_first=assembled.n_sentences, sentence_count=len(chunk.sentences), text=chunk_text,
                 section=chunk.section,
             )
-            same = previous.chunk_with_key(chunk_key(text, relative)) if previous is not None else None
+            key = chunk_key(text, relative)
+            same = previous.chunk_with_key(key) if previous is not None else None
             if same is not None:
                 assembled.add_chunk(row, text, chunk.sentences, previous.vectors[same], previous.sentences(same)[1],
-                                    chunk.kinds)
+                                    chunk.kinds, key)
             else:
-                pending.append((assembled.add_chunk(row, text, chunk.sentences, None, None, chunk.kinds), text,
+                pending.append((assembled.add_chunk(row, text, chunk.sentences, None, None, chunk.kinds, key), text,
                                 relative))
         return pending
 
@@ -557,7 +573,11 @@ class _Assembly:
         self.dimension = dimension
         self.documents: list[DocumentRow] = []
         self.chunks: list[ChunkRow] = []
-        self.texts: list[str] = []  # retrieval texts, for BM25
+        # Retrieval texts, for BM25; None where the chunk's tokens come from the previous generation's row
+        # in previous_rows.
+        self.texts: list[str | None] = []
+        self.previous_rows: list[int] = []
+        self.keys: list[str] = []  # each chunk's retrieval_text.chunk_key, kept for the next build's reuse
         self.sentence_spans: list = []
         self.vectors: list[np.ndarray | None] = []
         self.sentence_vectors: list[np.ndarray | None] = []
@@ -570,10 +590,13 @@ class _Assembly:
                                           encode_locators(d.locators), d.page_labels))
         return len(self.documents) - 1
 
-    def add_chunk(self, chunk: ChunkRow, text: str, spans, vector, sentence_vectors, kinds) -> int:
+    def add_chunk(self, chunk: ChunkRow, text: str | None, spans, vector, sentence_vectors, kinds, key: str,
+                  previous_row: int = -1) -> int:
         self.chunks.append(chunk)
+        self.keys.append(key)
         self.sentence_kinds.append(np.asarray(kinds, dtype=np.int8).reshape(-1))
         self.texts.append(text)
+        self.previous_rows.append(previous_row)
         self.sentence_spans.append(np.asarray(spans, dtype=np.int64).reshape(-1, 2))
         self.vectors.append(vector)
         self.sentence_vectors.append(sentence_vectors)

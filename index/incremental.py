@@ -19,12 +19,13 @@ import numpy as np
 
 from .documents import FORMAT_META_KEYS, Document, LoadError, sha256_regular
 from .embedder import Embedder
+from .lexical import load_chunk_tokens
 from .locators import decode_locators
 from .manifest import Part, full_build_reason
 from .metadata import document_metadata
 from .retrieval_text import chunk_key, chunk_retrieval_text, title_prefix
 from .structure import decode_blocks, furniture_within
-from .store import ChunkRow, DocumentRow, IndexUnavailable, StoredIndex, open_stored_index, read_current
+from .store import BM25_DIR, ChunkRow, load_chunk_keys, DocumentRow, IndexUnavailable, StoredIndex, open_stored_index, read_current
 
 log = logging.getLogger("askdocs.build")
 
@@ -51,6 +52,14 @@ class Previous:
             for row, document in enumerate(stored.all_documents())
         }
         self._by_key: dict[str, int] | None = None
+        # Each chunk's BM25 tokens, None in a generation saved without them (its texts are tokenised again).
+        self.tokens = load_chunk_tokens(stored.path / BM25_DIR, stored.bm25)
+        if self.tokens is not None and len(self.tokens) != len(self.chunks):
+            self.tokens = None
+        # Each chunk's chunk_key, None in a generation saved without them (derived again when needed).
+        self.keys = load_chunk_keys(stored.path, len(self.chunks))
+        # An unchanged document's chunks can be taken over without deriving their retrieval texts again.
+        self.carried = self.tokens is not None and self.keys is not None
 
     @property
     def doc_ids(self) -> set[str]:
@@ -118,6 +127,10 @@ class Previous:
     def _index_keys(self) -> dict[str, int]:
         # Only built when some document has to be chunked again: most incremental builds never need it.
         keys: dict[str, int] = {}
+        if self.keys is not None:
+            for row, key in enumerate(self.keys):
+                keys.setdefault(key, row)
+            return keys
         for stored in self.documents.values():
             title_line = title_prefix(stored.row.title, self._embedder) if self._use_title else ""
             blocks = decode_blocks(stored.row.blocks)

@@ -11,7 +11,10 @@ Layout of an index folder (``var/index`` by default)::
                                 large corpora (index.vectors; the manifest's "vectors" section says which)
         vector_ids.txt          instead of vectors.faiss, with the milvus vector store: each chunk's row id
         sentences.npz           sentence spans per chunk, their vectors (float16) and block kinds (int8)
-        bm25/                   the bm25s index over the same chunks (title included)
+        bm25/                   the bm25s index over the same chunks (title included), and each chunk's token ids
+                                (chunk_tokens.npz) for the next incremental build to take over
+        chunk_keys.npy          each chunk's reuse key (retrieval_text.chunk_key, 32 bytes), so the next
+                                incremental build finds reusable chunks without deriving every stored text again
 
 Readers only ever see a generation whose files were all written, fsynced and
 checksummed before ``CURRENT`` pointed at it, so a killed build cannot leave a
@@ -52,6 +55,7 @@ CHUNKS_DB = "chunks.sqlite"
 VECTORS = faiss_store.FILE
 SENTENCES = "sentences.npz"
 BM25_DIR = "bm25"
+CHUNK_KEYS = "chunk_keys.npy"
 _TMP_PREFIX = ".tmp-"
 
 SCHEMA = """
@@ -278,6 +282,7 @@ def write_generation(
     manifest: dict,
     writer: VectorWriter,
     sentence_kinds: np.ndarray | None = None,
+    chunk_keys: list[str] | None = None,
 ) -> Path:
     """Write a complete generation next to the live one and make it live. Call under ``build_lock``.
 
@@ -304,6 +309,11 @@ def write_generation(
             np.savez(handle, spans=sentence_spans.astype(np.int64), vectors=sentence_vectors.astype(np.float16),
                      kinds=np.asarray(sentence_kinds, dtype=np.int8))
         save_bm25(bm25, tmp / BM25_DIR)
+        if chunk_keys is not None:
+            if len(chunk_keys) != len(chunks):
+                raise ValueError(f"{len(chunks)} chunks but {len(chunk_keys)} chunk keys")
+            with open(tmp / CHUNK_KEYS, "wb") as handle:
+                np.save(handle, np.frombuffer(b"".join(bytes.fromhex(k) for k in chunk_keys), np.uint8).reshape(-1, 32))
         manifest = Manifest.load({
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -334,6 +344,17 @@ def write_generation(
                      [c for c in generations.iterdir() if c.name not in keep and not c.name.startswith(_TMP_PREFIX)])
     _prune(generations, keep=keep)
     return final
+
+
+def load_chunk_keys(generation: Path, n_chunks: int) -> list[str] | None:
+    """The chunk keys a generation saved (hex, as retrieval_text.chunk_key gives them); None if it saved none."""
+    try:
+        keys = np.load(generation / CHUNK_KEYS)
+    except FileNotFoundError:
+        return None
+    if keys.shape != (n_chunks, 32):
+        return None
+    return [row.tobytes().hex() for row in keys]
 
 
 def _write_sqlite(path: Path, documents: list[DocumentRow], chunks: list[ChunkRow]) -> None:

@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from askdocs.api.cli import build_index_command
 from askdocs.index.build import build_index
 from askdocs.index.settings import Settings
-from askdocs.index.store import CHUNKS_DB, generation_dir, open_stored_index
+from askdocs.index.lexical import bm25_scores, load_bm25, tokenize
+from askdocs.index.store import BM25_DIR, CHUNK_KEYS, CHUNKS_DB, generation_dir, open_stored_index
 from askdocs.search import open_index
 
 from .fixtures import write_corpus
@@ -139,6 +140,29 @@ def test_incremental_build_reuses_unchanged_work_and_equals_a_build_from_scratch
         assert manifest_a.section(section) == manifest_b.section(section)
     _assert_same_answers(_answers(index), _answers(scratch))
     assert "lighthouse keeper" in _answers(index)[12]["passages"][0]["text"]
+    # BM25 took the unchanged chunks' tokens over from the previous generation and tokenised only the new text:
+    # every chunk's score must still be the one a build from scratch gives.
+    bm25_a, bm25_b = _bm25(index), _bm25(scratch)
+    assert bm25_a.vocab_dict == bm25_b.vocab_dict
+    for question in QUESTIONS + ["handbook team rule", "harbour item checked", "knives monday", "tomatoes"]:
+        np.testing.assert_allclose(bm25_scores(bm25_a, tokenize(question)), bm25_scores(bm25_b, tokenize(question)),
+                                   atol=1e-6)
+        assert bm25_scores(bm25_a, tokenize(question)).any() or question == "tomatoes"  # garden.md was removed
+
+
+    # What the next build takes over (chunk tokens, reuse keys) is what a build from scratch saves.
+    with np.load(generation_dir(index) / BM25_DIR / "chunk_tokens.npz") as a, \
+            np.load(generation_dir(scratch) / BM25_DIR / "chunk_tokens.npz") as b:
+        assert a.files == b.files
+        for name in a.files:
+            np.testing.assert_array_equal(a[name], b[name])
+    keys = np.load(generation_dir(index) / CHUNK_KEYS)
+    assert keys.shape == (report.chunks, 32)
+    np.testing.assert_array_equal(keys, np.load(generation_dir(scratch) / CHUNK_KEYS))
+
+
+def _bm25(index: Path):
+    return load_bm25(generation_dir(index) / BM25_DIR)
 
 
 def test_a_build_with_nothing_changed_embeds_nothing_and_reports_it(tmp_path, corpus):
@@ -217,3 +241,32 @@ def test_a_precision_change_is_recorded_but_keeps_the_stored_vectors(tmp_path, c
     report = build_index([corpus], Settings(index=index, runtime="onnx"), progress=False)
     assert report.changes is None and "runtime 'torch' -> 'onnx'" in report.full_build_reason
     assert _rows(index)[5].model.precision == "int8"
+
+
+def test_a_generation_saved_without_chunk_tokens_or_keys_is_still_built_on_exactly(tmp_path):
+    # An index written before chunk tokens and reuse keys were saved: the build derives them again.
+    corpus = _corpus(tmp_path / "docs")
+    exact = Settings(index=tmp_path / "index", precision="fp32")
+    build_index([corpus], exact, progress=False)
+    generation = generation_dir(tmp_path / "index")
+    manifest = json.loads((generation / "manifest.json").read_text())
+    for saved in (f"{BM25_DIR}/chunk_tokens.npz", CHUNK_KEYS):
+        (generation / saved).unlink()
+        del manifest["files"][saved]
+    (generation / "manifest.json").write_text(json.dumps(manifest))
+
+    _change(corpus)
+    report = build_index([corpus], exact, progress=False)
+    assert report.changes is not None, report.full_build_reason
+    assert report.embedded < report.chunks
+    build_index([corpus], exact.replace(index=tmp_path / "scratch"), progress=False)
+    docs_a, chunks_a, vectors_a, *_ = _rows(tmp_path / "index")
+    docs_b, chunks_b, vectors_b, *_ = _rows(tmp_path / "scratch")
+    assert (docs_a, chunks_a) == (docs_b, chunks_b)
+    np.testing.assert_allclose(vectors_a, vectors_b, atol=1e-6)
+    bm25_a, bm25_b = _bm25(tmp_path / "index"), _bm25(tmp_path / "scratch")
+    for question in QUESTIONS:
+        np.testing.assert_allclose(bm25_scores(bm25_a, tokenize(question)), bm25_scores(bm25_b, tokenize(question)),
+                                   atol=1e-6)
+    np.testing.assert_array_equal(np.load(generation_dir(tmp_path / "index") / CHUNK_KEYS),
+                                  np.load(generation_dir(tmp_path / "scratch") / CHUNK_KEYS))

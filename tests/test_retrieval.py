@@ -6,6 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
+import bm25s
 import httpx
 import numpy as np
 import pytest
@@ -79,6 +80,19 @@ def test_bm25_round_trips_through_disk(tmp_path):
         assert np.allclose(bm25_scores(model, tokenize(query)), bm25_scores(loaded, tokenize(query)))
     assert bm25_scores(loaded, tokenize("super bowl")).argmax() == 0
     assert not bm25_scores(loaded, tokenize("unknownword")).any()
+
+
+def test_bm25_scores_are_the_ones_bm25s_computes(tmp_path):
+    # build_bm25 computes the index with numpy; bm25s's own build over the same tokens is the reference.
+    texts = ["Super_Bowl_50 was played in Santa Clara.", "The G7 met in Tokyo in 2023.", "Nothing to see.", "",
+             "clara clara clara tokyo", "The Santa Clara bowl, played again in Tokyo, was the 50th."] * 3
+    reference = bm25s.BM25(method="lucene", k1=1.2, b=0.75)
+    reference.index([tokenize(t) for t in texts], show_progress=False)
+    model = build_bm25(texts)
+    assert model.scores["num_docs"] == reference.scores["num_docs"]
+    for query in ("super bowl", "santa clara tokyo", "G7 2023", "see", "played 50th"):
+        np.testing.assert_allclose(bm25_scores(model, tokenize(query)), bm25_scores(reference, tokenize(query)),
+                                   atol=1e-6)
 
 
 def test_index_folder_holds_bm25_and_it_is_checksummed(seeds_index):
