@@ -43,7 +43,7 @@ def save_bm25(model: bm25s.BM25, folder: Path) -> None:
 
 
 def load_bm25(folder: Path) -> bm25s.BM25:
-    return bm25s.BM25.load(str(folder), mmap=False, show_progress=False, verbosity=0)
+    return bm25s.BM25.load(str(folder), mmap=True, show_progress=False, verbosity=0)
 
 
 def bm25_scores(model: bm25s.BM25, query_tokens: list[str]) -> np.ndarray:
