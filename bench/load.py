@@ -190,9 +190,15 @@ def _load(args, url: str, key: str, questions: list[str], rebuilder, server_pid:
         reload_thread.start()
     deadline = started + args.duration
     sampled = False
+    cpu_from = None
     while time.perf_counter() < deadline and any(t.is_alive() for t in threads):
+        if cpu_from is None and time.perf_counter() > started + args.duration * 0.5:
+            cpu_from = (time.perf_counter(), _cpu_seconds(server_pid))
         if not sampled and time.perf_counter() > started + args.duration * 0.8:
             memory.update(_memory(server_pid))  # under load, after the reload: every page a request touches is in
+            # How busy each serving process was in between: a worker near 1.0 is bound by its one core (the GIL).
+            wall, cpu_to = time.perf_counter() - cpu_from[0], _cpu_seconds(server_pid)
+            memory["cpu_busy"] = {pid: round((cpu_to[pid] - cpu_from[1].get(pid, 0)) / wall, 2) for pid in cpu_to}
             sampled = True
         time.sleep(0.1)
     if reload_thread is not None:
@@ -230,6 +236,21 @@ def _load(args, url: str, key: str, questions: list[str], rebuilder, server_pid:
         "reload": reload,
         "cpus": os.cpu_count(),
     }
+
+
+def _cpu_seconds(server_pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) so far of the server and every process under it, by pid."""
+    found, pending = {}, [server_pid]
+    ticks = os.sysconf("SC_CLK_TCK")
+    while pending:
+        pid = pending.pop()
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            found[str(pid)] = (int(fields[11]) + int(fields[12])) / ticks
+            pending += [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        except OSError:
+            pass
+    return found
 
 
 def _memory(server_pid: int) -> dict:
