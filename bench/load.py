@@ -55,6 +55,10 @@ def main() -> int:
     parser.add_argument("--reload-timeout", type=float, default=600.0)
     parser.add_argument("--max-requests", type=int, default=200_000)
     parser.add_argument("--questions", type=Path, help="jsonl with a 'text' field per line, or one question a line.")
+    parser.add_argument("--embedding-cache", type=Path,
+                        help="An embedding cache holding the corpus's vectors (e.g. var/eval/embedding-cache.sqlite "
+                             "for an eval index), copied beside the served copy for the mid-run rebuild: without it "
+                             "a rebuild of an index the eval built re-embeds every chunk.")
     parser.add_argument("--workers", type=int, default=1, help="askdocs serve --workers N.")
     parser.add_argument("--endpoint", choices=("ask", "search"), default="ask",
                         help="ask: POST /ask; search: the search path, POST /tools/search_documents (passages only).")
@@ -73,6 +77,8 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="askdocs-load-", dir=ROOT / "var" if (ROOT / "var").is_dir() else None))
     try:
         index = _copy_current(args.index, workdir / "index")
+        if args.embedding_cache is not None:
+            shutil.copyfile(args.embedding_cache, index / "embedding-cache.sqlite")
         result = _run(args, index, corpus, questions)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
