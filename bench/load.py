@@ -29,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -177,10 +178,16 @@ def _load(args, url: str, key: str, questions: list[str], rebuilder, server_pid:
         # /admin/reload reaches one worker; the others see CURRENT change within ASKDOCS_RELOAD_INTERVAL. Swapped
         # means every worker that answered the load serves the new generation.
         seen: dict[str, int] = {}
-        with httpx.Client(base_url=url, headers=headers, timeout=30) as http:
+
+        def probe(_) -> None:
+            # A new connection each time, several at once: the kernel gives each to whichever worker accepts
+            # first, and a kept-alive one would only ever ask the same worker.
+            response = httpx.get(url + "/health", headers=headers, timeout=30)
+            seen[response.headers.get("x-askdocs-worker", "")] = response.json()["index"]["generation"]
+
+        with ThreadPoolExecutor(4) as pool:
             while time.perf_counter() - started < args.duration + args.reload_timeout:
-                response = http.get("/health")
-                seen[response.headers.get("x-askdocs-worker", "")] = response.json()["index"]["generation"]
+                list(pool.map(probe, range(8)))
                 if set(workers) <= set(seen) and all(g > generation_before for g in seen.values()):
                     break
                 time.sleep(0.02)
