@@ -106,6 +106,7 @@ def _run(args, index: Path, corpus: list[Path], questions: list[str]) -> dict:
     rebuilder = _start_rebuilder(index, corpus) if args.reload == "rebuild" else None
     try:
         _wait_until_up(url, server, log)
+        _wait_for_workers(url, args.workers, server)
         if rebuilder is not None and rebuilder.stdout.readline().strip() != "ready":
             raise RuntimeError("the rebuild worker did not start")
         return _load(args, url, key, questions, rebuilder, server.pid)
@@ -392,6 +393,22 @@ def free_port() -> int:
 def _askdocs() -> list[str]:
     script = Path(sys.executable).parent / "askdocs"
     return [str(script)] if script.exists() else [sys.executable, "-c", "from askdocs.api.cli import main; main()"]
+
+
+def _wait_for_workers(url: str, workers: int, server: subprocess.Popen) -> None:
+    """Until every worker answers: the port answers once the first is up, and clients that connected before the
+    others were would keep all their (kept-alive) connections on it."""
+    if workers < 2:
+        return
+    seen: set[str] = set()
+    deadline = time.monotonic() + 180
+    with ThreadPoolExecutor(4) as pool:
+        while len(seen) < workers:
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise RuntimeError(f"only workers {sorted(seen)} of {workers} answered within 180 s")
+            seen.update(pool.map(lambda _: httpx.get(url + "/health", timeout=30).headers["x-askdocs-worker"],
+                                 range(8)))
+            time.sleep(0.2)
 
 
 def _wait_until_up(url: str, server: subprocess.Popen, log) -> None:
