@@ -276,9 +276,13 @@ def _watch_until_interrupted(paths: list[Path], settings, poll: float | None, as
 @click.option("--metrics-public", is_flag=True, default=None, help=_help("metrics_public"))
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="json: one JSON object per line (time, level, logger, message, request_id).")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
+              help="Processes answering on the one port, each with its own copy of the model and the index files "
+              "memory-mapped (shared); more than the cores gives nothing. /metrics is per process; with --watch one "
+              "of them runs the syncs.")
 @watch_options
 def serve(indexes: dict[str, Path], runtime: str | None, backend: str | None, milvus_uri: str | None, host: str,
-          port: int, insecure: bool, metrics_public: bool | None, log_format: str, watch: bool,
+          port: int, insecure: bool, metrics_public: bool | None, log_format: str, workers: int, watch: bool,
           poll: float | None) -> None:
     """Serve the HTTP API (and the web page) over one index or several named ones (collections).
 
@@ -286,7 +290,7 @@ def serve(indexes: dict[str, Path], runtime: str | None, backend: str | None, mi
     ASKDOCS_API_KEYS_FILE to require a key; on an address other than loopback that is required.
     """
     from .collections import DEFAULT
-    from .security import LOOPBACK_NAMES, RequestIdFormatter, api_keys, is_loopback
+    from .security import LOOPBACK_NAMES, api_keys, is_loopback
 
     runtime, _ = _backend_alias(backend, runtime, None, builds=False)
     settings = _settings(runtime=runtime, milvus_address=milvus_uri, metrics_public=metrics_public)
@@ -308,19 +312,15 @@ def serve(indexes: dict[str, Path], runtime: str | None, backend: str | None, mi
     from .app import VERSION, create_app
     from .http_protocol import head_timeout_protocol
 
-    # Every line logged while a request is handled ends with its id, the one the client sees in X-Request-ID.
-    if log_format == "json":
-        from .logs import JsonFormatter
-
-        formatter = JsonFormatter()
-    else:
-        formatter = RequestIdFormatter("%(levelname)s %(name)s: %(message)s")
-    for handler in logging.getLogger().handlers:
-        handler.setFormatter(formatter)
+    configure_serve_logging(log_format)
     # /mcp answers loopback names, and the address served on unless it is "every interface".
     hosts = [*LOOPBACK_NAMES, *([host] if host not in ("0.0.0.0", "::", "") else [])]
     served = (str(indexes[DEFAULT]) if list(indexes) == [DEFAULT]
               else ", ".join(f"{name}={folder}" for name, folder in indexes.items()))
+    if workers > 1:
+        _serve_workers(workers, dict(runtime=runtime, milvus_address=milvus_uri, metrics_public=metrics_public),
+                       settings, indexes, hosts, host, port, has_keys, served, log_format, watch, poll)
+        return
     app = create_app(settings, allowed_hosts=hosts, indexes=indexes, watch=watch, poll=poll)
     click.echo(f"askdocs serving {served} on http://{host}:{port}/  (API docs at /docs)"
                + ("; API keys required" if has_keys else ""))
@@ -341,6 +341,50 @@ def serve(indexes: dict[str, Path], runtime: str | None, backend: str | None, mi
                 http=head_timeout_protocol(settings.request_head_timeout),
                 timeout_keep_alive=settings.keep_alive_timeout,
                 limit_concurrency=settings.max_connections or None)
+
+
+def configure_serve_logging(log_format: str) -> None:
+    """Every line logged while a request is handled ends with its id, the one the client sees in X-Request-ID."""
+    from .security import RequestIdFormatter
+
+    _configure_logging()
+    if log_format == "json":
+        from .logs import JsonFormatter
+
+        formatter = JsonFormatter()
+    else:
+        formatter = RequestIdFormatter("%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(formatter)
+
+
+def _serve_workers(workers: int, flags: dict, settings, indexes: dict[str, Path], hosts: list[str], host: str,
+                   port: int, has_keys: bool, served: str, log_format: str, watch: bool, poll: float | None) -> None:
+    """serve --workers N: uvicorn's supervisor, with each worker building the app itself (api.workers)."""
+    import tempfile
+
+    import uvicorn
+
+    from . import workers as worker_app
+    from .collections import Collections
+
+    # What a worker would refuse at start (an index that records no folders to watch, a bad key file) is said
+    # here, once, instead of N workers failing and the supervisor giving up.
+    Collections(settings, indexes, watch=watch, poll=poll)
+    from .security import api_keys
+
+    api_keys(settings, list(indexes))
+    with tempfile.TemporaryDirectory(prefix="askdocs-serve-") as scratch:
+        os.environ[worker_app.SPEC] = worker_app.spec(
+            {k: v for k, v in flags.items() if v is not None}, indexes, hosts, watch, poll, log_format,
+            Path(scratch) / "syncs.lock")
+        click.echo(f"askdocs serving {served} on http://{host}:{port}/  (API docs at /docs) with {workers} worker "
+                   "processes" + ("; API keys required" if has_keys else ""))
+        uvicorn.run("askdocs.api.workers:app", factory=True, workers=workers, host=host, port=port,
+                    log_level="info", access_log=False, **({"log_config": None} if log_format == "json" else {}),
+                    http="askdocs.api.workers:HeadTimeoutProtocol",
+                    timeout_keep_alive=settings.keep_alive_timeout,
+                    limit_concurrency=settings.max_connections or None)
 
 
 def _cannot_listen(host: str, port: int) -> str | None:

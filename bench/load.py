@@ -29,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -55,6 +56,14 @@ def main() -> int:
     parser.add_argument("--reload-timeout", type=float, default=600.0)
     parser.add_argument("--max-requests", type=int, default=200_000)
     parser.add_argument("--questions", type=Path, help="jsonl with a 'text' field per line, or one question a line.")
+    parser.add_argument("--embedding-cache", type=Path,
+                        help="An embedding cache holding the corpus's vectors (e.g. var/eval/embedding-cache.sqlite "
+                             "for an eval index), copied beside the served copy for the mid-run rebuild: without it "
+                             "a rebuild of an index the eval built re-embeds every chunk.")
+    parser.add_argument("--workers", type=int, default=1, help="askdocs serve --workers N.")
+    parser.add_argument("--endpoint", choices=("ask", "search"), default="ask",
+                        help="ask: POST /ask; search: the search path, POST /tools/search_documents (passages only).")
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES), help="Modes asked in turn.")
     parser.add_argument("--json", type=Path, help="Where to write the results [default: bench/results/load-<index>.json].")
     args = parser.parse_args()
 
@@ -69,6 +78,8 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="askdocs-load-", dir=ROOT / "var" if (ROOT / "var").is_dir() else None))
     try:
         index = _copy_current(args.index, workdir / "index")
+        if args.embedding_cache is not None:
+            shutil.copyfile(args.embedding_cache, index / "embedding-cache.sqlite")
         result = _run(args, index, corpus, questions)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -88,15 +99,17 @@ def _run(args, index: Path, corpus: list[Path], questions: list[str]) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASKDOCS_API_KEYS")}
     log = open(index.parent / "serve.log", "w+")
     server = subprocess.Popen(
-        [*_askdocs(), "serve", "--index", str(index), "--host", "127.0.0.1", "--port", str(port)],
+        [*_askdocs(), "serve", "--index", str(index), "--host", "127.0.0.1", "--port", str(port),
+         "--workers", str(args.workers)],
         stdout=log, stderr=subprocess.STDOUT, env={**env, "ASKDOCS_API_KEYS": key, "ASKDOCS_ANSWER_CACHE": "0"},
     )
     rebuilder = _start_rebuilder(index, corpus) if args.reload == "rebuild" else None
     try:
         _wait_until_up(url, server, log)
+        _wait_for_workers(url, args.workers, server)
         if rebuilder is not None and rebuilder.stdout.readline().strip() != "ready":
             raise RuntimeError("the rebuild worker did not start")
-        return _load(args, url, key, questions, rebuilder)
+        return _load(args, url, key, questions, rebuilder, server.pid)
     finally:
         server.terminate()
         try:
@@ -108,7 +121,7 @@ def _run(args, index: Path, corpus: list[Path], questions: list[str]) -> dict:
         log.close()
 
 
-def _load(args, url: str, key: str, questions: list[str], rebuilder) -> dict:
+def _load(args, url: str, key: str, questions: list[str], rebuilder, server_pid: int) -> dict:
     headers = {"authorization": f"Bearer {key}"}
     # With keys configured, /health shows the index (path, counts) only to a request with a valid key.
     generation_before = httpx.get(url + "/health", headers=headers, timeout=30).json()["index"]["generation"]
@@ -118,19 +131,26 @@ def _load(args, url: str, key: str, questions: list[str], rebuilder) -> dict:
     stop = threading.Event()
     budget = itertools.count()
     reload = {"requested": args.reload == "rebuild", "swapped": False}
+    workers: dict[str, int] = {}  # the x-askdocs-worker pid -> requests it answered (serve --workers)
+    memory: dict = {}
     started = time.perf_counter()
+
+    path = "/ask" if args.endpoint == "ask" else "/tools/search_documents"
 
     def client(number: int) -> None:
         turns = itertools.count(number)
         with httpx.Client(base_url=url, headers=headers, timeout=120) as http:
             while not stop.is_set() and next(budget) < args.max_requests:
                 turn = next(turns)
-                mode = MODES[turn % len(MODES)]
-                body = {"question": questions[(turn * 7919) % len(questions)], "top_k": 5, "mode": mode}
+                mode = args.modes[turn % len(args.modes)]
+                question = questions[(turn * 7919) % len(questions)]
+                body = {"question" if args.endpoint == "ask" else "query": question, "top_k": 5, "mode": mode}
                 began = time.perf_counter()
                 try:
-                    response = http.post("/ask", json=body)
+                    response = http.post(path, json=body)
                     status = response.status_code
+                    worker = response.headers.get("x-askdocs-worker", "")
+                    workers[worker] = workers.get(worker, 0) + 1
                     if status != 200:
                         with lock:
                             errors.append(f"{status}: {response.text[:200]}")
@@ -156,8 +176,25 @@ def _load(args, url: str, key: str, questions: list[str], rebuilder) -> dict:
             response = http.post("/admin/reload")
         reload["admin_reload"] = response.json().get("status", response.text[:200])
         reload["swapped_s"] = round(time.perf_counter() - started, 2)
-        generation = httpx.get(url + "/health", headers=headers, timeout=30).json()["index"]["generation"]
-        reload["swapped"] = generation > generation_before
+        # /admin/reload reaches one worker; the others see CURRENT change within ASKDOCS_RELOAD_INTERVAL. Swapped
+        # means every worker that answered the load serves the new generation.
+        seen: dict[str, int] = {}
+
+        def probe(_) -> None:
+            # A new connection each time, several at once: the kernel gives each to whichever worker accepts
+            # first, and a kept-alive one would only ever ask the same worker.
+            response = httpx.get(url + "/health", headers=headers, timeout=30)
+            seen[response.headers.get("x-askdocs-worker", "")] = response.json()["index"]["generation"]
+
+        with ThreadPoolExecutor(4) as pool:
+            while time.perf_counter() - started < args.duration + args.reload_timeout:
+                list(pool.map(probe, range(8)))
+                if set(workers) <= set(seen) and all(g > generation_before for g in seen.values()):
+                    break
+                time.sleep(0.02)
+        reload["all_workers_swapped_s"] = round(time.perf_counter() - started, 2)
+        reload["generations_by_worker"] = seen
+        reload["swapped"] = bool(seen) and all(g > generation_before for g in seen.values())
 
     threads = [threading.Thread(target=client, args=(n,), daemon=True) for n in range(args.clients)]
     reload_thread = threading.Thread(target=reloader, daemon=True) if rebuilder is not None else None
@@ -166,7 +203,17 @@ def _load(args, url: str, key: str, questions: list[str], rebuilder) -> dict:
     if reload_thread is not None:
         reload_thread.start()
     deadline = started + args.duration
+    sampled = False
+    cpu_from = None
     while time.perf_counter() < deadline and any(t.is_alive() for t in threads):
+        if cpu_from is None and time.perf_counter() > started + args.duration * 0.5:
+            cpu_from = (time.perf_counter(), _cpu_seconds(server_pid))
+        if not sampled and time.perf_counter() > started + args.duration * 0.8:
+            memory.update(_memory(server_pid))  # under load, after the reload: every page a request touches is in
+            # How busy each serving process was in between: a worker near 1.0 is bound by its one core (the GIL).
+            wall, cpu_to = time.perf_counter() - cpu_from[0], _cpu_seconds(server_pid)
+            memory["cpu_busy"] = {pid: round((cpu_to[pid] - cpu_from[1].get(pid, 0)) / wall, 2) for pid in cpu_to}
+            sampled = True
         time.sleep(0.1)
     if reload_thread is not None:
         # A reload still under way keeps the load on until it ends: it must happen under load.
@@ -193,11 +240,65 @@ def _load(args, url: str, key: str, questions: list[str], rebuilder) -> dict:
         "by_mode": {mode: {"requests": sum(r[2] == mode for r in records),
                            "latency_ms": _percentiles(np.array([r[1] for r in records if r[2] == mode] or [0.0]))}
                     for mode in MODES},
+        "endpoint": args.endpoint,
+        "modes": args.modes,
+        "workers": args.workers,
+        "requests_by_worker": workers,
+        "memory_mb": memory,
         "generation_before": generation_before,
         "generation_after": health["index"]["generation"],
         "reload": reload,
         "cpus": os.cpu_count(),
     }
+
+
+def _cpu_seconds(server_pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) so far of the server and every process under it, by pid."""
+    found, pending = {}, [server_pid]
+    ticks = os.sysconf("SC_CLK_TCK")
+    while pending:
+        pid = pending.pop()
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            found[str(pid)] = (int(fields[11]) + int(fields[12])) / ticks
+            pending += [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        except OSError:
+            pass
+    return found
+
+
+def _memory(server_pid: int) -> dict:
+    """RSS and PSS (proportional: a page shared by k processes counts 1/k to each) of the serving processes, MB.
+
+    With --workers > 1 they are the supervisor's children that run the app (multiprocessing's spawn), and the
+    supervisor itself is reported apart."""
+    def rollup(pid: int) -> dict:
+        fields = {}
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+                name, value = line.split(":", 1)
+                fields[name] = int(value.split()[0]) / 1024
+        except OSError:
+            return {}
+        return {"rss": round(fields["Rss"], 1), "pss": round(fields["Pss"], 1),
+                "pss_anon": round(fields.get("Pss_Anon", 0), 1), "pss_file": round(fields.get("Pss_File", 0), 1),
+                "shared": round(fields.get("Shared_Clean", 0) + fields.get("Shared_Dirty", 0), 1)}
+
+    def children(pid: int) -> list[int]:
+        try:
+            return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        except OSError:
+            return []
+
+    workers = [pid for pid in children(server_pid)
+               if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+               and "resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")]
+    if not workers:
+        return {"workers": {str(server_pid): rollup(server_pid)}}
+    found = {str(pid): rollup(pid) for pid in workers}
+    return {"supervisor": rollup(server_pid), "workers": found,
+            "total_rss": round(sum(w.get("rss", 0) for w in found.values()), 1),
+            "total_pss": round(sum(w.get("pss", 0) for w in found.values()), 1)}
 
 
 def _percentiles(values: np.ndarray) -> dict:
@@ -235,7 +336,7 @@ def rebuild_worker(index: Path, corpus: list[Path]) -> None:
     # The same corpus plus one small document: a build with nothing changed publishes nothing, and the point
     # is a real swap to a new generation under load (one document to embed, like a typical edit).
     if len(corpus) == 1 and (corpus[0] / "corpus.jsonl").is_file():
-        documents, sources = beir.load_corpus(corpus[0]), manifest.get("sources")
+        documents, sources = beir.load_corpus(corpus[0]), manifest.sources
     else:
         documents, sources = load_corpus(corpus, settings, progress=False)[0], [str(p) for p in corpus]
     report = build_from_documents([*documents, _reload_marker()], settings, progress=False, sources=sources)
@@ -294,6 +395,22 @@ def _askdocs() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-c", "from askdocs.api.cli import main; main()"]
 
 
+def _wait_for_workers(url: str, workers: int, server: subprocess.Popen) -> None:
+    """Until every worker answers: the port answers once the first is up, and clients that connected before the
+    others were would keep all their (kept-alive) connections on it."""
+    if workers < 2:
+        return
+    seen: set[str] = set()
+    deadline = time.monotonic() + 180
+    with ThreadPoolExecutor(4) as pool:
+        while len(seen) < workers:
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise RuntimeError(f"only workers {sorted(seen)} of {workers} answered within 180 s")
+            seen.update(pool.map(lambda _: httpx.get(url + "/health", timeout=30).headers["x-askdocs-worker"],
+                                 range(8)))
+            time.sleep(0.2)
+
+
 def _wait_until_up(url: str, server: subprocess.Popen, log) -> None:
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
@@ -318,11 +435,14 @@ def _print(result: dict, out: Path) -> None:
     for mode, stats in result["by_mode"].items():
         print(f"  {mode:7} {stats['requests']:6} requests   p50 {stats['latency_ms']['p50']} ms   "
               f"p99 {stats['latency_ms']['p99']} ms")
+    for pid, figures in result["memory_mb"].get("workers", {}).items():
+        print(f"  worker {pid}: {result['requests_by_worker'].get(pid, 0)} requests; RSS {figures.get('rss')} MB, "
+              f"PSS {figures.get('pss')} MB (file-backed {figures.get('pss_file')} MB)")
     reload = result["reload"]
     if reload["requested"]:
         print(f"  reload: generation {result['generation_before']} -> {result['generation_after']}; rebuild at "
               f"{reload.get('at_s')} s, built by {reload.get('built_s')} s ({reload.get('build')}), "
-              f"serving it by {reload.get('swapped_s')} s")
+              f"serving it by {reload.get('swapped_s')} s, every worker by {reload.get('all_workers_swapped_s')} s")
     for error in result["errors"]:
         print(f"  error: {error}")
     print(f"results: {out}")

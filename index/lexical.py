@@ -123,7 +123,7 @@ def save_bm25(model: bm25s.BM25, folder: Path) -> None:
 
 
 def load_bm25(folder: Path) -> bm25s.BM25:
-    return bm25s.BM25.load(str(folder), mmap=False, show_progress=False, verbosity=0)
+    return bm25s.BM25.load(str(folder), mmap=True, show_progress=False, verbosity=0)
 
 
 def load_chunk_tokens(folder: Path, model: bm25s.BM25) -> ChunkTokens | None:

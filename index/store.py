@@ -719,8 +719,10 @@ def _open_generation(index_dir: Path, path: Path, model: str | None, dimension: 
         with np.load(path / SENTENCES) as sentences:
             sentence_spans = sentences["spans"]
             # Kept float16, as stored: half the memory (about 3.4 GB at 1M chunks); a question widens only the
-            # few sentences of the passages it returns.
-            sentence_vectors = sentences["vectors"].astype(np.float16, copy=False)
+            # few sentences of the passages it returns. Memory-mapped where the file allows, so the processes
+            # of `serve --workers` share one copy.
+            mapped = _mapped_npz_member(path / SENTENCES, "vectors")
+            sentence_vectors = (mapped if mapped is not None else sentences["vectors"]).astype(np.float16, copy=False)
             sentence_kinds = sentences["kinds"] if "kinds" in sentences.files else None
         has_structure = "section" in {c[1] for c in connection.execute("PRAGMA table_info(chunks)")}
         has_locators = "locators" in {c[1] for c in connection.execute("PRAGMA table_info(documents)")}
@@ -821,3 +823,27 @@ def published_digests(index_dir: Path) -> set[str] | None:
         except sqlite3.Error:
             return None
     return kept
+
+
+def _mapped_npz_member(path: Path, name: str) -> np.ndarray | None:
+    """Array ``name`` of the .npz at ``path`` memory-mapped (read-only), or None if it is stored compressed.
+
+    np.load(mmap_mode=...) ignores the mode for .npz files; an uncompressed member (what np.savez writes) is a
+    plain .npy at a known offset inside the zip, so it maps like one."""
+    import struct
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo(f"{name}.npy")
+    if info.compress_type != zipfile.ZIP_STORED:
+        return None
+    with open(path, "rb") as handle:
+        handle.seek(info.header_offset)
+        local = handle.read(30)  # the local file header: its name and extra field lengths end it
+        name_length, extra_length = struct.unpack("<HH", local[26:30])
+        handle.seek(info.header_offset + 30 + name_length + extra_length)
+        version = np.lib.format.read_magic(handle)
+        shape, fortran, dtype = (np.lib.format.read_array_header_1_0(handle) if version == (1, 0)
+                                 else np.lib.format.read_array_header_2_0(handle))
+        offset = handle.tell()
+    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C")

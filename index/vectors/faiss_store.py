@@ -216,7 +216,9 @@ def _selector(selection: Selection) -> faiss.IDSelector:
 def open_store(folder: Path, section: dict, options: ReadOptions) -> FlatStore:
     """The FAISS index of the generation in ``folder``, refused (ValueError, RuntimeError) unless it is what
     ``section`` (the manifest's) says."""
-    index = faiss.read_index(str(Path(folder) / FILE))
+    # Memory-mapped: a generation's files never change once published, and every `serve --workers` process then
+    # shares one copy of the vectors in the page cache instead of reading its own.
+    index = faiss.read_index(str(Path(folder) / FILE), faiss.IO_FLAG_MMAP_IFC)
     nprobe = check_opened(index, section, options.nprobe)
     return FlatStore(index) if nprobe is None else IVFStore(index, nprobe)
 
