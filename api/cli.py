@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import textwrap
@@ -14,6 +13,8 @@ import click
 from askdocs.index.errors import AskdocsError, BadInput, describe_validation
 from askdocs.index.settings import Settings, SettingsError, env_name
 from askdocs.search.models import FileType
+
+from .logs import configure_logging, configure_serve_logging
 
 DEFAULT_CORPUS = Path("seeds")
 
@@ -164,15 +165,7 @@ version_option = click.version_option(package_name="askdocs", message="%(prog)s 
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
 def main(verbose: bool) -> None:
     """Ask questions of a folder of documents, with citations you can check."""
-    _configure_logging(verbose)
-
-
-def _configure_logging(verbose: bool = False) -> None:
-    if logging.getLogger().handlers:
-        return
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    # faiss announces every CPU-feature library it tries; only failures matter to a user.
-    logging.getLogger("faiss.loader").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    configure_logging(verbose)
 
 
 no_cache_option = click.option(
@@ -216,7 +209,7 @@ def build_index_command(paths: tuple[Path, ...], index: Path | None, runtime: st
     """
     from askdocs.index.build import build_index
 
-    _configure_logging()
+    configure_logging()
     runtime, vector_store = _backend_alias(backend, runtime, vector_store, builds=True)
     settings = _settings(no_cache, index=index, runtime=runtime, vector_store=vector_store, milvus_address=milvus_uri,
                          ray_address=ray_address, ray_workers=ray_workers, follow_outside_links=follow_outside_links,
@@ -341,21 +334,6 @@ def serve(indexes: dict[str, Path], runtime: str | None, backend: str | None, mi
                 http=head_timeout_protocol(settings.request_head_timeout),
                 timeout_keep_alive=settings.keep_alive_timeout,
                 limit_concurrency=settings.max_connections or None)
-
-
-def configure_serve_logging(log_format: str) -> None:
-    """Every line logged while a request is handled ends with its id, the one the client sees in X-Request-ID."""
-    from .security import RequestIdFormatter
-
-    _configure_logging()
-    if log_format == "json":
-        from .logs import JsonFormatter
-
-        formatter = JsonFormatter()
-    else:
-        formatter = RequestIdFormatter("%(levelname)s %(name)s: %(message)s")
-    for handler in logging.getLogger().handlers:
-        handler.setFormatter(formatter)
 
 
 def _serve_workers(workers: int, flags: dict, settings, indexes: dict[str, Path], hosts: list[str], host: str,

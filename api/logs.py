@@ -26,3 +26,24 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line, ensure_ascii=False)
+
+
+def configure_logging(verbose: bool = False) -> None:
+    if logging.getLogger().handlers:
+        return
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # faiss announces every CPU-feature library it tries; only failures matter to a user.
+    logging.getLogger("faiss.loader").setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+def configure_serve_logging(log_format: str) -> None:
+    """Every line logged while a request is handled ends with its id, the one the client sees in X-Request-ID."""
+    from .security import RequestIdFormatter
+
+    configure_logging()
+    if log_format == "json":
+        formatter = JsonFormatter()
+    else:
+        formatter = RequestIdFormatter("%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(formatter)

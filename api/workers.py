@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -28,7 +29,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .http_protocol import HeadTimeoutH11Protocol
 
-SPEC = "ASKDOCS_SERVE_WORKER_SPEC"
+# Not an ASKDOCS_ name: those are settings, and an unknown one is warned about.
+SPEC = "_ASKDOCS_SERVE_WORKER_SPEC"
 WORKER_HEADER = "x-askdocs-worker"
 
 _sync_lock = None  # held for the worker's lifetime: the worker holding it runs the folder syncs
@@ -45,11 +47,14 @@ def spec(flags: dict, indexes: dict[str, Path], hosts: list[str], watch: bool, p
 def app() -> ASGIApp:
     """uvicorn's factory in each worker: the same app a single-process serve builds, from ``SPEC``."""
     from .app import create_app
-    from .cli import configure_serve_logging, _settings
+    from askdocs.index.settings import Settings
+
+    from .logs import configure_serve_logging
 
     told = json.loads(os.environ[SPEC])
     configure_serve_logging(told["log_format"])
-    settings = _settings(**told["flags"])
+    # The parent validated these flags over the same environment already; a worker only rebuilds them.
+    settings = Settings.from_environment(os.environ, told["flags"], warn=logging.getLogger("askdocs.settings").warning)
     syncs = (told["watch"] or told["poll"] is not None) and _take_sync_lock(Path(told["sync_lock"]))
     served = create_app(settings, allowed_hosts=told["hosts"], indexes={k: Path(v) for k, v in told["indexes"].items()},
                         watch=told["watch"] if syncs else False, poll=told["poll"] if syncs else None)

@@ -7,11 +7,9 @@ import shutil
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import numpy as np
-import pytest
 
 from askdocs.index.store import _mapped_npz_member
 
