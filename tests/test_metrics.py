@@ -9,6 +9,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from .conftest import API_KEY, SEED_QUESTION, Server, copy_index
+from .fixtures import wait_for
 
 UNRELATED = "How long should sourdough bread proof?"
 AUTH = {"authorization": f"Bearer {API_KEY}"}
@@ -92,7 +93,12 @@ def test_metrics_public_and_json_logs_with_the_request_id(tmp_path, seeds_index)
         asked = httpx.post(server.url + "/ask", json={"question": SEED_QUESTION}, timeout=60,
                            headers={**AUTH, "x-request-id": "trace-me-42"})
         assert asked.status_code == 200 and asked.headers["x-request-id"] == "trace-me-42"
-        output = server.output()
+        # The access line is written once the response has gone out, so the client can see the answer first.
+        def logged():
+            output = server.output()
+            return output if "POST /ask 200" in output else None
+
+        output = wait_for(logged, "the access log line")
     finally:
         server.stop()
     lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
