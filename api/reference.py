@@ -22,7 +22,7 @@ from types import NoneType, UnionType
 
 import annotated_types
 import click
-from pydantic import BaseModel, SecretStr
+from pydantic import SecretStr
 from pydantic_core import PydanticUndefined
 
 from askdocs.index.settings import DEPRECATED_VARIABLES, REMOVED_VARIABLES, SECTIONS, Settings, env_name
@@ -180,16 +180,6 @@ def cli_reference() -> str:
 
 # ---------------------------------------------------------------------------------------------------- settings
 
-def _model_class(annotation: object) -> type[BaseModel] | None:
-    """The pydantic model a field holds (a section), if it holds one."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    if typing.get_origin(annotation) in (typing.Union, UnionType):
-        models = [a for a in typing.get_args(annotation) if isinstance(a, type) and issubclass(a, BaseModel)]
-        return models[0] if len(models) == 1 else None
-    return None
-
-
 def _type_name(annotation: object) -> str:
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin is typing.Literal:
@@ -247,7 +237,7 @@ def _default(field) -> str:
     return _code(str(value))
 
 
-def _settings_rows() -> list[tuple[list[str], str, list[str], object]]:
+def _settings_rows() -> list[tuple[str, str, list[str], object]]:
     """(section, field name, environment names, field) for every setting, section by section (index.settings
     SECTIONS compose Settings; a field belongs to the first section that declares it)."""
     rows, seen = [], set()
@@ -259,7 +249,7 @@ def _settings_rows() -> list[tuple[list[str], str, list[str], object]]:
                 continue
             seen.add(name)
             names = [env_name(name)] + [old for old, new in DEPRECATED_VARIABLES.items() if new == name]
-            rows.append(([title], name, names, field))
+            rows.append((title, name, names, field))
     return rows
 
 
@@ -296,7 +286,7 @@ def configuration_reference() -> str:
          "[operating.md](operating.md), [scaling.md](scaling.md), [how-it-works.md](how-it-works.md)."), "",
     ]
     by_section: dict[str, list] = {}
-    for (section,), name, names, field in _settings_rows():
+    for section, name, names, field in _settings_rows():
         by_section.setdefault(section, []).append((name, names, field))
     for section, entries in by_section.items():
         lines += [f"## {section[0].upper()}{section[1:]}", ""]
