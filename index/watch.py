@@ -80,11 +80,12 @@ class FolderSync:
             # spawn, not fork: the server's threads (and torch's) would be copied mid-flight by a fork.
             self._child = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
         try:
-            if self.build_process is None:
+            started = self.build_process is None
+            if started:
                 self.build_process = self._child.submit(os.getpid).result()
             result = self._child.submit(_build, self.paths, self.settings).result()
-            # Ready for the next sync: its one edited file then costs the embedding, not the model's load.
-            self._child.submit(_warm_up, self.settings)
+            if started:  # once per process: the next sync's edited file then costs the embedding, not the load
+                self._child.submit(_warm_up, self.settings)
             return result
         except BrokenProcessPool as exc:  # killed (out of memory, a signal): the next sync starts a new one
             self._child, self.build_process = None, None
