@@ -1,7 +1,7 @@
 // The question page: ask /ask, show the answer with its citation and the ranked passages.
 // The question and mode live in the address (/?q=…&mode=…) so Back from a document view, a reload
 // or a shared link shows the same answer again.
-import { api, el, linesLabel, pageName, showStats, toUtf16, viewUrl } from "./common.js";
+import { api, el, linesLabel, pageName, rowsName, showStats, toUtf16, viewUrl } from "./common.js";
 
 const form = document.getElementById("ask");
 const input = document.getElementById("question");
@@ -102,10 +102,7 @@ function markedText(passage) {
 
 // ", sheet Budget, rows 4–9" for a spreadsheet passage (a CSV file's one sheet has no name); "" otherwise.
 function rowsLabel(citation) {
-  if (citation.row_start == null) return "";
-  const rows = citation.row_start === citation.row_end ? `row ${citation.row_start}`
-    : `rows ${citation.row_start}–${citation.row_end}`;
-  return citation.sheet ? `, sheet ${citation.sheet}, ${rows}` : `, ${rows}`;
+  return citation.row_start == null ? "" : `, ${rowsName(citation.sheet, citation.row_start, citation.row_end)}`;
 }
 
 // "Title › Section › Subsection — lines 3–5, page 2" as the link, then the file it comes from.

@@ -113,6 +113,12 @@ export function pageName(page, label) {
   return label && label !== String(page) ? `page ${label} (PDF page ${page})` : `page ${page}`;
 }
 
+// "row 4", "rows 4–9", "sheet Budget, rows 4–9" (a CSV file's one sheet has no name).
+export function rowsName(sheet, first, last) {
+  const rows = first === last ? `row ${first}` : `rows ${first}–${last}`;
+  return sheet ? `sheet ${sheet}, ${rows}` : rows;
+}
+
 export function linesLabel(start, end) {
   return start === end ? `line ${start}` : `lines ${start}–${end}`;
 }

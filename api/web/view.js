@@ -1,6 +1,6 @@
 // The document view: /view/{doc_id}?start=&end= shows the stored text with line numbers (and PDF pages)
 // and the cited characters text[start:end] marked and scrolled into view, so a claim can be checked in context.
-import { api, apiImage, documentUrl, el, linesLabel, pageName, plural, showStats, toUtf16 } from "./common.js";
+import { api, apiImage, documentUrl, el, linesLabel, pageName, plural, rowsName, showStats, toUtf16 } from "./common.js";
 
 const params = new URLSearchParams(location.search);
 const docPath = location.pathname.replace(/^\/view\//, "");
@@ -151,7 +151,7 @@ function sectionPath(text, headings, headingUnits, unit) {
   return stack.map((entry) => entry.title);
 }
 
-// " · slide 3" or " · Sheet1 rows 4–6" for a span in a deck or a spreadsheet (code-point offsets), else "".
+// " · slide 3" or " · sheet Sheet1, rows 4–6" for a span in a deck or a spreadsheet (code-point offsets), else "".
 function locatorLabel(locators, span) {
   if (!locators || !locators.starts.length) return "";
   const at = (offset) => Math.max(0, locators.starts.filter((s) => s <= offset).length - 1);
@@ -161,9 +161,7 @@ function locatorLabel(locators, span) {
     const [a, b] = [locators.numbers[first], locators.numbers[last]];
     return a === b ? ` · slide ${a}` : ` · slides ${a}–${b}`;
   }
-  const sheet = locators.sheets[first] ? `${locators.sheets[first]} ` : "";
-  const [a, b] = [locators.numbers[first], locators.numbers[last]];
-  return a === b ? ` · ${sheet}row ${a}` : ` · ${sheet}rows ${a}–${b}`;
+  return ` · ${rowsName(locators.sheets[first], locators.numbers[first], locators.numbers[last])}`;
 }
 
 // A hand-typed or cut address (`/view/%`, `/view/%ED%A0%80`) is not valid %-encoded UTF-8:
