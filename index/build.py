@@ -18,7 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .chunking import Chunker
-from . import page_boxes
+from . import file_stats, page_boxes
 from .documents import EXCLUDED, HIDDEN, UNSUPPORTED, Document, LoadError, Skipped, Unreadable, load_document
 from .embedder import DEFAULT_BATCH_SIZES, Embedder, load_embedder
 from .embedding_cache import CACHE_SLICE, embed_with_cache
@@ -70,6 +70,9 @@ class BuildReport:
     # (path, note) for files indexed with something to say: pages read by OCR, pages with no text layer.
     notes: list[tuple[str, str]] = field(default_factory=list)
     published: bool = True  # False: nothing changed, so the live generation (``generation``) stays
+    # Files of an incremental build hashed to compare their bytes (their stats did not vouch for them, or
+    # --rehash); None for a full build, which reads every file anyway.
+    hashed: int | None = None
     doc_ids: list[str] = field(default_factory=list)  # every document indexed, in order
     roots: list[dict] = field(default_factory=list)  # the manifest's "roots": each path, its id prefix
 
@@ -226,10 +229,13 @@ def _save_boxes(index_dir: Path, document: Document) -> None:
 
 def load_corpus(paths: list[Path], settings: Settings, progress: bool | None = None,
                 previous: Previous | None = None, planned: tuple[list[Root], list] | None = None,
+                stats: dict[str, file_stats.Stat] | None = None, trust_stats: bool = True,
                 ) -> tuple[list[Document], list[Skipped]]:
     """Read the files under ``paths``; a file ``previous`` already holds unchanged is taken from it unparsed.
 
-    No file can fail the build: whatever goes wrong with one becomes a Skipped with the reason.
+    No file can fail the build: whatever goes wrong with one becomes a Skipped with the reason. ``stats``, if
+    given, is filled with each document's file stats for the new generation (index.file_stats);
+    ``trust_stats`` False hashes every file ``previous`` holds instead of trusting its recorded stats.
     """
     documents: list[Document] = []
     skipped: list[Skipped] = []
@@ -249,10 +255,15 @@ def load_corpus(paths: list[Path], settings: Settings, progress: bool | None = N
         if doc_id in kept:
             continue
         try:
-            unchanged = previous.unchanged_file(path, doc_id, max_bytes, root) if previous else None
+            # Taken before the bytes are read, so a write during the read leaves a stat that no longer matches.
+            before = _stat(path)
+            unchanged = previous.unchanged_file(path, doc_id, max_bytes, root, before, trust_stats) if previous \
+                else None
             documents.append(unchanged or load_document(
                 path, doc_id, max_bytes, max_pdf_pages=settings.max_pdf_pages,
                 max_text_chars=settings.max_text_chars, root=root))
+            if stats is not None and before is not None and file_stats.cacheable(before):
+                stats[doc_id] = file_stats.stat_key(before)
             for note in documents[-1].notes:
                 log.warning("%s: %s", path, note)
             if documents[-1].page_boxes is not None:
@@ -274,6 +285,13 @@ def load_corpus(paths: list[Path], settings: Settings, progress: bool | None = N
     return documents, skipped
 
 
+def _stat(path: Path):
+    try:
+        return path.stat()
+    except OSError:
+        return None  # the loader says why
+
+
 def _keep_unread(item: Skipped, previous: Previous, documents: list[Document], kept: set[str]) -> Skipped:
     """Keep the previous generation's documents under a folder this build could not read.
 
@@ -292,12 +310,16 @@ def _keep_unread(item: Skipped, previous: Previous, documents: list[Document], k
 
 
 def build_index(paths: list[Path], settings: Settings, progress: bool | None = None,
-                rebuild: bool = False) -> BuildReport:
-    """Index the files under ``paths`` into ``settings.index``; ``rebuild`` ignores what the index holds."""
+                rebuild: bool = False, rehash: bool = False) -> BuildReport:
+    """Index the files under ``paths`` into ``settings.index``; ``rebuild`` ignores what the index holds;
+    ``rehash`` reads every file to compare its bytes, instead of trusting unchanged file stats."""
     started = time.perf_counter()
     roots, selections = plan_roots(paths, settings)
+    stats: dict[str, file_stats.Stat] = {}
     with build_lock(Path(settings.index)), _Build(settings, rebuild) as build:
-        documents, skipped = load_corpus(paths, settings, progress, build.previous, (roots, selections))
+        documents, skipped = load_corpus(paths, settings, progress, build.previous, (roots, selections), stats,
+                                         trust_stats=not rehash)
+        hashed = build.previous.hashed if build.previous is not None else None
         if not documents:
             raise BuildError(
                 f"no readable documents under {', '.join(map(str, paths))}; the existing index, if any, is "
@@ -308,8 +330,9 @@ def build_index(paths: list[Path], settings: Settings, progress: bool | None = N
         # Absolute, so a server started elsewhere can watch them (index.watch).
         report = build.run(documents, progress, sources=[str(Path(p).absolute()) for p in paths],
                            extra={"roots": [_recorded(row) for row in root_rows], "file_counts": None},
-                           skipped=skipped)
+                           skipped=skipped, stats=stats)
     report.skipped = skipped
+    report.hashed = hashed
     report.roots = root_rows
     report.notes = [(d.source, note) for d in documents for note in d.notes]
     report.seconds = time.perf_counter() - started
@@ -406,9 +429,10 @@ class _Build:
         self.vectors.close()
 
     def run(self, documents: list[Document], progress: bool | None, sources: list[str], extra: dict | None = None,
-            skipped: list[Skipped] | None = None) -> BuildReport:
+            skipped: list[Skipped] | None = None, stats: dict[str, file_stats.Stat] | None = None) -> BuildReport:
         """``extra``: more manifest sections; a "file_counts" key is filled with the counts of every file (not
-        the changes: a build that changes no document and finds the same files publishes nothing)."""
+        the changes: a build that changes no document and finds the same files publishes nothing). ``stats``:
+        the documents' file stats, kept in the generation (index.file_stats)."""
         assembled = _Assembly(self.embedder.dimension)
         changes = Changes() if self.previous is not None else None
         to_embed: list[tuple[int, str, list]] = []  # (chunk index, retrieval text, sentence spans in it)
@@ -444,7 +468,7 @@ class _Build:
             generation = write_generation(
                 self.index_dir, assembled.documents, assembled.chunks, np.stack(assembled.vectors),
                 assembled.spans(), assembled.stacked_sentence_vectors(), self._bm25(assembled), manifest,
-                writer=self.vectors, sentence_kinds=assembled.kinds(), chunk_keys=assembled.keys,
+                writer=self.vectors, sentence_kinds=assembled.kinds(), chunk_keys=assembled.keys, file_stats=stats,
             )
         except (OSError, sqlite3.Error) as exc:
             # write_generation has removed its temporary folder; CURRENT still names the old generation.

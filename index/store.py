@@ -15,6 +15,8 @@ Layout of an index folder (``var/index`` by default)::
                                 (chunk_tokens.npz) for the next incremental build to take over
         chunk_keys.npy          each chunk's reuse key (retrieval_text.chunk_key, 32 bytes), so the next
                                 incremental build finds reusable chunks without deriving every stored text again
+        file_stats.json         each document's file stats when it was read (index.file_stats), so the next
+                                incremental build knows an unchanged file without reading it
 
 Readers only ever see a generation whose files were all written, fsynced and
 checksummed before ``CURRENT`` pointed at it, so a killed build cannot leave a
@@ -41,6 +43,7 @@ import numpy as np
 
 from .errors import (BuildLocked, IndexCorrupt, IndexMismatch, IndexNeedsRebuild, IndexNotFound, IndexUnavailable,
                      IndexUnwritable, rebuild_hint)
+from .file_stats import save as save_file_stats
 from .lexical import load_bm25, save_bm25
 from .locators import decode_locators
 from .manifest import Manifest, ManifestError
@@ -283,6 +286,7 @@ def write_generation(
     writer: VectorWriter,
     sentence_kinds: np.ndarray | None = None,
     chunk_keys: list[str] | None = None,
+    file_stats: dict | None = None,
 ) -> Path:
     """Write a complete generation next to the live one and make it live. Call under ``build_lock``.
 
@@ -314,6 +318,8 @@ def write_generation(
                 raise ValueError(f"{len(chunks)} chunks but {len(chunk_keys)} chunk keys")
             with open(tmp / CHUNK_KEYS, "wb") as handle:
                 np.save(handle, np.frombuffer(b"".join(bytes.fromhex(k) for k in chunk_keys), np.uint8).reshape(-1, 32))
+        if file_stats is not None:
+            save_file_stats(tmp, file_stats)
         manifest = Manifest.load({
             "format": FORMAT,
             "format_version": FORMAT_VERSION,

@@ -128,14 +128,15 @@ def test_a_burst_of_changes_is_one_build_and_an_untouched_folder_publishes_nothi
         watching.stop()
 
 
-def assert_same_as_a_fresh_build(docs: Path, index: Path, tmp_path: Path) -> None:
-    """What the watch left equals a from-scratch build of the folder: documents, chunks, vectors to 1e-6."""
+def assert_same_as_a_fresh_build(docs: Path, index: Path, tmp_path: Path, settings: Settings | None = None) -> None:
+    """What the watch left equals a from-scratch build of the folder: documents, chunks, vectors to 1e-6.
+    ``settings``: those the index was built with (the defaults if None)."""
     import numpy as np
 
     from askdocs.index.store import open_stored_index
 
     scratch = tmp_path / "scratch"
-    build_index([docs], Settings(index=scratch), progress=False)
+    build_index([docs], (settings or Settings()).replace(index=scratch), progress=False)
     rows = []
     for folder in (index, scratch):
         stored = open_stored_index(folder)
@@ -227,7 +228,9 @@ def test_a_file_still_being_written_is_read_once_it_is_complete(docs, tmp_path):
 def test_serve_watch_answers_from_a_file_added_while_it_runs(docs, tmp_path):
     index = tmp_path / "index"
     build_index([docs], Settings(index=index), progress=False)
-    server = Server(index, extra_args=("--watch",), env={"ASKDOCS_RELOAD_INTERVAL": "0.2"})
+    # A reload poll far longer than the waits below: the new generation can only be served because the sync
+    # that published it tells the server at once (api.reload.Watcher.nudge).
+    server = Server(index, extra_args=("--watch",), env={"ASKDOCS_RELOAD_INTERVAL": "600"})
     try:
         question = {"question": "Who is the project lead of Project Heron?", "top_k": 1}
         # After the start-up sync (what changed while nothing watched), so the new file is the watcher's to see.
