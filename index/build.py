@@ -31,8 +31,8 @@ from .retrieval_text import TITLE_TOKENS, chunk_key, chunk_retrieval_text, title
 from .structure import encode_blocks, furniture_within
 from .settings import Settings
 from .selection import SelectionError, selection_for
-from .store import (ChunkRow, DocumentRow, build_lock, chunk_id_for, describe_os_error, published_digests,
-                    read_current, write_generation)
+from .store import (CHUNKS_DB, CarriedRows, ChunkRow, DocumentRow, build_lock, chunk_id_for, describe_os_error,
+                    published_digests, read_current, write_generation)
 from .vectors import VectorIndexError, new_writer
 from .vectors import describe as describe_vectors
 from .walk import PathError, Root, assign_roots, check_paths, iter_files, legacy_roots
@@ -469,6 +469,7 @@ class _Build:
                 self.index_dir, assembled.documents, assembled.chunks, np.stack(assembled.vectors),
                 assembled.spans(), assembled.stacked_sentence_vectors(), self._bm25(assembled), manifest,
                 writer=self.vectors, sentence_kinds=assembled.kinds(), chunk_keys=assembled.keys, file_stats=stats,
+                carried=self._carried(assembled),
             )
         except (OSError, sqlite3.Error) as exc:
             # write_generation has removed its temporary folder; CURRENT still names the old generation.
@@ -483,6 +484,13 @@ class _Build:
                            chunks=len(assembled.chunks), embedded=embedded, from_cache=from_cache,
                            changes=changes, full_build_reason=self.full_reason, embedded_per_node=per_node,
                            vector_index=vector_index, doc_ids=[d.doc_id for d in assembled.documents])
+
+    def _carried(self, assembled: _Assembly) -> CarriedRows | None:
+        stored = self.previous.stored if self.previous is not None else None
+        # A database of an older format lacks columns a copy would have to fill in: it is written from Python.
+        if stored is None or not (stored.has_structure and stored.has_locators and stored.has_page_labels):
+            return None
+        return CarriedRows(stored.path / CHUNKS_DB, assembled.stored_doc_rows, assembled.stored_chunk_rows)
 
     def _bm25(self, assembled: _Assembly):
         tokens = chunk_tokens(assembled.texts, assembled.previous_rows,
@@ -533,10 +541,12 @@ class _Build:
 
     def _add_document(self, assembled: _Assembly, document: Document, changes: Changes | None):
         """Add ``document`` and its chunks; return the chunks that need the model."""
-        doc_row = assembled.add_document(document)
         use_title = self.settings.title_prefix
         previous = self.previous
         stored = previous.unchanged(document) if previous is not None else None
+        # Its row in the previous chunks.sqlite, copied from there rather than written again from Python.
+        doc_row = assembled.add_document(document, previous.stored.doc_row_by_id[document.doc_id]
+                                         if stored is not None and stored.row.text == document.text else -1)
         if changes is not None:
             # Same bytes but other metadata (a sidecar edited on its own) is an update: its chunks are reused, but
             # the generation must be published for filters to see it.
@@ -551,7 +561,7 @@ class _Build:
                 spans, sentence_vectors = previous.sentences(row)
                 assembled.add_chunk(renumbered(previous.chunks[row], doc_row, assembled.n_sentences), None, spans,
                                     previous.vectors[row], sentence_vectors, previous.kinds(row), previous.keys[row],
-                                    previous_row=row)
+                                    previous_row=row, stored_row=row)
             return []
         title_line = title_prefix(document.title, self.embedder) if use_title else ""
         if stored is not None:
@@ -563,7 +573,7 @@ class _Build:
                     spans, furniture_within(document.blocks, chunk.char_start, chunk.char_end), self.embedder)
                 assembled.add_chunk(renumbered(chunk, doc_row, assembled.n_sentences), text, spans,
                                     previous.vectors[row], sentence_vectors, previous.kinds(row),
-                                    chunk_key(text, relative))
+                                    chunk_key(text, relative), stored_row=row)
             return []
 
         pending = []
@@ -601,6 +611,10 @@ class _Assembly:
         # in previous_rows.
         self.texts: list[str | None] = []
         self.previous_rows: list[int] = []
+        # The row each document and chunk has in the previous generation's chunks.sqlite when it is stored
+        # there as it is (renumbered), else -1: store.write_generation copies those rows inside SQLite.
+        self.stored_doc_rows: list[int] = []
+        self.stored_chunk_rows: list[int] = []
         self.keys: list[str] = []  # each chunk's retrieval_text.chunk_key, kept for the next build's reuse
         self.sentence_spans: list = []
         self.vectors: list[np.ndarray | None] = []
@@ -608,15 +622,17 @@ class _Assembly:
         self.sentence_kinds: list = []
         self.n_sentences = 0
 
-    def add_document(self, d: Document) -> int:
+    def add_document(self, d: Document, stored_row: int = -1) -> int:
         self.documents.append(DocumentRow(d.doc_id, d.title, d.source, d.kind, d.sha256, d.size, d.mtime,
                                           d.page_starts, d.meta, d.text, encode_blocks(d.blocks),
                                           encode_locators(d.locators), d.page_labels))
+        self.stored_doc_rows.append(stored_row)
         return len(self.documents) - 1
 
     def add_chunk(self, chunk: ChunkRow, text: str | None, spans, vector, sentence_vectors, kinds, key: str,
-                  previous_row: int = -1) -> int:
+                  previous_row: int = -1, stored_row: int = -1) -> int:
         self.chunks.append(chunk)
+        self.stored_chunk_rows.append(stored_row)
         self.keys.append(key)
         self.sentence_kinds.append(np.asarray(kinds, dtype=np.int8).reshape(-1))
         self.texts.append(text)

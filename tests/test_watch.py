@@ -107,6 +107,31 @@ def test_build_index_watch_follows_adds_edits_renames_and_deletions(docs, tmp_pa
         assert watching.stop() == 0, watching.output()
 
 
+def test_a_file_added_during_the_first_build_of_build_index_watch_is_indexed(docs, tmp_path):
+    # Enough files that the first build is still embedding when the new one is written: it has read the folder,
+    # so only a watcher armed before it started can see the new file.
+    for n in range(150):
+        (docs / f"note-{n:03}.txt").write_text(f"Note {n}\n\nReading {n} of the tide gauge was {n * 3} cm.\n")
+    index, log_path = tmp_path / "index", tmp_path / "watch.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen([str(BIN / "build-index"), str(docs), "--index", str(index), "--progress", "--watch"],
+                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for(lambda: "Embedding" in log_path.read_text() or process.poll() is not None, "the first build to embed",
+                 seconds=120)
+        (docs / "heron.txt").write_text(HERON)
+        assert "Ctrl-C stops" not in log_path.read_text()  # the first build was still running
+        wait_for(lambda: generation(index) and "heron.txt" in doc_ids(index),
+                 "the file written during the first build to be indexed", seconds=120)
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+
+
 def test_a_burst_of_changes_is_one_build_and_an_untouched_folder_publishes_nothing(docs, tmp_path):
     index = tmp_path / "index"
     watching = Watching(docs, index)
