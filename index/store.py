@@ -322,7 +322,8 @@ def write_generation(
                 sentence_kinds = np.zeros(len(sentence_spans), np.int8)  # all "paragraph"
             if len(sentence_kinds) != len(sentence_spans):
                 raise ValueError(f"{len(sentence_spans)} sentences but {len(sentence_kinds)} kinds")
-            np.savez(handle, spans=sentence_spans.astype(np.int64), vectors=sentence_vectors.astype(np.float16),
+            np.savez(handle, spans=sentence_spans.astype(np.int64, copy=False),
+                     vectors=sentence_vectors.astype(np.float16, copy=False),
                      kinds=np.asarray(sentence_kinds, dtype=np.int8))
         save_bm25(bm25, tmp / BM25_DIR)
         if chunk_keys is not None:
