@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .build import BuildError, BuildReport, build_index
 from .settings import Settings
-from .store import IndexUnavailable
+from .store import IndexUnavailable, trust_checksums
 
 log = logging.getLogger("askdocs.watch")
 
@@ -96,10 +96,13 @@ class FolderSync:
             started = self.build_process is None
             if started:
                 self.build_process = self._child.submit(os.getpid).result()
-            result = self._child.submit(_build, self.paths, self.settings, rehash).result()
+            report, error, written = self._child.submit(_build_isolated, self.paths, self.settings, rehash).result()
             if started:  # once per process: the next sync's edited file then costs the embedding, not the load
                 self._child.submit(_warm_up, self.settings)
-            return result
+            # The server reloads the generation just written: what the build process hashed while writing it need
+            # not be read again to check it.
+            trust_checksums(written)
+            return report, error
         except BrokenProcessPool as exc:  # killed (out of memory, a signal): the next sync starts a new one
             self._child, self.build_process = None, None
             return None, f"the build process died: {exc}"
@@ -162,6 +165,13 @@ def _build(paths: list[Path], settings: Settings, rehash: bool = False) -> tuple
     except Exception as exc:  # the watcher outlives one bad build: the next change gets another try
         log.exception("sync of %s failed", ", ".join(map(str, paths)))
         return None, f"{type(exc).__name__}: {exc}"
+
+
+def _build_isolated(paths: list[Path], settings: Settings, rehash: bool):
+    """``_build`` in a build process, with the checksums of the files it wrote (store.written_checksums)."""
+    from .store import written_checksums
+
+    return (*_build(paths, settings, rehash), written_checksums())
 
 
 def _warm_up(settings: Settings) -> None:

@@ -75,3 +75,20 @@ def test_the_files_this_process_wrote_are_not_read_again_to_check_them_until_the
     with pytest.raises(IndexCorrupt, match="checksum"):
         open_stored_index(index, verify_checksums=True)
     assert CHUNKS_DB in hashed
+
+
+def test_checksums_handed_over_by_the_process_that_wrote_a_generation_spare_reading_it(tmp_path, monkeypatch):
+    # What a server does with its build process's checksums (index.watch): it reloads without re-reading.
+    index = tmp_path / "index"
+    _write(index, [_document("kept", "Kept text.", "/a/kept.txt", 1.0, {})], [_chunk("kept", 0, "Kept text.", 0)])
+    written = store.written_checksums()
+    hashed = []
+    real = store.sha256_file
+    monkeypatch.setattr(store, "sha256_file", lambda path: hashed.append(path.name) or real(path))
+    store.trust_checksums({})  # a process that wrote nothing reads every file to check it
+    open_stored_index(index, verify_checksums=True).close()
+    assert CHUNKS_DB in hashed
+    hashed.clear()
+    store.trust_checksums(written)
+    open_stored_index(index, verify_checksums=True).close()
+    assert hashed == []
