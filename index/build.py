@@ -7,6 +7,7 @@ the same one a build from scratch would write.
 
 from __future__ import annotations
 
+import gc
 import logging
 import sqlite3
 import time
@@ -419,11 +420,17 @@ class _Build:
             raise
         if self.previous is None and (self.index_dir / "CURRENT").exists():
             log.info("full build: %s", self.full_reason)  # said at once: it may take a while
+        # The model, the modules and the previous generation's rows live as long as the build: the cyclic
+        # collector's full passes need not walk them again and again. They cost a one-file sync of a SciFact-size
+        # index 1-3 s on a loaded machine (bench/README.md, watch mode); objects made during the build are still
+        # collected, and __exit__ hands these back to the collector.
+        gc.freeze()
 
     def __enter__(self) -> _Build:
         return self
 
     def __exit__(self, *exc) -> None:
+        gc.unfreeze()
         if self.previous is not None:
             self.previous.close()
         self.vectors.close()
