@@ -302,6 +302,10 @@ class DocumentOut(BaseModel):
     headings: list[DocumentHeading] = Field(
         default_factory=list, description="The document's headings (HTML, Markdown, PDF outline, office formats), in "
         "text order; empty for text without structure or an index built before structure was kept.")
+    section: list[str] | None = Field(
+        None, description="Given `start` and `end`: the span's section path, the headings above `text[start]`, "
+        "outermost first: the `section` a citation of that span carries ([] where no heading is above it). With a "
+        "`sha256` of another version, the section of where the cited text is now (`cited`), null if it is gone.")
     span_boxes: list[SpanBoxes] | None = Field(
         None, description="Given `start` and `end` on a PDF indexed with page boxes (and `sha256`, if given, "
         "still this version): the span's characters on each page it touches. Null otherwise.")

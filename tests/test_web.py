@@ -353,6 +353,15 @@ def test_the_view_shows_headings_and_the_cited_section_and_numbers_fit_a_phone(s
     assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
 
 
+def test_a_link_past_the_end_of_the_document_shows_it_unmarked_with_the_servers_reason(structured_server, page):
+    text = httpx.get(f"{structured_server.url}/documents/garden/beekeeping.md", timeout=30).json()["text"]
+    page.goto(f"{structured_server.url}/view/garden/beekeeping.md?start=10&end={len(text) + 5}")
+    page.wait_for_selector(".line")
+    assert page.inner_text("h1") == "Beekeeping journal"
+    assert f"past the end of the document ({len(text)} characters)" in page.inner_text("#error")
+    assert page.locator("#document mark").count() == 0 and page.inner_text("#cited-where") == ""
+
+
 def test_a_spreadsheet_citation_names_its_rows(structured_server, page):
     text = httpx.get(f"{structured_server.url}/documents/garden/hives.csv", timeout=30).json()["text"]
     start = text.index("Hive: Birch")
