@@ -44,7 +44,8 @@ class PdfPage:
     source: str = "text"
     # The box of each character of ``text`` as pdfium gives it (left, bottom, right, top in PDF points,
     # 4 floats a character; NaN where ``chars`` is -1), and the page's crop box and rotation, which say
-    # where those points fall on the rendered page (index.page_boxes). None for pages read otherwise.
+    # where those points fall on the rendered page (index.page_boxes). No boxes for pages read otherwise; a
+    # geometry for OCR'd pages too.
     boxes: array | None = None
     geometry: tuple[float, float, float, float, int] | None = None  # crop left, bottom, right, top; rotation
 
@@ -145,7 +146,9 @@ def _read_page(document, number: int, raw, ocr) -> PdfPage:
         if ocr is None:
             return PdfPage("", chars, source="no_text")
         ocr_text = ocr(page)
-        return PdfPage(ocr_text, array("i", [-1]) * len(ocr_text), source="ocr" if ocr_text else "ocr_empty")
+        # No character boxes, but where the page is: a view shows it and says its text cannot be highlighted.
+        return PdfPage(ocr_text, array("i", [-1]) * len(ocr_text), source="ocr" if ocr_text else "ocr_empty",
+                       geometry=(*page.get_cropbox(), page.get_rotation()))
     finally:
         page.close()
 

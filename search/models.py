@@ -273,10 +273,11 @@ class SpanBoxes(BaseModel):
     page: int = Field(description="1-based page, as in GET /documents/{id}/pages/{page}.png.")
     width: float | None = Field(description="The page's width in PDF points (1/72 inch), as rendered.")
     height: float | None = Field(description="The page's height in PDF points.")
-    boxes: list[list[float]] = Field(description="[x0, y0, x1, y1] in points from the page's top-left corner, "
-                                     "one per run of the span's characters on one line. Scale by image width / "
-                                     "`width`.")
-    rotated: bool = Field(False, description="A rotated page: its boxes are not given.")
+    boxes: list[list[float]] = Field(description="[x0, y0, x1, y1] in points from the page's top-left corner as "
+                                     "rendered (a page with /Rotate turned, as the PNG shows it), one per run of the "
+                                     "span's characters on one line. Scale by image width / `width`.")
+    ocr: bool = Field(False, description="The page's text was recognised by OCR: its characters have no boxes, so "
+                      "`boxes` is empty and nothing can be highlighted on the image.")
 
 
 class DocumentOut(BaseModel):

@@ -20,6 +20,20 @@ def make_pdf(pages: list[str], title: str | None = None) -> bytes:
     return pdf_of_streams(streams, title)
 
 
+def make_rotated_pdf(pages: list[str], rotations: list[int]) -> bytes:
+    """make_pdf's pages, each given a /Rotate (degrees clockwise, as a viewer turns it) by pypdf."""
+    import io
+
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter()
+    for page, rotation in zip(PdfReader(io.BytesIO(make_pdf(pages))).pages, rotations, strict=True):
+        writer.add_page(page).rotate(rotation)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
 def make_placed_words_pdf(lines: list[str]) -> bytes:
     """One page whose words are each placed on their own (a text matrix per word, no space characters), the way
     many typesetters write them: the gaps between words exist only as positions."""

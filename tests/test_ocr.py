@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from askdocs.index import ocr
 from askdocs.index.build import build_index
 from askdocs.index.documents import LoadError, load_document
 from askdocs.index.settings import Settings
@@ -134,3 +135,25 @@ def test_without_ocr_a_scanned_page_is_reported_not_silently_empty(tmp_path, wit
     image.write_bytes(make_png(MENU, width=1000, height=500))
     with pytest.raises(LoadError, match=r"install askdocs\[ocr\]"):
         load_document(image, "menu.png", 10**7)
+
+
+@pytest.mark.skipif(not ocr.available(), reason="needs the ocr extra (rapidocr): pip install 'askdocs[ocr]'")
+def test_a_span_on_an_ocr_page_says_it_has_no_boxes_instead_of_drawing_nothing(ocr_index):
+    from askdocs.search import open_index
+
+    index, _, _ = ocr_index
+    engine = open_index(index)
+    try:
+        document = engine.document("mixed.pdf")
+        third = document.page_starts[2]
+        assert document.text[third:].startswith("Brewing")  # page 3 is the scanned one
+        found = engine.document("mixed.pdf", start=third - 30, end=third + 40).span_boxes
+        assert [(p.page, p.ocr) for p in found] == [(2, False), (3, True)]
+        assert found[0].boxes and found[1].boxes == []
+        # Where the page is, so a view can show it and say why nothing is marked on it.
+        assert (found[1].width, found[1].height) == pytest.approx((612, 792), abs=1)
+        whole = engine.document("oolong-scan.pdf")  # every page OCR'd: the boxes file holds only that
+        pages = engine.document("oolong-scan.pdf", start=0, end=len(whole.text)).span_boxes
+        assert [(p.page, p.ocr, p.boxes) for p in pages] == [(1, True, []), (2, True, [])]
+    finally:
+        engine.close()

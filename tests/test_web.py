@@ -9,11 +9,12 @@ import httpx
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
+from askdocs.index import ocr
 from askdocs.index.build import build_index
 from askdocs.index.settings import Settings
 
 from .conftest import SEED_QUESTION, Server
-from .fixtures import STRUCTURED_HTML, make_pdf
+from .fixtures import SCANNED_PAGES, STRUCTURED_HTML, make_pdf, make_rotated_pdf, make_scanned_pdf
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Playwright's own browser download fails on these machines; Debian's chromium is driven instead.
@@ -492,6 +493,57 @@ def test_an_answer_that_crosses_a_page_break_opens_both_pages_boxed_on_its_text(
         assert figure.locator(".page-box").count() == len(want["boxes"]) >= 1
         assert all(dark > 10 for dark in ink_under_boxes(figure)), number
     assert marked_in_view(page) == answer["text"]
+
+
+ROTATIONS = [0, 90, 180, 270]
+
+
+@pytest.fixture(scope="module")
+def turned_server(tmp_path_factory):
+    """A PDF whose pages carry each /Rotate, and (with the OCR extra) a scanned one."""
+    folder = tmp_path_factory.mktemp("web-turned") / "docs"
+    folder.mkdir()
+    pages = [f"Turned {turn} degrees: the harbour master logs every ship.\nTides are posted at the quay."
+             for turn in ROTATIONS]
+    (folder / "turned.pdf").write_bytes(make_rotated_pdf(pages, ROTATIONS))
+    if ocr.available():
+        (folder / "scanned.pdf").write_bytes(make_scanned_pdf(SCANNED_PAGES))
+    index = folder.parent / "index"
+    build_index([folder], Settings(index=index), progress=False)
+    server = Server(index)
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("turn", ROTATIONS)
+def test_a_rotated_page_is_shown_turned_with_its_boxes_on_the_cited_ink(turned_server, page, turn):
+    document = httpx.get(f"{turned_server.url}/documents/turned.pdf", timeout=30).json()
+    number = ROTATIONS.index(turn) + 1
+    # The page's whole text: pdfium reads a turned page's lines in its own order.
+    start, *after = (document["page_starts"] + [len(document["text"])])[number - 1:number + 1]
+    end = start + len(document["text"][start:after[0]].rstrip())
+    assert f"Turned {turn} degrees" in document["text"][start:end]
+    page.goto(f"{turned_server.url}/view/turned.pdf?start={start}&end={end}")
+    page.wait_for_function("() => { const i = document.querySelector('.page-image img');"
+                           " return i && i.complete && i.naturalWidth > 0; }")
+    figure = page.locator(f".page-image[data-page='{number}']")
+    size = figure.locator("img").evaluate("i => [i.naturalWidth, i.naturalHeight]")
+    assert (size[0] > size[1]) == (turn in (90, 270))  # rendered turned, as a viewer shows it
+    ink = ink_under_boxes(figure)
+    assert len(ink) == 2 and all(dark > 10 for dark in ink), ink  # both cited lines, each on its text
+
+
+@pytest.mark.skipif(not ocr.available(), reason="needs the ocr extra (rapidocr): pip install 'askdocs[ocr]'")
+def test_an_ocr_page_is_shown_saying_its_text_cannot_be_highlighted(turned_server, page):
+    text = document_text(turned_server, "scanned.pdf")
+    start = text.index("Brew oolong")
+    page.goto(f"{turned_server.url}/view/scanned.pdf?start={start}&end={start + 20}")
+    page.wait_for_function("() => { const i = document.querySelector('.page-image img');"
+                           " return i && i.complete && i.naturalWidth > 0; }")
+    assert page.eval_on_selector_all(".page-image", "fs => fs.map(f => f.dataset.page)") == ["2"]
+    assert page.inner_text(".page-image figcaption") == "Page 2 · text recognised by OCR: no highlight on the image"
+    assert page.locator(".page-box").count() == 0
+    assert marked_in_view(page) == text[start:start + 20]
 
 
 def test_a_pdf_that_no_longer_renders_keeps_its_text_view_with_a_note(astral_server, page):

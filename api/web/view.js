@@ -178,15 +178,18 @@ async function showPages(docId, doc, span) {
   if (!spanBoxes && span && doc.cited && doc.cited.status === "moved") {
     spanBoxes = (await api(documentUrl(docId) + `?start=${span.start}&end=${span.end}`)).span_boxes;
   }
-  const pages = (spanBoxes || []).filter((page) => page.boxes.length && page.width);
+  // A page read by OCR is shown too, saying why nothing is marked on it: its text has no character boxes.
+  const pages = (spanBoxes || []).filter((page) => (page.boxes.length || page.ocr) && page.width);
   const section = document.getElementById("pages");
   if (!pages.length) return;
   const width = Math.min(MAX_PAGE_WIDTH, Math.round(Math.min(section.clientWidth || 800, 1000) * (window.devicePixelRatio || 1)));
   const figures = pages.map((page) => {
     const name = pageName(page.page, (doc.page_labels || [])[page.page - 1]);
     const frame = el("div", { class: "page-frame" });
+    const caption = name[0].toUpperCase() + name.slice(1);
     const figure = el("figure", { class: "page-image", tabindex: "-1", "data-page": String(page.page) },
-      frame, el("figcaption", {}, name[0].toUpperCase() + name.slice(1)));
+      frame, el("figcaption", {}, caption,
+        page.ocr ? el("span", { class: "ocr-note" }, " · text recognised by OCR: no highlight on the image") : null));
     // Boxes in percent of the page: they stay on their characters at any displayed size (zoom, phone width).
     for (const [x0, y0, x1, y1] of page.boxes) {
       const box = el("div", { class: "page-box" });
@@ -196,7 +199,7 @@ async function showPages(docId, doc, span) {
       box.style.height = `${(100 * (y1 - y0)) / page.height}%`;
       frame.append(box);
     }
-    const image = el("img", { alt: `${name} of ${doc.title}, the cited text highlighted` });
+    const image = el("img", { alt: `${name} of ${doc.title}` + (page.ocr ? "" : ", the cited text highlighted") });
     frame.prepend(image);
     image.dataset.page = String(page.page);
     loadPage(image, docId, page.page, width, figure, frame);
