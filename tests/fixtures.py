@@ -269,6 +269,20 @@ STRUCTURED_PDF_PAGES = [
 ]
 
 
+def make_labelled_pdf() -> bytes:
+    """STRUCTURED_PDF_PAGES with page labels, as books number them: the contents page "i", the chapters "1".."3"."""
+    import io
+
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(make_pdf(STRUCTURED_PDF_PAGES, title="Tea Handbook"))))
+    writer.set_page_label(0, 0, style="/r")
+    writer.set_page_label(1, 3, style="/D", start=1)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
 def make_structured_pdf(outline: bool = False) -> bytes:
     """STRUCTURED_PDF_PAGES; with ``outline``, bookmarks for the contents (page 1) and the chapters (pages 2, 3)."""
     data = make_pdf(STRUCTURED_PDF_PAGES, title="Tea Handbook")

@@ -243,3 +243,31 @@ def test_boxes_of_a_pdf_no_generation_holds_are_removed(tmp_path):
     held = {p.stem for p in (settings.index / page_boxes.FOLDER).glob("*.npz")}
     # The live generation and the one before it are kept on disk; the first version is in neither.
     assert held == {shas[1], shas[2]}
+
+
+def test_only_the_page_asked_is_rendered_and_a_huge_page_is_scaled_to_the_pixel_bound(tmp_path):
+    import hashlib
+    import math
+
+    from PIL import Image
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import RectangleObject
+
+    from askdocs.index.page_render import FOLDER, MAX_PIXELS, render_page
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(make_pdf([f"Page {n} of the long manual." for n in
+                                                                   range(1, 501)]))))
+    writer.pages[436].mediabox = RectangleObject([0, 0, 612, 20_000])  # a poster-length page
+    out = io.BytesIO()
+    writer.write(out)
+    source = tmp_path / "manual.pdf"
+    source.write_bytes(out.getvalue())
+    sha256 = hashlib.sha256(out.getvalue()).hexdigest()
+    poster = Image.open(io.BytesIO(render_page(tmp_path, source, sha256, 437, 2000, 10**8)))
+    assert poster.width * poster.height <= MAX_PIXELS
+    assert poster.height / poster.width == pytest.approx(20_000 / 612, rel=0.01)
+    plain = Image.open(io.BytesIO(render_page(tmp_path, source, sha256, 3, 2000, 10**8)))
+    assert plain.size == (2000, math.ceil(2000 * 792 / 612))
+    # A 500-page PDF: the two pages asked for were rendered, no other.
+    assert sorted(p.name for p in (tmp_path / FOLDER).glob("*.png")) == [f"{sha256}-3-2000.png",
+                                                                      f"{sha256}-437-2000.png"]

@@ -14,7 +14,10 @@ from askdocs.index.build import build_index
 from askdocs.index.settings import Settings
 
 from .conftest import SEED_QUESTION, Server
-from .fixtures import SCANNED_PAGES, STRUCTURED_HTML, make_pdf, make_rotated_pdf, make_scanned_pdf
+from .fixtures import (
+    SCANNED_PAGES, STRUCTURED_HTML, make_labelled_pdf, make_pdf, make_rotated_pdf, make_scanned_pdf,
+)
+from .format_fixtures import make_pptx
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Playwright's own browser download fails on these machines; Debian's chromium is driven instead.
@@ -499,10 +502,13 @@ ROTATIONS = [0, 90, 180, 270]
 
 
 @pytest.fixture(scope="module")
-def turned_server(tmp_path_factory):
-    """A PDF whose pages carry each /Rotate, and (with the OCR extra) a scanned one."""
-    folder = tmp_path_factory.mktemp("web-turned") / "docs"
+def pages_server(tmp_path_factory):
+    """A PDF whose pages carry each /Rotate, one with page labels, a slide deck, and (with the OCR extra) a
+    scanned PDF."""
+    folder = tmp_path_factory.mktemp("web-pages") / "docs"
     folder.mkdir()
+    (folder / "handbook.pdf").write_bytes(make_labelled_pdf())
+    (folder / "volcano.pptx").write_bytes(make_pptx())
     pages = [f"Turned {turn} degrees: the harbour master logs every ship.\nTides are posted at the quay."
              for turn in ROTATIONS]
     (folder / "turned.pdf").write_bytes(make_rotated_pdf(pages, ROTATIONS))
@@ -516,14 +522,14 @@ def turned_server(tmp_path_factory):
 
 
 @pytest.mark.parametrize("turn", ROTATIONS)
-def test_a_rotated_page_is_shown_turned_with_its_boxes_on_the_cited_ink(turned_server, page, turn):
-    document = httpx.get(f"{turned_server.url}/documents/turned.pdf", timeout=30).json()
+def test_a_rotated_page_is_shown_turned_with_its_boxes_on_the_cited_ink(pages_server, page, turn):
+    document = httpx.get(f"{pages_server.url}/documents/turned.pdf", timeout=30).json()
     number = ROTATIONS.index(turn) + 1
     # The page's whole text: pdfium reads a turned page's lines in its own order.
     start, *after = (document["page_starts"] + [len(document["text"])])[number - 1:number + 1]
     end = start + len(document["text"][start:after[0]].rstrip())
     assert f"Turned {turn} degrees" in document["text"][start:end]
-    page.goto(f"{turned_server.url}/view/turned.pdf?start={start}&end={end}")
+    page.goto(f"{pages_server.url}/view/turned.pdf?start={start}&end={end}")
     page.wait_for_function("() => { const i = document.querySelector('.page-image img');"
                            " return i && i.complete && i.naturalWidth > 0; }")
     figure = page.locator(f".page-image[data-page='{number}']")
@@ -534,16 +540,38 @@ def test_a_rotated_page_is_shown_turned_with_its_boxes_on_the_cited_ink(turned_s
 
 
 @pytest.mark.skipif(not ocr.available(), reason="needs the ocr extra (rapidocr): pip install 'askdocs[ocr]'")
-def test_an_ocr_page_is_shown_saying_its_text_cannot_be_highlighted(turned_server, page):
-    text = document_text(turned_server, "scanned.pdf")
+def test_an_ocr_page_is_shown_saying_its_text_cannot_be_highlighted(pages_server, page):
+    text = document_text(pages_server, "scanned.pdf")
     start = text.index("Brew oolong")
-    page.goto(f"{turned_server.url}/view/scanned.pdf?start={start}&end={start + 20}")
+    page.goto(f"{pages_server.url}/view/scanned.pdf?start={start}&end={start + 20}")
     page.wait_for_function("() => { const i = document.querySelector('.page-image img');"
                            " return i && i.complete && i.naturalWidth > 0; }")
     assert page.eval_on_selector_all(".page-image", "fs => fs.map(f => f.dataset.page)") == ["2"]
     assert page.inner_text(".page-image figcaption") == "Page 2 · text recognised by OCR: no highlight on the image"
     assert page.locator(".page-box").count() == 0
     assert marked_in_view(page) == text[start:start + 20]
+
+
+def test_a_pdf_page_is_named_by_the_number_it_prints(pages_server, page):
+    text = document_text(pages_server, "handbook.pdf")
+    start = text.index("Green tea is steamed")
+    page.goto(f"{pages_server.url}/view/handbook.pdf?start={start}&end={start + 30}")
+    page.wait_for_selector(".page-image[data-page='3'] .page-box")
+    assert " · page 2 (PDF page 3) · " in page.inner_text("#cited-where")
+    assert page.inner_text(".page-image figcaption") == "Page 2 (PDF page 3)"
+    assert page.eval_on_selector_all(".page-break", "hs => hs.map(h => h.textContent)") == [
+        "Page i (PDF page 1)", "Page 1 (PDF page 2)", "Page 2 (PDF page 3)", "Page 3 (PDF page 4)"]
+
+
+def test_a_slide_deck_citation_names_its_slide(pages_server, page):
+    text = document_text(pages_server, "volcano.pptx")
+    start = text.index("Sensors on the north flank")
+    page.goto(f"{pages_server.url}/view/volcano.pptx?start={start}&end={start + 20}")
+    page.wait_for_selector("mark#cited")
+    assert " · slide 2 · " in page.inner_text("#cited-where")
+    assert page.eval_on_selector_all(".page-break", "hs => hs.map(h => h.textContent)") == [
+        "Slide 1", "Slide 2", "Slide 3"]
+    assert page.locator(".page-image").count() == 0  # rendered pages are for PDFs only
 
 
 def test_a_pdf_that_no_longer_renders_keeps_its_text_view_with_a_note(astral_server, page):
