@@ -3,9 +3,10 @@
 A highlight is drawn from these boxes by stored-text offsets alone: ``boxes[i]`` is the box of ``text[i]``,
 so the characters of ``text[start:end]`` are never searched for again. One file per PDF content
 (``page_boxes/<sha256>.npz`` in the index folder, shared by every generation holding that file): the boxes
-as float32 (16 bytes a stored character, NaN for characters the loader wrote itself, page separators and
-OCR text), each page's crop box and rotation, and which pages were read by OCR (their text has no boxes, and a
-view must say so rather than draw nothing). An index built before boxes were kept has no file: "no boxes".
+as float32 (16 bytes a stored character, NaN for characters the loader wrote itself, page separators and OCR
+text OCR did not place), each page's crop box and rotation, and which pages were read by OCR (their boxes are
+where OCR read the characters; where it placed none, a view must say so rather than draw nothing). An index
+built before boxes were kept has no file: "no boxes".
 
 pdfium gives a character's box in the page's own space, before its /Rotate; pages are rendered rotated, so
 the rectangles of a span are turned with the page (``_turn``) before they are handed out.
@@ -52,7 +53,7 @@ class PageBoxes:
     def span(self, start: int, end: int) -> list[dict]:
         """The highlight of ``text[start:end]``: per page it touches, its rectangles, one per run of characters
         on one line, in points from the top-left corner of the page as rendered (turned by its /Rotate). A page
-        read by OCR is listed with no rectangles and ``ocr`` true."""
+        read by OCR is listed with ``ocr`` true, and no rectangles where OCR placed none of the span's characters."""
         start, end = max(0, start), min(end, len(self.boxes))
         pages: dict[int, dict] = {}
         current: list[float] | None = None

@@ -276,8 +276,9 @@ class SpanBoxes(BaseModel):
     boxes: list[list[float]] = Field(description="[x0, y0, x1, y1] in points from the page's top-left corner as "
                                      "rendered (a page with /Rotate turned, as the PNG shows it), one per run of the "
                                      "span's characters on one line. Scale by image width / `width`.")
-    ocr: bool = Field(False, description="The page's text was recognised by OCR: its characters have no boxes, so "
-                      "`boxes` is empty and nothing can be highlighted on the image.")
+    ocr: bool = Field(False, description="The page's text was recognised by OCR: `boxes` are where OCR read the "
+                      "characters (close, not exact), and empty where OCR did not place them, so nothing can be "
+                      "highlighted on the image.")
 
 
 class DocumentOut(BaseModel):

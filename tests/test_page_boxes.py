@@ -271,3 +271,20 @@ def test_only_the_page_asked_is_rendered_and_a_huge_page_is_scaled_to_the_pixel_
     # A 500-page PDF: the two pages asked for were rendered, no other.
     assert sorted(p.name for p in (tmp_path / FOLDER).glob("*.png")) == [f"{sha256}-3-2000.png",
                                                                       f"{sha256}-437-2000.png"]
+
+
+def test_an_ocr_page_where_ocr_placed_no_character_is_listed_saying_so_not_left_out():
+    nan = np.nan
+    # Page 1 has a text layer; page 2 was read by OCR, which placed its first word and not its second line.
+    boxes = np.array([[72, 700, 80, 710], [80, 700, 88, 710], [nan] * 4, [nan] * 4,
+                      [72, 600, 80, 610], [80, 600, 88, 610], [nan] * 4, [nan] * 4, [nan] * 4], dtype=np.float32)
+    geometry = np.array([[0, 0, 612, 792, 0], [0, 0, 612, 792, 0]], dtype=np.float64)
+    pages = page_boxes.PageBoxes((0, 4), boxes, geometry, np.array([False, True]))
+    assert page_boxes.decode(pages.encode()).span(0, 9) == pages.span(0, 9)
+    assert [(p["page"], p["ocr"], len(p["boxes"])) for p in pages.span(0, 9)] == [(1, False, 1), (2, True, 1)]
+    unplaced = pages.span(7, 9)
+    assert unplaced == [{"page": 2, "width": 612, "height": 792, "boxes": [], "ocr": True}]
+    # A file written before OCR pages were marked reads as one without OCR pages.
+    old = io.BytesIO()
+    np.savez_compressed(old, boxes=boxes, geometry=geometry, page_starts=np.array([0, 4]))
+    assert page_boxes.decode(old.getvalue()).span(7, 9) == []

@@ -540,16 +540,18 @@ def test_a_rotated_page_is_shown_turned_with_its_boxes_on_the_cited_ink(pages_se
 
 
 @pytest.mark.skipif(not ocr.available(), reason="needs the ocr extra (rapidocr): pip install 'askdocs[ocr]'")
-def test_an_ocr_page_is_shown_saying_its_text_cannot_be_highlighted(pages_server, page):
+def test_a_scanned_page_is_shown_with_the_cited_text_boxed_where_ocr_read_it(pages_server, page):
     text = document_text(pages_server, "scanned.pdf")
     start = text.index("Brew oolong")
-    page.goto(f"{pages_server.url}/view/scanned.pdf?start={start}&end={start + 20}")
+    end = text.index("five times.", start) + len("five times.")
+    page.goto(f"{pages_server.url}/view/scanned.pdf?start={start}&end={end}")
     page.wait_for_function("() => { const i = document.querySelector('.page-image img');"
                            " return i && i.complete && i.naturalWidth > 0; }")
     assert page.eval_on_selector_all(".page-image", "fs => fs.map(f => f.dataset.page)") == ["2"]
-    assert page.inner_text(".page-image figcaption") == "Page 2 · text recognised by OCR: no highlight on the image"
-    assert page.locator(".page-box").count() == 0
-    assert marked_in_view(page) == text[start:start + 20]
+    assert page.inner_text(".page-image figcaption") == "Page 2 · text recognised by OCR: highlighted where OCR read it"
+    ink = ink_under_boxes(page.locator(".page-image").first)
+    assert len(ink) == 2 and all(dark > 10 for dark in ink), ink
+    assert marked_in_view(page) == text[start:end]
 
 
 def test_a_pdf_page_is_named_by_the_number_it_prints(pages_server, page):

@@ -178,7 +178,7 @@ async function showPages(docId, doc, span) {
   if (!spanBoxes && span && doc.cited && doc.cited.status === "moved") {
     spanBoxes = (await api(documentUrl(docId) + `?start=${span.start}&end=${span.end}`)).span_boxes;
   }
-  // A page read by OCR is shown too, saying why nothing is marked on it: its text has no character boxes.
+  // A page read by OCR is shown even without boxes (OCR did not place those characters), saying so.
   const pages = (spanBoxes || []).filter((page) => (page.boxes.length || page.ocr) && page.width);
   const section = document.getElementById("pages");
   if (!pages.length) return;
@@ -189,7 +189,8 @@ async function showPages(docId, doc, span) {
     const caption = name[0].toUpperCase() + name.slice(1);
     const figure = el("figure", { class: "page-image", tabindex: "-1", "data-page": String(page.page) },
       frame, el("figcaption", {}, caption,
-        page.ocr ? el("span", { class: "ocr-note" }, " · text recognised by OCR: no highlight on the image") : null));
+        page.ocr && !page.boxes.length ? el("span", { class: "ocr-note" }, " · text recognised by OCR: no highlight on the image")
+          : page.ocr ? el("span", { class: "ocr-note" }, " · text recognised by OCR: highlighted where OCR read it") : null));
     // Boxes in percent of the page: they stay on their characters at any displayed size (zoom, phone width).
     for (const [x0, y0, x1, y1] of page.boxes) {
       const box = el("div", { class: "page-box" });
@@ -199,7 +200,7 @@ async function showPages(docId, doc, span) {
       box.style.height = `${(100 * (y1 - y0)) / page.height}%`;
       frame.append(box);
     }
-    const image = el("img", { alt: `${name} of ${doc.title}` + (page.ocr ? "" : ", the cited text highlighted") });
+    const image = el("img", { alt: `${name} of ${doc.title}` + (page.boxes.length ? ", the cited text highlighted" : "") });
     frame.prepend(image);
     image.dataset.page = String(page.page);
     loadPage(image, docId, page.page, width, figure, frame);
