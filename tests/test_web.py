@@ -465,6 +465,21 @@ def test_cited_pages_zoom_with_their_boxes_still_on_the_characters(astral_server
     assert page.get_attribute("button.zoom", "aria-pressed") == "true"
 
 
+def test_cited_pdf_pages_fit_a_phone_one_above_the_other_boxed_on_their_text(astral_server, page):
+    document = httpx.get(f"{astral_server.url}/documents/still.pdf", timeout=30).json()
+    start = document["text"].index("The copper still")
+    end = document["text"].index("nine wagons.") + len("nine wagons.")
+    page.set_viewport_size({"width": 390, "height": 800})
+    page.goto(f"{astral_server.url}/view/still.pdf?start={start}&end={end}")
+    page.wait_for_function("() => [...document.querySelectorAll('.page-image img')].filter(i => i.complete"
+                           " && i.naturalWidth > 0).length === 2")
+    assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    first, second = (page.locator(f".page-image[data-page='{n}']").bounding_box() for n in (1, 2))
+    assert second["y"] >= first["y"] + first["height"] and first["width"] <= 390
+    for number in ("1", "2"):
+        assert all(dark > 10 for dark in ink_under_boxes(page.locator(f".page-image[data-page='{number}']")))
+
+
 def ink_under_boxes(figure) -> list[int]:
     """Per drawn box of one rendered page, how many of the pixels under it are dark (text, not margin)."""
     from io import BytesIO
