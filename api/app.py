@@ -188,8 +188,10 @@ def create_app(settings: Settings | None = None, allowed_hosts: Sequence[str] = 
             "and, if not, where the cited text is now.")),
         generation: int | None = Query(None, ge=1, description="The citation's generation (with start and end: "
                                                              "the cited text is read from it while it is on disk)."),
-        start: int | None = Query(None, ge=0, description="The citation's char_start."),
-        end: int | None = Query(None, ge=0, description="The citation's char_end."),
+        start: int | None = Query(None, ge=0, description="A span's (a citation's) char_start: the response then "
+                                  "has the span's `section` and, for a PDF, `span_boxes`."),
+        end: int | None = Query(None, ge=0, description="The span's char_end: start <= end <= len(text) (of the "
+                                "version `sha256` names, if given)."),
         quote: str | None = Query(None, min_length=1, max_length=20_000,
                                   description="The cited text as the client kept it, to find it in a changed version."),
     ) -> DocumentOut:

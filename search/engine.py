@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from askdocs.index.embedder import Embedder, load_embedder
+from askdocs.index.errors import BadInput
 from askdocs.index.lexical import tokenize
 from askdocs.index import page_boxes
 from askdocs.index.locators import decode_locators
@@ -34,6 +35,13 @@ from .models import (AskResponse, DocumentHeading, DocumentLocators, DocumentOut
 
 # Extra chunks retrieved so that passages dropped as repeats are replaced.
 DEDUPE_SPARE = 5
+
+
+class SpanOutOfRange(BadInput, ValueError):
+    """GET /documents/{id}?start=&end= with offsets this version of the document does not have."""
+
+    code = "span_out_of_range"
+    loc = ("query", "end")
 
 
 class Engine:
@@ -129,6 +137,9 @@ class Engine:
         row = self.stored.document(doc_id)
         if row is None:
             return None
+        this_version = sha256 is None or sha256 == row.sha256
+        if this_version and end is not None and end > len(row.text):
+            raise SpanOutOfRange(f"end {end} is past the end of the document ({len(row.text)} characters)")
         cited = cited_version(self.stored, row, sha256, generation, start, end, quote) if sha256 else None
         return DocumentOut(
             cited=cited,
@@ -141,7 +152,18 @@ class Engine:
             headings=[DocumentHeading(start=b.start, end=b.end, level=b.level)
                       for b in decode_blocks(row.blocks) if b.kind == "heading"],
             span_boxes=self._span_boxes(row, sha256, start, end),
+            section=self._span_section(row, cited, start, end),
         )
+
+    def _span_section(self, row, cited, start: int | None, end: int | None) -> list[str] | None:
+        """The section path a citation of the span carries (search.citations), where the span is in this version."""
+        if start is None or end is None:
+            return None
+        if cited is not None and cited.status != "current":
+            if cited.status != "moved":
+                return None
+            start = cited.char_start
+        return self.stored.section_at(self.stored.doc_row_by_id[row.doc_id], start)
 
     def _page_boxes(self, row):
         return page_boxes.load(self.stored.index_dir, row.sha256) if row.kind == "pdf" else None
