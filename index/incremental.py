@@ -32,6 +32,9 @@ log = logging.getLogger("askdocs.build")
 
 @dataclass(frozen=True)
 class StoredDocument:
+    """A document of the previous generation and where its chunks are. Why this is not ``DocumentRow``: the
+    chunk rows are the previous generation's, which only an incremental build asks for."""
+
     row: DocumentRow
     chunk_rows: list[int]  # rows of its chunks in the previous generation, in order
 

@@ -102,7 +102,7 @@ class Document:
     """A file of the corpus as it is indexed: what its loader extracted, and which file that was.
 
     The loaders make it (``index.documents.load_document``), and so does an incremental build for a file it takes
-    over unread; the chunker, the build and the store read it.
+    over unread; the chunker and the build read it, and the store keeps it as a ``DocumentRow``.
     """
 
     doc_id: str
@@ -144,6 +144,8 @@ class Document:
 
 @dataclass(frozen=True)
 class Skipped:
+    """A file that did not become a document, and why (the build summary, the manifest's file counts)."""
+
     path: str
     reason: str
     # An unreadable folder's doc-id prefix ("" for the corpus root): what an incremental build keeps from the

@@ -134,6 +134,15 @@ def _some_files(folder: Path, limit: int = 200):
 
 @dataclass(frozen=True)
 class DocumentRow:
+    """A ``Document`` as a generation stores it (chunks.sqlite's ``documents`` table): what the build writes and
+    a reader gets back by id.
+
+    Why this is not ``Document``: its blocks and locators stay encoded as stored, so the readers that need
+    neither (a citation's version check, a page image, an incremental build comparing hashes) never decode a
+    large PDF's structure; and it has none of what is not stored (attachments are rows of their own, notes and
+    page boxes describe one reading of the file).
+    """
+
     doc_id: str
     title: str
     source: str
@@ -193,7 +202,8 @@ class ChunkTable:
 
 @dataclass(frozen=True)
 class DocumentColumns:
-    """The per-document facts a question may read, in memory, indexed by document row."""
+    """The per-document facts a question may read, in memory, indexed by document row: the columnar form of the
+    DocumentRows, as ChunkTable is of the Chunks (one list per fact, without the texts)."""
 
     ids: list[str]
     titles: list[str]
