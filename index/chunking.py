@@ -49,7 +49,8 @@ class Chunk:
     # Where the build placed it: its document's row and its first sentence's row in the generation; -1 before.
     doc_row: int = -1
     sentence_first: int = -1
-    # Kept in chunks.sqlite, not in ChunkTable's columns: 0, "" and () in a Chunk a ChunkTable gives.
+    # The next three are kept in chunks.sqlite but not in ChunkTable's columns: a Chunk a ChunkTable gives has
+    # 0, "" and () for them.
     n_tokens: int = 0
     text: str = ""  # the document's text[char_start:char_end]
     # The headings above the chunk's start, outermost first (empty for a document without headings).

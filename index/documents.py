@@ -22,7 +22,8 @@ from .page_boxes import from_pages
 from .reading import (  # noqa: F401 (the records and reads are re-exported: index.documents is where they were)
     BAD_NAME, BINARY, COMPRESSED_SUFFIX, CORRUPT, DUPLICATE, EMPTY, EXCLUDED, FORMAT_META_KEYS, HIDDEN,
     MAX_PDF_PAGES, MAX_TEXT_CHARS, SYMLINK, TOO_LARGE, UNREADABLE, UNSUPPORTED, Document, Extracted, LoadError,
-    Skipped, Unreadable, decode_text_format, gunzip, inside_folder, read_regular, sha256_regular, too_large, too_much_text,
+    Skipped, Unreadable, decode_text_format, gunzip, inside_folder, read_regular, sha256_regular, too_large,
+    too_much_text,
 )
 from .structure import check_blocks
 
