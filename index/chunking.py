@@ -49,8 +49,9 @@ class Chunk:
     # Where the build placed it: its document's row and its first sentence's row in the generation; -1 before.
     doc_row: int = -1
     sentence_first: int = -1
-    # The next three are kept in chunks.sqlite but not in ChunkTable's columns: a Chunk a ChunkTable gives has
-    # 0, "" and () for them.
+    # The next four are kept in chunks.sqlite but not in ChunkTable's columns: a Chunk a ChunkTable gives has
+    # "", 0, "" and () for them.
+    chunk_id: str = ""  # chunk_id_for(its document's id, ordinal)
     n_tokens: int = 0
     text: str = ""  # the document's text[char_start:char_end]
     # The headings above the chunk's start, outermost first (empty for a document without headings).
@@ -65,6 +66,10 @@ class Chunk:
     def placed(self, doc_row: int, sentence_first: int) -> Chunk:
         """This chunk at its place in a generation, its sentences left to the generation's sentence arrays."""
         return replace(self, doc_row=doc_row, sentence_first=sentence_first, sentences=(), kinds=(), furniture=())
+
+
+def chunk_id_for(doc_id: str, ordinal: int) -> str:
+    return f"{doc_id}#{ordinal}"
 
 
 def _blocks(text: str) -> list[Span]:
@@ -236,6 +241,7 @@ class Chunker:
                     line_end=bisect.bisect_left(newlines, char_end - 1) + 1,
                     page=document.page_at(char_start),
                     sentence_count=last - first,
+                    chunk_id=chunk_id_for(document.doc_id, len(chunks)),
                     n_tokens=sum(lengths[first:last]),
                     text=text[char_start:char_end],
                     sentences=tuple(spans[first:last]),

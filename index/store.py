@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .chunking import Chunk
+from .chunking import Chunk, chunk_id_for
 from .errors import (BuildLocked, IndexCorrupt, IndexMismatch, IndexNeedsRebuild, IndexNotFound, IndexUnavailable,
                      IndexUnwritable, rebuild_hint)
 from .lexical import load_bm25, save_bm25
@@ -167,7 +167,7 @@ def _document_row(row) -> DocumentRow:
 @dataclass(frozen=True)
 class ChunkTable:
     """The numeric fields of a generation's Chunks as columns, in memory: one int64 array each, indexed by chunk
-    row (token counts, texts and section paths stay in chunks.sqlite). It is what a question reads.
+    row (ids, token counts, texts and section paths stay in chunks.sqlite). It is what a question reads.
 
     Why this is not a list of ``Chunk``: a million chunks are nine arrays rather than a million objects, and a
     filter or a count over them is one numpy operation. ``of`` and ``chunk`` turn Chunks into it and back.
@@ -232,10 +232,6 @@ class OptionalColumns:
     structure: bool  # chunks.section, documents.blocks
     locators: bool  # documents.locators
     page_labels: bool  # documents.page_labels
-
-
-def chunk_id_for(doc_id: str, ordinal: int) -> str:
-    return f"{doc_id}#{ordinal}"
 
 
 # ---------------------------------------------------------------- writing
@@ -385,8 +381,7 @@ def _write_sqlite(path: Path, documents: list[DocumentRow], chunks: list[Chunk])
         connection.executemany(
             "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
-                (row, chunk_id_for(documents[c.doc_row].doc_id, c.ordinal), c.doc_row, c.ordinal, c.char_start,
-                 c.char_end, c.line_start, c.line_end,
+                (row, c.chunk_id, c.doc_row, c.ordinal, c.char_start, c.char_end, c.line_start, c.line_end,
                  c.page, c.n_tokens, c.sentence_first, c.sentence_count, c.text,
                  json.dumps(list(c.section), ensure_ascii=False))
                 for row, c in enumerate(chunks)
@@ -628,10 +623,10 @@ class StoredIndex:
         with self._read() as connection:
             rows = connection.execute(
                 "SELECT ordinal, char_start, char_end, line_start, line_end, page, sentence_count, doc_row, "
-                "sentence_first, n_tokens, text, " + ("section" if self.has_structure else "'[]'")
+                "sentence_first, chunk_id, n_tokens, text, " + ("section" if self.has_structure else "'[]'")
                 + " FROM chunks ORDER BY row"
             ).fetchall()
-        return [Chunk(*row[:10], text=row[10], section=tuple(json.loads(row[11]))) for row in rows]
+        return [Chunk(*row[:12], section=tuple(json.loads(row[12]))) for row in rows]
 
     def all_vectors(self) -> np.ndarray:
         """The chunk vectors exactly as stored, (n_chunks, dim) float32."""

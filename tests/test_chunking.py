@@ -110,7 +110,8 @@ def test_the_chunk_table_a_question_reads_is_the_stored_chunks(seeds_index):
         for column in fields(ChunkTable):
             assert np.array_equal(getattr(table, column.name), getattr(stored.chunks, column.name)), column.name
         for row, chunk in enumerate(chunks):
-            assert stored.chunks.chunk(row) == replace(chunk, n_tokens=0, text="", section=())
+            assert stored.chunks.chunk(row) == replace(chunk, chunk_id="", n_tokens=0, text="", section=())
+            assert chunk.chunk_id == stored.chunk_ids([row])[0]
             assert chunk.text == stored.chunk_texts([row])[0] and chunk.sentences == ()
     finally:
         stored.close()
