@@ -71,10 +71,11 @@ def import_phase() -> dict:
                             text=True, check=True)
     packages: dict[str, float] = {}
     for line in traced.stderr.splitlines():
-        match = re.match(r"import time:\s+\d+ \|\s+(\d+) \| (\s*)(\S+)", line)
-        if match and len(match.group(2)) <= 2:  # top-level imports and what they pulled in first
-            name = match.group(3)
-            packages[name] = max(packages.get(name, 0.0), int(match.group(1)) / 1e6)
+        # Each module's own time, summed by distribution (its top-level package): what each library costs.
+        match = re.match(r"import time:\s+(\d+) \|\s+\d+ \| \s*(\S+)", line)
+        if match:
+            name = match.group(2).split(".")[0]
+            packages[name] = packages.get(name, 0.0) + int(match.group(1)) / 1e6
     heaviest = dict(sorted(packages.items(), key=lambda item: -item[1])[:8])
     return {"imports_s": round(float(timed.stdout.strip()), 3), "interpreter_s": round(bare_s, 3),
             "heaviest_s": {name: round(s, 3) for name, s in heaviest.items()}}
