@@ -23,7 +23,7 @@ from askdocs.index.structure import decode_blocks
 from askdocs.index.vectors import Selection
 
 from . import retrieve
-from .answer_cache import AnswerCache
+from .answer_cache import AnswerCache, CachedAnswer
 from .answer import ANSWER_PASSAGES, Evidence, answer_of, choose_passages, no_answer_signals
 from .context import prompt_context
 from .terms import idf_weights
@@ -67,16 +67,39 @@ class Engine:
         q = question if isinstance(question, Question) else Question(
             question=question, top_k=top_k, mode=mode, filters=filters
         )
+        entry, cached = self._answered(q)
+        if not cached:
+            return entry.response
+        return entry.response.model_copy(update={"cached": True, "took_ms": _ms_since(started)})
+
+    def cached_body(self, question: Question) -> tuple[bytes, bool] | None:
+        """A repeated question's response as JSON (cached true, took_ms the lookup's) and its no_answer, or None
+        (not counted as a miss: ``ask_body`` follows, and counts it)."""
+        started = time.perf_counter()
+        entry = self.answer_cache.get(AnswerCache.key(question), count_miss=False)
+        if entry is None:
+            return None
+        return entry.body(_ms_since(started), cached=True), entry.no_answer
+
+    def ask_body(self, question: Question) -> tuple[bytes, bool, bool]:
+        """``ask``'s response as JSON, the same bytes ``AskResponse.model_dump_json`` gives; its no_answer and
+        whether it came from the cache."""
+        started = time.perf_counter()
+        entry, cached = self._answered(question)
+        took_ms = _ms_since(started) if cached else entry.response.took_ms
+        return entry.body(took_ms, cached), entry.no_answer, cached
+
+    def _answered(self, q: Question) -> tuple[CachedAnswer, bool]:
         key = AnswerCache.key(q)
-        cached = self.answer_cache.get(key)
-        if cached is not None:
-            return cached.model_copy(update={"cached": True,
-                                             "took_ms": round((time.perf_counter() - started) * 1000, 3)})
+        entry = self.answer_cache.get(key)
+        if entry is not None:
+            return entry, True
         response = self.answer(q.question, q.top_k, q.mode, filters=q.filters)[0]
         if q.format == "context":
             response = response.model_copy(update={"context": prompt_context(response)})
-        self.answer_cache.put(key, response)
-        return response
+        entry = CachedAnswer(response)
+        self.answer_cache.put(key, entry)
+        return entry, False
 
     def search(self, question: str | Question, top_k: int = 5, mode: Mode = "hybrid",
                filters: Filters | dict | None = None) -> list[Passage]:
@@ -247,6 +270,10 @@ def open_index(index: str | Path | None = None, settings: Settings | None = None
     engine = Engine(stored, embedder, settings)
     engine.opened_in = {"question_model": model_s, "index": index_s, "total": time.perf_counter() - started}
     return engine
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)
 
 
 def _load_question_model(settings: Settings) -> tuple[Embedder, float]:
