@@ -24,8 +24,7 @@ from askdocs.search.models import AskResponse, DocumentList, DocumentOut, Filter
 from .api_docs import docs_router
 from .collections import CollectionList, Collections
 from .errors import HeadMiddleware, JsonBodyMiddleware, Utf8PathMiddleware, install_error_handlers
-from .mcp import build_server as build_mcp_server
-from .mcp import mount as mount_mcp
+from .mcp_http import mount as mount_mcp
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import Metrics, MetricsMiddleware, set_mode
 from .page_routes import pages_router
@@ -128,8 +127,12 @@ def create_app(settings: Settings | None = None, allowed_hosts: Sequence[str] = 
         return holder(request, name).get()
 
     app.include_router(tools_router(engine))  # GET /tools, POST /tools/{name}
-    mcp_session = mount_mcp(app, build_mcp_server(collections, VERSION, keyed=bool(keys)),
-                            hosts=hosts, origins=origins)  # MCP over streamable HTTP at /mcp
+    def build_mcp_server():
+        from .mcp import build_server
+
+        return build_server(collections, VERSION, keyed=bool(keys))
+
+    mcp_session = mount_mcp(app, build_mcp_server, hosts=hosts, origins=origins)  # MCP over streamable HTTP at /mcp
 
     install_error_handlers(app)
 
