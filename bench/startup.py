@@ -2,6 +2,7 @@
 
     python bench/startup.py                          # 5 starts on a SciFact index (reused, or built under var/eval)
     python bench/startup.py --index var/eval/scifact-… --runs 5
+    python bench/startup.py --compare /work/main/.venv/bin    # alternate with another install's askdocs (before)
 
 Each run starts `askdocs serve` on a free port as a real subprocess (the console script, as a user would), polls
 the port until it accepts a connection (time to listening) and then `POST /ask` until one answers (time to first
@@ -60,14 +61,14 @@ def scifact_index() -> Path:
     return prepare_index(SCIFACT, Settings.from_environment(os.environ), None, progress=None).path
 
 
-def import_phase() -> dict:
+def import_phase(python: str) -> dict:
     """What `serve`'s imports cost in a fresh interpreter, and which top-level packages cost most."""
-    timed = subprocess.run([sys.executable, "-c", f"import time; t = time.perf_counter(); {SERVE_IMPORTS}; "
+    timed = subprocess.run([python, "-c", f"import time; t = time.perf_counter(); {SERVE_IMPORTS}; "
                             "print(time.perf_counter() - t)"], capture_output=True, text=True, check=True)
     bare = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "pass"], check=True)
+    subprocess.run([python, "-c", "pass"], check=True)
     bare_s = time.perf_counter() - bare
-    traced = subprocess.run([sys.executable, "-X", "importtime", "-c", SERVE_IMPORTS], capture_output=True,
+    traced = subprocess.run([python, "-X", "importtime", "-c", SERVE_IMPORTS], capture_output=True,
                             text=True, check=True)
     packages: dict[str, float] = {}
     for line in traced.stderr.splitlines():
@@ -81,11 +82,11 @@ def import_phase() -> dict:
             "heaviest_s": {name: round(s, 3) for name, s in heaviest.items()}}
 
 
-def one_start(index: Path, timeout: float) -> dict:
+def one_start(bin_folder: Path, index: Path, timeout: float) -> dict:
     port = free_port()
     lines: list[tuple[float, str]] = []
     started = time.perf_counter()
-    process = subprocess.Popen([str(BIN / "askdocs"), "serve", "--index", str(index), "--port", str(port)],
+    process = subprocess.Popen([str(bin_folder / "askdocs"), "serve", "--index", str(index), "--port", str(port)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
@@ -146,31 +147,41 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--index", type=Path, default=None, help="index folder (default: a SciFact eval index)")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--compare", type=Path, default=None,
+                        help="bin folder of another install (e.g. the main checkout's .venv/bin), started alternately")
     parser.add_argument("--timeout", type=float, default=120)
     parser.add_argument("--out", type=Path, default=RESULTS / "startup.json")
     args = parser.parse_args()
 
     index = args.index or scifact_index()
+    installs = {"this": BIN, **({"compared": args.compare} if args.compare else {})}
     load_before = loadavg()
-    runs, imports = [], []
-    for n in range(args.runs):  # an import measurement beside each start, so both see the same machine
-        imports.append(import_phase())
-        run = one_start(index, args.timeout)
-        runs.append(run)
-        print(f"run {n + 1}: listening {run['listening_s']:.2f} s, first answer {run['first_answer_s']:.2f} s "
-              f"(imports {imports[-1]['imports_s']:.2f} s; opened {run['opened_s']} s = model "
-              f"{run['question_model_s']} s and index {run['index_s']} s at once; warm-up {run['warm_up_question_s']} "
-              f"s; first /ask {run['first_ask_server_ms']} ms in the server, {run['first_request_s']:.3f} s at the "
-              f"client); imported {run['imported']}", flush=True)
-    summary = {key: median([run[key] for run in runs]) for key in
-               ("listening_s", "first_answer_s", "first_request_s", "opened_s", "question_model_s", "index_s",
-                "warm_up_question_s", "first_ask_server_ms")}
-    summary["imports_s"] = median([i["imports_s"] for i in imports])
-    summary["interpreter_s"] = median([i["interpreter_s"] for i in imports])
-    print("median: " + ", ".join(f"{key} {value}" for key, value in summary.items()))
+    runs: dict[str, list[dict]] = {name: [] for name in installs}
+    imports: dict[str, list[dict]] = {name: [] for name in installs}
+    for n in range(args.runs):
+        for name, folder in installs.items():  # alternated, and imports beside each start: the same machine for all
+            imports[name].append(import_phase(str(folder / "python")))
+            run = one_start(folder, index, args.timeout)
+            runs[name].append(run)
+            print(f"{name} run {n + 1}: listening {run['listening_s']:.2f} s, first answer {run['first_answer_s']:.2f} s "
+                  f"(imports {imports[name][-1]['imports_s']:.2f} s; opened {run['opened_s']} s = model "
+                  f"{run['question_model_s']} s and index {run['index_s']} s at once; warm-up "
+                  f"{run['warm_up_question_s']} s; first /ask {run['first_ask_server_ms']} ms in the server, "
+                  f"{run['first_request_s']:.3f} s at the client); imported {run['imported']}", flush=True)
+    summaries = {}
+    for name in installs:
+        summary = {key: median([run[key] for run in runs[name]]) for key in
+                   ("listening_s", "first_answer_s", "first_request_s", "opened_s", "question_model_s", "index_s",
+                    "warm_up_question_s", "first_ask_server_ms")}
+        summary["imports_s"] = median([i["imports_s"] for i in imports[name]])
+        summary["interpreter_s"] = median([i["interpreter_s"] for i in imports[name]])
+        summaries[name] = summary
+        print(f"{name} ({installs[name]}) median: " + ", ".join(f"{key} {value}" for key, value in summary.items()))
     result = {"benchmark": "startup", "index": str(index), "question": QUESTION,
-              "command": "python bench/startup.py " + " ".join(sys.argv[1:]), "median": summary, "runs": runs,
-              "imports": imports, "machine": machine(), "loadavg_before": load_before, "loadavg_after": loadavg()}
+              "command": "python bench/startup.py " + " ".join(sys.argv[1:]),
+              "installs": {name: str(folder) for name, folder in installs.items()}, "median": summaries,
+              "runs": runs, "imports": imports, "machine": machine(), "loadavg_before": load_before,
+              "loadavg_after": loadavg()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")
