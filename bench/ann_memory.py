@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import mmap
 import os
 import subprocess
 import sys
@@ -124,6 +125,8 @@ def serve_probe(args) -> None:
     index = faiss.read_index(args.probe, faiss.IO_FLAG_MMAP_IFC)
     opened = status_mb()
     sentences = np.load(args.sentences, mmap_mode="r")
+    if args.advice == "random":  # what index/store.py asks of the kernel for sentences.npz
+        sentences._mmap.madvise(mmap.MADV_RANDOM)
     n = index.ntotal
     starts = np.floor(np.arange(n + 1) * SENTENCES_PER_CHUNK).astype(np.int64)
     params = search_params(index, args.nprobe)
@@ -155,6 +158,7 @@ def main() -> None:
     parser.add_argument("--sentences", help=argparse.SUPPRESS)
     parser.add_argument("--questions", help=argparse.SUPPRESS)
     parser.add_argument("--nprobe", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--advice", choices=["normal", "random"], default="normal", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.probe:
         serve_probe(args)
@@ -217,20 +221,23 @@ def main() -> None:
     del built
 
     for kind in args.kinds:
-        child = subprocess.run([sys.executable, __file__, "--probe", str(files[kind]), "--sentences",
-                                str(sentence_file), "--questions", str(question_file),
-                                *(["--nprobe", str(args.serve_nprobe)] if "IVF" in kind else [])],
-                               capture_output=True, text=True, check=False)
-        if child.returncode != 0:
-            print(f"  {kind}: serving probe failed: {child.stderr[-2000:]}", flush=True)
-            result_kinds[kind]["serving"] = {"error": child.stderr[-2000:]}
-            continue
-        serving = json.loads(child.stdout.strip().splitlines()[-1])
-        result_kinds[kind]["serving"] = serving
-        after = serving["after_questions"]
-        print(f"  {kind}: serving RSS {after['VmRSS']:.0f} MB (anon {after['RssAnon']:.0f}, file "
-              f"{after['RssFile']:.0f}), peak {after['VmHWM']:.0f} MB after {serving['questions']} questions",
-              flush=True)
+        result_kinds[kind]["serving"] = {}
+        # The sentence vectors mapped with the kernel's default readahead, and with MADV_RANDOM (no readahead).
+        for advice in ("normal", "random"):
+            child = subprocess.run([sys.executable, __file__, "--probe", str(files[kind]), "--sentences",
+                                    str(sentence_file), "--questions", str(question_file), "--advice", advice,
+                                    *(["--nprobe", str(args.serve_nprobe)] if "IVF" in kind else [])],
+                                   capture_output=True, text=True, check=False)
+            if child.returncode != 0:
+                print(f"  {kind}: serving probe failed: {child.stderr[-2000:]}", flush=True)
+                result_kinds[kind]["serving"][advice] = {"error": child.stderr[-2000:]}
+                continue
+            serving = json.loads(child.stdout.strip().splitlines()[-1])
+            result_kinds[kind]["serving"][advice] = serving
+            after = serving["after_questions"]
+            print(f"  {kind}, sentences {advice}: serving RSS {after['VmRSS']:.0f} MB (anon {after['RssAnon']:.0f}, "
+                  f"file {after['RssFile']:.0f}), peak {after['VmHWM']:.0f} MB after {serving['questions']} "
+                  "questions", flush=True)
     for path in [*files.values(), sentence_file, question_file]:
         path.unlink()
     work.rmdir()
