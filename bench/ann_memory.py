@@ -125,7 +125,7 @@ def serve_probe(args) -> None:
     index = faiss.read_index(args.probe, faiss.IO_FLAG_MMAP_IFC)
     opened = status_mb()
     sentences = np.load(args.sentences, mmap_mode="r")
-    if args.advice == "random":  # what index/store.py asks of the kernel for sentences.npz
+    if args.advice == "random":  # no readahead: does it keep the resident share down? (bench/README.md: no)
         sentences._mmap.madvise(mmap.MADV_RANDOM)
     n = index.ntotal
     starts = np.floor(np.arange(n + 1) * SENTENCES_PER_CHUNK).astype(np.int64)

@@ -838,7 +838,6 @@ def _mapped_npz_member(path: Path, name: str) -> np.ndarray | None:
 
     np.load(mmap_mode=...) ignores the mode for .npz files; an uncompressed member (what np.savez writes) is a
     plain .npy at a known offset inside the zip, so it maps like one."""
-    import mmap
     import struct
     import zipfile
 
@@ -855,10 +854,4 @@ def _mapped_npz_member(path: Path, name: str) -> np.ndarray | None:
         shape, fortran, dtype = (np.lib.format.read_array_header_1_0(handle) if version == (1, 0)
                                  else np.lib.format.read_array_header_2_0(handle))
         offset = handle.tell()
-    with open(path, "rb") as handle:
-        mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-    # A question reads a few hundred scattered rows (the sentences of its candidates). With the kernel's default
-    # readahead each read paged in ~128 KB around it: at 1M chunks, 1.6 GB of the 3.4 GB file was resident after
-    # 300 questions (bench/ann_memory.py); reading only the pages touched keeps that to what is used.
-    mapped.madvise(mmap.MADV_RANDOM)
-    return np.ndarray(shape, dtype=dtype, buffer=mapped, offset=offset, order="F" if fortran else "C")
+    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C")
