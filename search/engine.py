@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import posixpath
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-from askdocs.index.embedder import Embedder, load_embedder
+from askdocs.index.embedder import Embedder, load_embedder, model_spec
 from askdocs.index.errors import BadInput
 from askdocs.index.lexical import tokenize
 from askdocs.index import page_boxes
@@ -22,7 +23,7 @@ from askdocs.index.structure import decode_blocks
 from askdocs.index.vectors import Selection
 
 from . import retrieve
-from .answer_cache import AnswerCache
+from .answer_cache import AnswerCache, CachedAnswer
 from .answer import ANSWER_PASSAGES, Evidence, answer_of, choose_passages, no_answer_signals
 from .context import prompt_context
 from .terms import idf_weights
@@ -49,6 +50,7 @@ class Engine:
         self.stored = stored
         self.embedder = embedder
         self.settings = settings
+        self.opened_in: dict[str, float] = {}  # seconds, set by open_index
         self.fusion = retrieve.FusionSettings(
             method=settings.fusion, dense_weight=settings.dense_weight, rrf_k=settings.rrf_k,
             candidates=settings.candidates,
@@ -65,16 +67,39 @@ class Engine:
         q = question if isinstance(question, Question) else Question(
             question=question, top_k=top_k, mode=mode, filters=filters
         )
+        entry, cached = self._answered(q)
+        if not cached:
+            return entry.response
+        return entry.response.model_copy(update={"cached": True, "took_ms": _ms_since(started)})
+
+    def cached_body(self, question: Question) -> tuple[bytes, bool] | None:
+        """A repeated question's response as JSON (cached true, took_ms the lookup's) and its no_answer, or None
+        (not counted as a miss: ``ask_body`` follows, and counts it)."""
+        started = time.perf_counter()
+        entry = self.answer_cache.get(AnswerCache.key(question), count_miss=False)
+        if entry is None:
+            return None
+        return entry.body(_ms_since(started), cached=True), entry.no_answer
+
+    def ask_body(self, question: Question) -> tuple[bytes, bool, bool]:
+        """``ask``'s response as JSON, the same bytes ``AskResponse.model_dump_json`` gives; its no_answer and
+        whether it came from the cache."""
+        started = time.perf_counter()
+        entry, cached = self._answered(question)
+        took_ms = _ms_since(started) if cached else entry.response.took_ms
+        return entry.body(took_ms, cached), entry.no_answer, cached
+
+    def _answered(self, q: Question) -> tuple[CachedAnswer, bool]:
         key = AnswerCache.key(q)
-        cached = self.answer_cache.get(key)
-        if cached is not None:
-            return cached.model_copy(update={"cached": True,
-                                             "took_ms": round((time.perf_counter() - started) * 1000, 3)})
+        entry = self.answer_cache.get(key)
+        if entry is not None:
+            return entry, True
         response = self.answer(q.question, q.top_k, q.mode, filters=q.filters)[0]
         if q.format == "context":
             response = response.model_copy(update={"context": prompt_context(response)})
-        self.answer_cache.put(key, response)
-        return response
+        entry = CachedAnswer(response)
+        self.answer_cache.put(key, entry)
+        return entry, False
 
     def search(self, question: str | Question, top_k: int = 5, mode: Mode = "hybrid",
                filters: Filters | dict | None = None) -> list[Passage]:
@@ -213,21 +238,49 @@ def open_index(index: str | Path | None = None, settings: Settings | None = None
     """Open the index at ``index`` (default: settings.index, ``var/index``) with the model it was built with.
 
     ``settings`` None: the defaults; a face builds them from flags and the environment (Settings.from_environment).
+    The engine's ``opened_in`` says how long the question model and the index took (seconds).
     """
     settings = settings or Settings()
     if index is not None:
         settings = settings.replace(index=Path(index))
-    embedder = load_embedder(settings.model, settings.query_runtime, threads=settings.query_threads,
-                             precision=settings.precision, model_cache=settings.model_cache).load()
-    stored = open_stored_index(Path(settings.index), model=embedder.name, dimension=embedder.dimension,
-                               milvus_address=settings.milvus_address,
-                               milvus_token=settings.milvus_token.get_secret_value() or None,
-                               nprobe=settings.ann_nprobe)
+    spec = model_spec(settings.model)
+    started = time.perf_counter()
+    # The model loads on a thread while this one opens the index: ONNX Runtime builds its session and FAISS reads
+    # its file without the GIL, so start-up waits for the longer of the two rather than their sum.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="askdocs-model") as pool:
+        loading = pool.submit(_load_question_model, settings)
+        try:
+            stored = open_stored_index(Path(settings.index), model=spec.name, dimension=spec.dimension,
+                                       milvus_address=settings.milvus_address,
+                                       milvus_token=settings.milvus_token.get_secret_value() or None,
+                                       nprobe=settings.ann_nprobe)
+        except BaseException:
+            loading.cancel()
+            raise
+        index_s = time.perf_counter() - started
+        try:
+            embedder, model_s = loading.result()
+        except BaseException:
+            stored.close()
+            raise
     mismatch = embedder.runtime_mismatch(stored.manifest.model.runtime, settings.index)
     if mismatch is not None:
         stored.close()
         raise mismatch
-    return Engine(stored, embedder, settings)
+    engine = Engine(stored, embedder, settings)
+    engine.opened_in = {"question_model": model_s, "index": index_s, "total": time.perf_counter() - started}
+    return engine
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)
+
+
+def _load_question_model(settings: Settings) -> tuple[Embedder, float]:
+    started = time.perf_counter()
+    embedder = load_embedder(settings.model, settings.query_runtime, threads=settings.query_threads,
+                             precision=settings.precision, model_cache=settings.model_cache).load()
+    return embedder, time.perf_counter() - started
 
 
 def _locators_out(data: str) -> DocumentLocators | None:
