@@ -22,7 +22,7 @@ from .citations import chunk_citation, sentence_citation
 from .models import Answer, Highlight, Passage, Signals
 from .retrieve import Ranked
 from .scorer import FEATURES, Candidate, QuestionInfo, features, load_scorer, sigmoid
-from .terms import coverage, keys, name_terms, rarest_term, sentence_scores, unknown_share
+from .terms import coverage, keys, name_terms, rarest_term, sentence_scores, unknown_share, unseen_name
 
 # The answer is the best-scored candidate of the first ANSWER_PASSAGES passages (README, "The answer sentence").
 ANSWER_PASSAGES = 5
@@ -33,6 +33,9 @@ NO_ANSWER_SCORER_WEIGHT = 0.5
 NO_ANSWER_SCORER_CENTRE = 0.35
 NO_ANSWER_UNKNOWN_WEIGHT = 0.0
 NO_ANSWER_RARE_MISSING_WEIGHT = 0.3
+# ... - n * (the question names something the passages cannot be about: search.terms.unseen_name). Tuned on the
+# grown real-documents dev split (bench/README.md "Unseen names"); SQuAD questions rarely name an identifier.
+NO_ANSWER_UNSEEN_NAME_WEIGHT = 0.4
 
 
 def choose_passages(stored: StoredIndex, ranked: Ranked, top_k: int, query_vector: np.ndarray, info: QuestionInfo,
@@ -77,11 +80,12 @@ def choose_passages(stored: StoredIndex, ranked: Ranked, top_k: int, query_vecto
             top_doc = doc_row
         rank = len(passages)
         if answer_scorer:
-            _, units = candidate_units(text, start, spans[lo:hi])
+            line_groups, units = candidate_units(text, start, spans[lo:hi])
             units = _answerable_units(units, _barred(stored, first + lo, hi - lo))
             cands = [Candidate(text=text[u.start - start:u.end - start], vector=vectors[u.core].mean(axis=0),
                                kind=u.kind, context=u.context, rank=rank, fused_gap=top_score - float(score),
-                               same_doc=doc_row == top_doc) for u in units]
+                               same_doc=doc_row == top_doc, before=before, after=after)
+                     for u, (before, after) in zip(units, _neighbours(line_groups, units))]
             x = features(info, cands, query_vector)
             logits = scorer.score(x)
         else:  # ASKDOCS_ANSWER_SCORER=off: every stored sentence, cosine + 0.5 x coverage, a rank penalty
@@ -110,9 +114,10 @@ def choose_passages(stored: StoredIndex, ranked: Ranked, top_k: int, query_vecto
     return passages, evidence
 
 
-def no_answer_signals(stored: StoredIndex, settings: Settings, question: str, top: Passage, dense: float,
-                      query_tokens: list[str], weights: dict[str, float], evidence: Evidence) -> Signals:
+def no_answer_signals(stored: StoredIndex, settings: Settings, question: str, passages: list[Passage],
+                      dense: float, query_tokens: list[str], weights: dict[str, float], evidence: Evidence) -> Signals:
     """The evidence that the top passage answers the question; under the threshold the answer is no_answer."""
+    top = passages[0]
     # The title is part of what retrieval matched (it is prepended to every chunk), so it counts here too.
     top_keys = set(keys(f"{top.citation.title}\n{top.text}"))
     covered = coverage(weights, top_keys)
@@ -121,13 +126,15 @@ def no_answer_signals(stored: StoredIndex, settings: Settings, question: str, to
     confidence = dense + settings.no_answer_coverage_weight * covered
     unknown = unknown_share(stored.bm25, query_tokens, weights)
     answer_score = float(sigmoid(evidence.best_logit)) if evidence.best is not None else 0.0
+    unseen = unseen_name(stored.bm25, question, "\n".join(f"{p.citation.title}\n{p.text}" for p in passages))
     evidence_score = (confidence + NO_ANSWER_SCORER_WEIGHT * (answer_score - NO_ANSWER_SCORER_CENTRE)
-                      - NO_ANSWER_UNKNOWN_WEIGHT * unknown - NO_ANSWER_RARE_MISSING_WEIGHT * rare_missing)
+                      - NO_ANSWER_UNKNOWN_WEIGHT * unknown - NO_ANSWER_RARE_MISSING_WEIGHT * rare_missing
+                      - NO_ANSWER_UNSEEN_NAME_WEIGHT * (unseen is not None))
     if not settings.answer_scorer:
         answer_score, evidence_score = 0.0, confidence  # the rule of askdocs before the scorer
     return Signals(dense=round(dense, 4), coverage=round(covered, 4), confidence=round(confidence, 4),
                    threshold=settings.no_answer_threshold, answer_score=round(answer_score, 4),
-                   unknown_terms=round(unknown, 4), rare_term_missing=rare_missing,
+                   unknown_terms=round(unknown, 4), rare_term_missing=rare_missing, unseen_name=unseen,
                    evidence=round(evidence_score, 4))
 
 
@@ -172,6 +179,19 @@ class Evidence:
             self.logits.append(float(logit))
             if answerable and (self.best is None or logit > self.best[2]):
                 self.best = (rank, cand_span, float(logit))
+
+
+def _neighbours(line_groups, units: list[Unit]) -> list[tuple[str, str]]:
+    """The text of the passage's line just before and just after each unit ("" at the passage's edge)."""
+    first_of = {g.start: i for i, g in enumerate(line_groups)}
+    last_of = {g.end: i for i, g in enumerate(line_groups)}
+    out = []
+    for u in units:
+        i, j = first_of.get(u.start), last_of.get(u.end)
+        before = line_groups[i - 1].text if i else ""
+        after = line_groups[j + 1].text if j is not None and j + 1 < len(line_groups) else ""
+        out.append((before, after))
+    return out
 
 
 def _new_run(new: list[bool]) -> tuple[int, int] | None:

@@ -171,6 +171,29 @@ def rarest_term(bm25, query_tokens: list[str], among: set[str] | None = None) ->
     return best
 
 
+# An identifier as a question names it: a setting, pragma or option with underscores ("max_parallel_vacuum_memory").
+_COMPOUND = re.compile(r"\b[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+\b")
+
+
+def unseen_name(bm25, question: str, shown_text: str) -> str | None:
+    """A thing the question names that the passages cannot be about, or None.
+
+    Either a name (search.terms.name_terms) the whole index never uses ("ksh93", "InnoDB", "SQLCipher": the corpus
+    is about something else), or an identifier with underscores that occurs in none of the shown passages: its
+    parts are everyday words the index does use ("auto", "compress"), so only the whole identifier tells that
+    "PRAGMA auto_compress" or "max_parallel_vacuum_memory" is not there. A question about a neighbouring
+    product or a plausible setting that does not exist otherwise finds a passage on the real one and answers it.
+    """
+    shown = shown_text.casefold()
+    for m in _COMPOUND.finditer(question):
+        if m.group(0).casefold() not in shown:
+            return m.group(0)
+    for key in sorted(name_terms(question)):
+        if document_frequency(bm25, key) == 0:
+            return key
+    return None
+
+
 def unknown_share(bm25, query_tokens: list[str], weights: dict[str, float]) -> float:
     """Share of the question's idf mass on terms the whole index never uses, in any form (an off-corpus sign)."""
     total = sum(weights.values())

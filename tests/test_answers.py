@@ -365,3 +365,58 @@ def test_names_the_no_answer_rule_requires(question, names):
     # A missing name is what refuses an off-corpus question; "RAM" and "passwordless" refused answerable
     # real-documents dev questions whose passage says "in-memory" and "without remote passwords".
     assert name_terms(question) == names
+
+
+# ------------------------------------------------------- the grown dev split: what a question names and no passage has
+RESOURCE_SETTINGS = """Resource consumption
+
+temp_buffers (integer)
+Sets the maximum amount of memory used for temporary buffers within each database session.
+The default is eight megabytes (8MB).
+work_mem (integer)
+Sets the base maximum amount of memory to be used by a query operation before writing to temporary disk files.
+The default is four megabytes (4MB).
+maintenance_work_mem (integer)
+Specifies the maximum amount of memory to be used by maintenance operations, such as VACUUM and CREATE INDEX.
+It defaults to 64 megabytes (64MB).
+autovacuum_work_mem (integer)
+Specifies the maximum amount of memory to be used by each autovacuum worker process.
+"""
+
+
+@pytest.fixture(scope="module")
+def settings_engine(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("settings") / "docs"
+    folder.mkdir()
+    (folder / "resource.txt").write_text(RESOURCE_SETTINGS)
+    build_index([folder], Settings(index=folder.parent / "index"), progress=False)
+    engine = open_index(folder.parent / "index")
+    yield engine
+    engine.close()
+
+
+@pytest.mark.parametrize("question, unseen", [
+    # A setting that does not exist: its parts ("max", "parallel", "vacuum", "memory") are all in the passages, the
+    # passage about the real settings scores as an answer, and only the whole identifier is missing.
+    ("What is the default value of max_parallel_vacuum_memory?", "max_parallel_vacuum_memory"),
+    # A neighbouring product's setting.
+    ("What is the default innodb_buffer_pool_size in MariaDB?", "innodb_buffer_pool_size"),
+    # A neighbouring product: a name this index never uses.
+    ("How much memory does InnoDB use for its buffer pool?", "innodb"),
+])
+def test_a_question_naming_what_no_passage_has_is_refused(settings_engine, question, unseen):
+    response = settings_engine.ask(question)
+    assert response.signals.unseen_name == unseen
+    assert response.no_answer, response.signals
+    assert response.passages  # refused as an answer; the passages still come back
+
+
+@pytest.mark.parametrize("question, expected", [
+    ("What is the default maintenance_work_mem?", "64 megabytes (64MB)"),
+    ("How much memory may autovacuum_work_mem use?", "autovacuum worker"),
+])
+def test_a_question_naming_what_a_passage_has_is_answered(settings_engine, question, expected):
+    response = settings_engine.ask(question)
+    assert response.signals.unseen_name is None
+    assert not response.no_answer, response.signals
+    _assert_citations_exact(settings_engine, response)
