@@ -415,7 +415,7 @@ def settings_engine(tmp_path_factory):
     # A neighbouring product's setting.
     ("What is the default innodb_buffer_pool_size in MariaDB?", "innodb_buffer_pool_size"),
     # A neighbouring product: a name this index never uses.
-    ("How much memory does InnoDB use for its buffer pool?", "innodb"),
+    ("How much memory does InnoDB use for its buffer pool?", "InnoDB"),
 ])
 def test_a_question_naming_what_no_passage_has_is_refused(settings_engine, question, unseen):
     response = settings_engine.ask(question)
