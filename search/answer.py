@@ -34,7 +34,8 @@ NO_ANSWER_SCORER_CENTRE = 0.35
 NO_ANSWER_UNKNOWN_WEIGHT = 0.0
 NO_ANSWER_RARE_MISSING_WEIGHT = 0.3
 # ... - n * (the question names something the passages cannot be about: search.terms.unseen_name). Tuned on the
-# grown real-documents dev split (bench/README.md "Unseen names"); SQuAD questions rarely name an identifier.
+# grown real-documents dev split (bench/README.md "The grown dev split"); it fires on none of 1,500 SQuAD
+# train-half questions.
 NO_ANSWER_UNSEEN_NAME_WEIGHT = 0.4
 
 
@@ -80,12 +81,11 @@ def choose_passages(stored: StoredIndex, ranked: Ranked, top_k: int, query_vecto
             top_doc = doc_row
         rank = len(passages)
         if answer_scorer:
-            line_groups, units = candidate_units(text, start, spans[lo:hi])
+            _, units = candidate_units(text, start, spans[lo:hi])
             units = _answerable_units(units, _barred(stored, first + lo, hi - lo))
             cands = [Candidate(text=text[u.start - start:u.end - start], vector=vectors[u.core].mean(axis=0),
                                kind=u.kind, context=u.context, rank=rank, fused_gap=top_score - float(score),
-                               same_doc=doc_row == top_doc, before=before, after=after)
-                     for u, (before, after) in zip(units, _neighbours(line_groups, units))]
+                               same_doc=doc_row == top_doc) for u in units]
             x = features(info, cands, query_vector)
             logits = scorer.score(x)
         else:  # ASKDOCS_ANSWER_SCORER=off: every stored sentence, cosine + 0.5 x coverage, a rank penalty
@@ -179,19 +179,6 @@ class Evidence:
             self.logits.append(float(logit))
             if answerable and (self.best is None or logit > self.best[2]):
                 self.best = (rank, cand_span, float(logit))
-
-
-def _neighbours(line_groups, units: list[Unit]) -> list[tuple[str, str]]:
-    """The text of the passage's line just before and just after each unit ("" at the passage's edge)."""
-    first_of = {g.start: i for i, g in enumerate(line_groups)}
-    last_of = {g.end: i for i, g in enumerate(line_groups)}
-    out = []
-    for u in units:
-        i, j = first_of.get(u.start), last_of.get(u.end)
-        before = line_groups[i - 1].text if i else ""
-        after = line_groups[j + 1].text if j is not None and j + 1 < len(line_groups) else ""
-        out.append((before, after))
-    return out
 
 
 def _new_run(new: list[bool]) -> tuple[int, int] | None:

@@ -13,8 +13,6 @@ real-documents dev questions; its weights ship in ``search/data/answer_scorer.js
 - answer-type cues: a number for "how many/much/long", a year or date for "when", a capitalised name for
   "who", an identifier / ``--option`` / ``\\command`` for "which option/command/setting", "default" for
   "default" questions; each cue fires only when the question asks for it;
-- its neighbours: ``before_coverage`` / ``after_coverage``, the coverage of the passage's line just before / after
-  it (a value stated one sentence after the sentence that restates the question);
 - where it is: passage rank, fused score behind the top passage, same document as the top passage, the kind of
   unit (sentence, definition, list, example: a command line with the sentence that introduces it), its length.
 """
@@ -70,7 +68,7 @@ FEATURES = [
     "rank", "fused_gap", "same_doc_as_top",
     "kind_definition", "kind_definition_long", "kind_list",
     "number_cue", "when_cue", "who_cue", "identifier_cue", "default_cue", "how_cue", "no_cue_asked",
-    "cos_x_coverage", "term_cue", "name_coverage", "kind_example", "before_coverage", "after_coverage",
+    "cos_x_coverage", "term_cue", "name_coverage", "kind_example",
 ]
 
 
@@ -85,12 +83,6 @@ class Candidate:
     rank: int           # 0-based passage rank
     fused_gap: float    # top passage's fused score minus this passage's
     same_doc: bool
-    # The passage's lines just before and after the unit (any kind: a heading, a term, a sentence), "" at an edge.
-    # A setting's description restates the question and the value comes one sentence later ("This variable is
-    # the name of the JIT provider library to be used." / "The default is llvmjit."): the answer is the unit next
-    # to the one that matches, which its own words do not show.
-    before: str = ""
-    after: str = ""
 
 
 @dataclass
@@ -157,8 +149,6 @@ def features(q: QuestionInfo, candidates: list[Candidate], query_vector: np.ndar
                   and _new_matches(_IDENTIFIER, c.context, q.text)),
             len(q.names & ks) / len(q.names) if q.names else 0.0,
             float(c.kind == "example"),
-            coverage(q.weights, c.before) if c.before else 0.0,
-            coverage(q.weights, c.after) if c.after else 0.0,
         ])
     return np.asarray(rows, dtype=np.float32)
 
