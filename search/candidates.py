@@ -194,8 +194,9 @@ def units(text: str, offset: int, spans) -> tuple[list[Group], list[Unit]]:
             context = g.text
         if g.kind == ELIGIBLE:
             if _states_value(gs, j, text, offset):
-                # Its vector is the first sentence's (what matches the question), so it scores at least as the
-                # sentence alone does, and first, so that a tie shows the value too.
+                # Its vector is the first sentence's (what matches the question), so it scores as the sentence
+                # alone does, or higher where the value carries a cue the question asks for; listed first, so that
+                # a tie shows the value too.
                 nxt = gs[j + 1]
                 found.append(Unit(g.start, nxt.end, list(range(g.first, nxt.last + 1)), "sentence-value", j, context,
                                   core=list(range(g.first, g.last + 1))))
