@@ -128,7 +128,7 @@ class Engine:
                 weights = idf_weights(self.stored.bm25, query_tokens)
                 info = question_info(question, weights)
                 passages, evidence = choose_passages(self.stored, ranked, shown, query_vector, info, self.answer_scorer)
-                signals = (no_answer_signals(self.stored, self.settings, question, passages[0], float(ranked.dense[0]),
+                signals = (no_answer_signals(self.stored, self.settings, question, passages, float(ranked.dense[0]),
                                              query_tokens, weights, evidence) if passages else None)
                 no_answer = signals is None or signals.evidence < signals.threshold
                 answer = None if no_answer or evidence.best is None else answer_of(self.stored, passages, evidence)

@@ -196,6 +196,9 @@ class Signals(BaseModel):
     unknown_terms: float = Field(0.0, description="Share of the question's idf-weighted terms the index never uses.")
     rare_term_missing: bool = Field(False, description="The question's rarest name (a capitalised or "
                                     "non-dictionary word: MariaDB, matplotlib) is in neither the top passage nor its title.")
+    unseen_name: str | None = Field(None, description="Something the question names that the passages cannot be "
+                                    "about: a name the index never uses (InnoDB) or an identifier with underscores "
+                                    "in none of the passages (max_parallel_vacuum_memory); None when there is none.")
     evidence: float = Field(0.0, description="confidence + scorer and unknown-term terms; under threshold means "
                             "no_answer (docs/how-it-works.md).")
 
