@@ -9,6 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from fastapi import FastAPI, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
@@ -23,8 +24,7 @@ from askdocs.search.models import AskResponse, DocumentList, DocumentOut, Filter
 from .api_docs import docs_router
 from .collections import CollectionList, Collections
 from .errors import HeadMiddleware, JsonBodyMiddleware, Utf8PathMiddleware, install_error_handlers
-from .mcp import build_server as build_mcp_server
-from .mcp import mount as mount_mcp
+from .mcp_http import mount as mount_mcp
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import Metrics, MetricsMiddleware, set_mode
 from .page_routes import pages_router
@@ -127,17 +127,28 @@ def create_app(settings: Settings | None = None, allowed_hosts: Sequence[str] = 
         return holder(request, name).get()
 
     app.include_router(tools_router(engine))  # GET /tools, POST /tools/{name}
-    mcp_session = mount_mcp(app, build_mcp_server(collections, VERSION, keyed=bool(keys)),
-                            hosts=hosts, origins=origins)  # MCP over streamable HTTP at /mcp
+    def build_mcp_server():
+        from .mcp import build_server
+
+        return build_server(collections, VERSION, keyed=bool(keys))
+
+    mcp_session = mount_mcp(app, build_mcp_server, hosts=hosts, origins=origins)  # MCP over streamable HTTP at /mcp
 
     install_error_handlers(app)
 
     @app.post("/ask", response_model=AskResponse, summary="Answer a question with cited passages", responses=REFUSALS)
-    def ask(question: Question, request: Request) -> AskResponse:
+    async def ask(question: Question, request: Request) -> Response:
         set_mode(request.scope, question.mode)
-        answered = engine(request, question.collection).ask(question)
-        metrics.count_answer(question.mode, answered.no_answer, answered.cached)
-        return answered
+        served = engine(request, question.collection)
+        # A repeated question is answered on the event loop from bytes serialised once: no hop to the thread pool,
+        # no validation or serialisation of the passages again (bench/README.md, "The answer cache").
+        found = served.cached_body(question)
+        if found is not None:
+            (body, no_answer), cached = found, True
+        else:
+            body, no_answer, cached = await run_in_threadpool(served.ask_body, question)
+        metrics.count_answer(question.mode, no_answer, cached)
+        return Response(body, media_type="application/json")
 
     @app.get("/metrics", summary="Prometheus metrics: requests, latencies, answers, index and sync figures",
              response_class=Response, responses={200: {"content": {METRICS_CONTENT_TYPE: {}}}},
@@ -188,8 +199,10 @@ def create_app(settings: Settings | None = None, allowed_hosts: Sequence[str] = 
             "and, if not, where the cited text is now.")),
         generation: int | None = Query(None, ge=1, description="The citation's generation (with start and end: "
                                                              "the cited text is read from it while it is on disk)."),
-        start: int | None = Query(None, ge=0, description="The citation's char_start."),
-        end: int | None = Query(None, ge=0, description="The citation's char_end."),
+        start: int | None = Query(None, ge=0, description="A span's (a citation's) char_start: the response then "
+                                  "has the span's `section` and, for a PDF, `span_boxes`."),
+        end: int | None = Query(None, ge=0, description="The span's char_end: start <= end <= len(text) (of the "
+                                "version `sha256` names, if given)."),
         quote: str | None = Query(None, min_length=1, max_length=20_000,
                                   description="The cited text as the client kept it, to find it in a changed version."),
     ) -> DocumentOut:

@@ -8,19 +8,13 @@ MCP lists exactly the ``model_json_schema()`` of the same argument models that `
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Callable
 from typing import Any
 
 import anyio
 import mcp_types as types
-from fastapi import FastAPI
 from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
-from mcp.server.transport_security import TransportSecuritySettings
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from askdocs.index.errors import AskdocsError
 
@@ -119,34 +113,3 @@ async def serve_stdio(server: Server, load: Callable[[], None]) -> None:
         # Loaded once the SDK holds the real stdout, so nothing the model libraries print can corrupt the protocol.
         await anyio.to_thread.run_sync(load)
         await server.run(read_stream, write_stream, server.create_initialization_options())
-
-
-def mount(app: FastAPI, server: Server, hosts: Sequence[str] = ("127.0.0.1", "localhost", "::1"),
-          origins: Sequence[str] = ()) -> Callable[[], AbstractAsyncContextManager[None]]:
-    """Serve ``server`` at ``/mcp`` on ``app``; the app's lifespan must enter the returned context manager.
-
-    Following the SDK's protection against DNS rebinding, /mcp answers only requests whose Host is one of
-    ``hosts`` (any port) and whose Origin, if any, is one of those hosts or one of ``origins``.
-    """
-    names = [f"[{h}]" if ":" in h else h for h in hosts]
-    security = TransportSecuritySettings(
-        # '*' (ASKDOCS_ALLOWED_HOSTS, behind a proxy that rewrites Host) turns the Origin check off with it.
-        enable_dns_rebinding_protection="*" not in hosts,
-        allowed_hosts=[pattern for name in names for pattern in (name, f"{name}:*")],
-        allowed_origins=[f"{scheme}://{name}{port}" for name in names for scheme in ("http", "https")
-                         for port in ("", ":*")] + list(origins),
-    )
-    # Stateless: every request stands alone, so any worker can answer it and no session state piles up.
-    http = server.streamable_http_app(streamable_http_path="/mcp", stateless_http=True, json_response=True,
-                                      transport_security=security)
-    # First in the route list, so a catch-all mount added to the app later cannot shadow /mcp. Before the
-    # transport: stateless, it has no stream to offer a GET or session to DELETE, yet would hold a GET open.
-    app.router.routes[0:0] = [Route("/mcp", _post_only, methods=["GET", "DELETE"], include_in_schema=False),
-                              *http.routes]
-    return server.session_manager.run
-
-
-async def _post_only(request: Request) -> JSONResponse:
-    message = (f"{request.method} /mcp is not served: this MCP endpoint is stateless, so it has no event stream "
-               "to open and no session to end; send JSON-RPC messages with POST")
-    return JSONResponse(status_code=405, headers={"allow": "POST"}, content={"detail": message, "message": message})

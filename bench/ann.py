@@ -59,7 +59,9 @@ def torch_scifact_index() -> Path:
     """An eval index of SciFact built with torch (the build backend), found by its manifest."""
     for manifest in sorted(m for folder in EVAL_FOLDERS for m in folder.glob("scifact-*/generations/*/manifest.json")):
         data = json.loads(manifest.read_text())
-        if data["model"].get("backend") == "torch" and data["vectors"]["type"] == "flat":
+        # The manifest says "runtime" (older ones "backend").
+        built_with = data["model"].get("runtime", data["model"].get("backend"))
+        if built_with == "torch" and data["vectors"]["type"] == "flat":
             return manifest.parent
     raise SystemExit(f"no torch-built SciFact index under {EVAL_FOLDERS[0]}: run `askdocs eval {SCIFACT}` first")
 

@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .chunking import Chunker
+from .chunking import Chunk, Chunker
 from . import file_stats, page_boxes
 from .documents import EXCLUDED, HIDDEN, UNSUPPORTED, Document, LoadError, Skipped, Unreadable, load_document
 from .embedder import DEFAULT_BATCH_SIZES, Embedder, load_embedder
 from .embedding_cache import CACHE_SLICE, embed_with_cache
 from .errors import BuildError
-from .incremental import Previous, open_previous, renumbered
+from .incremental import Previous, open_previous
 from .lexical import bm25_from_tokens, chunk_tokens
 from .locators import encode_locators
 from .manifest import Part, build_parts, recorded_sections
@@ -32,8 +32,8 @@ from .retrieval_text import TITLE_TOKENS, chunk_key, chunk_retrieval_text, title
 from .structure import encode_blocks, furniture_within
 from .settings import Settings
 from .selection import SelectionError, selection_for
-from .store import (CHUNKS_DB, CarriedRows, ChunkRow, DocumentRow, build_lock, chunk_id_for, describe_os_error,
-                    published_digests, read_current, write_generation)
+from .store import (CHUNKS_DB, CarriedRows, DocumentRow, build_lock, describe_os_error, published_digests,
+                    read_current, write_generation)
 from .vectors import VectorIndexError, new_writer
 from .vectors import describe as describe_vectors
 from .walk import PathError, Root, assign_roots, check_paths, iter_files, legacy_roots
@@ -566,7 +566,7 @@ class _Build:
             # generation kept, so neither the text nor its title line (a tokenizer call) is derived again.
             for row in stored.chunk_rows:
                 spans, sentence_vectors = previous.sentences(row)
-                assembled.add_chunk(renumbered(previous.chunks[row], doc_row, assembled.n_sentences), None, spans,
+                assembled.add_chunk(previous.chunks[row].placed(doc_row, assembled.n_sentences), None, spans,
                                     previous.vectors[row], sentence_vectors, previous.kinds(row), previous.keys[row],
                                     previous_row=row, stored_row=row)
             return []
@@ -578,24 +578,17 @@ class _Build:
                 text, relative = chunk_retrieval_text(
                     title_line, chunk.section if use_title else (), document.title, chunk.text, chunk.char_start,
                     spans, furniture_within(document.blocks, chunk.char_start, chunk.char_end), self.embedder)
-                assembled.add_chunk(renumbered(chunk, doc_row, assembled.n_sentences), text, spans,
+                assembled.add_chunk(chunk.placed(doc_row, assembled.n_sentences), text, spans,
                                     previous.vectors[row], sentence_vectors, previous.kinds(row),
                                     chunk_key(text, relative), stored_row=row)
             return []
 
         pending = []
         for chunk in self.chunker.chunk(document):
-            chunk_text = document.text[chunk.char_start : chunk.char_end]
             text, relative = chunk_retrieval_text(
-                title_line, chunk.section if use_title else (), document.title, chunk_text, chunk.char_start,
+                title_line, chunk.section if use_title else (), document.title, chunk.text, chunk.char_start,
                 chunk.sentences, chunk.furniture, self.embedder)
-            row = ChunkRow(
-                chunk_id=chunk_id_for(document.doc_id, chunk.ordinal), doc_row=doc_row, ordinal=chunk.ordinal,
-                char_start=chunk.char_start, char_end=chunk.char_end, line_start=chunk.line_start,
-                line_end=chunk.line_end, page=chunk.page, n_tokens=chunk.n_tokens,
-                sentence_first=assembled.n_sentences, sentence_count=len(chunk.sentences), text=chunk_text,
-                section=chunk.section,
-            )
+            row = chunk.placed(doc_row, assembled.n_sentences)
             key = chunk_key(text, relative)
             same = previous.chunk_with_key(key) if previous is not None else None
             if same is not None:
@@ -613,7 +606,7 @@ class _Assembly:
     def __init__(self, dimension: int):
         self.dimension = dimension
         self.documents: list[DocumentRow] = []
-        self.chunks: list[ChunkRow] = []
+        self.chunks: list[Chunk] = []
         # Retrieval texts, for BM25; None where the chunk's tokens come from the previous generation's row
         # in previous_rows.
         self.texts: list[str | None] = []
@@ -636,7 +629,7 @@ class _Assembly:
         self.stored_doc_rows.append(stored_row)
         return len(self.documents) - 1
 
-    def add_chunk(self, chunk: ChunkRow, text: str | None, spans, vector, sentence_vectors, kinds, key: str,
+    def add_chunk(self, chunk: Chunk, text: str | None, spans, vector, sentence_vectors, kinds, key: str,
                   previous_row: int = -1, stored_row: int = -1) -> int:
         self.chunks.append(chunk)
         self.stored_chunk_rows.append(stored_row)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sentencex
 
@@ -30,20 +30,46 @@ _SHORT_LINE = 60
 
 @dataclass(frozen=True)
 class Chunk:
+    """One chunk of a document: where it is in the stored text, and its sentences.
+
+    The one chunk record, in three stages. The chunker makes it with its sentences. The build places it in a
+    generation (``placed``): from then on its sentences live in the generation's sentence arrays, from
+    ``sentence_first`` for ``sentence_count``, and it is what ``index.store`` writes and reads back
+    (``StoredIndex.all_chunks``). A question reads the numeric fields of every chunk as columns
+    (``index.store.ChunkTable``), which gives a row back as a Chunk.
+    """
+
     ordinal: int
     char_start: int
     char_end: int
     line_start: int
     line_end: int
     page: int | None
-    n_tokens: int
-    sentences: tuple[Span, ...]  # document offsets of the sentences inside this chunk
+    sentence_count: int
+    # Where the build placed it: its document's row and its first sentence's row in the generation; -1 before.
+    doc_row: int = -1
+    sentence_first: int = -1
+    # The next four are kept in chunks.sqlite but not in ChunkTable's columns: a Chunk a ChunkTable gives has
+    # "", 0, "" and () for them.
+    chunk_id: str = ""  # chunk_id_for(its document's id, ordinal)
+    n_tokens: int = 0
+    text: str = ""  # the document's text[char_start:char_end]
     # The headings above the chunk's start, outermost first (empty for a document without headings).
     section: tuple[str, ...] = ()
-    # Block kind code (index.structure.KINDS) of each sentence; "paragraph" for a document without blocks.
+    # Only until the chunk is placed (empty after): the document offsets of its sentences, the block kind code
+    # (index.structure.KINDS) of each ("paragraph" for a document without blocks), and the furniture spans
+    # inside it (in its text, left out of its retrieval text).
+    sentences: tuple[Span, ...] = ()
     kinds: tuple[int, ...] = ()
-    # Furniture spans (document offsets) inside the chunk: in its text, left out of its retrieval text.
     furniture: tuple[Span, ...] = ()
+
+    def placed(self, doc_row: int, sentence_first: int) -> Chunk:
+        """This chunk at its place in a generation, its sentences left to the generation's sentence arrays."""
+        return replace(self, doc_row=doc_row, sentence_first=sentence_first, sentences=(), kinds=(), furniture=())
+
+
+def chunk_id_for(doc_id: str, ordinal: int) -> str:
+    return f"{doc_id}#{ordinal}"
 
 
 def _blocks(text: str) -> list[Span]:
@@ -214,7 +240,10 @@ class Chunker:
                     line_start=bisect.bisect_left(newlines, char_start) + 1,
                     line_end=bisect.bisect_left(newlines, char_end - 1) + 1,
                     page=document.page_at(char_start),
+                    sentence_count=last - first,
+                    chunk_id=chunk_id_for(document.doc_id, len(chunks)),
                     n_tokens=sum(lengths[first:last]),
+                    text=text[char_start:char_end],
                     sentences=tuple(spans[first:last]),
                     section=sections.path_at(char_start),
                     kinds=tuple(kinds[first:last]),

@@ -2,15 +2,15 @@
 
 A ``Document``'s ``text`` is the reference every citation points into: offsets are
 always offsets in this stored text, never in the raw file bytes. The records themselves
-(``Document``, ``Skipped``, ``LoadError``) and the bounded reads live in ``index.reading``,
-below every loader; they are re-exported here.
+(``Extracted``, ``Document``, ``Skipped``, ``LoadError``) and the bounded reads live in
+``index.reading``, below every loader; they are re-exported here.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,13 +18,14 @@ from .decoding import NotText, decode_text
 from .extract import html_structure, markdown_structure, pdf_structure, text_structure
 from .formats import SUFFIXES as FORMAT_SUFFIXES
 from .formats import load_format
-from .page_boxes import PageBoxes, from_pages
+from .page_boxes import from_pages
 from .reading import (  # noqa: F401 (the records and reads are re-exported: index.documents is where they were)
     BAD_NAME, BINARY, COMPRESSED_SUFFIX, CORRUPT, DUPLICATE, EMPTY, EXCLUDED, FORMAT_META_KEYS, HIDDEN,
-    MAX_PDF_PAGES, MAX_TEXT_CHARS, SYMLINK, TOO_LARGE, UNREADABLE, UNSUPPORTED, Document, LoadError, Skipped,
-    Unreadable, decode_text_format, gunzip, inside_folder, read_regular, sha256_regular, too_large, too_much_text,
+    MAX_PDF_PAGES, MAX_TEXT_CHARS, SYMLINK, TOO_LARGE, UNREADABLE, UNSUPPORTED, Document, Extracted, LoadError,
+    Skipped, Unreadable, decode_text_format, gunzip, inside_folder, read_regular, sha256_regular, too_large,
+    too_much_text,
 )
-from .structure import Block, check_blocks
+from .structure import check_blocks
 
 if TYPE_CHECKING:
     from .pdf import PdfText
@@ -66,39 +67,34 @@ def _first_line(text: str) -> str:
     return fallback[:_TITLE_CHARS]
 
 
-# text, title ("" for none: the file name is used), page starts, blocks, and optionally a dict of format
-# metadata (kept on the document's meta; its keys must be listed in FORMAT_META_KEYS).
-Loaded = tuple[str, str, tuple[int, ...], list[Block]] | tuple[str, str, tuple[int, ...], list[Block], dict]
-
-
-def load_text(data: bytes) -> Loaded:
+def load_text(data: bytes) -> Extracted:
     text, meta = decode_text_format(data)
-    return text, _first_line(text), (), text_structure(text), meta
+    return Extracted(text, _first_line(text), blocks=text_structure(text), meta=meta)
 
 
 _FRONT_MATTER = re.compile(r"\A---\n.*?\n---\n", re.DOTALL)
 
 
-def load_markdown(data: bytes) -> Loaded:
+def load_markdown(data: bytes) -> Extracted:
     text, meta = decode_text_format(data)
     front_title, blocks = markdown_structure(text)
     heading = next((b for b in blocks if b.kind == "heading"), None)
     body = text[m.end():] if (m := _FRONT_MATTER.match(text)) else text
     title = front_title or (text[heading.start:heading.end] if heading else _first_line(body))
-    return text, title[:_TITLE_CHARS], (), blocks, meta
+    return Extracted(text, title[:_TITLE_CHARS], blocks=blocks, meta=meta)
 
 
-def load_html(data: bytes) -> Loaded:
+def load_html(data: bytes) -> Extracted:
     markup, meta = decode_text_format(data)
     try:
         text, title, blocks = html_structure(markup)
     except Exception as exc:  # lxml raises several unrelated types for broken markup
         raise LoadError(f"unparseable HTML ({type(exc).__name__}: {exc})") from None
-    return text, (title.strip() or _first_line(text))[:_TITLE_CHARS], (), blocks, meta
+    return Extracted(text, (title.strip() or _first_line(text))[:_TITLE_CHARS], blocks=blocks, meta=meta)
 
 
-def load_pdf(data: bytes, max_pages: int = MAX_PDF_PAGES, max_chars: int = MAX_TEXT_CHARS) -> Loaded:
-    return paged_document(read_pdf_pages(data, max_pages, max_chars)).loaded
+def load_pdf(data: bytes, max_pages: int = MAX_PDF_PAGES, max_chars: int = MAX_TEXT_CHARS) -> Extracted:
+    return paged_document(read_pdf_pages(data, max_pages, max_chars))
 
 
 def read_pdf_pages(data: bytes, max_pages: int, max_chars: int) -> PdfText:
@@ -108,15 +104,7 @@ def read_pdf_pages(data: bytes, max_pages: int, max_chars: int) -> PdfText:
     return read_pdf(data, max_pages, max_chars, ocr=pdf_page_reader())
 
 
-@dataclass(frozen=True)
-class Paged:
-    loaded: Loaded
-    page_labels: tuple[str, ...]
-    notes: tuple[str, ...]
-    page_boxes: PageBoxes | None = None
-
-
-def paged_document(read: PdfText) -> Paged:
+def paged_document(read: PdfText) -> Extracted:
     """A document made of pages (a PDF, a scanned image): the pages joined by PAGE_SEPARATOR, and their blocks."""
     page_starts: list[int] = []
     parts: list[str] = []
@@ -134,10 +122,11 @@ def paged_document(read: PdfText) -> Paged:
     if all(label == str(n) or not label for n, label in enumerate(labels, 1)):
         labels = ()
     boxes = from_pages(read.pages, tuple(page_starts), len(text))
-    return Paged((text, title, tuple(page_starts), blocks), labels, tuple(read.notes), boxes)
+    return Extracted(text, title, tuple(page_starts), blocks, page_labels=labels, notes=tuple(read.notes),
+                     page_boxes=boxes)
 
 
-# The format registry: a file's suffix names its kind, the kind its loader, ``loader(data: bytes) -> Loaded``.
+# The format registry: a file's suffix names its kind, the kind its loader, ``loader(data: bytes) -> Extracted``.
 # index.formats reads the other kinds (its SUFFIXES are in SUPPORTED_SUFFIXES); a file without a suffix is read
 # as text when it is text, and NAME.gz is decompressed and read as NAME (file_kind).
 LOADERS = {"text": load_text, "markdown": load_markdown, "html": load_html, "pdf": load_pdf}
@@ -180,27 +169,22 @@ def load_document(path: Path, doc_id: str, max_bytes: int, *, max_pdf_pages: int
                 "without an extension"
             raise LoadError(f"unsupported file type: {what}, and not text ({exc})", UNSUPPORTED) from None
         kind = "text"
-    locators, attachments, format_meta = None, (), {}
-    page_labels: tuple[str, ...] = ()
-    notes: tuple[str, ...] = ()
-    page_boxes = None
     if kind in ("pdf", "image"):
         from .ocr import read_image_pages
 
         read = (read_pdf_pages(content, max_pdf_pages, max_text_chars) if kind == "pdf"
                 else read_image_pages(content, max_pdf_pages, max_text_chars))
-        paged = paged_document(read)
-        (text, title, page_starts, blocks), page_labels, notes = paged.loaded, paged.page_labels, paged.notes
-        page_boxes = paged.page_boxes if kind == "pdf" else None
-        if kind == "image" and len(page_starts) == 1:
-            page_starts = ()  # one picture has no pages to cite
+        extracted = paged_document(read)
+        if kind == "image":
+            # One picture has no pages to cite; its boxes are not kept (they are a PDF's, for its page view).
+            one = len(extracted.page_starts) == 1
+            extracted = replace(extracted, page_starts=() if one else extracted.page_starts, page_boxes=None)
     elif kind in LOADERS:
-        loaded = LOADERS[kind](content)
-        text, title, page_starts, blocks = loaded[:4]
-        format_meta = loaded[4] if len(loaded) > 4 else {}
+        extracted = LOADERS[kind](content)
     else:
-        text, title, page_starts, blocks, locators, attachments = load_format(kind, content, max_text_chars)
-    check_blocks(text, blocks)
+        extracted = load_format(kind, content, max_text_chars)
+    text, notes = extracted.text, extracted.notes
+    check_blocks(text, extracted.blocks)
     if len(text) > max_text_chars:
         raise LoadError(too_much_text(max_text_chars), TOO_LARGE)
     if not text.strip():
@@ -209,25 +193,26 @@ def load_document(path: Path, doc_id: str, max_bytes: int, *, max_pdf_pages: int
 
     document = Document(
         doc_id=doc_id,
-        title=title.strip() or _name_title(path),
+        title=extracted.title.strip() or _name_title(path),
         source=str(path),
         sha256=hashlib.sha256(data).hexdigest(),
         text=text,
         kind=kind,
         size=stat.st_size,
         mtime=stat.st_mtime,
-        page_starts=page_starts,
-        meta={**format_meta, **document_metadata(path, text, kind, root)},
-        blocks=tuple(blocks),
-        locators=locators,
-        page_labels=page_labels,
+        page_starts=extracted.page_starts,
+        meta={**extracted.meta, **document_metadata(path, text, kind, root)},
+        blocks=tuple(extracted.blocks),
+        locators=extracted.locators,
+        page_labels=extracted.page_labels,
         notes=notes,
-        page_boxes=page_boxes,
+        page_boxes=extracted.page_boxes,
     )
-    if attachments:
+    if extracted.attachments:
         from .formats.attachments import attachment_documents
 
-        document = replace(document, attachments=attachment_documents(document, attachments, max_text_chars))
+        document = replace(document, attachments=attachment_documents(document, extracted.attachments,
+                                                                      max_text_chars))
     return document
 
 

@@ -86,6 +86,13 @@ class UnknownModel(BadInput, ValueError):
     code = "unknown_model"
 
 
+def model_spec(model: str) -> ModelSpec:
+    """The model's name and shape, known without loading it."""
+    if model not in MODELS:
+        raise UnknownModel(f"unknown model {model!r}; available: {', '.join(MODELS)}")
+    return MODELS[model]
+
+
 @dataclass
 class Encoded:
     vectors: np.ndarray  # (n, dim) float32, L2-normalised
@@ -194,11 +201,10 @@ class Embedder:
 
     def __init__(self, model: str, runtime: str = "onnx", threads: int | None = None, precision: str = "fp32",
                  model_cache: Path | None = None):
-        if model not in MODELS:
-            raise UnknownModel(f"unknown model {model!r}; available: {', '.join(MODELS)}")
+        spec = model_spec(model)
         if runtime not in RUNTIMES:
             raise UnknownModel(f"unknown runtime {runtime!r}; available: {', '.join(RUNTIMES)}")
-        self.spec = MODELS[model]
+        self.spec = spec
         self.runtime = runtime
         folder = self.spec.folder()
         self.tokenizer = model_tokenizer(folder, self.spec.max_tokens)

@@ -18,6 +18,7 @@ from stat import S_ISREG
 import numpy as np
 
 from . import file_stats
+from .chunking import Chunk
 from .documents import FORMAT_META_KEYS, Document, LoadError, sha256_regular
 from .embedder import Embedder
 from .lexical import load_chunk_tokens
@@ -26,12 +27,15 @@ from .manifest import Part, full_build_reason
 from .metadata import document_metadata
 from .retrieval_text import chunk_key, chunk_retrieval_text, title_prefix
 from .structure import decode_blocks, furniture_within
-from .store import BM25_DIR, ChunkRow, load_chunk_keys, DocumentRow, IndexUnavailable, StoredIndex, open_stored_index, read_current
+from .store import BM25_DIR, load_chunk_keys, DocumentRow, IndexUnavailable, StoredIndex, open_stored_index, read_current
 
 log = logging.getLogger("askdocs.build")
 
 @dataclass(frozen=True)
 class StoredDocument:
+    """A document of the previous generation and where its chunks are. Why this is not ``DocumentRow``: the
+    chunk rows are the previous generation's, which only an incremental build asks for."""
+
     row: DocumentRow
     chunk_rows: list[int]  # rows of its chunks in the previous generation, in order
 
@@ -43,7 +47,7 @@ class Previous:
         self.stored = stored
         self._embedder = embedder
         self._use_title = use_title
-        self.chunks: list[ChunkRow] = stored.all_chunks()
+        self.chunks: list[Chunk] = stored.all_chunks()
         self.vectors = stored.all_vectors()
         by_doc: dict[int, list[int]] = {}
         for row, chunk in enumerate(self.chunks):
@@ -179,7 +183,3 @@ def open_previous(index_dir: Path, parts: list[Part], embedder: Embedder, use_ti
         return None, f"the current index cannot be reused: {exc}"
     return Previous(stored, embedder, use_title), None
 
-
-def renumbered(chunk: ChunkRow, doc_row: int, sentence_first: int) -> ChunkRow:
-    """A stored chunk moved to its place in the new generation."""
-    return replace(chunk, doc_row=doc_row, sentence_first=sentence_first)

@@ -7,6 +7,11 @@ reported in the build summary and an image file is skipped with the reason, neve
 
 The work is bounded by pixels: pages are rendered at OCR_DPI, and pages and images are scaled down to at most
 OCR_MAX_PIXELS before recognition; an image file over IMAGE_MAX_PIXELS is refused before it is decoded.
+
+RapidOCR also says where it read each character (its single-character boxes, placed from the recognition
+model's output along the detected line): a scanned PDF page keeps them as the boxes of its stored characters
+(index.page_boxes), so a citation is highlighted on the scan as on a page with a text layer. A line whose
+characters RapidOCR does not place one by one keeps no boxes, and the view says so.
 """
 
 from __future__ import annotations
@@ -39,30 +44,58 @@ def available() -> bool:
     return True
 
 
-def _recognise(pixels) -> str:
-    """The text of an RGB numpy image, lines in reading order, a blank line where a gap parts paragraphs."""
+def _recognise(pixels) -> tuple[str, list]:
+    """The text of an RGB numpy image, lines in reading order, a blank line where a gap parts paragraphs; and
+    each character's box in the image's pixels (_layout)."""
     global _engine
     with _engine_lock:
         if _engine is None:
             from rapidocr import RapidOCR
 
             _engine = RapidOCR(params={"Global.log_level": "error"})
-        result = _engine(pixels)
+        result = _engine(pixels, return_word_box=True, return_single_char_box=True)
     if result.boxes is None or result.txts is None:
-        return ""
-    return _layout(zip(result.boxes.tolist(), result.txts))
+        return "", []
+    words = result.word_results
+    if not words or len(words) != len(result.txts):  # lines without placed characters were left out: unaligned
+        words = [None] * len(result.txts)
+    return _layout(zip(result.boxes.tolist(), result.txts, words))
 
 
-def _layout(result) -> str:
+def _char_boxes(text: str, placed) -> list | None:
+    """Per character of ``text`` (one detected line, spaces normalised), its box (x0, y0, x1, y1) from RapidOCR's
+    placed characters ``[(chars, score, quadrilateral), ...]``; a space gets an empty box where the character
+    before it ends (no ink, so it joins the run without widening it). None unless they spell ``text`` exactly."""
+    if not placed:
+        return None
+    pieces = []
+    for chars, _, quad in placed:
+        xs, ys = [float(point[0]) for point in quad], [float(point[1]) for point in quad]
+        pieces += [(min(xs), min(ys), max(xs), max(ys))] * len(str(chars))
+    if "".join(str(chars) for chars, _, _ in placed) != text.replace(" ", ""):
+        return None
+    out, pieces = [], iter(pieces)
+    for char in text:
+        if char == " ":
+            x0, y0, x1, y1 = out[-1]
+            out.append((x1, y0, x1, y1))
+        else:
+            out.append(next(pieces))
+    return out
+
+
+def _layout(result) -> tuple[str, list]:
+    """The text, and per character its box in pixels or None (line breaks, gaps between columns, lines whose
+    characters were not placed)."""
     boxes = []
-    for box, text in result:
+    for box, text, placed in result:
         text = " ".join(str(text).split())
         if text:
             ys = [point[1] for point in box]
-            boxes.append((min(ys), max(ys), min(point[0] for point in box), text))
+            boxes.append((min(ys), max(ys), min(point[0] for point in box), text, _char_boxes(text, placed)))
     if not boxes:
-        return ""
-    boxes.sort()
+        return "", []
+    boxes.sort(key=lambda b: b[:4])
     lines: list[list[tuple]] = []
     for box in boxes:
         # A box whose middle lies within the current line's height continues that line (columns of a table row).
@@ -73,14 +106,22 @@ def _layout(result) -> str:
     heights = sorted(line[0][1] - line[0][0] for line in lines)
     typical = heights[len(heights) // 2] or 1
     out: list[str] = []
+    char_boxes: list = []
     previous_bottom = None
     for line in lines:
         top = min(b[0] for b in line)
         if previous_bottom is not None:
-            out.append("\n\n" if top - previous_bottom > 0.9 * typical else "\n")
-        out.append(" ".join(b[3] for b in sorted(line, key=lambda b: b[2])))
+            gap = "\n\n" if top - previous_bottom > 0.9 * typical else "\n"
+            out.append(gap)
+            char_boxes += [None] * len(gap)
+        for n, piece in enumerate(sorted(line, key=lambda b: b[2])):
+            if n:
+                out.append(" ")
+                char_boxes.append(None)
+            out.append(piece[3])
+            char_boxes += piece[4] or [None] * len(piece[3])
         previous_bottom = max(b[1] for b in line)
-    return "".join(out)
+    return "".join(out), char_boxes
 
 
 def _bounded(image):
@@ -95,11 +136,13 @@ def _bounded(image):
 
 
 def pdf_page_reader():
-    """A callable(pdfium page) -> text for PDF pages without a text layer, or None without the extra."""
+    """A callable(pdfium page) -> (text, boxes) for PDF pages without a text layer, or None without the extra.
+    ``boxes``: array('f'), per character of text left, bottom, right, top in the page's PDF points (as
+    index.pdf keeps a text layer's), NaN where OCR placed none."""
     if not available():
         return None
 
-    def read(page) -> str:
+    def read(page) -> tuple[str, array]:
         width, height = page.get_size()  # points, 1/72 inch
         scale = OCR_DPI / 72
         pixels = width * height * scale * scale
@@ -107,11 +150,40 @@ def pdf_page_reader():
             scale *= (OCR_MAX_PIXELS / pixels) ** 0.5
         bitmap = page.render(scale=scale)
         try:
-            return _recognise(_bounded(bitmap.to_pil()))
+            image = _bounded(bitmap.to_pil())
         finally:
             bitmap.close()
+        text, char_boxes = _recognise(image)
+        return text, _page_points(page, char_boxes, width / image.shape[1], height / image.shape[0])
 
     return read
+
+
+def _page_points(page, char_boxes: list, x_scale: float, y_scale: float) -> array:
+    """Boxes in the rendered image's pixels as boxes in the page's own PDF space, by pdfium's own inverse of
+    how it renders the page (crop box and /Rotate), so index.page_boxes places them as it places a text layer's."""
+    import ctypes
+
+    import pypdfium2.raw as raw
+
+    fine = 1000  # device units per point: FPDF_DeviceToPage takes whole device pixels
+    width, height = page.get_size()
+    size = (round(width * fine), round(height * fine))
+    page_x, page_y = ctypes.c_double(), ctypes.c_double()
+    nan = float("nan")
+    out = array("f")
+    for box in char_boxes:
+        if box is None:
+            out.extend((nan, nan, nan, nan))
+            continue
+        corners = []
+        for x, y in ((box[0], box[1]), (box[2], box[3])):
+            raw.FPDF_DeviceToPage(page.raw, 0, 0, *size, 0, round(x * x_scale * fine), round(y * y_scale * fine),
+                                  page_x, page_y)
+            corners.append((page_x.value, page_y.value))
+        (ax, ay), (bx, by) = corners
+        out.extend((min(ax, bx), min(ay, by), max(ax, bx), max(ay, by)))
+    return out
 
 
 def read_image_pages(data: bytes, max_pages: int, max_chars: int) -> PdfText:
@@ -144,7 +216,7 @@ def read_image_pages(data: bytes, max_pages: int, max_chars: int) -> PdfText:
         for number, frame in enumerate(ImageSequence.Iterator(image), 1):
             if frame.size[0] * frame.size[1] > IMAGE_MAX_PIXELS:
                 raise LoadError(f"image too large (frame {number}: {frame.size[0]} x {frame.size[1]} pixels)")
-            text = _recognise(_bounded(frame))
+            text, _ = _recognise(_bounded(frame))  # an image file is not shown as pages: no boxes kept
             if not text:
                 empty.append(number)
             pages.append(PdfPage(text, array("i", [-1]) * len(text), source="ocr" if text else "ocr_empty"))

@@ -3,8 +3,13 @@
 A highlight is drawn from these boxes by stored-text offsets alone: ``boxes[i]`` is the box of ``text[i]``,
 so the characters of ``text[start:end]`` are never searched for again. One file per PDF content
 (``page_boxes/<sha256>.npz`` in the index folder, shared by every generation holding that file): the boxes
-as float32 (16 bytes a stored character, NaN for characters the loader wrote itself, page separators and
-OCR text), and each page's crop box and rotation. An index built before boxes were kept has no file: "no boxes".
+as float32 (16 bytes a stored character, NaN for characters the loader wrote itself, page separators and OCR
+text OCR did not place), each page's crop box and rotation, and which pages were read by OCR (their boxes are
+where OCR read the characters; where it placed none, a view must say so rather than draw nothing). An index
+built before boxes were kept has no file: "no boxes".
+
+pdfium gives a character's box in the page's own space, before its /Rotate; pages are rendered rotated, so
+the rectangles of a span are turned with the page (``_turn``) before they are handed out.
 """
 
 from __future__ import annotations
@@ -25,11 +30,12 @@ FOLDER = "page_boxes"  # in the index folder, beside generations/
 class PageBoxes:
     page_starts: tuple[int, ...]
     boxes: np.ndarray  # (len(text), 4) float32: left, bottom, right, top in PDF points; NaN where none
-    geometry: np.ndarray  # (pages, 5) float64: crop left, bottom, right, top, rotation; NaN for a page with no boxes
+    geometry: np.ndarray  # (pages, 5) float64: crop left, bottom, right, top, rotation; NaN for a page not placed
+    ocr: np.ndarray  # (pages,) bool: the page's text was recognised by OCR, so its characters have no boxes
 
     def encode(self) -> bytes:
         out = io.BytesIO()
-        np.savez_compressed(out, boxes=self.boxes, geometry=self.geometry,
+        np.savez_compressed(out, boxes=self.boxes, geometry=self.geometry, ocr=self.ocr,
                             page_starts=np.asarray(self.page_starts, dtype=np.int64))
         return out.getvalue()
 
@@ -46,26 +52,27 @@ class PageBoxes:
 
     def span(self, start: int, end: int) -> list[dict]:
         """The highlight of ``text[start:end]``: per page it touches, its rectangles, one per run of characters
-        on one line, in points from the page's top-left corner as rendered (unrotated pages; a rotated page
-        is listed with no rectangles, and ``rotated``)."""
+        on one line, in points from the top-left corner of the page as rendered (turned by its /Rotate). A page
+        read by OCR is listed with ``ocr`` true, and no rectangles where OCR placed none of the span's characters."""
         start, end = max(0, start), min(end, len(self.boxes))
         pages: dict[int, dict] = {}
         current: list[float] | None = None
         current_page = -1
         for offset in range(start, end):
             box = self.boxes[offset]
-            if np.isnan(box[0]):
+            placed = not np.isnan(box[0])
+            page = self.page_of(offset)
+            if not placed and not self.ocr[page]:
                 current = None  # a line break, a page separator: the next character starts a new rectangle
                 continue
-            page = self.page_of(offset)
             entry = pages.get(page)
             if entry is None:
                 size = self.page_size(page)
                 entry = pages[page] = {"page": page + 1, "width": size[0] if size else None,
                                        "height": size[1] if size else None, "boxes": [],
-                                       "rotated": size is None or int(self.geometry[page][4]) != 0}
+                                       "ocr": bool(self.ocr[page])}
                 current = None
-            if entry["rotated"]:
+            if not placed or entry["width"] is None:
                 continue
             left, bottom, right, top = (float(v) for v in box)
             if right <= left or top <= bottom:
@@ -79,7 +86,26 @@ class PageBoxes:
                 current = rect
                 current_page = page
                 entry["boxes"].append(current)
+        for page, entry in pages.items():
+            # Runs are joined in the page's own space, where its lines are level; then turned as rendered.
+            entry["boxes"] = [_turn(rect, self.geometry[page]) for rect in entry["boxes"]]
         return [pages[p] for p in sorted(pages)]
+
+
+def _turn(rect: list[float], geometry) -> list[float]:
+    """``rect`` (x0, y0, x1, y1 from the crop box's top-left corner, before /Rotate) on the page as pdfium renders
+    it, turned clockwise by its rotation; checked against pdfium's own FPDF_PageToDevice in tests/test_page_boxes."""
+    left, bottom, right, top, rotation = geometry
+    width, height = right - left, top - bottom
+    x0, y0, x1, y1 = rect
+    turn = int(rotation) % 360
+    if turn == 90:
+        return [height - y1, x0, height - y0, x1]
+    if turn == 180:
+        return [width - x1, height - y1, width - x0, height - y0]
+    if turn == 270:
+        return [y0, width - x1, y1, width - x0]
+    return rect
 
 
 def _same_line(line: list[float], rect: list[float]) -> bool:
@@ -91,22 +117,25 @@ def _same_line(line: list[float], rect: list[float]) -> bool:
 
 def from_pages(pages, page_starts: tuple[int, ...], length: int) -> PageBoxes | None:
     """The boxes of a document of ``length`` characters made of ``pages`` (index.pdf.PdfPage), each starting at
-    its ``page_starts`` offset; None when no page has any."""
-    if not any(page.boxes for page in pages):
+    its ``page_starts`` offset; None when no page has any, nor was read by OCR."""
+    ocr = np.array([page.source == "ocr" for page in pages], dtype=bool)
+    if not any(page.boxes for page in pages) and not ocr.any():
         return None
     boxes = np.full((length, 4), np.nan, dtype=np.float32)
     geometry = np.full((len(pages), 5), np.nan, dtype=np.float64)
     for number, (page, start) in enumerate(zip(pages, page_starts)):
-        if page.boxes is None or page.geometry is None:
-            continue
-        boxes[start:start + len(page.text)] = np.frombuffer(page.boxes, dtype=np.float32).reshape(-1, 4)
-        geometry[number] = page.geometry
-    return PageBoxes(tuple(page_starts), boxes, geometry)
+        if page.geometry is not None:
+            geometry[number] = page.geometry
+        if page.boxes is not None:
+            boxes[start:start + len(page.text)] = np.frombuffer(page.boxes, dtype=np.float32).reshape(-1, 4)
+    return PageBoxes(tuple(page_starts), boxes, geometry, ocr)
 
 
 def decode(data: bytes) -> PageBoxes:
     with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
-        return PageBoxes(tuple(int(s) for s in arrays["page_starts"]), arrays["boxes"], arrays["geometry"])
+        # Files written before OCR pages were marked have no "ocr": no page of theirs is known to be OCR'd.
+        ocr = arrays["ocr"] if "ocr" in arrays.files else np.zeros(len(arrays["geometry"]), dtype=bool)
+        return PageBoxes(tuple(int(s) for s in arrays["page_starts"]), arrays["boxes"], arrays["geometry"], ocr)
 
 
 def path_for(index_dir: Path, sha256: str) -> Path:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import os
 import threading
 from pathlib import Path
@@ -84,6 +85,9 @@ def _render(source: Path, sha256: str, page: int, width: int, max_bytes: int) ->
                 scale = width / points_wide
                 if width * points_high / points_wide > MAX_PIXELS / width:
                     scale = (MAX_PIXELS / (points_wide * points_high)) ** 0.5
+                    # pdfium's bitmap is the page's size times scale, each side rounded up: keep that in bound.
+                    while math.ceil(points_wide * scale) * math.ceil(points_high * scale) > MAX_PIXELS:
+                        scale *= 0.999
                 bitmap = pdf_page.render(scale=scale)
                 image = bitmap.to_pil()
                 out = io.BytesIO()

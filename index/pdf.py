@@ -43,8 +43,9 @@ class PdfPage:
     # layer, and there is no OCR), "ocr_empty" (OCR found no text), "blank" (draws nothing), "too_busy".
     source: str = "text"
     # The box of each character of ``text`` as pdfium gives it (left, bottom, right, top in PDF points,
-    # 4 floats a character; NaN where ``chars`` is -1), and the page's crop box and rotation, which say
-    # where those points fall on the rendered page (index.page_boxes). None for pages read otherwise.
+    # 4 floats a character; NaN where ``chars`` is -1), or on an OCR'd page as OCR placed it (index.ocr), and
+    # the page's crop box and rotation, which say where those points fall on the rendered page
+    # (index.page_boxes). None for pages read otherwise.
     boxes: array | None = None
     geometry: tuple[float, float, float, float, int] | None = None  # crop left, bottom, right, top; rotation
 
@@ -144,8 +145,10 @@ def _read_page(document, number: int, raw, ocr) -> PdfPage:
             return PdfPage("", chars, source="blank")
         if ocr is None:
             return PdfPage("", chars, source="no_text")
-        ocr_text = ocr(page)
-        return PdfPage(ocr_text, array("i", [-1]) * len(ocr_text), source="ocr" if ocr_text else "ocr_empty")
+        ocr_text, ocr_boxes = ocr(page)
+        # The boxes are where OCR read each character (NaN where it placed none); the geometry places them.
+        return PdfPage(ocr_text, array("i", [-1]) * len(ocr_text), source="ocr" if ocr_text else "ocr_empty",
+                       boxes=ocr_boxes if ocr_text else None, geometry=(*page.get_cropbox(), page.get_rotation()))
     finally:
         page.close()
 

@@ -1,6 +1,6 @@
-"""What a file becomes, and reading one safely: the ``Document`` and ``Skipped`` records, why a file is not
-indexed (``LoadError`` and the skip categories), bounded reads of regular files and of gzip, the text of a
-text format's bytes.
+"""What a file becomes, and reading one safely: the ``Extracted``, ``Attachment``, ``Document`` and ``Skipped``
+records, why a file is not indexed (``LoadError`` and the skip categories), bounded reads of regular files and
+of gzip, the text of a text format's bytes.
 
 The bottom of the loaders: ``index.documents`` (which reads each kind), ``index.formats``, ``index.pdf``,
 ``index.ocr`` and ``index.metadata`` all build on it, and it on none of them.
@@ -13,7 +13,7 @@ import hashlib
 import os
 import stat as stat_module
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -61,7 +61,50 @@ class Unreadable(LoadError):
 
 
 @dataclass(frozen=True)
+class Extracted:
+    """What a loader makes of a file's bytes: the text to store, its title, and what is known of its parts.
+
+    Every loader returns one (text, Markdown, HTML, PDF and images in ``index.documents``, the other kinds in
+    ``index.formats``). Why this is not ``Document``: a loader sees bytes, not a file of a corpus, so it knows no
+    doc id, path, hash, size or time, and an e-mail's attachments are not documents yet; ``load_document`` adds
+    those.
+    """
+
+    text: str
+    title: str  # "" for none: the file name is used
+    page_starts: tuple[int, ...] = ()  # as Document.page_starts
+    blocks: Sequence[Block] = ()
+    # What the format says about the file itself (an encoding other than UTF-8): kept on the document's meta,
+    # so its keys must be in FORMAT_META_KEYS.
+    meta: dict = field(default_factory=dict)
+    locators: Locators | None = None
+    # E-mail: the attachments that were read, each to become a document of its own.
+    attachments: tuple[Attachment, ...] = ()
+    page_labels: tuple[str, ...] = ()  # as Document.page_labels
+    notes: tuple[str, ...] = ()  # as Document.notes
+    page_boxes: PageBoxes | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """An attachment an e-mail loader read. Why this is not ``Document``: it has no id, path or time of its own
+    until the mail it came in is a document (``index.formats.attachments.attachment_documents``)."""
+
+    name: str  # unique within its message
+    kind: str  # a value of index.documents.SUPPORTED_SUFFIXES
+    sha256: str
+    size: int
+    extracted: Extracted
+
+
+@dataclass(frozen=True)
 class Document:
+    """A file of the corpus as it is indexed: what its loader extracted, and which file that was.
+
+    The loaders make it (``index.documents.load_document``), and so does an incremental build for a file it takes
+    over unread; the chunker and the build read it, and the store keeps it as a ``DocumentRow``.
+    """
+
     doc_id: str
     title: str
     source: str
@@ -101,6 +144,8 @@ class Document:
 
 @dataclass(frozen=True)
 class Skipped:
+    """A file that did not become a document, and why (the build summary, the manifest's file counts)."""
+
     path: str
     reason: str
     # An unreadable folder's doc-id prefix ("" for the corpus root): what an incremental build keeps from the

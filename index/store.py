@@ -36,11 +36,13 @@ import secrets
 import shutil
 import sqlite3
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
+from .chunking import Chunk, chunk_id_for
 from .errors import (BuildLocked, IndexCorrupt, IndexMismatch, IndexNeedsRebuild, IndexNotFound, IndexUnavailable,
                      IndexUnwritable, rebuild_hint)
 from .file_stats import save as save_file_stats
@@ -135,6 +137,15 @@ def _some_files(folder: Path, limit: int = 200):
 
 @dataclass(frozen=True)
 class DocumentRow:
+    """A ``Document`` as a generation stores it (chunks.sqlite's ``documents`` table): what the build writes and
+    a reader gets back by id.
+
+    Why this is not ``Document``: its blocks and locators stay encoded as stored, so the readers that need
+    neither (a citation's version check, a page image, an incremental build comparing hashes) never decode a
+    large PDF's structure; and it has none of what is not stored (attachments are rows of their own, notes and
+    page boxes describe one reading of the file).
+    """
+
     doc_id: str
     title: str
     source: str
@@ -167,26 +178,13 @@ def _json_object(data: str) -> dict:
 
 
 @dataclass(frozen=True)
-class ChunkRow:
-    chunk_id: str
-    doc_row: int
-    ordinal: int
-    char_start: int
-    char_end: int
-    line_start: int
-    line_end: int
-    page: int | None
-    n_tokens: int
-    sentence_first: int
-    sentence_count: int
-    text: str
-    section: tuple[str, ...] = ()  # the headings above the chunk, outermost first
-
-
-@dataclass(frozen=True)
 class ChunkTable:
-    """The per-chunk columns a question reads, in memory: one int64 array each, indexed by chunk row (the texts
-    and section paths stay in chunks.sqlite)."""
+    """The numeric fields of a generation's Chunks as columns, in memory: one int64 array each, indexed by chunk
+    row (ids, token counts, texts and section paths stay in chunks.sqlite). It is what a question reads.
+
+    Why this is not a list of ``Chunk``: a million chunks are nine arrays rather than a million objects, and a
+    filter or a count over them is one numpy operation. ``of`` and ``chunk`` turn Chunks into it and back.
+    """
 
     doc_row: np.ndarray
     ordinal: np.ndarray
@@ -201,10 +199,24 @@ class ChunkTable:
     def __len__(self) -> int:
         return len(self.doc_row)
 
+    @classmethod
+    def of(cls, chunks: Sequence[Chunk]) -> ChunkTable:
+        """The columns of placed chunks (``Chunk.placed``), in row order."""
+        names = [f.name for f in fields(cls)]
+        rows = [[(c.page or 0) if name == "page" else getattr(c, name) for name in names] for c in chunks]
+        table = np.array(rows, dtype=np.int64).reshape(-1, len(names))
+        return cls(*(table[:, i].copy() for i in range(len(names))))
+
+    def chunk(self, row: int) -> Chunk:
+        """The chunk at ``row``, with what the columns hold of it."""
+        values = {f.name: int(getattr(self, f.name)[row]) for f in fields(self)}
+        return Chunk(**values | {"page": values["page"] or None})
+
 
 @dataclass(frozen=True)
 class DocumentColumns:
-    """The per-document facts a question may read, in memory, indexed by document row."""
+    """The per-document facts a question may read, in memory, indexed by document row: the columnar form of the
+    DocumentRows, as ChunkTable is of the Chunks (one list per fact, without the texts)."""
 
     ids: list[str]
     titles: list[str]
@@ -233,10 +245,6 @@ class OptionalColumns:
     structure: bool  # chunks.section, documents.blocks
     locators: bool  # documents.locators
     page_labels: bool  # documents.page_labels
-
-
-def chunk_id_for(doc_id: str, ordinal: int) -> str:
-    return f"{doc_id}#{ordinal}"
 
 
 # ---------------------------------------------------------------- writing
@@ -287,7 +295,7 @@ def _remove_stale_temporaries(index_dir: Path) -> None:
 def write_generation(
     index_dir: Path,
     documents: list[DocumentRow],
-    chunks: list[ChunkRow],
+    chunks: list[Chunk],
     vectors: np.ndarray,
     sentence_spans: np.ndarray,
     sentence_vectors: np.ndarray,
@@ -388,7 +396,7 @@ class CarriedRows:
     chunk_rows: list[int]
 
 
-def _write_sqlite(path: Path, documents: list[DocumentRow], chunks: list[ChunkRow],
+def _write_sqlite(path: Path, documents: list[DocumentRow], chunks: list[Chunk],
                   carried: CarriedRows | None = None) -> None:
     # Copying the unchanged rows inside SQLite is a fraction of the time of writing every document's text again
     # from Python (the rows copied are the bytes a build from scratch writes: the same code wrote them).
@@ -431,7 +439,7 @@ def _sqlite_uri(path: Path, mode: str = "rwc") -> str:
     return f"file:{quote(str(Path(path).absolute()))}?mode={mode}"
 
 
-def _copy_rows(connection: sqlite3.Connection, database: Path, documents: list[DocumentRow], chunks: list[ChunkRow],
+def _copy_rows(connection: sqlite3.Connection, database: Path, documents: list[DocumentRow], chunks: list[Chunk],
                copy_docs: list[int], copy_chunks: list[int]) -> None:
     connection.execute("ATTACH DATABASE ? AS previous", (_sqlite_uri(database, "ro"),))
     connection.executescript(
@@ -718,15 +726,15 @@ class StoredIndex:
             rows = connection.execute(f"SELECT {self._document_columns()} FROM documents ORDER BY row").fetchall()
         return [_document_row(row) for row in rows]
 
-    def all_chunks(self) -> list[ChunkRow]:
-        """Every chunk, in row order; row ``i`` has vector ``i``."""
+    def all_chunks(self) -> list[Chunk]:
+        """Every chunk as it was placed, in row order; row ``i`` has vector ``i``."""
         with self._read() as connection:
             rows = connection.execute(
-                "SELECT chunk_id, doc_row, ordinal, char_start, char_end, line_start, line_end, page, n_tokens, "
-                "sentence_first, sentence_count, text, " + ("section" if self.has_structure else "'[]'")
+                "SELECT ordinal, char_start, char_end, line_start, line_end, page, sentence_count, doc_row, "
+                "sentence_first, chunk_id, n_tokens, text, " + ("section" if self.has_structure else "'[]'")
                 + " FROM chunks ORDER BY row"
             ).fetchall()
-        return [ChunkRow(*row[:12], _json_tuple(row[12])) for row in rows]
+        return [Chunk(*row[:12], section=_json_tuple(row[12])) for row in rows]
 
     def all_vectors(self) -> np.ndarray:
         """The chunk vectors exactly as stored, (n_chunks, dim) float32."""

@@ -11,6 +11,8 @@ answers, so the stored sentences are first regrouped and classified:
 - a definition-list term or an option/signature line (short, no closing punctuation) is not a candidate alone
   but together with its description: term + first sentence, and term + the description up to a length cap;
 - a lead-in ending in ':' is a candidate together with the list that follows it;
+- a sentence followed, in the same paragraph, by a short one that states a value ("The default is 4.0.") is also a
+  candidate together with it (``sentence-value``): the first matches the question, the second answers it;
 - a command line ("$ ssh-keygen -t rsa") is a candidate together with the sentence that introduces it; a command's
   synopsis ("mapfile [-d delim] [-n count] ... [array]") is a term, answered with its description.
 
@@ -141,7 +143,7 @@ class Unit:
     start: int
     end: int
     sentences: list[int]  # indices of the passage's stored sentences (their vectors are averaged)
-    kind: str             # sentence | definition | definition-long | list | example
+    kind: str             # sentence | sentence-value | definition | definition-long | list | example
     group: int            # index of the group the answer part starts at
     context: str = ""     # the heading or term this unit sits under (within the chunk), for features
     core: list[int] = field(default_factory=list)  # the sentences whose vectors stand for it (not a term line)
@@ -191,6 +193,13 @@ def units(text: str, offset: int, spans) -> tuple[list[Group], list[Unit]]:
         if g.kind in ("heading", "term"):
             context = g.text
         if g.kind == ELIGIBLE:
+            if _states_value(gs, j, text, offset):
+                # Its vector is the first sentence's (what matches the question), so it scores as the sentence
+                # alone does, or higher where the value carries a cue the question asks for; listed first, so that
+                # a tie shows the value too.
+                nxt = gs[j + 1]
+                found.append(Unit(g.start, nxt.end, list(range(g.first, nxt.last + 1)), "sentence-value", j, context,
+                                  core=list(range(g.first, g.last + 1))))
             found.append(Unit(g.start, g.end, list(range(g.first, g.last + 1)), "sentence", j, context))
         elif g.kind == "term":
             found.extend(_definition(gs, j))
@@ -201,6 +210,29 @@ def units(text: str, offset: int, spans) -> tuple[list[Group], list[Unit]]:
         elif g.kind == "command" and j > 0 and gs[j - 1].kind == ELIGIBLE:
             found.append(_example(gs, j, context))
     return gs, found
+
+
+# A short sentence that states a value: "The default is 4.0.", "It defaults to 64 megabytes (64MB).", "The default
+# is “read committed”."
+_VALUE_SENTENCE = re.compile(r"\bdefault|\d")
+VALUE_WORDS = 10
+_SEE = re.compile(r"^\s*(?:see|cf\.)\s", re.IGNORECASE)
+
+
+def _states_value(gs: list[Group], j: int, text: str, offset: int) -> bool:
+    """Is the sentence after ``gs[j]``, in the same paragraph, a short one that states a value?
+
+    A setting's description restates the question ("Sets the planner's estimate of the cost of a
+    non-sequentially-fetched disk page.") and the value comes one sentence later ("The default is 4.0."): the
+    sentence that matches the question and the one that answers it are two. Together they are a candidate of their
+    own, so that the value is shown with what it is the value of."""
+    if j + 1 >= len(gs) or gs[j + 1].kind != ELIGIBLE:
+        return False
+    nxt = gs[j + 1]
+    if "\n\n" in text[gs[j].end - offset:nxt.start - offset]:
+        return False
+    return (len(_words(nxt.text)) <= VALUE_WORDS and bool(_VALUE_SENTENCE.search(nxt.text))
+            and not _SEE.match(nxt.text))  # "See fstab(5) and Section 9.6.7." points elsewhere, states nothing
 
 
 def _example(gs: list[Group], j: int, context: str) -> Unit:

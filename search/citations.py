@@ -8,23 +8,23 @@ from .models import Citation
 
 
 def chunk_citation(stored: StoredIndex, row: int, chunk_id: str) -> Citation:
-    chunks = stored.chunks
-    doc_row = int(chunks.doc_row[row])
+    chunk = stored.chunks.chunk(row)
+    doc_row = chunk.doc_row
     return Citation(
         doc_id=stored.doc_ids[doc_row],
         title=stored.doc_titles[doc_row],
         source=stored.doc_sources[doc_row],
         chunk_id=chunk_id,
-        char_start=int(chunks.char_start[row]),
-        char_end=int(chunks.char_end[row]),
-        line_start=int(chunks.line_start[row]),
-        line_end=int(chunks.line_end[row]),
-        page=int(chunks.page[row]) or None,
-        page_label=stored.page_label_at(doc_row, int(chunks.char_start[row])),
+        char_start=chunk.char_start,
+        char_end=chunk.char_end,
+        line_start=chunk.line_start,
+        line_end=chunk.line_end,
+        page=chunk.page,
+        page_label=stored.page_label_at(doc_row, chunk.char_start),
         section=stored.chunk_sections([row])[0],
         sha256=stored.doc_sha256[doc_row],
         generation=stored.manifest.generation,
-        **stored.locate(doc_row, int(chunks.char_start[row]), int(chunks.char_end[row])),
+        **stored.locate(doc_row, chunk.char_start, chunk.char_end),
     )
 
 

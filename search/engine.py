@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import posixpath
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-from askdocs.index.embedder import Embedder, load_embedder
+from askdocs.index.embedder import Embedder, load_embedder, model_spec
+from askdocs.index.errors import BadInput
 from askdocs.index.lexical import tokenize
 from askdocs.index import page_boxes
 from askdocs.index.locators import decode_locators
@@ -21,7 +23,7 @@ from askdocs.index.structure import decode_blocks
 from askdocs.index.vectors import Selection
 
 from . import retrieve
-from .answer_cache import AnswerCache
+from .answer_cache import AnswerCache, CachedAnswer
 from .answer import ANSWER_PASSAGES, Evidence, answer_of, choose_passages, no_answer_signals
 from .context import prompt_context
 from .terms import idf_weights
@@ -36,11 +38,19 @@ from .models import (AskResponse, DocumentHeading, DocumentLocators, DocumentOut
 DEDUPE_SPARE = 5
 
 
+class SpanOutOfRange(BadInput, ValueError):
+    """GET /documents/{id}?start=&end= with offsets this version of the document does not have."""
+
+    code = "span_out_of_range"
+    loc = ("query", "end")
+
+
 class Engine:
     def __init__(self, stored: StoredIndex, embedder: Embedder, settings: Settings):
         self.stored = stored
         self.embedder = embedder
         self.settings = settings
+        self.opened_in: dict[str, float] = {}  # seconds, set by open_index
         self.fusion = retrieve.FusionSettings(
             method=settings.fusion, dense_weight=settings.dense_weight, rrf_k=settings.rrf_k,
             candidates=settings.candidates,
@@ -57,16 +67,39 @@ class Engine:
         q = question if isinstance(question, Question) else Question(
             question=question, top_k=top_k, mode=mode, filters=filters
         )
+        entry, cached = self._answered(q)
+        if not cached:
+            return entry.response
+        return entry.response.model_copy(update={"cached": True, "took_ms": _ms_since(started)})
+
+    def cached_body(self, question: Question) -> tuple[bytes, bool] | None:
+        """A repeated question's response as JSON (cached true, took_ms the lookup's) and its no_answer, or None
+        (not counted as a miss: ``ask_body`` follows, and counts it)."""
+        started = time.perf_counter()
+        entry = self.answer_cache.get(AnswerCache.key(question), count_miss=False)
+        if entry is None:
+            return None
+        return entry.body(_ms_since(started), cached=True), entry.no_answer
+
+    def ask_body(self, question: Question) -> tuple[bytes, bool, bool]:
+        """``ask``'s response as JSON, the same bytes ``AskResponse.model_dump_json`` gives; its no_answer and
+        whether it came from the cache."""
+        started = time.perf_counter()
+        entry, cached = self._answered(question)
+        took_ms = _ms_since(started) if cached else entry.response.took_ms
+        return entry.body(took_ms, cached), entry.no_answer, cached
+
+    def _answered(self, q: Question) -> tuple[CachedAnswer, bool]:
         key = AnswerCache.key(q)
-        cached = self.answer_cache.get(key)
-        if cached is not None:
-            return cached.model_copy(update={"cached": True,
-                                             "took_ms": round((time.perf_counter() - started) * 1000, 3)})
+        entry = self.answer_cache.get(key)
+        if entry is not None:
+            return entry, True
         response = self.answer(q.question, q.top_k, q.mode, filters=q.filters)[0]
         if q.format == "context":
             response = response.model_copy(update={"context": prompt_context(response)})
-        self.answer_cache.put(key, response)
-        return response
+        entry = CachedAnswer(response)
+        self.answer_cache.put(key, entry)
+        return entry, False
 
     def search(self, question: str | Question, top_k: int = 5, mode: Mode = "hybrid",
                filters: Filters | dict | None = None) -> list[Passage]:
@@ -95,7 +128,7 @@ class Engine:
                 weights = idf_weights(self.stored.bm25, query_tokens)
                 info = question_info(question, weights)
                 passages, evidence = choose_passages(self.stored, ranked, shown, query_vector, info, self.answer_scorer)
-                signals = (no_answer_signals(self.stored, self.settings, question, passages[0], float(ranked.dense[0]),
+                signals = (no_answer_signals(self.stored, self.settings, question, passages, float(ranked.dense[0]),
                                              query_tokens, weights, evidence) if passages else None)
                 no_answer = signals is None or signals.evidence < signals.threshold
                 answer = None if no_answer or evidence.best is None else answer_of(self.stored, passages, evidence)
@@ -129,6 +162,9 @@ class Engine:
         row = self.stored.document(doc_id)
         if row is None:
             return None
+        this_version = sha256 is None or sha256 == row.sha256
+        if this_version and end is not None and end > len(row.text):
+            raise SpanOutOfRange(f"end {end} is past the end of the document ({len(row.text)} characters)")
         cited = cited_version(self.stored, row, sha256, generation, start, end, quote) if sha256 else None
         return DocumentOut(
             cited=cited,
@@ -141,7 +177,18 @@ class Engine:
             headings=[DocumentHeading(start=b.start, end=b.end, level=b.level)
                       for b in decode_blocks(row.blocks) if b.kind == "heading"],
             span_boxes=self._span_boxes(row, sha256, start, end),
+            section=self._span_section(row, cited, start, end),
         )
+
+    def _span_section(self, row, cited, start: int | None, end: int | None) -> list[str] | None:
+        """The section path a citation of the span carries (search.citations), where the span is in this version."""
+        if start is None or end is None:
+            return None
+        if cited is not None and cited.status != "current":
+            if cited.status != "moved":
+                return None
+            start = cited.char_start
+        return self.stored.section_at(self.stored.doc_row_by_id[row.doc_id], start)
 
     def _page_boxes(self, row):
         return page_boxes.load(self.stored.index_dir, row.sha256) if row.kind == "pdf" else None
@@ -191,21 +238,49 @@ def open_index(index: str | Path | None = None, settings: Settings | None = None
     """Open the index at ``index`` (default: settings.index, ``var/index``) with the model it was built with.
 
     ``settings`` None: the defaults; a face builds them from flags and the environment (Settings.from_environment).
+    The engine's ``opened_in`` says how long the question model and the index took (seconds).
     """
     settings = settings or Settings()
     if index is not None:
         settings = settings.replace(index=Path(index))
-    embedder = load_embedder(settings.model, settings.query_runtime, threads=settings.query_threads,
-                             precision=settings.precision, model_cache=settings.model_cache).load()
-    stored = open_stored_index(Path(settings.index), model=embedder.name, dimension=embedder.dimension,
-                               milvus_address=settings.milvus_address,
-                               milvus_token=settings.milvus_token.get_secret_value() or None,
-                               nprobe=settings.ann_nprobe)
+    spec = model_spec(settings.model)
+    started = time.perf_counter()
+    # The model loads on a thread while this one opens the index: ONNX Runtime builds its session and FAISS reads
+    # its file without the GIL, so start-up waits for the longer of the two rather than their sum.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="askdocs-model") as pool:
+        loading = pool.submit(_load_question_model, settings)
+        try:
+            stored = open_stored_index(Path(settings.index), model=spec.name, dimension=spec.dimension,
+                                       milvus_address=settings.milvus_address,
+                                       milvus_token=settings.milvus_token.get_secret_value() or None,
+                                       nprobe=settings.ann_nprobe)
+        except BaseException:
+            loading.cancel()
+            raise
+        index_s = time.perf_counter() - started
+        try:
+            embedder, model_s = loading.result()
+        except BaseException:
+            stored.close()
+            raise
     mismatch = embedder.runtime_mismatch(stored.manifest.model.runtime, settings.index)
     if mismatch is not None:
         stored.close()
         raise mismatch
-    return Engine(stored, embedder, settings)
+    engine = Engine(stored, embedder, settings)
+    engine.opened_in = {"question_model": model_s, "index": index_s, "total": time.perf_counter() - started}
+    return engine
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)
+
+
+def _load_question_model(settings: Settings) -> tuple[Embedder, float]:
+    started = time.perf_counter()
+    embedder = load_embedder(settings.model, settings.query_runtime, threads=settings.query_threads,
+                             precision=settings.precision, model_cache=settings.model_cache).load()
+    return embedder, time.perf_counter() - started
 
 
 def _locators_out(data: str) -> DocumentLocators | None:

@@ -196,6 +196,9 @@ class Signals(BaseModel):
     unknown_terms: float = Field(0.0, description="Share of the question's idf-weighted terms the index never uses.")
     rare_term_missing: bool = Field(False, description="The question's rarest name (a capitalised or "
                                     "non-dictionary word: MariaDB, matplotlib) is in neither the top passage nor its title.")
+    unseen_name: str | None = Field(None, description="Something the question names that the passages cannot be "
+                                    "about: a name the index never uses (InnoDB) or an identifier with underscores "
+                                    "in none of the passages (max_parallel_vacuum_memory); None when there is none.")
     evidence: float = Field(0.0, description="confidence + scorer and unknown-term terms; under threshold means "
                             "no_answer (docs/how-it-works.md).")
 
@@ -273,10 +276,12 @@ class SpanBoxes(BaseModel):
     page: int = Field(description="1-based page, as in GET /documents/{id}/pages/{page}.png.")
     width: float | None = Field(description="The page's width in PDF points (1/72 inch), as rendered.")
     height: float | None = Field(description="The page's height in PDF points.")
-    boxes: list[list[float]] = Field(description="[x0, y0, x1, y1] in points from the page's top-left corner, "
-                                     "one per run of the span's characters on one line. Scale by image width / "
-                                     "`width`.")
-    rotated: bool = Field(False, description="A rotated page: its boxes are not given.")
+    boxes: list[list[float]] = Field(description="[x0, y0, x1, y1] in points from the page's top-left corner as "
+                                     "rendered (a page with /Rotate turned, as the PNG shows it), one per run of the "
+                                     "span's characters on one line. Scale by image width / `width`.")
+    ocr: bool = Field(False, description="The page's text was recognised by OCR: `boxes` are where OCR read the "
+                      "characters (close, not exact), and empty where OCR did not place them, so nothing can be "
+                      "highlighted on the image.")
 
 
 class DocumentOut(BaseModel):
@@ -302,6 +307,10 @@ class DocumentOut(BaseModel):
     headings: list[DocumentHeading] = Field(
         default_factory=list, description="The document's headings (HTML, Markdown, PDF outline, office formats), in "
         "text order; empty for text without structure or an index built before structure was kept.")
+    section: list[str] | None = Field(
+        None, description="Given `start` and `end`: the span's section path, the headings above `text[start]`, "
+        "outermost first: the `section` a citation of that span carries ([] where no heading is above it). With a "
+        "`sha256` of another version, the section of where the cited text is now (`cited`), null if it is gone.")
     span_boxes: list[SpanBoxes] | None = Field(
         None, description="Given `start` and `end` on a PDF indexed with page boxes (and `sha256`, if given, "
         "still this version): the span's characters on each page it touches. Null otherwise.")

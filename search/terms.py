@@ -171,6 +171,41 @@ def rarest_term(bm25, query_tokens: list[str], among: set[str] | None = None) ->
     return best
 
 
+# An identifier as a question names it: a setting, pragma or option with underscores ("max_parallel_vacuum_memory").
+_COMPOUND = re.compile(r"\b[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+\b")
+
+
+def unseen_name(bm25, question: str, shown_text: str) -> str | None:
+    """A thing the question names that the passages cannot be about, or None.
+
+    Either a word spelled as a product name (_named_shape) that the whole index never uses ("ksh93", "InnoDB",
+    "SQLCipher": the corpus is about something else), or an identifier with underscores that occurs in none of
+    the shown passages: its parts are everyday words the index does use ("auto", "compress"), so only the whole identifier tells that
+    "PRAGMA auto_compress" or "max_parallel_vacuum_memory" is not there. A question about a neighbouring
+    product or a plausible setting that does not exist otherwise finds a passage on the real one and answers it.
+    """
+    shown = shown_text.casefold()
+    for m in _COMPOUND.finditer(question):
+        if m.group(0).casefold() not in shown:
+            return m.group(0)
+    for m in _WORD.finditer(question):
+        word = m.group(0)
+        if _named_shape(word) and any(document_frequency(bm25, key) == 0 for key in keys(word)):
+            return word
+    return None
+
+
+def _named_shape(word: str) -> bool:
+    """Spelled as a product or a tool is ("InnoDB", "SQLCipher", "ksh93": camel case, or letters and digits), which
+    a misspelt word or name and an acronym are not: SQuAD's "coruption", "Krugmen", "Ghengis", "WWII" and "DSMs"
+    are in no passage either, and the passages still answer those questions."""
+    has_digit = any(c.isdigit() for c in word)
+    return (has_digit and any(c.isalpha() for c in word)) or bool(_CAMEL.search(word))
+
+
+_CAMEL = re.compile(r"[a-z][A-Z]|[A-Z]{2}[a-z]{2}")
+
+
 def unknown_share(bm25, query_tokens: list[str], weights: dict[str, float]) -> float:
     """Share of the question's idf mass on terms the whole index never uses, in any form (an off-corpus sign)."""
     total = sum(weights.values())

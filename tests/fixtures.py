@@ -20,6 +20,20 @@ def make_pdf(pages: list[str], title: str | None = None) -> bytes:
     return pdf_of_streams(streams, title)
 
 
+def make_rotated_pdf(pages: list[str], rotations: list[int]) -> bytes:
+    """make_pdf's pages, each given a /Rotate (degrees clockwise, as a viewer turns it) by pypdf."""
+    import io
+
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter()
+    for page, rotation in zip(PdfReader(io.BytesIO(make_pdf(pages))).pages, rotations, strict=True):
+        writer.add_page(page).rotate(rotation)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
 def make_placed_words_pdf(lines: list[str]) -> bytes:
     """One page whose words are each placed on their own (a text matrix per word, no space characters), the way
     many typesetters write them: the gaps between words exist only as positions."""
@@ -253,6 +267,20 @@ STRUCTURED_PDF_PAGES = [
     "Tea Handbook 3\n2 Processing\nGreen tea is steamed or pan fired right after picking to stop oxidation.\n3",
     "Tea Handbook 4\nBlack tea is fully oxidised before drying, which gives it a darker colour.\n4",
 ]
+
+
+def make_labelled_pdf() -> bytes:
+    """STRUCTURED_PDF_PAGES with page labels, as books number them: the contents page "i", the chapters "1".."3"."""
+    import io
+
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(make_pdf(STRUCTURED_PDF_PAGES, title="Tea Handbook"))))
+    writer.set_page_label(0, 0, style="/r")
+    writer.set_page_label(1, 3, style="/D", start=1)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
 
 
 def make_structured_pdf(outline: bool = False) -> bytes:

@@ -6,6 +6,8 @@ import httpx
 
 from askdocs.index.build import build_index
 from askdocs.index.settings import Settings
+from askdocs.search.answer_cache import AnswerCache, CachedAnswer
+from askdocs.search.models import AskResponse
 
 from .conftest import Server
 from .fixtures import wait_for
@@ -20,9 +22,15 @@ def test_a_repeated_question_is_a_cache_hit_until_a_new_generation(tmp_path):
     build_index([docs], Settings(index=index), progress=False)
     server = Server(index, env={"ASKDOCS_RELOAD_INTERVAL": "0.2"})
     try:
-        first = httpx.post(server.url + "/ask", json=QUESTION, timeout=30).json()
-        again = httpx.post(server.url + "/ask", json=QUESTION, timeout=30).json()
+        first_response = httpx.post(server.url + "/ask", json=QUESTION, timeout=30)
+        again_response = httpx.post(server.url + "/ask", json=QUESTION, timeout=30)
+        # Both bodies are AskResponse's JSON exactly (a hit is sent as bytes kept from the miss), with its headers.
+        for response in (first_response, again_response):
+            assert response.headers["content-type"] == "application/json"
+            assert response.content == AskResponse.model_validate_json(response.content).model_dump_json().encode()
+        first, again = first_response.json(), again_response.json()
         assert not first["cached"] and again["cached"]
+        assert list(first) == list(again) == list(AskResponse.model_fields)
         assert {k: v for k, v in again.items() if k not in ("cached", "took_ms")} == \
             {k: v for k, v in first.items() if k not in ("cached", "took_ms")}
         # Any parameter that shapes the response is part of the key.
@@ -53,3 +61,28 @@ def test_the_cache_can_be_turned_off(tmp_path):
             assert not httpx.post(server.url + "/ask", json=QUESTION, timeout=30).json()["cached"]
     finally:
         server.stop()
+
+
+def test_a_cached_answer_serialises_to_the_bytes_of_the_response():
+    # The HTTP route sends these bytes instead of serialising the response: they must be the response's own JSON
+    # for any took_ms and cached flag, whatever the text holds (quotes, newlines, non-ASCII, an absent context).
+    for context in (None, 'Sources:\n[1] "Ärzte" \\ notes\u2028'):
+        response = AskResponse(question='Who said "hello" in Zürich?\n', mode="bm25", answer=None, no_answer=True,
+                               signals=None, passages=[], took_ms=12.5, context=context)
+        entry = CachedAnswer(response)
+        for took_ms, cached in ((12.5, False), (0.004, True), (1e-05, True)):
+            expected = response.model_copy(update={"took_ms": took_ms, "cached": cached}).model_dump_json()
+            assert entry.body(took_ms, cached) == expected.encode()
+        assert entry.no_answer
+
+
+def test_the_cache_is_bounded_and_counts_a_miss_once():
+    cache = AnswerCache(2)
+    entries = {name: CachedAnswer(AskResponse(question=name, mode="hybrid", answer=None, no_answer=True,
+                                              signals=None, passages=[], took_ms=1.0)) for name in "abc"}
+    assert cache.get("a", count_miss=False) is None and cache.misses == 0  # a look before the full ask
+    assert cache.get("a") is None and cache.misses == 1
+    for name, entry in entries.items():
+        cache.put(name, entry)
+    assert len(cache) == 2 and cache.get("a") is None  # least recently used out first
+    assert cache.get("c") is entries["c"] and cache.hits == 1

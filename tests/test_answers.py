@@ -365,3 +365,97 @@ def test_names_the_no_answer_rule_requires(question, names):
     # A missing name is what refuses an off-corpus question; "RAM" and "passwordless" refused answerable
     # real-documents dev questions whose passage says "in-memory" and "without remote passwords".
     assert name_terms(question) == names
+
+
+# ------------------------------------------------------- the grown dev split: what a question names and no passage has
+RESOURCE_SETTINGS = """Resource consumption
+
+temp_buffers (integer)
+Sets the maximum amount of memory used for temporary buffers within each database session.
+The default is eight megabytes (8MB).
+work_mem (integer)
+Sets the base maximum amount of memory to be used by a query operation before writing to temporary disk files.
+The default is four megabytes (4MB).
+maintenance_work_mem (integer)
+Specifies the maximum amount of memory to be used by maintenance operations, such as VACUUM and CREATE INDEX.
+It defaults to 64 megabytes (64MB).
+autovacuum_work_mem (integer)
+Specifies the maximum amount of memory to be used by each autovacuum worker process.
+"""
+
+PLANNER_SETTINGS = """Planner cost constants
+
+seq_page_cost (floating point)
+Sets the planner's estimate of the cost of a disk page fetch that is part of a series of sequential fetches. The default is 1.0. This value can be overridden for tables and indexes in a particular tablespace.
+random_page_cost (floating point)
+Sets the planner's estimate of the cost of a non-sequentially-fetched disk page. The default is 4.0. This value can be overridden for tables and indexes in a particular tablespace by setting the tablespace parameter of the same name.
+Reducing this value relative to seq_page_cost will cause the system to prefer index scans; raising it will make index scans look relatively more expensive.
+jit_provider (string)
+This variable is the name of the JIT provider library to be used (see the JIT chapter). The default is llvmjit. This parameter can only be set at server start.
+If set to a non-existent library, JIT will not be available, but no error will be raised. This allows JIT support to be installed separately from the main package.
+"""
+
+
+@pytest.fixture(scope="module")
+def settings_engine(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("settings") / "docs"
+    folder.mkdir()
+    (folder / "resource.txt").write_text(RESOURCE_SETTINGS)
+    (folder / "planner.txt").write_text(PLANNER_SETTINGS)
+    build_index([folder], Settings(index=folder.parent / "index"), progress=False)
+    engine = open_index(folder.parent / "index")
+    yield engine
+    engine.close()
+
+
+@pytest.mark.parametrize("question, unseen", [
+    # A setting that does not exist: its parts ("max", "parallel", "vacuum", "memory") are all in the passages, the
+    # passage about the real settings scores as an answer, and only the whole identifier is missing.
+    ("What is the default value of max_parallel_vacuum_memory?", "max_parallel_vacuum_memory"),
+    # A neighbouring product's setting.
+    ("What is the default innodb_buffer_pool_size in MariaDB?", "innodb_buffer_pool_size"),
+    # A neighbouring product: a name this index never uses.
+    ("How much memory does InnoDB use for its buffer pool?", "InnoDB"),
+])
+def test_a_question_naming_what_no_passage_has_is_refused(settings_engine, question, unseen):
+    response = settings_engine.ask(question)
+    assert response.signals.unseen_name == unseen
+    assert response.no_answer, response.signals
+    assert response.passages  # refused as an answer; the passages still come back
+
+
+@pytest.mark.parametrize("question, expected", [
+    ("What is the default maintenance_work_mem?", "64 megabytes (64MB)"),
+    ("How much memory may autovacuum_work_mem use?", "autovacuum worker"),
+])
+def test_a_question_naming_what_a_passage_has_is_answered(settings_engine, question, expected):
+    response = settings_engine.ask(question)
+    assert response.signals.unseen_name is None
+    assert not response.no_answer, response.signals
+    _assert_citations_exact(settings_engine, response)
+
+
+def test_a_sentence_and_the_short_value_after_it_are_one_candidate():
+    text = ("jit_provider (string)\nThis variable is the name of the JIT provider library to be used. "
+            "The default is llvmjit. This parameter can only be set at server start, and see the manual.\n\n"
+            "The library is loaded on first use. See Section 32.4.2.")
+    _, found = units(text, 0, _spans(text))
+    pairs = [text[u.start:u.end] for u in found if u.kind == "sentence-value"]
+    assert pairs == ["This variable is the name of the JIT provider library to be used. The default is llvmjit."]
+    value = next(u for u in found if u.kind == "sentence-value")
+    alone = next(u for u in found if u.kind == "sentence" and u.start == value.start)
+    assert value.core == alone.core  # matched by what restates the question, not by the value's few words
+    assert found.index(value) < found.index(alone)  # a tie shows the value too
+
+
+@pytest.mark.parametrize("question, expected", [
+    # The sentence most like the question restates it; the value is the next sentence (bench/README.md "The
+    # grown dev split"). Before: "Sets the planner's estimate of the cost of a non-sequentially-fetched disk page."
+    ("What does the planner assume as the cost of a non-sequentially-fetched disk page?", "The default is 4.0."),
+    ("What is the name of the JIT provider library the server loads?", "The default is llvmjit."),
+])
+def test_the_value_after_a_restating_sentence_is_in_the_answer(settings_engine, question, expected):
+    response = settings_engine.ask(question)
+    assert not response.no_answer, response.signals
+    assert expected in response.answer.text
+    _assert_citations_exact(settings_engine, response)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import fields, replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -13,7 +15,7 @@ from askdocs.index.chunking import split_sentences
 from askdocs.index.documents import Document
 from askdocs.index.embedder import load_embedder
 from askdocs.index.settings import Settings
-from askdocs.index.store import open_stored_index
+from askdocs.index.store import ChunkTable, open_stored_index
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +34,7 @@ def _check_chunks(text: str, chunks, embedder) -> None:
         assert 0 <= chunk.char_start < chunk.char_end <= len(text)
         piece = text[chunk.char_start : chunk.char_end]
         assert piece == piece.strip(), "chunks start and end on text, not whitespace"
+        assert chunk.text == piece and chunk.sentence_count == len(chunk.sentences)
         assert chunk.line_start == text.count("\n", 0, chunk.char_start) + 1
         assert chunk.line_end == text.count("\n", 0, chunk.char_end - 1) + 1
         # The model must never silently truncate a chunk.
@@ -95,6 +98,23 @@ def test_hard_wrapped_lines_stay_one_sentence():
         "characters, so the newline in the middle is not the end of anything."
     )
     assert len(split_sentences(text)) == 1
+
+
+def test_the_chunk_table_a_question_reads_is_the_stored_chunks(seeds_index):
+    # Two forms of one record: the columns opened into memory and the rows the build wrote must agree, row by row.
+    stored = open_stored_index(seeds_index)
+    try:
+        chunks = stored.all_chunks()
+        assert len(chunks) == stored.n_chunks
+        table = ChunkTable.of(chunks)
+        for column in fields(ChunkTable):
+            assert np.array_equal(getattr(table, column.name), getattr(stored.chunks, column.name)), column.name
+        for row, chunk in enumerate(chunks):
+            assert stored.chunks.chunk(row) == replace(chunk, chunk_id="", n_tokens=0, text="", section=())
+            assert chunk.chunk_id == stored.chunk_ids([row])[0]
+            assert chunk.text == stored.chunk_texts([row])[0] and chunk.sentences == ()
+    finally:
+        stored.close()
 
 
 _text = st.lists(

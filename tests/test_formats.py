@@ -13,7 +13,7 @@ import pytest
 from askdocs.index.build import build_index, load_corpus
 from askdocs.index.documents import SUPPORTED_SUFFIXES, LoadError, load_document
 from askdocs.index.formats.base import MAX_UNZIPPED_BYTES
-from askdocs.index.locators import ROW, SLIDE, Locators, decode_locators
+from askdocs.index.locators import ROW, SLIDE, Locators, decode_locators, encode_locators
 from askdocs.index.settings import Settings
 from askdocs.index.store import open_stored_index
 from askdocs.index.structure import Sections, check_blocks
@@ -140,6 +140,22 @@ def test_email_attachments_become_documents_with_the_mail_as_parent(tmp_path):
     assert "seating.docx (indexed)" in line and "plan.csv (indexed)" in line
     assert "broken.pptx (not indexed: corrupt PowerPoint deck" in line
     assert "tune.mp3 (not indexed: unsupported type .mp3)" in line
+
+
+def test_email_text_attachments_are_documents_the_store_can_write(tmp_path):
+    # A text, Markdown or HTML attachment's loader result once landed in the wrong fields (its format metadata
+    # read as locators), so a mail carrying one could not be stored.
+    notes = ("notes.txt", b"Kettle notes\n\nThe whistle is loud and the handle stays cool.\n")
+    page = ("page.html", b"<html><head><title>Descaling</title></head><body><p>Use citric acid.</p></body></html>")
+    doc = _load(tmp_path, "choir.eml", fx.make_eml((notes, page)))
+    children = {a.doc_id: a for a in doc.attachments}
+    assert set(children) == {"choir.eml/notes.txt", "choir.eml/page.html"}
+    for child in children.values():
+        assert child.locators is None and encode_locators(child.locators) == "{}"
+        assert child.meta["parent"] == "choir.eml"
+        check_blocks(child.text, child.blocks)
+    assert children["choir.eml/notes.txt"].text.startswith("Kettle notes")
+    assert children["choir.eml/page.html"].title == "Descaling"
 
 
 def test_email_attachments_are_indexed_and_kept_by_an_incremental_build(tmp_path):

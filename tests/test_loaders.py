@@ -160,7 +160,8 @@ def test_pages_that_share_one_content_stream_each_get_its_text():
 
     from .fixtures import make_pdf_bomb
 
-    text, _, page_starts, _ = load_pdf(make_pdf_bomb(pages=3, stream_bytes=2_000))
+    loaded = load_pdf(make_pdf_bomb(pages=3, stream_bytes=2_000))
+    text, page_starts = loaded.text, loaded.page_starts
     pages = [text[start:end].strip() for start, end in zip(page_starts, [*page_starts[1:], len(text)])]
     assert len(pages) == 3 and pages[0] and pages[0] == pages[1] == pages[2]
     assert "lorem ipsum dolor sit amet" in pages[2]

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from askdocs.index import ocr
 from askdocs.index.build import build_index
 from askdocs.index.documents import LoadError, load_document
 from askdocs.index.settings import Settings
@@ -134,3 +135,48 @@ def test_without_ocr_a_scanned_page_is_reported_not_silently_empty(tmp_path, wit
     image.write_bytes(make_png(MENU, width=1000, height=500))
     with pytest.raises(LoadError, match=r"install askdocs\[ocr\]"):
         load_document(image, "menu.png", 10**7)
+
+
+@pytest.mark.skipif(not ocr.available(), reason="needs the ocr extra (rapidocr): pip install 'askdocs[ocr]'")
+def test_a_span_on_an_ocr_page_is_boxed_where_ocr_read_it(ocr_index):
+    from PIL import Image
+
+    from askdocs.index.page_render import render_page
+    from askdocs.search import open_index
+
+    index, _, docs = ocr_index
+    engine = open_index(index)
+    try:
+        document = engine.document("mixed.pdf")
+        third = document.page_starts[2]
+        assert document.text[third:].startswith("Brewing")  # page 3 is the scanned one
+        start = document.text.index("Brew oolong", third)
+        end = document.text.index("five times.", start) + len("five times.")
+        found = engine.document("mixed.pdf", start=third - 30, end=end).span_boxes
+        assert [(p.page, p.ocr) for p in found] == [(2, False), (3, True)]
+        scanned = engine.document("mixed.pdf", start=start, end=end).span_boxes
+        assert [(p.page, p.ocr, len(p.boxes)) for p in scanned] == [(3, True, 2)]  # one box per cited line
+        page = scanned[0]
+        assert (page.width, page.height) == pytest.approx((612, 792), abs=1)
+        png = render_page(index, docs / "mixed.pdf", document.sha256, 3, 1000, 10**8)
+        pixels = Image.open(io.BytesIO(png)).convert("L")
+        scale = pixels.width / page.width
+        for x0, y0, x1, y1 in page.boxes:
+            inside = [pixels.getpixel((x, y)) for x in range(int(x0 * scale), int(x1 * scale))
+                      for y in range(int(y0 * scale), int(y1 * scale))]
+            assert sum(1 for v in inside if v < 128) > 0.1 * len(inside)  # on the line's ink, not beside it
+        line_boxes = sorted(page.boxes, key=lambda b: b[1])
+        assert line_boxes[0][3] <= line_boxes[1][1] + 2  # the two lines, one above the other
+    finally:
+        engine.close()
+
+
+def test_ocr_characters_keep_their_boxes_only_where_ocr_spelled_the_line_exactly():
+    placed = [("T", 0.9, [[10, 5], [18, 5], [18, 25], [10, 25]]), ("o", 0.9, [[19, 9], [26, 9], [26, 25], [19, 25]]),
+              ("e", 0.9, [[35, 9], [42, 9], [42, 25], [35, 25]])]
+    assert ocr._char_boxes("To e", placed) == [(10, 5, 18, 25), (19, 9, 26, 25), (26, 9, 26, 25), (35, 9, 42, 25)]
+    assert ocr._char_boxes("Toe!", placed) is None  # OCR's characters do not spell the line: no boxes at all
+    text, boxes = ocr._layout([([[10, 5], [42, 5], [42, 25], [10, 25]], "To  e", placed),
+                               ([[10, 40], [42, 40], [42, 60], [10, 60]], "next", None)])
+    assert text == "To e\nnext" and len(boxes) == len(text)
+    assert boxes[4:] == [None] * 5 and boxes[0] == (10, 5, 18, 25)

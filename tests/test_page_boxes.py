@@ -15,7 +15,11 @@ from askdocs.index.pdf import read_pdf
 from askdocs.index.settings import Settings
 from askdocs.index.store import read_current
 
-from .fixtures import PDF_PAGES, make_pdf, make_placed_words_pdf, make_structured_pdf
+from .fixtures import PDF_PAGES, make_pdf, make_placed_words_pdf, make_rotated_pdf, make_structured_pdf
+
+ROTATIONS = [0, 90, 180, 270]
+ROTATED_PAGES = [f"This page is turned {turn} degrees as it is shown.\nThe keeper of the lighthouse logs the weather."
+                 for turn in ROTATIONS]
 
 FIXTURES = {
     "tea.pdf": lambda: make_pdf(PDF_PAGES, title="Tea from leaf to cup"),
@@ -23,6 +27,7 @@ FIXTURES = {
     "structured-outline.pdf": lambda: make_structured_pdf(outline=True),
     "placed-words.pdf": lambda: make_placed_words_pdf(["Debian keeps every package in its own archive area",
                                                        "and the words here are placed one by one"]),
+    "rotated.pdf": lambda: make_rotated_pdf(ROTATED_PAGES, ROTATIONS),
 }
 
 
@@ -50,7 +55,9 @@ def _chunks(index):
 
 
 def _reference(data: bytes):
-    """Per page: pdfium's own box of every char index, and the page's crop box (the reference)."""
+    """Per page (the reference): pdfium's own box of every char index; each box where pdfium draws it on the
+    rendered page (FPDF_PageToDevice: crop box and /Rotate applied), as x0, y0, x1, y1 in points from the
+    top-left corner; and the rendered page's size in points."""
     import pypdfium2 as pdfium
 
     document = pdfium.PdfDocument(data)
@@ -58,8 +65,25 @@ def _reference(data: bytes):
     for number in range(len(document)):
         page = document[number]
         textpage = page.get_textpage()
-        pages.append(([textpage.get_charbox(i) for i in range(textpage.count_chars())], page.get_cropbox()))
+        boxes = [textpage.get_charbox(i) for i in range(textpage.count_chars())]
+        size = page.get_size()
+        pages.append((boxes, [_drawn(page, size, box) for box in boxes], size))
     return pages
+
+
+def _drawn(page, size, box) -> tuple[float, ...]:
+    import ctypes
+
+    import pypdfium2.raw as raw
+
+    fine = 10_000  # device units per point: FPDF_PageToDevice answers in whole device pixels
+    corners = []
+    for x, y in ((box[0], box[1]), (box[2], box[3])):
+        dx, dy = ctypes.c_int(), ctypes.c_int()
+        assert raw.FPDF_PageToDevice(page.raw, 0, 0, round(size[0] * fine), round(size[1] * fine), 0, x, y, dx, dy)
+        corners.append((dx.value / fine, dy.value / fine))
+    (ax, ay), (bx, by) = corners
+    return min(ax, bx), min(ay, by), max(ax, bx), max(ay, by)
 
 
 def test_every_chunk_highlights_exactly_its_characters(built):
@@ -93,13 +117,13 @@ def test_every_chunk_highlights_exactly_its_characters(built):
         assert [h["page"] - 1 for h in highlight if h["boxes"]] == sorted(inked), doc_id
         for entry in highlight:
             page = entry["page"] - 1
-            char_boxes, (left, bottom, right, top) = reference[page]
-            assert (entry["width"], entry["height"]) == (right - left, top - bottom)
+            char_boxes, drawn, size = reference[page]
+            assert (entry["width"], entry["height"]) == pytest.approx(size)
             rects = entry["boxes"]
             for char, box in enumerate(char_boxes):
                 if not _inked(box):
                     continue
-                x0, y0, x1, y1 = box[0] - left, top - box[3], box[2] - left, top - box[1]
+                x0, y0, x1, y1 = drawn[char]
                 inside = [r for r in rects if r[0] - 1e-3 <= x0 and x1 <= r[2] + 1e-3 and r[1] - 1e-3 <= y0
                           and y1 <= r[3] + 1e-3]
                 centre = ((x0 + x1) / 2, (y0 + y1) / 2)
@@ -109,8 +133,7 @@ def test_every_chunk_highlights_exactly_its_characters(built):
                 else:
                     assert not covered, (doc_id, page, char, rects)  # and no other character is
             for rect in rects:  # each rectangle is tight: its edges are edges of cited characters
-                mine = [(b[0] - left, top - b[3], b[2] - left, top - b[1]) for c, b in enumerate(char_boxes)
-                        if c in wanted.get(page, ()) and _inked(b)]
+                mine = [drawn[c] for c, b in enumerate(char_boxes) if c in wanted.get(page, ()) and _inked(b)]
                 contained = [m for m in mine if rect[0] - 1e-3 <= m[0] and m[2] <= rect[2] + 1e-3
                              and rect[1] - 1e-3 <= m[1] and m[3] <= rect[3] + 1e-3]
                 assert contained
@@ -220,3 +243,48 @@ def test_boxes_of_a_pdf_no_generation_holds_are_removed(tmp_path):
     held = {p.stem for p in (settings.index / page_boxes.FOLDER).glob("*.npz")}
     # The live generation and the one before it are kept on disk; the first version is in neither.
     assert held == {shas[1], shas[2]}
+
+
+def test_only_the_page_asked_is_rendered_and_a_huge_page_is_scaled_to_the_pixel_bound(tmp_path):
+    import hashlib
+    import math
+
+    from PIL import Image
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import RectangleObject
+
+    from askdocs.index.page_render import FOLDER, MAX_PIXELS, render_page
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(make_pdf([f"Page {n} of the long manual." for n in
+                                                                   range(1, 501)]))))
+    writer.pages[436].mediabox = RectangleObject([0, 0, 612, 20_000])  # a poster-length page
+    out = io.BytesIO()
+    writer.write(out)
+    source = tmp_path / "manual.pdf"
+    source.write_bytes(out.getvalue())
+    sha256 = hashlib.sha256(out.getvalue()).hexdigest()
+    poster = Image.open(io.BytesIO(render_page(tmp_path, source, sha256, 437, 2000, 10**8)))
+    assert poster.width * poster.height <= MAX_PIXELS
+    assert poster.height / poster.width == pytest.approx(20_000 / 612, rel=0.01)
+    plain = Image.open(io.BytesIO(render_page(tmp_path, source, sha256, 3, 2000, 10**8)))
+    assert plain.size == (2000, math.ceil(2000 * 792 / 612))
+    # A 500-page PDF: the two pages asked for were rendered, no other.
+    assert sorted(p.name for p in (tmp_path / FOLDER).glob("*.png")) == [f"{sha256}-3-2000.png",
+                                                                      f"{sha256}-437-2000.png"]
+
+
+def test_an_ocr_page_where_ocr_placed_no_character_is_listed_saying_so_not_left_out():
+    nan = np.nan
+    # Page 1 has a text layer; page 2 was read by OCR, which placed its first word and not its second line.
+    boxes = np.array([[72, 700, 80, 710], [80, 700, 88, 710], [nan] * 4, [nan] * 4,
+                      [72, 600, 80, 610], [80, 600, 88, 610], [nan] * 4, [nan] * 4, [nan] * 4], dtype=np.float32)
+    geometry = np.array([[0, 0, 612, 792, 0], [0, 0, 612, 792, 0]], dtype=np.float64)
+    pages = page_boxes.PageBoxes((0, 4), boxes, geometry, np.array([False, True]))
+    assert page_boxes.decode(pages.encode()).span(0, 9) == pages.span(0, 9)
+    assert [(p["page"], p["ocr"], len(p["boxes"])) for p in pages.span(0, 9)] == [(1, False, 1), (2, True, 1)]
+    unplaced = pages.span(7, 9)
+    assert unplaced == [{"page": 2, "width": 612, "height": 792, "boxes": [], "ocr": True}]
+    # A file written before OCR pages were marked reads as one without OCR pages.
+    old = io.BytesIO()
+    np.savez_compressed(old, boxes=boxes, geometry=geometry, page_starts=np.array([0, 4]))
+    assert page_boxes.decode(old.getvalue()).span(7, 9) == []

@@ -10,7 +10,9 @@ import pytest
 from askdocs.index.documents import PAGE_SEPARATOR, LoadError, load_document
 from askdocs.index.pdf import read_pdf
 
-from .fixtures import PDF_PAGES, make_pdf, make_pdf_bomb, make_placed_words_pdf, make_structured_pdf
+from .fixtures import (
+    PDF_PAGES, make_labelled_pdf, make_pdf, make_pdf_bomb, make_placed_words_pdf, make_structured_pdf,
+)
 
 FIXTURES = {
     "tea.pdf": lambda: make_pdf(PDF_PAGES, title="Tea from leaf to cup"),
@@ -119,21 +121,8 @@ def test_an_encrypted_pdf_with_an_empty_user_password_is_read(tmp_path):
     assert "Black tea is fully oxidised before drying." in doc.text and len(doc.page_starts) == 2
 
 
-def _labelled() -> bytes:
-    from pypdf import PdfReader, PdfWriter
-
-    from .fixtures import STRUCTURED_PDF_PAGES
-
-    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(make_pdf(STRUCTURED_PDF_PAGES, title="Tea Handbook"))))
-    writer.set_page_label(0, 0, style="/r")  # the contents page: "i"
-    writer.set_page_label(1, 3, style="/D", start=1)  # the chapters: "1", "2", "3"
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
-
-
 def test_page_labels_are_kept_per_page():
-    doc = load_document_bytes(_labelled())
+    doc = load_document_bytes(make_labelled_pdf())
     assert doc.page_labels == ("i", "1", "2", "3")
     assert doc.page_label_at(doc.text.index("Black tea")) == "3"
     assert doc.page_at(doc.text.index("Black tea")) == 4
@@ -149,7 +138,7 @@ def test_citations_carry_the_page_label(tmp_path):
 
     docs = tmp_path / "docs"
     docs.mkdir()
-    (docs / "handbook.pdf").write_bytes(_labelled())
+    (docs / "handbook.pdf").write_bytes(make_labelled_pdf())
     (docs / "tea.pdf").write_bytes(make_pdf(PDF_PAGES, title="Tea"))
     build_index([docs], Settings(index=tmp_path / "index"), progress=False)
     engine = open_index(tmp_path / "index")

@@ -9,8 +9,9 @@ import pytest
 from askdocs.index import store
 from askdocs.index.errors import IndexCorrupt
 from askdocs.index.lexical import build_bm25
-from askdocs.index.store import CarriedRows, ChunkRow, DocumentRow, generation_dir, open_stored_index, \
-    write_generation, CHUNKS_DB
+from askdocs.index.chunking import Chunk
+from askdocs.index.store import CarriedRows, DocumentRow, generation_dir, open_stored_index, write_generation, \
+    CHUNKS_DB
 from askdocs.index.vectors.faiss_store import FaissWriter
 
 DIMENSION = 4
@@ -20,8 +21,9 @@ def _document(doc_id: str, text: str, source: str, mtime: float, meta: dict) -> 
     return DocumentRow(doc_id, doc_id.title(), source, "text", "0" * 64, len(text), mtime, (), meta, text)
 
 
-def _chunk(doc_id: str, doc_row: int, text: str, sentence_first: int) -> ChunkRow:
-    return ChunkRow(f"{doc_id}#0", doc_row, 0, 0, len(text), 1, 1, None, 5, sentence_first, 1, text, ("Top",))
+def _chunk(doc_id: str, doc_row: int, text: str, sentence_first: int) -> Chunk:
+    return Chunk(0, 0, len(text), 1, 1, None, 1, doc_row=doc_row, sentence_first=sentence_first,
+                 chunk_id=f"{doc_id}#0", n_tokens=5, text=text, section=("Top",))
 
 
 def _write(index, documents, chunks, carried=None):

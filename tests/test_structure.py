@@ -246,6 +246,51 @@ def test_citations_carry_the_section(structured_index):
         engine.close()
 
 
+@pytest.fixture(scope="module")
+def structured_server(structured_index):
+    from .conftest import Server
+
+    running = Server(structured_index)
+    yield running
+    running.stop()
+
+
+def test_the_document_api_gives_a_spans_section_as_its_citation_carries_it(structured_server):
+    questions = ["Which option deletes the contents of the environment directory?", "What does the barn owl hunt?"]
+    with structured_server.client() as client:
+        citations = []
+        for question in questions:
+            answered = client.post("/ask", json={"question": question, "top_k": 5}).json()
+            citations += [answered["answer"]["citation"]] + [p["citation"] for p in answered["passages"]]
+        nested = [c for c in citations if len(c["section"]) >= 2]
+        assert {c["doc_id"] for c in nested} >= {"venv.html", "owls.md"}
+        for citation in citations:
+            found = client.get(f"/documents/{citation['doc_id']}",
+                               params={"start": citation["char_start"], "end": citation["char_end"]})
+            assert found.status_code == 200, found.text
+            assert found.json()["section"] == citation["section"], citation
+        assert client.get("/documents/owls.md").json()["section"] is None  # no span asked for
+
+
+@pytest.mark.parametrize("params, wrong", [
+    ({"start": 0, "end": 10**6}, "end"), ({"start": 5, "end": 4}, "end"), ({"start": -1, "end": 4}, "start"),
+    ({"start": "one", "end": 4}, "start"), ({"start": 4}, "end"), ({"end": 4}, "start"),
+])
+def test_a_span_the_document_does_not_have_is_a_clear_422(structured_server, params, wrong):
+    with structured_server.client() as client:
+        refused = client.get("/documents/owls.md", params=params)
+        assert refused.status_code == 422, refused.text
+        body = refused.json()
+        assert body["detail"][0]["loc"] == ["query", wrong] and body["message"]
+        if params.get("end") == 10**6:
+            length = len(client.get("/documents/owls.md").json()["text"])
+            assert body["message"] == f"end 1000000 is past the end of the document ({length} characters)"
+        # Offsets of another version are that version's: checked against it (search.versions), not refused.
+        if "start" in params and "end" in params and params["start"] == 0:
+            other = client.get("/documents/owls.md", params={**params, "sha256": "0" * 64})
+            assert other.status_code == 200 and other.json()["cited"]["status"] == "changed"
+
+
 def _downgrade_to_pre_structure(index: Path) -> None:
     """Make the live generation look like one built before structure was kept (and keep it checksummed)."""
     generation = index / "generations" / (index / "CURRENT").read_text().strip()

@@ -12,7 +12,7 @@ from .conftest import Server
 from .fixtures import wait_for
 
 LEAD = "The project lead of Project Falcon is Maria Lopez."
-FALCON = f"Project Falcon\n\nProject Falcon builds a weather balloon.\n\n{LEAD}\n"
+FALCON = f"Project Falcon\n==============\n\nProject Falcon builds a weather balloon.\n\n{LEAD}\n"
 QUESTION = {"question": "Who is the project lead of Project Falcon?", "top_k": 3}
 
 
@@ -59,12 +59,15 @@ def test_a_citation_names_its_version_and_finds_its_text_after_the_document_chan
         assert moved["cited"]["status"] == "moved"
         assert moved["text"][moved["cited"]["char_start"]:moved["cited"]["char_end"]] == LEAD
         assert moved["cited"]["char_start"] > citation["char_start"]
+        # The section of where the cited text is now, as a citation of it would carry it.
+        assert moved["section"] == unchanged["section"] == citation["section"] == ["Project Falcon"]
 
         # The cited sentence removed, and the generation the citation came from pruned: with the quote a
         # client kept it is "gone"; without it, the server can only say the document changed.
         _republish(server, docs, index, FALCON.replace(LEAD, "The lead is yet to be named."))
         assert _cited(server, citation, quote=LEAD)["cited"]["status"] == "gone"
         assert _cited(server, citation)["cited"]["status"] == "changed"
+        assert _cited(server, citation)["section"] is None  # where the cited text is now is not known
         twice = _cited(server, citation, quote="Project Falcon")
         assert twice["cited"]["status"] == "gone" and "more than once" in twice["cited"]["message"]
 

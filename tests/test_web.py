@@ -9,11 +9,15 @@ import httpx
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
+from askdocs.index import ocr
 from askdocs.index.build import build_index
 from askdocs.index.settings import Settings
 
 from .conftest import SEED_QUESTION, Server
-from .fixtures import STRUCTURED_HTML, make_pdf
+from .fixtures import (
+    SCANNED_PAGES, STRUCTURED_HTML, make_labelled_pdf, make_pdf, make_rotated_pdf, make_scanned_pdf,
+)
+from .format_fixtures import make_pptx
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Playwright's own browser download fails on these machines; Debian's chromium is driven instead.
@@ -353,6 +357,15 @@ def test_the_view_shows_headings_and_the_cited_section_and_numbers_fit_a_phone(s
     assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
 
 
+def test_a_link_past_the_end_of_the_document_shows_it_unmarked_with_the_servers_reason(structured_server, page):
+    text = httpx.get(f"{structured_server.url}/documents/garden/beekeeping.md", timeout=30).json()["text"]
+    page.goto(f"{structured_server.url}/view/garden/beekeeping.md?start=10&end={len(text) + 5}")
+    page.wait_for_selector(".line")
+    assert page.inner_text("h1") == "Beekeeping journal"
+    assert f"past the end of the document ({len(text)} characters)" in page.inner_text("#error")
+    assert page.locator("#document mark").count() == 0 and page.inner_text("#cited-where") == ""
+
+
 def test_a_spreadsheet_citation_names_its_rows(structured_server, page):
     text = httpx.get(f"{structured_server.url}/documents/garden/hives.csv", timeout=30).json()["text"]
     start = text.index("Hive: Birch")
@@ -452,6 +465,21 @@ def test_cited_pages_zoom_with_their_boxes_still_on_the_characters(astral_server
     assert page.get_attribute("button.zoom", "aria-pressed") == "true"
 
 
+def test_cited_pdf_pages_fit_a_phone_one_above_the_other_boxed_on_their_text(astral_server, page):
+    document = httpx.get(f"{astral_server.url}/documents/still.pdf", timeout=30).json()
+    start = document["text"].index("The copper still")
+    end = document["text"].index("nine wagons.") + len("nine wagons.")
+    page.set_viewport_size({"width": 390, "height": 800})
+    page.goto(f"{astral_server.url}/view/still.pdf?start={start}&end={end}")
+    page.wait_for_function("() => [...document.querySelectorAll('.page-image img')].filter(i => i.complete"
+                           " && i.naturalWidth > 0).length === 2")
+    assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    first, second = (page.locator(f".page-image[data-page='{n}']").bounding_box() for n in (1, 2))
+    assert second["y"] >= first["y"] + first["height"] and first["width"] <= 390
+    for number in ("1", "2"):
+        assert all(dark > 10 for dark in ink_under_boxes(page.locator(f".page-image[data-page='{number}']")))
+
+
 def ink_under_boxes(figure) -> list[int]:
     """Per drawn box of one rendered page, how many of the pixels under it are dark (text, not margin)."""
     from io import BytesIO
@@ -483,6 +511,84 @@ def test_an_answer_that_crosses_a_page_break_opens_both_pages_boxed_on_its_text(
         assert figure.locator(".page-box").count() == len(want["boxes"]) >= 1
         assert all(dark > 10 for dark in ink_under_boxes(figure)), number
     assert marked_in_view(page) == answer["text"]
+
+
+ROTATIONS = [0, 90, 180, 270]
+
+
+@pytest.fixture(scope="module")
+def pages_server(tmp_path_factory):
+    """A PDF whose pages carry each /Rotate, one with page labels, a slide deck, and (with the OCR extra) a
+    scanned PDF."""
+    folder = tmp_path_factory.mktemp("web-pages") / "docs"
+    folder.mkdir()
+    (folder / "handbook.pdf").write_bytes(make_labelled_pdf())
+    (folder / "volcano.pptx").write_bytes(make_pptx())
+    pages = [f"Turned {turn} degrees: the harbour master logs every ship.\nTides are posted at the quay."
+             for turn in ROTATIONS]
+    (folder / "turned.pdf").write_bytes(make_rotated_pdf(pages, ROTATIONS))
+    if ocr.available():
+        (folder / "scanned.pdf").write_bytes(make_scanned_pdf(SCANNED_PAGES))
+    index = folder.parent / "index"
+    build_index([folder], Settings(index=index), progress=False)
+    server = Server(index)
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("turn", ROTATIONS)
+def test_a_rotated_page_is_shown_turned_with_its_boxes_on_the_cited_ink(pages_server, page, turn):
+    document = httpx.get(f"{pages_server.url}/documents/turned.pdf", timeout=30).json()
+    number = ROTATIONS.index(turn) + 1
+    # The page's whole text: pdfium reads a turned page's lines in its own order.
+    start, *after = (document["page_starts"] + [len(document["text"])])[number - 1:number + 1]
+    end = start + len(document["text"][start:after[0]].rstrip())
+    assert f"Turned {turn} degrees" in document["text"][start:end]
+    page.goto(f"{pages_server.url}/view/turned.pdf?start={start}&end={end}")
+    page.wait_for_function("() => { const i = document.querySelector('.page-image img');"
+                           " return i && i.complete && i.naturalWidth > 0; }")
+    figure = page.locator(f".page-image[data-page='{number}']")
+    size = figure.locator("img").evaluate("i => [i.naturalWidth, i.naturalHeight]")
+    assert (size[0] > size[1]) == (turn in (90, 270))  # rendered turned, as a viewer shows it
+    ink = ink_under_boxes(figure)
+    assert len(ink) == 2 and all(dark > 10 for dark in ink), ink  # both cited lines, each on its text
+
+
+@pytest.mark.skipif(not ocr.available(), reason="needs the ocr extra (rapidocr): pip install 'askdocs[ocr]'")
+def test_a_scanned_page_is_shown_with_the_cited_text_boxed_where_ocr_read_it(pages_server, page):
+    text = document_text(pages_server, "scanned.pdf")
+    start = text.index("Brew oolong")
+    end = text.index("five times.", start) + len("five times.")
+    page.goto(f"{pages_server.url}/view/scanned.pdf?start={start}&end={end}")
+    page.wait_for_function("() => { const i = document.querySelector('.page-image img');"
+                           " return i && i.complete && i.naturalWidth > 0; }")
+    assert page.eval_on_selector_all(".page-image", "fs => fs.map(f => f.dataset.page)") == ["2"]
+    assert page.inner_text(".page-image figcaption") == "Page 2 · text recognised by OCR: highlighted where OCR read it"
+    ink = ink_under_boxes(page.locator(".page-image").first)
+    assert len(ink) == 2 and all(dark > 10 for dark in ink), ink
+    assert marked_in_view(page) == text[start:end]
+
+
+def test_a_pdf_page_is_named_by_the_number_it_prints(pages_server, page):
+    text = document_text(pages_server, "handbook.pdf")
+    start = text.index("Green tea is steamed")
+    page.goto(f"{pages_server.url}/view/handbook.pdf?start={start}&end={start + 30}")
+    page.wait_for_selector(".page-image[data-page='3'] .page-box")
+    assert " · page 2 (PDF page 3) · " in page.inner_text("#cited-where")
+    assert page.inner_text(".page-image figcaption") == "Page 2 (PDF page 3)"
+    assert page.eval_on_selector_all(".page-break", "hs => hs.map(h => h.textContent)") == [
+        "Page i (PDF page 1)", "Page 1 (PDF page 2)", "Page 2 (PDF page 3)", "Page 3 (PDF page 4)"]
+
+
+def test_a_slide_deck_citation_names_its_slide(pages_server, page):
+    text = document_text(pages_server, "volcano.pptx")
+    start = text.index("Sensors on the north flank")
+    page.goto(f"{pages_server.url}/view/volcano.pptx?start={start}&end={start + 20}")
+    page.wait_for_selector("mark#cited")
+    assert " · slide 2 · " in page.inner_text("#cited-where")
+    assert page.eval_on_selector_all(".page-break", "hs => hs.map(h => h.textContent)") == [
+        "Slide 1", "Slide 2", "Slide 3"]
+    assert page.locator(".page-image").count() == 0  # rendered pages are for PDFs only
 
 
 def test_a_pdf_that_no_longer_renders_keeps_its_text_view_with_a_note(astral_server, page):

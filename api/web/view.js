@@ -1,6 +1,6 @@
 // The document view: /view/{doc_id}?start=&end= shows the stored text with line numbers (and PDF pages)
 // and the cited characters text[start:end] marked and scrolled into view, so a claim can be checked in context.
-import { api, apiImage, documentUrl, el, linesLabel, pageName, plural, rowsName, showStats, toUtf16 } from "./common.js";
+import { ApiError, api, apiImage, documentUrl, el, linesLabel, pageName, plural, rowsName, showStats, toUtf16 } from "./common.js";
 
 const params = new URLSearchParams(location.search);
 const docPath = location.pathname.replace(/^\/view\//, "");
@@ -24,12 +24,6 @@ function requestedSpan() {
   const end = Number.parseInt(params.get("end"), 10);
   if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end < start) return null;
   return { start, end };
-}
-
-function codePointLength(text) {
-  let count = 0;
-  for (const _ of text) count += 1;
-  return count;
 }
 
 // Index of the last line starting at or before `unit` (lineStarts is sorted, UTF-16 units).
@@ -59,10 +53,6 @@ function render(doc, span) {
   }
   document.getElementById("source").textContent = `${doc.source} · ${doc.kind} · ${plural(lines.length, "line")}`;
 
-  if (span && span.end > codePointLength(text)) {
-    errorBox.textContent = "The cited characters lie beyond the end of this document: it has changed since the citation was made.";
-    span = null;
-  }
   const pageStarts = doc.page_starts || [];
   const [start, end, ...pageUnits] = toUtf16(text, [span ? span.start : 0, span ? span.end : 0, ...pageStarts]);
 
@@ -124,7 +114,7 @@ function render(doc, span) {
     const lineEnd = lineAt(lineStarts, Math.max(start, end - 1)) + 1;
     const number = pageStarts.filter((p) => p <= span.start).length || 1;
     const page = pageStarts.length ? ` · ${pageName(number, (doc.page_labels || [])[number - 1])}` : "";
-    const section = sectionPath(text, headings, headingUnits, start);
+    const section = doc.section || []; // the server's answer: the same path a citation's `section` carries
     where.replaceChildren(
       "Cited: ",
       el("a", { href: "#cited" }, linesLabel(lineStart, lineEnd)),
@@ -138,17 +128,6 @@ function render(doc, span) {
   } else {
     where.textContent = "";
   }
-}
-
-// The headings above a UTF-16 position, outermost first: the same path a citation's `section` carries.
-function sectionPath(text, headings, headingUnits, unit) {
-  const stack = [];
-  headings.forEach((heading, i) => {
-    if (headingUnits[2 * i] > unit) return;
-    while (stack.length && stack[stack.length - 1].level >= heading.level) stack.pop();
-    stack.push({ level: heading.level, title: text.slice(headingUnits[2 * i], headingUnits[2 * i + 1]).split(/\s+/).filter(Boolean).join(" ") });
-  });
-  return stack.map((entry) => entry.title);
 }
 
 // " · slide 3" or " · sheet Sheet1, rows 4–6" for a span in a deck or a spreadsheet (code-point offsets), else "".
@@ -199,15 +178,19 @@ async function showPages(docId, doc, span) {
   if (!spanBoxes && span && doc.cited && doc.cited.status === "moved") {
     spanBoxes = (await api(documentUrl(docId) + `?start=${span.start}&end=${span.end}`)).span_boxes;
   }
-  const pages = (spanBoxes || []).filter((page) => page.boxes.length && page.width);
+  // A page read by OCR is shown even without boxes (OCR did not place those characters), saying so.
+  const pages = (spanBoxes || []).filter((page) => (page.boxes.length || page.ocr) && page.width);
   const section = document.getElementById("pages");
   if (!pages.length) return;
   const width = Math.min(MAX_PAGE_WIDTH, Math.round(Math.min(section.clientWidth || 800, 1000) * (window.devicePixelRatio || 1)));
   const figures = pages.map((page) => {
     const name = pageName(page.page, (doc.page_labels || [])[page.page - 1]);
     const frame = el("div", { class: "page-frame" });
+    const caption = name[0].toUpperCase() + name.slice(1);
     const figure = el("figure", { class: "page-image", tabindex: "-1", "data-page": String(page.page) },
-      frame, el("figcaption", {}, name[0].toUpperCase() + name.slice(1)));
+      frame, el("figcaption", {}, caption,
+        page.ocr && !page.boxes.length ? el("span", { class: "ocr-note" }, " · text recognised by OCR: no highlight on the image")
+          : page.ocr ? el("span", { class: "ocr-note" }, " · text recognised by OCR: highlighted where OCR read it") : null));
     // Boxes in percent of the page: they stay on their characters at any displayed size (zoom, phone width).
     for (const [x0, y0, x1, y1] of page.boxes) {
       const box = el("div", { class: "page-box" });
@@ -217,7 +200,7 @@ async function showPages(docId, doc, span) {
       box.style.height = `${(100 * (y1 - y0)) / page.height}%`;
       frame.append(box);
     }
-    const image = el("img", { alt: `${name} of ${doc.title}, the cited text highlighted` });
+    const image = el("img", { alt: `${name} of ${doc.title}` + (page.boxes.length ? ", the cited text highlighted" : "") });
     frame.prepend(image);
     image.dataset.page = String(page.page);
     loadPage(image, docId, page.page, width, figure, frame);
@@ -276,6 +259,19 @@ function citedSpan(doc, span) {
   return cited.status === "moved" ? { start: cited.char_start, end: cited.char_end } : null;
 }
 
+// The document with the span's section (and boxes); offsets it does not have (a link cut or made for another
+// version) are refused by the server: the document is still shown, unmarked, with the server's reason.
+async function fetchDocument(docId, span) {
+  try {
+    return await api(documentUrl(docId) + versionQuery(span));
+  } catch (failure) {
+    if (!span || !(failure instanceof ApiError) || failure.status !== 422) throw failure;
+    errorBox.textContent = `The cited characters are not in this document (${failure.message}): ` +
+      "it has changed since the citation was made, or the link was cut.";
+    return { ...(await api(documentUrl(docId) + versionQuery(null))), span_refused: true };
+  }
+}
+
 async function main() {
   backLink();
   showStats(document.getElementById("stats"));
@@ -291,8 +287,8 @@ async function main() {
   }
   try {
     const span = requestedSpan();
-    const doc = await api(documentUrl(docId) + versionQuery(span));
-    const cited = citedSpan(doc, span);
+    const doc = await fetchDocument(docId, span);
+    const cited = doc.span_refused ? null : citedSpan(doc, span);
     render(doc, cited);
     if (doc.kind === "pdf" && cited) await showPages(docId, doc, cited);
   } catch (failure) {

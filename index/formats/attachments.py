@@ -11,29 +11,31 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..structure import check_blocks
-from .base import Attachment, too_much_text
+from ..reading import Attachment, Document
+from .base import too_much_text
 
 PARENT = "parent"
 _INHERITED = ("from", "to", "cc", "date")
 
 
-def attachment_documents(mail, attachments: tuple[Attachment, ...], max_chars: int) -> tuple:
-    """``mail`` (an index.documents.Document) with its attachments as Documents; a blank one is left out."""
-    from ..reading import Document
-
+def attachment_documents(mail: Document, attachments: tuple[Attachment, ...], max_chars: int) -> tuple[Document, ...]:
+    """The attachments of ``mail`` as Documents; a blank one is left out."""
     found = []
     for attachment in attachments:
-        text, title, page_starts, blocks, locators = attachment.extracted[:5]
-        check_blocks(text, blocks)
+        extracted = attachment.extracted
+        text, title = extracted.text, extracted.title
+        check_blocks(text, extracted.blocks)
         if len(text) > max_chars:
             raise too_much_text(max_chars)
         if not text.strip():
             continue
-        meta = {PARENT: mail.doc_id, **{k: mail.meta[k] for k in _INHERITED if k in mail.meta}}
+        # What the loader found in the attachment's bytes (an encoding) first, as in a file's meta.
+        meta = {**extracted.meta, PARENT: mail.doc_id, **{k: mail.meta[k] for k in _INHERITED if k in mail.meta}}
         found.append(Document(
             doc_id=f"{mail.doc_id}/{attachment.name}", title=title or attachment.name, source=mail.source,
             sha256=attachment.sha256, text=text, kind=attachment.kind, size=attachment.size, mtime=mail.mtime,
-            page_starts=tuple(page_starts), meta=meta, blocks=tuple(blocks), locators=locators,
+            page_starts=tuple(extracted.page_starts), meta=meta, blocks=tuple(extracted.blocks),
+            locators=extracted.locators,
         ))
     return tuple(found)
 

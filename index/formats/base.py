@@ -1,14 +1,15 @@
-"""What every format loader shares: its result, the stored-text builder, zip checks and text limits."""
+"""What every format loader shares: the stored-text builder, zip checks and text limits (its result is
+``index.reading.Extracted``, the one every loader returns)."""
 
 from __future__ import annotations
 
 import io
 import zipfile
 from collections.abc import Sequence
-from typing import NamedTuple
 
 from ..extract import TextBuilder
 from ..locators import Locators
+from ..reading import Extracted, LoadError, decode_text_format
 from ..structure import Block
 
 # Office files and EPUBs are zip archives: their parts are inflated in memory before any text exists, so the
@@ -22,29 +23,7 @@ _RATIO_FROM_BYTES = 8 * 1024 * 1024
 MAX_ZIP_MEMBERS = 20_000
 
 
-class Extracted(NamedTuple):
-    """A loader's result: ``index.documents.Loaded`` (the first four fields) plus its locators."""
-
-    text: str
-    title: str
-    page_starts: tuple[int, ...]
-    blocks: list[Block]
-    locators: Locators | None = None
-    # E-mail: the attachments that were read, each to become a document of its own.
-    attachments: tuple[Attachment, ...] = ()
-
-
-class Attachment(NamedTuple):
-    name: str  # unique within its message
-    kind: str  # a key of index.documents.SUPPORTED_SUFFIXES' values
-    sha256: str
-    size: int
-    extracted: Extracted
-
-
 def load_error(reason: str) -> Exception:
-    from ..reading import LoadError
-
     return LoadError(reason)
 
 
@@ -74,8 +53,6 @@ def checked_zip(data: bytes, what: str) -> zipfile.ZipFile:
 
 def decode_text(data: bytes) -> str:
     """Text formats (CSV, reStructuredText) decode as ``.txt`` files do (index.decoding: BOMs, legacy code pages)."""
-    from ..reading import decode_text_format
-
     return decode_text_format(data)[0]
 
 
@@ -107,4 +84,4 @@ class Builder(TextBuilder):
         first_heading = next((text[b.start:b.end] for b in self.blocks if b.kind == "heading"), "")
         first_block = next((text[b.start:b.end] for b in self.blocks if b.kind != "furniture"), "")
         title = " ".join((title.strip() or first_heading or first_block).split())[:200]
-        return Extracted(text, title, (), list(self.blocks), locators)
+        return Extracted(text, title, blocks=tuple(self.blocks), locators=locators)

@@ -11,7 +11,8 @@ import posixpath
 import warnings
 
 from ..extract import html_structure
-from .base import Builder, Extracted, checked_zip, load_error
+from ..reading import Extracted
+from .base import Builder, checked_zip, load_error
 
 
 def load_epub(data: bytes, max_chars: int) -> Extracted:

@@ -18,10 +18,12 @@ import email.policy
 import email.utils
 import hashlib
 import posixpath
+from dataclasses import replace
 
 from ..extract import html_structure, text_structure
 from ..metadata import EMAIL_HEADERS
-from .base import Attachment, Builder, Extracted, load_error
+from ..reading import Attachment, Extracted, LoadError
+from .base import Builder, load_error
 
 
 def load_email(data: bytes, max_chars: int) -> Extracted:
@@ -58,13 +60,12 @@ def load_email(data: bytes, max_chars: int) -> Extracted:
     attachments, outcomes = _attachments(message, max_chars)
     if outcomes:
         out.add("furniture", "Attachments: " + "; ".join(outcomes))
-    return out.extracted(subject)._replace(attachments=tuple(attachments))
+    return replace(out.extracted(subject), attachments=tuple(attachments))
 
 
 def _attachments(message, max_chars: int) -> tuple[list[Attachment], list[str]]:
     """The attachments read, and for every attachment a line saying what became of it."""
     from ..documents import SUPPORTED_SUFFIXES
-    from ..reading import LoadError
 
     read: list[Attachment] = []
     outcomes: list[str] = []
@@ -105,9 +106,9 @@ def _read_attachment(kind: str, data: bytes, max_chars: int) -> Extracted:
     from .registry import load_format
 
     if kind == "pdf":
-        return Extracted(*load_pdf(data, MAX_PDF_PAGES, max_chars))
+        return load_pdf(data, MAX_PDF_PAGES, max_chars)
     if kind in LOADERS:
-        return Extracted(*LOADERS[kind](data))
+        return LOADERS[kind](data)
     return load_format(kind, data, max_chars)
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 
-from .base import Builder, Extracted, decode_text, load_error
+from ..reading import Extracted
+from .base import Builder, decode_text, load_error
 
 _DOCUTILS_SETTINGS = {
     "report_level": 5,  # no system messages in the output or on stderr: a malformed table stays its text
@@ -102,4 +103,4 @@ def load_rtf(data: bytes, max_chars: int) -> Extracted:
     title = _RTF_ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), found.group(1)).decode("cp1252", "replace") \
         if found else ""
     first = next((text[b.start:b.end] for b in blocks), "")
-    return Extracted(text, " ".join((title or first).split())[:200], (), blocks)
+    return Extracted(text, " ".join((title or first).split())[:200], blocks=blocks)

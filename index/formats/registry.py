@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from .base import Extracted
+    from ..reading import Extracted
 
 
 class FormatLoader(Protocol):

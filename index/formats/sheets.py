@@ -14,7 +14,8 @@ import io
 from collections.abc import Iterable, Iterator
 
 from ..locators import ROW, Locators
-from .base import Builder, Extracted, checked_zip, decode_text, load_error
+from ..reading import Extracted
+from .base import Builder, checked_zip, decode_text, load_error
 
 # Rows read per workbook, empty ones included: more than Excel's 1,048,576 per sheet is not a spreadsheet
 # Excel wrote, and each row read costs time even when it is empty.

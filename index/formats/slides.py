@@ -9,7 +9,8 @@ from __future__ import annotations
 import io
 
 from ..locators import SLIDE, Locators
-from .base import Builder, Extracted, checked_zip, load_error
+from ..reading import Extracted
+from .base import Builder, checked_zip, load_error
 
 
 def load_pptx(data: bytes, max_chars: int) -> Extracted:

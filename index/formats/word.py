@@ -9,7 +9,8 @@ from __future__ import annotations
 import io
 import re
 
-from .base import Builder, Extracted, checked_zip, load_error
+from ..reading import Extracted
+from .base import Builder, checked_zip, load_error
 
 _HEADING_STYLE = re.compile(r"^heading\s*([1-9])$", re.IGNORECASE)
 
