@@ -184,6 +184,9 @@ no_cache_option = click.option(
 @click.option("--rebuild", is_flag=True,
               help="Re-read and re-chunk everything instead of reusing what is unchanged (the embedding cache still "
               "serves texts it has seen; add --no-cache to re-embed them too).")
+@click.option("--rehash", is_flag=True,
+              help="Read every file to compare its bytes, instead of taking a file whose size, mtime, ctime and inode "
+              "are unchanged as unchanged (for file systems whose timestamps cannot be trusted).")
 @no_cache_option
 @click.option("--ray", "ray_address", default=None, metavar="auto|ADDRESS", help=_help("ray_address"))
 @click.option("--ray-workers", type=click.IntRange(min=1), default=None, metavar="N", help=_help("ray_workers"))
@@ -195,7 +198,7 @@ no_cache_option = click.option(
 @click.option("--follow-outside-links", is_flag=True, default=None, help=_help("follow_outside_links"))
 @watch_options
 def build_index_command(paths: tuple[Path, ...], index: Path | None, runtime: str | None,
-                        vector_store: str | None, backend: str | None, milvus_uri: str | None, progress: bool | None, rebuild: bool, no_cache: bool,
+                        vector_store: str | None, backend: str | None, milvus_uri: str | None, progress: bool | None, rebuild: bool, rehash: bool, no_cache: bool,
                         ray_address: str | None, ray_workers: int | None, include: tuple[str, ...],
                         exclude: tuple[str, ...], as_json: bool, follow_outside_links: bool | None,
                         watch: bool, poll: float | None) -> None:
@@ -214,22 +217,33 @@ def build_index_command(paths: tuple[Path, ...], index: Path | None, runtime: st
     settings = _settings(no_cache, index=index, runtime=runtime, vector_store=vector_store, milvus_address=milvus_uri,
                          ray_address=ray_address, ray_workers=ray_workers, follow_outside_links=follow_outside_links,
                          include=list(include) or None, exclude=list(exclude) or None)
-    report = build_index(list(paths) or [DEFAULT_CORPUS], settings, progress=progress, rebuild=rebuild)
-    if as_json:
-        import json
+    def first_build() -> None:
+        report = build_index(list(paths) or [DEFAULT_CORPUS], settings, progress=progress, rebuild=rebuild,
+                             rehash=rehash)
+        if as_json:
+            import json
 
-        click.echo(json.dumps(report.as_json(), indent=2))
-    else:
-        click.echo(report.summary())
+            click.echo(json.dumps(report.as_json(), indent=2))
+        else:
+            click.echo(report.summary())
+
     if watch or poll is not None:
-        _watch_until_interrupted(list(paths) or [DEFAULT_CORPUS], settings, poll, as_json)
+        from askdocs.index.build import plan_roots
+
+        plan_roots(list(paths) or [DEFAULT_CORPUS], settings)  # a bad path is the build's error, said before watching
+        _watch_until_interrupted(list(paths) or [DEFAULT_CORPUS], settings, poll, as_json, first_build)
+    else:
+        first_build()
 
 
-def _watch_until_interrupted(paths: list[Path], settings, poll: float | None, as_json: bool = False) -> None:
-    """Follow ``paths`` after the first build; each sync prints its summary, or with --json one line of JSON
-    (the first build's object plus ``sync``: when, how long, ok, error), for a log shipper to read."""
+def _watch_until_interrupted(paths: list[Path], settings, poll: float | None, as_json: bool,
+                             first_build) -> None:
+    """Arm the watcher, run ``first_build``, then follow ``paths``: what changed during the first build is the
+    first sync. Each sync prints its summary, or with --json one line of JSON (the first build's object plus
+    ``sync``: when, how long, ok, error), for a log shipper to read."""
     import json
     import threading
+    import time
 
     from askdocs.index.watch import FolderSync
 
@@ -248,7 +262,9 @@ def _watch_until_interrupted(paths: list[Path], settings, poll: float | None, as
 
     how = f"polling every {poll:g} s" if poll is not None else "watching for changes"
 
-    def watching() -> None:  # said once the watcher is in place, so a change made after it is never missed
+    def watching() -> None:  # the watcher is in place: a change made from now on is never missed
+        first_build()
+        sync.checked_at = time.monotonic()  # the build just run trusted stats as build-index does (--rehash)
         click.echo(f"{how} under {', '.join(map(str, paths))}; Ctrl-C stops", err=as_json)
     try:
         sync = FolderSync(paths, settings, poll=poll, on_build=report)

@@ -94,10 +94,10 @@ class Collections:
             for name, folder in indexes.items()
         }
         self.default = DEFAULT if DEFAULT in self.holders else next(iter(self.holders))
-        self._watchers = [Watcher(holder, settings.reload_interval) for holder in self.holders.values()]
+        self._watchers = {name: Watcher(holder, settings.reload_interval) for name, holder in self.holders.items()}
         self.syncs = {
             name: FolderSync(recorded_sources(Path(folder)), build_settings_for(Path(folder), settings), poll=poll,
-                             isolate=True)
+                             isolate=True, on_publish=self._watchers[name].nudge)
             for name, folder in indexes.items()
         } if watch or poll is not None else {}
         self._background = BackgroundSyncs(list(self.syncs.values()))
@@ -162,13 +162,13 @@ class Collections:
             holder.load()
 
     def start_watching(self) -> None:
-        for watcher in self._watchers:
+        for watcher in self._watchers.values():
             watcher.start()
         self._background.start()
 
     def stop_watching(self) -> None:
         self._background.stop()
-        for watcher in self._watchers:
+        for watcher in self._watchers.values():
             watcher.stop()
 
     def close(self) -> None:

@@ -173,19 +173,30 @@ class Watcher:
         self.holder = holder
         self.interval = interval
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"askdocs-watcher-{holder.name}", daemon=True)
 
     def start(self) -> None:
         if self.interval > 0:
             self._thread.start()
 
+    def nudge(self) -> None:
+        """Check now rather than at the next poll: this process has just published a generation (serve --watch),
+        so waiting up to a whole interval would only add to the time until a question sees it."""
+        self._wake.set()
+
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread.is_alive():
             self._thread.join(timeout=30)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        while True:
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             try:
                 self.holder.check()
             except ReloadRefused:

@@ -7,6 +7,7 @@ the same one a build from scratch would write.
 
 from __future__ import annotations
 
+import gc
 import logging
 import sqlite3
 import time
@@ -18,7 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .chunking import Chunk, Chunker
-from . import page_boxes
+from . import file_stats, page_boxes
 from .documents import EXCLUDED, HIDDEN, UNSUPPORTED, Document, LoadError, Skipped, Unreadable, load_document
 from .embedder import DEFAULT_BATCH_SIZES, Embedder, load_embedder
 from .embedding_cache import CACHE_SLICE, embed_with_cache
@@ -31,7 +32,7 @@ from .retrieval_text import TITLE_TOKENS, chunk_key, chunk_retrieval_text, title
 from .structure import encode_blocks, furniture_within
 from .settings import Settings
 from .selection import SelectionError, selection_for
-from .store import (DocumentRow, build_lock, describe_os_error, published_digests,
+from .store import (CHUNKS_DB, CarriedRows, DocumentRow, build_lock, describe_os_error, published_digests,
                     read_current, write_generation)
 from .vectors import VectorIndexError, new_writer
 from .vectors import describe as describe_vectors
@@ -70,6 +71,9 @@ class BuildReport:
     # (path, note) for files indexed with something to say: pages read by OCR, pages with no text layer.
     notes: list[tuple[str, str]] = field(default_factory=list)
     published: bool = True  # False: nothing changed, so the live generation (``generation``) stays
+    # Files of an incremental build hashed to compare their bytes (their stats did not vouch for them, or
+    # --rehash); None for a full build, which reads every file anyway.
+    hashed: int | None = None
     doc_ids: list[str] = field(default_factory=list)  # every document indexed, in order
     roots: list[dict] = field(default_factory=list)  # the manifest's "roots": each path, its id prefix
 
@@ -226,10 +230,13 @@ def _save_boxes(index_dir: Path, document: Document) -> None:
 
 def load_corpus(paths: list[Path], settings: Settings, progress: bool | None = None,
                 previous: Previous | None = None, planned: tuple[list[Root], list] | None = None,
+                stats: dict[str, file_stats.Stat] | None = None, trust_stats: bool = True,
                 ) -> tuple[list[Document], list[Skipped]]:
     """Read the files under ``paths``; a file ``previous`` already holds unchanged is taken from it unparsed.
 
-    No file can fail the build: whatever goes wrong with one becomes a Skipped with the reason.
+    No file can fail the build: whatever goes wrong with one becomes a Skipped with the reason. ``stats``, if
+    given, is filled with each document's file stats for the new generation (index.file_stats);
+    ``trust_stats`` False hashes every file ``previous`` holds instead of trusting its recorded stats.
     """
     documents: list[Document] = []
     skipped: list[Skipped] = []
@@ -249,10 +256,15 @@ def load_corpus(paths: list[Path], settings: Settings, progress: bool | None = N
         if doc_id in kept:
             continue
         try:
-            unchanged = previous.unchanged_file(path, doc_id, max_bytes, root) if previous else None
+            # Taken before the bytes are read, so a write during the read leaves a stat that no longer matches.
+            before = _stat(path)
+            unchanged = previous.unchanged_file(path, doc_id, max_bytes, root, before, trust_stats) if previous \
+                else None
             documents.append(unchanged or load_document(
                 path, doc_id, max_bytes, max_pdf_pages=settings.max_pdf_pages,
                 max_text_chars=settings.max_text_chars, root=root))
+            if stats is not None and before is not None and file_stats.cacheable(before):
+                stats[doc_id] = file_stats.stat_key(before)
             for note in documents[-1].notes:
                 log.warning("%s: %s", path, note)
             if documents[-1].page_boxes is not None:
@@ -274,6 +286,13 @@ def load_corpus(paths: list[Path], settings: Settings, progress: bool | None = N
     return documents, skipped
 
 
+def _stat(path: Path):
+    try:
+        return path.stat()
+    except OSError:
+        return None  # the loader says why
+
+
 def _keep_unread(item: Skipped, previous: Previous, documents: list[Document], kept: set[str]) -> Skipped:
     """Keep the previous generation's documents under a folder this build could not read.
 
@@ -292,12 +311,16 @@ def _keep_unread(item: Skipped, previous: Previous, documents: list[Document], k
 
 
 def build_index(paths: list[Path], settings: Settings, progress: bool | None = None,
-                rebuild: bool = False) -> BuildReport:
-    """Index the files under ``paths`` into ``settings.index``; ``rebuild`` ignores what the index holds."""
+                rebuild: bool = False, rehash: bool = False) -> BuildReport:
+    """Index the files under ``paths`` into ``settings.index``; ``rebuild`` ignores what the index holds;
+    ``rehash`` reads every file to compare its bytes, instead of trusting unchanged file stats."""
     started = time.perf_counter()
     roots, selections = plan_roots(paths, settings)
+    stats: dict[str, file_stats.Stat] = {}
     with build_lock(Path(settings.index)), _Build(settings, rebuild) as build:
-        documents, skipped = load_corpus(paths, settings, progress, build.previous, (roots, selections))
+        documents, skipped = load_corpus(paths, settings, progress, build.previous, (roots, selections), stats,
+                                         trust_stats=not rehash)
+        hashed = build.previous.hashed if build.previous is not None else None
         if not documents:
             raise BuildError(
                 f"no readable documents under {', '.join(map(str, paths))}; the existing index, if any, is "
@@ -308,8 +331,9 @@ def build_index(paths: list[Path], settings: Settings, progress: bool | None = N
         # Absolute, so a server started elsewhere can watch them (index.watch).
         report = build.run(documents, progress, sources=[str(Path(p).absolute()) for p in paths],
                            extra={"roots": [_recorded(row) for row in root_rows], "file_counts": None},
-                           skipped=skipped)
+                           skipped=skipped, stats=stats)
     report.skipped = skipped
+    report.hashed = hashed
     report.roots = root_rows
     report.notes = [(d.source, note) for d in documents for note in d.notes]
     report.seconds = time.perf_counter() - started
@@ -396,19 +420,26 @@ class _Build:
             raise
         if self.previous is None and (self.index_dir / "CURRENT").exists():
             log.info("full build: %s", self.full_reason)  # said at once: it may take a while
+        # The model, the modules and the previous generation's rows live as long as the build: the cyclic
+        # collector's full passes need not walk them again and again. They cost a one-file sync of a SciFact-size
+        # index 1-3 s on a loaded machine (bench/README.md, watch mode); objects made during the build are still
+        # collected, and __exit__ hands these back to the collector.
+        gc.freeze()
 
     def __enter__(self) -> _Build:
         return self
 
     def __exit__(self, *exc) -> None:
+        gc.unfreeze()
         if self.previous is not None:
             self.previous.close()
         self.vectors.close()
 
     def run(self, documents: list[Document], progress: bool | None, sources: list[str], extra: dict | None = None,
-            skipped: list[Skipped] | None = None) -> BuildReport:
+            skipped: list[Skipped] | None = None, stats: dict[str, file_stats.Stat] | None = None) -> BuildReport:
         """``extra``: more manifest sections; a "file_counts" key is filled with the counts of every file (not
-        the changes: a build that changes no document and finds the same files publishes nothing)."""
+        the changes: a build that changes no document and finds the same files publishes nothing). ``stats``:
+        the documents' file stats, kept in the generation (index.file_stats)."""
         assembled = _Assembly(self.embedder.dimension)
         changes = Changes() if self.previous is not None else None
         to_embed: list[tuple[int, str, list]] = []  # (chunk index, retrieval text, sentence spans in it)
@@ -444,7 +475,8 @@ class _Build:
             generation = write_generation(
                 self.index_dir, assembled.documents, assembled.chunks, np.stack(assembled.vectors),
                 assembled.spans(), assembled.stacked_sentence_vectors(), self._bm25(assembled), manifest,
-                writer=self.vectors, sentence_kinds=assembled.kinds(), chunk_keys=assembled.keys,
+                writer=self.vectors, sentence_kinds=assembled.kinds(), chunk_keys=assembled.keys, file_stats=stats,
+                carried=self._carried(assembled),
             )
         except (OSError, sqlite3.Error) as exc:
             # write_generation has removed its temporary folder; CURRENT still names the old generation.
@@ -459,6 +491,13 @@ class _Build:
                            chunks=len(assembled.chunks), embedded=embedded, from_cache=from_cache,
                            changes=changes, full_build_reason=self.full_reason, embedded_per_node=per_node,
                            vector_index=vector_index, doc_ids=[d.doc_id for d in assembled.documents])
+
+    def _carried(self, assembled: _Assembly) -> CarriedRows | None:
+        stored = self.previous.stored if self.previous is not None else None
+        # A database of an older format lacks columns a copy would have to fill in: it is written from Python.
+        if stored is None or not (stored.has_structure and stored.has_locators and stored.has_page_labels):
+            return None
+        return CarriedRows(stored.path / CHUNKS_DB, assembled.stored_doc_rows, assembled.stored_chunk_rows)
 
     def _bm25(self, assembled: _Assembly):
         tokens = chunk_tokens(assembled.texts, assembled.previous_rows,
@@ -509,10 +548,12 @@ class _Build:
 
     def _add_document(self, assembled: _Assembly, document: Document, changes: Changes | None):
         """Add ``document`` and its chunks; return the chunks that need the model."""
-        doc_row = assembled.add_document(document)
         use_title = self.settings.title_prefix
         previous = self.previous
         stored = previous.unchanged(document) if previous is not None else None
+        # Its row in the previous chunks.sqlite, copied from there rather than written again from Python.
+        doc_row = assembled.add_document(document, previous.stored.doc_row_by_id[document.doc_id]
+                                         if stored is not None and stored.row.text == document.text else -1)
         if changes is not None:
             # Same bytes but other metadata (a sidecar edited on its own) is an update: its chunks are reused, but
             # the generation must be published for filters to see it.
@@ -527,7 +568,7 @@ class _Build:
                 spans, sentence_vectors = previous.sentences(row)
                 assembled.add_chunk(previous.chunks[row].placed(doc_row, assembled.n_sentences), None, spans,
                                     previous.vectors[row], sentence_vectors, previous.kinds(row), previous.keys[row],
-                                    previous_row=row)
+                                    previous_row=row, stored_row=row)
             return []
         title_line = title_prefix(document.title, self.embedder) if use_title else ""
         if stored is not None:
@@ -539,7 +580,7 @@ class _Build:
                     spans, furniture_within(document.blocks, chunk.char_start, chunk.char_end), self.embedder)
                 assembled.add_chunk(chunk.placed(doc_row, assembled.n_sentences), text, spans,
                                     previous.vectors[row], sentence_vectors, previous.kinds(row),
-                                    chunk_key(text, relative))
+                                    chunk_key(text, relative), stored_row=row)
             return []
 
         pending = []
@@ -570,6 +611,10 @@ class _Assembly:
         # in previous_rows.
         self.texts: list[str | None] = []
         self.previous_rows: list[int] = []
+        # The row each document and chunk has in the previous generation's chunks.sqlite when it is stored
+        # there as it is (renumbered), else -1: store.write_generation copies those rows inside SQLite.
+        self.stored_doc_rows: list[int] = []
+        self.stored_chunk_rows: list[int] = []
         self.keys: list[str] = []  # each chunk's retrieval_text.chunk_key, kept for the next build's reuse
         self.sentence_spans: list = []
         self.vectors: list[np.ndarray | None] = []
@@ -577,15 +622,17 @@ class _Assembly:
         self.sentence_kinds: list = []
         self.n_sentences = 0
 
-    def add_document(self, d: Document) -> int:
+    def add_document(self, d: Document, stored_row: int = -1) -> int:
         self.documents.append(DocumentRow(d.doc_id, d.title, d.source, d.kind, d.sha256, d.size, d.mtime,
                                           d.page_starts, d.meta, d.text, encode_blocks(d.blocks),
                                           encode_locators(d.locators), d.page_labels))
+        self.stored_doc_rows.append(stored_row)
         return len(self.documents) - 1
 
     def add_chunk(self, chunk: Chunk, text: str | None, spans, vector, sentence_vectors, kinds, key: str,
-                  previous_row: int = -1) -> int:
+                  previous_row: int = -1, stored_row: int = -1) -> int:
         self.chunks.append(chunk)
+        self.stored_chunk_rows.append(stored_row)
         self.keys.append(key)
         self.sentence_kinds.append(np.asarray(kinds, dtype=np.int8).reshape(-1))
         self.texts.append(text)
@@ -603,9 +650,11 @@ class _Assembly:
         return np.concatenate(self.sentence_kinds) if self.sentence_kinds else np.zeros(0, np.int8)
 
     def stacked_sentence_vectors(self) -> np.ndarray:
+        # float16, as they are stored: the reused ones already are, and widening all of them to float32 only for
+        # the write to narrow them again cost a sync ~86 MB of copies (new ones round the same either way).
         if not self.sentence_vectors:
-            return np.zeros((0, self.dimension), np.float32)
-        return np.concatenate([np.asarray(v, dtype=np.float32) for v in self.sentence_vectors])
+            return np.zeros((0, self.dimension), np.float16)
+        return np.concatenate([np.asarray(v, dtype=np.float16) for v in self.sentence_vectors])
 
 
 def _no_bar(progress: bool | None) -> bool | None:

@@ -17,6 +17,7 @@ from stat import S_ISREG
 
 import numpy as np
 
+from . import file_stats
 from .chunking import Chunk
 from .documents import FORMAT_META_KEYS, Document, LoadError, sha256_regular
 from .embedder import Embedder
@@ -64,23 +65,35 @@ class Previous:
         self.keys = load_chunk_keys(stored.path, len(self.chunks))
         # An unchanged document's chunks can be taken over without deriving their retrieval texts again.
         self.carried = self.tokens is not None and self.keys is not None
+        # What each document's file looked like when it was read (index.file_stats), and how many files this
+        # build hashed because their stats did not vouch for them.
+        self.file_stats = file_stats.load(stored.path)
+        self.hashed = 0
 
     @property
     def doc_ids(self) -> set[str]:
         return set(self.documents)
 
-    def unchanged_file(self, path: Path, doc_id: str, max_bytes: int, root: Path | None = None) -> Document | None:
-        """The stored document for ``path`` if the file's bytes are the ones it was made from, else None."""
+    def unchanged_file(self, path: Path, doc_id: str, max_bytes: int, root: Path | None = None,
+                       stat=None, trust_stats: bool = True) -> Document | None:
+        """The stored document for ``path`` if the file's bytes are the ones it was made from, else None.
+
+        ``stat``: the file's stat, if the caller took one. ``trust_stats``: a file whose size, mtime, ctime and
+        inode are the ones recorded when it was read is unchanged without being read (index.file_stats);
+        False hashes it whatever its stats say."""
         stored = self.documents.get(doc_id)
         if stored is None:
             return None
         try:
-            stat = path.stat()
+            stat = stat or path.stat()
             # Size first: a changed or oversized file is recognised without reading a byte of it. Only a
             # regular file is opened (sha256_regular checks again on the open file): see documents.read_regular.
-            if (not S_ISREG(stat.st_mode) or stat.st_size != stored.row.size or stat.st_size > max_bytes
-                    or sha256_regular(path, max_bytes) != stored.row.sha256):
+            if not S_ISREG(stat.st_mode) or stat.st_size != stored.row.size or stat.st_size > max_bytes:
                 return None
+            if not (trust_stats and self.file_stats.get(doc_id) == file_stats.stat_key(stat)):
+                self.hashed += 1
+                if sha256_regular(path, max_bytes) != stored.row.sha256:
+                    return None
         except (OSError, LoadError):
             return None  # the loader reports it
         row = stored.row

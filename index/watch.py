@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .build import BuildError, BuildReport, build_index
 from .settings import Settings
-from .store import IndexUnavailable
+from .store import IndexUnavailable, trust_checksums
 
 log = logging.getLogger("askdocs.watch")
 
@@ -29,7 +29,11 @@ DEBOUNCE_MS = 1_600  # the longest a burst is gathered before a build starts
 QUIET_MS = 300       # a burst ends after this long without a new change
 READY_MS = 200       # how soon the watcher reports itself in place
 SETTLE_SECONDS = 0.5  # a changed file must keep its size and mtime this long before it is read
+MIN_SETTLE_SECONDS = 0.05  # the shortest wait before the stats are compared again
 MAX_SETTLE_SECONDS = 60.0  # a file still growing after this is read as it is; the next change re-reads it
+# A sync trusts unchanged file stats (index.file_stats); this often, and at a watcher's first sync, it hashes
+# every file instead, for the changes stats cannot show (a file system whose timestamps lie).
+FULL_CHECK_SECONDS = 3600.0
 
 
 class FolderSync:
@@ -40,9 +44,11 @@ class FolderSync:
     """
 
     def __init__(self, paths: Iterable[Path], settings: Settings, poll: float | None = None,
-                 on_build: Callable[[BuildReport | None, str | None], None] | None = None, isolate: bool = False):
+                 on_build: Callable[[BuildReport | None, str | None], None] | None = None, isolate: bool = False,
+                 on_publish: Callable[[], None] | None = None):
         """``isolate``: build in a child process kept for the next sync, with the model loaded (what a server
-        wants: the build never competes with questions for the interpreter, and no sync loads the model)."""
+        wants: the build never competes with questions for the interpreter, and no sync loads the model).
+        ``on_publish``: called after a sync that published a generation (a server reloads at once)."""
         self.paths = [Path(p).absolute() for p in paths]
         self.settings = settings
         self.poll = poll
@@ -50,10 +56,12 @@ class FolderSync:
         self._child: ProcessPoolExecutor | None = None
         self.build_process: int | None = None  # the pid that builds, when isolated and started
         self.on_build = on_build or _log_build
+        self.on_publish = on_publish
         self.index = Path(settings.index).absolute()
         self.builds = 0
         self.pending = 0  # changed paths seen and not yet built
         self.last: dict | None = None  # the last sync: when, how long, what changed, or why it failed
+        self.checked_at: float | None = None  # time.monotonic() of the last sync that hashed every file
 
     def status(self) -> dict:
         """What GET /health shows of this sync: folders, how they are watched, the last sync, pending changes."""
@@ -66,16 +74,21 @@ class FolderSync:
         """One incremental build; a failure is reported and the index keeps serving what it had."""
         self.builds += 1
         started, began = time.time(), time.perf_counter()
+        rehash = self.checked_at is None or time.monotonic() - self.checked_at > FULL_CHECK_SECONDS
         if self.isolate:
-            report, error = self._build_in_child()
+            report, error = self._build_in_child(rehash)
         else:
-            report, error = _build(self.paths, self.settings)
+            report, error = _build(self.paths, self.settings, rehash)
+        if rehash and report is not None:
+            self.checked_at = time.monotonic()
         self.pending = 0
         self.last = _sync_record(report, error, started, time.perf_counter() - began)
         self.on_build(report, error)
+        if report is not None and report.published and self.on_publish is not None:
+            self.on_publish()
         return report
 
-    def _build_in_child(self) -> tuple[BuildReport | None, str | None]:
+    def _build_in_child(self, rehash: bool) -> tuple[BuildReport | None, str | None]:
         if self._child is None:
             # spawn, not fork: the server's threads (and torch's) would be copied mid-flight by a fork.
             self._child = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
@@ -83,10 +96,13 @@ class FolderSync:
             started = self.build_process is None
             if started:
                 self.build_process = self._child.submit(os.getpid).result()
-            result = self._child.submit(_build, self.paths, self.settings).result()
+            report, error, written = self._child.submit(_build_isolated, self.paths, self.settings, rehash).result()
             if started:  # once per process: the next sync's edited file then costs the embedding, not the load
                 self._child.submit(_warm_up, self.settings)
-            return result
+            # The server reloads the generation just written: what the build process hashed while writing it need
+            # not be read again to check it.
+            trust_checksums(written)
+            return report, error
         except BrokenProcessPool as exc:  # killed (out of memory, a signal): the next sync starts a new one
             self._child, self.build_process = None, None
             return None, f"the build process died: {exc}"
@@ -99,7 +115,8 @@ class FolderSync:
 
     def run(self, stop: threading.Event, on_watching: Callable[[], None] | None = None) -> None:
         """Watch until ``stop`` is set; every burst of relevant changes gives one ``sync``. ``on_watching`` is
-        called once the watcher is in place: a change made before then is not seen."""
+        called once the watcher is in place: a change made before then is not seen, one made while it runs
+        (a first build) is, and gives the next sync."""
         import watchfiles
 
         missing = [str(p) for p in self.paths if not p.exists()]
@@ -131,7 +148,7 @@ class FolderSync:
         """Wait until none of ``paths`` is still being written (same size and mtime across SETTLE_SECONDS)."""
         deadline = time.monotonic() + MAX_SETTLE_SECONDS
         before = _stats(paths)
-        while not stop.wait(SETTLE_SECONDS):
+        while not stop.wait(_settle_wait(before)):
             now = _stats(paths)
             if now == before or time.monotonic() > deadline:
                 return True
@@ -139,15 +156,22 @@ class FolderSync:
         return False
 
 
-def _build(paths: list[Path], settings: Settings) -> tuple[BuildReport | None, str | None]:
+def _build(paths: list[Path], settings: Settings, rehash: bool = False) -> tuple[BuildReport | None, str | None]:
     """One build and why it failed, in words: what crosses back from a build process (exceptions may not)."""
     try:
-        return build_index(paths, settings, progress=False), None
+        return build_index(paths, settings, progress=False, rehash=rehash), None
     except (BuildError, IndexUnavailable) as exc:
         return None, str(exc)
     except Exception as exc:  # the watcher outlives one bad build: the next change gets another try
         log.exception("sync of %s failed", ", ".join(map(str, paths)))
         return None, f"{type(exc).__name__}: {exc}"
+
+
+def _build_isolated(paths: list[Path], settings: Settings, rehash: bool):
+    """``_build`` in a build process, with the checksums of the files it wrote (store.written_checksums)."""
+    from .store import written_checksums
+
+    return (*_build(paths, settings, rehash), written_checksums())
 
 
 def _warm_up(settings: Settings) -> None:
@@ -164,10 +188,23 @@ def _sync_record(report: BuildReport | None, error: str | None, started: float, 
     if report is not None:
         changes = report.changes
         record.update(published=report.published, documents=report.documents, chunks=report.chunks,
-                      embedded=report.embedded, skipped=len(report.skipped),
+                      embedded=report.embedded, skipped=len(report.skipped), hashed=report.hashed,
                       added=len(changes.added) if changes else None, updated=len(changes.updated) if changes else None,
                       removed=len(changes.removed) if changes else None)
     return record
+
+
+def _settle_wait(stats: list[tuple[int, int] | None]) -> float:
+    """How long to wait before comparing the files' stats again. A file's mtime says how long it has been
+    untouched already (watchfiles' quiet step is part of it): only the rest of SETTLE_SECONDS is waited, so a
+    single saved file is read half a second after its last write rather than a whole settle period after the
+    burst was reported. A moment at least, so the comparison still sees a write in progress."""
+    newest = max((stat[1] for stat in stats if stat is not None), default=None)
+    if newest is None:  # every path is gone: nothing is being written
+        return MIN_SETTLE_SECONDS
+    quiet_for = time.time() - newest / 1e9
+    # An mtime in the future (a clock skewed on a network share) proves nothing: wait the whole period.
+    return SETTLE_SECONDS if quiet_for < 0 else min(SETTLE_SECONDS, max(MIN_SETTLE_SECONDS, SETTLE_SECONDS - quiet_for))
 
 
 def _stats(paths: list[Path]) -> list[tuple[int, int] | None]:
@@ -227,8 +264,8 @@ def recorded_sources(index: Path) -> list[Path]:
 
 
 class BackgroundSyncs:
-    """Run FolderSyncs in daemon threads while a server runs: each builds once at start (what changed while
-    nothing watched), then follows its folders; stop() ends them between builds."""
+    """Run FolderSyncs in daemon threads while a server runs: each arms its watcher, builds once (what changed
+    while nothing watched, every file hashed), then follows its folders; stop() ends them between builds."""
 
     def __init__(self, syncs: list[FolderSync]):
         self.syncs = syncs
@@ -238,8 +275,8 @@ class BackgroundSyncs:
 
     def _run(self, sync: FolderSync) -> None:
         try:
-            sync.sync()
-            sync.run(self._stop)
+            # The first sync runs with the watcher already in place, so what changes during it is synced next.
+            sync.run(self._stop, on_watching=sync.sync)
         except Exception:
             log.exception("watching %s stopped", ", ".join(map(str, sync.paths)))
 

@@ -346,6 +346,8 @@ class SyncRecord(BaseModel):
     chunks: int | None = None
     embedded: int | None = Field(None, description="Chunks that went through the model (reused ones do not).")
     skipped: int | None = Field(None, description="Files not indexed, each named in the build summary.")
+    hashed: int | None = Field(None, description="Files read to compare their bytes: those whose size, mtime, ctime "
+                               "or inode changed, or every file in a full check (at start, then hourly).")
     added: int | None = None
     updated: int | None = None
     removed: int | None = None

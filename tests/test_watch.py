@@ -107,6 +107,31 @@ def test_build_index_watch_follows_adds_edits_renames_and_deletions(docs, tmp_pa
         assert watching.stop() == 0, watching.output()
 
 
+def test_a_file_added_during_the_first_build_of_build_index_watch_is_indexed(docs, tmp_path):
+    # Enough files that the first build is still embedding when the new one is written: it has read the folder,
+    # so only a watcher armed before it started can see the new file.
+    for n in range(150):
+        (docs / f"note-{n:03}.txt").write_text(f"Note {n}\n\nReading {n} of the tide gauge was {n * 3} cm.\n")
+    index, log_path = tmp_path / "index", tmp_path / "watch.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen([str(BIN / "build-index"), str(docs), "--index", str(index), "--progress", "--watch"],
+                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for(lambda: "Embedding" in log_path.read_text() or process.poll() is not None, "the first build to embed",
+                 seconds=120)
+        (docs / "heron.txt").write_text(HERON)
+        assert "Ctrl-C stops" not in log_path.read_text()  # the first build was still running
+        wait_for(lambda: generation(index) and "heron.txt" in doc_ids(index),
+                 "the file written during the first build to be indexed", seconds=120)
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+
+
 def test_a_burst_of_changes_is_one_build_and_an_untouched_folder_publishes_nothing(docs, tmp_path):
     index = tmp_path / "index"
     watching = Watching(docs, index)
@@ -128,14 +153,15 @@ def test_a_burst_of_changes_is_one_build_and_an_untouched_folder_publishes_nothi
         watching.stop()
 
 
-def assert_same_as_a_fresh_build(docs: Path, index: Path, tmp_path: Path) -> None:
-    """What the watch left equals a from-scratch build of the folder: documents, chunks, vectors to 1e-6."""
+def assert_same_as_a_fresh_build(docs: Path, index: Path, tmp_path: Path, settings: Settings | None = None) -> None:
+    """What the watch left equals a from-scratch build of the folder: documents, chunks, vectors to 1e-6.
+    ``settings``: those the index was built with (the defaults if None)."""
     import numpy as np
 
     from askdocs.index.store import open_stored_index
 
     scratch = tmp_path / "scratch"
-    build_index([docs], Settings(index=scratch), progress=False)
+    build_index([docs], (settings or Settings()).replace(index=scratch), progress=False)
     rows = []
     for folder in (index, scratch):
         stored = open_stored_index(folder)
@@ -227,7 +253,9 @@ def test_a_file_still_being_written_is_read_once_it_is_complete(docs, tmp_path):
 def test_serve_watch_answers_from_a_file_added_while_it_runs(docs, tmp_path):
     index = tmp_path / "index"
     build_index([docs], Settings(index=index), progress=False)
-    server = Server(index, extra_args=("--watch",), env={"ASKDOCS_RELOAD_INTERVAL": "0.2"})
+    # A reload poll far longer than the waits below: the new generation can only be served because the sync
+    # that published it tells the server at once (api.reload.Watcher.nudge).
+    server = Server(index, extra_args=("--watch",), env={"ASKDOCS_RELOAD_INTERVAL": "600"})
     try:
         question = {"question": "Who is the project lead of Project Heron?", "top_k": 1}
         # After the start-up sync (what changed while nothing watched), so the new file is the watcher's to see.
