@@ -19,6 +19,7 @@ N, DIMENSION, CHUNKS_PER_DOC, K = 2000, 32, 4, 10
 MILVUS_SERVER = os.environ.get("ASKDOCS_TEST_MILVUS_SERVER")
 # FAISS is in-process memory (the unit tier, `make test-fast`); Milvus Lite and the server run processes (e2e).
 STORES = [pytest.param("flat", marks=pytest.mark.unit), pytest.param("ivf", marks=pytest.mark.unit),
+          pytest.param("ivf-sq8", marks=pytest.mark.unit),
           pytest.param("milvus-lite", marks=pytest.mark.e2e), pytest.param("milvus-server", marks=pytest.mark.e2e)]
 
 
@@ -70,6 +71,7 @@ class Written:
     def _writer(self):
         settings = {"flat": dict(vector_store="faiss", vector_index="flat"),
                     "ivf": dict(vector_store="faiss", vector_index="ivf", ann_nlist=16, ann_nprobe=8),
+                    "ivf-sq8": dict(vector_store="faiss", vector_index="ivf-sq8", ann_nlist=16, ann_nprobe=8),
                     "milvus-lite": dict(vector_store="milvus"),
                     "milvus-server": dict(vector_store="milvus", milvus_address=MILVUS_SERVER,
                                           milvus_collection=self.collection)}[self.kind]
@@ -80,7 +82,7 @@ class Written:
 
     @property
     def exact(self) -> bool:
-        return self.kind != "ivf"
+        return not self.kind.startswith("ivf")
 
     def cleanup(self) -> None:
         self.store.close()
@@ -108,9 +110,13 @@ def _recall(found: np.ndarray, truth: np.ndarray) -> float:
 def test_count_dimension_and_what_the_writer_left_in_the_folder(written):
     store = written.store
     assert store.count() == N and store.dimension == DIMENSION
-    assert store.approximate == (written.kind == "ivf")
+    assert store.approximate == (written.kind.startswith("ivf"))
     files = {p.name for p in written.folder.iterdir()}
-    assert ("vectors.faiss" in files) == (written.kind in ("flat", "ivf"))
+    assert ("vectors.faiss" in files) == (written.kind in ("flat", "ivf", "ivf-sq8"))
+    # Only the 8-bit index keeps the exact vectors beside it, and its manifest section names both files.
+    assert ("vectors.npy" in files) == (written.kind == "ivf-sq8")
+    if written.kind == "ivf-sq8":
+        assert (written.section["file"], written.section["exact_file"]) == ("vectors.faiss", "vectors.npy")
     assert ("vector_ids.txt" in files) == written.kind.startswith("milvus")
     # The build summary describes the section as the served store describes itself (no override here).
     assert describe(written.section) == store.describe()
@@ -139,7 +145,7 @@ def test_search_is_exact_top_k_or_high_recall_for_ivf(written):
             assert np.allclose(found.scores, truth_scores, atol=1e-5)
         recalls.append(_recall(found.ids, truth_rows))
     assert np.mean(recalls) >= (1.0 if written.exact else 0.9), recalls
-    if written.kind == "ivf":
+    if written.kind.startswith("ivf"):
         # The probes are what buys the recall: one list finds much less; every list (the override is clamped
         # to the number of lists) is exhaustive, hence exact.
         one, every = written.open(nprobe=1), written.open(nprobe=10**6)
