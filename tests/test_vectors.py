@@ -212,3 +212,48 @@ def test_the_factory_picks_the_store_from_the_setting_and_the_manifest(tmp_path)
     assert writer.plan(5)["type"] == "milvus"
     # An index written before the manifest had a "vectors" section is a flat FAISS index.
     assert describe({}) == "flat (exact)"
+
+
+def _faiss_written(kind: str, folder: Path, **settings):
+    writer = new_writer(Settings(index=folder, vector_index=kind, ann_nlist=16, ann_nprobe=8, **settings),
+                        "random-vectors", DIMENSION)
+    writer.plan(N)
+    section = writer.write(folder, VECTORS, [DOC_IDS[r] for r in DOC_ROWS], [int(i % CHUNKS_PER_DOC) for i in range(N)],
+                           None)
+    return section, open_store(folder, section, DIMENSION, RowDocuments(DOC_ROWS, DOC_IDS), ReadOptions())
+
+
+@pytest.mark.unit
+def test_ivf_sq8_reranked_ranks_as_ivf_over_the_same_lists_and_8_bit_scores_alone_do_not(tmp_path):
+    # Both are trained on the same sample with the same seed, so they probe the same lists; the re-ranking
+    # by exact vectors is what turns the 8-bit scores back into IVF-Flat's ranking and true cosines.
+    (tmp_path / "ivf").mkdir(), (tmp_path / "sq8").mkdir()
+    _, ivf = _faiss_written("ivf", tmp_path / "ivf")
+    _, sq8 = _faiss_written("ivf-sq8", tmp_path / "sq8")
+    try:
+        assert sq8.rerank_factor == faiss_store.RERANK_FACTOR > 1
+        for a, b in zip(ivf.search(QUERIES, K), sq8.search(QUERIES, K)):
+            assert a.ids.tolist() == b.ids.tolist()
+            np.testing.assert_allclose(a.scores, b.scores, atol=1e-5)
+        sq8.rerank_factor = 0
+        quantised = sq8.search(QUERIES, K)
+        assert not all(np.allclose(h.scores, VECTORS[h.ids] @ q, atol=1e-5) for q, h in zip(QUERIES, quantised))
+    finally:
+        ivf.close()
+        sq8.close()
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("damage", ["missing", "fewer rows", "float16", "not numpy"])
+def test_ivf_sq8_refuses_exact_vectors_that_are_not_the_index_s(tmp_path, damage):
+    section, store = _faiss_written("ivf-sq8", tmp_path)
+    store.close()
+    exact = tmp_path / section["exact_file"]
+    if damage == "missing":
+        exact.unlink()
+    elif damage == "not numpy":
+        exact.write_bytes(b"not an array")
+    else:
+        np.save(exact, VECTORS[:-1] if damage == "fewer rows" else VECTORS.astype(np.float16))
+    with pytest.raises(faiss_store.VectorIndexError, match="vectors.npy"):
+        open_store(tmp_path, section, DIMENSION, RowDocuments(DOC_ROWS, DOC_IDS), ReadOptions())
