@@ -170,7 +170,8 @@ def main() -> None:
         rows.append(row)
     for store in stores.values():
         store.close()
-    del stores, sq8
+    stores.clear()
+    sq8 = None  # the memory maps go with the last references
 
     sentence_rows = int(np.floor(n * SENTENCES_PER_CHUNK))
     sentence_file = work / "sentences.npy"
