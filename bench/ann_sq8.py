@@ -18,7 +18,8 @@ question asks the dense retriever for.
 
 Serving memory per kind in a fresh child, as bench/ann_memory.py measures it (question model, float16
 sentence vectors memory-mapped at SciFact's sentences per chunk, 100 candidates searched and their sentences
-scored per question), with the store opened by ``open_store``. Writes bench/results/ann-sq8.json (``--out``).
+scored per question), with the store opened by ``open_store``; with the resident MB of each mapped file
+(/proc/self/smaps). Writes bench/results/ann-sq8.json (``--out``).
 """
 
 from __future__ import annotations
@@ -50,6 +51,20 @@ def ids_of(store, queries: np.ndarray, k: int) -> np.ndarray:
     return found
 
 
+def mapped_mb(under: Path) -> dict[str, float]:
+    """Resident MB of each file under ``under`` that this process maps (/proc/self/smaps)."""
+    sizes: dict[str, float] = {}
+    current = None
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        fields = line.split()
+        if len(fields) >= 6 and "-" in fields[0] and not fields[0].endswith(":"):
+            current = fields[5] if fields[5].startswith(str(under)) else None
+        elif current and fields and fields[0] == "Rss:":
+            name = str(Path(current).relative_to(under))
+            sizes[name] = round(sizes.get(name, 0) + int(fields[1]) / 1024, 1)
+    return sizes
+
+
 def serve_probe(args) -> None:
     """The child: a serving process's memory after answering the questions through the store (prints JSON)."""
     from askdocs.index.embedder import load_embedder
@@ -69,7 +84,8 @@ def serve_probe(args) -> None:
         picked = np.concatenate([np.arange(starts[r], starts[r + 1]) for r in rows])
         np.asarray(sentences[picked], dtype=np.float32) @ query[0]
     print(json.dumps({"model_loaded": with_model, "index_opened": opened, "after_questions": status_mb(),
-                      "questions": len(questions), "store": store.describe()}))
+                      "mapped_mb": mapped_mb(Path(args.sentences).parent), "questions": len(questions),
+                      "store": store.describe()}))
 
 
 def main() -> None:
@@ -197,7 +213,7 @@ def main() -> None:
         kinds[kind]["serving"] = serving
         after = serving["after_questions"]
         print(f"  {kind} ({serving['store']}): serving RSS {after['VmRSS']:.0f} MB (anon {after['RssAnon']:.0f}, "
-              f"file {after['RssFile']:.0f}), peak {after['VmHWM']:.0f} MB", flush=True)
+              f"file {after['RssFile']:.0f}), peak {after['VmHWM']:.0f} MB; mapped {serving['mapped_mb']}", flush=True)
     for path in sorted(work.rglob("*"), reverse=True):
         path.unlink() if path.is_file() else path.rmdir()
     work.rmdir()

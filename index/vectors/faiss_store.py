@@ -4,8 +4,8 @@ Which FAISS index holds them: exact (flat) for small corpora, IVF above a size t
 asks for it, IVF over 8-bit scalar-quantised vectors (``ivf-sq8``): a quarter of IVF-Flat's memory, for a
 million chunks and more (docs/scaling.md). SQ8 keeps only approximations, and the store must give vectors back
 bit for bit (incremental builds take them over), so that kind also writes the exact float32 vectors as a plain
-``vectors.npy`` beside it, memory-mapped and read only by ``get`` / ``all`` and the re-ranking of candidates:
-serving touches a few rows of it per question and never makes it resident.
+``vectors.npy`` beside it, read only by ``get`` / ``all`` and the re-ranking of candidates, row by row: serving
+reads a few hundred rows of it per question and never maps it.
 
 A flat index scans every vector for every question: on one core here 0.7 ms for 12k 384-d vectors but
 16 ms for 100k and 400 ms for 1M once they no longer fit in cache (README "Large corpora"). IVF clusters the
@@ -29,6 +29,7 @@ filters), and returns fewer than k only if fewer than k matching chunks lie in t
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import faiss
@@ -246,12 +247,12 @@ class IVFStore(FlatStore):
 
 
 class SQ8Store(IVFStore):
-    """An IVF index over 8-bit vectors, searched like IVF; the exact vectors come from a memory-mapped
-    vectors.npy, which also re-ranks the candidates."""
+    """An IVF index over 8-bit vectors, searched like IVF; the exact vectors come from vectors.npy, which also
+    re-ranks the candidates."""
 
-    def __init__(self, index: faiss.IndexIVFScalarQuantizer, nprobe: int, exact: np.ndarray, rerank_factor: int):
+    def __init__(self, index: faiss.IndexIVFScalarQuantizer, nprobe: int, exact: ExactVectors, rerank_factor: int):
         super().__init__(index, nprobe)
-        self.exact = exact  # (ntotal, d) float32, memory-mapped read-only
+        self.exact = exact
         self.rerank_factor = rerank_factor
 
     def search(self, queries: np.ndarray, k: int, selection: Selection | None = None) -> list[Hits]:
@@ -266,34 +267,67 @@ class SQ8Store(IVFStore):
         return found
 
     def get(self, ids: np.ndarray) -> np.ndarray:
-        ids = np.asarray(ids, dtype=np.int64)
-        # Sorted reads touch the file in order; the copy leaves nothing pointing into the map.
-        order = np.argsort(ids, kind="stable")
-        out = np.empty((len(ids), self.dimension), np.float32)
-        out[order] = self.exact[ids[order]]
-        return out
+        return self.exact.rows(np.asarray(ids, dtype=np.int64))
 
     def all(self) -> np.ndarray:
-        return np.array(self.exact)
+        return self.exact.every_row()
 
     def describe(self) -> str:
         return describe({"type": "ivf-sq8", "nlist": self.index.nlist, "nprobe": self.nprobe,
                          "rerank_factor": self.rerank_factor})
 
     def close(self) -> None:
-        self.exact = None
+        self.exact.close()
 
 
-def open_exact(path: Path, count: int, dimension: int) -> np.ndarray:
-    """vectors.npy memory-mapped, refused unless it holds ``count`` float32 vectors of ``dimension``."""
-    try:
-        exact = np.load(path, mmap_mode="r")
-    except (OSError, ValueError) as exc:
-        raise VectorIndexError(f"the exact vectors {path} cannot be read: {exc}") from None
-    if exact.dtype != np.float32 or exact.shape != (count, dimension):
-        raise VectorIndexError(f"the exact vectors {path} hold {exact.dtype} {exact.shape}, the index "
-                               f"{count} float32 vectors of {dimension}")
-    return exact
+class ExactVectors:
+    """vectors.npy read row by row with positional reads, never memory-mapped: a mapping would count every
+    page the kernel maps around a read (fault-around, 64 KB) in the serving process' RSS, and the re-ranking's
+    scattered rows then map most of the file (bench/README.md, "ivf-sq8"). Reads share no file position, so
+    threads may read at once."""
+
+    def __init__(self, path: Path, count: int, dimension: int):
+        self.path = path
+        try:
+            with open(path, "rb") as file:
+                version = np.lib.format.read_magic(file)
+                read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                               (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+                if read_header is None:
+                    raise ValueError(f"npy format version {version}")
+                shape, fortran, dtype = read_header(file)
+                self.offset = file.tell()
+        except (OSError, ValueError) as exc:
+            raise VectorIndexError(f"the exact vectors {path} cannot be read: {exc}") from None
+        if dtype != np.float32 or fortran or shape != (count, dimension):
+            raise VectorIndexError(f"the exact vectors {path} hold {dtype} {shape}, the index "
+                                   f"{count} float32 vectors of {dimension}")
+        self.count, self.dimension = count, dimension
+        self.row_bytes = dimension * 4
+        self._fd: int | None = os.open(path, os.O_RDONLY)
+
+    def rows(self, ids: np.ndarray) -> np.ndarray:
+        out = np.empty((len(ids), self.dimension), np.float32)
+        if len(ids) == 0:
+            return out
+        if ids.min() < 0 or ids.max() >= self.count:
+            raise IndexError(f"rows {ids.min()}..{ids.max()} asked of {self.count}")
+        view = memoryview(out).cast("B")
+        for i, row in enumerate(ids.tolist()):
+            got = os.preadv(self._fd, [view[i * self.row_bytes : (i + 1) * self.row_bytes]],
+                            self.offset + row * self.row_bytes)
+            if got != self.row_bytes:
+                raise VectorIndexError(f"the exact vectors {self.path} end before row {row}")
+        return out
+
+    def every_row(self) -> np.ndarray:
+        return np.fromfile(self.path, np.float32, self.count * self.dimension, offset=self.offset).reshape(
+            self.count, self.dimension)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def _selector(selection: Selection) -> faiss.IDSelector:
@@ -311,7 +345,7 @@ def open_store(folder: Path, section: dict, options: ReadOptions) -> FlatStore:
     if nprobe is None:
         return FlatStore(index)
     if section["type"] == "ivf-sq8":
-        exact = open_exact(Path(folder) / section.get("exact_file", EXACT_FILE), index.ntotal, index.d)
+        exact = ExactVectors(Path(folder) / section.get("exact_file", EXACT_FILE), index.ntotal, index.d)
         return SQ8Store(index, nprobe, exact, int(section.get("rerank_factor", 0)))
     return IVFStore(index, nprobe)
 
