@@ -278,7 +278,12 @@ def test_an_ivf_sq8_index_takes_its_vectors_over_exactly_and_finds_the_right_doc
     corpus = _corpus(tmp_path / "docs")
     settings = Settings(index=tmp_path / "index", precision="fp32", vector_index="ivf-sq8", ann_nlist=2)
     index = tmp_path / "index"
-    build_index([corpus], settings, progress=False)
+    # The first build through the command line: --vector-index is the flag that asks for it.
+    first = CliRunner().invoke(build_index_command, [str(corpus), "--index", str(index), "--no-progress",
+                                                     "--vector-index", "ivf-sq8"],
+                               env={"ASKDOCS_PRECISION": "fp32", "ASKDOCS_ANN_NLIST": "2"})
+    assert first.exit_code == 0, first.output
+    assert "Vector index: IVF-SQ8 (8-bit vectors), 2 lists" in first.output
     _change(corpus)
     report = build_index([corpus], settings, progress=False)
     assert report.changes is not None and 0 < report.embedded < report.chunks, report.summary()
