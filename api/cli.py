@@ -21,6 +21,7 @@ DEFAULT_CORPUS = Path("seeds")
 
 RUNTIMES = get_args(Settings.model_fields["runtime"].annotation)
 VECTOR_STORES = get_args(Settings.model_fields["vector_store"].annotation)
+VECTOR_INDEXES = get_args(Settings.model_fields["vector_index"].annotation)
 
 
 def _settings(no_cache: bool = False, **flags) -> Settings:
@@ -196,12 +197,13 @@ no_cache_option = click.option(
               help="Print the build report as JSON (every file indexed or not, with its reason) instead of the "
               "summary.")
 @click.option("--follow-outside-links", is_flag=True, default=None, help=_help("follow_outside_links"))
+@click.option("--vector-index", type=click.Choice(VECTOR_INDEXES), default=None, help=_help("vector_index"))
 @watch_options
 def build_index_command(paths: tuple[Path, ...], index: Path | None, runtime: str | None,
                         vector_store: str | None, backend: str | None, milvus_uri: str | None, progress: bool | None, rebuild: bool, rehash: bool, no_cache: bool,
                         ray_address: str | None, ray_workers: int | None, include: tuple[str, ...],
                         exclude: tuple[str, ...], as_json: bool, follow_outside_links: bool | None,
-                        watch: bool, poll: float | None) -> None:
+                        vector_index: str | None, watch: bool, poll: float | None) -> None:
     """Index PATHS (files or folders of .txt, .md, .html, .pdf, the formats in docs/formats.md, text files
     without an extension, and any of these compressed as .gz) [default: seeds/].
 
@@ -216,7 +218,8 @@ def build_index_command(paths: tuple[Path, ...], index: Path | None, runtime: st
     runtime, vector_store = _backend_alias(backend, runtime, vector_store, builds=True)
     settings = _settings(no_cache, index=index, runtime=runtime, vector_store=vector_store, milvus_address=milvus_uri,
                          ray_address=ray_address, ray_workers=ray_workers, follow_outside_links=follow_outside_links,
-                         include=list(include) or None, exclude=list(exclude) or None)
+                         include=list(include) or None, exclude=list(exclude) or None, vector_index=vector_index)
+
     def first_build() -> None:
         report = build_index(list(paths) or [DEFAULT_CORPUS], settings, progress=progress, rebuild=rebuild,
                              rehash=rehash)

@@ -96,9 +96,10 @@ class VectorStoreSettings(BaseModel):
         description="Milvus collection; default one per index folder and model.",
     )
     milvus_token: SecretStr = Field(SecretStr(""), description="Milvus credentials, user:password or an API key.")
-    vector_index: Literal["auto", "flat", "ivf"] = Field(
+    vector_index: Literal["auto", "flat", "ivf", "ivf-sq8"] = Field(
         "auto",
-        description="Vector index a build writes: flat (exact), ivf (approximate), or auto: flat below "
+        description="Vector index a build writes: flat (exact), ivf (approximate), ivf-sq8 (IVF over 8-bit "
+        "vectors, a quarter of the memory; the exact ones kept beside it on disk), or auto: flat below "
         "ann_threshold chunks, IVF from there (docs/scaling.md).",
     )
     ann_threshold: int = Field(100_000, ge=1, description="Chunks from which vector_index=auto builds IVF.")

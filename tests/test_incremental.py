@@ -14,7 +14,7 @@ from askdocs.api.cli import build_index_command
 from askdocs.index.build import build_index
 from askdocs.index.settings import Settings
 from askdocs.index.lexical import bm25_scores, load_bm25, tokenize
-from askdocs.index.store import BM25_DIR, CHUNK_KEYS, CHUNKS_DB, generation_dir, open_stored_index
+from askdocs.index.store import BM25_DIR, CHUNK_KEYS, CHUNKS_DB, generation_dir, open_stored_index, sha256_file
 from askdocs.search import open_index
 
 from .fixtures import write_corpus
@@ -270,3 +270,41 @@ def test_a_generation_saved_without_chunk_tokens_or_keys_is_still_built_on_exact
                                    atol=1e-6)
     np.testing.assert_array_equal(np.load(generation_dir(tmp_path / "index") / CHUNK_KEYS),
                                   np.load(generation_dir(tmp_path / "scratch") / CHUNK_KEYS))
+
+
+def test_an_ivf_sq8_index_takes_its_vectors_over_exactly_and_finds_the_right_document(tmp_path):
+    # ivf-sq8 searches 8-bit approximations; what an incremental build takes over must still be the exact
+    # vectors (vectors.npy), or a sync would drift from a build from scratch.
+    corpus = _corpus(tmp_path / "docs")
+    settings = Settings(index=tmp_path / "index", precision="fp32", vector_index="ivf-sq8", ann_nlist=2)
+    index = tmp_path / "index"
+    # The first build through the command line: --vector-index is the flag that asks for it.
+    first = CliRunner().invoke(build_index_command, [str(corpus), "--index", str(index), "--no-progress",
+                                                     "--vector-index", "ivf-sq8"],
+                               env={"ASKDOCS_PRECISION": "fp32", "ASKDOCS_ANN_NLIST": "2"})
+    assert first.exit_code == 0, first.output
+    assert "Vector index: IVF-SQ8 (8-bit vectors), 2 lists" in first.output
+    _change(corpus)
+    report = build_index([corpus], settings, progress=False)
+    assert report.changes is not None and 0 < report.embedded < report.chunks, report.summary()
+    scratch = tmp_path / "scratch"
+    build_index([corpus], settings.replace(index=scratch), progress=False)
+
+    *_, vectors_a, _, _, manifest_a = _rows(index)
+    *_, vectors_b, _, _, manifest_b = _rows(scratch)
+    np.testing.assert_allclose(vectors_a, vectors_b, atol=1e-6)
+    assert manifest_a.vectors["type"] == "ivf-sq8" and manifest_a.vectors == manifest_b.vectors
+    # Both files are checksummed like every other file of the generation.
+    assert {"vectors.faiss", "vectors.npy"} <= set(manifest_a.files)
+    exact_file = generation_dir(index) / "vectors.npy"
+    assert manifest_a.files["vectors.npy"].sha256 == sha256_file(exact_file)
+    _assert_same_answers(_answers(index), _answers(scratch))
+    expected = ["notes/coffee.md", "notes/bicycle.txt", "solar.html", "tea.pdf", "handbook.txt"]
+    engine = open_index(index)
+    try:
+        assert "IVF-SQ8" in engine.stored.vectors.describe()
+        for question, doc_id in zip(QUESTIONS, expected):
+            passages = engine.ask(question, top_k=3, mode="dense").model_dump()["passages"]
+            assert passages[0]["citation"]["doc_id"] == doc_id, (question, [p["citation"] for p in passages])
+    finally:
+        engine.close()

@@ -19,6 +19,7 @@ N, DIMENSION, CHUNKS_PER_DOC, K = 2000, 32, 4, 10
 MILVUS_SERVER = os.environ.get("ASKDOCS_TEST_MILVUS_SERVER")
 # FAISS is in-process memory (the unit tier, `make test-fast`); Milvus Lite and the server run processes (e2e).
 STORES = [pytest.param("flat", marks=pytest.mark.unit), pytest.param("ivf", marks=pytest.mark.unit),
+          pytest.param("ivf-sq8", marks=pytest.mark.unit),
           pytest.param("milvus-lite", marks=pytest.mark.e2e), pytest.param("milvus-server", marks=pytest.mark.e2e)]
 
 
@@ -70,6 +71,7 @@ class Written:
     def _writer(self):
         settings = {"flat": dict(vector_store="faiss", vector_index="flat"),
                     "ivf": dict(vector_store="faiss", vector_index="ivf", ann_nlist=16, ann_nprobe=8),
+                    "ivf-sq8": dict(vector_store="faiss", vector_index="ivf-sq8", ann_nlist=16, ann_nprobe=8),
                     "milvus-lite": dict(vector_store="milvus"),
                     "milvus-server": dict(vector_store="milvus", milvus_address=MILVUS_SERVER,
                                           milvus_collection=self.collection)}[self.kind]
@@ -80,7 +82,7 @@ class Written:
 
     @property
     def exact(self) -> bool:
-        return self.kind != "ivf"
+        return not self.kind.startswith("ivf")
 
     def cleanup(self) -> None:
         self.store.close()
@@ -108,9 +110,13 @@ def _recall(found: np.ndarray, truth: np.ndarray) -> float:
 def test_count_dimension_and_what_the_writer_left_in_the_folder(written):
     store = written.store
     assert store.count() == N and store.dimension == DIMENSION
-    assert store.approximate == (written.kind == "ivf")
+    assert store.approximate == (written.kind.startswith("ivf"))
     files = {p.name for p in written.folder.iterdir()}
-    assert ("vectors.faiss" in files) == (written.kind in ("flat", "ivf"))
+    assert ("vectors.faiss" in files) == (written.kind in ("flat", "ivf", "ivf-sq8"))
+    # Only the 8-bit index keeps the exact vectors beside it, and its manifest section names both files.
+    assert ("vectors.npy" in files) == (written.kind == "ivf-sq8")
+    if written.kind == "ivf-sq8":
+        assert (written.section["file"], written.section["exact_file"]) == ("vectors.faiss", "vectors.npy")
     assert ("vector_ids.txt" in files) == written.kind.startswith("milvus")
     # The build summary describes the section as the served store describes itself (no override here).
     assert describe(written.section) == store.describe()
@@ -139,7 +145,7 @@ def test_search_is_exact_top_k_or_high_recall_for_ivf(written):
             assert np.allclose(found.scores, truth_scores, atol=1e-5)
         recalls.append(_recall(found.ids, truth_rows))
     assert np.mean(recalls) >= (1.0 if written.exact else 0.9), recalls
-    if written.kind == "ivf":
+    if written.kind.startswith("ivf"):
         # The probes are what buys the recall: one list finds much less; every list (the override is clamped
         # to the number of lists) is exhaustive, hence exact.
         one, every = written.open(nprobe=1), written.open(nprobe=10**6)
@@ -206,3 +212,48 @@ def test_the_factory_picks_the_store_from_the_setting_and_the_manifest(tmp_path)
     assert writer.plan(5)["type"] == "milvus"
     # An index written before the manifest had a "vectors" section is a flat FAISS index.
     assert describe({}) == "flat (exact)"
+
+
+def _faiss_written(kind: str, folder: Path, **settings):
+    writer = new_writer(Settings(index=folder, vector_index=kind, ann_nlist=16, ann_nprobe=8, **settings),
+                        "random-vectors", DIMENSION)
+    writer.plan(N)
+    section = writer.write(folder, VECTORS, [DOC_IDS[r] for r in DOC_ROWS], [int(i % CHUNKS_PER_DOC) for i in range(N)],
+                           None)
+    return section, open_store(folder, section, DIMENSION, RowDocuments(DOC_ROWS, DOC_IDS), ReadOptions())
+
+
+@pytest.mark.unit
+def test_ivf_sq8_reranked_ranks_as_ivf_over_the_same_lists_and_8_bit_scores_alone_do_not(tmp_path):
+    # Both are trained on the same sample with the same seed, so they probe the same lists; the re-ranking
+    # by exact vectors is what turns the 8-bit scores back into IVF-Flat's ranking and true cosines.
+    (tmp_path / "ivf").mkdir(), (tmp_path / "sq8").mkdir()
+    _, ivf = _faiss_written("ivf", tmp_path / "ivf")
+    _, sq8 = _faiss_written("ivf-sq8", tmp_path / "sq8")
+    try:
+        assert sq8.rerank_factor == faiss_store.RERANK_FACTOR > 1
+        for a, b in zip(ivf.search(QUERIES, K), sq8.search(QUERIES, K)):
+            assert a.ids.tolist() == b.ids.tolist()
+            np.testing.assert_allclose(a.scores, b.scores, atol=1e-5)
+        sq8.rerank_factor = 0
+        quantised = sq8.search(QUERIES, K)
+        assert not all(np.allclose(h.scores, VECTORS[h.ids] @ q, atol=1e-5) for q, h in zip(QUERIES, quantised))
+    finally:
+        ivf.close()
+        sq8.close()
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("damage", ["missing", "fewer rows", "float16", "not numpy"])
+def test_ivf_sq8_refuses_exact_vectors_that_are_not_the_index_s(tmp_path, damage):
+    section, store = _faiss_written("ivf-sq8", tmp_path)
+    store.close()
+    exact = tmp_path / section["exact_file"]
+    if damage == "missing":
+        exact.unlink()
+    elif damage == "not numpy":
+        exact.write_bytes(b"not an array")
+    else:
+        np.save(exact, VECTORS[:-1] if damage == "fewer rows" else VECTORS.astype(np.float16))
+    with pytest.raises(faiss_store.VectorIndexError, match="vectors.npy"):
+        open_store(tmp_path, section, DIMENSION, RowDocuments(DOC_ROWS, DOC_IDS), ReadOptions())

@@ -5,7 +5,8 @@
 A metadata filter reaches a store as one ``Selection`` of chunk rows, which each store translates.
 ``factory`` is the one place that knows which implementation a manifest or a setting means:
 
-- ``faiss_store``: ``vectors.faiss`` in the generation folder, flat (exact) or IVF (approximate);
+- ``faiss_store``: ``vectors.faiss`` in the generation folder, flat (exact), IVF (approximate) or IVF over 8-bit
+  vectors with the exact ones in ``vectors.npy``;
 - ``milvus_store``: rows in a Milvus collection shared by the index's generations.
 """
 

@@ -1,6 +1,11 @@
 """Chunk vectors in a FAISS file of the generation folder (``vectors.faiss``): the ``faiss`` vector store.
 
-Which FAISS index holds them: exact (flat) for small corpora, IVF above a size threshold.
+Which FAISS index holds them: exact (flat) for small corpora, IVF above a size threshold, or, when the setting
+asks for it, IVF over 8-bit scalar-quantised vectors (``ivf-sq8``): a quarter of IVF-Flat's memory, for a
+million chunks and more (docs/scaling.md). SQ8 keeps only approximations, and the store must give vectors back
+bit for bit (incremental builds take them over), so that kind also writes the exact float32 vectors as a plain
+``vectors.npy`` beside it, read only by ``get`` / ``all`` and the re-ranking of candidates, row by row: serving
+reads a few hundred rows of it per question and never maps it.
 
 A flat index scans every vector for every question: on one core here 0.7 ms for 12k 384-d vectors but
 16 ms for 100k and 400 ms for 1M once they no longer fit in cache (README "Large corpora"). IVF clusters the
@@ -24,6 +29,7 @@ filters), and returns fewer than k only if fewer than k matching chunks lie in t
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import faiss
@@ -32,8 +38,10 @@ import numpy as np
 from .base import Hits, ReadOptions, Selection, VectorIndexError, VectorStore, VectorWriter, top_rows
 
 FILE = "vectors.faiss"
+EXACT_FILE = "vectors.npy"  # ivf-sq8 only: the exact vectors the quantised index approximates
 
-KINDS = ("auto", "flat", "ivf")
+KINDS = ("auto", "flat", "ivf", "ivf-sq8")
+IVF_KINDS = ("ivf", "ivf-sq8")
 SEED = 1234
 # k-means wants a few dozen points per centroid; more buys little and costs training time linearly.
 TRAIN_POINTS_PER_LIST = 64
@@ -52,6 +60,13 @@ def default_nlist(n: int) -> int:
 # 100k and 1M vectors (16 gave 0.91-0.95), at 1.7 ms and 13 ms p50 for 100k and 1M on one busy core.
 DEFAULT_NPROBE = 32
 
+# ivf-sq8 fetches this many times k candidates by their 8-bit scores and orders them by exact inner products
+# from vectors.npy: 8-bit scores reorder near ties. bench/ann_sq8.py at 1M chunks: without it recall@10 0.978
+# and 41% of questions ranked as IVF-Flat ranks them; with 2 (or 4) IVF-Flat's ranking for all 1,000 and its
+# recall, 0.992, for 0.6 ms more per question of 100 candidates (p50 2.27 ms against IVF-Flat's 2.03 ms);
+# 4 buys nothing more and reads twice the rows.
+RERANK_FACTOR = 2
+
 
 def default_nprobe(nlist: int) -> int:
     return max(1, min(nlist, DEFAULT_NPROBE))
@@ -65,6 +80,8 @@ def plan(n: int, kind: str = "auto", threshold: int = 100_000, nlist: int = 0, n
     section = {"type": chosen, "metric": "inner_product", "chosen_by": "auto" if kind == "auto" else "setting"}
     if chosen == "flat":
         return section
+    if chosen == "ivf-sq8":
+        section.update(file=FILE, exact_file=EXACT_FILE, rerank_factor=RERANK_FACTOR)
     lists = nlist or default_nlist(n)
     if lists > n:
         raise VectorIndexError(f"an IVF index of {lists} lists needs at least {lists} chunks, there are {n}")
@@ -87,7 +104,13 @@ def build(vectors: np.ndarray, section: dict, add_batch: int = 65536) -> faiss.I
             index.add(np.ascontiguousarray(vectors[start : start + add_batch], dtype=np.float32))
         return index
     quantizer = faiss.IndexFlatIP(dimension)
-    index = faiss.IndexIVFFlat(quantizer, dimension, section["nlist"], faiss.METRIC_INNER_PRODUCT)
+    if section["type"] == "ivf-sq8":
+        # Residuals to the list centroid quantised to 8 bits per dimension (FAISS' default, as index_factory's
+        # "IVF1024,SQ8" that bench/ann_memory.py measured).
+        index = faiss.IndexIVFScalarQuantizer(quantizer, dimension, section["nlist"],
+                                              faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
+    else:
+        index = faiss.IndexIVFFlat(quantizer, dimension, section["nlist"], faiss.METRIC_INNER_PRODUCT)
     index.own_fields = True
     quantizer.this.disown()  # the IVF index frees it
     index.cp.seed = section["seed"]
@@ -96,6 +119,10 @@ def build(vectors: np.ndarray, section: dict, add_batch: int = 65536) -> faiss.I
     index.cp.max_points_per_centroid = TRAIN_POINTS_PER_LIST  # our sample is the training set, no resampling
     sample = np.sort(np.random.default_rng(section["seed"]).choice(n, section["train_size"], replace=False))
     index.train(np.ascontiguousarray(vectors[sample], dtype=np.float32))
+    if section["type"] == "ivf-sq8":  # vectors.npy answers reconstruct's questions, exactly
+        for start in range(0, n, add_batch):
+            index.add(np.ascontiguousarray(vectors[start : start + add_batch], dtype=np.float32))
+        return index
     # An array direct map: reconstruct(id) for dense_cosines and incremental builds, 8 bytes per vector.
     index.set_direct_map_type(faiss.DirectMap.Array)
     for start in range(0, n, add_batch):
@@ -110,21 +137,32 @@ def check_opened(index: faiss.Index, section: dict, nprobe_override: int = 0) ->
         if not isinstance(index, faiss.IndexFlat):
             raise VectorIndexError(f"the manifest says a flat index, the file holds {type(index).__name__}")
         return None
-    if kind != "ivf":
+    if kind not in IVF_KINDS:
         raise VectorIndexError(f"unknown vector index type {kind!r} in the manifest")
-    if not isinstance(index, faiss.IndexIVFFlat) or index.nlist != section.get("nlist"):
+    expected = faiss.IndexIVFScalarQuantizer if kind == "ivf-sq8" else faiss.IndexIVFFlat
+    if not isinstance(index, expected) or index.nlist != section.get("nlist"):
         raise VectorIndexError(
-            f"the manifest says IVF with {section.get('nlist')} lists, the file holds {type(index).__name__}"
+            f"the manifest says {describe_kind(kind)} with {section.get('nlist')} lists, the file holds "
+            f"{type(index).__name__}"
             + (f" with {index.nlist} lists" if isinstance(index, faiss.IndexIVF) else "")
         )
-    if index.direct_map.type != faiss.DirectMap.Array:
+    if kind == "ivf" and index.direct_map.type != faiss.DirectMap.Array:
         index.make_direct_map()  # a file written without one; reconstruct needs it
     return max(1, min(index.nlist, nprobe_override or section["nprobe"]))
 
 
+def describe_kind(kind: str) -> str:
+    return {"ivf": "IVF", "ivf-sq8": "IVF-SQ8"}.get(kind, kind)
+
+
 def describe(section: dict) -> str:
-    if section.get("type") == "ivf":
+    kind = section.get("type")
+    if kind == "ivf":
         return f"IVF, {section['nlist']} lists, {section['nprobe']} probed per question"
+    if kind == "ivf-sq8":
+        rerank = section.get("rerank_factor", 0)
+        return (f"IVF-SQ8 (8-bit vectors), {section['nlist']} lists, {section['nprobe']} probed per question"
+                + (f", {rerank}×k candidates re-ranked exactly" if rerank else ""))
     return "flat (exact)"
 
 
@@ -208,6 +246,90 @@ class IVFStore(FlatStore):
         return describe({"type": "ivf", "nlist": self.index.nlist, "nprobe": self.nprobe})
 
 
+class SQ8Store(IVFStore):
+    """An IVF index over 8-bit vectors, searched like IVF; the exact vectors come from vectors.npy, which also
+    re-ranks the candidates."""
+
+    def __init__(self, index: faiss.IndexIVFScalarQuantizer, nprobe: int, exact: ExactVectors, rerank_factor: int):
+        super().__init__(index, nprobe)
+        self.exact = exact
+        self.rerank_factor = rerank_factor
+
+    def search(self, queries: np.ndarray, k: int, selection: Selection | None = None) -> list[Hits]:
+        if self.rerank_factor <= 1:
+            return super().search(queries, k, selection)
+        queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+        found = []
+        for query, candidates in zip(queries, super().search(queries, k * self.rerank_factor, selection)):
+            scores = self.get(candidates.ids) @ query
+            top = top_rows(scores, k)
+            found.append(Hits(candidates.ids[top], scores[top]))
+        return found
+
+    def get(self, ids: np.ndarray) -> np.ndarray:
+        return self.exact.rows(np.asarray(ids, dtype=np.int64))
+
+    def all(self) -> np.ndarray:
+        return self.exact.every_row()
+
+    def describe(self) -> str:
+        return describe({"type": "ivf-sq8", "nlist": self.index.nlist, "nprobe": self.nprobe,
+                         "rerank_factor": self.rerank_factor})
+
+    def close(self) -> None:
+        self.exact.close()
+
+
+class ExactVectors:
+    """vectors.npy read row by row with positional reads, never memory-mapped: a mapping would count every
+    page the kernel maps around a read (fault-around, 64 KB) in the serving process' RSS, and the re-ranking's
+    scattered rows then map most of the file (bench/README.md, "ivf-sq8"). Reads share no file position, so
+    threads may read at once."""
+
+    def __init__(self, path: Path, count: int, dimension: int):
+        self.path = path
+        try:
+            with open(path, "rb") as file:
+                version = np.lib.format.read_magic(file)
+                read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                               (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+                if read_header is None:
+                    raise ValueError(f"npy format version {version}")
+                shape, fortran, dtype = read_header(file)
+                self.offset = file.tell()
+        except (OSError, ValueError) as exc:
+            raise VectorIndexError(f"the exact vectors {path} cannot be read: {exc}") from None
+        if dtype != np.float32 or fortran or shape != (count, dimension):
+            raise VectorIndexError(f"the exact vectors {path} hold {dtype} {shape}, the index "
+                                   f"{count} float32 vectors of {dimension}")
+        self.count, self.dimension = count, dimension
+        self.row_bytes = dimension * 4
+        self._fd: int | None = os.open(path, os.O_RDONLY)
+
+    def rows(self, ids: np.ndarray) -> np.ndarray:
+        out = np.empty((len(ids), self.dimension), np.float32)
+        if len(ids) == 0:
+            return out
+        if ids.min() < 0 or ids.max() >= self.count:
+            raise IndexError(f"rows {ids.min()}..{ids.max()} asked of {self.count}")
+        view = memoryview(out).cast("B")
+        for i, row in enumerate(ids.tolist()):
+            got = os.preadv(self._fd, [view[i * self.row_bytes : (i + 1) * self.row_bytes]],
+                            self.offset + row * self.row_bytes)
+            if got != self.row_bytes:
+                raise VectorIndexError(f"the exact vectors {self.path} end before row {row}")
+        return out
+
+    def every_row(self) -> np.ndarray:
+        return np.fromfile(self.path, np.float32, self.count * self.dimension, offset=self.offset).reshape(
+            self.count, self.dimension)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 def _selector(selection: Selection) -> faiss.IDSelector:
     # The selector only points into the bitmap, which the selection caches: it lives as long as the selection.
     return faiss.IDSelectorBitmap(len(selection.mask), faiss.swig_ptr(selection.bitmap))
@@ -220,11 +342,17 @@ def open_store(folder: Path, section: dict, options: ReadOptions) -> FlatStore:
     # shares one copy of the vectors in the page cache instead of reading its own.
     index = faiss.read_index(str(Path(folder) / FILE), faiss.IO_FLAG_MMAP_IFC)
     nprobe = check_opened(index, section, options.nprobe)
-    return FlatStore(index) if nprobe is None else IVFStore(index, nprobe)
+    if nprobe is None:
+        return FlatStore(index)
+    if section["type"] == "ivf-sq8":
+        exact = ExactVectors(Path(folder) / section.get("exact_file", EXACT_FILE), index.ntotal, index.d)
+        return SQ8Store(index, nprobe, exact, int(section.get("rerank_factor", 0)))
+    return IVFStore(index, nprobe)
 
 
 class FaissWriter(VectorWriter):
-    """Writes ``vectors.faiss``: flat, or IVF when the setting or the corpus size says so (``plan``)."""
+    """Writes ``vectors.faiss``: flat, or IVF when the setting or the corpus size says so (``plan``); with
+    ivf-sq8 also ``vectors.npy``."""
 
     def __init__(self, kind: str = "auto", threshold: int = 100_000, nlist: int = 0, nprobe: int = 0):
         self._settings = (kind, threshold, nlist, nprobe)
@@ -239,4 +367,12 @@ class FaissWriter(VectorWriter):
         section = self._planned if self._planned is not None else self.plan(len(vectors))
         index = build(vectors, section)
         faiss.write_index(index, str(Path(folder) / FILE))
+        if section["type"] == "ivf-sq8":
+            # Written in blocks: the vectors may be a memory map larger than what should be copied at once.
+            exact = np.lib.format.open_memmap(Path(folder) / section["exact_file"], mode="w+", dtype=np.float32,
+                                              shape=vectors.shape)
+            for start in range(0, len(vectors), 65536):
+                exact[start : start + 65536] = vectors[start : start + 65536]
+            exact.flush()
+            del exact
         return section
