@@ -212,9 +212,10 @@ def units(text: str, offset: int, spans) -> tuple[list[Group], list[Unit]]:
     return gs, found
 
 
-# A short sentence that states a value: "The default is 4.0.", "It defaults to 64 megabytes (64MB).", "The default
-# is “read committed”."
-_VALUE_SENTENCE = re.compile(r"\bdefault|\d")
+# A short sentence that states a value of what the sentence before it names: "The default is 4.0.", "It defaults
+# to 64 megabytes (64MB).", "The default is “read committed”.", "Its maximum is 1024.". A short sentence with a
+# number and a subject of its own ("The warehouse was added in 1910.") is another fact, not that value.
+_VALUE_SENTENCE = re.compile(r"\bdefault|^\W*(?:it|its|this|that|these|those)\b.*\d", re.IGNORECASE)
 VALUE_WORDS = 10
 _SEE = re.compile(r"^\s*(?:see|cf\.)\s", re.IGNORECASE)
 

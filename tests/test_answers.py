@@ -448,6 +448,15 @@ def test_a_sentence_and_the_short_value_after_it_are_one_candidate():
     assert found.index(value) < found.index(alone)  # a tie shows the value too
 
 
+def test_a_short_sentence_with_a_number_and_its_own_subject_is_not_a_value():
+    # Another fact, not the value of what the sentence before names: the answer would run on into it.
+    text = ("The copper still was carried to the valley by rail in nine wagons. The warehouse was added in 1910. "
+            "It holds 3,000 casks.")
+    _, found = units(text, 0, _spans(text))
+    pairs = [text[u.start:u.end] for u in found if u.kind == "sentence-value"]
+    assert pairs == ["The warehouse was added in 1910. It holds 3,000 casks."]
+
+
 @pytest.mark.parametrize("question, expected", [
     # The sentence most like the question restates it; the value is the next sentence (bench/README.md "The
     # grown dev split"). Before: "Sets the planner's estimate of the cost of a non-sequentially-fetched disk page."
