@@ -37,16 +37,17 @@ def _read_header(handle) -> tuple[tuple[int, ...], bool, np.dtype]:
 class NpyRows:
     """A read-only 2-d (or 1-d) C-order array on disk: slices and row lists come back as new ndarrays."""
 
-    def __init__(self, path: Path, offset: int, shape: tuple[int, ...], dtype: np.dtype):
+    def __init__(self, path: Path, offset: int, shape: tuple[int, ...], dtype: np.dtype, end: int | None = None):
+        """``end``: where the array's bytes must end by (an .npz member's end), else the file's size."""
         self.path = Path(path)
         self.offset, self.shape, self.dtype = offset, tuple(shape), np.dtype(dtype)
         self.row_shape = self.shape[1:]
         self.row_bytes = int(np.prod(self.row_shape, dtype=np.int64)) * self.dtype.itemsize
         needed = offset + len(self) * self.row_bytes
-        size = os.stat(self.path).st_size
+        size = min(os.stat(self.path).st_size, end if end is not None else needed)
         if size < needed:
-            raise RowsFileError(f"{self.path} is truncated: {size} bytes, its {self.shape} {self.dtype} array "
-                                f"needs {needed}")
+            raise RowsFileError(f"{self.path} is truncated: its {self.shape} {self.dtype} array needs bytes "
+                                f"{offset}..{needed}, the data ends at {size}")
         fd = os.open(self.path, os.O_RDONLY)
         self._fd: int | None = fd
         # A reader dropped without close() (a replaced index nobody closed) still gives its descriptor back.
@@ -76,20 +77,21 @@ class NpyRows:
                 handle.seek(info.header_offset)
                 local = handle.read(30)  # the local file header: its name and extra field lengths end it
                 name_length, extra_length = struct.unpack("<HH", local[26:30])
-                handle.seek(info.header_offset + 30 + name_length + extra_length)
+                member_start = info.header_offset + 30 + name_length + extra_length
+                handle.seek(member_start)
                 shape, fortran, dtype = _read_header(handle)
                 offset = handle.tell()
         except (OSError, ValueError, KeyError, struct.error, zipfile.BadZipFile) as exc:
             raise RowsFileError(f"{name} in {path} cannot be read: {exc}") from None
-        return cls._checked(path, offset, shape, fortran, dtype)
+        return cls._checked(path, offset, shape, fortran, dtype, member_start + info.file_size)
 
     @classmethod
-    def _checked(cls, path, offset, shape, fortran, dtype) -> NpyRows:
+    def _checked(cls, path, offset, shape, fortran, dtype, end: int | None = None) -> NpyRows:
         if fortran and len(shape) > 1:
             raise RowsFileError(f"{path} holds a Fortran-order array; rows are read in C order")
         if dtype.hasobject or len(shape) == 0:
             raise RowsFileError(f"{path} holds {dtype} {shape}, not rows of numbers")
-        return cls(path, offset, shape, dtype)
+        return cls(path, offset, shape, dtype, end)
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -130,6 +132,8 @@ class NpyRows:
 
     def _span(self, start: int, stop: int) -> np.ndarray:
         out = np.empty((stop - start, *self.row_shape), self.dtype)
+        if out.size == 0:
+            return out  # memoryview cannot cast an empty shape
         view = memoryview(out).cast("B")
         for at in range(0, len(view), _BLOCK_BYTES):
             self._read_into(view[at : at + _BLOCK_BYTES], self.offset + start * self.row_bytes + at)
