@@ -79,22 +79,29 @@ def serve_probe(args) -> None:
     store = faiss_store.open_store(Path(args.probe), section, ReadOptions())
     opened = status_mb()
     starts = np.floor(np.arange(store.count() + 1) * SENTENCES_PER_CHUNK).astype(np.int64)
+    sentence_ms = []  # reading and scoring one question's candidate sentences
     if args.sentence_reads == "mapped":
         sentences = np.load(args.sentences, mmap_mode="r")
         for question in questions:
             query = embedder.encode_queries([question]).astype(np.float32)
             rows = store.search(query, CANDIDATES)[0].ids
+            started = time.perf_counter()
             picked = np.concatenate([np.arange(starts[r], starts[r + 1]) for r in rows])
             np.asarray(sentences[picked], dtype=np.float32) @ query[0]
+            sentence_ms.append((time.perf_counter() - started) * 1000)
     else:  # as search/answer.py reads them since: each candidate's sentences, one positional read
         sentences = NpyRows.open_npy(Path(args.sentences))
         for question in questions:
             query = embedder.encode_queries([question]).astype(np.float32)
-            for r in store.search(query, CANDIDATES)[0].ids:
+            rows = store.search(query, CANDIDATES)[0].ids
+            started = time.perf_counter()
+            for r in rows:
                 sentences[starts[r] : starts[r + 1]].astype(np.float32) @ query[0]
+            sentence_ms.append((time.perf_counter() - started) * 1000)
     print(json.dumps({"model_loaded": with_model, "index_opened": opened, "after_questions": status_mb(),
                       "mapped_mb": mapped_mb(Path(args.sentences).parent), "questions": len(questions),
-                      "store": store.describe(), "sentence_reads": args.sentence_reads}))
+                      "store": store.describe(), "sentence_reads": args.sentence_reads,
+                      "sentence_ms": percentiles(sentence_ms)}))
 
 
 def main() -> None:
@@ -229,7 +236,7 @@ def main() -> None:
             after = serving["after_questions"]
             print(f"  {kind} ({serving['store']}), sentences {reads}: serving RSS {after['VmRSS']:.0f} MB "
                   f"(anon {after['RssAnon']:.0f}, file {after['RssFile']:.0f}), peak {after['VmHWM']:.0f} MB; "
-                  f"mapped {serving['mapped_mb']}", flush=True)
+                  f"mapped {serving['mapped_mb']}; sentences {serving['sentence_ms']}", flush=True)
     for path in sorted(work.rglob("*"), reverse=True):
         path.unlink() if path.is_file() else path.rmdir()
     work.rmdir()
