@@ -19,7 +19,8 @@ question asks the dense retriever for.
 Serving memory per kind in a fresh child, as bench/ann_memory.py measures it (question model, float16
 sentence vectors memory-mapped at SciFact's sentences per chunk, 100 candidates searched and their sentences
 scored per question), with the store opened by ``open_store``; with the resident MB of each mapped file
-(/proc/self/smaps). Writes bench/results/ann-sq8.json (``--out``).
+(/proc/self/smaps). Each kind is probed twice (``--sentence-reads``): sentence vectors memory-mapped, as the
+store read them before, and read by position per candidate (index/npy_rows.py), as it reads them now. Writes bench/results/ann-sq8.json (``--out``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from bench.ann import (K, covariance_noise, flat_view, percentiles, recall_at_k,
                        synthetic_block, torch_scifact_index)
 from bench.ann_memory import CANDIDATES, SENTENCES_PER_CHUNK, status_mb  # noqa: E402
 from bench.common import RESULTS, machine, peak_rss_mb  # noqa: E402
+from askdocs.index.npy_rows import NpyRows  # noqa: E402
 from askdocs.index.vectors import ReadOptions, faiss_store  # noqa: E402
 
 
@@ -76,16 +78,30 @@ def serve_probe(args) -> None:
     section = json.loads(Path(args.section).read_text())
     store = faiss_store.open_store(Path(args.probe), section, ReadOptions())
     opened = status_mb()
-    sentences = np.load(args.sentences, mmap_mode="r")
     starts = np.floor(np.arange(store.count() + 1) * SENTENCES_PER_CHUNK).astype(np.int64)
-    for question in questions:
-        query = embedder.encode_queries([question]).astype(np.float32)
-        rows = store.search(query, CANDIDATES)[0].ids
-        picked = np.concatenate([np.arange(starts[r], starts[r + 1]) for r in rows])
-        np.asarray(sentences[picked], dtype=np.float32) @ query[0]
+    sentence_ms = []  # reading and scoring one question's candidate sentences
+    if args.sentence_reads == "mapped":
+        sentences = np.load(args.sentences, mmap_mode="r")
+        for question in questions:
+            query = embedder.encode_queries([question]).astype(np.float32)
+            rows = store.search(query, CANDIDATES)[0].ids
+            started = time.perf_counter()
+            picked = np.concatenate([np.arange(starts[r], starts[r + 1]) for r in rows])
+            np.asarray(sentences[picked], dtype=np.float32) @ query[0]
+            sentence_ms.append((time.perf_counter() - started) * 1000)
+    else:  # as search/answer.py reads them since: each candidate's sentences, one positional read
+        sentences = NpyRows.open_npy(Path(args.sentences))
+        for question in questions:
+            query = embedder.encode_queries([question]).astype(np.float32)
+            rows = store.search(query, CANDIDATES)[0].ids
+            started = time.perf_counter()
+            for r in rows:
+                sentences[starts[r] : starts[r + 1]].astype(np.float32) @ query[0]
+            sentence_ms.append((time.perf_counter() - started) * 1000)
     print(json.dumps({"model_loaded": with_model, "index_opened": opened, "after_questions": status_mb(),
                       "mapped_mb": mapped_mb(Path(args.sentences).parent), "questions": len(questions),
-                      "store": store.describe()}))
+                      "store": store.describe(), "sentence_reads": args.sentence_reads,
+                      "sentence_ms": percentiles(sentence_ms)}))
 
 
 def main() -> None:
@@ -102,6 +118,9 @@ def main() -> None:
     parser.add_argument("--section", help=argparse.SUPPRESS)
     parser.add_argument("--sentences", help=argparse.SUPPRESS)
     parser.add_argument("--questions", help=argparse.SUPPRESS)
+    parser.add_argument("--sentence-reads", default="mapped,positional",
+                        help="how serving children read the sentence vectors: memory-mapped (before 2026-12-06), "
+                             "positional (index/npy_rows.py, what the store does now), or both")
     args = parser.parse_args()
     if args.probe:
         serve_probe(args)
@@ -202,18 +221,22 @@ def main() -> None:
     repeated = question_texts * max(1, -(-args.serve_questions // max(1, len(question_texts))))
     question_file.write_text(json.dumps(repeated[: args.serve_questions]))
     for kind in kinds:
-        child = subprocess.run([sys.executable, __file__, "--probe", str(work / kind), "--section",
-                                str(work / f"{kind}.json"), "--sentences", str(sentence_file), "--questions",
-                                str(question_file)], capture_output=True, text=True, check=False)
-        if child.returncode != 0:
-            print(f"  {kind}: serving probe failed: {child.stderr[-2000:]}", flush=True)
-            kinds[kind]["serving"] = {"error": child.stderr[-2000:]}
-            continue
-        serving = json.loads(child.stdout.strip().splitlines()[-1])
-        kinds[kind]["serving"] = serving
-        after = serving["after_questions"]
-        print(f"  {kind} ({serving['store']}): serving RSS {after['VmRSS']:.0f} MB (anon {after['RssAnon']:.0f}, "
-              f"file {after['RssFile']:.0f}), peak {after['VmHWM']:.0f} MB; mapped {serving['mapped_mb']}", flush=True)
+        for reads in args.sentence_reads.split(","):
+            child = subprocess.run([sys.executable, __file__, "--probe", str(work / kind), "--section",
+                                    str(work / f"{kind}.json"), "--sentences", str(sentence_file), "--questions",
+                                    str(question_file), "--sentence-reads", reads],
+                                   capture_output=True, text=True, check=False)
+            key = "serving" if reads == "mapped" else f"serving_{reads}"
+            if child.returncode != 0:
+                print(f"  {kind}, {reads}: serving probe failed: {child.stderr[-2000:]}", flush=True)
+                kinds[kind][key] = {"error": child.stderr[-2000:]}
+                continue
+            serving = json.loads(child.stdout.strip().splitlines()[-1])
+            kinds[kind][key] = serving
+            after = serving["after_questions"]
+            print(f"  {kind} ({serving['store']}), sentences {reads}: serving RSS {after['VmRSS']:.0f} MB "
+                  f"(anon {after['RssAnon']:.0f}, file {after['RssFile']:.0f}), peak {after['VmHWM']:.0f} MB; "
+                  f"mapped {serving['mapped_mb']}; sentences {serving['sentence_ms']}", flush=True)
     for path in sorted(work.rglob("*"), reverse=True):
         path.unlink() if path.is_file() else path.rmdir()
     work.rmdir()

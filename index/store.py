@@ -49,6 +49,7 @@ from .file_stats import save as save_file_stats
 from .lexical import load_bm25, save_bm25
 from .locators import decode_locators
 from .manifest import Manifest, ManifestError
+from .npy_rows import NpyRows
 from .vectors import ReadOptions, RowDocuments, VectorStore, VectorWriter, faiss_store, open_store
 
 FORMAT = "askdocs-index"
@@ -233,7 +234,7 @@ class DocumentColumns:
 @dataclass(frozen=True)
 class SentenceTable:
     spans: np.ndarray  # (n, 2) character offsets in the chunk's document
-    vectors: np.ndarray  # float16, as stored
+    vectors: NpyRows | np.ndarray  # float16, as stored; read by position unless stored compressed
     # Block kind code (index.structure.KINDS) of each sentence; None for an index built before structure was kept.
     kinds: np.ndarray | None
 
@@ -744,6 +745,8 @@ class StoredIndex:
         with self._db_lock:
             self._connection.close()
         self.vectors.close()
+        if isinstance(self.sentence_vectors, NpyRows):
+            self.sentence_vectors.close()
 
 
 def open_stored_index(index_dir: Path, model: str | None = None, dimension: int | None = None,
@@ -834,11 +837,16 @@ def _open_generation(index_dir: Path, path: Path, model: str | None, dimension: 
         }
         with np.load(path / SENTENCES) as sentences:
             sentence_spans = sentences["spans"]
-            # Kept float16, as stored: half the memory (about 3.4 GB at 1M chunks); a question widens only the
-            # few sentences of the passages it returns. Memory-mapped where the file allows, so the processes
-            # of `serve --workers` share one copy.
-            mapped = _mapped_npz_member(path / SENTENCES, "vectors")
-            sentence_vectors = (mapped if mapped is not None else sentences["vectors"]).astype(np.float16, copy=False)
+            # Float16, as stored (about 3.4 GB at 1M chunks), and left on disk: a question reads only the few
+            # sentences of the passages it returns, by position (index/npy_rows.py), so the processes of
+            # `serve --workers` share the page cache and none maps the file into its RSS. A compressed member
+            # (an older index) cannot be read by position and is loaded.
+            sentence_vectors = NpyRows.open_npz_member(path / SENTENCES, "vectors")
+            if sentence_vectors is not None and sentence_vectors.dtype != np.float16:
+                sentence_vectors.close()
+                sentence_vectors = None  # not as this version writes them: converted in memory instead
+            if sentence_vectors is None:
+                sentence_vectors = sentences["vectors"].astype(np.float16, copy=False)
             sentence_kinds = sentences["kinds"] if "kinds" in sentences.files else None
         has_structure = "section" in {c[1] for c in connection.execute("PRAGMA table_info(chunks)")}
         has_locators = "locators" in {c[1] for c in connection.execute("PRAGMA table_info(documents)")}
@@ -939,27 +947,3 @@ def published_digests(index_dir: Path) -> set[str] | None:
         except sqlite3.Error:
             return None
     return kept
-
-
-def _mapped_npz_member(path: Path, name: str) -> np.ndarray | None:
-    """Array ``name`` of the .npz at ``path`` memory-mapped (read-only), or None if it is stored compressed.
-
-    np.load(mmap_mode=...) ignores the mode for .npz files; an uncompressed member (what np.savez writes) is a
-    plain .npy at a known offset inside the zip, so it maps like one."""
-    import struct
-    import zipfile
-
-    with zipfile.ZipFile(path) as archive:
-        info = archive.getinfo(f"{name}.npy")
-    if info.compress_type != zipfile.ZIP_STORED:
-        return None
-    with open(path, "rb") as handle:
-        handle.seek(info.header_offset)
-        local = handle.read(30)  # the local file header: its name and extra field lengths end it
-        name_length, extra_length = struct.unpack("<HH", local[26:30])
-        handle.seek(info.header_offset + 30 + name_length + extra_length)
-        version = np.lib.format.read_magic(handle)
-        shape, fortran, dtype = (np.lib.format.read_array_header_1_0(handle) if version == (1, 0)
-                                 else np.lib.format.read_array_header_2_0(handle))
-        offset = handle.tell()
-    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C")

@@ -1,17 +1,20 @@
 """``askdocs serve --workers N``: several processes on one port, each answering and each picking up a newly
-published generation; and the memory-mapped reads that let them share the index's pages."""
+published generation; and the reads that let them share the index's pages."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import numpy as np
 
-from askdocs.index.store import _mapped_npz_member
+from askdocs.index.npy_rows import NpyRows
+from askdocs.index.store import MANIFEST, SENTENCES, generation_dir, open_stored_index
 
 from .conftest import BIN, SEEDS, Server, copy_index
 
@@ -86,14 +89,31 @@ def test_two_workers_answer_and_both_pick_up_a_new_generation(tmp_path, seeds_in
         server.stop()
 
 
-def test_sentence_vectors_are_memory_mapped_exactly_as_stored(tmp_path):
-    vectors = np.random.default_rng(1).standard_normal((37, 8)).astype(np.float16)
-    spans = np.arange(74, dtype=np.int64).reshape(37, 2)
-    np.savez(tmp_path / "plain.npz", spans=spans, vectors=vectors)
-    mapped = _mapped_npz_member(tmp_path / "plain.npz", "vectors")
-    assert isinstance(mapped, np.memmap)
-    assert mapped.dtype == vectors.dtype and np.array_equal(mapped, vectors)
-    assert np.array_equal(_mapped_npz_member(tmp_path / "plain.npz", "spans"), spans)
-    # A compressed file cannot be mapped: the caller reads it instead.
-    np.savez_compressed(tmp_path / "packed.npz", vectors=vectors)
-    assert _mapped_npz_member(tmp_path / "packed.npz", "vectors") is None
+def test_sentence_vectors_are_read_by_position_not_held_per_worker(tmp_path, seeds_index):
+    # Each worker opens the index like this: its sentence vectors stay in the file (read through the page
+    # cache every process shares), neither copied into the process nor mapped into its RSS.
+    index = copy_index(seeds_index, tmp_path / "index")
+    path = generation_dir(index) / SENTENCES
+    stored = open_stored_index(index)
+    try:
+        assert isinstance(stored.sentence_vectors, NpyRows)
+        assert str(path) not in Path("/proc/self/maps").read_text()
+        with np.load(path) as saved:
+            assert np.array_equal(stored.sentence_vectors.copy(), saved["vectors"])
+            assert stored.sentence_vectors.dtype == saved["vectors"].dtype == np.float16
+    finally:
+        stored.close()
+    # An older index stored compressed cannot be read by position: it loads, with the same vectors.
+    with np.load(path) as saved:
+        members = {name: saved[name] for name in saved.files}
+    np.savez_compressed(path, **members)
+    manifest_path = generation_dir(index) / MANIFEST
+    manifest = json.loads(manifest_path.read_text())
+    manifest["files"][SENTENCES]["bytes"] = path.stat().st_size
+    manifest_path.write_text(json.dumps(manifest))
+    stored = open_stored_index(index, verify_checksums=False)
+    try:
+        assert isinstance(stored.sentence_vectors, np.ndarray)
+        assert np.array_equal(stored.sentence_vectors, members["vectors"])
+    finally:
+        stored.close()

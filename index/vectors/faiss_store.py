@@ -29,12 +29,12 @@ filters), and returns fewer than k only if fewer than k matching chunks lie in t
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import faiss
 import numpy as np
 
+from ..npy_rows import NpyRows, RowsFileError
 from .base import Hits, ReadOptions, Selection, VectorIndexError, VectorStore, VectorWriter, top_rows
 
 FILE = "vectors.faiss"
@@ -250,7 +250,7 @@ class SQ8Store(IVFStore):
     """An IVF index over 8-bit vectors, searched like IVF; the exact vectors come from vectors.npy, which also
     re-ranks the candidates."""
 
-    def __init__(self, index: faiss.IndexIVFScalarQuantizer, nprobe: int, exact: ExactVectors, rerank_factor: int):
+    def __init__(self, index: faiss.IndexIVFScalarQuantizer, nprobe: int, exact: NpyRows, rerank_factor: int):
         super().__init__(index, nprobe)
         self.exact = exact
         self.rerank_factor = rerank_factor
@@ -270,7 +270,7 @@ class SQ8Store(IVFStore):
         return self.exact.rows(np.asarray(ids, dtype=np.int64))
 
     def all(self) -> np.ndarray:
-        return self.exact.every_row()
+        return self.exact.copy()
 
     def describe(self) -> str:
         return describe({"type": "ivf-sq8", "nlist": self.index.nlist, "nprobe": self.nprobe,
@@ -280,54 +280,18 @@ class SQ8Store(IVFStore):
         self.exact.close()
 
 
-class ExactVectors:
-    """vectors.npy read row by row with positional reads, never memory-mapped: a mapping would count every
-    page the kernel maps around a read (fault-around, 64 KB) in the serving process' RSS, and the re-ranking's
-    scattered rows then map most of the file (bench/README.md, "ivf-sq8"). Reads share no file position, so
-    threads may read at once."""
-
-    def __init__(self, path: Path, count: int, dimension: int):
-        self.path = path
-        try:
-            with open(path, "rb") as file:
-                version = np.lib.format.read_magic(file)
-                read_header = {(1, 0): np.lib.format.read_array_header_1_0,
-                               (2, 0): np.lib.format.read_array_header_2_0}.get(version)
-                if read_header is None:
-                    raise ValueError(f"npy format version {version}")
-                shape, fortran, dtype = read_header(file)
-                self.offset = file.tell()
-        except (OSError, ValueError) as exc:
-            raise VectorIndexError(f"the exact vectors {path} cannot be read: {exc}") from None
-        if dtype != np.float32 or fortran or shape != (count, dimension):
-            raise VectorIndexError(f"the exact vectors {path} hold {dtype} {shape}, the index "
-                                   f"{count} float32 vectors of {dimension}")
-        self.count, self.dimension = count, dimension
-        self.row_bytes = dimension * 4
-        self._fd: int | None = os.open(path, os.O_RDONLY)
-
-    def rows(self, ids: np.ndarray) -> np.ndarray:
-        out = np.empty((len(ids), self.dimension), np.float32)
-        if len(ids) == 0:
-            return out
-        if ids.min() < 0 or ids.max() >= self.count:
-            raise IndexError(f"rows {ids.min()}..{ids.max()} asked of {self.count}")
-        view = memoryview(out).cast("B")
-        for i, row in enumerate(ids.tolist()):
-            got = os.preadv(self._fd, [view[i * self.row_bytes : (i + 1) * self.row_bytes]],
-                            self.offset + row * self.row_bytes)
-            if got != self.row_bytes:
-                raise VectorIndexError(f"the exact vectors {self.path} end before row {row}")
-        return out
-
-    def every_row(self) -> np.ndarray:
-        return np.fromfile(self.path, np.float32, self.count * self.dimension, offset=self.offset).reshape(
-            self.count, self.dimension)
-
-    def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+def open_exact_vectors(path: Path, count: int, dimension: int) -> NpyRows:
+    """vectors.npy, read row by row with positional reads (index/npy_rows.py): memory-mapped, the re-ranking's
+    scattered rows would map most of the file into the serving process' RSS (bench/README.md, "ivf-sq8")."""
+    try:
+        exact = NpyRows.open_npy(path)
+    except RowsFileError as exc:
+        raise VectorIndexError(f"the exact vectors cannot be read: {exc}") from None
+    if exact.dtype != np.float32 or exact.shape != (count, dimension):
+        exact.close()
+        raise VectorIndexError(f"the exact vectors {path} hold {exact.dtype} {exact.shape}, the index "
+                               f"{count} float32 vectors of {dimension}")
+    return exact
 
 
 def _selector(selection: Selection) -> faiss.IDSelector:
@@ -345,7 +309,7 @@ def open_store(folder: Path, section: dict, options: ReadOptions) -> FlatStore:
     if nprobe is None:
         return FlatStore(index)
     if section["type"] == "ivf-sq8":
-        exact = ExactVectors(Path(folder) / section.get("exact_file", EXACT_FILE), index.ntotal, index.d)
+        exact = open_exact_vectors(Path(folder) / section.get("exact_file", EXACT_FILE), index.ntotal, index.d)
         return SQ8Store(index, nprobe, exact, int(section.get("rerank_factor", 0)))
     return IVFStore(index, nprobe)
 
