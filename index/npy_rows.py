@@ -18,12 +18,17 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import IndexCorrupt
+
 # Linux returns at most about 2 GiB from one read; whole-array reads go in blocks under that.
 _BLOCK_BYTES = 1 << 30
 
 
-class RowsFileError(ValueError):
-    """The file does not hold the array its header describes (unreadable header, truncated data)."""
+class RowsFileError(IndexCorrupt, ValueError):
+    """The file does not hold the array its header describes (unreadable header, truncated data). An
+    IndexCorrupt, so that a read that fails while serving (a file shortened under a running server) is answered
+    as a damaged index with the rebuild hint, not as an internal error; a ValueError, so that opening the index
+    reports it with the index's own path, like every other damaged file."""
 
 
 def _read_header(handle) -> tuple[tuple[int, ...], bool, np.dtype]:
