@@ -24,7 +24,7 @@ from .documents import EXCLUDED, HIDDEN, UNSUPPORTED, Document, LoadError, Skipp
 from .embedder import DEFAULT_BATCH_SIZES, Embedder, load_embedder
 from .embedding_cache import CACHE_SLICE, embed_with_cache
 from .errors import BuildError
-from .incremental import Previous, open_previous
+from .incremental import Previous, keep_written, open_previous
 from .lexical import bm25_from_tokens, chunk_tokens
 from .locators import encode_locators
 from .manifest import Part, build_parts, recorded_sections
@@ -471,10 +471,11 @@ class _Build:
                                doc_ids=[d.doc_id for d in assembled.documents])
 
         embedded, from_cache, per_node = self._embed(assembled, to_embed, progress)
+        vectors, bm25 = np.stack(assembled.vectors), self._bm25(assembled)
         try:
             generation = write_generation(
-                self.index_dir, assembled.documents, assembled.chunks, np.stack(assembled.vectors),
-                assembled.spans(), assembled.stacked_sentence_vectors(), self._bm25(assembled), manifest,
+                self.index_dir, assembled.documents, assembled.chunks, vectors,
+                assembled.spans(), assembled.stacked_sentence_vectors(), bm25, manifest,
                 writer=self.vectors, sentence_kinds=assembled.kinds(), chunk_keys=assembled.keys, file_stats=stats,
                 carried=self._carried(assembled),
             )
@@ -483,6 +484,9 @@ class _Build:
             reason = describe_os_error(exc) if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}"
             raise BuildError(f"could not write the new index generation in {self.index_dir} ({reason}); "
                              "the existing index, if any, is unchanged") from None
+        # The next sync in this process builds on this generation: it need not read these rows back from disk.
+        keep_written(generation, assembled.documents, assembled.chunks, vectors, bm25.tokens, assembled.keys,
+                     stats or {})
         try:
             page_boxes.prune(self.index_dir, published_digests(self.index_dir))
         except OSError as exc:  # stale boxes only cost disk space
