@@ -158,11 +158,20 @@ class Previous:
                     return None
         except (OSError, LoadError):
             return None  # the loader reports it
-        row = stored.row
+        return self._taken_over(path, doc_id, root, stat.st_size, stat.st_mtime)
+
+    def recorded_file(self, path: Path, doc_id: str, root: Path | None = None) -> Document:
+        """The stored document for ``path``, taken as unchanged without looking at the file (a watcher did not
+        report it changed since it was read; index.changed_walk)."""
+        row = self.documents[doc_id].row
+        return self._taken_over(path, doc_id, root, row.size, row.mtime)
+
+    def _taken_over(self, path: Path, doc_id: str, root: Path | None, size: int, mtime: float) -> Document:
+        row = self.documents[doc_id].row
         # Front matter lives in the unchanged text, but a sidecar can change on its own; what the loader found
         # in the unchanged bytes (an encoding) is as it was.
         format_meta = {k: v for k, v in row.meta.items() if k in FORMAT_META_KEYS}
-        document = replace(self.stored_document(doc_id), source=str(path), size=stat.st_size, mtime=stat.st_mtime,
+        document = replace(self.stored_document(doc_id), source=str(path), size=size, mtime=mtime,
                            meta={**format_meta, **document_metadata(path, row.text, row.kind, root)})
         if row.kind != "email":
             return document
