@@ -495,6 +495,8 @@ class _Build:
         if self._nothing_changed(changes, manifest):
             # A new generation would be the old one again: publishing it would only make every server reload
             # and every citation's generation move for nothing (and a watcher would publish on every burst).
+            # Its rows, read and checked against every file in this build, serve the next sync from memory.
+            self.previous.keep()
             return BuildReport(index_dir=self.index_dir, generation=self.previous.stored.path,
                                documents=len(assembled.documents), chunks=len(assembled.chunks), changes=changes,
                                vector_index=vector_index, published=False,

@@ -132,6 +132,18 @@ class Previous:
         self.file_stats = written.file_stats if written else file_stats.load(stored.path)
         self.hashed = 0
 
+    def keep(self) -> None:
+        """Keep these rows for the next build in this process (a build that publishes nothing: the live
+        generation stays, and its rows are the ones just read)."""
+        global _written
+        if self.from_memory or self.tokens is None or self.keys is None:
+            return
+        if (self.stored.manifest.section("vectors") or {}).get("type") not in _EXACT_VECTORS:
+            return
+        files = {name: {"bytes": r.bytes, "sha256": r.sha256} for name, r in self.stored.manifest.files.items()}
+        _written = WrittenRows(self.stored.path.resolve(), files, [d.row for d in self.documents.values()],
+                               self.chunks, self.vectors, self.tokens, self.keys, self.file_stats)
+
     @property
     def doc_ids(self) -> set[str]:
         return set(self.documents)
