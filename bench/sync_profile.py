@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from common import machine  # noqa: E402
 
 from askdocs.api import reload as reload_module  # noqa: E402
-from askdocs.index import build, incremental, store, watch  # noqa: E402
+from askdocs.index import build, changed_walk, incremental, store, watch  # noqa: E402
 from askdocs.index.settings import Settings  # noqa: E402
 from askdocs.index.vectors import faiss_store  # noqa: E402
 from askdocs.search import engine as engine_module  # noqa: E402
@@ -46,6 +46,9 @@ PHASES = [
     ("load previous rows", "open previous generation", incremental.Previous, "__init__"),
     ("read folder (load_corpus)", "sync", build, "load_corpus"),
     ("walk", "read folder (load_corpus)", build, "iter_files"),
+    ("walk: the changed paths only", "read folder (load_corpus)", changed_walk, "restricted"),
+    ("walk: kept for the next sync", "read folder (load_corpus)", changed_walk, "offer"),
+    ("unchanged files (not reported changed)", "read folder (load_corpus)", incremental.Previous, "recorded_file"),
     ("unchanged files (stat, hash)", "read folder (load_corpus)", incremental.Previous, "unchanged_file"),
     ("hash (sha256 of the bytes)", "unchanged files (stat, hash)", incremental, "sha256_regular"),
     ("load/extract changed files", "read folder (load_corpus)", build, "load_document"),

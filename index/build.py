@@ -19,12 +19,12 @@ import numpy as np
 from tqdm import tqdm
 
 from .chunking import Chunk, Chunker
-from . import file_stats, page_boxes
+from . import changed_walk, file_stats, page_boxes
 from .documents import EXCLUDED, HIDDEN, UNSUPPORTED, Document, LoadError, Skipped, Unreadable, load_document
 from .embedder import DEFAULT_BATCH_SIZES, Embedder, load_embedder
 from .embedding_cache import CACHE_SLICE, embed_with_cache
 from .errors import BuildError
-from .incremental import Previous, open_previous
+from .incremental import Previous, keep_written, open_previous
 from .lexical import bm25_from_tokens, chunk_tokens
 from .locators import encode_locators
 from .manifest import Part, build_parts, recorded_sections
@@ -75,6 +75,9 @@ class BuildReport:
     # --rehash); None for a full build, which reads every file anyway.
     hashed: int | None = None
     doc_ids: list[str] = field(default_factory=list)  # every document indexed, in order
+    # How the folders were read: "full" (every file listed and stat-ed) or "changed paths" (only the paths a
+    # watcher reported, index.changed_walk); None for a build from documents.
+    walk: str | None = None
     roots: list[dict] = field(default_factory=list)  # the manifest's "roots": each path, its id prefix
 
     def file_counts(self) -> dict:
@@ -231,19 +234,33 @@ def _save_boxes(index_dir: Path, document: Document) -> None:
 def load_corpus(paths: list[Path], settings: Settings, progress: bool | None = None,
                 previous: Previous | None = None, planned: tuple[list[Root], list] | None = None,
                 stats: dict[str, file_stats.Stat] | None = None, trust_stats: bool = True,
+                changed: set[Path] | None = None, walked: list[str] | None = None,
                 ) -> tuple[list[Document], list[Skipped]]:
     """Read the files under ``paths``; a file ``previous`` already holds unchanged is taken from it unparsed.
 
     No file can fail the build: whatever goes wrong with one becomes a Skipped with the reason. ``stats``, if
     given, is filled with each document's file stats for the new generation (index.file_stats);
     ``trust_stats`` False hashes every file ``previous`` holds instead of trusting its recorded stats.
+    ``changed``: the only paths changed since this process's last build of ``paths`` (a watcher's events):
+    the rest are taken from that build's walk and file stats without being looked at (index.changed_walk).
+    ``walked``, if given, gets which walk it was (BuildReport.walk).
     """
     documents: list[Document] = []
     skipped: list[Skipped] = []
     kept: set[str] = set()  # doc ids taken from the previous generation for folders that could not be read
     max_bytes = int(settings.max_file_mb * 1_000_000)
     roots, selections = planned or plan_roots(paths, settings)
-    items = list(iter_files(roots, selections, settings.follow_outside_links))
+    follow = settings.follow_outside_links
+    walk = changed_walk.take(roots, selections, follow)
+    # Only over the generation this process wrote: another process's may have read a file before a change this
+    # process has already synced, and the watcher will not report that change again.
+    items = (changed_walk.restricted(walk, roots, selections, follow, changed)
+             if walk is not None and changed is not None and previous is not None and previous.from_memory
+             and trust_stats else None)
+    links: list[Path] = []
+    restricted = items is not None
+    if items is None:
+        items = list(iter_files(roots, selections, follow, links))
     for item in tqdm(items, desc="Reading", unit="file", disable=_no_bar(progress)):
         if isinstance(item, Skipped):
             if item.unread_folder is not None and previous is not None:
@@ -256,6 +273,12 @@ def load_corpus(paths: list[Path], settings: Settings, progress: bool | None = N
         if doc_id in kept:
             continue
         try:
+            if restricted and path not in changed and doc_id in previous.file_stats and stats is not None:
+                # Not reported changed since the walk that read it: its recorded stats are still the file's.
+                documents.append(previous.recorded_file(path, doc_id, root))
+                stats[doc_id] = previous.file_stats[doc_id]
+                documents.extend(documents[-1].attachments)
+                continue
             # Taken before the bytes are read, so a write during the read leaves a stat that no longer matches.
             before = _stat(path)
             unchanged = previous.unchanged_file(path, doc_id, max_bytes, root, before, trust_stats) if previous \
@@ -283,6 +306,9 @@ def load_corpus(paths: list[Path], settings: Settings, progress: bool | None = N
             skipped.append(Skipped(str(path), reason, category="corrupt"))
             log.warning("skipped %s: %s", path, reason)
             log.debug("traceback for %s", path, exc_info=True)
+    changed_walk.offer(roots, selections, follow, items, links)
+    if walked is not None:
+        walked.append("changed paths" if restricted else "full")
     return documents, skipped
 
 
@@ -311,15 +337,17 @@ def _keep_unread(item: Skipped, previous: Previous, documents: list[Document], k
 
 
 def build_index(paths: list[Path], settings: Settings, progress: bool | None = None,
-                rebuild: bool = False, rehash: bool = False) -> BuildReport:
+                rebuild: bool = False, rehash: bool = False, changed: set[Path] | None = None) -> BuildReport:
     """Index the files under ``paths`` into ``settings.index``; ``rebuild`` ignores what the index holds;
-    ``rehash`` reads every file to compare its bytes, instead of trusting unchanged file stats."""
+    ``rehash`` reads every file to compare its bytes, instead of trusting unchanged file stats. ``changed``:
+    the paths a watcher reported since this process's last build of ``paths`` (load_corpus)."""
     started = time.perf_counter()
     roots, selections = plan_roots(paths, settings)
     stats: dict[str, file_stats.Stat] = {}
+    walked: list[str] = []
     with build_lock(Path(settings.index)), _Build(settings, rebuild) as build:
         documents, skipped = load_corpus(paths, settings, progress, build.previous, (roots, selections), stats,
-                                         trust_stats=not rehash)
+                                         trust_stats=not rehash, changed=changed, walked=walked)
         hashed = build.previous.hashed if build.previous is not None else None
         if not documents:
             raise BuildError(
@@ -332,8 +360,10 @@ def build_index(paths: list[Path], settings: Settings, progress: bool | None = N
         report = build.run(documents, progress, sources=[str(Path(p).absolute()) for p in paths],
                            extra={"roots": [_recorded(row) for row in root_rows], "file_counts": None},
                            skipped=skipped, stats=stats)
+        changed_walk.confirm()  # the next sync's restricted walk may build on this one's
     report.skipped = skipped
     report.hashed = hashed
+    report.walk = walked[0]
     report.roots = root_rows
     report.notes = [(d.source, note) for d in documents for note in d.notes]
     report.seconds = time.perf_counter() - started
@@ -465,16 +495,19 @@ class _Build:
         if self._nothing_changed(changes, manifest):
             # A new generation would be the old one again: publishing it would only make every server reload
             # and every citation's generation move for nothing (and a watcher would publish on every burst).
+            # Its rows, read and checked against every file in this build, serve the next sync from memory.
+            self.previous.keep()
             return BuildReport(index_dir=self.index_dir, generation=self.previous.stored.path,
                                documents=len(assembled.documents), chunks=len(assembled.chunks), changes=changes,
                                vector_index=vector_index, published=False,
                                doc_ids=[d.doc_id for d in assembled.documents])
 
         embedded, from_cache, per_node = self._embed(assembled, to_embed, progress)
+        vectors, bm25 = np.stack(assembled.vectors), self._bm25(assembled)
         try:
             generation = write_generation(
-                self.index_dir, assembled.documents, assembled.chunks, np.stack(assembled.vectors),
-                assembled.spans(), assembled.stacked_sentence_vectors(), self._bm25(assembled), manifest,
+                self.index_dir, assembled.documents, assembled.chunks, vectors,
+                assembled.spans(), assembled.stacked_sentence_vectors(), bm25, manifest,
                 writer=self.vectors, sentence_kinds=assembled.kinds(), chunk_keys=assembled.keys, file_stats=stats,
                 carried=self._carried(assembled),
             )
@@ -483,6 +516,9 @@ class _Build:
             reason = describe_os_error(exc) if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}"
             raise BuildError(f"could not write the new index generation in {self.index_dir} ({reason}); "
                              "the existing index, if any, is unchanged") from None
+        # The next sync in this process builds on this generation: it need not read these rows back from disk.
+        keep_written(generation, assembled.documents, assembled.chunks, vectors, bm25.tokens, assembled.keys,
+                     stats or {})
         try:
             page_boxes.prune(self.index_dir, published_digests(self.index_dir))
         except OSError as exc:  # stale boxes only cost disk space

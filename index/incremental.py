@@ -10,6 +10,7 @@ a full build, and the build says why.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,7 +28,7 @@ from .manifest import Part, full_build_reason
 from .metadata import document_metadata
 from .retrieval_text import chunk_key, chunk_retrieval_text, title_prefix
 from .structure import decode_blocks, furniture_within
-from .store import BM25_DIR, load_chunk_keys, DocumentRow, IndexUnavailable, StoredIndex, open_stored_index, read_current
+from .store import BM25_DIR, MANIFEST, load_chunk_keys, DocumentRow, IndexUnavailable, StoredIndex, open_stored_index, read_current
 
 log = logging.getLogger("askdocs.build")
 
@@ -40,6 +41,65 @@ class StoredDocument:
     chunk_rows: list[int]  # rows of its chunks in the previous generation, in order
 
 
+@dataclass(frozen=True)
+class WrittenRows:
+    """The rows of a generation as the process that wrote it holds them, in the form a reader gets them back.
+
+    Why: reading every row of the previous generation back from disk (SQLite, the vectors, the BM25 tokens) was
+    the largest part of a one-file sync that grows with the folder (~0.4-0.5 s for SciFact). The process that
+    builds the next sync (a watcher's build process) usually wrote that generation itself.
+    """
+
+    path: Path  # the generation's folder
+    files: dict  # its manifest's file records (size and sha256 of each): what the rows were written as
+    documents: list[DocumentRow]
+    chunks: list[Chunk]
+    vectors: np.ndarray
+    tokens: object  # lexical.ChunkTokens
+    keys: list[str]
+    file_stats: dict
+
+
+# The generation this process wrote last; a build whose previous generation is another one reads it from disk.
+_written: WrittenRows | None = None
+
+# Vector stores whose ``all()`` gives back exactly the float32 vectors written (a quantising index would not).
+_EXACT_VECTORS = {"flat", "ivf"}
+
+
+def keep_written(generation: Path, documents: list[DocumentRow], chunks: list[Chunk], vectors: np.ndarray,
+                 tokens, keys: list[str], stats: dict) -> None:
+    """Remember the generation just written at ``generation`` for the next build in this process."""
+    global _written
+    _written = None
+    manifest = json.loads((generation / MANIFEST).read_text())
+    if manifest.get("vectors", {}).get("type") not in _EXACT_VECTORS:
+        return
+    _written = WrittenRows(
+        generation.resolve(), manifest["files"],
+        # As the reader parses them: JSON turns a tuple in the metadata into a list, and a list != a tuple.
+        [replace(d, page_starts=tuple(d.page_starts), page_labels=tuple(d.page_labels),
+                 meta=json.loads(json.dumps(d.meta)) if d.meta else {}) for d in documents],
+        [c if type(c.section) is tuple else replace(c, section=tuple(c.section)) for c in chunks],
+        np.ascontiguousarray(vectors, dtype=np.float32), tokens, list(keys), dict(stats))
+
+
+def forget_written() -> None:
+    global _written
+    _written = None
+
+
+def _written_rows(stored: StoredIndex) -> WrittenRows | None:
+    """The rows this process wrote, if ``stored`` is that generation. The folder's name is unique to one write,
+    and its manifest's checksums (which opening it verified against the files) must be the ones written: a
+    generation another process published, or one damaged and rewritten since, is read from disk."""
+    kept = _written
+    if kept is None or kept.path != stored.path.resolve():
+        return None
+    files = {name: {"bytes": record.bytes, "sha256": record.sha256} for name, record in stored.manifest.files.items()}
+    return kept if files == kept.files else None
+
+
 class Previous:
     """The live generation, opened (and checksummed) to take unchanged documents and chunks from."""
 
@@ -47,28 +107,42 @@ class Previous:
         self.stored = stored
         self._embedder = embedder
         self._use_title = use_title
-        self.chunks: list[Chunk] = stored.all_chunks()
-        self.vectors = stored.all_vectors()
+        written = _written_rows(stored)
+        self.from_memory = written is not None  # the rows were this process's own, not read back
+        self.chunks: list[Chunk] = written.chunks if written else stored.all_chunks()
+        self.vectors = written.vectors if written else stored.all_vectors()
         by_doc: dict[int, list[int]] = {}
         for row, chunk in enumerate(self.chunks):
             by_doc.setdefault(chunk.doc_row, []).append(row)
         self.documents = {
             document.doc_id: StoredDocument(document, by_doc.get(row, []))
-            for row, document in enumerate(stored.all_documents())
+            for row, document in enumerate(written.documents if written else stored.all_documents())
         }
         self._by_key: dict[str, int] | None = None
         # Each chunk's BM25 tokens, None in a generation saved without them (its texts are tokenised again).
-        self.tokens = load_chunk_tokens(stored.path / BM25_DIR, stored.bm25)
+        self.tokens = written.tokens if written else load_chunk_tokens(stored.path / BM25_DIR, stored.bm25)
         if self.tokens is not None and len(self.tokens) != len(self.chunks):
             self.tokens = None
         # Each chunk's chunk_key, None in a generation saved without them (derived again when needed).
-        self.keys = load_chunk_keys(stored.path, len(self.chunks))
+        self.keys = written.keys if written else load_chunk_keys(stored.path, len(self.chunks))
         # An unchanged document's chunks can be taken over without deriving their retrieval texts again.
         self.carried = self.tokens is not None and self.keys is not None
         # What each document's file looked like when it was read (index.file_stats), and how many files this
         # build hashed because their stats did not vouch for them.
-        self.file_stats = file_stats.load(stored.path)
+        self.file_stats = written.file_stats if written else file_stats.load(stored.path)
         self.hashed = 0
+
+    def keep(self) -> None:
+        """Keep these rows for the next build in this process (a build that publishes nothing: the live
+        generation stays, and its rows are the ones just read)."""
+        global _written
+        if self.from_memory or self.tokens is None or self.keys is None:
+            return
+        if (self.stored.manifest.section("vectors") or {}).get("type") not in _EXACT_VECTORS:
+            return
+        files = {name: {"bytes": r.bytes, "sha256": r.sha256} for name, r in self.stored.manifest.files.items()}
+        _written = WrittenRows(self.stored.path.resolve(), files, [d.row for d in self.documents.values()],
+                               self.chunks, self.vectors, self.tokens, self.keys, self.file_stats)
 
     @property
     def doc_ids(self) -> set[str]:
@@ -96,11 +170,20 @@ class Previous:
                     return None
         except (OSError, LoadError):
             return None  # the loader reports it
-        row = stored.row
+        return self._taken_over(path, doc_id, root, stat.st_size, stat.st_mtime)
+
+    def recorded_file(self, path: Path, doc_id: str, root: Path | None = None) -> Document:
+        """The stored document for ``path``, taken as unchanged without looking at the file (a watcher did not
+        report it changed since it was read; index.changed_walk)."""
+        row = self.documents[doc_id].row
+        return self._taken_over(path, doc_id, root, row.size, row.mtime)
+
+    def _taken_over(self, path: Path, doc_id: str, root: Path | None, size: int, mtime: float) -> Document:
+        row = self.documents[doc_id].row
         # Front matter lives in the unchanged text, but a sidecar can change on its own; what the loader found
         # in the unchanged bytes (an encoding) is as it was.
         format_meta = {k: v for k, v in row.meta.items() if k in FORMAT_META_KEYS}
-        document = replace(self.stored_document(doc_id), source=str(path), size=stat.st_size, mtime=stat.st_mtime,
+        document = replace(self.stored_document(doc_id), source=str(path), size=size, mtime=mtime,
                            meta={**format_meta, **document_metadata(path, row.text, row.kind, root)})
         if row.kind != "email":
             return document

@@ -161,16 +161,16 @@ Found = tuple[Path, str, "Path | None"]  # a file to read, its doc id, the folde
 
 
 def iter_files(roots: list[Root], selections: list[Selection], follow_outside_links: bool = False,
-               ) -> Iterator[Found | Skipped]:
+               links: list[Path] | None = None) -> Iterator[Found | Skipped]:
     """Every file under ``roots`` in a stable order: (path, doc_id, sidecar folder) to read, or a Skipped.
 
-    ``selections``: each root's (selection.selection_for).
+    ``selections``: each root's (selection.selection_for). ``links``, if given, gets every symlink followed.
     """
     seen: dict[str, str] = {}  # doc id -> the path it was found at
     for root, selection in zip(roots, selections):
         # A file named on its own may have a sidecar beside it: its folder is the root for that.
         limit = None if follow_outside_links else root.real if root.is_dir else root.real.parent
-        candidates = _walk(root, selection, follow_outside_links) if root.is_dir else [root.path]
+        candidates = _walk(root, selection, follow_outside_links, links) if root.is_dir else [root.path]
         for path in candidates:
             if isinstance(path, Skipped):
                 yield path
@@ -207,7 +207,8 @@ def _shown(path: Path | str) -> str:
     return text if text.isprintable() else repr(text)[1:-1]
 
 
-def _walk(root: Root, selection: Selection, follow_outside_links: bool) -> Iterator[Path | Skipped]:
+def _walk(root: Root, selection: Selection, follow_outside_links: bool,
+          links: list[Path] | None = None) -> Iterator[Path | Skipped]:
     """Files under ``root``, each folder's files in name order before its subfolders (as os.walk, top down).
 
     Iterative, so no depth of nesting can exhaust the stack. Symlinked folders are followed; a folder already
@@ -273,6 +274,8 @@ def _walk(root: Root, selection: Selection, follow_outside_links: bool) -> Itera
                                       f"indexed as {_shown(walked[key])}", category=SYMLINK)
                         continue
                     walked[key] = path
+                if links is not None:
+                    links.append(path)
             elif own is not None:
                 if is_index_folder(path):
                     yield Skipped(shown, "an askdocs index folder, not documents", category=EXCLUDED)

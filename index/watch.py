@@ -70,15 +70,21 @@ class FolderSync:
                 "syncs": self.builds, "pending_changes": self.pending, "last": self.last,
                 "build_process": self.build_process}
 
-    def sync(self) -> BuildReport | None:
-        """One incremental build; a failure is reported and the index keeps serving what it had."""
+    def sync(self, changed: set[Path] | None = None) -> BuildReport | None:
+        """One incremental build; a failure is reported and the index keeps serving what it had.
+
+        ``changed``: the paths the watcher reported since the last sync. Only right after a sync that succeeded
+        (the watcher was in place since) and outside a full check, the build looks at those alone
+        (index.changed_walk); otherwise it walks every folder."""
         self.builds += 1
         started, began = time.time(), time.perf_counter()
         rehash = self.checked_at is None or time.monotonic() - self.checked_at > FULL_CHECK_SECONDS
+        if rehash or self.last is None or not self.last["ok"]:
+            changed = None
         if self.isolate:
-            report, error = self._build_in_child(rehash)
+            report, error = self._build_in_child(rehash, changed)
         else:
-            report, error = _build(self.paths, self.settings, rehash)
+            report, error = _build(self.paths, self.settings, rehash, changed)
         if rehash and report is not None:
             self.checked_at = time.monotonic()
         self.pending = 0
@@ -88,7 +94,7 @@ class FolderSync:
             self.on_publish()
         return report
 
-    def _build_in_child(self, rehash: bool) -> tuple[BuildReport | None, str | None]:
+    def _build_in_child(self, rehash: bool, changed: set[Path] | None) -> tuple[BuildReport | None, str | None]:
         if self._child is None:
             # spawn, not fork: the server's threads (and torch's) would be copied mid-flight by a fork.
             self._child = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
@@ -96,7 +102,8 @@ class FolderSync:
             started = self.build_process is None
             if started:
                 self.build_process = self._child.submit(os.getpid).result()
-            report, error, written = self._child.submit(_build_isolated, self.paths, self.settings, rehash).result()
+            report, error, written = self._child.submit(_build_isolated, self.paths, self.settings, rehash,
+                                                      changed).result()
             if started:  # once per process: the next sync's edited file then costs the embedding, not the load
                 self._child.submit(_warm_up, self.settings)
             # The server reloads the generation just written: what the build process hashed while writing it need
@@ -138,7 +145,7 @@ class FolderSync:
                      ", ..." if len(changed) > 1 else "")
             if not self._settled(changed, stop):
                 return
-            self.sync()
+            self.sync(set(changed))
 
     def _relevant(self, change, path: str) -> bool:
         # The index may live inside a watched folder: its own writes must not trigger builds forever.
@@ -156,10 +163,11 @@ class FolderSync:
         return False
 
 
-def _build(paths: list[Path], settings: Settings, rehash: bool = False) -> tuple[BuildReport | None, str | None]:
+def _build(paths: list[Path], settings: Settings, rehash: bool = False,
+           changed: set[Path] | None = None) -> tuple[BuildReport | None, str | None]:
     """One build and why it failed, in words: what crosses back from a build process (exceptions may not)."""
     try:
-        return build_index(paths, settings, progress=False, rehash=rehash), None
+        return build_index(paths, settings, progress=False, rehash=rehash, changed=changed), None
     except (BuildError, IndexUnavailable) as exc:
         return None, str(exc)
     except Exception as exc:  # the watcher outlives one bad build: the next change gets another try
@@ -167,11 +175,11 @@ def _build(paths: list[Path], settings: Settings, rehash: bool = False) -> tuple
         return None, f"{type(exc).__name__}: {exc}"
 
 
-def _build_isolated(paths: list[Path], settings: Settings, rehash: bool):
+def _build_isolated(paths: list[Path], settings: Settings, rehash: bool, changed: set[Path] | None = None):
     """``_build`` in a build process, with the checksums of the files it wrote (store.written_checksums)."""
     from .store import written_checksums
 
-    return (*_build(paths, settings, rehash), written_checksums())
+    return (*_build(paths, settings, rehash, changed), written_checksums())
 
 
 def _warm_up(settings: Settings) -> None:
@@ -188,7 +196,7 @@ def _sync_record(report: BuildReport | None, error: str | None, started: float, 
     if report is not None:
         changes = report.changes
         record.update(published=report.published, documents=report.documents, chunks=report.chunks,
-                      embedded=report.embedded, skipped=len(report.skipped), hashed=report.hashed,
+                      embedded=report.embedded, skipped=len(report.skipped), hashed=report.hashed, walk=report.walk,
                       added=len(changes.added) if changes else None, updated=len(changes.updated) if changes else None,
                       removed=len(changes.removed) if changes else None)
     return record
