@@ -22,7 +22,7 @@ from pathlib import Path
 
 from .documents import BAD_NAME, EXCLUDED, HIDDEN, SYMLINK, UNREADABLE, UNSUPPORTED, Skipped, file_kind
 from .selection import Selection
-from .walk import Found, Root, _bad_name, _shown
+from .walk import Found, Root, bad_name, shown_path
 
 @dataclass(frozen=True)
 class Walk:
@@ -61,7 +61,7 @@ def offer(roots: list[Root], selections: list[Selection], follow_outside_links: 
     for item in items:
         if isinstance(item, Skipped):
             # A name shown escaped, a link or an unreadable folder: not a path a later change can be matched to.
-            if item.category in (SYMLINK, UNREADABLE, BAD_NAME) or _shown(item.path) != item.path:
+            if item.category in (SYMLINK, UNREADABLE, BAD_NAME) or shown_path(item.path) != item.path:
                 return
             paths.append((Path(item.path), item))
         else:
@@ -118,13 +118,13 @@ def restricted(walk: Walk, roots: list[Root], selections: list[Selection], follo
 
 def _file_item(path: Path, root: Root, selection: Selection, follow_outside_links: bool):
     """What walk.iter_files gives for the regular file ``path`` in a folder it walks."""
-    shown = _shown(path)
+    shown = shown_path(path)
     if path.name.startswith("."):
         return Skipped(shown, "hidden (names starting with '.' are not indexed)", category=HIDDEN)
     if (why := selection.excluded(path.relative_to(root.path).as_posix(), False)) is not None:
         return Skipped(shown, why, category=EXCLUDED)
     doc_id = root.doc_id(path)
-    if (bad := _bad_name(doc_id)) is not None:
+    if (bad := bad_name(doc_id)) is not None:
         return Skipped(shown, bad, category=BAD_NAME)
     if file_kind(path.name) is None:
         return Skipped(shown, f"unsupported type {path.suffix.lower()}", category=UNSUPPORTED)

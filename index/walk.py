@@ -176,8 +176,8 @@ def iter_files(roots: list[Root], selections: list[Selection], follow_outside_li
                 yield path
                 continue
             doc_id = root.doc_id(path)
-            shown = _shown(path)
-            if (bad := _bad_name(doc_id)) is not None:
+            shown = shown_path(path)
+            if (bad := bad_name(doc_id)) is not None:
                 yield Skipped(shown, bad, category=BAD_NAME)
                 continue
             if file_kind(path.name) is None:
@@ -190,7 +190,7 @@ def iter_files(roots: list[Root], selections: list[Selection], follow_outside_li
             yield path, doc_id, limit
 
 
-def _bad_name(name: str) -> str | None:
+def bad_name(name: str) -> str | None:
     """Why a name cannot be a document id: ids go into SQLite, JSON, filters and one-line summaries."""
     try:
         name.encode("utf-8")
@@ -201,7 +201,7 @@ def _bad_name(name: str) -> str | None:
     return None
 
 
-def _shown(path: Path | str) -> str:
+def shown_path(path: Path | str) -> str:
     """``path`` printable on one line: undecodable bytes as \\x.., control characters escaped."""
     text = os.fsencode(path).decode("utf-8", "backslashreplace")
     return text if text.isprintable() else repr(text)[1:-1]
@@ -225,7 +225,7 @@ def _walk(root: Root, selection: Selection, follow_outside_links: bool,
             with os.scandir(folder) as scan:
                 entries = sorted(scan, key=lambda e: e.name)
         except OSError as exc:
-            yield Skipped(_shown(folder), f"unreadable folder ({exc.strerror or exc})",
+            yield Skipped(shown_path(folder), f"unreadable folder ({exc.strerror or exc})",
                           unread_folder=root.doc_id(folder), category=UNREADABLE)
             continue
         subfolders: list[Path] = []
@@ -242,14 +242,14 @@ def _walk(root: Root, selection: Selection, follow_outside_links: bool,
                     own = entry.stat(follow_symlinks=False) if is_dir else None
             except OSError as exc:
                 if is_link:
-                    yield Skipped(_shown(path), "broken or looping symlink", category=SYMLINK)
+                    yield Skipped(shown_path(path), "broken or looping symlink", category=SYMLINK)
                 elif is_dir:  # e.g. a path past PATH_MAX
-                    yield Skipped(_shown(path), f"unreadable folder ({exc.strerror or exc})",
+                    yield Skipped(shown_path(path), f"unreadable folder ({exc.strerror or exc})",
                                   unread_folder=root.doc_id(path), category=UNREADABLE)
                 else:
-                    yield Skipped(_shown(path), f"unreadable ({exc.strerror or exc})", category=UNREADABLE)
+                    yield Skipped(shown_path(path), f"unreadable ({exc.strerror or exc})", category=UNREADABLE)
                 continue
-            shown = _shown(path)
+            shown = shown_path(path)
             if entry.name.startswith("."):
                 yield Skipped(shown, "hidden folder, not walked (names starting with '.' are not indexed)" if is_dir
                               else "hidden (names starting with '.' are not indexed)", category=HIDDEN)
@@ -258,20 +258,20 @@ def _walk(root: Root, selection: Selection, follow_outside_links: bool,
             if (why := selection.excluded(relative, is_dir)) is not None:
                 yield Skipped(shown, why, category=EXCLUDED)
                 continue
-            if is_dir and (bad := _bad_name(entry.name)) is not None:
+            if is_dir and (bad := bad_name(entry.name)) is not None:
                 yield Skipped(shown, bad.replace("file name", "folder name"), category=BAD_NAME)
                 continue
             if is_link:
                 target = os.path.realpath(path)
                 if not follow_outside_links and not inside_folder(target, root.real):
-                    yield Skipped(shown, f"symlink to {_shown(target)} outside the indexed folder "
-                                  f"{_shown(root.real)} (see follow_outside_links)", category=SYMLINK)
+                    yield Skipped(shown, f"symlink to {shown_path(target)} outside the indexed folder "
+                                  f"{shown_path(root.real)} (see follow_outside_links)", category=SYMLINK)
                     continue
                 if is_dir:
                     key = (target_stat.st_dev, target_stat.st_ino)
                     if key in walked:
-                        yield Skipped(shown, f"symlink loop or duplicate: {_shown(target)} is already "
-                                      f"indexed as {_shown(walked[key])}", category=SYMLINK)
+                        yield Skipped(shown, f"symlink loop or duplicate: {shown_path(target)} is already "
+                                      f"indexed as {shown_path(walked[key])}", category=SYMLINK)
                         continue
                     walked[key] = path
                 if links is not None:
