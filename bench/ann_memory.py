@@ -141,6 +141,37 @@ def serve_probe(args) -> None:
                       "after_questions": status_mb(), "questions": len(questions)}))
 
 
+def synthetic_corpus(synthetic_n: int, noise_scale: float, held_out_n: int, serve_questions: int):
+    """bench/ann.py's synthetic vectors around the real SciFact ones (in a flat index, the truth's), the real
+    SciFact test questions plus held-out synthetic points as queries, their exact top K, and the question texts
+    a serving process is asked: what every 1M-chunk memory run measures against."""
+    from askdocs.index import beir
+    from bench.common import SCIFACT
+
+    source = torch_scifact_index()
+    manifest = json.loads((source / "manifest.json").read_text())
+    stored = faiss.read_index(str(source / "vectors.faiss"))
+    real = stored.reconstruct_n(0, stored.ntotal)
+    del stored
+    real_queries = scifact_queries(manifest["model"]["name"].rsplit("/", 1)[-1])
+    questions = beir.load_queries(SCIFACT)
+    question_texts = [questions[q] for q in sorted(beir.load_qrels(SCIFACT, "test"))][: serve_questions]
+
+    n, dimension = synthetic_n, real.shape[1]
+    print(f"{n} synthetic vectors around {len(real)} real ones, noise {noise_scale}", flush=True)
+    rng = np.random.default_rng(7)  # bench/ann.py's seed: the same vectors
+    noise = covariance_noise(real)
+    flat = faiss.IndexFlatIP(dimension)
+    for start in range(0, n, 65536):
+        flat.add(synthetic_block(real, noise, noise_scale, rng, min(65536, n - start))[0])
+    vectors = flat_view(flat)
+    held_out, _ = synthetic_block(real, noise, noise_scale, np.random.default_rng(99), held_out_n)
+    queries = np.ascontiguousarray(np.concatenate([real_queries, held_out]), dtype=np.float32)
+    groups = {"real_questions": slice(0, len(real_queries)), "held_out": slice(len(real_queries), None)}
+    _, truth = flat.search(queries, K)
+    return n, dimension, flat, vectors, queries, groups, truth, question_texts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--synthetic-n", type=int, default=1_000_000)
@@ -164,30 +195,8 @@ def main() -> None:
         serve_probe(args)
         return
 
-    from askdocs.index import beir
-    from bench.common import SCIFACT
-
-    source = torch_scifact_index()
-    manifest = json.loads((source / "manifest.json").read_text())
-    stored = faiss.read_index(str(source / "vectors.faiss"))
-    real = stored.reconstruct_n(0, stored.ntotal)
-    del stored
-    real_queries = scifact_queries(manifest["model"]["name"].rsplit("/", 1)[-1])
-    questions = beir.load_queries(SCIFACT)
-    question_texts = [questions[q] for q in sorted(beir.load_qrels(SCIFACT, "test"))][: args.serve_questions]
-
-    n, dimension = args.synthetic_n, real.shape[1]
-    print(f"{n} synthetic vectors around {len(real)} real ones, noise {args.noise}", flush=True)
-    rng = np.random.default_rng(7)  # bench/ann.py's seed: the same vectors
-    noise = covariance_noise(real)
-    flat = faiss.IndexFlatIP(dimension)
-    for start in range(0, n, 65536):
-        flat.add(synthetic_block(real, noise, args.noise, rng, min(65536, n - start))[0])
-    vectors = flat_view(flat)
-    held_out, _ = synthetic_block(real, noise, args.noise, np.random.default_rng(99), args.held_out)
-    queries = np.ascontiguousarray(np.concatenate([real_queries, held_out]), dtype=np.float32)
-    groups = {"real_questions": slice(0, len(real_queries)), "held_out": slice(len(real_queries), None)}
-    _, truth = flat.search(queries, K)
+    n, dimension, flat, vectors, queries, groups, truth, question_texts = synthetic_corpus(
+        args.synthetic_n, args.noise, args.held_out, args.serve_questions)
 
     work = Path(tempfile.mkdtemp(prefix="ann-memory-", dir=args.work))
     sentence_rows = int(np.floor(n * SENTENCES_PER_CHUNK))

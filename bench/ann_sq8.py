@@ -38,9 +38,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.ann import (K, covariance_noise, flat_view, percentiles, recall_at_k, scifact_queries,  # noqa: E402
-                       synthetic_block, torch_scifact_index)
-from bench.ann_memory import CANDIDATES, SENTENCES_PER_CHUNK, status_mb  # noqa: E402
+from bench.ann import K, percentiles, recall_at_k  # noqa: E402
+from bench.ann_memory import CANDIDATES, SENTENCES_PER_CHUNK, status_mb, synthetic_corpus  # noqa: E402
 from bench.common import RESULTS, machine, peak_rss_mb  # noqa: E402
 from askdocs.index.npy_rows import NpyRows  # noqa: E402
 from askdocs.index.vectors import ReadOptions, faiss_store  # noqa: E402
@@ -126,30 +125,8 @@ def main() -> None:
         serve_probe(args)
         return
 
-    from askdocs.index import beir
-    from bench.common import SCIFACT
-
-    source = torch_scifact_index()
-    manifest = json.loads((source / "manifest.json").read_text())
-    stored = faiss.read_index(str(source / "vectors.faiss"))
-    real = stored.reconstruct_n(0, stored.ntotal)
-    del stored
-    real_queries = scifact_queries(manifest["model"]["name"].rsplit("/", 1)[-1])
-    questions = beir.load_queries(SCIFACT)
-    question_texts = [questions[q] for q in sorted(beir.load_qrels(SCIFACT, "test"))][: args.serve_questions]
-
-    n, dimension = args.synthetic_n, real.shape[1]
-    print(f"{n} synthetic vectors around {len(real)} real ones, noise {args.noise}", flush=True)
-    rng = np.random.default_rng(7)  # bench/ann.py's seed: the same vectors
-    noise = covariance_noise(real)
-    flat = faiss.IndexFlatIP(dimension)
-    for start in range(0, n, 65536):
-        flat.add(synthetic_block(real, noise, args.noise, rng, min(65536, n - start))[0])
-    vectors = flat_view(flat)
-    held_out, _ = synthetic_block(real, noise, args.noise, np.random.default_rng(99), args.held_out)
-    queries = np.ascontiguousarray(np.concatenate([real_queries, held_out]), dtype=np.float32)
-    groups = {"real_questions": slice(0, len(real_queries)), "held_out": slice(len(real_queries), None)}
-    _, truth = flat.search(queries, K)
+    n, dimension, flat, vectors, queries, groups, truth, question_texts = synthetic_corpus(
+        args.synthetic_n, args.noise, args.held_out, args.serve_questions)
 
     work = Path(tempfile.mkdtemp(prefix="ann-sq8-", dir=args.work))
     kinds = {}
