@@ -147,6 +147,11 @@ def read_store_options(command):
     return _store_options(command, builds=False)
 
 
+def vector_index_option(command):
+    return click.option("--vector-index", type=click.Choice(VECTOR_INDEXES), default=None,
+                        help=_help("vector_index"))(command)
+
+
 def watch_options(command):
     command = click.option(
         "--poll", type=click.FloatRange(min=0.05), default=None, metavar="SECONDS",
@@ -197,7 +202,7 @@ no_cache_option = click.option(
               help="Print the build report as JSON (every file indexed or not, with its reason) instead of the "
               "summary.")
 @click.option("--follow-outside-links", is_flag=True, default=None, help=_help("follow_outside_links"))
-@click.option("--vector-index", type=click.Choice(VECTOR_INDEXES), default=None, help=_help("vector_index"))
+@vector_index_option
 @watch_options
 def build_index_command(paths: tuple[Path, ...], index: Path | None, runtime: str | None,
                         vector_store: str | None, backend: str | None, milvus_uri: str | None, progress: bool | None, rebuild: bool, rehash: bool, no_cache: bool,
@@ -477,10 +482,12 @@ def ask(question: str, index: Path | None, runtime: str | None, backend: str | N
 @click.option("--limit", type=int, default=None, help="Only the first N queries (a quick look).")
 @click.option("--filter", "filter_items", multiple=True, metavar="KEY=VALUE", help=FILTER_HELP)
 @click.option("--progress/--no-progress", default=None, help="Progress bars [default: only on a terminal].")
+@vector_index_option
 @no_cache_option
 def eval_command(dataset: Path, split: str, index: Path | None, runtime: str | None, vector_store: str | None,
                  backend: str | None, milvus_uri: str | None, mode: str, json_out: Path | None, limit: int | None,
-                 filter_items: tuple[str, ...], progress: bool | None, no_cache: bool) -> None:
+                 filter_items: tuple[str, ...], progress: bool | None, vector_index: str | None,
+                 no_cache: bool) -> None:
     """Score retrieval on a BEIR-layout DATASET (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv).
 
     Builds an index of the corpus, or reuses one built from the same corpus and settings.
@@ -493,7 +500,8 @@ def eval_command(dataset: Path, split: str, index: Path | None, runtime: str | N
 
     modes = ["hybrid", "dense", "bm25"] if mode == "all" else [mode]
     runtime, vector_store = _backend_alias(backend, runtime, vector_store, builds=True)
-    settings = _settings(no_cache, runtime=runtime, vector_store=vector_store, milvus_address=milvus_uri)
+    settings = _settings(no_cache, runtime=runtime, vector_store=vector_store, milvus_address=milvus_uri,
+                         vector_index=vector_index)
     try:
         results = [
             evaluate(dataset, split, m, settings, index=index, progress=progress, limit=limit,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import httpx
@@ -60,3 +61,22 @@ def test_build_index_prints_a_summary(tmp_path, corpus):
     assert "Indexed 4 documents as" in done.stdout
     assert "Not indexed: 1 files and folders" in done.stdout and "junk.txt: binary file" in done.stdout
     assert "junk.txt" in done.stderr  # the warning as it happened
+
+
+def test_eval_takes_the_vector_index_as_build_index_does(tmp_path):
+    # ivf-sq8 is a build choice; eval builds too, so a user can score the index they would serve.
+    from askdocs.index.store import read_current
+
+    from .test_retrieval import _write_dataset
+
+    dataset = _write_dataset(tmp_path / "tiny")
+    index, scores = tmp_path / "index", tmp_path / "scores.json"
+    done = subprocess.run([str(BIN / "askdocs"), "eval", str(dataset), "--index", str(index), "--mode", "dense",
+                           "--vector-index", "ivf-sq8", "--json", str(scores), "--no-progress"],
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "ASKDOCS_ANN_NLIST": "1"})
+    assert done.returncode == 0, done.stderr
+    assert read_current(index)[1].vectors["type"] == "ivf-sq8"
+    assert json.loads(scores.read_text())
+    refused = _run("eval", str(dataset), "--index", str(index), "--vector-index", "hnsw")
+    assert refused.returncode == 2 and "--vector-index" in refused.stderr
