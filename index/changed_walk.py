@@ -20,9 +20,9 @@ import stat as stat_module
 from dataclasses import dataclass
 from pathlib import Path
 
-from .documents import BAD_NAME, EXCLUDED, HIDDEN, SYMLINK, UNREADABLE, UNSUPPORTED, Skipped, file_kind
+from .documents import BAD_NAME, HIDDEN, SYMLINK, UNREADABLE, Skipped
 from .selection import Selection
-from .walk import Found, Root, bad_name, shown_path
+from .walk import Found, Root, shown_path, skipped_entry, walked_file
 
 @dataclass(frozen=True)
 class Walk:
@@ -116,20 +116,10 @@ def restricted(walk: Walk, roots: list[Root], selections: list[Selection], follo
     return [item for _, item in sorted(by_path.items(), key=lambda kv: _order(kv[0], top))]
 
 
-def _file_item(path: Path, root: Root, selection: Selection, follow_outside_links: bool):
+def _file_item(path: Path, root: Root, selection: Selection, follow_outside_links: bool) -> Found | Skipped:
     """What walk.iter_files gives for the regular file ``path`` in a folder it walks."""
-    shown = shown_path(path)
-    if path.name.startswith("."):
-        return Skipped(shown, "hidden (names starting with '.' are not indexed)", category=HIDDEN)
-    if (why := selection.excluded(path.relative_to(root.path).as_posix(), False)) is not None:
-        return Skipped(shown, why, category=EXCLUDED)
-    doc_id = root.doc_id(path)
-    if (bad := bad_name(doc_id)) is not None:
-        return Skipped(shown, bad, category=BAD_NAME)
-    if file_kind(path.name) is None:
-        return Skipped(shown, f"unsupported type {path.suffix.lower()}", category=UNSUPPORTED)
-    found: Found = (path, doc_id, None if follow_outside_links else root.real)
-    return found
+    skipped = skipped_entry(shown_path(path), path.name, path.relative_to(root.path).as_posix(), False, selection)
+    return skipped or walked_file(root, path, None if follow_outside_links else root.real)
 
 
 def _order(path: Path, top: Path) -> tuple:

@@ -175,19 +175,38 @@ def iter_files(roots: list[Root], selections: list[Selection], follow_outside_li
             if isinstance(path, Skipped):
                 yield path
                 continue
-            doc_id = root.doc_id(path)
-            shown = shown_path(path)
-            if (bad := bad_name(doc_id)) is not None:
-                yield Skipped(shown, bad, category=BAD_NAME)
+            found = walked_file(root, path, limit)
+            if isinstance(found, Skipped):
+                yield found
                 continue
-            if file_kind(path.name) is None:
-                yield Skipped(shown, f"unsupported type {path.suffix.lower()}", category=UNSUPPORTED)
-                continue
+            doc_id = found[1]
             if doc_id in seen:
-                yield Skipped(shown, f"document id {doc_id} is already {seen[doc_id]}", category=DUPLICATE)
+                yield Skipped(shown_path(path), f"document id {doc_id} is already {seen[doc_id]}",
+                              category=DUPLICATE)
                 continue
-            seen[doc_id] = shown
-            yield path, doc_id, limit
+            seen[doc_id] = shown_path(path)
+            yield found
+
+
+def walked_file(root: Root, path: Path, limit: Path | None) -> Found | Skipped:
+    """What a file the walk reached becomes: a document to read, or why not (all but the duplicate-id check,
+    which needs the whole walk)."""
+    doc_id = root.doc_id(path)
+    if (bad := bad_name(doc_id)) is not None:
+        return Skipped(shown_path(path), bad, category=BAD_NAME)
+    if file_kind(path.name) is None:
+        return Skipped(shown_path(path), f"unsupported type {path.suffix.lower()}", category=UNSUPPORTED)
+    return path, doc_id, limit
+
+
+def skipped_entry(shown: str, name: str, relative: str, is_dir: bool, selection: Selection) -> Skipped | None:
+    """Why a folder entry is not walked at all (hidden, or excluded by the selection), or None."""
+    if name.startswith("."):
+        return Skipped(shown, "hidden folder, not walked (names starting with '.' are not indexed)" if is_dir
+                       else "hidden (names starting with '.' are not indexed)", category=HIDDEN)
+    if (why := selection.excluded(relative, is_dir)) is not None:
+        return Skipped(shown, why, category=EXCLUDED)
+    return None
 
 
 def bad_name(name: str) -> str | None:
@@ -250,13 +269,9 @@ def _walk(root: Root, selection: Selection, follow_outside_links: bool,
                     yield Skipped(shown_path(path), f"unreadable ({exc.strerror or exc})", category=UNREADABLE)
                 continue
             shown = shown_path(path)
-            if entry.name.startswith("."):
-                yield Skipped(shown, "hidden folder, not walked (names starting with '.' are not indexed)" if is_dir
-                              else "hidden (names starting with '.' are not indexed)", category=HIDDEN)
-                continue
-            relative = path.relative_to(top).as_posix()
-            if (why := selection.excluded(relative, is_dir)) is not None:
-                yield Skipped(shown, why, category=EXCLUDED)
+            if (skipped := skipped_entry(shown, entry.name, path.relative_to(top).as_posix(), is_dir,
+                                         selection)) is not None:
+                yield skipped
                 continue
             if is_dir and (bad := bad_name(entry.name)) is not None:
                 yield Skipped(shown, bad.replace("file name", "folder name"), category=BAD_NAME)
