@@ -96,8 +96,12 @@ def _written_rows(stored: StoredIndex) -> WrittenRows | None:
     kept = _written
     if kept is None or kept.path != stored.path.resolve():
         return None
-    files = {name: {"bytes": record.bytes, "sha256": record.sha256} for name, record in stored.manifest.files.items()}
-    return kept if files == kept.files else None
+    return kept if _recorded_files(stored) == kept.files else None
+
+
+def _recorded_files(stored: StoredIndex) -> dict:
+    """The generation's manifest file records in the form ``WrittenRows.files`` keeps them."""
+    return {name: {"bytes": record.bytes, "sha256": record.sha256} for name, record in stored.manifest.files.items()}
 
 
 class Previous:
@@ -140,8 +144,7 @@ class Previous:
             return
         if (self.stored.manifest.section("vectors") or {}).get("type") not in _EXACT_VECTORS:
             return
-        files = {name: {"bytes": r.bytes, "sha256": r.sha256} for name, r in self.stored.manifest.files.items()}
-        _written = WrittenRows(self.stored.path.resolve(), files, [d.row for d in self.documents.values()],
+        _written = WrittenRows(self.stored.path.resolve(), _recorded_files(self.stored), [d.row for d in self.documents.values()],
                                self.chunks, self.vectors, self.tokens, self.keys, self.file_stats)
 
     @property
