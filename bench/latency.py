@@ -41,7 +41,8 @@ def percentiles(values_ms: list[float]) -> dict:
 
 
 class Server:
-    def __init__(self, index: Path, runtime: str, threads: int, log: Path, answer_cache: int = 0):
+    def __init__(self, index: Path, runtime: str, threads: int, log: Path, answer_cache: int = 0,
+                 bin_dir: Path = BIN):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(log, "w")
@@ -49,7 +50,7 @@ class Server:
         # (the questions repeat across modes and clients; bench/answer_cache.py measures hits).
         env = {**os.environ, "ASKDOCS_QUERY_THREADS": str(threads), "ASKDOCS_ANSWER_CACHE": str(answer_cache)}
         self.process = subprocess.Popen(
-            [str(BIN / "askdocs"), "serve", "--index", str(index), "--runtime", runtime, "--port", str(self.port)],
+            [str(bin_dir / "askdocs"), "serve", "--index", str(index), "--runtime", runtime, "--port", str(self.port)],
             stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
         )
         started = time.monotonic()

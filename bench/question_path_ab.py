@@ -1,11 +1,14 @@
 """The question path of two code trees side by side: `POST /ask` and the search path, requests alternating.
 
-    python bench/question_path_ab.py --before /tmp/base-checkout          # before vs this tree
-    python bench/question_path_ab.py --before /tmp/base-checkout --queries 150 --rounds 2
+    python bench/question_path_ab.py --before /tmp/venv-base/bin          # another install's askdocs vs this one
+    python bench/question_path_ab.py --before /tmp/venv-base/bin --queries 150 --rounds 2
+
+The code is installed (import name askdocs), so "before" is another install: a venv with the base checkout
+installed editable (docs/development.md), given as its bin folder, as bench/startup.py --compare takes it.
 
 On a machine shared with other jobs, two bench/latency.py runs minutes apart measure the neighbours as much as
-the code. Here three `askdocs serve` processes run at once on the SciFact eval index (the code at --before,
-this tree, and this tree with the answer scorer off), and every question goes to each of them in a fresh
+the code. Here three `askdocs serve` processes run at once on the SciFact eval index (the install at --before,
+this one, and this tree with the answer scorer off), and every question goes to each of them in a fresh
 random order, one client, one request at a time: /ask hybrid, then the search path
 (POST /tools/search_documents, hybrid, passages only). In the same shuffled turns this process embeds the
 question itself, through the shipped question path (Embedder.encode_queries) and through a bare session of
@@ -27,13 +30,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import ROOT, SCIFACT, loadavg, machine, write_result
+from common import BIN, ROOT, SCIFACT, loadavg, machine, write_result
 from latency import Server, ask, percentiles
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--before", type=Path, required=True, help="a checkout of the code to compare against")
+    parser.add_argument("--before", type=Path, required=True,
+                        help="bin folder of another install of askdocs (a venv) to compare against")
     parser.add_argument("--dataset", type=Path, default=SCIFACT)
     parser.add_argument("--queries", type=int, default=150)
     parser.add_argument("--rounds", type=int, default=2)
@@ -51,17 +55,16 @@ def main() -> None:
     index = prepare_index(args.dataset, Settings(), None, progress=None).path
     logs = ROOT / "var" / "bench"
     logs.mkdir(parents=True, exist_ok=True)
-    trees = {"before": (str(args.before.resolve()), "on"), "after": (str(ROOT), "on"),
-             "after-scorer-off": (str(ROOT), "off")}
+    trees = {"before": (args.before.absolute(), "on"), "after": (BIN, "on"), "after-scorer-off": (BIN, "off")}
     servers = {}
-    saved = {key: os.environ.get(key) for key in ("PYTHONPATH", "ASKDOCS_ANSWER_SCORER")}
+    saved = os.environ.get("ASKDOCS_ANSWER_SCORER")
     try:
-        for name, (tree, scorer) in trees.items():
-            os.environ["PYTHONPATH"], os.environ["ASKDOCS_ANSWER_SCORER"] = tree, scorer
-            servers[name] = Server(index, "auto", 1, logs / f"question-path-{name}.log")
+        for name, (bin_dir, scorer) in trees.items():
+            os.environ["ASKDOCS_ANSWER_SCORER"] = scorer
+            servers[name] = Server(index, "auto", 1, logs / f"question-path-{name}.log", bin_dir=bin_dir)
     finally:
-        for key, value in saved.items():
-            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+        os.environ.pop("ASKDOCS_ANSWER_SCORER", None) if saved is None else os.environ.__setitem__(
+            "ASKDOCS_ANSWER_SCORER", saved)
     clients = {name: httpx.Client(base_url=server.url, timeout=60) for name, server in servers.items()}
     timings = {(name, mode): [] for name in servers for mode in ("hybrid", "search")}
     # The embedding alone, in this process, in the same shuffled turns: what the question path is compared to.
@@ -98,7 +101,7 @@ def main() -> None:
     result = {"benchmark": "question_path_ab", "command": "python bench/question_path_ab.py " + " ".join(sys.argv[1:]),
               "machine": machine(), "loadavg_before": load_before, "loadavg_after": loadavg(),
               "questions": len(questions), "rounds": args.rounds, "index": str(index),
-              "servers": {name: {"tree": trees[name][0], "answer_scorer": trees[name][1],
+              "servers": {name: {"bin": str(trees[name][0]), "answer_scorer": trees[name][1],
                                  "ask_hybrid_ms": percentiles(timings[(name, "hybrid")]),
                                  "search_ms": percentiles(timings[(name, "search")]), "peak_rss_mb": rss[name]}
                           for name in servers},
