@@ -53,6 +53,7 @@ PHASES = [
     ("hash (sha256 of the bytes)", "unchanged files (stat, hash)", incremental, "sha256_regular"),
     ("load/extract changed files", "read folder (load_corpus)", build, "load_document"),
     ("assemble and chunk documents", "sync", build._Build, "_add_document"),
+    ("wait for the changed files to stand still", "sync", watch.Settle, "moved"),
     ("embed", "sync", build._Build, "_embed"),
     ("BM25", "sync", build._Build, "_bm25"),
     ("write generation", "sync", build, "write_generation"),
