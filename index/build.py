@@ -343,17 +343,18 @@ class StillWriting(BuildError):
 
 def build_index(paths: list[Path], settings: Settings, progress: bool | None = None,
                 rebuild: bool = False, rehash: bool = False, changed: set[Path] | None = None,
-                settled: Callable[[], list[str]] | None = None) -> BuildReport:
+                settled: Callable[[], list[str]] | None = None, threads: int | None = None) -> BuildReport:
     """Index the files under ``paths`` into ``settings.index``; ``rebuild`` ignores what the index holds;
     ``rehash`` reads every file to compare its bytes, instead of trusting unchanged file stats. ``changed``:
     the paths a watcher reported since this process's last build of ``paths`` (load_corpus). ``settled``:
     called once the folder is read, before anything is embedded; it gives the files that were still being
-    written (index.watch.Settle), and any such file makes the build raise StillWriting."""
+    written (index.watch.Settle), and any such file makes the build raise StillWriting. ``threads``: the
+    embedding's intra-op threads (None: the runtime's default, every core)."""
     started = time.perf_counter()
     roots, selections = plan_roots(paths, settings)
     stats: dict[str, file_stats.Stat] = {}
     walked: list[str] = []
-    with build_lock(Path(settings.index)), _Build(settings, rebuild) as build:
+    with build_lock(Path(settings.index)), _Build(settings, rebuild, threads) as build:
         documents, skipped = load_corpus(paths, settings, progress, build.previous, (roots, selections), stats,
                                          trust_stats=not rehash, changed=changed, walked=walked)
         hashed = build.previous.hashed if build.previous is not None else None
@@ -435,14 +436,14 @@ def build_from_documents(documents: list[Document], settings: Settings, progress
 class _Build:
     """One build under the lock: the model, the chunker, and the generation it may reuse."""
 
-    def __init__(self, settings: Settings, rebuild: bool):
+    def __init__(self, settings: Settings, rebuild: bool, threads: int | None = None):
         self.settings = settings
         self.index_dir = Path(settings.index)
         if settings.ray_address:
             from .distributed import require_ray
 
             require_ray(settings.ray_address)  # before the corpus is read: said at once, not after minutes
-        self.embedder = load_embedder(settings.model, settings.build_runtime, precision=settings.precision)
+        self.embedder = load_embedder(settings.model, settings.build_runtime, threads, precision=settings.precision)
         self.chunker = make_chunker(self.embedder, settings)
         self.parts = build_parts(settings, self.embedder, self.chunker.settings())
         self.sections = recorded_sections(self.parts)

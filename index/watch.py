@@ -35,6 +35,10 @@ READY_MS = 200       # how soon the watcher reports itself in place
 SETTLE_SECONDS = 0.5  # a changed file must keep its size and mtime this long before it is read
 MIN_SETTLE_SECONDS = 0.05  # the shortest wait before the stats are compared again
 MAX_SETTLE_SECONDS = 60.0  # a file still growing after this is read as it is; the next change re-reads it
+# The intra-op threads of a server's build process. One: the server answers questions on the same cores, and on
+# this 2-core machine one thread embedded one chunk in 50 ms against 116 ms for two (77 vs 115 ms with the cores
+# busy), and 64 chunks in 2.9 s against 4.6 s while another job used the cores (bench/README.md, watch mode).
+BUILD_THREADS = 1
 # A sync trusts unchanged file stats (index.file_stats); this often, and at a watcher's first sync, it hashes
 # every file instead, for the changes stats cannot show (a file system whose timestamps lie).
 FULL_CHECK_SECONDS = 3600.0
@@ -116,7 +120,8 @@ class FolderSync:
                         settle: Settle | None) -> tuple[BuildReport | None, str | None, list[str]]:
         if self._child is None:
             # spawn, not fork: the server's threads (and torch's) would be copied mid-flight by a fork.
-            self._child = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            self._child = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                              initializer=_start_build_process, initargs=(os.getpid(),))
         try:
             started = self.build_process is None
             if started:
@@ -124,7 +129,7 @@ class FolderSync:
             report, error, moving, written = self._child.submit(_build_isolated, self.paths, self.settings, rehash,
                                                               changed, settle).result()
             if started:  # once per process: the next sync's edited file then costs the embedding, not the load
-                self._child.submit(_warm_up, self.settings)
+                self._child.submit(_warm_up, self.settings, BUILD_THREADS)
             # The server reloads the generation just written: what the build process hashed while writing it need
             # not be read again to check it.
             trust_checksums(written)
@@ -184,7 +189,8 @@ class FolderSync:
 
 
 def _build(paths: list[Path], settings: Settings, rehash: bool = False, changed: set[Path] | None = None,
-           settle: Settle | None = None) -> tuple[BuildReport | None, str | None, list[str]]:
+           settle: Settle | None = None,
+           threads: int | None = None) -> tuple[BuildReport | None, str | None, list[str]]:
     """One build, why it failed, in words (what crosses back from a build process: exceptions may not), and
     the reported files that were still being written (the build stopped before embedding)."""
     moving: list[str] = []
@@ -195,7 +201,7 @@ def _build(paths: list[Path], settings: Settings, rehash: bool = False, changed:
 
     try:
         return (build_index(paths, settings, progress=False, rehash=rehash, changed=changed,
-                            settled=settled if settle is not None else None), None, [])
+                            settled=settled if settle is not None else None, threads=threads), None, [])
     except StillWriting as exc:
         return None, str(exc), moving
     except (BuildError, IndexUnavailable) as exc:
@@ -210,7 +216,23 @@ def _build_isolated(paths: list[Path], settings: Settings, rehash: bool, changed
     """``_build`` in a build process, with the checksums of the files it wrote (store.written_checksums)."""
     from .store import written_checksums
 
-    return (*_build(paths, settings, rehash, changed, settle), written_checksums())
+    return (*_build(paths, settings, rehash, changed, settle, BUILD_THREADS), written_checksums())
+
+
+def _start_build_process(parent: int) -> None:
+    """The build process's first act. A session of its own: Linux's scheduler (autogroup) then shares the cores
+    between the server's session as a whole and this process, instead of giving its one thread the same share
+    as each of the server's many request threads (under 8 clients a one-file sync took 7-10 s rather than 1.5 s;
+    bench/README.md). Out of the server's process group, a signal to that group no longer reaches it, so it
+    ends itself once the server is gone (a server killed without closing it)."""
+    os.setsid()
+
+    def watch_parent() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch_parent, name="askdocs-build-parent", daemon=True).start()
 
 
 @dataclass(frozen=True)
@@ -247,10 +269,11 @@ class Settle:
         return [str(path) for path, before, after in zip(self.paths, self.stats, now) if before != after]
 
 
-def _warm_up(settings: Settings) -> None:
+def _warm_up(settings: Settings, threads: int | None = None) -> None:
     from .embedder import load_embedder
 
-    load_embedder(settings.model, settings.build_runtime, precision=settings.precision).encode(["warm up"])
+    # The same arguments as the build's: load_embedder keeps one model per set of them.
+    load_embedder(settings.model, settings.build_runtime, threads, precision=settings.precision).encode(["warm up"])
 
 
 def _sync_record(report: BuildReport | None, error: str | None, started: float, seconds: float) -> dict:

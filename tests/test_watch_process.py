@@ -1,0 +1,73 @@
+"""The build process of `serve --watch` (FolderSync with isolate): a session of its own, so the scheduler shares
+the cores between it and the server rather than between it and each of the server's threads; one embedding
+thread; and it ends itself when the server is gone without closing it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+from askdocs.index.settings import Settings
+from askdocs.index.watch import BUILD_THREADS, FolderSync
+
+from .fixtures import wait_for
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def test_the_build_process_has_a_session_of_its_own_and_embeds_on_build_threads(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "falcon.txt").write_text("Project Falcon\n\nThe project lead of Project Falcon is Maria Lopez.\n")
+    sync = FolderSync([docs], Settings(index=tmp_path / "index"), isolate=True)
+    try:
+        report = sync.sync()
+        assert report is not None and report.documents == 1, sync.last
+        child = sync.build_process
+        assert os.getsid(child) == child != os.getsid(0)
+        assert sync._child.submit(_torch_threads).result() == BUILD_THREADS
+    finally:
+        sync.close()
+
+
+def test_the_build_process_ends_when_its_server_is_killed(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "falcon.txt").write_text("Project Falcon\n\nThe project lead of Project Falcon is Maria Lopez.\n")
+    # A server's process holding a build process, killed without a chance to close it.
+    script = textwrap.dedent(f"""
+        import sys, time
+        from pathlib import Path
+        from askdocs.index.settings import Settings
+        from askdocs.index.watch import FolderSync
+
+        sync = FolderSync([Path({str(docs)!r})], Settings(index=Path({str(tmp_path / 'index')!r})), isolate=True)
+        sync.sync()
+        print(sync.build_process, flush=True)
+        time.sleep(600)
+    """)
+    server = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        child = int(server.stdout.readline())
+        os.kill(child, 0)  # alive
+    finally:
+        server.send_signal(signal.SIGKILL)
+        server.wait(30)
+
+    def gone() -> bool:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return True
+        # Reparented and exited, but not reaped yet: a zombie holds no memory and no lock.
+        with open(f"/proc/{child}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+
+    wait_for(gone, "the build process to end after its server was killed", seconds=30)
