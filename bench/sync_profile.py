@@ -153,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     if holder.error:
         sys.exit(holder.error)
 
-    syncs = watch.FolderSync([folder], settings)
+    # In this process, so its phases can be timed; on the threads a server's build process embeds with.
+    syncs = watch.FolderSync([folder], settings, threads=watch.BUILD_THREADS)
     clock.reset()
     syncs.sync()  # what changed since the index was built; loads the build's model
     result["first_sync"] = {"seconds": syncs.last["seconds"], "phases": dict(clock.seconds), "last": syncs.last}

@@ -53,14 +53,16 @@ class FolderSync:
 
     def __init__(self, paths: Iterable[Path], settings: Settings, poll: float | None = None,
                  on_build: Callable[[BuildReport | None, str | None], None] | None = None, isolate: bool = False,
-                 on_publish: Callable[[], None] | None = None):
+                 on_publish: Callable[[], None] | None = None, threads: int | None = None):
         """``isolate``: build in a child process kept for the next sync, with the model loaded (what a server
         wants: the build never competes with questions for the interpreter, and no sync loads the model).
-        ``on_publish``: called after a sync that published a generation (a server reloads at once)."""
+        ``on_publish``: called after a sync that published a generation (a server reloads at once).
+        ``threads``: the embedding's intra-op threads; None: BUILD_THREADS when isolated, else every core."""
         self.paths = [Path(p).absolute() for p in paths]
         self.settings = settings
         self.poll = poll
         self.isolate = isolate
+        self.threads = BUILD_THREADS if threads is None and isolate else threads
         self._child: ProcessPoolExecutor | None = None
         self.build_process: int | None = None  # the pid that builds, when isolated and started
         self.on_build = on_build or _log_build
@@ -114,7 +116,7 @@ class FolderSync:
                     settle: Settle | None) -> tuple[BuildReport | None, str | None, list[str]]:
         if self.isolate:
             return self._build_in_child(rehash, changed, settle)
-        return _build(self.paths, self.settings, rehash, changed, settle)
+        return _build(self.paths, self.settings, rehash, changed, settle, self.threads)
 
     def _build_in_child(self, rehash: bool, changed: set[Path] | None,
                         settle: Settle | None) -> tuple[BuildReport | None, str | None, list[str]]:
@@ -127,9 +129,9 @@ class FolderSync:
             if started:
                 self.build_process = self._child.submit(os.getpid).result()
             report, error, moving, written = self._child.submit(_build_isolated, self.paths, self.settings, rehash,
-                                                              changed, settle).result()
+                                                              changed, settle, self.threads).result()
             if started:  # once per process: the next sync's edited file then costs the embedding, not the load
-                self._child.submit(_warm_up, self.settings, BUILD_THREADS)
+                self._child.submit(_warm_up, self.settings, self.threads)
             # The server reloads the generation just written: what the build process hashed while writing it need
             # not be read again to check it.
             trust_checksums(written)
@@ -212,11 +214,11 @@ def _build(paths: list[Path], settings: Settings, rehash: bool = False, changed:
 
 
 def _build_isolated(paths: list[Path], settings: Settings, rehash: bool, changed: set[Path] | None = None,
-                    settle: Settle | None = None):
+                    settle: Settle | None = None, threads: int | None = None):
     """``_build`` in a build process, with the checksums of the files it wrote (store.written_checksums)."""
     from .store import written_checksums
 
-    return (*_build(paths, settings, rehash, changed, settle, BUILD_THREADS), written_checksums())
+    return (*_build(paths, settings, rehash, changed, settle, threads), written_checksums())
 
 
 def _start_build_process(parent: int) -> None:
