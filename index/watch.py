@@ -32,7 +32,7 @@ DEBOUNCE_MS = 1_600  # the longest a burst is gathered before a build starts
 # mid-burst splits the burst into two syncs.
 QUIET_MS = 100
 READY_MS = 200       # how soon the watcher reports itself in place
-SETTLE_SECONDS = 0.5  # a changed file must keep its size and mtime this long before it is read
+SETTLE_SECONDS = 0.5  # a changed file must keep its size and mtime this long before what was read of it is used
 MIN_SETTLE_SECONDS = 0.05  # the shortest wait before the stats are compared again
 MAX_SETTLE_SECONDS = 60.0  # a file still growing after this is read as it is; the next change re-reads it
 # The intra-op threads of a server's build process. One: the server answers questions on the same cores, and on
