@@ -27,11 +27,14 @@ from .store import IndexUnavailable, trust_checksums
 log = logging.getLogger("askdocs.watch")
 
 DEBOUNCE_MS = 1_600  # the longest a burst is gathered before a build starts
-# A burst ends after this long without a new change. watchfiles checks once per step and yields after a step
-# that added nothing, so a single save is reported 1-2 steps after it; a writer that stalls longer than this
-# mid-burst splits the burst into two syncs.
+# A change is reported after this long without a new one. watchfiles checks once per step and yields after a
+# step that added nothing, so a single save is reported 1-2 steps after it.
 QUIET_MS = 100
 READY_MS = 200       # how soon the watcher reports itself in place
+# A batch of at least this many paths is a burst in progress (a checkout, a copy): it is gathered until the
+# watcher has been quiet for a whole READY_MS wait (~0.3 s), so a writer that stalls longer than QUIET_MS in the
+# middle of it does not split it into two syncs. A single saved file (with an editor's temporary files) is less.
+BURST_PATHS = 8
 SETTLE_SECONDS = 0.5  # a changed file must keep its size and mtime this long before what was read of it is used
 MIN_SETTLE_SECONDS = 0.05  # the shortest wait before the stats are compared again
 MAX_SETTLE_SECONDS = 60.0  # a file still growing after this is read as it is; the next change re-reads it
@@ -156,6 +159,8 @@ class FolderSync:
         if missing:
             raise BuildError(f"cannot watch {', '.join(missing)}: no such file or folder")
         # An empty yield every READY_MS says the watcher is in place (watchfiles arms it on the first iteration).
+        gathered: set[Path] = set()
+        since = 0.0  # time.monotonic() of the gathered burst's first batch
         for changes in watchfiles.watch(
                 *self.paths, stop_event=stop, debounce=DEBOUNCE_MS, step=QUIET_MS, watch_filter=self._relevant,
                 force_polling=self.poll is not None, poll_delay_ms=int((self.poll or 0.3) * 1000),
@@ -163,10 +168,16 @@ class FolderSync:
             if on_watching is not None:
                 on_watching()
                 on_watching = None
-            if not changes:
+            if not changes and not gathered:
                 continue
-            changed = sorted({Path(path) for _, path in changes})
-            self.pending = len(changed)
+            if not gathered:
+                since = time.monotonic()
+            gathered |= {Path(path) for _, path in changes}
+            self.pending = len(gathered)
+            # Gathered no longer than DEBOUNCE_MS in all: a folder that never stops changing still gets its syncs.
+            if changes and len(gathered) >= BURST_PATHS and time.monotonic() - since < DEBOUNCE_MS / 1000:
+                continue
+            changed, gathered = sorted(gathered), set()
             log.info("%d changes under the watched folders (%s%s)", len(changed), changed[0],
                      ", ..." if len(changed) > 1 else "")
             # Not waited for here: the build reads the files at once and checks they stood still before it embeds.
