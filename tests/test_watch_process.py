@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 from askdocs.index.settings import Settings
 from askdocs.index.watch import BUILD_THREADS, FolderSync
@@ -71,3 +72,44 @@ def test_the_build_process_ends_when_its_server_is_killed(tmp_path):
             return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
 
     wait_for(gone, "the build process to end after its server was killed", seconds=30)
+
+
+def test_a_file_still_being_written_is_not_published_by_the_build_process_until_it_stands_still(tmp_path):
+    import sqlite3
+    import threading
+
+    from askdocs.index.store import read_current
+    from askdocs.index.watch import Settle
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "falcon.txt").write_text("Project Falcon\n\nThe project lead of Project Falcon is Maria Lopez.\n")
+    sync = FolderSync([docs], Settings(index=tmp_path / "index"), isolate=True)
+    path = docs / "growing.txt"
+    try:
+        sync.sync()  # the first build; the build process's model is loaded from here on
+        published = read_current(tmp_path / "index")[1].generation
+        path.write_text("Line 0 of the growing file.\n")
+        settle = Settle.now([path])  # as the watcher reports the first write
+
+        def write():
+            with open(path, "a") as out:
+                for n in range(1, 8):
+                    time.sleep(0.2)
+                    out.write(f"Line {n} of the growing file.\n" if n < 7 else "The growing file is complete.\n")
+                    out.flush()
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        try:
+            report = sync.sync({path}, settle, threading.Event())
+        finally:
+            writer.join()
+        assert report is not None and report.published, sync.last
+        generation = read_current(tmp_path / "index")
+        assert generation[1].generation == published + 1  # the half-written reads were never published
+        with sqlite3.connect(f"file:{generation[0] / 'chunks.sqlite'}?mode=ro", uri=True) as db:
+            (text,) = db.execute("SELECT text FROM documents WHERE doc_id = 'growing.txt'").fetchone()
+        assert text.rstrip().endswith("The growing file is complete.")
+    finally:
+        sync.close()
