@@ -1,6 +1,7 @@
 """The build process of `serve --watch` (FolderSync with isolate): a session of its own, so the scheduler shares
 the cores between it and the server rather than between it and each of the server's threads; one embedding
-thread; and it ends itself when the server is gone without closing it."""
+thread; it ends itself when the server is gone without closing it; and a file still being written when the
+watcher reported it is published only once it stood still (index.watch.Settle, checked in that process)."""
 
 from __future__ import annotations
 
