@@ -39,8 +39,8 @@ SETTLE_SECONDS = 0.5  # a changed file must keep its size and mtime this long be
 MIN_SETTLE_SECONDS = 0.05  # the shortest wait before the stats are compared again
 MAX_SETTLE_SECONDS = 60.0  # a file still growing after this is read as it is; the next change re-reads it
 # The intra-op threads of a server's build process. One: the server answers questions on the same cores, and on
-# this 2-core machine one thread embedded one chunk in 50 ms against 116 ms for two (77 vs 115 ms with the cores
-# busy), and 64 chunks in 2.9 s against 4.6 s while another job used the cores (bench/README.md, watch mode).
+# this 2-core machine, with another job running, one thread embedded one chunk in 50 ms against 116 ms for two
+# (77 vs 115 ms under 8 busy processes) and 64 chunks in 2.9 s against 4.6 s (bench/README.md, watch mode).
 BUILD_THREADS = 1
 # A sync trusts unchanged file stats (index.file_stats); this often, and at a watcher's first sync, it hashes
 # every file instead, for the changes stats cannot show (a file system whose timestamps lie).
@@ -254,7 +254,7 @@ class Settle:
 
     Why not wait before the build: a saved file must stand still for SETTLE_SECONDS before what was read of it is
     published, and waiting for that first kept a one-file sync idle for half a second. The build reads the files
-    right away and calls ``moved`` once the folder is read: only the rest of the period is waited, and a file
+    right away and calls ``moved`` just before it embeds: only the rest of the period is waited, and a file
     whose stats then differ from these was read while it was still being written. Picklable: it crosses to the
     build process."""
 
