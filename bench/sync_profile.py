@@ -53,6 +53,7 @@ PHASES = [
     ("hash (sha256 of the bytes)", "unchanged files (stat, hash)", incremental, "sha256_regular"),
     ("load/extract changed files", "read folder (load_corpus)", build, "load_document"),
     ("assemble and chunk documents", "sync", build._Build, "_add_document"),
+    ("wait for the changed files to stand still", "sync", watch.Settle, "moved"),
     ("embed", "sync", build._Build, "_embed"),
     ("BM25", "sync", build._Build, "_bm25"),
     ("write generation", "sync", build, "write_generation"),
@@ -152,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     if holder.error:
         sys.exit(holder.error)
 
-    syncs = watch.FolderSync([folder], settings)
+    # In this process, so its phases can be timed; on the threads a server's build process embeds with.
+    syncs = watch.FolderSync([folder], settings, threads=watch.BUILD_THREADS)
     clock.reset()
     syncs.sync()  # what changed since the index was built; loads the build's model
     result["first_sync"] = {"seconds": syncs.last["seconds"], "phases": dict(clock.seconds), "last": syncs.last}

@@ -12,6 +12,7 @@ import logging
 import sqlite3
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -336,16 +337,24 @@ def _keep_unread(item: Skipped, previous: Previous, documents: list[Document], k
     return replace(item, reason=f"{item.reason}; kept the {len(keep)} documents indexed from it before")
 
 
+class StillWriting(BuildError):
+    """A file the watcher reported changed again while the build read it: nothing was published."""
+
+
 def build_index(paths: list[Path], settings: Settings, progress: bool | None = None,
-                rebuild: bool = False, rehash: bool = False, changed: set[Path] | None = None) -> BuildReport:
+                rebuild: bool = False, rehash: bool = False, changed: set[Path] | None = None,
+                settled: Callable[[], list[str]] | None = None, threads: int | None = None) -> BuildReport:
     """Index the files under ``paths`` into ``settings.index``; ``rebuild`` ignores what the index holds;
     ``rehash`` reads every file to compare its bytes, instead of trusting unchanged file stats. ``changed``:
-    the paths a watcher reported since this process's last build of ``paths`` (load_corpus)."""
+    the paths a watcher reported since this process's last build of ``paths`` (load_corpus). ``settled``:
+    called once the folder is read, before anything is embedded; it gives the files that were still being
+    written (index.watch.Settle), and any such file makes the build raise StillWriting. ``threads``: the
+    embedding's intra-op threads (None: the runtime's default, every core)."""
     started = time.perf_counter()
     roots, selections = plan_roots(paths, settings)
     stats: dict[str, file_stats.Stat] = {}
     walked: list[str] = []
-    with build_lock(Path(settings.index)), _Build(settings, rebuild) as build:
+    with build_lock(Path(settings.index)), _Build(settings, rebuild, threads) as build:
         documents, skipped = load_corpus(paths, settings, progress, build.previous, (roots, selections), stats,
                                          trust_stats=not rehash, changed=changed, walked=walked)
         hashed = build.previous.hashed if build.previous is not None else None
@@ -359,7 +368,7 @@ def build_index(paths: list[Path], settings: Settings, progress: bool | None = N
         # Absolute, so a server started elsewhere can watch them (index.watch).
         report = build.run(documents, progress, sources=[str(Path(p).absolute()) for p in paths],
                            extra={"roots": [_recorded(row) for row in root_rows], "file_counts": None},
-                           skipped=skipped, stats=stats)
+                           skipped=skipped, stats=stats, settled=settled)
         changed_walk.confirm()  # the next sync's restricted walk may build on this one's
     report.skipped = skipped
     report.hashed = hashed
@@ -427,14 +436,14 @@ def build_from_documents(documents: list[Document], settings: Settings, progress
 class _Build:
     """One build under the lock: the model, the chunker, and the generation it may reuse."""
 
-    def __init__(self, settings: Settings, rebuild: bool):
+    def __init__(self, settings: Settings, rebuild: bool, threads: int | None = None):
         self.settings = settings
         self.index_dir = Path(settings.index)
         if settings.ray_address:
             from .distributed import require_ray
 
             require_ray(settings.ray_address)  # before the corpus is read: said at once, not after minutes
-        self.embedder = load_embedder(settings.model, settings.build_runtime, precision=settings.precision)
+        self.embedder = load_embedder(settings.model, settings.build_runtime, threads, precision=settings.precision)
         self.chunker = make_chunker(self.embedder, settings)
         self.parts = build_parts(settings, self.embedder, self.chunker.settings())
         self.sections = recorded_sections(self.parts)
@@ -466,10 +475,11 @@ class _Build:
         self.vectors.close()
 
     def run(self, documents: list[Document], progress: bool | None, sources: list[str], extra: dict | None = None,
-            skipped: list[Skipped] | None = None, stats: dict[str, file_stats.Stat] | None = None) -> BuildReport:
+            skipped: list[Skipped] | None = None, stats: dict[str, file_stats.Stat] | None = None,
+            settled: Callable[[], list[str]] | None = None) -> BuildReport:
         """``extra``: more manifest sections; a "file_counts" key is filled with the counts of every file (not
         the changes: a build that changes no document and finds the same files publishes nothing). ``stats``:
-        the documents' file stats, kept in the generation (index.file_stats)."""
+        the documents' file stats, kept in the generation (index.file_stats). ``settled``: see build_index."""
         assembled = _Assembly(self.embedder.dimension)
         changes = Changes() if self.previous is not None else None
         to_embed: list[tuple[int, str, list]] = []  # (chunk index, retrieval text, sentence spans in it)
@@ -502,6 +512,12 @@ class _Build:
                                vector_index=vector_index, published=False,
                                doc_ids=[d.doc_id for d in assembled.documents])
 
+        # Checked here, not before the folder was read: the wait for a saved file to stand still overlaps the
+        # reading and assembling, and a file still moving costs no embedding.
+        moving = settled() if settled is not None else []
+        if moving:
+            raise StillWriting(f"{', '.join(moving)} changed while this build read it (still being written?); "
+                               "nothing was published, the existing index is unchanged")
         embedded, from_cache, per_node = self._embed(assembled, to_embed, progress)
         vectors, bm25 = np.stack(assembled.vectors), self._bm25(assembled)
         try:

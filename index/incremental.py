@@ -26,6 +26,7 @@ from .lexical import load_chunk_tokens
 from .locators import decode_locators
 from .manifest import Part, full_build_reason
 from .metadata import document_metadata
+from .npy_rows import NpyRows
 from .retrieval_text import chunk_key, chunk_retrieval_text, title_prefix
 from .structure import decode_blocks, furniture_within
 from .store import BM25_DIR, MANIFEST, load_chunk_keys, DocumentRow, IndexUnavailable, StoredIndex, open_stored_index, read_current
@@ -123,6 +124,7 @@ class Previous:
             for row, document in enumerate(written.documents if written else stored.all_documents())
         }
         self._by_key: dict[str, int] | None = None
+        self._all_sentence_vectors: np.ndarray | None = None
         # Each chunk's BM25 tokens, None in a generation saved without them (its texts are tokenised again).
         self.tokens = written.tokens if written else load_chunk_tokens(stored.path / BM25_DIR, stored.bm25)
         if self.tokens is not None and len(self.tokens) != len(self.chunks):
@@ -212,7 +214,15 @@ class Previous:
         """Sentence spans (document offsets) and sentence vectors of the stored chunk at ``row``."""
         chunk = self.chunks[row]
         window = slice(chunk.sentence_first, chunk.sentence_first + chunk.sentence_count)
-        return self.stored.sentence_spans[window], self.stored.sentence_vectors[window]
+        return self.stored.sentence_spans[window], self._sentence_vectors()[window]
+
+    def _sentence_vectors(self) -> np.ndarray:
+        # Read whole, once: a positional read per chunk (12k for SciFact) cost a one-file sync 0.1 s, and the build
+        # holds every sentence vector in memory anyway, to write the new generation's (slices here are views).
+        if self._all_sentence_vectors is None:
+            vectors = self.stored.sentence_vectors
+            self._all_sentence_vectors = vectors.copy() if isinstance(vectors, NpyRows) else vectors
+        return self._all_sentence_vectors
 
     def kinds(self, row: int) -> np.ndarray:
         """Block kind codes of the stored chunk's sentences (all "paragraph" in an index without them)."""

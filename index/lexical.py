@@ -89,8 +89,10 @@ def bm25_from_tokens(tokens: ChunkTokens) -> ChunkBM25:
     n_docs, n_vocab = len(tokens), len(tokens.vocab)
     lengths = np.diff(tokens.indptr)
     doc_of = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
-    pairs, tf = np.unique(doc_of * max(n_vocab, 1) + tokens.ids, return_counts=True)  # sorted by (doc, term)
-    doc, term = pairs // max(n_vocab, 1), pairs % max(n_vocab, 1)
+    # Keyed term-major, so the one sort np.unique does already gives bm25s's CSC order (chunks in order within a
+    # term): a second sort by term cost a one-file sync of SciFact ~0.08 s.
+    pairs, tf = np.unique(tokens.ids * max(n_docs, 1) + doc_of, return_counts=True)
+    term, doc = pairs // max(n_docs, 1), pairs % max(n_docs, 1)
     df = np.bincount(term, minlength=n_vocab)
     # As bm25s: idf kept in float32, the tf part in float64, the product stored in float32.
     idf = np.log(1 + (n_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
@@ -98,11 +100,10 @@ def bm25_from_tokens(tokens: ChunkTokens) -> ChunkBM25:
     tf32 = tf.astype(np.float32)
     tfc = tf32 / (k1 * ((1 - b) + b * lengths[doc] / average) + tf32)
     scores = (idf[term] * tfc).astype(np.float32)
-    by_term = np.argsort(term, kind="stable")  # bm25s's CSC: term-major, chunks in order within a term
     vocab = {token: i for i, token in enumerate(tokens.vocab)}
     vocab.setdefault("", len(vocab))  # bm25s's empty token, which scores chunks without any token
     counts = np.bincount(term, minlength=len(vocab))
-    model.scores = {"data": scores[by_term], "indices": doc[by_term].astype(np.int32),
+    model.scores = {"data": scores, "indices": doc.astype(np.int32),
                     "indptr": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), "num_docs": n_docs}
     model.vocab_dict = vocab
     model.unique_token_ids_set = set(vocab.values())

@@ -17,20 +17,31 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from pathlib import Path
 
-from .build import BuildError, BuildReport, build_index
+from .build import BuildError, BuildReport, StillWriting, build_index
 from .settings import Settings
 from .store import IndexUnavailable, trust_checksums
 
 log = logging.getLogger("askdocs.watch")
 
 DEBOUNCE_MS = 1_600  # the longest a burst is gathered before a build starts
-QUIET_MS = 300       # a burst ends after this long without a new change
+# A change is reported after this long without a new one. watchfiles checks once per step and yields after a
+# step that added nothing, so a single save is reported 1-2 steps after it.
+QUIET_MS = 100
 READY_MS = 200       # how soon the watcher reports itself in place
-SETTLE_SECONDS = 0.5  # a changed file must keep its size and mtime this long before it is read
+# A batch of at least this many paths is a burst in progress (a checkout, a copy): it is gathered until the
+# watcher has been quiet for a whole READY_MS wait (~0.3 s), so a writer that stalls longer than QUIET_MS in the
+# middle of it does not split it into two syncs. A single saved file (with an editor's temporary files) is less.
+BURST_PATHS = 8
+SETTLE_SECONDS = 0.5  # a changed file must keep its size and mtime this long before what was read of it is used
 MIN_SETTLE_SECONDS = 0.05  # the shortest wait before the stats are compared again
 MAX_SETTLE_SECONDS = 60.0  # a file still growing after this is read as it is; the next change re-reads it
+# The intra-op threads of a server's build process. One: the server answers questions on the same cores, and on
+# this 2-core machine, with another job running, one thread embedded one chunk in 50 ms against 116 ms for two
+# (77 vs 115 ms under 8 busy processes) and 64 chunks in 2.9 s against 4.6 s (bench/README.md, watch mode).
+BUILD_THREADS = 1
 # A sync trusts unchanged file stats (index.file_stats); this often, and at a watcher's first sync, it hashes
 # every file instead, for the changes stats cannot show (a file system whose timestamps lie).
 FULL_CHECK_SECONDS = 3600.0
@@ -45,14 +56,16 @@ class FolderSync:
 
     def __init__(self, paths: Iterable[Path], settings: Settings, poll: float | None = None,
                  on_build: Callable[[BuildReport | None, str | None], None] | None = None, isolate: bool = False,
-                 on_publish: Callable[[], None] | None = None):
+                 on_publish: Callable[[], None] | None = None, threads: int | None = None):
         """``isolate``: build in a child process kept for the next sync, with the model loaded (what a server
         wants: the build never competes with questions for the interpreter, and no sync loads the model).
-        ``on_publish``: called after a sync that published a generation (a server reloads at once)."""
+        ``on_publish``: called after a sync that published a generation (a server reloads at once).
+        ``threads``: the embedding's intra-op threads; None: BUILD_THREADS when isolated, else every core."""
         self.paths = [Path(p).absolute() for p in paths]
         self.settings = settings
         self.poll = poll
         self.isolate = isolate
+        self.threads = BUILD_THREADS if threads is None and isolate else threads
         self._child: ProcessPoolExecutor | None = None
         self.build_process: int | None = None  # the pid that builds, when isolated and started
         self.on_build = on_build or _log_build
@@ -70,21 +83,29 @@ class FolderSync:
                 "syncs": self.builds, "pending_changes": self.pending, "last": self.last,
                 "build_process": self.build_process}
 
-    def sync(self, changed: set[Path] | None = None) -> BuildReport | None:
+    def sync(self, changed: set[Path] | None = None, settle: Settle | None = None,
+             stop: threading.Event | None = None) -> BuildReport | None:
         """One incremental build; a failure is reported and the index keeps serving what it had.
 
         ``changed``: the paths the watcher reported since the last sync. Only right after a sync that succeeded
         (the watcher was in place since) and outside a full check, the build looks at those alone
-        (index.changed_walk); otherwise it walks every folder."""
+        (index.changed_walk); otherwise it walks every folder. ``settle``: their stats when reported; the build
+        reads them at once and checks, before it embeds, that they stood still for SETTLE_SECONDS. One that
+        moved is waited for here (``stop`` ends the wait, and the sync with it), and the build runs again."""
         self.builds += 1
         started, began = time.time(), time.perf_counter()
         rehash = self.checked_at is None or time.monotonic() - self.checked_at > FULL_CHECK_SECONDS
+        walk_changed = changed
         if rehash or self.last is None or not self.last["ok"]:
-            changed = None
-        if self.isolate:
-            report, error = self._build_in_child(rehash, changed)
-        else:
-            report, error = _build(self.paths, self.settings, rehash, changed)
+            walk_changed = None
+        report, error, moving = self._build_once(rehash, walk_changed, settle)
+        if moving:
+            log.info("%s changed while the sync read it: waiting until it stands still", moving[0])
+            if not self._settled(sorted(changed or ()), stop or threading.Event()):
+                self.pending = 0
+                return None
+            # The build that stopped dropped the last sync's walk (index.changed_walk): this one walks every folder.
+            report, error, _ = self._build_once(rehash, walk_changed, None)
         if rehash and report is not None:
             self.checked_at = time.monotonic()
         self.pending = 0
@@ -94,25 +115,33 @@ class FolderSync:
             self.on_publish()
         return report
 
-    def _build_in_child(self, rehash: bool, changed: set[Path] | None) -> tuple[BuildReport | None, str | None]:
+    def _build_once(self, rehash: bool, changed: set[Path] | None,
+                    settle: Settle | None) -> tuple[BuildReport | None, str | None, list[str]]:
+        if self.isolate:
+            return self._build_in_child(rehash, changed, settle)
+        return _build(self.paths, self.settings, rehash, changed, settle, self.threads)
+
+    def _build_in_child(self, rehash: bool, changed: set[Path] | None,
+                        settle: Settle | None) -> tuple[BuildReport | None, str | None, list[str]]:
         if self._child is None:
             # spawn, not fork: the server's threads (and torch's) would be copied mid-flight by a fork.
-            self._child = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            self._child = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                              initializer=_start_build_process, initargs=(os.getpid(),))
         try:
             started = self.build_process is None
             if started:
                 self.build_process = self._child.submit(os.getpid).result()
-            report, error, written = self._child.submit(_build_isolated, self.paths, self.settings, rehash,
-                                                      changed).result()
+            report, error, moving, written = self._child.submit(_build_isolated, self.paths, self.settings, rehash,
+                                                              changed, settle, self.threads).result()
             if started:  # once per process: the next sync's edited file then costs the embedding, not the load
-                self._child.submit(_warm_up, self.settings)
+                self._child.submit(_warm_up, self.settings, self.threads)
             # The server reloads the generation just written: what the build process hashed while writing it need
             # not be read again to check it.
             trust_checksums(written)
-            return report, error
+            return report, error, moving
         except BrokenProcessPool as exc:  # killed (out of memory, a signal): the next sync starts a new one
             self._child, self.build_process = None, None
-            return None, f"the build process died: {exc}"
+            return None, f"the build process died: {exc}", []
 
     def close(self) -> None:
         """End the build process, if any (a sync in progress finishes first)."""
@@ -130,6 +159,8 @@ class FolderSync:
         if missing:
             raise BuildError(f"cannot watch {', '.join(missing)}: no such file or folder")
         # An empty yield every READY_MS says the watcher is in place (watchfiles arms it on the first iteration).
+        gathered: set[Path] = set()
+        since = 0.0  # time.monotonic() of the gathered burst's first batch
         for changes in watchfiles.watch(
                 *self.paths, stop_event=stop, debounce=DEBOUNCE_MS, step=QUIET_MS, watch_filter=self._relevant,
                 force_polling=self.poll is not None, poll_delay_ms=int((self.poll or 0.3) * 1000),
@@ -137,15 +168,22 @@ class FolderSync:
             if on_watching is not None:
                 on_watching()
                 on_watching = None
-            if not changes:
+            if not changes and not gathered:
                 continue
-            changed = sorted({Path(path) for _, path in changes})
-            self.pending = len(changed)
+            if not gathered:
+                since = time.monotonic()
+            gathered |= {Path(path) for _, path in changes}
+            self.pending = len(gathered)
+            # Gathered no longer than DEBOUNCE_MS in all: a folder that never stops changing still gets its syncs.
+            if changes and len(gathered) >= BURST_PATHS and time.monotonic() - since < DEBOUNCE_MS / 1000:
+                continue
+            changed, gathered = sorted(gathered), set()
             log.info("%d changes under the watched folders (%s%s)", len(changed), changed[0],
                      ", ..." if len(changed) > 1 else "")
-            if not self._settled(changed, stop):
+            # Not waited for here: the build reads the files at once and checks they stood still before it embeds.
+            self.sync(set(changed), Settle.now(changed), stop)
+            if stop.is_set():
                 return
-            self.sync(set(changed))
 
     def _relevant(self, change, path: str) -> bool:
         # The index may live inside a watched folder: its own writes must not trigger builds forever.
@@ -163,29 +201,92 @@ class FolderSync:
         return False
 
 
-def _build(paths: list[Path], settings: Settings, rehash: bool = False,
-           changed: set[Path] | None = None) -> tuple[BuildReport | None, str | None]:
-    """One build and why it failed, in words: what crosses back from a build process (exceptions may not)."""
+def _build(paths: list[Path], settings: Settings, rehash: bool = False, changed: set[Path] | None = None,
+           settle: Settle | None = None,
+           threads: int | None = None) -> tuple[BuildReport | None, str | None, list[str]]:
+    """One build, why it failed, in words (what crosses back from a build process: exceptions may not), and
+    the reported files that were still being written (the build stopped before embedding)."""
+    moving: list[str] = []
+
+    def settled() -> list[str]:
+        moving.extend(settle.moved())
+        return moving
+
     try:
-        return build_index(paths, settings, progress=False, rehash=rehash, changed=changed), None
+        return (build_index(paths, settings, progress=False, rehash=rehash, changed=changed,
+                            settled=settled if settle is not None else None, threads=threads), None, [])
+    except StillWriting as exc:
+        return None, str(exc), moving
     except (BuildError, IndexUnavailable) as exc:
-        return None, str(exc)
+        return None, str(exc), []
     except Exception as exc:  # the watcher outlives one bad build: the next change gets another try
         log.exception("sync of %s failed", ", ".join(map(str, paths)))
-        return None, f"{type(exc).__name__}: {exc}"
+        return None, f"{type(exc).__name__}: {exc}", []
 
 
-def _build_isolated(paths: list[Path], settings: Settings, rehash: bool, changed: set[Path] | None = None):
+def _build_isolated(paths: list[Path], settings: Settings, rehash: bool, changed: set[Path] | None = None,
+                    settle: Settle | None = None, threads: int | None = None):
     """``_build`` in a build process, with the checksums of the files it wrote (store.written_checksums)."""
     from .store import written_checksums
 
-    return (*_build(paths, settings, rehash, changed), written_checksums())
+    return (*_build(paths, settings, rehash, changed, settle, threads), written_checksums())
 
 
-def _warm_up(settings: Settings) -> None:
+def _start_build_process(parent: int) -> None:
+    """The build process's first act. A session of its own: Linux's scheduler (autogroup) then shares the cores
+    between the server's session as a whole and this process, instead of giving its one thread the same share
+    as each of the server's many request threads (under 8 clients a one-file sync took 7-10 s rather than 1.5 s;
+    bench/README.md). Out of the server's process group, a signal to that group no longer reaches it, so it
+    ends itself once the server is gone (a server killed without closing it)."""
+    os.setsid()
+
+    def watch_parent() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch_parent, name="askdocs-build-parent", daemon=True).start()
+
+
+@dataclass(frozen=True)
+class Settle:
+    """The changed paths' stats when the watcher reported them, for a build that reads them at once.
+
+    Why not wait before the build: a saved file must stand still for SETTLE_SECONDS before what was read of it is
+    published, and waiting for that first kept a one-file sync idle for half a second. The build reads the files
+    right away and calls ``moved`` just before it embeds: only the rest of the period is waited, and a file
+    whose stats then differ from these was read while it was still being written. Picklable: it crosses to the
+    build process."""
+
+    paths: tuple[Path, ...]
+    stats: tuple[tuple[int, int] | None, ...]
+    taken: float  # time.time() when the stats were taken
+
+    @classmethod
+    def now(cls, paths: Iterable[Path]) -> Settle:
+        paths = tuple(paths)
+        return cls(paths, tuple(_stats(list(paths))), time.time())
+
+    def moved(self) -> list[str]:
+        """Wait until each path has stood still for SETTLE_SECONDS since its last change, then the paths whose
+        size or mtime is no longer the one reported."""
+        newest = max((stat[1] / 1e9 for stat in self.stats if stat is not None), default=None)
+        if newest is None:  # every path is gone: nothing is being written
+            until = self.taken + MIN_SETTLE_SECONDS
+        else:
+            # An mtime in the future (a clock skewed on a network share) proves nothing: the whole period is waited.
+            until = max(self.taken + MIN_SETTLE_SECONDS, min(newest, self.taken) + SETTLE_SECONDS)
+        if until > time.time():
+            time.sleep(until - time.time())
+        now = _stats(list(self.paths))
+        return [str(path) for path, before, after in zip(self.paths, self.stats, now) if before != after]
+
+
+def _warm_up(settings: Settings, threads: int | None = None) -> None:
     from .embedder import load_embedder
 
-    load_embedder(settings.model, settings.build_runtime, precision=settings.precision).encode(["warm up"])
+    # The same arguments as the build's: load_embedder keeps one model per set of them.
+    load_embedder(settings.model, settings.build_runtime, threads, precision=settings.precision).encode(["warm up"])
 
 
 def _sync_record(report: BuildReport | None, error: str | None, started: float, seconds: float) -> dict:
