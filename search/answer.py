@@ -49,11 +49,12 @@ def choose_passages(stored: StoredIndex, ranked: Ranked, top_k: int, query_vecto
     """
     chunks = stored.chunks
     passages: list[Passage] = []
-    evidence = Evidence()
+    evidence = Evidence(query_vector=query_vector)
     shown: dict[int, set[tuple[int, int]]] = {}
     top_score = float(ranked.scores[0]) if len(ranked.scores) else 0.0
     top_doc = None
     scorer = load_scorer() if answer_scorer else None
+    answer_query = scorer.answer_query(query_vector) if scorer is not None else None
     for row, score in zip(ranked.rows, ranked.scores):
         if len(passages) >= top_k:
             break
@@ -86,7 +87,7 @@ def choose_passages(stored: StoredIndex, ranked: Ranked, top_k: int, query_vecto
             cands = [Candidate(text=text[u.start - start:u.end - start], vector=vectors[u.core].mean(axis=0),
                                kind=u.kind, context=u.context, rank=rank, fused_gap=top_score - float(score),
                                same_doc=doc_row == top_doc) for u in units]
-            x = features(info, cands, query_vector)
+            x = features(info, cands, query_vector, answer_query)
             logits = scorer.score(x)
         else:  # ASKDOCS_ANSWER_SCORER=off: every stored sentence, cosine + 0.5 x coverage, a rank penalty
             units = [Unit(a, b, [i], "sentence", i) for i, (a, b) in enumerate(spans[lo:hi])]
@@ -163,6 +164,9 @@ class Evidence:
     features: list[np.ndarray] = field(default_factory=list)
     logits: list[float] = field(default_factory=list)
     best: tuple[int, tuple[int, int], float] | None = None
+    # Kept so a model over (question, candidate) vectors can be trained on what /ask saw (bench/train_answer_adapter.py)
+    vectors: list[np.ndarray] = field(default_factory=list)
+    query_vector: np.ndarray | None = None
 
     @property
     def best_logit(self) -> float:
@@ -176,6 +180,7 @@ class Evidence:
             self.texts.append(c.text)
             self.kinds.append(c.kind)
             self.features.append(row)
+            self.vectors.append(c.vector)
             self.logits.append(float(logit))
             if answerable and (self.best is None or logit > self.best[2]):
                 self.best = (rank, cand_span, float(logit))
