@@ -1,8 +1,9 @@
-"""Train the answer adapter (search/scorer.py ``AnswerMap``): a query-side linear map W = I + U V^T so that
-cos(W q, c) scores candidates that *answer* the question above ones that only *resemble* it.
+"""The answer adapter, measured and not shipped (bench/README.md "A learned query map for the answer"): a
+query-side linear map W = I + U V^T so that cos(W q, c) scores candidates that *answer* the question above ones
+that only *resemble* it, added to the answer scorer as two features (``qa_cos``, ``qa_cos_rel``).
 
-Used by bench/train_answer_scorer.py (which collects the candidates, with their vectors, and trains the scorer on
-top); run alone on its candidate file it only reports how the map ranks on its own:
+Used by bench/train_answer_scorer.py --adapter-rank N (which collects the candidates with their vectors and trains
+the scorer on top); run alone on its candidate file it only reports how the map ranks on its own:
 
     PYTHONPATH=. python bench/train_answer_adapter.py [--rank 32] [--l2 1e-3]
 
@@ -10,7 +11,8 @@ The loss is the scorer's: per question a softmax over its candidates (of the fir
 positives only: train_answer_scorer.groups_for_training), minus the log of the mass on the candidates holding a
 gold string; the logit is a learned temperature times cos(W q, c). U starts at 0 (W = I, plain resemblance) and
 an L2 penalty on U and V pulls W back towards the identity; full-batch Adam, stopped at the step with the lowest
-loss on a validation slice (SQuAD train-half questions the scorer does not train on). Seeded: same data, same map.
+loss on a validation slice (SQuAD train-half questions the scorer does not train on). Seeded (0), but torch's float
+sums over several threads can stop two runs one check apart (bench/README.md shows the spread).
 """
 
 from __future__ import annotations
@@ -23,13 +25,34 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from askdocs.search.scorer import FEATURES, AnswerMap, cosines  # noqa: E402
+from askdocs.search.scorer import FEATURES  # noqa: E402
 
 SEED = 0
+# Columns after the scorer's FEATURES in the training script's feature matrices (never served)
+ADAPTER_FEATURES = ["qa_cos", "qa_cos_rel"]
 RANK = 32
 L2 = 1e-3
 STEPS = 400
 CHECK_EVERY = 10
+
+
+def cosines(query_vector: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """Each candidate vector against a unit query vector (a candidate's mean of sentence vectors is not unit length)."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    return (vectors @ query_vector) / np.maximum(np.linalg.norm(vectors, axis=1), 1e-6)
+
+
+class AnswerMap:
+    """q -> W q / |W q| with W = I + U V^T: low rank, so that the identity (plain resemblance) is where it starts
+    and what its L2 penalty pulls towards; one matvec on the question vector per question."""
+
+    def __init__(self, u: np.ndarray, v: np.ndarray):
+        self.u = np.asarray(u, dtype=np.float32)
+        self.v = np.asarray(v, dtype=np.float32)
+
+    def __call__(self, query_vector: np.ndarray) -> np.ndarray:
+        mapped = query_vector + self.u @ (self.v.T @ query_vector)
+        return mapped / max(float(np.linalg.norm(mapped)), 1e-6)
 
 
 def _batch(groups: list[tuple[np.ndarray, np.ndarray, np.ndarray, float, np.ndarray]]):
@@ -96,7 +119,7 @@ def train(groups, valid, rank: int = RANK, l2: float = L2, steps: int = STEPS, s
             if held_loss < best[0]:
                 best = (held_loss, step, u.detach().clone(), v.detach().clone())
             if log:
-                log(f"step {step}: train {float(loss):.4f}, validation {held_loss:.4f}")
+                log(f"step {step}: train {float(loss.detach()):.4f}, validation {held_loss:.4f}")
     info = {"rank": rank, "l2": l2, "validation_loss_identity": round(start, 4),
             "validation_loss": round(best[0], 4), "step": best[1]}
     return AnswerMap(best[2].numpy(), best[3].numpy()), info
@@ -117,16 +140,12 @@ def vector_groups(questions: list[dict], weights: list[float], mask_groups, offs
 
 
 def with_answer_features(questions: list[dict], answer_map: AnswerMap | None) -> list[dict]:
-    """Copies of the questions whose qa_cos / qa_cos_rel columns are computed from their vectors with this map
-    (the same function /ask uses). Candidate files collected before the two features existed are widened."""
-    i, j = FEATURES.index("qa_cos"), FEATURES.index("qa_cos_rel")
+    """Copies of the questions with ADAPTER_FEATURES columns after FEATURES, computed from their vectors with this
+    map (None: the identity, qa_cos = cos)."""
+    i, j = len(FEATURES), len(FEATURES) + 1
     out = []
     for q in questions:
-        x = q["x"]
-        if x.shape[1] < len(FEATURES):
-            x = np.hstack([x, np.zeros((len(x), len(FEATURES) - x.shape[1]), dtype=x.dtype)])
-        else:
-            x = x.copy()
+        x = np.hstack([q["x"][:, :len(FEATURES)], np.zeros((len(q["x"]), len(ADAPTER_FEATURES)), dtype=q["x"].dtype)])
         if len(x):
             mapped = answer_map(q["query_vector"]) if answer_map is not None else q["query_vector"]
             qa = cosines(mapped, q["vectors"])

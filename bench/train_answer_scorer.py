@@ -43,8 +43,8 @@ from askdocs.index.settings import Settings  # noqa: E402
 from askdocs.search import open_index  # noqa: E402
 from askdocs.api.evaluate import prepare_index  # noqa: E402
 import askdocs.search.answer as search_answer  # noqa: E402
-from askdocs.search.scorer import ADAPTER_FILE, FEATURES, SCORER_FILE, Scorer  # noqa: E402
-from bench.train_answer_adapter import RANK as ADAPTER_RANK  # noqa: E402
+from askdocs.search.scorer import FEATURES, SCORER_FILE, Scorer  # noqa: E402
+from bench.train_answer_adapter import ADAPTER_FEATURES  # noqa: E402
 from bench.train_answer_adapter import train as train_adapter  # noqa: E402
 from bench.train_answer_adapter import vector_groups, with_answer_features  # noqa: E402
 
@@ -60,14 +60,14 @@ TRAINED_FEATURES = ["cos", "coverage", "coverage_rel", "cos_x_coverage", "kind_d
                     # from the dev error analysis (bench/README.md "Why the answer sentence missed"): a command line
                     # with the sentence that introduces it, and the passage rank (7 of the 10 answers taken from
                     # the wrong passage came from one ranked below the passage that held the answer)
-                    "kind_example", "rank",
-                    # cos with the question mapped by the answer adapter (bench/train_answer_adapter.py)
-                    "qa_cos", "qa_cos_rel"]
+                    "kind_example", "rank"]
 WEIGHTS = ROOT / "search" / "data" / SCORER_FILE
+# The answer adapter (bench/train_answer_adapter.py) is measured, not shipped (bench/README.md "A learned query map
+# for the answer"): off by default; these are the defaults of --adapter-rank N, its best measured variant
+ADAPTER_RANK = 0
 ADAPTER_RESIDUAL = True
 ADAPTER_DATA = "valid"
 RESIDUAL_C = 10.0  # the base scorer's L2 under a residual adapter: the C main's cross-validation chose
-ADAPTER = ROOT / "search" / "data" / ADAPTER_FILE
 CACHE = ROOT / "var" / "answer-scorer-candidates.pkl"
 
 
@@ -158,7 +158,8 @@ def fit(questions: list[tuple[np.ndarray, np.ndarray, float]], c: float, trained
     mean = x_all.mean(axis=0)
     scale = x_all.std(axis=0)
     scale = np.where(scale > 1e-6, scale, 1.0)
-    used = np.array([f in (trained or TRAINED_FEATURES) for f in FEATURES], dtype=np.float64)
+    names = FEATURES + ADAPTER_FEATURES[:x_all.shape[1] - len(FEATURES)]  # the adapter's columns, when measured
+    used = np.array([f in (trained or TRAINED_FEATURES) for f in names], dtype=np.float64)
     if not used.any():
         raise ValueError("no trained features")
     groups = [((x - mean) / scale * used, y.astype(bool), w) for x, y, w in questions]
@@ -186,7 +187,7 @@ def fit(questions: list[tuple[np.ndarray, np.ndarray, float]], c: float, trained
         return value, grad
 
     result = minimize(loss, np.zeros(dim), jac=True, method="L-BFGS-B", options={"maxiter": 500})
-    return {"features": FEATURES, "mean": mean.tolist(), "scale": scale.tolist(), "coef": result.x.tolist(),
+    return {"features": names, "mean": mean.tolist(), "scale": scale.tolist(), "coef": result.x.tolist(),
             "intercept": 0.0}
 
 
@@ -250,16 +251,19 @@ def main() -> None:
                         help="also collect and score the real-documents test split (only once the model is final)")
     parser.add_argument("--adapter-rank", type=int, default=ADAPTER_RANK,
                         help="rank of the answer adapter (bench/train_answer_adapter.py); 0: none, and no qa_cos")
-    parser.add_argument("--adapter-data", choices=["pool", "valid"], default=ADAPTER_DATA,
+    parser.add_argument("--adapter-data", choices=["pool", "valid", "crossfit"], default=ADAPTER_DATA,
                         help="what the adapter learns on: the scorer's own questions (pool), or the SQuAD train-half "
-                             "questions the scorer does not train on (valid: 80%% learn, 20%% stop early)")
+                             "questions the scorer does not train on (valid: 80%% learn, 20%% stop early), or the scorer's "
+                             "questions with out-of-fold qa_cos for the scorer (crossfit)")
     parser.add_argument("--residual", action=argparse.BooleanOptionalAction, default=ADAPTER_RESIDUAL,
                         help="train the adapter on top of the feature scorer's logits")
     args = parser.parse_args()
     if args.features:
         TRAINED_FEATURES[:] = args.features.split(",")
-    if not args.adapter_rank:
-        TRAINED_FEATURES[:] = [f for f in TRAINED_FEATURES if not f.startswith("qa_cos")]
+    if args.adapter_rank:
+        if not args.no_write:
+            parser.error("--adapter-rank needs --no-write: /ask does not compute the adapter's features")
+        TRAINED_FEATURES.extend(ADAPTER_FEATURES)
     started = time.time()
     rng = random.Random(SEED)
 
@@ -313,9 +317,9 @@ def main() -> None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_bytes(pickle.dumps((squad_train, squad_heldout, real_dev, real_test, squad_valid)))
 
-    # Candidate files from before qa_cos: widened (qa_cos = cos until a map is trained)
-    squad_train, squad_heldout, real_dev, real_test, squad_valid = (
-        with_answer_features(qs, None) for qs in (squad_train, squad_heldout, real_dev, real_test, squad_valid))
+    if args.adapter_rank:  # the adapter's columns, qa_cos = cos until a map is trained
+        squad_train, squad_heldout, real_dev, real_test, squad_valid = (
+            with_answer_features(qs, None) for qs in (squad_train, squad_heldout, real_dev, real_test, squad_valid))
 
     # Choose C by 5-fold cross-validation over training questions (SQuAD train half + real-documents dev).
     n_squad = len(squad_train)
@@ -324,7 +328,7 @@ def main() -> None:
     folds = [i % 5 for i in range(len(pool))]
     random.Random(SEED + 1).shuffle(folds)
     fixed_map = None
-    if args.adapter_data == "valid":
+    if args.adapter_rank and args.adapter_data == "valid":
         # The map learns on questions the scorer never trains on, so the scorer's weight for qa_cos is what it is
         # worth on unseen questions (a map trained on the scorer's own questions is over-trusted)
         order = list(range(len(squad_valid)))
@@ -332,15 +336,31 @@ def main() -> None:
         cut = len(order) // 5
         stop_on, learn_on = [squad_valid[i] for i in order[:cut]], [squad_valid[i] for i in order[cut:]]
         fixed_map = train_map(learn_on, [1.0] * len(learn_on), stop_on, args.adapter_rank, args.residual)
+    out_of_fold = None
+    if args.adapter_rank and args.adapter_data == "crossfit":
+        # Stacking: each question's qa_cos comes from a map trained on the other folds, so the scorer weighs qa_cos
+        # as it does on unseen questions; the map the held-out half is scored with is trained on all of them
+        by_fold = {}
+        for k in range(5):
+            fold_map = train_map([q for q, f in zip(pool, folds) if f != k],
+                                 [w for w, f in zip(weight_of, folds) if f != k], squad_valid, args.adapter_rank,
+                                 args.residual)[0]
+            by_fold[k] = with_answer_features([q for q, f in zip(pool, folds) if f == k], fold_map)
+        cursor = {k: iter(qs) for k, qs in by_fold.items()}
+        out_of_fold = [next(cursor[f]) for f in folds]
     cs = (0.1, 1.0, 10.0)
     squad_hits: dict[float, list] = {c: [] for c in cs}
     real_hits: dict[float, list] = {c: [] for c in cs}
     for k in range(5):
         train = [(q, w) for q, w, f in zip(pool, weight_of, folds) if f != k]
         # The adapter is trained inside the fold too: a map that saw the held-out fold would flatter qa_cos
-        fold_map = fixed_map[0] if fixed_map else train_map(
-            [q for q, _ in train], [w for _, w in train], squad_valid, args.adapter_rank, args.residual)[0]
-        fold_pool = with_answer_features(pool, fold_map)
+        if not args.adapter_rank:
+            fold_pool = pool
+        elif out_of_fold is not None:
+            fold_pool = out_of_fold
+        else:
+            fold_pool = with_answer_features(pool, fixed_map[0] if fixed_map else train_map(
+                [q for q, _ in train], [w for _, w in train], squad_valid, args.adapter_rank, args.residual)[0])
         train = [(q, w) for q, w, f in zip(fold_pool, weight_of, folds) if f != k]
         held = [(i, q) for i, (q, f) in enumerate(zip(fold_pool, folds)) if f == k]
         test_sq = [q for i, q in held if i < n_squad]
@@ -360,12 +380,16 @@ def main() -> None:
     answer_map, adapter_info = fixed_map or train_map(pool, weight_of, squad_valid, args.adapter_rank, args.residual)
     if adapter_info:
         adapter_info["trained_on"] = args.adapter_data
-    pool, squad_train, real_dev, squad_heldout, real_test = (
-        with_answer_features(qs, answer_map) for qs in (pool, squad_train, real_dev, squad_heldout, real_test))
+    if answer_map is not None:
+        pool, squad_train, real_dev, squad_heldout, real_test = (
+            with_answer_features(qs, answer_map) for qs in (pool, squad_train, real_dev, squad_heldout, real_test))
+    if out_of_fold is not None:
+        pool = out_of_fold
+        squad_train, real_dev = pool[:n_squad], pool[n_squad:]
     spec = fit(groups_for_training(pool, weight_of, PASSAGES), best_c)
     spec = calibrate(spec, pool, PASSAGES)
     spec.update({"model": "listwise logistic model over answer-candidate features", "C": best_c, "seed": SEED,
-                 "passages": PASSAGES, "answer_adapter": adapter_info,
+                 "passages": PASSAGES, **({"answer_adapter": adapter_info} if adapter_info else {}),
                  "trained_on": {"squad_train_half_questions": len(squad_train), "realdocs_dev_questions": len(real_dev),
                                 "realdocs_share": REALDOCS_SHARE},
                  "script": "bench/train_answer_scorer.py"})
@@ -387,7 +411,7 @@ def main() -> None:
         "cv": {str(c): v for c, v in cv.items()}, "C": best_c,
         "questions": {"squad_train": len(squad_train), "squad_heldout": len(squad_heldout),
                       "realdocs_dev": len(real_dev), "realdocs_test": len(real_test)},
-        "coef": dict(zip(FEATURES, np.round(spec["coef"], 4).tolist())),
+        "coef": dict(zip(spec["features"], np.round(spec["coef"], 4).tolist())),
         "note": "answer_sentence here ignores no_answer (the scorer's choice only); bench/realdocs.py counts a "
                 "refused answerable question as a miss",
         "seconds": round(time.time() - started, 1),
@@ -396,9 +420,6 @@ def main() -> None:
     if not args.no_write:
         WEIGHTS.write_text(json.dumps(spec, indent=1) + "\n")
         print(f"wrote {WEIGHTS.relative_to(ROOT)}")
-        if answer_map is not None:
-            np.save(ADAPTER, answer_map.to_array())
-            print(f"wrote {ADAPTER.relative_to(ROOT)}")
     path = write_result(args.out, {"evaluation": evaluation, "weights": spec})
     print(f"wrote {path.relative_to(ROOT)}")
     # Candidates for the no-answer tuning (bench/tune_no_answer): the signals of every question collected.

@@ -54,7 +54,6 @@ def choose_passages(stored: StoredIndex, ranked: Ranked, top_k: int, query_vecto
     top_score = float(ranked.scores[0]) if len(ranked.scores) else 0.0
     top_doc = None
     scorer = load_scorer() if answer_scorer else None
-    answer_query = scorer.answer_query(query_vector) if scorer is not None else None
     for row, score in zip(ranked.rows, ranked.scores):
         if len(passages) >= top_k:
             break
@@ -87,7 +86,7 @@ def choose_passages(stored: StoredIndex, ranked: Ranked, top_k: int, query_vecto
             cands = [Candidate(text=text[u.start - start:u.end - start], vector=vectors[u.core].mean(axis=0),
                                kind=u.kind, context=u.context, rank=rank, fused_gap=top_score - float(score),
                                same_doc=doc_row == top_doc) for u in units]
-            x = features(info, cands, query_vector, answer_query)
+            x = features(info, cands, query_vector)
             logits = scorer.score(x)
         else:  # ASKDOCS_ANSWER_SCORER=off: every stored sentence, cosine + 0.5 x coverage, a rank penalty
             units = [Unit(a, b, [i], "sentence", i) for i, (a, b) in enumerate(spans[lo:hi])]
@@ -164,7 +163,8 @@ class Evidence:
     features: list[np.ndarray] = field(default_factory=list)
     logits: list[float] = field(default_factory=list)
     best: tuple[int, tuple[int, int], float] | None = None
-    # Kept so a model over (question, candidate) vectors can be trained on what /ask saw (bench/train_answer_adapter.py)
+    # Kept so that a model over (question, candidate) vectors can be trained on exactly what /ask saw
+    # (bench/train_answer_adapter.py; measured, not shipped: bench/README.md)
     vectors: list[np.ndarray] = field(default_factory=list)
     query_vector: np.ndarray | None = None
 

@@ -13,9 +13,6 @@ real-documents dev questions; its weights ship in ``search/data/answer_scorer.js
 - answer-type cues: a number for "how many/much/long", a year or date for "when", a capitalised name for
   "who", an identifier / ``--option`` / ``\\command`` for "which option/command/setting", "default" for
   "default" questions; each cue fires only when the question asks for it;
-- ``qa_cos``: the candidate's vector against the question's vector *mapped* by the answer adapter (``AnswerMap``,
-  W = I + U V^T, trained by bench/train_answer_adapter.py so that candidates that answer a question score above
-  ones that only resemble it; ``search/data/answer_adapter.npy``); ``qa_cos_rel`` minus the best candidate's;
 - where it is: passage rank, fused score behind the top passage, same document as the top passage, the kind of
   unit (sentence, definition, list, example: a command line with the sentence that introduces it), its length.
 """
@@ -35,7 +32,6 @@ from .terms import QUESTION_WORDS, coverage, name_terms
 from .terms import _keys, keys
 
 SCORER_FILE = "answer_scorer.json"
-ADAPTER_FILE = "answer_adapter.npy"
 
 _NUMBER = re.compile(r"\d")
 _YEAR_OR_DATE = re.compile(
@@ -72,7 +68,7 @@ FEATURES = [
     "rank", "fused_gap", "same_doc_as_top",
     "kind_definition", "kind_definition_long", "kind_list",
     "number_cue", "when_cue", "who_cue", "identifier_cue", "default_cue", "how_cue", "no_cue_asked",
-    "cos_x_coverage", "term_cue", "name_coverage", "kind_example", "qa_cos", "qa_cos_rel",
+    "cos_x_coverage", "term_cue", "name_coverage", "kind_example",
 ]
 
 
@@ -118,21 +114,12 @@ def _new_matches(pattern: re.Pattern, text: str, question: str) -> bool:
     return any(m.group(0).strip().lower() not in asked for m in pattern.finditer(text))
 
 
-def cosines(query_vector: np.ndarray, vectors: np.ndarray) -> np.ndarray:
-    """Each candidate vector against a unit-length query vector (a candidate's mean of sentence vectors is not
-    unit length, so it is normalised here)."""
-    vectors = np.asarray(vectors, dtype=np.float32)
-    return (vectors @ query_vector) / np.maximum(np.linalg.norm(vectors, axis=1), 1e-6)
-
-
-def features(q: QuestionInfo, candidates: list[Candidate], query_vector: np.ndarray,
-             answer_query: np.ndarray | None = None) -> np.ndarray:
-    """``answer_query``: the question's vector mapped by the answer adapter (``AnswerMap``); None: unmapped."""
+def features(q: QuestionInfo, candidates: list[Candidate], query_vector: np.ndarray) -> np.ndarray:
     if not candidates:
         return np.zeros((0, len(FEATURES)), dtype=np.float32)
     vectors = np.stack([c.vector for c in candidates]).astype(np.float32)
-    cos = cosines(query_vector, vectors)
-    qa_cos = cosines(query_vector if answer_query is None else answer_query, vectors)
+    norms = np.linalg.norm(vectors, axis=1)
+    cos = (vectors @ query_vector) / np.maximum(norms, 1e-6)
     rows = []
     covs = []
     for c in candidates:
@@ -141,8 +128,7 @@ def features(q: QuestionInfo, candidates: list[Candidate], query_vector: np.ndar
     best_cov = max(cv for cv, _, _ in covs)
     best_cos = float(cos.max())
     any_cue = q.asks_number or q.asks_when or q.asks_who or q.asks_identifier or q.asks_default
-    best_qa = float(qa_cos.max())
-    for c, cs, qa, (cv, ctx, ks) in zip(candidates, cos, qa_cos, covs):
+    for c, cs, (cv, ctx, ks) in zip(candidates, cos, covs):
         content = ks - QUESTION_WORDS
         novelty = len(content - q.keys) / len(content) if content else 0.0
         text = c.text
@@ -163,36 +149,14 @@ def features(q: QuestionInfo, candidates: list[Candidate], query_vector: np.ndar
                   and _new_matches(_IDENTIFIER, c.context, q.text)),
             len(q.names & ks) / len(q.names) if q.names else 0.0,
             float(c.kind == "example"),
-            float(qa), float(qa) - best_qa,
         ])
     return np.asarray(rows, dtype=np.float32)
-
-
-class AnswerMap:
-    """The answer adapter: q -> W q / |W q| with W = I + U V^T (low rank, so that the identity, plain resemblance,
-    is where it starts and what its L2 penalty pulls towards). One matvec on the question vector per question."""
-
-    def __init__(self, u: np.ndarray, v: np.ndarray):
-        self.u = np.asarray(u, dtype=np.float32)
-        self.v = np.asarray(v, dtype=np.float32)
-
-    def __call__(self, query_vector: np.ndarray) -> np.ndarray:
-        mapped = query_vector + self.u @ (self.v.T @ query_vector)
-        return mapped / max(float(np.linalg.norm(mapped)), 1e-6)
-
-    @classmethod
-    def from_array(cls, pair: np.ndarray) -> AnswerMap:
-        """From the shipped array: U and V stacked, shape (2, dimension, rank)."""
-        return cls(pair[0], pair[1])
-
-    def to_array(self) -> np.ndarray:
-        return np.stack([self.u, self.v]).astype(np.float16)
 
 
 class Scorer:
     """Logistic scores from standardised features; ``score`` returns one logit per candidate."""
 
-    def __init__(self, spec: dict, answer_map: AnswerMap | None = None):
+    def __init__(self, spec: dict):
         if spec["features"] != FEATURES:
             raise ValueError("answer scorer weights were trained on other features; retrain "
                              "(bench/train_answer_scorer.py)")
@@ -201,10 +165,6 @@ class Scorer:
         self.scale = np.asarray(spec["scale"], dtype=np.float32)
         self.coef = np.asarray(spec["coef"], dtype=np.float32)
         self.intercept = float(spec["intercept"])
-        self.answer_map = answer_map
-
-    def answer_query(self, query_vector: np.ndarray) -> np.ndarray | None:
-        return self.answer_map(query_vector) if self.answer_map is not None else None
 
     def score(self, x: np.ndarray) -> np.ndarray:
         if len(x) == 0:
@@ -215,13 +175,8 @@ class Scorer:
 @lru_cache(maxsize=1)
 def load_scorer() -> Scorer:
     """The packaged weights: read from inside the package, never downloaded."""
-    data = resources.files(__package__).joinpath("data")
-    spec = json.loads(data.joinpath(SCORER_FILE).read_text())
-    answer_map = None
-    if spec.get("answer_adapter"):
-        with data.joinpath(ADAPTER_FILE).open("rb") as f:
-            answer_map = AnswerMap.from_array(np.load(f))
-    return Scorer(spec, answer_map)
+    spec = json.loads(resources.files(__package__).joinpath("data", SCORER_FILE).read_text())
+    return Scorer(spec)
 
 
 def sigmoid(x):
