@@ -44,6 +44,9 @@ from askdocs.search import open_index  # noqa: E402
 from askdocs.api.evaluate import prepare_index  # noqa: E402
 import askdocs.search.answer as search_answer  # noqa: E402
 from askdocs.search.scorer import FEATURES, SCORER_FILE, Scorer  # noqa: E402
+from bench.train_answer_adapter import ADAPTER_FEATURES  # noqa: E402
+from bench.train_answer_adapter import train as train_adapter  # noqa: E402
+from bench.train_answer_adapter import vector_groups, with_answer_features  # noqa: E402
 
 SEED = 0
 REALDOCS_SHARE = 0.5  # of the total training weight
@@ -59,6 +62,13 @@ TRAINED_FEATURES = ["cos", "coverage", "coverage_rel", "cos_x_coverage", "kind_d
                     # the wrong passage came from one ranked below the passage that held the answer)
                     "kind_example", "rank"]
 WEIGHTS = ROOT / "search" / "data" / SCORER_FILE
+# The answer adapter (bench/train_answer_adapter.py) is measured, not shipped (bench/README.md "A learned query map
+# for the answer"): off by default; these are the defaults of --adapter-rank N, its best measured variant
+ADAPTER_RANK = 0
+ADAPTER_RESIDUAL = True
+ADAPTER_DATA = "valid"
+RESIDUAL_C = 10.0  # the base scorer's L2 under a residual adapter: the C main's cross-validation chose
+CACHE = ROOT / "var" / "answer-scorer-candidates.pkl"
 
 
 def squad_half(title: str) -> str:
@@ -78,7 +88,9 @@ def collect(engine, questions: list[tuple[str, str, list[str]]], match) -> list[
         response, _, ev = engine.evidence(text, 5, "hybrid")
         x = np.asarray(ev.features, dtype=np.float32).reshape(-1, len(FEATURES))
         labels = np.array([match(t, gold) for t in ev.texts], dtype=bool)
+        vectors = np.stack(ev.vectors).astype(np.float16) if ev.vectors else np.zeros((0, len(ev.query_vector)))
         out.append({"id": qid, "x": x, "y": labels, "spans": ev.spans, "ranks": ev.ranks, "texts": ev.texts,
+                    "query_vector": np.asarray(ev.query_vector, dtype=np.float32), "vectors": vectors,
                     "kinds": ev.kinds, "signals": response.signals.model_dump() if response.signals else None,
                     "answer@5": any(match(p.text, gold) for p in response.passages[:5]) if gold else None})
     return out
@@ -98,19 +110,46 @@ def training_mask(q: dict) -> np.ndarray:
     return keep
 
 
+def training_rows(q: dict, passages: int) -> np.ndarray | None:
+    """The candidates a question trains on (first passages, tightest positives), or None: nothing to learn."""
+    allowed = np.array(q["ranks"], dtype=int) < passages if len(q["ranks"]) else np.zeros(0, dtype=bool)
+    keep = training_mask(q) & allowed
+    if not q["y"][keep].any() or keep.sum() < 2:
+        return None  # no candidate holds the answer, or nothing to choose between
+    return keep
+
+
 def groups_for_training(questions: list[dict], weights: list[float], passages: int):
     """(features, labels, weight) per question whose candidates hold the answer, tightest positives only."""
     out = []
     for q, w in zip(questions, weights):
-        allowed = np.array(q["ranks"], dtype=int) < passages if len(q["ranks"]) else np.zeros(0, dtype=bool)
-        keep = training_mask(q) & allowed
-        if not q["y"][keep].any() or keep.sum() < 2:
-            continue  # no candidate holds the answer, or nothing to choose between: nothing to learn
-        out.append((q["x"][keep], q["y"][keep], w))
+        keep = training_rows(q, passages)
+        if keep is not None:
+            out.append((q["x"][keep], q["y"][keep], w))
     return out
 
 
-def fit(questions: list[tuple[np.ndarray, np.ndarray, float]], c: float):
+def train_map(questions: list[dict], weights: list[float], valid: list[dict], rank: int, residual: bool):
+    """The answer adapter trained on these questions (stopped early on ``valid``); (None, None) for rank 0.
+    ``residual``: trained on top of a feature scorer (without qa_cos) fitted to the same questions, so that the map
+    learns what the features miss rather than what they already say."""
+    if not rank:
+        return None, None
+    offsets = None
+    if residual:
+        base = fit(groups_for_training(questions, weights, PASSAGES), RESIDUAL_C,
+                   [f for f in TRAINED_FEATURES if not f.startswith("qa_cos")])
+        offsets = lambda q: logits(base, q["x"])  # noqa: E731
+    rows = lambda q: training_rows(q, PASSAGES)  # noqa: E731
+    answer_map, info = train_adapter(vector_groups(questions, weights, rows, offsets),
+                                     vector_groups(valid, [1.0] * len(valid), rows, offsets), rank,
+                                     temperature=1.0 if residual else 20.0)
+    info["residual"] = residual
+    print(f"answer adapter: {info}", flush=True)
+    return answer_map, info
+
+
+def fit(questions: list[tuple[np.ndarray, np.ndarray, float]], c: float, trained: list[str] | None = None):
     """Listwise logistic model: per question, a softmax over its candidates; the loss is minus the log of the
     probability mass on the positives, weighted per question, plus an L2 penalty of 1/c (features standardised)."""
     from scipy.optimize import minimize
@@ -119,7 +158,8 @@ def fit(questions: list[tuple[np.ndarray, np.ndarray, float]], c: float):
     mean = x_all.mean(axis=0)
     scale = x_all.std(axis=0)
     scale = np.where(scale > 1e-6, scale, 1.0)
-    used = np.array([f in TRAINED_FEATURES for f in FEATURES], dtype=np.float64)
+    names = FEATURES + ADAPTER_FEATURES[:x_all.shape[1] - len(FEATURES)]  # the adapter's columns, when measured
+    used = np.array([f in (trained or TRAINED_FEATURES) for f in names], dtype=np.float64)
     if not used.any():
         raise ValueError("no trained features")
     groups = [((x - mean) / scale * used, y.astype(bool), w) for x, y, w in questions]
@@ -147,7 +187,7 @@ def fit(questions: list[tuple[np.ndarray, np.ndarray, float]], c: float):
         return value, grad
 
     result = minimize(loss, np.zeros(dim), jac=True, method="L-BFGS-B", options={"maxiter": 500})
-    return {"features": FEATURES, "mean": mean.tolist(), "scale": scale.tolist(), "coef": result.x.tolist(),
+    return {"features": names, "mean": mean.tolist(), "scale": scale.tolist(), "coef": result.x.tolist(),
             "intercept": 0.0}
 
 
@@ -209,9 +249,21 @@ def main() -> None:
     parser.add_argument("--features", help="comma-separated features to train (default: TRAINED_FEATURES)")
     parser.add_argument("--report-test", action="store_true",
                         help="also collect and score the real-documents test split (only once the model is final)")
+    parser.add_argument("--adapter-rank", type=int, default=ADAPTER_RANK,
+                        help="rank of the answer adapter (bench/train_answer_adapter.py); 0: none, and no qa_cos")
+    parser.add_argument("--adapter-data", choices=["pool", "valid", "crossfit"], default=ADAPTER_DATA,
+                        help="what the adapter learns on: the scorer's own questions (pool), or the SQuAD train-half "
+                             "questions the scorer does not train on (valid: 80%% learn, 20%% stop early), or the scorer's "
+                             "questions with out-of-fold qa_cos for the scorer (crossfit)")
+    parser.add_argument("--residual", action=argparse.BooleanOptionalAction, default=ADAPTER_RESIDUAL,
+                        help="train the adapter on top of the feature scorer's logits")
     args = parser.parse_args()
     if args.features:
         TRAINED_FEATURES[:] = args.features.split(",")
+    if args.adapter_rank:
+        if not args.no_write:
+            parser.error("--adapter-rank needs --no-write: /ask does not compute the adapter's features")
+        TRAINED_FEATURES.extend(ADAPTER_FEATURES)
     started = time.time()
     rng = random.Random(SEED)
 
@@ -223,9 +275,9 @@ def main() -> None:
                         "coef": [{"cos": 1.0, "coverage": 0.5}.get(f, 0.0) for f in FEATURES], "intercept": 0.0})
     search_answer.load_scorer = lambda: bootstrap
 
-    cache = ROOT / "var" / "answer-scorer-candidates.pkl"
+    cache = CACHE
     if args.reuse and cache.exists():
-        squad_train, squad_heldout, real_dev, real_test = pickle.loads(cache.read_bytes())
+        squad_train, squad_heldout, real_dev, real_test, squad_valid = pickle.loads(cache.read_bytes())
         print(f"reused the candidates collected in {cache}", flush=True)
         if not args.report_test:
             real_test = []
@@ -247,6 +299,9 @@ def main() -> None:
         heldout_q = halves["heldout"] if not args.heldout_questions else rng.sample(
             halves["heldout"], min(args.heldout_questions, len(halves["heldout"])))
         squad_train = collect(squad_engine, train_q, squad_contains)
+        # The rest of the train half: the answer adapter's early-stopping slice (never the held-out half)
+        sampled = {qid for qid, _, _ in train_q}
+        squad_valid = collect(squad_engine, [q for q in halves["train"] if q[0] not in sampled], squad_contains)
         squad_heldout = collect(squad_engine, heldout_q, squad_contains)
         squad_engine.close()
         print(f"SQuAD candidates collected ({time.time() - started:.0f} s)", flush=True)
@@ -260,7 +315,11 @@ def main() -> None:
         real_engine.close()
         print(f"real-documents candidates collected ({time.time() - started:.0f} s)", flush=True)
         cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_bytes(pickle.dumps((squad_train, squad_heldout, real_dev, real_test)))
+        cache.write_bytes(pickle.dumps((squad_train, squad_heldout, real_dev, real_test, squad_valid)))
+
+    if args.adapter_rank:  # the adapter's columns, qa_cos = cos until a map is trained
+        squad_train, squad_heldout, real_dev, real_test, squad_valid = (
+            with_answer_features(qs, None) for qs in (squad_train, squad_heldout, real_dev, real_test, squad_valid))
 
     # Choose C by 5-fold cross-validation over training questions (SQuAD train half + real-documents dev).
     n_squad = len(squad_train)
@@ -268,26 +327,69 @@ def main() -> None:
     weight_of = [(1 - REALDOCS_SHARE) / n_squad] * n_squad + [REALDOCS_SHARE / len(real_dev)] * len(real_dev)
     folds = [i % 5 for i in range(len(pool))]
     random.Random(SEED + 1).shuffle(folds)
-    cv = {}
-    for c in (0.1, 1.0, 10.0):
-        squad_hits, real_hits = [], []
+    fixed_map = None
+    if args.adapter_rank and args.adapter_data == "valid":
+        # The map learns on questions the scorer never trains on, so the scorer's weight for qa_cos is what it is
+        # worth on unseen questions (a map trained on the scorer's own questions is over-trusted)
+        order = list(range(len(squad_valid)))
+        random.Random(SEED + 2).shuffle(order)
+        cut = len(order) // 5
+        stop_on, learn_on = [squad_valid[i] for i in order[:cut]], [squad_valid[i] for i in order[cut:]]
+        fixed_map = train_map(learn_on, [1.0] * len(learn_on), stop_on, args.adapter_rank, args.residual)
+    out_of_fold = None
+    if args.adapter_rank and args.adapter_data == "crossfit":
+        # Stacking: each question's qa_cos comes from a map trained on the other folds, so the scorer weighs qa_cos
+        # as it does on unseen questions; the map the held-out half is scored with is trained on all of them
+        by_fold = {}
         for k in range(5):
-            train = [(q, w) for q, w, f in zip(pool, weight_of, folds) if f != k]
+            fold_map = train_map([q for q, f in zip(pool, folds) if f != k],
+                                 [w for w, f in zip(weight_of, folds) if f != k], squad_valid, args.adapter_rank,
+                                 args.residual)[0]
+            by_fold[k] = with_answer_features([q for q, f in zip(pool, folds) if f == k], fold_map)
+        cursor = {k: iter(qs) for k, qs in by_fold.items()}
+        out_of_fold = [next(cursor[f]) for f in folds]
+    cs = (0.1, 1.0, 10.0)
+    squad_hits: dict[float, list] = {c: [] for c in cs}
+    real_hits: dict[float, list] = {c: [] for c in cs}
+    for k in range(5):
+        train = [(q, w) for q, w, f in zip(pool, weight_of, folds) if f != k]
+        # The adapter is trained inside the fold too: a map that saw the held-out fold would flatter qa_cos
+        if not args.adapter_rank:
+            fold_pool = pool
+        elif out_of_fold is not None:
+            fold_pool = out_of_fold
+        else:
+            fold_pool = with_answer_features(pool, fixed_map[0] if fixed_map else train_map(
+                [q for q, _ in train], [w for _, w in train], squad_valid, args.adapter_rank, args.residual)[0])
+        train = [(q, w) for q, w, f in zip(fold_pool, weight_of, folds) if f != k]
+        held = [(i, q) for i, (q, f) in enumerate(zip(fold_pool, folds)) if f == k]
+        test_sq = [q for i, q in held if i < n_squad]
+        test_rd = [q for i, q in held if i >= n_squad]
+        for c in cs:
             spec = fit(groups_for_training([q for q, _ in train], [w for _, w in train], PASSAGES), c)
-            held = [(i, q) for i, (q, f) in enumerate(zip(pool, folds)) if f == k]
-            test_sq = [q for i, q in held if i < n_squad]
-            test_rd = [q for i, q in held if i >= n_squad]
-            squad_hits.append((answer_sentence(spec, test_sq, PASSAGES), len(test_sq)))
-            real_hits.append((answer_sentence(spec, test_rd, PASSAGES), len(test_rd)))
-        cv[c] = {"squad_train_cv": round(sum(a * n for a, n in squad_hits) / sum(n for _, n in squad_hits), 4),
-                 "realdocs_dev_cv": round(sum(a * n for a, n in real_hits if n) / sum(n for _, n in real_hits), 4)}
+            squad_hits[c].append((answer_sentence(spec, test_sq, PASSAGES), len(test_sq)))
+            real_hits[c].append((answer_sentence(spec, test_rd, PASSAGES), len(test_rd)))
+    cv = {}
+    for c in cs:
+        cv[c] = {"squad_train_cv": round(sum(a * n for a, n in squad_hits[c]) / sum(n for _, n in squad_hits[c]), 4),
+                 "realdocs_dev_cv": round(sum(a * n for a, n in real_hits[c] if n) / sum(n for _, n in real_hits[c]),
+                                          4)}
         print(f"C={c}: cross-validated answer_sentence {cv[c]}", flush=True)
     best_c = max(cv, key=lambda c: cv[c]["squad_train_cv"] + cv[c]["realdocs_dev_cv"])
 
+    answer_map, adapter_info = fixed_map or train_map(pool, weight_of, squad_valid, args.adapter_rank, args.residual)
+    if adapter_info:
+        adapter_info["trained_on"] = args.adapter_data
+    if answer_map is not None:
+        pool, squad_train, real_dev, squad_heldout, real_test = (
+            with_answer_features(qs, answer_map) for qs in (pool, squad_train, real_dev, squad_heldout, real_test))
+    if out_of_fold is not None:
+        pool = out_of_fold
+        squad_train, real_dev = pool[:n_squad], pool[n_squad:]
     spec = fit(groups_for_training(pool, weight_of, PASSAGES), best_c)
     spec = calibrate(spec, pool, PASSAGES)
     spec.update({"model": "listwise logistic model over answer-candidate features", "C": best_c, "seed": SEED,
-                 "passages": PASSAGES,
+                 "passages": PASSAGES, **({"answer_adapter": adapter_info} if adapter_info else {}),
                  "trained_on": {"squad_train_half_questions": len(squad_train), "realdocs_dev_questions": len(real_dev),
                                 "realdocs_share": REALDOCS_SHARE},
                  "script": "bench/train_answer_scorer.py"})
@@ -309,7 +411,7 @@ def main() -> None:
         "cv": {str(c): v for c, v in cv.items()}, "C": best_c,
         "questions": {"squad_train": len(squad_train), "squad_heldout": len(squad_heldout),
                       "realdocs_dev": len(real_dev), "realdocs_test": len(real_test)},
-        "coef": dict(zip(FEATURES, np.round(spec["coef"], 4).tolist())),
+        "coef": dict(zip(spec["features"], np.round(spec["coef"], 4).tolist())),
         "note": "answer_sentence here ignores no_answer (the scorer's choice only); bench/realdocs.py counts a "
                 "refused answerable question as a miss",
         "seconds": round(time.time() - started, 1),

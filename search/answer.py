@@ -49,7 +49,7 @@ def choose_passages(stored: StoredIndex, ranked: Ranked, top_k: int, query_vecto
     """
     chunks = stored.chunks
     passages: list[Passage] = []
-    evidence = Evidence()
+    evidence = Evidence(query_vector=query_vector)
     shown: dict[int, set[tuple[int, int]]] = {}
     top_score = float(ranked.scores[0]) if len(ranked.scores) else 0.0
     top_doc = None
@@ -163,6 +163,10 @@ class Evidence:
     features: list[np.ndarray] = field(default_factory=list)
     logits: list[float] = field(default_factory=list)
     best: tuple[int, tuple[int, int], float] | None = None
+    # Kept so that a model over (question, candidate) vectors can be trained on exactly what /ask saw
+    # (bench/train_answer_adapter.py; measured, not shipped: bench/README.md)
+    vectors: list[np.ndarray] = field(default_factory=list)
+    query_vector: np.ndarray | None = None
 
     @property
     def best_logit(self) -> float:
@@ -176,6 +180,7 @@ class Evidence:
             self.texts.append(c.text)
             self.kinds.append(c.kind)
             self.features.append(row)
+            self.vectors.append(c.vector)
             self.logits.append(float(logit))
             if answerable and (self.best is None or logit > self.best[2]):
                 self.best = (rank, cand_span, float(logit))
