@@ -647,6 +647,17 @@ class StoredIndex:
             found = dict(connection.execute(f"SELECT row, text FROM chunks WHERE row IN ({marks})", rows))
         return [found[row] for row in rows]
 
+    def chunk_texts_and_sections(self, rows: list[int]) -> list[tuple[str, list[str]]]:
+        """``chunk_texts`` and ``chunk_sections`` of the same rows in one read: a question's passages need both."""
+        if not rows:
+            return []
+        marks = ",".join("?" * len(rows))
+        section = "section" if self.has_structure else "'[]'"
+        with self._read() as connection:
+            found = {row: (text, data) for row, text, data in connection.execute(
+                f"SELECT row, text, {section} FROM chunks WHERE row IN ({marks})", rows)}
+        return [(found[row][0], json.loads(found[row][1])) for row in rows]
+
     def chunk_sections(self, rows: list[int]) -> list[list[str]]:
         """Each chunk's section path (the headings above it, outermost first); [] in an index without them."""
         if not rows or not self.has_structure:
