@@ -119,13 +119,15 @@ def choose_passages(stored: StoredIndex, ranked: Ranked, top_k: int, query_vecto
 
 
 def no_answer_signals(stored: StoredIndex, settings: Settings, question: str, passages: list[Passage],
-                      dense: float, query_tokens: list[str], weights: dict[str, float], evidence: Evidence) -> Signals:
-    """The evidence that the top passage answers the question; under the threshold the answer is no_answer."""
+                      dense: float, query_tokens: list[str], weights: dict[str, float], evidence: Evidence,
+                      names: set[str] | None = None) -> Signals:
+    """The evidence that the top passage answers the question; under the threshold the answer is no_answer.
+    ``names``: the question's name terms (search.terms.name_terms), when the caller has them already."""
     top = passages[0]
     # The title is part of what retrieval matched (it is prepended to every chunk), so it counts here too.
     top_keys = set(keys(f"{top.citation.title}\n{top.text}"))
     covered = coverage(weights, top_keys)
-    rarest = rarest_term(stored.bm25, query_tokens, name_terms(question))
+    rarest = rarest_term(stored.bm25, query_tokens, name_terms(question) if names is None else names)
     rare_missing = rarest is not None and rarest not in top_keys
     confidence = dense + settings.no_answer_coverage_weight * covered
     unknown = unknown_share(stored.bm25, query_tokens, weights)
