@@ -210,8 +210,12 @@ class ChunkTable:
 
     def chunk(self, row: int) -> Chunk:
         """The chunk at ``row``, with what the columns hold of it."""
-        values = {f.name: int(getattr(self, f.name)[row]) for f in fields(self)}
+        values = {name: getattr(self, name).item(row) for name in _CHUNK_COLUMNS}
         return Chunk(**values | {"page": values["page"] or None})
+
+
+# ChunkTable's columns, named once: chunk() runs for every passage of every question.
+_CHUNK_COLUMNS = tuple(f.name for f in fields(ChunkTable))
 
 
 @dataclass(frozen=True)
