@@ -42,8 +42,11 @@ def main() -> None:
         return
     if args.before is None:
         parser.error("--before is required")
-    indexes = {"scifact": args.scifact_index or _eval_index("scifact"),
-               "squad": args.squad_index or _eval_index("squad-v1.1-dev")}
+    sys.path.insert(0, str(ROOT / "bench"))
+    from common import eval_index
+
+    indexes = {"scifact": args.scifact_index or eval_index(DATA / "scifact"),
+               "squad": args.squad_index or eval_index(DATA / "squad-v1.1-dev")}
     common = ["--scifact", str(args.scifact), "--squad", str(args.squad),
               "--scifact-index", str(indexes["scifact"]), "--squad-index", str(indexes["squad"])]
     with tempfile.TemporaryDirectory() as tmp:
@@ -60,13 +63,6 @@ def main() -> None:
     for b, a in differ[:5]:
         print(f"\n{b['case']}\n  before: {b['body'][:600]}\n  after:  {a['body'][:600]}")
     sys.exit(1 if differ else 0)
-
-
-def _eval_index(dataset: str) -> Path:
-    found = sorted((ROOT / "var" / "eval").glob(f"{dataset}-*"))
-    if not found:
-        sys.exit(f"no {dataset} index under var/eval (askdocs eval builds one)")
-    return found[-1]
 
 
 def _questions(dataset: str, split: str, n: int) -> list[str]:

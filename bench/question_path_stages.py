@@ -41,11 +41,11 @@ def main() -> None:
     if args.before is None:
         parser.error("--before is required")
     sys.path.insert(0, str(ROOT / "bench"))
-    from common import loadavg, machine, write_result
+    from common import eval_index, loadavg, machine, write_result
     from askdocs.index import beir
 
-    index = args.index or sorted((ROOT / "var" / "eval").glob("scifact-*"))[-1]
     dataset = ROOT.parent / "shared" / "data" / "scifact"
+    index = args.index or eval_index(dataset)
     qrels = beir.load_qrels(dataset, "test")
     queries = beir.load_queries(dataset)
     questions = [queries[q] for q in qrels if q in queries][: args.queries]
