@@ -39,6 +39,23 @@ def _cpu_name() -> str | None:
     return None
 
 
+def eval_index(dataset: Path) -> Path:
+    """The eval index of ``dataset`` under var/eval: the one today's settings would build (``askdocs eval``), else
+    the newest there is (said on stderr: built under other settings, still one index both installs read)."""
+    from askdocs.api.evaluate import fingerprint
+    from askdocs.index.settings import Settings
+
+    name = Path(dataset).resolve().name
+    exact = ROOT / "var" / "eval" / f"{name}-{fingerprint(Path(dataset), Settings())}"
+    if exact.is_dir():
+        return exact
+    found = sorted((ROOT / "var" / "eval").glob(f"{name}-*"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        sys.exit(f"no {name} index under var/eval (askdocs eval {dataset} builds one)")
+    print(f"using {found[-1]}, built under other settings than today's", file=sys.stderr)
+    return found[-1]
+
+
 def loadavg() -> float:
     return round(os.getloadavg()[0], 2)
 

@@ -210,8 +210,12 @@ class ChunkTable:
 
     def chunk(self, row: int) -> Chunk:
         """The chunk at ``row``, with what the columns hold of it."""
-        values = {f.name: int(getattr(self, f.name)[row]) for f in fields(self)}
+        values = {name: getattr(self, name).item(row) for name in _CHUNK_COLUMNS}
         return Chunk(**values | {"page": values["page"] or None})
+
+
+# ChunkTable's columns, named once: chunk() runs for every passage of every question.
+_CHUNK_COLUMNS = tuple(f.name for f in fields(ChunkTable))
 
 
 @dataclass(frozen=True)
@@ -646,6 +650,17 @@ class StoredIndex:
         with self._read() as connection:
             found = dict(connection.execute(f"SELECT row, text FROM chunks WHERE row IN ({marks})", rows))
         return [found[row] for row in rows]
+
+    def chunk_texts_and_sections(self, rows: list[int]) -> list[tuple[str, list[str]]]:
+        """``chunk_texts`` and ``chunk_sections`` of the same rows in one read: a question's passages need both."""
+        if not rows:
+            return []
+        marks = ",".join("?" * len(rows))
+        section = "section" if self.has_structure else "'[]'"
+        with self._read() as connection:
+            found = {row: (text, data) for row, text, data in connection.execute(
+                f"SELECT row, text, {section} FROM chunks WHERE row IN ({marks})", rows)}
+        return [(found[row][0], json.loads(found[row][1])) for row in rows]
 
     def chunk_sections(self, rows: list[int]) -> list[list[str]]:
         """Each chunk's section path (the headings above it, outermost first); [] in an index without them."""

@@ -54,26 +54,30 @@ def choose_passages(stored: StoredIndex, ranked: Ranked, top_k: int, query_vecto
     top_score = float(ranked.scores[0]) if len(ranked.scores) else 0.0
     top_doc = None
     scorer = load_scorer() if answer_scorer else None
-    for row, score in zip(ranked.rows, ranked.scores):
+    rows = ranked.rows.tolist()
+    read: dict[int, tuple[str, list[str]]] = {}  # chunk row -> its text and section path
+    for at, (row, score) in enumerate(zip(rows, ranked.scores)):
         if len(passages) >= top_k:
             break
-        row = int(row)
         doc_row = int(chunks.doc_row[row])
         first, count = int(chunks.sentence_first[row]), int(chunks.sentence_count[row])
-        spans = [(int(a), int(b)) for a, b in stored.sentence_spans[first: first + count]]
+        spans = [(a, b) for a, b in stored.sentence_spans[first: first + count].tolist()]
         seen = shown.setdefault(doc_row, set())
         keep = _new_run([span not in seen for span in spans])
         if keep is None:
             continue
         lo, hi = keep
         seen.update(spans[lo:hi])
-        chunk_text = stored.chunk_texts([row])[0]
+        if row not in read:  # one read for the rows still to show, as long as none is dropped
+            batch = rows[at: at + top_k - len(passages)]
+            read.update(zip(batch, stored.chunk_texts_and_sections(batch)))
+        chunk_text, section = read[row]
         chunk_start = int(chunks.char_start[row])
         start, end = spans[lo][0], spans[hi - 1][1]
         if (lo, hi) == (0, count):
             start, end = chunk_start, int(chunks.char_end[row])
         text = chunk_text[start - chunk_start:end - chunk_start]
-        citation = chunk_citation(stored, row, stored.chunk_ids([row])[0])
+        citation = chunk_citation(stored, row, stored.chunk_ids([row])[0], section)
         if (start, end) != (citation.char_start, citation.char_end):
             citation = sentence_citation(stored, citation, chunk_text, start, end)
         vectors = stored.sentence_vectors[first + lo: first + hi].astype(np.float32)
@@ -83,7 +87,7 @@ def choose_passages(stored: StoredIndex, ranked: Ranked, top_k: int, query_vecto
         if answer_scorer:
             _, units = candidate_units(text, start, spans[lo:hi])
             units = _answerable_units(units, _barred(stored, first + lo, hi - lo))
-            cands = [Candidate(text=text[u.start - start:u.end - start], vector=vectors[u.core].mean(axis=0),
+            cands = [Candidate(text=text[u.start - start:u.end - start], vector=_mean_vector(vectors, u.core),
                                kind=u.kind, context=u.context, rank=rank, fused_gap=top_score - float(score),
                                same_doc=doc_row == top_doc) for u in units]
             x = features(info, cands, query_vector)
@@ -115,13 +119,15 @@ def choose_passages(stored: StoredIndex, ranked: Ranked, top_k: int, query_vecto
 
 
 def no_answer_signals(stored: StoredIndex, settings: Settings, question: str, passages: list[Passage],
-                      dense: float, query_tokens: list[str], weights: dict[str, float], evidence: Evidence) -> Signals:
-    """The evidence that the top passage answers the question; under the threshold the answer is no_answer."""
+                      dense: float, query_tokens: list[str], weights: dict[str, float], evidence: Evidence,
+                      names: set[str] | None = None) -> Signals:
+    """The evidence that the top passage answers the question; under the threshold the answer is no_answer.
+    ``names``: the question's name terms (search.terms.name_terms), when the caller has them already."""
     top = passages[0]
     # The title is part of what retrieval matched (it is prepended to every chunk), so it counts here too.
     top_keys = set(keys(f"{top.citation.title}\n{top.text}"))
     covered = coverage(weights, top_keys)
-    rarest = rarest_term(stored.bm25, query_tokens, name_terms(question))
+    rarest = rarest_term(stored.bm25, query_tokens, name_terms(question) if names is None else names)
     rare_missing = rarest is not None and rarest not in top_keys
     confidence = dense + settings.no_answer_coverage_weight * covered
     unknown = unknown_share(stored.bm25, query_tokens, weights)
@@ -186,6 +192,11 @@ class Evidence:
                 self.best = (rank, cand_span, float(logit))
 
 
+def _mean_vector(vectors: np.ndarray, rows: list[int]) -> np.ndarray:
+    """The mean of these rows; one row is itself (what np.mean gives, bit for bit, without its overhead)."""
+    return vectors[rows[0]] if len(rows) == 1 else vectors[rows].mean(axis=0)
+
+
 def _new_run(new: list[bool]) -> tuple[int, int] | None:
     """The longest run of sentences not shown yet, as [lo, hi); None when every sentence was shown."""
     best, lo = None, None
@@ -201,7 +212,8 @@ def _new_run(new: list[bool]) -> tuple[int, int] | None:
 
 # Block kinds a highlight or answer is never taken from while the passage has another sentence: a heading
 # restates the question ("5.4 How can add-on packages be removed?") without answering it.
-_NOT_ANSWERS = np.array([KIND_CODE["heading"], KIND_CODE["caption"], KIND_CODE["furniture"]], dtype=np.int8)
+_NOT_ANSWERS = np.zeros(256, dtype=bool)  # by the kind code's byte: a lookup, cheaper than np.isin on a few rows
+_NOT_ANSWERS[[KIND_CODE["heading"], KIND_CODE["caption"], KIND_CODE["furniture"]]] = True
 
 
 def _answerable_units(units: list[Unit], barred: np.ndarray | None) -> list[Unit]:
@@ -221,4 +233,4 @@ def _barred(stored: StoredIndex, first: int, count: int) -> np.ndarray | None:
     """Which of these stored sentences the index knows to be headings, captions or furniture (None: it cannot say)."""
     if stored.sentence_kinds is None:  # an index built before block kinds were kept
         return None
-    return np.isin(stored.sentence_kinds[first : first + count], _NOT_ANSWERS)
+    return _NOT_ANSWERS[stored.sentence_kinds[first : first + count].view(np.uint8)]

@@ -31,18 +31,27 @@ class CachedAnswer:
         where = names.index("took_ms")
         if names[where + 1] != "cached":
             raise AssertionError("AskResponse must keep took_ms and cached next to each other")
-        before = response.model_dump_json(include=set(names[:where]))
+        # Serialised whole once, then cut around took_ms and cached, whose bytes are known: the fields after them
+        # are small (context), so serialising them alone tells where the cut is without a second pass over the
+        # passages.
+        whole = response.model_dump_json().encode()
         after = response.model_dump_json(include=set(names[where + 2:]))
-        self._head = before[:-1].encode() + (b"," if len(before) > 2 else b"")
         self._tail = (b"," + after[1:].encode()) if len(after) > 2 else b"}"
+        middle = self._middle(response.took_ms, response.cached)
+        if not whole.endswith(middle + self._tail):
+            raise AssertionError("AskResponse's JSON does not end in took_ms, cached and the fields after them")
+        self._head = whole[: len(whole) - len(middle) - len(self._tail)]
 
     @property
     def no_answer(self) -> bool:
         return self.response.no_answer
 
     def body(self, took_ms: float, cached: bool) -> bytes:
-        return (self._head + b'"took_ms":' + to_json(took_ms) + b',"cached":' + (b"true" if cached else b"false")
-                + self._tail)
+        return self._head + self._middle(took_ms, cached) + self._tail
+
+    @staticmethod
+    def _middle(took_ms: float, cached: bool) -> bytes:
+        return b'"took_ms":' + to_json(took_ms) + b',"cached":' + (b"true" if cached else b"false")
 
 
 class AnswerCache:

@@ -74,7 +74,7 @@ def line_kind(text: str) -> str:
     words = _words(body)
     if not body or _BARE_MARKER.match(stripped):
         return "marker"
-    if _DOT_LEADER.search(stripped):
+    if _dot_leader(stripped):
         return "toc"
     if _COMMAND.match(stripped) and "\n\n" not in stripped:
         return "command"
@@ -83,14 +83,14 @@ def line_kind(text: str) -> str:
     first_line = stripped.split("\n", 1)[0]
     if _NAV_START.match(body) and len(words) <= 10:
         return "navigation"
-    if (not marked and len(_BREADCRUMB.findall(first_line)) >= 2 and len(words) <= 12 and "[" not in first_line
-            and "{" not in first_line and not _TERMINAL.search(stripped)):
+    if (not marked and len(words) <= 12 and "[" not in first_line and "{" not in first_line
+            and len(_BREADCRUMB.findall(first_line)) >= 2 and not _terminal(stripped)):
         return "navigation"
     if stripped.endswith("?") and len(words) >= 2:
         return "question"
     if stripped.endswith(":"):
         return "lead-in"
-    terminal = bool(_TERMINAL.search(stripped))
+    terminal = _terminal(stripped)
     if not terminal and len(words) <= MAX_SHORT_WORDS and _TRAILING_PAGE.search(stripped) and len(words) >= 2:
         return "toc"  # a TOC line or a running header: "Chapter 2: R Basics 10"
     if not terminal and len(words) <= MAX_SHORT_WORDS:
@@ -104,6 +104,25 @@ def line_kind(text: str) -> str:
     if len(words) < MIN_WORDS and not any(c.isdigit() for c in body) and not _TERM_SHAPE.search(body):
         return "fragment"
     return ELIGIBLE
+
+
+# The two checks below answer as _DOT_LEADER.search and _TERMINAL.search do, without the regex's attempt at every
+# position of the sentence (the bulk of line_kind's time on prose; every new sentence of a passage goes through it).
+_CLOSERS = "\"”’')]"
+
+
+def _dot_leader(text: str) -> bool:
+    """``_DOT_LEADER.search(text)``: each of its forms needs four dots, two ellipses or four middle dots."""
+    if text.count(".") < 4 and text.count("…") < 2 and text.count("·") < 4:
+        return False
+    return bool(_DOT_LEADER.search(text))
+
+
+def _terminal(text: str) -> bool:
+    """``bool(_TERMINAL.search(text))``: '.', '!' or '?' followed only by closing quotes and brackets."""
+    if text.endswith("\n"):  # the regex's $ also matches before a final newline
+        text = text[:-1]
+    return text.rstrip(_CLOSERS)[-1:] in (".", "!", "?")
 
 
 def _synopsis(body: str) -> bool:
@@ -161,7 +180,7 @@ def _continues(previous: str, gap: str, following: str) -> bool:
         return True  # cut inside a word ("from ." + "RData"): the splitter saw a sentence end that is not one
     if gap.count("\n") > 1:
         return False
-    if _TERMINAL.search(previous.rstrip()) or _BARE_MARKER.match(previous) or _LIST_MARKER.match(following):
+    if _terminal(previous.rstrip()) or _BARE_MARKER.match(previous) or _LIST_MARKER.match(following):
         return False
     head = following.lstrip()[:1]
     return head.islower() or head in "([{"

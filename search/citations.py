@@ -7,7 +7,8 @@ from askdocs.index.store import StoredIndex
 from .models import Citation
 
 
-def chunk_citation(stored: StoredIndex, row: int, chunk_id: str) -> Citation:
+def chunk_citation(stored: StoredIndex, row: int, chunk_id: str, section: list[str] | None = None) -> Citation:
+    """``section``: the chunk's section path when the caller has read it already (StoredIndex.chunk_sections)."""
     chunk = stored.chunks.chunk(row)
     doc_row = chunk.doc_row
     return Citation(
@@ -21,7 +22,7 @@ def chunk_citation(stored: StoredIndex, row: int, chunk_id: str) -> Citation:
         line_end=chunk.line_end,
         page=chunk.page,
         page_label=stored.page_label_at(doc_row, chunk.char_start),
-        section=stored.chunk_sections([row])[0],
+        section=stored.chunk_sections([row])[0] if section is None else section,
         sha256=stored.doc_sha256[doc_row],
         generation=stored.manifest.generation,
         **stored.locate(doc_row, chunk.char_start, chunk.char_end),

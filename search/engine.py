@@ -129,7 +129,7 @@ class Engine:
                 info = question_info(question, weights)
                 passages, evidence = choose_passages(self.stored, ranked, shown, query_vector, info, self.answer_scorer)
                 signals = (no_answer_signals(self.stored, self.settings, question, passages, float(ranked.dense[0]),
-                                             query_tokens, weights, evidence) if passages else None)
+                                             query_tokens, weights, evidence, info.names) if passages else None)
                 no_answer = signals is None or signals.evidence < signals.threshold
                 answer = None if no_answer or evidence.best is None else answer_of(self.stored, passages, evidence)
             if asked is not None:

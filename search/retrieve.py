@@ -53,9 +53,17 @@ def _lexical(stored: StoredIndex, query_tokens: list[str], only: Selection | Non
 def bm25(stored: StoredIndex, query_vector: np.ndarray, query_tokens: list[str], k: int,
          only: Selection | None = None) -> Ranked:
     scores = _lexical(stored, query_tokens, only)
-    rows = top_rows(scores, k)
-    rows = rows[scores[rows] > 0]  # a chunk sharing no word with the question is not a BM25 hit
+    rows = _lexical_hits(scores, k)
     return Ranked(rows, scores[rows], dense_cosines(stored, query_vector, rows))
+
+
+def _lexical_hits(scores: np.ndarray, k: int) -> np.ndarray:
+    """The k best-scored chunks that share a word with the question (a chunk with score 0 is not a BM25 hit).
+
+    Ranked among the non-zero scores only: most chunks share no word with a question, and partitioning every
+    chunk's score cost more than finding the non-zero ones. The ties go to the lower row as in ``top_rows``."""
+    hits = np.flatnonzero(scores > 0)
+    return hits[top_rows(scores[hits], k)]
 
 
 def hybrid(stored: StoredIndex, query_vector: np.ndarray, query_tokens: list[str], k: int,
@@ -64,8 +72,7 @@ def hybrid(stored: StoredIndex, query_vector: np.ndarray, query_tokens: list[str
     n = max(k, fusion.candidates)
     dense_hits = dense(stored, query_vector, n, only)
     lexical_all = _lexical(stored, query_tokens, only)
-    lexical_rows = top_rows(lexical_all, n)
-    lexical_rows = lexical_rows[lexical_all[lexical_rows] > 0]
+    lexical_rows = _lexical_hits(lexical_all, n)
     pool = np.union1d(dense_hits.rows, lexical_rows)
     if len(pool) == 0:
         return dense_hits

@@ -28,7 +28,7 @@ from importlib import resources
 
 import numpy as np
 
-from .terms import QUESTION_WORDS, coverage, name_terms
+from .terms import QUESTION_WORDS, name_terms
 from .terms import _keys, keys
 
 SCORER_FILE = "answer_scorer.json"
@@ -108,9 +108,8 @@ def question_info(question: str, weights: dict[str, float]) -> QuestionInfo:
     )
 
 
-def _new_matches(pattern: re.Pattern, text: str, question: str) -> bool:
-    """Does ``text`` have a match of ``pattern`` that the question does not already contain?"""
-    asked = question.lower()
+def _new_matches(pattern: re.Pattern, text: str, asked: str) -> bool:
+    """Does ``text`` have a match of ``pattern`` that the question (``asked``, lower-cased) does not already contain?"""
     return any(m.group(0).strip().lower() not in asked for m in pattern.finditer(text))
 
 
@@ -119,36 +118,53 @@ def features(q: QuestionInfo, candidates: list[Candidate], query_vector: np.ndar
         return np.zeros((0, len(FEATURES)), dtype=np.float32)
     vectors = np.stack([c.vector for c in candidates]).astype(np.float32)
     norms = np.linalg.norm(vectors, axis=1)
-    cos = (vectors @ query_vector) / np.maximum(norms, 1e-6)
-    rows = []
+    cos = ((vectors @ query_vector) / np.maximum(norms, 1e-6)).tolist()
+    # What every candidate is compared with, once per call: search.terms.coverage's sums in the same order, and
+    # the coverage of each heading or term once (many candidates sit under the same one).
+    weights = list(q.weights.items())
+    total = sum(q.weights.values())
+    asked = q.text.lower()
+
+    def covered(present) -> float:
+        return sum(w for t, w in weights if t in present) / total if total else 0.0
+
+    context_cov: dict[str, float] = {}
     covs = []
     for c in candidates:
         ks = set(_keys(c.text))
-        covs.append((coverage(q.weights, ks), coverage(q.weights, c.context) if c.context else 0.0, ks))
+        ctx = 0.0
+        if c.context:
+            ctx = context_cov.get(c.context)
+            if ctx is None:
+                ctx = context_cov[c.context] = covered(set(_keys(c.context)))
+        covs.append((covered(ks), ctx, ks))
     best_cov = max(cv for cv, _, _ in covs)
-    best_cos = float(cos.max())
+    best_cos = max(cos)
     any_cue = q.asks_number or q.asks_when or q.asks_who or q.asks_identifier or q.asks_default
+    names = len(q.names)
+    rows = []
     for c, cs, (cv, ctx, ks) in zip(candidates, cos, covs):
         content = ks - QUESTION_WORDS
         novelty = len(content - q.keys) / len(content) if content else 0.0
         text = c.text
+        kind = c.kind
+        identifier = (q.asks_identifier or q.asks_how) and _new_matches(_IDENTIFIER, text, asked)
         rows.append([
-            float(cs), float(cs) - best_cos, cv, cv - best_cov, ctx, novelty, math.log(1 + len(text)),
+            cs, cs - best_cos, cv, cv - best_cov, ctx, novelty, math.log(1 + len(text)),
             float(c.rank), float(c.fused_gap), float(c.same_doc),
-            float(c.kind == "definition"), float(c.kind == "definition-long"), float(c.kind == "list"),
-            float(q.asks_number and (_new_matches(_NUMBER, text, q.text) or bool(_UNIT_WORDS.search(text)))),
-            float(q.asks_when and _new_matches(_YEAR_OR_DATE, text, q.text)),
-            float(q.asks_who and _new_matches(_CAPITALISED, text, q.text)),
-            float(q.asks_identifier and _new_matches(_IDENTIFIER, text, q.text)),
+            float(kind == "definition"), float(kind == "definition-long"), float(kind == "list"),
+            float(q.asks_number and (_new_matches(_NUMBER, text, asked) or bool(_UNIT_WORDS.search(text)))),
+            float(q.asks_when and _new_matches(_YEAR_OR_DATE, text, asked)),
+            float(q.asks_who and _new_matches(_CAPITALISED, text, asked)),
+            float(q.asks_identifier and identifier),
             float(q.asks_default and "default" in text.lower()),
-            float(q.asks_how and _new_matches(_IDENTIFIER, text, q.text)),
+            float(q.asks_how and identifier),
             float(not any_cue),
-            float(cs) * cv,
+            cs * cv,
             # a definition whose term is a new identifier, for a question that asks for one ("which option")
-            float(q.asks_identifier and c.kind.startswith("definition")
-                  and _new_matches(_IDENTIFIER, c.context, q.text)),
-            len(q.names & ks) / len(q.names) if q.names else 0.0,
-            float(c.kind == "example"),
+            float(q.asks_identifier and kind.startswith("definition") and _new_matches(_IDENTIFIER, c.context, asked)),
+            len(q.names & ks) / names if names else 0.0,
+            float(kind == "example"),
         ])
     return np.asarray(rows, dtype=np.float32)
 

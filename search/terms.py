@@ -95,7 +95,9 @@ def document_frequency(bm25, token: str) -> int:
     if token_id is None:
         return 0
     indptr = bm25.scores["indptr"]
-    return int(indptr[token_id + 1] - indptr[token_id])
+    # item(): a plain int straight from the buffer; indexing a memory-mapped array goes through numpy's Python-level
+    # memmap.__getitem__, and a question asks this some forty times.
+    return int(indptr.item(token_id + 1) - indptr.item(token_id))
 
 
 def idf_weights(bm25, query_tokens: list[str]) -> dict[str, float]:

@@ -92,6 +92,20 @@ def test_line_kinds(line, kind):
     assert line_kind(line) == kind
 
 
+def test_the_shortcuts_for_dot_leaders_and_closing_punctuation_answer_as_their_regexes():
+    # line_kind and the line joining check these without a regex on most sentences (issue 20: CPU per question);
+    # the answers must be the regexes', on strings of the characters that decide them and on the lines above.
+    from askdocs.search.candidates import _DOT_LEADER, _TERMINAL, _dot_leader, _terminal
+
+    rng = np.random.default_rng(20)
+    alphabet = list('.!?"”’\')] \n\ta1…·')
+    texts = ["".join(rng.choice(alphabet, size=rng.integers(0, 14))) for _ in range(20000)]
+    texts += [MANUAL, "Contents ........ 12", "It ends.\n", "It ends.\n\n", "“Quoted.”", "(Aside!)]", "2.3 . . . . 42"]
+    for text in texts:
+        assert _terminal(text) == bool(_TERMINAL.search(text)), repr(text)
+        assert _dot_leader(text) == bool(_DOT_LEADER.search(text)), repr(text)
+
+
 def test_headings_toc_navigation_and_questions_are_never_candidates():
     groups, found = units(MANUAL, 0, _spans(MANUAL))
     texts = [MANUAL[u.start:u.end] for u in found]

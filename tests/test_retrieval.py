@@ -71,6 +71,21 @@ def test_titles_are_searchable(fixture_engine):
     assert passages[0].citation.doc_id == "roses.txt"
 
 
+def test_bm25_hits_are_the_top_rows_with_a_score():
+    # Ranked among the non-zero scores only (issue 20): the same rows in the same order as ranking every chunk's
+    # score and dropping the zeros, ties to the lower row included.
+    from askdocs.index.vectors import top_rows
+    from askdocs.search.retrieve import _lexical_hits
+
+    rng = np.random.default_rng(20)
+    for _ in range(500):
+        n = int(rng.integers(0, 300))
+        scores = rng.choice([0.0, 0.0, 0.0, 1.5, 2.25, *rng.random(3)], size=n).astype(np.float32)
+        for k in (1, 5, 100, 400):
+            rows = top_rows(scores, k)
+            assert _lexical_hits(scores, k).tolist() == rows[scores[rows] > 0].tolist()
+
+
 def test_bm25_round_trips_through_disk(tmp_path):
     texts = ["Super_Bowl_50 was played in Santa Clara.", "The G7 met in Tokyo in 2023.", "Nothing to see."]
     model = build_bm25(texts)
