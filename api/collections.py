@@ -158,6 +158,9 @@ class Collections:
     # ------------------------------------------------------------ lifetime
     def load(self) -> None:
         """Open every collection; one that cannot be opened is reported (/collections, /health), not fatal."""
+        # serve --watch: each build process starts first, so its model loads and warms up while the indexes open.
+        for sync in self.syncs.values():
+            sync.start()
         for holder in self.holders.values():
             holder.load()
 

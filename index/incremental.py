@@ -188,21 +188,25 @@ class Previous:
         # Front matter lives in the unchanged text, but a sidecar can change on its own; what the loader found
         # in the unchanged bytes (an encoding) is as it was.
         format_meta = {k: v for k, v in row.meta.items() if k in FORMAT_META_KEYS}
-        document = replace(self.stored_document(doc_id), source=str(path), size=size, mtime=mtime,
-                           meta={**format_meta, **document_metadata(path, row.text, row.kind, root)})
+        # Made once with the file's fields, not made and then copied by dataclasses.replace: this runs for every
+        # unchanged document of every sync.
+        document = self.stored_document(doc_id, source=str(path), size=size, mtime=mtime,
+                                        meta={**format_meta, **document_metadata(path, row.text, row.kind, root)})
         if row.kind != "email":
             return document
         from .formats.attachments import with_children
 
         return with_children(document, (self.stored_document(d) for d in self.documents if d.startswith(doc_id + "/")))
 
-    def stored_document(self, doc_id: str) -> Document:
-        """The document as the previous generation stored it, without looking at the file."""
+    def stored_document(self, doc_id: str, **found) -> Document:
+        """The document as the previous generation stored it, without looking at the file; ``found``: fields
+        taken from the file instead (source, size, mtime, meta)."""
         row = self.documents[doc_id].row
-        return Document(doc_id=row.doc_id, title=row.title, source=row.source, sha256=row.sha256, text=row.text,
-                        kind=row.kind, size=row.size, mtime=row.mtime, page_starts=row.page_starts, meta=row.meta,
-                        blocks=decode_blocks(row.blocks), locators=decode_locators(row.locators),
-                        page_labels=row.page_labels)
+        fields = dict(source=row.source, size=row.size, mtime=row.mtime, meta=row.meta)
+        fields.update(found)
+        return Document(doc_id=row.doc_id, title=row.title, sha256=row.sha256, text=row.text, kind=row.kind,
+                        page_starts=row.page_starts, blocks=decode_blocks(row.blocks),
+                        locators=decode_locators(row.locators), page_labels=row.page_labels, **fields)
 
     def unchanged(self, document: Document) -> StoredDocument | None:
         stored = self.documents.get(document.doc_id)

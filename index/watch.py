@@ -68,6 +68,8 @@ class FolderSync:
         self.threads = BUILD_THREADS if threads is None and isolate else threads
         self._child: ProcessPoolExecutor | None = None
         self.build_process: int | None = None  # the pid that builds, when isolated and started
+        # Whether the build process's model had finished its warm-up encode when the last sync was reported.
+        self.model_warm = False
         self.on_build = on_build or _log_build
         self.on_publish = on_publish
         self.index = Path(settings.index).absolute()
@@ -124,17 +126,12 @@ class FolderSync:
     def _build_in_child(self, rehash: bool, changed: set[Path] | None,
                         settle: Settle | None) -> tuple[BuildReport | None, str | None, list[str]]:
         if self._child is None:
-            # spawn, not fork: the server's threads (and torch's) would be copied mid-flight by a fork.
-            self._child = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                                              initializer=_start_build_process, initargs=(os.getpid(),))
+            self.start()
         try:
-            started = self.build_process is None
-            if started:
+            if self.build_process is None:
                 self.build_process = self._child.submit(os.getpid).result()
-            report, error, moving, written = self._child.submit(_build_isolated, self.paths, self.settings, rehash,
-                                                              changed, settle, self.threads).result()
-            if started:  # once per process: the next sync's edited file then costs the embedding, not the load
-                self._child.submit(_warm_up, self.settings, self.threads)
+            report, error, moving, written, self.model_warm = self._child.submit(
+                _build_isolated, self.paths, self.settings, rehash, changed, settle, self.threads).result()
             # The server reloads the generation just written: what the build process hashed while writing it need
             # not be read again to check it.
             trust_checksums(written)
@@ -142,6 +139,16 @@ class FolderSync:
         except BrokenProcessPool as exc:  # killed (out of memory, a signal): the next sync starts a new one
             self._child, self.build_process = None, None
             return None, f"the build process died: {exc}", []
+
+    def start(self) -> None:
+        """Start the build process now, when isolated (else at the first sync): it loads and warms the model up
+        while the caller goes on (the watcher arms, the first sync reads the folder)."""
+        if self.isolate and self._child is None:
+            # spawn, not fork: the server's threads (and torch's) would be copied mid-flight by a fork.
+            self._child = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                              initializer=_start_build_process,
+                                              initargs=(os.getpid(), self.settings, self.threads))
+            self._child.submit(os.getpid)  # the pool starts its process on a first task, not before
 
     def close(self) -> None:
         """End the build process, if any (a sync in progress finishes first)."""
@@ -202,19 +209,24 @@ class FolderSync:
 
 
 def _build(paths: list[Path], settings: Settings, rehash: bool = False, changed: set[Path] | None = None,
-           settle: Settle | None = None,
-           threads: int | None = None) -> tuple[BuildReport | None, str | None, list[str]]:
+           settle: Settle | None = None, threads: int | None = None,
+           warm: Callable[[], None] | None = None) -> tuple[BuildReport | None, str | None, list[str]]:
     """One build, why it failed, in words (what crosses back from a build process: exceptions may not), and
-    the reported files that were still being written (the build stopped before embedding)."""
+    the reported files that were still being written (the build stopped before embedding). ``warm``: waits
+    for a warm-up of the model under way, called before the build embeds anything."""
     moving: list[str] = []
 
     def settled() -> list[str]:
-        moving.extend(settle.moved())
+        if warm is not None:
+            warm()
+        if settle is not None:
+            moving.extend(settle.moved())
         return moving
 
     try:
         return (build_index(paths, settings, progress=False, rehash=rehash, changed=changed,
-                            settled=settled if settle is not None else None, threads=threads), None, [])
+                            settled=settled if settle is not None or warm is not None else None, threads=threads),
+                None, [])
     except StillWriting as exc:
         return None, str(exc), moving
     except (BuildError, IndexUnavailable) as exc:
@@ -226,13 +238,43 @@ def _build(paths: list[Path], settings: Settings, rehash: bool = False, changed:
 
 def _build_isolated(paths: list[Path], settings: Settings, rehash: bool, changed: set[Path] | None = None,
                     settle: Settle | None = None, threads: int | None = None):
-    """``_build`` in a build process, with the checksums of the files it wrote (store.written_checksums)."""
+    """``_build`` in a build process, with the checksums of the files it wrote (store.written_checksums) and
+    whether its model is warm. The model's warm-up (started with the process) overlaps the build's reading of
+    the folder; the build embeds only after it, and its result waits for it: an edit saved right after the
+    first sync is reported must not queue behind the warm-up's seconds."""
     from .store import written_checksums
 
-    return (*_build(paths, settings, rehash, changed, settle, threads), written_checksums())
+    result = _build(paths, settings, rehash, changed, settle, threads, warm=_wait_warm)
+    _wait_warm()
+    return (*result, written_checksums(), _warming is not None and _warming.warm)
 
 
-def _start_build_process(parent: int) -> None:
+class _WarmUp(threading.Thread):
+    """The build model's first encode, in the build process from its start. bf16 on oneDNN pays seconds for its
+    first encode in a process whatever the input (4.8 s on one thread here; a 300-token chunk right after a
+    2-word warm-up took 0.06 s): paid here, it overlaps the server's start and the first sync's reading."""
+
+    def __init__(self, settings: Settings, threads: int | None):
+        super().__init__(name="askdocs-build-warm-up", daemon=True)
+        self.settings, self.threads, self.warm = settings, threads, False
+
+    def run(self) -> None:
+        try:
+            _warm_up(self.settings, self.threads)
+            self.warm = True
+        except Exception:  # the build that needs the model reports why it cannot load; nothing is lost here
+            log.exception("warming up the build model failed")
+
+
+_warming: _WarmUp | None = None  # the build process's warm-up, started by _start_build_process
+
+
+def _wait_warm() -> None:
+    if _warming is not None:
+        _warming.join()
+
+
+def _start_build_process(parent: int, settings: Settings | None = None, threads: int | None = None) -> None:
     """The build process's first act. A session of its own: Linux's scheduler (autogroup) then shares the cores
     between the server's session as a whole and this process, instead of giving its one thread the same share
     as each of the server's many request threads (under 8 clients a one-file sync took 7-10 s rather than 1.5 s;
@@ -246,6 +288,16 @@ def _start_build_process(parent: int) -> None:
         os._exit(0)
 
     threading.Thread(target=watch_parent, name="askdocs-build-parent", daemon=True).start()
+    if settings is not None:
+        global _warming
+        try:
+            # The embedder made here, before a build can ask for it: two threads missing load_embedder's cache at
+            # once would each make one, and the build's would be cold. Its model loads in the warm-up thread.
+            _embedder_for(settings, threads)
+        except Exception:  # raised here, it would break the pool: the first build reports it instead
+            return
+        _warming = _WarmUp(settings, threads)
+        _warming.start()
 
 
 @dataclass(frozen=True)
@@ -282,11 +334,15 @@ class Settle:
         return [str(path) for path, before, after in zip(self.paths, self.stats, now) if before != after]
 
 
-def _warm_up(settings: Settings, threads: int | None = None) -> None:
+def _embedder_for(settings: Settings, threads: int | None):
     from .embedder import load_embedder
 
-    # The same arguments as the build's: load_embedder keeps one model per set of them.
-    load_embedder(settings.model, settings.build_runtime, threads, precision=settings.precision).encode(["warm up"])
+    # The same arguments as the build's (index.build._Build): load_embedder keeps one model per set of them.
+    return load_embedder(settings.model, settings.build_runtime, threads, precision=settings.precision)
+
+
+def _warm_up(settings: Settings, threads: int | None = None) -> None:
+    _embedder_for(settings, threads).encode(["warm up"])
 
 
 def _sync_record(report: BuildReport | None, error: str | None, started: float, seconds: float) -> dict:

@@ -114,3 +114,26 @@ def test_a_file_still_being_written_is_not_published_by_the_build_process_until_
         assert text.rstrip().endswith("The growing file is complete.")
     finally:
         sync.close()
+
+
+def test_the_build_process_model_is_warm_when_its_first_sync_is_reported(tmp_path):
+    # bf16's first encode in a process takes seconds whatever the text; an edit saved just after the first sync
+    # (what changed while nothing watched) was reported waited behind it. The warm-up starts with the process and
+    # the first sync's result waits for it, even when that sync embeds nothing.
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "falcon.txt").write_text("Project Falcon\n\nThe project lead of Project Falcon is Maria Lopez.\n")
+    settings = Settings(index=tmp_path / "index")
+    first = FolderSync([docs], settings, isolate=True)
+    try:
+        assert first.sync() is not None, first.last
+    finally:
+        first.close()
+    sync = FolderSync([docs], settings, isolate=True)  # a server started on the index: a new build process
+    try:
+        sync.start()
+        report = sync.sync()
+        assert report is not None and not report.published and report.embedded == 0, sync.last
+        assert sync.model_warm
+    finally:
+        sync.close()
