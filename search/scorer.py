@@ -28,7 +28,7 @@ from importlib import resources
 
 import numpy as np
 
-from .terms import QUESTION_WORDS, name_terms
+from .terms import QUESTION_WORDS, coverage, name_terms
 from .terms import _keys, keys
 
 SCORER_FILE = "answer_scorer.json"
@@ -119,15 +119,8 @@ def features(q: QuestionInfo, candidates: list[Candidate], query_vector: np.ndar
     vectors = np.stack([c.vector for c in candidates]).astype(np.float32)
     norms = np.linalg.norm(vectors, axis=1)
     cos = ((vectors @ query_vector) / np.maximum(norms, 1e-6)).tolist()
-    # What every candidate is compared with, once per call: search.terms.coverage's sums in the same order, and
-    # the coverage of each heading or term once (many candidates sit under the same one).
-    weights = list(q.weights.items())
-    total = sum(q.weights.values())
     asked = q.text.lower()
-
-    def covered(present) -> float:
-        return sum(w for t, w in weights if t in present) / total if total else 0.0
-
+    # The coverage of each heading or term once per call: many candidates sit under the same one.
     context_cov: dict[str, float] = {}
     covs = []
     for c in candidates:
@@ -136,8 +129,8 @@ def features(q: QuestionInfo, candidates: list[Candidate], query_vector: np.ndar
         if c.context:
             ctx = context_cov.get(c.context)
             if ctx is None:
-                ctx = context_cov[c.context] = covered(set(_keys(c.context)))
-        covs.append((covered(ks), ctx, ks))
+                ctx = context_cov[c.context] = coverage(q.weights, c.context)
+        covs.append((coverage(q.weights, ks), ctx, ks))
     best_cov = max(cv for cv, _, _ in covs)
     best_cos = max(cos)
     any_cue = q.asks_number or q.asks_when or q.asks_who or q.asks_identifier or q.asks_default
