@@ -274,7 +274,7 @@ def _wait_warm() -> None:
         _warming.join()
 
 
-def _start_build_process(parent: int, settings: Settings | None = None, threads: int | None = None) -> None:
+def _start_build_process(parent: int, settings: Settings, threads: int | None) -> None:
     """The build process's first act. A session of its own: Linux's scheduler (autogroup) then shares the cores
     between the server's session as a whole and this process, instead of giving its one thread the same share
     as each of the server's many request threads (under 8 clients a one-file sync took 7-10 s rather than 1.5 s;
@@ -288,16 +288,15 @@ def _start_build_process(parent: int, settings: Settings | None = None, threads:
         os._exit(0)
 
     threading.Thread(target=watch_parent, name="askdocs-build-parent", daemon=True).start()
-    if settings is not None:
-        global _warming
-        try:
-            # The embedder made here, before a build can ask for it: two threads missing load_embedder's cache at
-            # once would each make one, and the build's would be cold. Its model loads in the warm-up thread.
-            _embedder_for(settings, threads)
-        except Exception:  # raised here, it would break the pool: the first build reports it instead
-            return
-        _warming = _WarmUp(settings, threads)
-        _warming.start()
+    global _warming
+    try:
+        # The embedder made here, before a build can ask for it: two threads missing load_embedder's cache at
+        # once would each make one, and the build's would be cold. Its model loads in the warm-up thread.
+        _embedder_for(settings, threads)
+    except Exception:  # raised here, it would break the pool: the first build reports it instead
+        return
+    _warming = _WarmUp(settings, threads)
+    _warming.start()
 
 
 @dataclass(frozen=True)
