@@ -311,8 +311,9 @@ def write_generation(
     chunk_keys: list[str] | None = None,
     file_stats: dict | None = None,
     carried: CarriedRows | None = None,
-) -> Path:
-    """Write a complete generation next to the live one and make it live. Call under ``build_lock``.
+) -> tuple[Path, Manifest]:
+    """Write a complete generation next to the live one and make it live; return its folder and its manifest as
+    written. Call under ``build_lock``.
 
     ``writer`` (``index.vectors.new_writer``) stores the vectors; the manifest's "vectors" section is the one
     its write returns. ``carried``: the rows to copy from the previous generation's chunks.sqlite.
@@ -375,7 +376,7 @@ def write_generation(
     writer.published([generations / n for n in keep],
                      [c for c in generations.iterdir() if c.name not in keep and not c.name.startswith(_TMP_PREFIX)])
     _prune(generations, keep=keep)
-    return final
+    return final, manifest
 
 
 def load_chunk_keys(generation: Path, n_chunks: int) -> list[str] | None:
