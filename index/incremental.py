@@ -30,6 +30,7 @@ from .npy_rows import NpyRows
 from .retrieval_text import chunk_key, chunk_retrieval_text, title_prefix
 from .structure import decode_blocks, furniture_within
 from .store import BM25_DIR, load_chunk_keys, DocumentRow, IndexUnavailable, StoredIndex, open_stored_index, read_current
+from .vectors.faiss_store import EXACT_KINDS
 
 log = logging.getLogger("askdocs.build")
 
@@ -63,9 +64,6 @@ class WrittenRows:
 
 # The generation this process wrote last; a build whose previous generation is another one reads it from disk.
 _written: WrittenRows | None = None
-
-# Vector stores whose ``all()`` gives back exactly the float32 vectors written (a quantising index would not).
-_EXACT_VECTORS = {"flat", "ivf"}
 
 
 def keep_written(generation: Path, manifest: Manifest, documents: list[DocumentRow], chunks: list[Chunk],
@@ -106,7 +104,9 @@ def _recorded_files(manifest: Manifest) -> dict:
 
 
 def _exact_vectors(manifest: Manifest) -> bool:
-    return manifest.vectors.get("type") in _EXACT_VECTORS
+    """Whether the generation's vector store gives back exactly the float32 vectors written (a quantising index
+    would not, and another store is not known to)."""
+    return manifest.vectors.get("type") in EXACT_KINDS
 
 
 class Previous:
