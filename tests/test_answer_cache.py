@@ -14,15 +14,11 @@ from askdocs.search.models import AskResponse, Question
 
 from .conftest import Server
 from .fixtures import wait_for
-from .test_versions import FALCON, LEAD, QUESTION
+from .test_versions import FALCON, LEAD, QUESTION, falcon_index
 
 
 def test_a_repeated_question_is_a_cache_hit_until_a_new_generation(tmp_path):
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "falcon.txt").write_text(FALCON)
-    index = tmp_path / "index"
-    build_index([docs], Settings(index=index), progress=False)
+    docs, index = falcon_index(tmp_path)
     server = Server(index, env={"ASKDOCS_RELOAD_INTERVAL": "0.2"})
     try:
         first_response = httpx.post(server.url + "/ask", json=QUESTION, timeout=30)
@@ -53,11 +49,7 @@ def test_a_repeated_question_is_a_cache_hit_until_a_new_generation(tmp_path):
 
 
 def test_the_cache_can_be_turned_off(tmp_path):
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "falcon.txt").write_text(FALCON)
-    index = tmp_path / "index"
-    build_index([docs], Settings(index=index), progress=False)
+    _, index = falcon_index(tmp_path)
     server = Server(index, env={"ASKDOCS_ANSWER_CACHE": "0"})
     try:
         for _ in range(2):
@@ -82,11 +74,7 @@ def test_a_cached_answer_serialises_to_the_bytes_of_the_response():
 
 def test_the_key_looked_up_before_a_miss_is_the_one_its_answer_is_kept_under(tmp_path):
     # POST /ask computes the key once: a look on the event loop, then the full ask with the same key.
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "falcon.txt").write_text(FALCON)
-    index = tmp_path / "index"
-    build_index([docs], Settings(index=index), progress=False)
+    _, index = falcon_index(tmp_path)
     engine = open_index(index)
     try:
         question = Question(**QUESTION)
