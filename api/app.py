@@ -18,6 +18,7 @@ from starlette.middleware.cors import CORSMiddleware
 from askdocs.index.errors import NotFound
 from askdocs.index.settings import Settings
 from askdocs.search import Engine
+from askdocs.search.answer_cache import AnswerCache
 from askdocs.search.browse import CURSOR_PATTERN, list_documents
 from askdocs.search.models import AskResponse, DocumentList, DocumentOut, Filters, Health, Question
 
@@ -142,11 +143,12 @@ def create_app(settings: Settings | None = None, allowed_hosts: Sequence[str] = 
         served = engine(request, question.collection)
         # A repeated question is answered on the event loop from bytes serialised once: no hop to the thread pool,
         # no validation or serialisation of the passages again (bench/README.md, "The answer cache").
-        found = served.cached_body(question)
+        key = AnswerCache.key(question)
+        found = served.cached_body(key)
         if found is not None:
             (body, no_answer), cached = found, True
         else:
-            body, no_answer, cached = await run_in_threadpool(served.ask_body, question)
+            body, no_answer, cached = await run_in_threadpool(served.ask_body, question, key)
         metrics.count_answer(question.mode, no_answer, cached)
         return Response(body, media_type="application/json")
 

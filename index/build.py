@@ -521,7 +521,7 @@ class _Build:
         embedded, from_cache, per_node = self._embed(assembled, to_embed, progress)
         vectors, bm25 = np.stack(assembled.vectors), self._bm25(assembled)
         try:
-            generation = write_generation(
+            generation, written = write_generation(
                 self.index_dir, assembled.documents, assembled.chunks, vectors,
                 assembled.spans(), assembled.stacked_sentence_vectors(), bm25, manifest,
                 writer=self.vectors, sentence_kinds=assembled.kinds(), chunk_keys=assembled.keys, file_stats=stats,
@@ -533,7 +533,7 @@ class _Build:
             raise BuildError(f"could not write the new index generation in {self.index_dir} ({reason}); "
                              "the existing index, if any, is unchanged") from None
         # The next sync in this process builds on this generation: it need not read these rows back from disk.
-        keep_written(generation, assembled.documents, assembled.chunks, vectors, bm25.tokens, assembled.keys,
+        keep_written(generation, written, assembled.documents, assembled.chunks, vectors, bm25.tokens, assembled.keys,
                      stats or {})
         try:
             page_boxes.prune(self.index_dir, published_digests(self.index_dir))

@@ -24,12 +24,13 @@ from .documents import FORMAT_META_KEYS, Document, LoadError, sha256_regular
 from .embedder import Embedder
 from .lexical import load_chunk_tokens
 from .locators import decode_locators
-from .manifest import Part, full_build_reason
+from .manifest import Manifest, Part, full_build_reason
 from .metadata import document_metadata
 from .npy_rows import NpyRows
 from .retrieval_text import chunk_key, chunk_retrieval_text, title_prefix
 from .structure import decode_blocks, furniture_within
-from .store import BM25_DIR, MANIFEST, load_chunk_keys, DocumentRow, IndexUnavailable, StoredIndex, open_stored_index, read_current
+from .store import BM25_DIR, load_chunk_keys, DocumentRow, IndexUnavailable, StoredIndex, open_stored_index, read_current
+from .vectors.faiss_store import EXACT_KINDS
 
 log = logging.getLogger("askdocs.build")
 
@@ -64,20 +65,17 @@ class WrittenRows:
 # The generation this process wrote last; a build whose previous generation is another one reads it from disk.
 _written: WrittenRows | None = None
 
-# Vector stores whose ``all()`` gives back exactly the float32 vectors written (a quantising index would not).
-_EXACT_VECTORS = {"flat", "ivf"}
 
-
-def keep_written(generation: Path, documents: list[DocumentRow], chunks: list[Chunk], vectors: np.ndarray,
-                 tokens, keys: list[str], stats: dict) -> None:
-    """Remember the generation just written at ``generation`` for the next build in this process."""
+def keep_written(generation: Path, manifest: Manifest, documents: list[DocumentRow], chunks: list[Chunk],
+                 vectors: np.ndarray, tokens, keys: list[str], stats: dict) -> None:
+    """Remember the generation just written at ``generation`` (with ``manifest``) for the next build in this
+    process."""
     global _written
     _written = None
-    manifest = json.loads((generation / MANIFEST).read_text())
-    if manifest.get("vectors", {}).get("type") not in _EXACT_VECTORS:
+    if not _exact_vectors(manifest):
         return
     _written = WrittenRows(
-        generation.resolve(), manifest["files"],
+        generation.resolve(), _recorded_files(manifest),
         # As the reader parses them: JSON turns a tuple in the metadata into a list, and a list != a tuple.
         [replace(d, page_starts=tuple(d.page_starts), page_labels=tuple(d.page_labels),
                  meta=json.loads(json.dumps(d.meta)) if d.meta else {}) for d in documents],
@@ -97,12 +95,18 @@ def _written_rows(stored: StoredIndex) -> WrittenRows | None:
     kept = _written
     if kept is None or kept.path != stored.path.resolve():
         return None
-    return kept if _recorded_files(stored) == kept.files else None
+    return kept if _recorded_files(stored.manifest) == kept.files else None
 
 
-def _recorded_files(stored: StoredIndex) -> dict:
+def _recorded_files(manifest: Manifest) -> dict:
     """The generation's manifest file records in the form ``WrittenRows.files`` keeps them."""
-    return {name: {"bytes": record.bytes, "sha256": record.sha256} for name, record in stored.manifest.files.items()}
+    return {name: {"bytes": record.bytes, "sha256": record.sha256} for name, record in manifest.files.items()}
+
+
+def _exact_vectors(manifest: Manifest) -> bool:
+    """Whether the generation's vector store gives back exactly the float32 vectors written (a quantising index
+    would not, and another store is not known to)."""
+    return manifest.vectors.get("type") in EXACT_KINDS
 
 
 class Previous:
@@ -144,9 +148,9 @@ class Previous:
         global _written
         if self.from_memory or self.tokens is None or self.keys is None:
             return
-        if (self.stored.manifest.section("vectors") or {}).get("type") not in _EXACT_VECTORS:
+        if not _exact_vectors(self.stored.manifest):
             return
-        _written = WrittenRows(self.stored.path.resolve(), _recorded_files(self.stored), [d.row for d in self.documents.values()],
+        _written = WrittenRows(self.stored.path.resolve(), _recorded_files(self.stored.manifest), [d.row for d in self.documents.values()],
                                self.chunks, self.vectors, self.tokens, self.keys, self.file_stats)
 
     @property

@@ -311,8 +311,9 @@ def write_generation(
     chunk_keys: list[str] | None = None,
     file_stats: dict | None = None,
     carried: CarriedRows | None = None,
-) -> Path:
-    """Write a complete generation next to the live one and make it live. Call under ``build_lock``.
+) -> tuple[Path, Manifest]:
+    """Write a complete generation next to the live one and make it live; return its folder and its manifest as
+    written. Call under ``build_lock``.
 
     ``writer`` (``index.vectors.new_writer``) stores the vectors; the manifest's "vectors" section is the one
     its write returns. ``carried``: the rows to copy from the previous generation's chunks.sqlite.
@@ -375,7 +376,7 @@ def write_generation(
     writer.published([generations / n for n in keep],
                      [c for c in generations.iterdir() if c.name not in keep and not c.name.startswith(_TMP_PREFIX)])
     _prune(generations, keep=keep)
-    return final
+    return final, manifest
 
 
 def load_chunk_keys(generation: Path, n_chunks: int) -> list[str] | None:
@@ -643,33 +644,32 @@ class StoredIndex:
         page = self.page_at(doc_row, char_offset) if labels else None
         return (labels[page - 1] or None) if page and page <= len(labels) else None
 
-    def chunk_texts(self, rows: list[int]) -> list[str]:
+    def _chunk_fields(self, rows: list[int], columns: str) -> list[tuple]:
+        """``columns`` (SQL) of each chunk of ``rows``, in the order of ``rows``."""
         if not rows:
             return []
         marks = ",".join("?" * len(rows))
         with self._read() as connection:
-            found = dict(connection.execute(f"SELECT row, text FROM chunks WHERE row IN ({marks})", rows))
+            found = {values[0]: values[1:] for values in connection.execute(
+                f"SELECT row, {columns} FROM chunks WHERE row IN ({marks})", rows)}
         return [found[row] for row in rows]
+
+    def _section_column(self) -> str:
+        return "section" if self.has_structure else "'[]'"
+
+    def chunk_texts(self, rows: list[int]) -> list[str]:
+        return [text for (text,) in self._chunk_fields(rows, "text")]
 
     def chunk_texts_and_sections(self, rows: list[int]) -> list[tuple[str, list[str]]]:
         """``chunk_texts`` and ``chunk_sections`` of the same rows in one read: a question's passages need both."""
-        if not rows:
-            return []
-        marks = ",".join("?" * len(rows))
-        section = "section" if self.has_structure else "'[]'"
-        with self._read() as connection:
-            found = {row: (text, data) for row, text, data in connection.execute(
-                f"SELECT row, text, {section} FROM chunks WHERE row IN ({marks})", rows)}
-        return [(found[row][0], json.loads(found[row][1])) for row in rows]
+        return [(text, json.loads(section))
+                for text, section in self._chunk_fields(rows, "text, " + self._section_column())]
 
     def chunk_sections(self, rows: list[int]) -> list[list[str]]:
         """Each chunk's section path (the headings above it, outermost first); [] in an index without them."""
-        if not rows or not self.has_structure:
+        if not self.has_structure:
             return [[] for _ in rows]
-        marks = ",".join("?" * len(rows))
-        with self._read() as connection:
-            found = dict(connection.execute(f"SELECT row, section FROM chunks WHERE row IN ({marks})", rows))
-        return [json.loads(found[row]) for row in rows]
+        return [json.loads(section) for (section,) in self._chunk_fields(rows, "section")]
 
     def document_blocks(self, doc_row: int) -> tuple:
         """The typed blocks (index.structure.Block) of a document's stored text; () in an index without them."""
@@ -747,8 +747,7 @@ class StoredIndex:
         with self._read() as connection:
             rows = connection.execute(
                 "SELECT ordinal, char_start, char_end, line_start, line_end, page, sentence_count, doc_row, "
-                "sentence_first, chunk_id, n_tokens, text, " + ("section" if self.has_structure else "'[]'")
-                + " FROM chunks ORDER BY row"
+                "sentence_first, chunk_id, n_tokens, text, " + self._section_column() + " FROM chunks ORDER BY row"
             ).fetchall()
         return [Chunk(*row[:12], section=_json_tuple(row[12])) for row in rows]
 

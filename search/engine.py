@@ -72,25 +72,26 @@ class Engine:
             return entry.response
         return entry.response.model_copy(update={"cached": True, "took_ms": _ms_since(started)})
 
-    def cached_body(self, question: Question) -> tuple[bytes, bool] | None:
-        """A repeated question's response as JSON (cached true, took_ms the lookup's) and its no_answer, or None
-        (not counted as a miss: ``ask_body`` follows, and counts it)."""
+    def cached_body(self, key: str) -> tuple[bytes, bool] | None:
+        """The response to the question of ``key`` (``AnswerCache.key``) if it is a repeated one, as JSON (cached
+        true, took_ms the lookup's), and its no_answer; else None (not counted as a miss: ``ask_body`` with the
+        same key follows, and counts it)."""
         started = time.perf_counter()
-        entry = self.answer_cache.get(AnswerCache.key(question), count_miss=False)
+        entry = self.answer_cache.get(key, count_miss=False)
         if entry is None:
             return None
         return entry.body(_ms_since(started), cached=True), entry.no_answer
 
-    def ask_body(self, question: Question) -> tuple[bytes, bool, bool]:
+    def ask_body(self, question: Question, key: str | None = None) -> tuple[bytes, bool, bool]:
         """``ask``'s response as JSON, the same bytes ``AskResponse.model_dump_json`` gives; its no_answer and
-        whether it came from the cache."""
+        whether it came from the cache. ``key``: the question's ``AnswerCache.key``, if the caller has it."""
         started = time.perf_counter()
-        entry, cached = self._answered(question)
+        entry, cached = self._answered(question, key)
         took_ms = _ms_since(started) if cached else entry.response.took_ms
         return entry.body(took_ms, cached), entry.no_answer, cached
 
-    def _answered(self, q: Question) -> tuple[CachedAnswer, bool]:
-        key = AnswerCache.key(q)
+    def _answered(self, q: Question, key: str | None = None) -> tuple[CachedAnswer, bool]:
+        key = AnswerCache.key(q) if key is None else key
         entry = self.answer_cache.get(key)
         if entry is not None:
             return entry, True

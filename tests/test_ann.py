@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import get_args
 
 import faiss
 import numpy as np
@@ -60,6 +61,23 @@ def test_plan_is_flat_below_the_threshold_ivf_from_it_and_can_be_forced():
         ann.plan(20, "ivf", nlist=64)
     with pytest.raises(ann.VectorIndexError, match="must be one of"):
         ann.plan(20, "hnsw")
+
+
+def test_every_index_kind_is_a_setting_and_a_file_of_another_kind_is_refused():
+    # The setting cannot import FAISS to read the kinds from the table; this keeps the two lists one.
+    assert get_args(Settings.model_fields["vector_index"].annotation) == ann.KINDS
+    vectors = np.random.default_rng(0).standard_normal((200, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    sections = {kind: ann.plan(len(vectors), kind, nlist=4) for kind in ann.INDEX_KINDS}
+    built = {kind: ann.build(vectors, section) for kind, section in sections.items()}
+    for kind, section in sections.items():
+        assert ann.check_opened(built[kind], section) == (None if kind == "flat" else section["nprobe"])
+        for other, index in built.items():
+            if other != kind:
+                with pytest.raises(ann.VectorIndexError, match=f"says .*{ann.INDEX_KINDS[kind].label} .*the file holds"):
+                    ann.check_opened(index, section)
+    with pytest.raises(ann.VectorIndexError, match="unknown vector index type 'hnsw'"):
+        ann.check_opened(built["flat"], {"type": "hnsw"})
 
 
 def test_auto_builds_ivf_above_the_threshold_and_the_manifest_records_it(ivf_index):

@@ -225,6 +225,10 @@ def test_every_stored_chunk_sentence_and_section_is_exact(structured_index):
                 assert any(b.start <= s and e <= b.end and b.kind == KINDS[code] for b in blocks)
             for heading in (b for b in blocks if b.kind == "heading"):
                 assert text[heading.start:heading.end] == text[heading.start:heading.end].strip()
+        # Rows out of order and repeated, as a question's passages ask for them.
+        rows = [*reversed(range(len(chunks))), 0]
+        assert stored.chunk_texts_and_sections(rows) == [(chunks[row].text, list(chunks[row].section)) for row in rows]
+        assert stored.chunk_texts(rows) == [chunks[row].text for row in rows]
         assert stored.section_at(stored.doc_row_by_id["faq.txt"], 200) == ["Introduction", "2.10 What is CRAN?"]
     finally:
         stored.close()
@@ -319,6 +323,9 @@ def test_an_index_built_before_sections_is_read_with_empty_sections_and_rebuilt_
     engine = open_index(index)
     try:
         assert engine.stored.has_structure is False and engine.stored.sentence_kinds is None
+        rows = [1, 0, 1]
+        assert engine.stored.chunk_sections(rows) == [[], [], []]
+        assert engine.stored.chunk_texts_and_sections(rows) == [(text, []) for text in engine.stored.chunk_texts(rows)]
         response = engine.ask("What does the barn owl hunt?", top_k=2)
         assert all(p.citation.section == [] for p in response.passages)
         assert response.answer is None or response.answer.citation.section == []

@@ -3,6 +3,8 @@ endpoint says, after the document changed, whether the cited text is still there
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 
 from askdocs.index.build import build_index
@@ -14,6 +16,16 @@ from .fixtures import wait_for
 LEAD = "The project lead of Project Falcon is Maria Lopez."
 FALCON = f"Project Falcon\n==============\n\nProject Falcon builds a weather balloon.\n\n{LEAD}\n"
 QUESTION = {"question": "Who is the project lead of Project Falcon?", "top_k": 3}
+
+
+def falcon_index(tmp_path: Path) -> tuple[Path, Path]:
+    """A folder holding FALCON as falcon.txt, and an index built from it: (folder, index)."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "falcon.txt").write_text(FALCON)
+    index = tmp_path / "index"
+    build_index([docs], Settings(index=index), progress=False)
+    return docs, index
 
 
 def _cited(server: Server, citation: dict, **extra) -> dict:
@@ -33,11 +45,7 @@ def _republish(server: Server, docs, index, text: str) -> int:
 
 
 def test_a_citation_names_its_version_and_finds_its_text_after_the_document_changed(tmp_path):
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "falcon.txt").write_text(FALCON)
-    index = tmp_path / "index"
-    build_index([docs], Settings(index=index), progress=False)
+    docs, index = falcon_index(tmp_path)
     server = Server(index, env={"ASKDOCS_RELOAD_INTERVAL": "0.2"})
     try:
         body = httpx.post(server.url + "/ask", json=QUESTION, timeout=30).json()

@@ -29,6 +29,7 @@ filters), and returns fewer than k only if fewer than k matching chunks lie in t
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import faiss
@@ -40,8 +41,25 @@ from .base import Hits, ReadOptions, Selection, VectorIndexError, VectorStore, V
 FILE = "vectors.faiss"
 EXACT_FILE = "vectors.npy"  # ivf-sq8 only: the exact vectors the quantised index approximates
 
-KINDS = ("auto", "flat", "ivf", "ivf-sq8")
-IVF_KINDS = ("ivf", "ivf-sq8")
+
+@dataclass(frozen=True)
+class IndexKind:
+    """A FAISS index a build can write: the manifest's "vectors" type names it."""
+
+    label: str  # how messages and descriptions name it
+    holds: type  # the FAISS class vectors.faiss must hold
+    quantised: bool = False  # keeps approximations only: the exact vectors go to vectors.npy beside it
+
+
+INDEX_KINDS = {
+    "flat": IndexKind("flat", faiss.IndexFlat),
+    "ivf": IndexKind("IVF", faiss.IndexIVFFlat),
+    "ivf-sq8": IndexKind("IVF-SQ8", faiss.IndexIVFScalarQuantizer, quantised=True),
+}
+KINDS = ("auto", *INDEX_KINDS)  # what the setting may ask for
+# Kinds whose store gives back exactly the float32 vectors written.
+EXACT_KINDS = frozenset(name for name, kind in INDEX_KINDS.items() if not kind.quantised)
+
 SEED = 1234
 # k-means wants a few dozen points per centroid; more buys little and costs training time linearly.
 TRAIN_POINTS_PER_LIST = 64
@@ -80,7 +98,7 @@ def plan(n: int, kind: str = "auto", threshold: int = 100_000, nlist: int = 0, n
     section = {"type": chosen, "metric": "inner_product", "chosen_by": "auto" if kind == "auto" else "setting"}
     if chosen == "flat":
         return section
-    if chosen == "ivf-sq8":
+    if INDEX_KINDS[chosen].quantised:
         section.update(file=FILE, exact_file=EXACT_FILE, rerank_factor=RERANK_FACTOR)
     lists = nlist or default_nlist(n)
     if lists > n:
@@ -119,7 +137,7 @@ def build(vectors: np.ndarray, section: dict, add_batch: int = 65536) -> faiss.I
     index.cp.max_points_per_centroid = TRAIN_POINTS_PER_LIST  # our sample is the training set, no resampling
     sample = np.sort(np.random.default_rng(section["seed"]).choice(n, section["train_size"], replace=False))
     index.train(np.ascontiguousarray(vectors[sample], dtype=np.float32))
-    if section["type"] == "ivf-sq8":  # vectors.npy answers reconstruct's questions, exactly
+    if INDEX_KINDS[section["type"]].quantised:  # vectors.npy answers reconstruct's questions, exactly
         for start in range(0, n, add_batch):
             index.add(np.ascontiguousarray(vectors[start : start + add_batch], dtype=np.float32))
         return index
@@ -133,16 +151,16 @@ def build(vectors: np.ndarray, section: dict, add_batch: int = 65536) -> faiss.I
 def check_opened(index: faiss.Index, section: dict, nprobe_override: int = 0) -> int | None:
     """Refuse an index file that is not what the manifest says; return the nprobe to search it with."""
     kind = section.get("type", "flat")
+    if kind not in INDEX_KINDS:
+        raise VectorIndexError(f"unknown vector index type {kind!r} in the manifest")
+    expected = INDEX_KINDS[kind].holds
     if kind == "flat":
-        if not isinstance(index, faiss.IndexFlat):
+        if not isinstance(index, expected):
             raise VectorIndexError(f"the manifest says a flat index, the file holds {type(index).__name__}")
         return None
-    if kind not in IVF_KINDS:
-        raise VectorIndexError(f"unknown vector index type {kind!r} in the manifest")
-    expected = faiss.IndexIVFScalarQuantizer if kind == "ivf-sq8" else faiss.IndexIVFFlat
     if not isinstance(index, expected) or index.nlist != section.get("nlist"):
         raise VectorIndexError(
-            f"the manifest says {describe_kind(kind)} with {section.get('nlist')} lists, the file holds "
+            f"the manifest says {INDEX_KINDS[kind].label} with {section.get('nlist')} lists, the file holds "
             f"{type(index).__name__}"
             + (f" with {index.nlist} lists" if isinstance(index, faiss.IndexIVF) else "")
         )
@@ -151,17 +169,14 @@ def check_opened(index: faiss.Index, section: dict, nprobe_override: int = 0) ->
     return max(1, min(index.nlist, nprobe_override or section["nprobe"]))
 
 
-def describe_kind(kind: str) -> str:
-    return {"ivf": "IVF", "ivf-sq8": "IVF-SQ8"}.get(kind, kind)
-
-
 def describe(section: dict) -> str:
     kind = section.get("type")
     if kind == "ivf":
-        return f"IVF, {section['nlist']} lists, {section['nprobe']} probed per question"
+        return f"{INDEX_KINDS[kind].label}, {section['nlist']} lists, {section['nprobe']} probed per question"
     if kind == "ivf-sq8":
         rerank = section.get("rerank_factor", 0)
-        return (f"IVF-SQ8 (8-bit vectors), {section['nlist']} lists, {section['nprobe']} probed per question"
+        return (f"{INDEX_KINDS[kind].label} (8-bit vectors), {section['nlist']} lists, {section['nprobe']} probed "
+                "per question"
                 + (f", {rerank}×k candidates re-ranked exactly" if rerank else ""))
     return "flat (exact)"
 
@@ -308,7 +323,7 @@ def open_store(folder: Path, section: dict, options: ReadOptions) -> FlatStore:
     nprobe = check_opened(index, section, options.nprobe)
     if nprobe is None:
         return FlatStore(index)
-    if section["type"] == "ivf-sq8":
+    if INDEX_KINDS[section["type"]].quantised:
         exact = open_exact_vectors(Path(folder) / section.get("exact_file", EXACT_FILE), index.ntotal, index.d)
         return SQ8Store(index, nprobe, exact, int(section.get("rerank_factor", 0)))
     return IVFStore(index, nprobe)
@@ -331,7 +346,7 @@ class FaissWriter(VectorWriter):
         section = self._planned if self._planned is not None else self.plan(len(vectors))
         index = build(vectors, section)
         faiss.write_index(index, str(Path(folder) / FILE))
-        if section["type"] == "ivf-sq8":
+        if INDEX_KINDS[section["type"]].quantised:
             # Written in blocks: the vectors may be a memory map larger than what should be copied at once.
             exact = np.lib.format.open_memmap(Path(folder) / section["exact_file"], mode="w+", dtype=np.float32,
                                               shape=vectors.shape)
