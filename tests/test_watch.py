@@ -247,6 +247,8 @@ def test_a_file_still_being_written_is_read_once_it_is_complete(docs, tmp_path):
         assert text.endswith("The growing file is complete.\n") or "The growing file is complete." in text
         # The half-written file was never the one indexed: only one build took it, and it had all of it. The syncs
         # start before a file has stood still (index.watch.Settle); a generation holding a part would be one more.
+        # The sync reports after it publishes, so its line may come a moment after the document is visible.
+        wait_for(lambda: "1 added" in watching.output(), "the sync's report", seconds=30)
         assert watching.output().count("1 added") == 1, watching.output()
         assert generation(index)[1].generation == before + 1, watching.output()
     finally:
