@@ -141,6 +141,7 @@ def main() -> None:
         serve_probe(args)
         return
 
+    started_on = machine()
     work = Path(tempfile.mkdtemp(prefix="ann-sq8-", dir=args.work))
     # Seconds and this process' memory (VmRSS, VmHWM, anonymous / file-backed MB) after each phase.
     phases: dict[str, dict] = {}
@@ -189,12 +190,12 @@ def main() -> None:
         return stores[kind].search(batch, k)
 
     if not args.cold:
-        # Timed as an index whose files are in the page cache, as just after a build at 1M, where they all fit
-        # beside the writes, or in a server that has run a while. At 5M the later writes evict ivf's file, and
-        # a list's first touch then times the disk (bench/README.md, "5M chunks").
+        # Timed as an index whose vector file is in the page cache, as just after a build at 1M, where everything
+        # fits beside the writes, or in a server that has run a while. At 5M the later writes evict ivf's file,
+        # and a list's first touch then times the disk. Not vectors.npy: a question reads a few hundred rows of
+        # it, and reading all 7.7 GB as well evicted ivf's file again on this machine (bench/README.md).
         for kind in kinds:
-            for path in sorted((work / kind).iterdir()):
-                read_through(path)
+            read_through(work / kind / faiss_store.FILE)
         phase("page_in")
     for query in queries[:20]:  # page in every index once
         for c in configs:
@@ -263,7 +264,7 @@ def main() -> None:
         path.unlink() if path.is_file() else path.rmdir()
     work.rmdir()
 
-    result = {"machine": machine(), "vectors": n, "dimension": dimension, "noise": args.noise, "k": K,
+    result = {"machine": started_on, "vectors": n, "dimension": dimension, "noise": args.noise, "k": K,
               "faiss": faiss.__version__, "candidates": CANDIDATES, "sentence_rows": sentence_rows,
               "page_cache": "cold" if args.cold else "index files read in before timing",
               "kinds": kinds, "search": rows, "phases": phases, "peak_rss_mb": peak_rss_mb(),
