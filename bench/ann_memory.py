@@ -141,10 +141,25 @@ def serve_probe(args) -> None:
                       "after_questions": status_mb(), "questions": len(questions)}))
 
 
-def synthetic_corpus(synthetic_n: int, noise_scale: float, held_out_n: int, serve_questions: int):
-    """bench/ann.py's synthetic vectors around the real SciFact ones (in a flat index, the truth's), the real
-    SciFact test questions plus held-out synthetic points as queries, their exact top K, and the question texts
-    a serving process is asked: what every 1M-chunk memory run measures against."""
+def exact_top_k(vectors: np.ndarray, queries: np.ndarray, k: int, block: int = 262144) -> np.ndarray:
+    """The exact inner-product top k of every query, a block of rows at a time: ``vectors`` may be a memory map
+    larger than RAM (5M x 384 float32 is 7.7 GB), and only one block of it is needed in memory at once."""
+    heap = faiss.ResultHeap(len(queries), k, keep_max=True)
+    for start in range(0, len(vectors), block):
+        scores, rows = faiss.knn(queries, np.ascontiguousarray(vectors[start : start + block]), k,
+                                 metric=faiss.METRIC_INNER_PRODUCT)
+        heap.add_result(scores, np.where(rows >= 0, rows + start, -1))
+    heap.finalize()
+    return heap.I
+
+
+def synthetic_corpus(synthetic_n: int, noise_scale: float, held_out_n: int, serve_questions: int,
+                     into: Path | None = None):
+    """bench/ann.py's synthetic vectors around the real SciFact ones, the real SciFact test questions plus
+    held-out synthetic points as queries, and the question texts a serving process is asked: what every
+    1M-chunk memory run measures against (the truth is ``exact_top_k`` of the queries). The vectors are held in
+    a flat index, or, with ``into``, written to that float32 .npy file and returned memory-mapped (flat is then
+    None): at 5M they are 7.7 GB, which an index build beside them would otherwise double in RAM."""
     from askdocs.index import beir
     from bench.common import SCIFACT
 
@@ -159,17 +174,23 @@ def synthetic_corpus(synthetic_n: int, noise_scale: float, held_out_n: int, serv
 
     n, dimension = synthetic_n, real.shape[1]
     print(f"{n} synthetic vectors around {len(real)} real ones, noise {noise_scale}", flush=True)
-    rng = np.random.default_rng(7)  # bench/ann.py's seed: the same vectors
+    rng = np.random.default_rng(7)  # bench/ann.py's seed and block size: the same vectors
     noise = covariance_noise(real)
-    flat = faiss.IndexFlatIP(dimension)
-    for start in range(0, n, 65536):
-        flat.add(synthetic_block(real, noise, noise_scale, rng, min(65536, n - start))[0])
-    vectors = flat_view(flat)
+    if into is None:
+        flat = faiss.IndexFlatIP(dimension)
+        for start in range(0, n, 65536):
+            flat.add(synthetic_block(real, noise, noise_scale, rng, min(65536, n - start))[0])
+        vectors = flat_view(flat)
+    else:
+        flat = None
+        vectors = np.lib.format.open_memmap(into, mode="w+", dtype=np.float32, shape=(n, dimension))
+        for start in range(0, n, 65536):
+            vectors[start : start + 65536] = synthetic_block(real, noise, noise_scale, rng, min(65536, n - start))[0]
+        vectors.flush()
     held_out, _ = synthetic_block(real, noise, noise_scale, np.random.default_rng(99), held_out_n)
     queries = np.ascontiguousarray(np.concatenate([real_queries, held_out]), dtype=np.float32)
     groups = {"real_questions": slice(0, len(real_queries)), "held_out": slice(len(real_queries), None)}
-    _, truth = flat.search(queries, K)
-    return n, dimension, flat, vectors, queries, groups, truth, question_texts
+    return n, dimension, flat, vectors, queries, groups, question_texts
 
 
 def main() -> None:
@@ -195,8 +216,9 @@ def main() -> None:
         serve_probe(args)
         return
 
-    n, dimension, flat, vectors, queries, groups, truth, question_texts = synthetic_corpus(
+    n, dimension, flat, vectors, queries, groups, question_texts = synthetic_corpus(
         args.synthetic_n, args.noise, args.held_out, args.serve_questions)
+    truth = exact_top_k(vectors, queries, K)
 
     work = Path(tempfile.mkdtemp(prefix="ann-memory-", dir=args.work))
     sentence_rows = int(np.floor(n * SENTENCES_PER_CHUNK))
