@@ -5,11 +5,12 @@ to 5M chunks (issue 20: where a 5M-chunk build stops).
     python bench/build_memory.py --chunks 100000 --no-scifact     # the arrays only
 
 (a) The arrays, on index/build.py's own ``_Assembly``: ``--chunks`` chunks filled in as ``_Build._embed`` leaves
-them in a full build (each chunk's vector a row of its slice's float32 matrix, its sentence vectors a float32
-array of its own, SciFact's 4.44 sentences per chunk: what ``Embedder.encode`` and the embedding cache both
-return), then the steps ``_Build.run`` takes before ``write_generation``: ``np.stack`` of the chunk vectors,
-``spans()``, ``stacked_sentence_vectors()``. Per step the bytes held after it and its peak while it runs, from
-tracemalloc (numpy traces its buffers). They are linear in the chunks: the JSON scales them to ``--scale-to``.
+them in a full build (each chunk's vector a row of its slice's float32 matrix, its sentence vectors a float16
+array of its own, SciFact's 4.44 sentences per chunk: what ``embed_with_cache`` returns since it narrows them as
+they arrive; before 6 December 2026 they were float32 until the write), then the steps ``_Build.run`` takes
+before ``write_generation``: ``np.stack`` of the chunk vectors, ``spans()``, ``take_sentence_vectors()``
+(``stacked_sentence_vectors()`` before 6 December 2026). Per step the bytes held after it and its peak while it
+runs, from tracemalloc (numpy traces its buffers). They are linear in the chunks: the JSON scales them to ``--scale-to``.
 
 (b) A real full build of SciFact (12,336 chunks) in a child, its vectors from a copy of the eval embedding cache
 (a warm build: no embedding, so no model memory), twice: its peak RSS above the loaded corpus, and, in a second
@@ -68,7 +69,8 @@ def assembly_arrays(chunks: int) -> dict:
             index = assembled.add_chunk(Chunk(row, 0, 1, 0, 0, None, count), "", spans, None, None,
                                         np.zeros(count, np.int8), "")
             assembled.vectors[index] = vector
-            assembled.sentence_vectors[index] = rng.standard_normal((count, DIMENSION), dtype=np.float32)
+            assembled.sentence_vectors[index] = rng.standard_normal((count, DIMENSION), dtype=np.float32).astype(
+                np.float16)
     step("embedded", began)
     began = time.perf_counter()
     stacked = np.stack(assembled.vectors)
@@ -77,8 +79,9 @@ def assembly_arrays(chunks: int) -> dict:
     spans = assembled.spans()
     step("spans()", began)
     began = time.perf_counter()
-    sentences = assembled.stacked_sentence_vectors()
-    step("stacked_sentence_vectors()", began)
+    sentences = (assembled.take_sentence_vectors() if hasattr(assembled, "take_sentence_vectors")
+                 else assembled.stacked_sentence_vectors())  # an install from before 6 December 2026
+    step("stacked sentence vectors", began)
     tracemalloc.stop()
     return {"chunks": chunks, "sentences": int(starts[-1]), "steps": steps,
             "arrays_mb": {"chunk_vectors": round(stacked.nbytes / 2**20, 1), "spans": round(spans.nbytes / 2**20, 1),

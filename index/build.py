@@ -523,7 +523,7 @@ class _Build:
         try:
             generation, written = write_generation(
                 self.index_dir, assembled.documents, assembled.chunks, vectors,
-                assembled.spans(), assembled.stacked_sentence_vectors(), bm25, manifest,
+                assembled.spans(), assembled.take_sentence_vectors(), bm25, manifest,
                 writer=self.vectors, sentence_kinds=assembled.kinds(), chunk_keys=assembled.keys, file_stats=stats,
                 carried=self._carried(assembled),
             )
@@ -701,12 +701,20 @@ class _Assembly:
     def kinds(self) -> np.ndarray:
         return np.concatenate(self.sentence_kinds) if self.sentence_kinds else np.zeros(0, np.int8)
 
-    def stacked_sentence_vectors(self) -> np.ndarray:
-        # float16, as they are stored: the reused ones already are, and widening all of them to float32 only for
-        # the write to narrow them again cost a sync ~86 MB of copies (new ones round the same either way).
-        if not self.sentence_vectors:
-            return np.zeros((0, self.dimension), np.float16)
-        return np.concatenate([np.asarray(v, dtype=np.float16) for v in self.sentence_vectors])
+    def take_sentence_vectors(self) -> np.ndarray:
+        """Every chunk's sentence vectors in one float16 array, as they are stored; the assembly lets go of each
+        chunk's array once it is copied (nothing reads them after the build has stacked them)."""
+        # Filled in place rather than concatenated from a list of converted copies, and released as it goes: at
+        # millions of chunks the copies and the list were the build's peak memory (bench/build_memory.py).
+        pending = self.sentence_vectors
+        stacked = np.empty((sum(len(v) for v in pending), self.dimension), np.float16)
+        row = 0
+        for at, vectors in enumerate(pending):
+            stacked[row: row + len(vectors)] = vectors
+            row += len(vectors)
+            pending[at] = None
+        self.sentence_vectors = []
+        return stacked
 
 
 def _no_bar(progress: bool | None) -> bool | None:

@@ -43,7 +43,9 @@ CREATE TABLE IF NOT EXISTS vectors (
 ) WITHOUT ROWID
 """
 
-Cached = tuple[np.ndarray, np.ndarray]  # chunk vector (dim,) float32, sentence vectors (n, dim) float32
+# Chunk vector (dim,) float32; sentence vectors (n, dim) float16, the precision they are stored in (cache and index)
+# alike: a build holds every chunk's sentence vectors until it writes, and at float32 that was half its memory.
+Cached = tuple[np.ndarray, np.ndarray]
 
 
 class EmbeddingCache:
@@ -124,8 +126,7 @@ class EmbeddingCache:
                 or zlib.crc32(sentence_bytes, zlib.crc32(vector_bytes)) != crc):
             return None  # damaged or foreign: embed it again (and the new row replaces it)
         vector = np.frombuffer(vector_bytes, dtype="<f4").astype(np.float32)
-        sentence_vectors = np.frombuffer(sentence_bytes, dtype="<f2").reshape(sentences, self.dimension)
-        return vector, sentence_vectors.astype(np.float32)
+        return vector, np.frombuffer(sentence_bytes, dtype=np.float16).reshape(sentences, self.dimension)
 
     def _connect(self) -> sqlite3.Connection | None:
         if self._db is not None or self._failed:
@@ -197,6 +198,7 @@ def embed_with_cache(embedder: Embedder, cache_path: Path | None, items: list[tu
         for start in range(0, len(todo), step):
             part = todo[start : start + step]
             vectors, span_vectors = encode([missing[key][0] for key in part], progress)
+            span_vectors = [np.asarray(v, dtype=np.float16) for v in span_vectors]  # as stored, and half the memory
             for key, vector, sentence_vectors in zip(part, vectors, span_vectors):
                 for position in missing[key]:
                     results[position] = (vector, sentence_vectors)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from askdocs.api.cli import build_index_command
@@ -144,3 +145,42 @@ def test_build_index_no_cache_embeds_everything_and_writes_no_cache(tmp_path, co
     assert uncached.exit_code == 0, uncached.output
     assert "from the embedding cache" not in uncached.output
     assert not (other / CACHE_FILE).exists()
+
+
+@pytest.mark.integration  # the model, in process
+def test_sentence_vectors_are_float16_from_the_model_and_from_the_cache(tmp_path):
+    # A build holds every chunk's sentence vectors until it writes them; they are stored as float16, so that is
+    # how they are held (at float32 they were half of a large build's memory: bench/build_memory.py).
+    from askdocs.index.embedder import Embedder
+    from askdocs.index.embedding_cache import embed_with_cache
+
+    embedder = Embedder(Settings().model, runtime="onnx")
+    items = [("The grinder is cleaned with rice tablets. Every Friday.", [(0, 41), (42, 55)]),
+             ("Beans are kept in a sealed jar.", [(0, 31)])]
+    cache = tmp_path / "cache.sqlite"
+    embedded, count, _ = embed_with_cache(embedder, cache, items, batch_size=8)
+    cached, again, from_cache = embed_with_cache(embedder, cache, items, batch_size=8)
+    assert (count, again, from_cache) == (2, 0, 2)
+    for (vector, sentences), (cached_vector, cached_sentences), (_, spans) in zip(embedded, cached, items):
+        assert vector.dtype == cached_vector.dtype == np.float32
+        assert sentences.dtype == cached_sentences.dtype == np.float16
+        assert sentences.shape == (len(spans), embedder.dimension)
+        np.testing.assert_array_equal(sentences, cached_sentences)
+        np.testing.assert_array_equal(vector, cached_vector)
+
+
+def test_the_assembly_gives_up_each_chunk_s_sentence_vectors_as_it_stacks_them():
+    from askdocs.index.build import _Assembly
+    from askdocs.index.chunking import Chunk
+
+    rng = np.random.default_rng(0)
+    assembled = _Assembly(4)
+    arrays = [rng.standard_normal((count, 4)).astype(np.float16) for count in (2, 1, 3)]
+    for ordinal, vectors in enumerate(arrays):
+        index = assembled.add_chunk(Chunk(ordinal, 0, 1, 0, 0, None, len(vectors)), "", np.zeros((len(vectors), 2)),
+                                    None, None, np.zeros(len(vectors), np.int8), "")
+        assembled.sentence_vectors[index] = vectors
+    stacked = assembled.take_sentence_vectors()
+    assert stacked.dtype == np.float16
+    np.testing.assert_array_equal(stacked, np.concatenate(arrays))
+    assert assembled.sentence_vectors == []
