@@ -8,8 +8,9 @@ to 5M chunks (issue 20: where a 5M-chunk build stops).
 them in a full build (each chunk's vector a row of its slice's float32 matrix, its sentence vectors a float16
 array of its own, SciFact's 4.44 sentences per chunk: what ``embed_with_cache`` returns since it narrows them as
 they arrive; before 6 December 2026 they were float32 until the write), then the steps ``_Build.run`` takes
-before ``write_generation``: ``np.stack`` of the chunk vectors, ``spans()``, ``take_sentence_vectors()``
-(``stacked_sentence_vectors()`` before 6 December 2026). Per step the bytes held after it and its peak while it
+before ``write_generation``: ``np.stack`` of the chunk vectors, ``spans()``, and the sentence vectors written
+chunk by chunk by ``store.write_sentences`` (to a temporary file; before 6 December 2026 stacked into one array
+by ``stacked_sentence_vectors()``, what the step measures on such an install). Per step the bytes held after it and its peak while it
 runs, from tracemalloc (numpy traces its buffers). They are linear in the chunks: the JSON scales them to ``--scale-to``.
 
 (b) A real full build of SciFact (12,336 chunks) in a child, its vectors from a copy of the eval embedding cache
@@ -79,13 +80,21 @@ def assembly_arrays(chunks: int) -> dict:
     spans = assembled.spans()
     step("spans()", began)
     began = time.perf_counter()
-    sentences = (assembled.take_sentence_vectors() if hasattr(assembled, "take_sentence_vectors")
-                 else assembled.stacked_sentence_vectors())  # an install from before 6 December 2026
-    step("stacked sentence vectors", began)
+    if hasattr(assembled, "take_sentence_vectors"):  # written chunk by chunk, as write_generation does
+        from askdocs.index.store import write_sentences
+
+        with tempfile.TemporaryFile() as handle:
+            write_sentences(handle, spans, assembled.take_sentence_vectors(), np.zeros(len(spans), np.int8),
+                            DIMENSION)
+            sentences_bytes = handle.tell()
+        step("sentence vectors written", began)
+    else:  # an install from before 6 December 2026: stacked into one array, then written
+        sentences_bytes = assembled.stacked_sentence_vectors().nbytes
+        step("stacked sentence vectors", began)
     tracemalloc.stop()
     return {"chunks": chunks, "sentences": int(starts[-1]), "steps": steps,
             "arrays_mb": {"chunk_vectors": round(stacked.nbytes / 2**20, 1), "spans": round(spans.nbytes / 2**20, 1),
-                          "sentence_vectors_float16": round(sentences.nbytes / 2**20, 1)}}
+                          "sentence_vectors_float16": round(sentences_bytes / 2**20, 1)}}
 
 
 def scifact_child(index: Path, cache: Path, traced: bool) -> None:

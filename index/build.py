@@ -701,20 +701,12 @@ class _Assembly:
     def kinds(self) -> np.ndarray:
         return np.concatenate(self.sentence_kinds) if self.sentence_kinds else np.zeros(0, np.int8)
 
-    def take_sentence_vectors(self) -> np.ndarray:
-        """Every chunk's sentence vectors in one float16 array, as they are stored; the assembly lets go of each
-        chunk's array once it is copied (nothing reads them after the build has stacked them)."""
-        # Filled in place rather than concatenated from a list of converted copies, and released as it goes: at
-        # millions of chunks the copies and the list were the build's peak memory (bench/build_memory.py).
-        pending = self.sentence_vectors
-        stacked = np.empty((sum(len(v) for v in pending), self.dimension), np.float16)
-        row = 0
-        for at, vectors in enumerate(pending):
-            stacked[row: row + len(vectors)] = vectors
-            row += len(vectors)
-            pending[at] = None
-        self.sentence_vectors = []
-        return stacked
+    def take_sentence_vectors(self) -> list[np.ndarray]:
+        """Each chunk's sentence vectors (float16, as they are stored), handed over for store.write_generation to
+        write one by one and let go of: never stacked into one more array (at millions of chunks a stacked copy,
+        and before it a list of converted copies, were the build's peak memory: bench/build_memory.py)."""
+        taken, self.sentence_vectors = self.sentence_vectors, []
+        return taken
 
 
 def _no_bar(progress: bool | None) -> bool | None:

@@ -297,13 +297,38 @@ def _remove_stale_temporaries(index_dir: Path) -> None:
                 shutil.rmtree(child, ignore_errors=True)
 
 
+def write_sentences(handle, spans: np.ndarray, vectors: np.ndarray | list[np.ndarray], kinds: np.ndarray,
+                    dimension: int) -> None:
+    """sentences.npz, byte for byte as ``np.savez`` writes it (members stored, not compressed, so that the vectors
+    are read by position: index.npy_rows), with the vectors taken from each chunk's array in turn when given as a
+    list; each item is set to None once written."""
+    import zipfile
+
+    rows = len(vectors) if isinstance(vectors, np.ndarray) else sum(len(part) for part in vectors)
+    if rows != len(spans):
+        raise ValueError(f"{len(spans)} sentences but {rows} sentence vectors")
+    with zipfile.ZipFile(handle, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, value in (("spans", spans), ("vectors", vectors), ("kinds", kinds)):
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:  # numpy forces zip64 too
+                if isinstance(value, np.ndarray):
+                    np.lib.format.write_array(member, value.astype(np.float16, copy=False) if name == "vectors"
+                                              else value, allow_pickle=False)
+                    continue
+                np.lib.format.write_array_header_1_0(member, {
+                    "descr": np.lib.format.dtype_to_descr(np.dtype(np.float16)), "fortran_order": False,
+                    "shape": (rows, dimension)})
+                for at, part in enumerate(value):
+                    member.write(np.ascontiguousarray(part, dtype=np.float16).tobytes())
+                    value[at] = None
+
+
 def write_generation(
     index_dir: Path,
     documents: list[DocumentRow],
     chunks: list[Chunk],
     vectors: np.ndarray,
     sentence_spans: np.ndarray,
-    sentence_vectors: np.ndarray,
+    sentence_vectors: np.ndarray | list[np.ndarray],
     bm25,
     manifest: dict,
     writer: VectorWriter,
@@ -317,6 +342,8 @@ def write_generation(
 
     ``writer`` (``index.vectors.new_writer``) stores the vectors; the manifest's "vectors" section is the one
     its write returns. ``carried``: the rows to copy from the previous generation's chunks.sqlite.
+    ``sentence_vectors``: one array, or each chunk's array in order, which are written one by one and let go of
+    (the list's items become None): a build never holds them stacked.
     """
     if len(chunks) != len(vectors):
         raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
@@ -336,9 +363,8 @@ def write_generation(
                 sentence_kinds = np.zeros(len(sentence_spans), np.int8)  # all "paragraph"
             if len(sentence_kinds) != len(sentence_spans):
                 raise ValueError(f"{len(sentence_spans)} sentences but {len(sentence_kinds)} kinds")
-            np.savez(handle, spans=sentence_spans.astype(np.int64, copy=False),
-                     vectors=sentence_vectors.astype(np.float16, copy=False),
-                     kinds=np.asarray(sentence_kinds, dtype=np.int8))
+            write_sentences(handle, sentence_spans.astype(np.int64, copy=False), sentence_vectors,
+                            np.asarray(sentence_kinds, dtype=np.int8), vectors.shape[1] if vectors.ndim == 2 else 0)
         save_bm25(bm25, tmp / BM25_DIR)
         if chunk_keys is not None:
             if len(chunk_keys) != len(chunks):

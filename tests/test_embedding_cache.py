@@ -168,19 +168,3 @@ def test_sentence_vectors_are_float16_from_the_model_and_from_the_cache(tmp_path
         np.testing.assert_array_equal(sentences, cached_sentences)
         np.testing.assert_array_equal(vector, cached_vector)
 
-
-def test_the_assembly_gives_up_each_chunk_s_sentence_vectors_as_it_stacks_them():
-    from askdocs.index.build import _Assembly
-    from askdocs.index.chunking import Chunk
-
-    rng = np.random.default_rng(0)
-    assembled = _Assembly(4)
-    arrays = [rng.standard_normal((count, 4)).astype(np.float16) for count in (2, 1, 3)]
-    for ordinal, vectors in enumerate(arrays):
-        index = assembled.add_chunk(Chunk(ordinal, 0, 1, 0, 0, None, len(vectors)), "", np.zeros((len(vectors), 2)),
-                                    None, None, np.zeros(len(vectors), np.int8), "")
-        assembled.sentence_vectors[index] = vectors
-    stacked = assembled.take_sentence_vectors()
-    assert stacked.dtype == np.float16
-    np.testing.assert_array_equal(stacked, np.concatenate(arrays))
-    assert assembled.sentence_vectors == []
