@@ -141,6 +141,8 @@ def test_a_burst_of_changes_is_one_build_and_an_untouched_folder_publishes_nothi
             (docs / f"note-{n:03}.txt").write_text(f"Note {n}\n\nReading {n} of the tide gauge was {n * 3} cm.\n")
         wait_for(lambda: len(doc_ids(index)) == 501, "the burst to be indexed", seconds=120)
         assert generation(index)[1].generation == before + 1, watching.output()
+        # The sync prints its summary just after publishing: wait for it before counting.
+        wait_for(lambda: watching.syncs() >= 2, "the burst's sync summary", seconds=30)
         assert watching.syncs() == 2  # the first build and one for the whole burst
         assert_same_as_a_fresh_build(docs, index, tmp_path)
 
