@@ -304,22 +304,24 @@ def write_sentences(handle, spans: np.ndarray, vectors: np.ndarray | list[np.nda
     list; each item is set to None once written."""
     import zipfile
 
-    rows = len(vectors) if isinstance(vectors, np.ndarray) else sum(len(part) for part in vectors)
+    # One array is one part, as wide as it is; a list of chunks' arrays is ``dimension`` wide (some may be empty).
+    parts, width = ([vectors], vectors.shape[-1]) if isinstance(vectors, np.ndarray) else (vectors, dimension)
+    rows = sum(len(part) for part in parts)
     if rows != len(spans):
         raise ValueError(f"{len(spans)} sentences but {rows} sentence vectors")
     with zipfile.ZipFile(handle, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
-        for name, value in (("spans", spans), ("vectors", vectors), ("kinds", kinds)):
-            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:  # numpy forces zip64 too
-                if isinstance(value, np.ndarray):
-                    np.lib.format.write_array(member, value.astype(np.float16, copy=False) if name == "vectors"
-                                              else value, allow_pickle=False)
-                    continue
-                np.lib.format.write_array_header_1_0(member, {
-                    "descr": np.lib.format.dtype_to_descr(np.dtype(np.float16)), "fortran_order": False,
-                    "shape": (rows, dimension)})
-                for at, part in enumerate(value):
-                    member.write(np.ascontiguousarray(part, dtype=np.float16).tobytes())
-                    value[at] = None
+        # Member by member in np.savez's order and way (zip64 forced, as numpy does).
+        with archive.open("spans.npy", "w", force_zip64=True) as member:
+            np.lib.format.write_array(member, spans, allow_pickle=False)
+        with archive.open("vectors.npy", "w", force_zip64=True) as member:
+            np.lib.format.write_array_header_1_0(member, {
+                "descr": np.lib.format.dtype_to_descr(np.dtype(np.float16)), "fortran_order": False,
+                "shape": (rows, width)})
+            for at, part in enumerate(parts):
+                member.write(np.ascontiguousarray(part, dtype=np.float16).tobytes())
+                parts[at] = None
+        with archive.open("kinds.npy", "w", force_zip64=True) as member:
+            np.lib.format.write_array(member, kinds, allow_pickle=False)
 
 
 def write_generation(
@@ -864,9 +866,8 @@ def _open_generation(index_dir: Path, path: Path, model: str | None, dimension: 
     vectors = None
     try:
         connection = sqlite3.connect(f"file:{path / CHUNKS_DB}?mode=ro", uri=True, check_same_thread=False)
-        columns = [field.name for field in fields(ChunkTable)]
-        table = _chunk_columns(connection, ['IFNULL(page, 0)' if c == 'page' else c for c in columns])
-        chunks = ChunkTable(*(table[:, i].copy() for i in range(len(columns))))
+        table = _chunk_columns(connection, ['IFNULL(page, 0)' if c == 'page' else c for c in _CHUNK_COLUMNS])
+        chunks = ChunkTable(*(table[:, i].copy() for i in range(len(_CHUNK_COLUMNS))))
         docs = _document_rows(connection)
         page_starts = {
             row: tuple(json.loads(starts))
