@@ -171,14 +171,12 @@ def check_opened(index: faiss.Index, section: dict, nprobe_override: int = 0) ->
 
 def describe(section: dict) -> str:
     kind = section.get("type")
-    if kind == "ivf":
-        return f"{INDEX_KINDS[kind].label}, {section['nlist']} lists, {section['nprobe']} probed per question"
-    if kind == "ivf-sq8":
-        rerank = section.get("rerank_factor", 0)
-        return (f"{INDEX_KINDS[kind].label} (8-bit vectors), {section['nlist']} lists, {section['nprobe']} probed "
-                "per question"
-                + (f", {rerank}×k candidates re-ranked exactly" if rerank else ""))
-    return "flat (exact)"
+    if kind not in INDEX_KINDS or kind == "flat":
+        return "flat (exact)"
+    quantised = INDEX_KINDS[kind].quantised
+    rerank = section.get("rerank_factor", 0) if quantised else 0
+    return (f"{INDEX_KINDS[kind].label}{' (8-bit vectors)' if quantised else ''}, {section['nlist']} lists, "
+            f"{section['nprobe']} probed per question" + (f", {rerank}×k candidates re-ranked exactly" if rerank else ""))
 
 
 # Under this many allowed rows, scoring them one by one beats a selector-filtered scan of all vectors; it is also
