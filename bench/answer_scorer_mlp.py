@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import write_result  # noqa: E402
 from bench.train_answer_scorer import (  # noqa: E402
-    CACHE, PASSAGES, REALDOCS_SHARE, SEED, TRAINED_FEATURES, fit, groups_for_training, logits, training_rows)
+    CACHE, PASSAGES, REALDOCS_SHARE, SEED, TRAINED_FEATURES, chosen_right, fit, groups_for_training, logits,
+    training_rows)
 from askdocs.search.scorer import FEATURES  # noqa: E402
 
 VARIANTS = [  # (name, model, features, relative columns, hidden units, L2)
@@ -41,16 +42,9 @@ VARIANTS = [  # (name, model, features, relative columns, hidden units, L2)
 ]
 
 
-def chosen_right(score, questions: list[dict]) -> float:
+def share_right(score, questions: list[dict]) -> float:
     """Share of questions whose best-scored candidate of the first passages holds a gold answer."""
-    hits = []
-    for q in questions:
-        allowed = np.array(q["ranks"], dtype=int) < PASSAGES if len(q["ranks"]) else np.zeros(0, bool)
-        if not allowed.any():
-            hits.append(False)
-            continue
-        hits.append(bool(q["y"][int(np.argmax(np.where(allowed, score(q["x"]), -np.inf)))]))
-    return float(np.mean(hits))
+    return float(np.mean([chosen_right(score, q, PASSAGES) for q in questions]))
 
 
 def train_linear(questions, weights, columns, relative, hidden, l2):
@@ -129,13 +123,13 @@ def main() -> None:
             inside = [(q, w) for q, w, f in zip(pool, weight_of, folds) if f != k]
             score = train([q for q, _ in inside], [w for _, w in inside], columns, relative, hidden, l2)
             held = [(i, q) for i, (q, f) in enumerate(zip(pool, folds)) if f == k]
-            squad_cv += [chosen_right(score, [q]) for i, q in held if i < n_squad]
-            real_cv += [chosen_right(score, [q]) for i, q in held if i >= n_squad]
+            squad_cv += [chosen_right(score, q, PASSAGES) for i, q in held if i < n_squad]
+            real_cv += [chosen_right(score, q, PASSAGES) for i, q in held if i >= n_squad]
         score = train(pool, weight_of, columns, relative, hidden, l2)
         row = {"variant": name, "squad_train_cv": round(float(np.mean(squad_cv)), 4),
                "realdocs_dev_cv": round(float(np.mean(real_cv)), 4),
-               "squad_heldout": round(chosen_right(score, squad_heldout), 4),
-               "realdocs_dev_in_sample": round(chosen_right(score, real_dev), 4),
+               "squad_heldout": round(share_right(score, squad_heldout), 4),
+               "realdocs_dev_in_sample": round(share_right(score, real_dev), 4),
                "seconds": round(time.time() - started, 1)}
         rows.append(row)
         print(f"{name:50} SQuAD CV {row['squad_train_cv']:.4f}  real dev CV {row['realdocs_dev_cv']:.4f}  "

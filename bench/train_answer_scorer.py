@@ -215,23 +215,23 @@ def logits(spec: dict, x: np.ndarray) -> np.ndarray:
     return ((x - np.asarray(spec["mean"])) / np.asarray(spec["scale"])) @ np.asarray(spec["coef"]) + spec["intercept"]
 
 
+def chosen_right(score, q: dict, passages: int) -> bool:
+    """Whether the candidate ``score`` (features -> one score per candidate) puts first among the question's first
+    ``passages`` passages contains a gold answer."""
+    allowed = np.array(q["ranks"], dtype=int) < passages if len(q["ranks"]) else np.zeros(0, dtype=bool)
+    if not allowed.any():
+        return False
+    return bool(q["y"][int(np.argmax(np.where(allowed, score(q["x"]), -np.inf)))])
+
+
 def answer_sentence(spec: dict | None, questions: list[dict], passages: int = 3,
                     mask: list[bool] | None = None) -> float:
     """Share of questions whose best candidate (first ``passages`` passages) contains a gold answer."""
-    hits = []
-    for i, q in enumerate(questions):
-        if mask is not None and not mask[i]:
-            continue
-        allowed = np.array(q["ranks"], dtype=int) < passages if len(q["ranks"]) else np.zeros(0, dtype=bool)
-        if not allowed.any():
-            hits.append(False)
-            continue
-        if spec:
-            score = logits(spec, q["x"])
-        else:  # the old rule: cosine + 0.5 x coverage
-            score = q["x"][:, FEATURES.index("cos")] + 0.5 * q["x"][:, FEATURES.index("coverage")]
-        score = np.where(allowed, score, -np.inf)
-        hits.append(bool(q["y"][int(np.argmax(score))]))
+    if spec:
+        score = lambda x: logits(spec, x)  # noqa: E731
+    else:  # the old rule: cosine + 0.5 x coverage
+        score = lambda x: x[:, FEATURES.index("cos")] + 0.5 * x[:, FEATURES.index("coverage")]  # noqa: E731
+    hits = [chosen_right(score, q, passages) for i, q in enumerate(questions) if mask is None or mask[i]]
     return round(float(np.mean(hits)), 4) if hits else float("nan")
 
 
