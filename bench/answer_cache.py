@@ -44,7 +44,8 @@ def serve_floor(port: int, body_file: Path) -> None:
         await request.body()
         return Response(body, media_type="application/json")
 
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    # h11, as `askdocs serve` runs (api/http_protocol.py): uvicorn would take httptools where it is installed.
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, http="h11")
 
 
 class FloorServer:

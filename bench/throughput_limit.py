@@ -6,8 +6,8 @@ the limit beside askdocs, measured in one run.
 
 Three ceilings, each with every core busy and nothing else of askdocs running:
 
-1. **The HTTP floor**: a trivial FastAPI endpoint on uvicorn (h11, as `askdocs serve` runs it) whose `POST /ask`
-   reads the body and returns a fixed 8 kB JSON body, loaded by the same client as bench/load.py (8 threads, one
+1. **The HTTP floor**: bench/answer_cache.py's trivial FastAPI endpoint on uvicorn (h11, as `askdocs serve` runs
+   it) whose `POST /ask` reads the body and returns a fixed 8 kB JSON body, loaded by the same client as bench/load.py (8 threads, one
    httpx keep-alive client each, in this process). Its req/s is what HTTP alone allows on these cores, clients
    included; its CPU per request (cores x seconds / requests) is what every askdocs request pays on top of its
    own work.
@@ -39,22 +39,11 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import SCIFACT, eval_index, free_port, loadavg, machine, write_result  # noqa: E402
+from answer_cache import FloorServer  # noqa: E402
+from common import SCIFACT, eval_index, loadavg, machine, write_result  # noqa: E402
 
 TARGETS = {"search": 400.0, "ask": 250.0}
 PATHS = ("embed", "search", "ask")
-FLOOR_APP = """
-import sys
-import uvicorn
-from fastapi import FastAPI, Request, Response
-app = FastAPI()
-BODY = b'{"answer": "' + b"x" * 8000 + b'"}'
-@app.post("/ask")
-async def ask(request: Request):
-    await request.body()
-    return Response(BODY, media_type="application/json")
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False, http="h11")
-"""
 
 
 def main() -> None:
@@ -97,28 +86,20 @@ def main() -> None:
 
 
 def http_floor(clients: int, seconds: float, cores: int) -> dict:
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-c", FLOOR_APP, str(port)])
-    url = f"http://127.0.0.1:{port}"
+    floor = FloorServer(b'{"answer": "' + b"x" * 8000 + b'"}')  # bench/answer_cache.py's trivial endpoint
     try:
-        for _ in range(200):
-            try:
-                httpx.post(url + "/ask", json={"question": "up?"}, timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.05)
         counts = [0] * clients
         stop = threading.Event()
         body = {"question": "Which G7 country voted in favour of the UN resolution?", "top_k": 5, "mode": "hybrid"}
 
         def client(number: int) -> None:
-            with httpx.Client(base_url=url, timeout=30) as http:
+            with httpx.Client(base_url=floor.url, timeout=30) as http:
                 while not stop.is_set():
                     http.post("/ask", json=body).raise_for_status()
                     counts[number] += 1
 
         threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
-        started, cpu_started = time.perf_counter(), _cpu_seconds([os.getpid(), server.pid])
+        started, cpu_started = time.perf_counter(), _cpu_seconds([os.getpid(), floor.process.pid])
         for thread in threads:
             thread.start()
         time.sleep(seconds)
@@ -126,10 +107,9 @@ def http_floor(clients: int, seconds: float, cores: int) -> dict:
         for thread in threads:
             thread.join()
         elapsed = time.perf_counter() - started
-        cpu = _cpu_seconds([os.getpid(), server.pid]) - cpu_started
+        cpu = _cpu_seconds([os.getpid(), floor.process.pid]) - cpu_started
     finally:
-        server.terminate()
-        server.wait()
+        floor.stop()
     requests = sum(counts)
     return {"rps": round(requests / elapsed, 1), "requests": requests, "clients": clients,
             # CPU both sides used (client threads in this process, the server), per request
