@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--out", default="question-batching.json")
     args = parser.parse_args()
     from askdocs.index import beir
-    from askdocs.index.embedder import Embedder
+    from askdocs.index.embedder import Embedder, _mean_pool
 
     embedder = Embedder("all-MiniLM-L6-v2", runtime="onnx", threads=1).load()
     run = embedder._run_question  # the session /ask embeds questions with
@@ -38,15 +38,9 @@ def main() -> None:
     encodings = embedder.tokenizer.encode([queries[q] for q in sorted(queries)][: args.questions])
 
     def embed(batch) -> np.ndarray:
-        longest = max(len(e.ids) for e in batch)
-        ids = np.zeros((len(batch), longest), np.int64)
-        mask = np.zeros_like(ids)
-        for row, encoding in enumerate(batch):
-            ids[row, : len(encoding.ids)] = encoding.ids
-            mask[row, : len(encoding.ids)] = 1
-        states = run(ids, mask, np.zeros_like(ids))
-        pooled = (states * mask[..., None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
-        return pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+        # Padded and pooled as a build's batches are (Embedder.encode), through the question session.
+        ids, mask, types, _ = embedder.tokenizer.pad(batch)
+        return _mean_pool(run(ids, mask, types), mask)
 
     alone = np.concatenate([embed([e]) for e in encodings])
     load_before = loadavg()
