@@ -38,7 +38,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.ann import (K, covariance_noise, flat_view, percentiles, recall_at_k, scifact_queries,  # noqa: E402
+from bench.ann import (K, covariance_noise, percentiles, recall_at_k, scifact_queries,  # noqa: E402
                        synthetic_block, torch_scifact_index)
 from bench.common import RESULTS, machine, peak_rss_mb  # noqa: E402
 from askdocs.index.vectors import faiss_store  # noqa: E402
@@ -158,8 +158,8 @@ def synthetic_corpus(synthetic_n: int, noise_scale: float, held_out_n: int, serv
     """bench/ann.py's synthetic vectors around the real SciFact ones, the real SciFact test questions plus
     held-out synthetic points as queries, and the question texts a serving process is asked: what every
     1M-chunk memory run measures against (the truth is ``exact_top_k`` of the queries). The vectors are held in
-    a flat index, or, with ``into``, written to that float32 .npy file and returned memory-mapped (flat is then
-    None): at 5M they are 7.7 GB, which an index build beside them would otherwise double in RAM."""
+    memory, or, with ``into``, written to that float32 .npy file and returned memory-mapped: at 5M they are
+    7.7 GB, which an index build beside them would otherwise double in RAM."""
     from askdocs.index import beir
     from bench.common import SCIFACT
 
@@ -176,21 +176,16 @@ def synthetic_corpus(synthetic_n: int, noise_scale: float, held_out_n: int, serv
     print(f"{n} synthetic vectors around {len(real)} real ones, noise {noise_scale}", flush=True)
     rng = np.random.default_rng(7)  # bench/ann.py's seed and block size: the same vectors
     noise = covariance_noise(real)
-    if into is None:
-        flat = faiss.IndexFlatIP(dimension)
-        for start in range(0, n, 65536):
-            flat.add(synthetic_block(real, noise, noise_scale, rng, min(65536, n - start))[0])
-        vectors = flat_view(flat)
-    else:
-        flat = None
-        vectors = np.lib.format.open_memmap(into, mode="w+", dtype=np.float32, shape=(n, dimension))
-        for start in range(0, n, 65536):
-            vectors[start : start + 65536] = synthetic_block(real, noise, noise_scale, rng, min(65536, n - start))[0]
+    vectors = (np.empty((n, dimension), np.float32) if into is None
+               else np.lib.format.open_memmap(into, mode="w+", dtype=np.float32, shape=(n, dimension)))
+    for start in range(0, n, 65536):
+        vectors[start : start + 65536] = synthetic_block(real, noise, noise_scale, rng, min(65536, n - start))[0]
+    if into is not None:
         vectors.flush()
     held_out, _ = synthetic_block(real, noise, noise_scale, np.random.default_rng(99), held_out_n)
     queries = np.ascontiguousarray(np.concatenate([real_queries, held_out]), dtype=np.float32)
     groups = {"real_questions": slice(0, len(real_queries)), "held_out": slice(len(real_queries), None)}
-    return n, dimension, flat, vectors, queries, groups, question_texts
+    return n, dimension, vectors, queries, groups, question_texts
 
 
 def main() -> None:
@@ -216,7 +211,7 @@ def main() -> None:
         serve_probe(args)
         return
 
-    n, dimension, flat, vectors, queries, groups, question_texts = synthetic_corpus(
+    n, dimension, vectors, queries, groups, question_texts = synthetic_corpus(
         args.synthetic_n, args.noise, args.held_out, args.serve_questions)
     truth = exact_top_k(vectors, queries, K)
 
@@ -244,7 +239,7 @@ def main() -> None:
         built[kind], files[kind] = index, path
         result_kinds[kind] = {"build_s": round(seconds, 1), "file_bytes": path.stat().st_size}
         print(f"  {kind}: built in {seconds:.0f} s, {path.stat().st_size / 2**20:.0f} MiB", flush=True)
-    del flat, vectors
+    del vectors
 
     rows = measure(built, queries, truth, args.nprobes, args.timed_queries, groups)
     for kind in args.kinds:

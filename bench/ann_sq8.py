@@ -156,7 +156,7 @@ def main() -> None:
     # The vectors go to a file, not a flat index in RAM: FaissWriter then builds IVF-Flat (as large again)
     # beside the page cache's copy, which the kernel can drop.
     source_file = work / "synthetic-vectors.npy"
-    n, dimension, _, vectors, queries, groups, question_texts = synthetic_corpus(
+    n, dimension, vectors, queries, groups, question_texts = synthetic_corpus(
         args.synthetic_n, args.noise, args.held_out, args.serve_questions, into=source_file)
     phase("generation")
     truth = exact_top_k(vectors, queries, K)
