@@ -62,7 +62,14 @@ _NAV_ROLES = {"navigation", "banner", "contentinfo", "search", "menu", "menubar"
 _NAV_CLASS = re.compile(
     r"^(nav|navbar|navheader|navfooter|navigation|breadcrumbs?|crumbs|menu|mainmenu|submenu|sidebar|footer|"
     r"site-?footer|site-?header|skip-?links?|searchmenu|searchbox|tagline|toc|pagination|pager|share|social|"
-    r"cookie-?banner|headerlink|id_link|anchor-?link)$", re.IGNORECASE)
+    r"cookie-?banner|headerlink|id_link|anchor-?link|docnav)$", re.IGNORECASE)
+# A part of a compound class name that marks navigation in any theme: "md-nav", "wy-nav-side", "topNav" (javadoc),
+# "pagination-nav", "td-sidebar-nav", "wy-breadcrumbs".
+_NAV_PARTS = {"nav", "navbar", "navigation", "breadcrumb", "breadcrumbs", "docnav", "navheader", "navfooter"}
+_CLASS_PARTS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+# Class names that both site navigation and documents use: DocBook's sidebar is a titled box of content ("TIP",
+# "BACK TO BASICS"); a theme's sidebar is a column of links. Only the second is navigation.
+_CONTENT_TOO = {"sidebar"}
 _PERMALINKS = {"¶", "#", "§", "🔗", "⚓"}
 _NAV_LINE = re.compile(
     r"^[►▼▶◀»«\s]*(?:(?:next|prev|previous|up|home|top|index|contents|table of contents|back|"
@@ -82,17 +89,26 @@ def _is_boilerplate(el, lists_too: bool) -> bool:
         return not el.xpath(".//h1|.//h2|.//h3")
     if tag == "footer" or (el.get("role") or "").lower() in _NAV_ROLES:
         return True
-    return any(_NAV_CLASS.match(c) and (lists_too or c.lower() != "toc") for c in _classes(el))
+    for name in _classes(el):
+        if _NAV_CLASS.match(name) and (lists_too or name.lower() != "toc"):
+            return name.lower() not in _CONTENT_TOO or _link_share(el) >= 0.5
+        if "-" in name or "_" in name or name[1:] != name[1:].lower():
+            if any(part.lower() in _NAV_PARTS for part in _CLASS_PARTS.findall(name)):
+                return True
+    return False
+
+
+def _link_share(el) -> float:
+    """The share of an element's letters that are link text (1.0 for an element with no text)."""
+    letters = len("".join("".join(el.itertext()).split()))
+    if not letters:
+        return 1.0
+    return sum(len("".join("".join(a.itertext()).split())) for a in el.iter("a") if a.get("href")) / letters
 
 
 def _link_only(el) -> bool:
     """A list or table whose text is (almost) all links: a menu, an index of the page, a TOC."""
-    text = "".join(el.itertext())
-    letters = len("".join(text.split()))
-    if not letters:
-        return False
-    linked = sum(len("".join("".join(a.itertext()).split())) for a in el.iter("a") if a.get("href"))
-    return linked >= 0.9 * letters
+    return bool("".join(el.itertext()).strip()) and _link_share(el) >= 0.9
 
 
 def _has_block_children(el) -> bool:
@@ -171,6 +187,8 @@ class _HtmlWalker:
         else:
             # A layout table's cell (a row with paragraphs or lists inside) holds ordinary text.
             kind = None if tag in ("td", "th") else _CONTEXT_KIND.get(tag)
+            if tag in ("p", "div") and "title" in (el.get("class") or "").split() and not _has_block_children(el):
+                kind = "caption"  # DocBook's title of a box, example, figure or table: it labels, it does not say
             self.kinds.append(kind or self.kinds[-1])
             self.text(el.text)
             for child in el:

@@ -31,6 +31,8 @@ OCR_MAX_PIXELS = 4_000_000
 # Decoding alone costs 4 bytes a pixel: past this an image file is a bomb, not a scan.
 IMAGE_MAX_PIXELS = 100_000_000
 INSTALL_HINT = "install askdocs[ocr]"
+# An image file whose recognised text has fewer letters and digits than this is not indexed (and is reported).
+MIN_IMAGE_TEXT = 3
 
 _engine = None
 _engine_lock = threading.Lock()  # one model, and onnxruntime sessions are not meant to be built twice at once
@@ -186,6 +188,10 @@ def _page_points(page, char_boxes: list, x_scale: float, y_scale: float) -> arra
     return out
 
 
+def _collapse(text: str) -> str:
+    return " ".join(text.split())
+
+
 def read_image_pages(data: bytes, max_pages: int, max_chars: int) -> PdfText:
     """An image file's frames (a multi-page TIFF has several) as OCR'd pages."""
     if not available():
@@ -226,6 +232,11 @@ def read_image_pages(data: bytes, max_pages: int, max_chars: int) -> PdfText:
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise LoadError(f"corrupt or unsupported image ({exc})") from None
     notes = []
+    found = "".join(page.text for page in pages)
+    if total and sum(c.isalnum() for c in found) < MIN_IMAGE_TEXT:
+        # A callout number, a bullet or a logo's letters: recognised, but nothing a question could be answered from.
+        pages = [PdfPage("", array("i"), source="ocr_empty") for _ in pages]
+        return PdfText(pages, "", [], [f"too little text found by OCR to index ({_collapse(found)!r}: an icon?)"])
     if not total:
         notes.append("no text found by OCR")
     elif len(pages) > 1:

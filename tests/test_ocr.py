@@ -180,3 +180,16 @@ def test_ocr_characters_keep_their_boxes_only_where_ocr_spelled_the_line_exactly
                                ([[10, 40], [42, 40], [42, 60], [10, 60]], "next", None)])
     assert text == "To e\nnext" and len(boxes) == len(text)
     assert boxes[4:] == [None] * 5 and boxes[0] == (10, 5, 18, 25)
+
+
+@pytest.mark.integration  # OCR's ONNX models
+def test_an_icon_with_a_digit_or_two_is_reported_not_indexed(tmp_path):
+    """DocBook and Publican folders ship callout icons (a "1" in a circle): OCR reads the digit, and a document whose
+    whole text is "12" would only clutter the index and the document list."""
+    icon = tmp_path / "12.png"
+    icon.write_bytes(make_png("12", width=260, height=220))
+    with pytest.raises(LoadError, match=r"^too little text found by OCR to index \('12': an icon\?\)$"):
+        load_document(icon, "12.png", 10**7)
+    label = tmp_path / "deb.png"  # three letters are a label worth finding
+    label.write_bytes(make_png("DEB", width=300, height=220))
+    assert load_document(label, "deb.png", 10**7).text == "DEB"

@@ -89,6 +89,33 @@ def test_html_headings_unwrapped_paragraphs_and_no_navigation(structured):
         assert gone not in doc.text, gone
 
 
+DOCBOOK_PAGE = """<html><head><title>6.7. Upgrading</title></head><body>
+<ul class="docnav top"><li class="previous"><a href="a.html"><strong>Prev</strong></a></li>
+<li class="home">The Administrator's Handbook</li><li class="next"><a href="b.html"><strong>Next</strong></a></li></ul>
+<div class="md-nav"><span>On this page</span> <a href="i.html">Install</a></div>
+<div class="topNav"><a href="overview.html">Overview</a> Package Class</div>
+<div class="section"><h2>6.7. Upgrading Between Releases</h2>
+<div class="para">Read the release notes before upgrading.</div>
+<div class="sidebar"><div class="titlepage"><div><div><p class="title"><strong>TIP Finding changed files</strong></p>
+</div></div></div><div class="para">The debsums command checks installed files against their checksums.</div></div>
+<div class="sidebar"><ul><li><a href="c1.html">Chapter 1</a></li><li><a href="c2.html">Chapter 2</a></li></ul></div>
+</div></body></html>"""
+
+
+def test_html_docbook_boxes_are_content_and_any_themes_navigation_is_not(tmp_path):
+    """DocBook's "sidebar" is a titled box of content (the Debian Administrator's Handbook has 420 of them); a theme's
+    sidebar is links. Navigation named by compound classes (Publican's docnav, MkDocs' md-nav, javadoc's topNav)
+    is dropped like the plain names."""
+    (tmp_path / "upgrade.html").write_text(DOCBOOK_PAGE)
+    doc = _load(tmp_path, "upgrade.html")
+    check_blocks(doc.text, doc.blocks)
+    assert _texts(doc, "caption") == ["TIP Finding changed files"]
+    assert "The debsums command checks installed files against their checksums." in _texts(doc, "paragraph")
+    for gone in ("Prev", "Next", "Handbook", "On this page", "Install", "Overview", "Package Class", "Chapter"):
+        assert gone not in doc.text, gone
+    assert doc.text.startswith("6.7. Upgrading Between Releases\n\nRead the release notes")
+
+
 def test_html_title_is_never_a_box_heading(tmp_path):
     page = ("<html><body><div class='warning'><h3>Warning</h3><p>Careful.</p></div>"
             "<h1>pg_dumpall</h1><p>Extract a cluster.</p></body></html>")
