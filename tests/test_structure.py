@@ -16,7 +16,7 @@ from askdocs.index.embedder import load_embedder
 from askdocs.index.retrieval_text import chunk_prefix, retrieval_text, title_prefix
 from askdocs.index.settings import Settings
 from askdocs.index.store import CHUNKS_DB, MANIFEST, SENTENCES, open_stored_index, sha256_file
-from askdocs.index.structure import KINDS, Sections, check_blocks, furniture_within
+from askdocs.index.structure import KINDS, STRUCTURE_VERSION, Sections, check_blocks, furniture_within
 from askdocs.search.engine import open_index
 
 from .fixtures import (
@@ -360,7 +360,7 @@ def test_an_index_built_before_sections_is_read_with_empty_sections_and_rebuilt_
         engine.close()
     report = build_index([Path(str(structured_index.parent / "docs"))], Settings(index=index), progress=False)
     assert report.changes is None
-    assert "structure settings changed (version None -> 1)" in report.full_build_reason
+    assert f"structure settings changed (version None -> {STRUCTURE_VERSION})" in report.full_build_reason
     stored = open_stored_index(index)
     try:
         assert stored.has_structure and any(stored.chunk_sections(list(range(stored.n_chunks))))
