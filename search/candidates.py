@@ -236,6 +236,12 @@ def units(text: str, offset: int, spans) -> tuple[list[Group], list[Unit]]:
 # number and a subject of its own ("The warehouse was added in 1910.") is another fact, not that value.
 _VALUE_SENTENCE = re.compile(r"\bdefault|^\W*(?:it|its|this|that|these|those)\b.*\d", re.IGNORECASE)
 VALUE_WORDS = 10
+# Or how to do what the sentence before describes: "In some cases it is useful to add a user to a group ..." +
+# "This can be achieved with a command such as adduser user group." (manuals say "how" one sentence later).
+_MEANS_SENTENCE = re.compile(r"^\W*(?:this|it|that)\s+(?:can|may|is|should)\s+(?:be\s+|also\s+be\s+)?"
+                             r"(?:done|achieved|accomplished|obtained|enabled|disabled|changed|set|configured)\s+"
+                             r"(?:with|by|using|through|via|from)\b", re.IGNORECASE)
+MEANS_WORDS = 20
 _SEE = re.compile(r"^\s*(?:see|cf\.)\s", re.IGNORECASE)
 
 
@@ -251,8 +257,9 @@ def _states_value(gs: list[Group], j: int, text: str, offset: int) -> bool:
     nxt = gs[j + 1]
     if "\n\n" in text[gs[j].end - offset:nxt.start - offset]:
         return False
-    return (len(_words(nxt.text)) <= VALUE_WORDS and bool(_VALUE_SENTENCE.search(nxt.text))
-            and not _SEE.match(nxt.text))  # "See fstab(5) and Section 9.6.7." points elsewhere, states nothing
+    words = len(_words(nxt.text))
+    return ((words <= VALUE_WORDS and bool(_VALUE_SENTENCE.search(nxt.text)) and not _SEE.match(nxt.text))
+            or (words <= MEANS_WORDS and bool(_MEANS_SENTENCE.match(nxt.text))))  # "See ..." states nothing
 
 
 def _example(gs: list[Group], j: int, context: str) -> Unit:

@@ -462,6 +462,18 @@ def test_a_sentence_and_the_short_value_after_it_are_one_candidate():
     assert found.index(value) < found.index(alone)  # a tie shows the value too
 
 
+def test_a_sentence_and_how_it_is_done_after_it_are_one_candidate():
+    # The Debian Administrator's Handbook: the first sentence matches "How do I add a user to a group?", the next
+    # one answers it.
+    text = ("In some cases, it will be useful to add a user to a group in order to grant them additional "
+            "permissions. This can be achieved with a command such as adduser user group. The new member must log "
+            "in again. This can be done later.")
+    _, found = units(text, 0, _spans(text))
+    pairs = [text[u.start:u.end] for u in found if u.kind == "sentence-value"]
+    assert pairs == ["In some cases, it will be useful to add a user to a group in order to grant them additional "
+                     "permissions. This can be achieved with a command such as adduser user group."]
+
+
 def test_a_short_sentence_with_a_number_and_its_own_subject_is_not_a_value():
     # Another fact, not the value of what the sentence before names: the answer would run on into it.
     text = ("The copper still was carried to the valley by rail in nine wagons. The warehouse was added in 1910. "
