@@ -249,6 +249,10 @@ _LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s+\S")
 _TABLE_SEPARATOR = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
 _FRONT_MATTER = re.compile(r"\A---\n(.*?\n)?---\n", re.DOTALL)
 _FRONT_TITLE = re.compile(r"^title:[ \t]*(.+?)[ \t]*$", re.MULTILINE)
+# Never shown by a Markdown renderer: HTML comments (Node.js keeps each API's version history in one, GitHub
+# READMEs their badge markers) and link reference definitions ("[`path.win32`]: #pathwin32").
+_COMMENT_OPEN = re.compile(r"^[ ]{0,3}<!--")
+_LINK_DEFINITION = re.compile(r"^[ ]{0,3}\[[^\]]+\]:[ \t]*\S")
 _NUMBERED_HEADING = re.compile(r"^(\d{1,2}(?:\.\d{1,3})*)\.?[ \t]+(\S.{0,78})$")
 _CAPS_HEADING = re.compile(r"^[A-Z][A-Z0-9 &/,'()-]{1,58}$")
 _UNDERLINE = re.compile(r"^(=|-|~|\*)\1{2,}[ \t]*$")
@@ -315,6 +319,18 @@ def markdown_structure(text: str) -> tuple[str | None, list[Block]]:
             if j < len(offset_lines):
                 _emit(blocks, _trimmed(text, "furniture", *offset_lines[j]))
             i = j + 1
+            continue
+        if _COMMENT_OPEN.match(line):
+            end_paragraph()
+            j = i
+            while j + 1 < len(offset_lines) and "-->" not in text[offset_lines[j][0]:offset_lines[j][1]]:
+                j += 1
+            _emit(blocks, _trimmed(text, "furniture", start, offset_lines[j][1]))
+            i = j + 1
+            continue
+        if not paragraph and _LINK_DEFINITION.match(line):
+            _emit(blocks, _trimmed(text, "furniture", start, end))
+            i += 1
             continue
         if atx := _ATX.match(line):
             end_paragraph()

@@ -21,7 +21,7 @@ KINDS = ("paragraph", "heading", "list_item", "term", "description", "code", "ta
 KIND_CODE = {kind: code for code, kind in enumerate(KINDS)}
 # Bump when what the loaders keep, drop or type changes: the index must then be built again from scratch (an
 # unchanged file is otherwise taken over as it was read). 2: DocBook sidebars kept, compound navigation classes
-# dropped, block titles captions (HTML); icons' OCR text not indexed.
+# dropped, block titles captions (HTML); icons' OCR text not indexed; Markdown comments and link definitions furniture.
 STRUCTURE_VERSION = 2
 # Model tokens kept free in every chunk for the section path prepended to its retrieval text.
 SECTION_TOKENS = 32

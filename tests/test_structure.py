@@ -137,6 +137,28 @@ def test_markdown_front_matter_title_setext_headings_and_fences(structured):
     assert _texts(doc, "furniture")[0].startswith("---\ntitle: Field guide to owls")
 
 
+def test_markdown_comments_and_link_definitions_are_furniture(tmp_path):
+    """What a renderer never shows: Node.js's API docs keep each function's version history in an HTML comment,
+    and reference links are defined at the bottom; neither may be retrieved or be an answer."""
+    (tmp_path / "fs.md").write_text(
+        "# File system\n\n<!--introduced_in=v0.10.0-->\n\n## `fs.rm(path)`\n\n<!-- YAML\nadded: v14.14.0\n"
+        "changes:\n  - version: v17.3.0\n    description: Removed the `recursive` default.\n-->\n\n"
+        "Removes files and directories, as [`rm -rf`][] does.\n[not-a-definition]: inside a paragraph\n"
+        "<!-- a comment ends a paragraph, as in CommonMark -->\n\n"
+        "[`rm -rf`]: https://man7.org/linux/man-pages/man1/rm.1.html\n[caveats]: #caveats\n")
+    doc = _load(tmp_path, "fs.md")
+    check_blocks(doc.text, doc.blocks)
+    assert _texts(doc, "furniture") == [
+        "<!--introduced_in=v0.10.0-->",
+        "<!-- YAML\nadded: v14.14.0\nchanges:\n  - version: v17.3.0\n    description: Removed the `recursive` "
+        "default.\n-->",
+        "<!-- a comment ends a paragraph, as in CommonMark -->",
+        "[`rm -rf`]: https://man7.org/linux/man-pages/man1/rm.1.html", "[caveats]: #caveats"]
+    # A definition cannot interrupt a paragraph (CommonMark): there it is text.
+    assert _texts(doc, "paragraph") == ["Removes files and directories, as [`rm -rf`][] does.\n"
+                                        "[not-a-definition]: inside a paragraph"]
+
+
 def test_text_underlined_and_numbered_headings(structured):
     doc = _load(structured, "faq.txt")
     check_blocks(doc.text, doc.blocks)
