@@ -20,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .chunking import Chunk, Chunker
-from . import changed_walk, file_stats, page_boxes
+from . import changed_walk, file_stats, ocr_cache, page_boxes
 from .documents import EXCLUDED, HIDDEN, UNSUPPORTED, Document, LoadError, Skipped, Unreadable, load_document
 from .embedder import DEFAULT_BATCH_SIZES, Embedder, load_embedder
 from .embedding_cache import CACHE_SLICE, embed_with_cache
@@ -80,6 +80,7 @@ class BuildReport:
     # watcher reported, index.changed_walk); None for a build from documents.
     walk: str | None = None
     roots: list[dict] = field(default_factory=list)  # the manifest's "roots": each path, its id prefix
+    ocr: ocr_cache.OcrCacheUse | None = None  # pictures OCR recognised, and those taken from the OCR cache
 
     def file_counts(self) -> dict:
         """How every file under the paths fared, as the manifest stores it and GET /health shows it."""
@@ -96,6 +97,7 @@ class BuildReport:
             "index": str(self.index_dir), "generation": self.generation.name if self.generation else None,
             "documents": self.documents, "chunks": self.chunks, "seconds": round(self.seconds, 3),
             "embedded": self.embedded, "from_cache": self.from_cache,
+            "ocr": {"recognised": self.ocr.recognised, "cached": self.ocr.cached} if self.ocr else None,
             "full_build_reason": None if changes is not None else self.full_build_reason,
             "published": self.published, "roots": self.roots,
             "file_counts": self.file_counts(),
@@ -128,6 +130,8 @@ class BuildReport:
                 f"{node}: {n}" for node, n in sorted(self.embedded_per_node.items())) + " chunks")
         if self.vector_index is not None:
             lines.append(f"Vector index: {describe_vectors(self.vector_index)}")
+        if self.ocr is not None and (self.ocr.recognised or self.ocr.cached):
+            lines.append(f"OCR: {self.ocr.recognised} pictures recognised, {self.ocr.cached} taken from the OCR cache")
         if self.notes:
             lines.append(f"Notes on {len({path for path, _ in self.notes})} indexed files:")
             lines.extend(f"  {path}: {note}" for path, note in self.notes)
@@ -355,8 +359,9 @@ def build_index(paths: list[Path], settings: Settings, progress: bool | None = N
     stats: dict[str, file_stats.Stat] = {}
     walked: list[str] = []
     with build_lock(Path(settings.index)), _Build(settings, rebuild, threads) as build:
-        documents, skipped = load_corpus(paths, settings, progress, build.previous, (roots, selections), stats,
-                                         trust_stats=not rehash, changed=changed, walked=walked)
+        with ocr_cache.cache_at(Path(settings.index) / ocr_cache.OCR_CACHE_FILE) as ocr_use:
+            documents, skipped = load_corpus(paths, settings, progress, build.previous, (roots, selections), stats,
+                                             trust_stats=not rehash, changed=changed, walked=walked)
         hashed = build.previous.hashed if build.previous is not None else None
         if not documents:
             raise BuildError(
@@ -372,6 +377,7 @@ def build_index(paths: list[Path], settings: Settings, progress: bool | None = N
         changed_walk.confirm()  # the next sync's restricted walk may build on this one's
     report.skipped = skipped
     report.hashed = hashed
+    report.ocr = ocr_use
     report.walk = walked[0]
     report.roots = root_rows
     report.notes = [(d.source, note) for d in documents for note in d.notes]

@@ -21,6 +21,7 @@ import threading
 import warnings
 from array import array
 
+from . import ocr_cache
 from .pdf import PdfPage, PdfText
 from .reading import LoadError, too_much_text
 
@@ -48,7 +49,19 @@ def available() -> bool:
 
 def _recognise(pixels) -> tuple[str, list]:
     """The text of an RGB numpy image, lines in reading order, a blank line where a gap parts paragraphs; and
-    each character's box in the image's pixels (_layout)."""
+    each character's box in the image's pixels (_layout). From the build's OCR cache when these pixels were read
+    before (index.ocr_cache)."""
+    cache = ocr_cache.active()
+    key = cache.key(pixels) if cache is not None else None
+    if key is not None and (found := cache.get(key)) is not None:
+        return found
+    text, boxes = _recognise_now(pixels)
+    if key is not None:
+        cache.put(key, text, boxes)
+    return text, boxes
+
+
+def _recognise_now(pixels) -> tuple[str, list]:
     global _engine
     with _engine_lock:
         if _engine is None:

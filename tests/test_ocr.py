@@ -193,3 +193,34 @@ def test_an_icon_with_a_digit_or_two_is_reported_not_indexed(tmp_path):
     label = tmp_path / "deb.png"  # three letters are a label worth finding
     label.write_bytes(make_png("DEB", width=300, height=220))
     assert load_document(label, "deb.png", 10**7).text == "DEB"
+
+
+@pytest.mark.integration  # OCR's ONNX models
+def test_a_full_rebuild_takes_what_ocr_read_from_the_cache(tmp_path):
+    """A full build reads every file again (an upgrade, a setting, --rebuild), but OCR costs seconds a page: the
+    pictures it read before come from ocr-cache.sqlite in the index folder, with the same text and boxes."""
+    from askdocs.index.ocr_cache import OCR_CACHE_FILE
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "menu.png").write_bytes(make_png(MENU, width=1000, height=500))
+    (docs / "oolong-scan.pdf").write_bytes(make_scanned_pdf(SCANNED_PAGES))
+    settings = Settings(index=tmp_path / "index")
+    first = build_index([docs], settings, progress=False)
+    assert (first.ocr.recognised, first.ocr.cached) == (1 + len(SCANNED_PAGES), 0)
+    assert (tmp_path / "index" / OCR_CACHE_FILE).is_file()
+    again = build_index([docs], settings, progress=False, rebuild=True)
+    assert (again.ocr.recognised, again.ocr.cached) == (0, 1 + len(SCANNED_PAGES))
+    assert f"OCR: 0 pictures recognised, {1 + len(SCANNED_PAGES)} taken from the OCR cache" in again.summary()
+    from askdocs.index import ocr_cache
+
+    read_now = load_document(docs / "oolong-scan.pdf", "oolong-scan.pdf", 10**7)  # no cache outside a build
+    with ocr_cache.cache_at(tmp_path / "index" / OCR_CACHE_FILE) as use:
+        from_cache = load_document(docs / "oolong-scan.pdf", "oolong-scan.pdf", 10**7)
+    assert use.cached == len(SCANNED_PAGES) and use.recognised == 0
+    assert from_cache.text == read_now.text
+    assert from_cache.page_boxes.encode() == read_now.page_boxes.encode()  # every character's box, exactly
+    # A picture that changed is read again; the others still come from the cache.
+    (docs / "menu.png").write_bytes(make_png(MENU.replace("four", "five"), width=1000, height=500))
+    changed = build_index([docs], settings, progress=False, rebuild=True)
+    assert (changed.ocr.recognised, changed.ocr.cached) == (1, len(SCANNED_PAGES))
