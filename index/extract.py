@@ -66,6 +66,10 @@ _NAV_CLASS = re.compile(
 # A part of a compound class name that marks navigation in any theme: "md-nav", "wy-nav-side", "topNav" (javadoc),
 # "pagination-nav", "td-sidebar-nav", "wy-breadcrumbs".
 _NAV_PARTS = {"nav", "navbar", "navigation", "breadcrumb", "breadcrumbs", "docnav", "navheader", "navfooter"}
+# ...unless the name also says it wraps the page: sphinx_rtd_theme puts the whole document inside "wy-grid-for-nav",
+# "wy-nav-content-wrap" and "wy-nav-content", and dropping those left nothing (then everything, navigation too, was kept).
+_LAYOUT_PARTS = {"content", "contents", "body", "main", "wrap", "wrapper", "grid", "container", "page", "article",
+                 "document", "shift"}
 _CLASS_PARTS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 # Class names that both site navigation and documents use: DocBook's sidebar is a titled box of content ("TIP",
 # "BACK TO BASICS"); a theme's sidebar is a column of links. Only the second is navigation.
@@ -93,7 +97,8 @@ def _is_boilerplate(el, lists_too: bool) -> bool:
         if _NAV_CLASS.match(name) and (lists_too or name.lower() != "toc"):
             return name.lower() not in _CONTENT_TOO or _link_share(el) >= 0.5
         if "-" in name or "_" in name or name[1:] != name[1:].lower():
-            if any(part.lower() in _NAV_PARTS for part in _CLASS_PARTS.findall(name)):
+            parts = {part.lower() for part in _CLASS_PARTS.findall(name)}
+            if parts & _NAV_PARTS and not parts & _LAYOUT_PARTS:
                 return True
     return False
 

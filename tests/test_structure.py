@@ -125,6 +125,28 @@ def test_html_title_is_never_a_box_heading(tmp_path):
     assert [t for _, t, _ in _blocks(doc, "heading")] == ["pg_dumpall"]
 
 
+RTD_PAGE = """<html><head><title>API Reference - attrs</title></head><body class="wy-body-for-nav">
+<div class="wy-grid-for-nav"><nav class="wy-nav-side"><a href="index.html">attrs</a></nav>
+<section class="wy-nav-content-wrap"><div class="wy-nav-content"><div class="rst-content">
+<div role="navigation"><ul class="wy-breadcrumbs"><li><a href="index.html">Home</a></li>
+<li class="breadcrumb-item active">API Reference</li></ul></div>
+<div role="main" class="document"><section id="api"><h1>API Reference</h1>
+<p>attrs works by decorating a class.</p></section></div>
+<footer><div class="rst-footer-buttons" role="navigation"><a href="a.html" rel="prev">Previous</a>
+<a href="b.html" rel="next">Next</a></div><p>Built with Sphinx.</p></footer>
+</div></div></section></div></body></html>"""
+
+
+def test_html_a_layout_wrapper_named_for_navigation_keeps_the_page(tmp_path):
+    """sphinx_rtd_theme wraps the whole document in "wy-grid-for-nav" / "wy-nav-content": read as navigation, the
+    page came out empty and the fallback kept the breadcrumbs and the footer as text."""
+    (tmp_path / "api.html").write_text(RTD_PAGE)
+    doc = _load(tmp_path, "api.html")
+    check_blocks(doc.text, doc.blocks)
+    assert doc.text == "API Reference\n\nattrs works by decorating a class."
+    assert _blocks(doc)[0] == ("heading", "API Reference", 1)
+
+
 def test_markdown_front_matter_title_setext_headings_and_fences(structured):
     doc = _load(structured, "owls.md")
     check_blocks(doc.text, doc.blocks)
