@@ -74,7 +74,19 @@ _CLASS_PARTS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 # Class names that both site navigation and documents use: DocBook's sidebar is a titled box of content ("TIP",
 # "BACK TO BASICS"); a theme's sidebar is a column of links. Only the second is navigation.
 _CONTENT_TOO = {"sidebar"}
-_PERMALINKS = {"¶", "#", "§", "🔗", "⚓"}
+_PERMALINKS = {"¶", "#", "§", "🔗", "⚓", "◆"}
+# Links that only point further ("Initialize the configuration. More..." in Doxygen's member tables).
+_MORE_LINKS = {"more...", "more…", "more", "read more", "read more...", "read more…", "[more]"}
+# Elements a browser does not show: Doxygen's member tooltips (class "ttc", display:none in its CSS) repeat a
+# member's documentation inside every code example that names it.
+_HIDDEN_CLASSES = {"ttc"}
+# Line-number gutters of code listings (Doxygen "lineno", Pygments "linenos"/"linenodiv"): not part of the code.
+_GUTTER_CLASSES = {"lineno", "linenos", "linenodiv", "linenumber", "line-number", "line-numbers", "gutter"}
+# Texinfo's "Next: Memory Handling, Previous: Exceptions, Up: MPFR Basics [Index]": once its links are taken
+# out, only these words and punctuation are left.
+_NAV_WORDS = re.compile(
+    r"^[\s\[\](),;|:·»«<>\-–—]*(?:(?:next|prev|previous|up|home|top|index|contents|table of contents|back)"
+    r"[\s\[\](),;|:·»«<>\-–—]*)+$", re.IGNORECASE)
 _NAV_LINE = re.compile(
     r"^[►▼▶◀»«\s]*(?:(?:next|prev|previous|up|home|top|index|contents|table of contents|back|"
     r"return to main contents|back to top)\b[\s|:·»«<>\-–—]*)+$", re.IGNORECASE)
@@ -85,6 +97,33 @@ _HTTP_HEADERS = re.compile(r"\A(?:[A-Za-z][A-Za-z-]*:[^\n<]*\n)+(?=\s*<)")
 
 def _classes(el) -> list[str]:
     return (el.get("class") or "").split() + ([el.get("id")] if el.get("id") else [])
+
+
+def _is_hidden(el) -> bool:
+    """Dialogs, icons and tooltips the page hides until asked (MkDocs' search and keyboard-shortcut dialogs)."""
+    return ((el.get("aria-hidden") or "").lower() == "true" or el.get("hidden") is not None
+            or bool(_HIDDEN_CLASSES.intersection((el.get("class") or "").split())))
+
+
+def _text_outside_links(el) -> str:
+    pieces: list[str] = []
+
+    def visit(node) -> None:
+        if node.tag == "a":
+            return
+        pieces.append(node.text or "")
+        for child in node:
+            if isinstance(child.tag, str):
+                visit(child)
+            pieces.append(child.tail or "")
+
+    visit(el)
+    return "".join(pieces)
+
+
+def _link_words_only(el) -> bool:
+    """A line of links labelled only by navigation words (texinfo's Next/Previous/Up header)."""
+    return any(a.get("href") for a in el.iter("a")) and bool(_NAV_WORDS.match(_text_outside_links(el)))
 
 
 def _is_boilerplate(el, lists_too: bool) -> bool:
@@ -116,13 +155,28 @@ def _link_only(el) -> bool:
     return bool("".join(el.itertext()).strip()) and _link_share(el) >= 0.9
 
 
-def _has_block_children(el) -> bool:
-    return any(isinstance(d.tag, str) and d.tag in ("p", "div", "ul", "ol", "dl", "table", "pre", "blockquote",
-                                                     *_HEADINGS) for d in el.iterdescendants())
+def _has_block_children(el, ignore_div: bool = False) -> bool:
+    """``ignore_div``: a div alone (javadoc's ``<td><div class="block">`` description) does not make a layout cell."""
+    blocks = ("p", "ul", "ol", "dl", "table", "pre", "blockquote", *_HEADINGS, *(() if ignore_div else ("div",)))
+    return any(isinstance(d.tag, str) and d.tag in blocks for d in el.iterdescendants())
+
+
+def _is_title_class(el) -> bool:
+    return any(name == "title" or name.endswith("-title") for name in (el.get("class") or "").split())
+
+
+def _is_line_listing(el) -> bool:
+    """Doxygen's code: a div.fragment of one div.line per line, no pre."""
+    lines = [child for child in el if isinstance(child.tag, str) and not _is_hidden(child)]
+    return bool(lines) and all(child.tag == "div" and "line" in (child.get("class") or "").split() for child in lines)
+
+
+# Invisible in a browser, yet they split words for search: javadoc writes "compile&#8203;(String xpath)".
+_INVISIBLE = str.maketrans("", "", "\u200b\u00ad\ufeff")
 
 
 def _collapse(text: str) -> str:
-    return " ".join(text.split())
+    return " ".join(text.translate(_INVISIBLE).split())
 
 
 class _HtmlWalker:
@@ -135,6 +189,10 @@ class _HtmlWalker:
         self.buffer_kind = "paragraph"
         self.kinds = ["paragraph"]
         self.link_chars = 0
+
+    def _code(self, raw: str) -> None:
+        code = textwrap.dedent(raw.replace("\r", "").translate(_INVISIBLE)).strip("\n")
+        self.out.add("code", "\n".join(line.rstrip() for line in code.split("\n")))
 
     def text(self, piece: str | None) -> None:
         if not piece:
@@ -149,8 +207,11 @@ class _HtmlWalker:
         if not text:
             return
         if self.clean and self.buffer_kind == "paragraph" and (
-                _NAV_LINE.match(text) or (links >= 0.9 * len(text.replace(" ", "")) and len(text) < 100)):
-            return  # "Prev Up Home Next", "Index Return to Main Contents": navigation, not content
+                _NAV_LINE.match(text) or (links >= 0.9 * len(text.replace(" ", "")) and len(text) < 100
+                                          and "://" not in text)):
+            # "Prev Up Home Next", "Index Return to Main Contents": navigation, not content. A link that shows its
+            # address ("... will lead to: https://example.com/...") is what the page says.
+            return
         self.out.add(self.buffer_kind, text)
 
     def walk(self, el) -> None:
@@ -158,8 +219,9 @@ class _HtmlWalker:
         if not isinstance(tag, str):  # comments, processing instructions
             return
         tag = tag.lower()
-        if tag in _DROP_TAGS or (self.clean and (_is_boilerplate(el, self.lists_too) or (
-                self.lists_too and tag in ("ul", "ol", "dl", "table", "menu") and _link_only(el)))):
+        if tag in _DROP_TAGS or _is_hidden(el) or (self.clean and (_is_boilerplate(el, self.lists_too) or (
+                self.lists_too and tag in ("ul", "ol", "dl", "table", "menu") and _link_only(el)) or (
+                tag in ("p", "div") and not _has_block_children(el) and _link_words_only(el)))):
             return
         if tag == "br":
             self.flush()
@@ -181,19 +243,33 @@ class _HtmlWalker:
             else:
                 self.out.add("heading", heading, _HEADINGS[tag])
         elif tag in ("pre", "listing", "xmp", "plaintext"):
-            code = textwrap.dedent("".join(el.itertext()).replace("\r", "")).strip("\n")
-            self.out.add("code", "\n".join(line.rstrip() for line in code.split("\n")))
-        elif tag == "tr" and not any(_has_block_children(cell) for cell in el):
+            self._code("".join(el.itertext()))
+        elif _is_line_listing(el):
+            # Doxygen separates its (dropped) line number from the code with a no-break space
+            self._code("\n".join("".join(line.itertext()).removeprefix("\xa0") for line in el
+                                  if isinstance(line.tag, str) and not _is_hidden(line)))
+        elif tag == "tr" and not any(_has_block_children(cell, ignore_div=True) for cell in el):
             cells = [_collapse("".join(cell.itertext())) for cell in el if isinstance(cell.tag, str)
                      and cell.tag.lower() in ("td", "th")]
-            self.out.add("table_row", " | ".join(c for c in cells if c))
+            # Doxygen lays a signature out as cells "get", "(", "ArrayIndex index,", ")": one line of code, not columns
+            signature = any(c in ("(", ")", "()") for c in cells)
+            self.out.add("table_row", (" " if signature else " | ").join(c for c in cells if c))
         elif tag in ("hr",):
             pass
         else:
             # A layout table's cell (a row with paragraphs or lists inside) holds ordinary text.
             kind = None if tag in ("td", "th") else _CONTEXT_KIND.get(tag)
-            if tag in ("p", "div") and "title" in (el.get("class") or "").split() and not _has_block_children(el):
-                kind = "caption"  # DocBook's title of a box, example, figure or table: it labels, it does not say
+            if tag in ("p", "div") and _is_title_class(el) and not _has_block_children(el):
+                # DocBook's title of a box, example, figure or table, Sphinx's and MkDocs' "Note" of an
+                # admonition: it labels, it does not say. Doxygen's page title is a div.title too: before any
+                # heading, a title is the page's heading.
+                if not any(b.kind == "heading" for b in self.out.blocks):
+                    self.flush()
+                    self.out.add("heading", _collapse("".join(el.itertext())), 1)
+                    return
+                kind = "caption"
+            elif tag == "li" and el.xpath(".//h1|.//h2|.//h3|.//h4|.//h5|.//h6|.//table"):
+                kind = "paragraph"  # javadoc's blockList items hold whole sections: a layout box, not an item
             self.kinds.append(kind or self.kinds[-1])
             self.text(el.text)
             for child in el:
@@ -204,9 +280,12 @@ class _HtmlWalker:
 
 
 def _strip_permalinks(tree) -> None:
+    for el in list(tree.iter()):
+        if isinstance(el.tag, str) and _GUTTER_CLASSES.union({"permalink"}).intersection((el.get("class") or "").split()):
+            el.drop_tree()
     for a in list(tree.iter("a")):
         label = "".join(a.itertext()).strip()
-        if label in _PERMALINKS or any(_NAV_CLASS.match(c) and c.lower() in ("headerlink", "id_link", "anchor-link",
+        if label in _PERMALINKS or label.casefold() in _MORE_LINKS or any(_NAV_CLASS.match(c) and c.lower() in ("headerlink", "id_link", "anchor-link",
                                                                            "anchorlink") for c in _classes(a)):
             a.drop_tree()
 
