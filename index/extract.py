@@ -155,10 +155,20 @@ def _link_only(el) -> bool:
     return bool("".join(el.itertext()).strip()) and _link_share(el) >= 0.9
 
 
-def _has_block_children(el, ignore_div: bool = False) -> bool:
-    """``ignore_div``: a div alone (javadoc's ``<td><div class="block">`` description) does not make a layout cell."""
-    blocks = ("p", "ul", "ol", "dl", "table", "pre", "blockquote", *_HEADINGS, *(() if ignore_div else ("div",)))
-    return any(isinstance(d.tag, str) and d.tag in blocks for d in el.iterdescendants())
+def _has_block_children(el) -> bool:
+    return any(isinstance(d.tag, str) and d.tag in ("p", "div", "ul", "ol", "dl", "table", "pre", "blockquote",
+                                                     *_HEADINGS) for d in el.iterdescendants())
+
+
+def _layout_cell(cell) -> bool:
+    """A table cell holding paragraphs or lists; one div wrapping the whole cell (javadoc's ``<td><div
+    class="block">`` description) is still a plain cell, unless it is a box's title (asciidoc's admonition icon
+    cell ``<td class="icon"><div class="title">Note</div></td>``)."""
+    children = [c for c in cell if isinstance(c.tag, str)]
+    if (len(children) == 1 and children[0].tag == "div" and not _is_title_class(children[0])
+            and not (cell.text or "").strip() and not (children[0].tail or "").strip()):
+        return _has_block_children(children[0])
+    return _has_block_children(cell)
 
 
 def _is_title_class(el) -> bool:
@@ -248,7 +258,7 @@ class _HtmlWalker:
             # Doxygen separates its (dropped) line number from the code with a no-break space
             self._code("\n".join("".join(line.itertext()).removeprefix("\xa0") for line in el
                                   if isinstance(line.tag, str) and not _is_hidden(line)))
-        elif tag == "tr" and not any(_has_block_children(cell, ignore_div=True) for cell in el):
+        elif tag == "tr" and not any(_layout_cell(cell) for cell in el):
             cells = [_collapse("".join(cell.itertext())) for cell in el if isinstance(cell.tag, str)
                      and cell.tag.lower() in ("td", "th")]
             # Doxygen lays a signature out as cells "get", "(", "ArrayIndex index,", ")": one line of code, not columns
@@ -268,7 +278,7 @@ class _HtmlWalker:
                     self.out.add("heading", _collapse("".join(el.itertext())), 1)
                     return
                 kind = "caption"
-            elif tag == "li" and el.xpath(".//h1|.//h2|.//h3|.//h4|.//h5|.//h6|.//table"):
+            elif tag == "li" and el.xpath(".//h1|.//h2|.//h3|.//h4|.//h5|.//h6"):
                 kind = "paragraph"  # javadoc's blockList items hold whole sections: a layout box, not an item
             self.kinds.append(kind or self.kinds[-1])
             self.text(el.text)
@@ -279,13 +289,29 @@ class _HtmlWalker:
             self.kinds.pop()
 
 
+def _drop_with_brackets(a) -> None:
+    """Drop a link and the brackets around it: SQLite writes "... transactional. (more...)"."""
+    previous = a.getprevious()
+    before = (previous.tail if previous is not None else a.getparent().text) or ""
+    if before.rstrip().endswith(("(", "[")) and (a.tail or "").lstrip().startswith((")", "]")):
+        before = before.rstrip()[:-1]
+        if previous is not None:
+            previous.tail = before
+        else:
+            a.getparent().text = before
+        a.tail = a.tail.lstrip()[1:]
+    a.drop_tree()
+
+
 def _strip_permalinks(tree) -> None:
     for el in list(tree.iter()):
         if isinstance(el.tag, str) and _GUTTER_CLASSES.union({"permalink"}).intersection((el.get("class") or "").split()):
             el.drop_tree()
     for a in list(tree.iter("a")):
         label = "".join(a.itertext()).strip()
-        if label in _PERMALINKS or label.casefold() in _MORE_LINKS or any(_NAV_CLASS.match(c) and c.lower() in ("headerlink", "id_link", "anchor-link",
+        if label.casefold() in _MORE_LINKS:
+            _drop_with_brackets(a)
+        elif label in _PERMALINKS or any(_NAV_CLASS.match(c) and c.lower() in ("headerlink", "id_link", "anchor-link",
                                                                            "anchorlink") for c in _classes(a)):
             a.drop_tree()
 
