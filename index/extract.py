@@ -171,6 +171,13 @@ def _layout_cell(cell) -> bool:
     return _has_block_children(cell)
 
 
+def _layout_item(li) -> bool:
+    """An item holding headings is a layout box, not an item; so is javadoc's ``li.blockList``, which holds a
+    class's whole description (signature, definition list, text) even where that has no heading."""
+    return bool(li.xpath(".//h1|.//h2|.//h3|.//h4|.//h5|.//h6")) or bool(
+        {"blockList", "blockListLast"}.intersection((li.get("class") or "").split()))
+
+
 def _is_title_class(el) -> bool:
     return any(name == "title" or name.endswith("-title") for name in (el.get("class") or "").split())
 
@@ -278,8 +285,8 @@ class _HtmlWalker:
                     self.out.add("heading", _collapse("".join(el.itertext())), 1)
                     return
                 kind = "caption"
-            elif tag == "li" and el.xpath(".//h1|.//h2|.//h3|.//h4|.//h5|.//h6"):
-                kind = "paragraph"  # javadoc's blockList items hold whole sections: a layout box, not an item
+            elif tag == "li" and _layout_item(el):
+                kind = "paragraph"
             self.kinds.append(kind or self.kinds[-1])
             self.text(el.text)
             for child in el:

@@ -209,9 +209,9 @@ def test_html_doxygen_title_signatures_and_code_listings(tmp_path):
 JAVADOC_PAGE = """<html><head><title>JXPathContext (Commons JXPath 1.3 API)</title></head><body>
 <main role="main"><div class="header"><h2 title="Class JXPathContext" class="title">Class JXPathContext</h2></div>
 <div class="contentContainer"><div class="description"><ul class="blockList"><li class="blockList">
-<div class="block">JXPathContext provides APIs for the traversal of graphs of JavaBeans.
-<h2>Configuring JXPath</h2>JXPath uses JavaBeans introspection.</div></li></ul></div>
-<div class="summary"><ul class="blockList"><li class="blockList"><h3>Method Summary</h3>
+<pre>public abstract class JXPathContext</pre>
+<div class="block">JXPathContext provides APIs for the traversal of graphs of JavaBeans.</div></li></ul></div>
+<div class="summary"><ul><li><h3>Method Summary</h3><p>JXPath uses JavaBeans introspection.</p>
 <table class="memberSummary"><tr><th class="colFirst" scope="col">Modifier and Type</th>
 <th class="colSecond" scope="col">Method</th><th class="colLast" scope="col">Description</th></tr>
 <tr class="altColor"><td class="colFirst"><code>static CompiledExpression</code></td>
@@ -221,8 +221,9 @@ JAVADOC_PAGE = """<html><head><title>JXPathContext (Commons JXPath 1.3 API)</tit
 
 
 def test_html_javadoc_block_lists_are_layout_and_member_rows_are_rows(tmp_path):
-    """javadoc wraps whole sections in ``<ul class="blockList"><li>``, so the class description was typed as list
-    items, and its member tables' cells (``<td><div class="block">``) were read as layout, each cell a list item."""
+    """javadoc wraps whole sections in ``<ul class="blockList"><li>`` (with a heading, or a class's description
+    without one), so they were typed as list items, and its member tables' cells (``<td><div class="block">``)
+    were read as layout, each cell a list item."""
     (tmp_path / "ctx.html").write_text(JAVADOC_PAGE)
     doc = _load(tmp_path, "ctx.html")
     check_blocks(doc.text, doc.blocks)
