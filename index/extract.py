@@ -83,10 +83,12 @@ _HIDDEN_CLASSES = {"ttc"}
 # Line-number gutters of code listings (Doxygen "lineno", Pygments "linenos"/"linenodiv"): not part of the code.
 _GUTTER_CLASSES = {"lineno", "linenos", "linenodiv", "linenumber", "line-number", "line-numbers", "gutter"}
 # Texinfo's "Next: Memory Handling, Previous: Exceptions, Up: MPFR Basics [Index]": once its links are taken
-# out, only these words and punctuation are left.
+# out, only these words as labels ("Next:") and punctuation are left. A bare word is not enough: Doxygen's
+# "PathArgument (ArrayIndex index)" leaves "( index)".
 _NAV_WORDS = re.compile(
-    r"^[\s\[\](),;|:·»«<>\-–—]*(?:(?:next|prev|previous|up|home|top|index|contents|table of contents|back)"
-    r"[\s\[\](),;|:·»«<>\-–—]*)+$", re.IGNORECASE)
+    r"^[\s\[\](),;|·»«<>\-–—]*(?:(?:next|prev|previous|up|home|top|index|contents|table of contents|back)\s*:"
+    r"[\s\[\](),;|·»«<>\-–—]*)+$", re.IGNORECASE)
+_LETTER_BAR = re.compile(r"^\s*(?:jump to:)?[\s|·,\-–—]*$", re.IGNORECASE)
 _NAV_LINE = re.compile(
     r"^[►▼▶◀»«\s]*(?:(?:next|prev|previous|up|home|top|index|contents|table of contents|back|"
     r"return to main contents|back to top)\b[\s|:·»«<>\-–—]*)+$", re.IGNORECASE)
@@ -122,8 +124,15 @@ def _text_outside_links(el) -> str:
 
 
 def _link_words_only(el) -> bool:
-    """A line of links labelled only by navigation words (texinfo's Next/Previous/Up header)."""
-    return any(a.get("href") for a in el.iter("a")) and bool(_NAV_WORDS.match(_text_outside_links(el)))
+    """A line of links labelled only by navigation words (texinfo's Next/Previous/Up header), or an index's
+    letter bar ("A | C | D | E ..." in Sphinx's genindex, "Jump to: A C E" in texinfo's indexes)."""
+    links = [_collapse("".join(a.itertext())) for a in el.iter("a") if a.get("href")]
+    if not links:
+        return False
+    outside = _text_outside_links(el)
+    if len(links) >= 5 and all(len(label) <= 2 for label in links):
+        return bool(_LETTER_BAR.match(outside))
+    return bool(_NAV_WORDS.match(outside))
 
 
 def _is_boilerplate(el, lists_too: bool) -> bool:
@@ -238,7 +247,7 @@ class _HtmlWalker:
         tag = tag.lower()
         if tag in _DROP_TAGS or _is_hidden(el) or (self.clean and (_is_boilerplate(el, self.lists_too) or (
                 self.lists_too and tag in ("ul", "ol", "dl", "table", "menu") and _link_only(el)) or (
-                tag in ("p", "div") and not _has_block_children(el) and _link_words_only(el)))):
+                tag in ("p", "div", "tr") and not _has_block_children(el) and _link_words_only(el)))):
             return
         if tag == "br":
             self.flush()

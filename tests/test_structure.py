@@ -154,18 +154,25 @@ Up: <a href="b.html" rel="up">MPFR Basics</a> &nbsp; [<a href="i.html" rel="inde
 <h3 class="section">4.7 Memory Handling</h3>
 <p>The caches can be freed with <a href="f.html">mpfr_free_cache</a>.</p>
 <p><a href="i.html">Index</a> and <a href="c.html">Contents</a> of the manual list every function.</p>
+<p><a href="p.html">PathArgument</a> (<a href="a.html">ArrayIndex</a> index)</p>
+<table><tr><th>Jump to: &nbsp; </th><td><a href="#A"><b>A</b></a> &nbsp; <a href="#C"><b>C</b></a> &nbsp;
+<a href="#E"><b>E</b></a> &nbsp; <a href="#F"><b>F</b></a> &nbsp; <a href="#G"><b>G</b></a></td></tr></table>
+<div class="genindex-jumpbox"><a href="#A">A</a> | <a href="#C">C</a> | <a href="#D">D</a> | <a href="#E">E</a>
+| <a href="#F">F</a></div>
 <div class="nav-panel"><p>Next: <a href="e.html">Getting the Best Efficiency</a>, Up: <a href="b.html">MPFR Basics</a></p></div>
 </div></body></html>"""
 
 
 def test_html_texinfo_next_previous_up_lines_are_navigation(tmp_path):
     """makeinfo's header line keeps some words outside its links ("Next:", ", Previous:", "[Index]"), so it was
-    not link-only enough to drop, and "Next: ..., Previous: ..., Up: ... [Index]" was indexed on every page."""
+    not link-only enough to drop, and "Next: ..., Previous: ..., Up: ... [Index]" was indexed on every page; so
+    were the letter bars of texinfo's and Sphinx's indexes. A word outside links is not a label: "( index)" stays."""
     (tmp_path / "mem.html").write_text(TEXINFO_PAGE)
     doc = _load(tmp_path, "mem.html")
     check_blocks(doc.text, doc.blocks)
     assert doc.text == ("4.7 Memory Handling\n\nThe caches can be freed with mpfr_free_cache.\n\n"
-                        "Index and Contents of the manual list every function.")
+                        "Index and Contents of the manual list every function.\n\n"
+                        "PathArgument (ArrayIndex index)")
 
 
 DOXYGEN_PAGE = """<html><head><meta name="generator" content="Doxygen 1.9.1"/></head><body>
