@@ -319,10 +319,17 @@ def _drop_with_brackets(a) -> None:
     a.drop_tree()
 
 
-def _strip_permalinks(tree) -> None:
+def _strip_markers(tree) -> None:
+    """Drop what marks the page rather than says something: permalinks, line-number gutters, "More..." links."""
     for el in list(tree.iter()):
-        if isinstance(el.tag, str) and _GUTTER_CLASSES.union({"permalink"}).intersection((el.get("class") or "").split()):
+        if not isinstance(el.tag, str):
+            continue
+        classes = (el.get("class") or "").split()
+        if _GUTTER_CLASSES.union({"permalink"}).intersection(classes):
             el.drop_tree()
+        elif "mlabel" in classes:
+            # Doxygen's badges ("abstract", "static") sit flush against the title: "Class Referenceabstract"
+            el.text = " " + (el.text or "")
     for a in list(tree.iter("a")):
         label = "".join(a.itertext()).strip()
         if label.casefold() in _MORE_LINKS:
@@ -346,7 +353,7 @@ def html_structure(markup: str) -> tuple[str, str, list[Block]]:
     markup = _HTTP_HEADERS.sub("", _XML_DECLARATION.sub("", markup, count=1), count=1)
     tree = lxml_html.document_fromstring(markup)
     title = _collapse(tree.findtext(".//title") or "")
-    _strip_permalinks(tree)
+    _strip_markers(tree)
     body = tree.find("body")
     root = body if body is not None else tree
     walker = _walked(root, clean=True)

@@ -179,7 +179,8 @@ DOXYGEN_PAGE = """<html><head><meta name="generator" content="Doxygen 1.9.1"/></
 <div id="top"><div id="nav-path" class="navpath"><ul><li class="navelem"><a href="n.html">Json</a></li></ul></div></div>
 <div class="header"><div class="summary"><a href="#pub-methods">Public Member Functions</a> &#124;
 <a href="m.html">List of all members</a></div>
-<div class="headertitle"><div class="title">Json::Features Class Reference</div></div></div>
+<div class="headertitle"><div class="title">Json::Features Class Reference<span class="mlabels"><span
+class="mlabel">abstract</span></span></div></div></div>
 <div class="contents"><p>Configuration passed to reader and writer. <a href="#details">More...</a></p>
 <h2 class="memtitle"><span class="permalink"><a href="#a1">&#9670;&#160;</a></span>get()</h2>
 <div class="memitem"><div class="memproto"><table class="memname"><tr>
@@ -203,8 +204,8 @@ def test_html_doxygen_title_signatures_and_code_listings(tmp_path):
     (tmp_path / "features.html").write_text(DOXYGEN_PAGE)
     doc = _load(tmp_path, "features.html")
     check_blocks(doc.text, doc.blocks)
-    assert doc.title == "Json::Features Class Reference"
-    assert _blocks(doc)[0] == ("heading", "Json::Features Class Reference", 1)
+    assert doc.title == "Json::Features Class Reference abstract"
+    assert _blocks(doc)[0] == ("heading", "Json::Features Class Reference abstract", 1)
     assert _texts(doc, "heading")[1:] == ["get()"]
     assert _texts(doc, "table_row") == ["Value Json::Value::get ( ArrayIndex index ) const"]
     assert _texts(doc, "code") == ["if (ok) {\n  root.get(0);\n}"]
