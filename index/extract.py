@@ -180,6 +180,23 @@ def _layout_cell(cell) -> bool:
     return _has_block_children(cell)
 
 
+def _cells(tr) -> list[str]:
+    return [_collapse("".join(cell.itertext())) for cell in tr
+            if isinstance(cell.tag, str) and cell.tag.lower() in ("td", "th")]
+
+
+def _signature(table) -> str | None:
+    """Doxygen lays a signature out as a table, a parameter a row: "bool Json::Reader::parse", "(", "const char *",
+    "beginDoc,", ... ")". Its cells read as one line, not as columns."""
+    rows = [row for row in table.iter("tr")]
+    if not rows or table.xpath(".//table") or any(_layout_cell(cell) for row in rows for cell in row):
+        return None
+    cells = [c for row in rows for c in _cells(row) if c]
+    if not ({"(", "()"} & set(cells) and {")", "()"} & set(cells)):
+        return None
+    return " ".join(cells)
+
+
 def _layout_item(li) -> bool:
     """An item holding headings is a layout box, not an item; so is javadoc's ``li.blockList``, which holds a
     class's whole description (signature, definition list, text) even where that has no heading."""
@@ -274,12 +291,10 @@ class _HtmlWalker:
             # Doxygen separates its (dropped) line number from the code with a no-break space
             self._code("\n".join("".join(line.itertext()).removeprefix("\xa0") for line in el
                                   if isinstance(line.tag, str) and not _is_hidden(line)))
+        elif tag == "table" and (signature := _signature(el)):
+            self.out.add("table_row", signature)
         elif tag == "tr" and not any(_layout_cell(cell) for cell in el):
-            cells = [_collapse("".join(cell.itertext())) for cell in el if isinstance(cell.tag, str)
-                     and cell.tag.lower() in ("td", "th")]
-            # Doxygen lays a signature out as cells "get", "(", "ArrayIndex index,", ")": one line of code, not columns
-            signature = any(c in ("(", ")", "()") for c in cells)
-            self.out.add("table_row", (" " if signature else " | ").join(c for c in cells if c))
+            self.out.add("table_row", " | ".join(c for c in _cells(el) if c))
         elif tag in ("hr",):
             pass
         else:

@@ -185,7 +185,9 @@ class="mlabel">abstract</span></span></div></div></div>
 <h2 class="memtitle"><span class="permalink"><a href="#a1">&#9670;&#160;</a></span>get()</h2>
 <div class="memitem"><div class="memproto"><table class="memname"><tr>
 <td class="memname">Value Json::Value::get </td><td>(</td><td class="paramtype">ArrayIndex&#160;</td>
-<td class="paramname"><em>index</em></td><td>)</td><td> const</td></tr></table></div>
+<td class="paramname"><em>index</em>, </td></tr>
+<tr><td class="paramkey"></td><td></td><td class="paramtype">const Value &amp;&#160;</td>
+<td class="paramname"><em>defaultValue</em></td></tr><tr><td></td><td>)</td><td></td><td> const</td></tr></table></div>
 <div class="memdoc"><p>Returns the element at index.</p>
 <div class="fragment"><div class="line"><a name="l00001"></a><span class="lineno">    1</span>&#160;<span class="keyword">if</span> (ok) {</div>
 <div class="line"><a name="l00002"></a><span class="lineno">    2</span>&#160;  root.get(0);</div>
@@ -200,14 +202,14 @@ class="mlabel">abstract</span></span></div></div></div>
 def test_html_doxygen_title_signatures_and_code_listings(tmp_path):
     """Doxygen's page title is a div.title (the first heading was taken as the title: "Public Member Functions"),
     its listings are one div.line per line with a line-number gutter, its tooltips are hidden duplicates, its
-    member headings carry a permalink diamond and its signatures are laid out as table cells."""
+    member headings carry a permalink diamond and its signatures are laid out as a table, a parameter a row."""
     (tmp_path / "features.html").write_text(DOXYGEN_PAGE)
     doc = _load(tmp_path, "features.html")
     check_blocks(doc.text, doc.blocks)
     assert doc.title == "Json::Features Class Reference abstract"
     assert _blocks(doc)[0] == ("heading", "Json::Features Class Reference abstract", 1)
     assert _texts(doc, "heading")[1:] == ["get()"]
-    assert _texts(doc, "table_row") == ["Value Json::Value::get ( ArrayIndex index ) const"]
+    assert _texts(doc, "table_row") == ["Value Json::Value::get ( ArrayIndex index, const Value & defaultValue ) const"]
     assert _texts(doc, "code") == ["if (ok) {\n  root.get(0);\n}"]
     assert "Configuration passed to reader and writer." in _texts(doc, "paragraph")
     for gone in ("More...", "Tooltip", "List of all members", "doxygen", "\u25c6", "Json\n"):
