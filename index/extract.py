@@ -102,8 +102,10 @@ def _classes(el) -> list[str]:
 
 
 def _is_hidden(el) -> bool:
-    """Dialogs, icons and tooltips the page hides until asked (MkDocs' search and keyboard-shortcut dialogs)."""
-    return ((el.get("aria-hidden") or "").lower() == "true" or el.get("hidden") is not None
+    """Dialogs and tooltips the page hides until asked (MkDocs' search and keyboard-shortcut dialogs). Not any
+    aria-hidden element: KaTeX hides its visible rendering of a formula from screen readers that way."""
+    dialog = (el.get("role") or "").lower() in ("dialog", "alertdialog")
+    return (el.get("hidden") is not None or (dialog and (el.get("aria-hidden") or "").lower() == "true")
             or bool(_HIDDEN_CLASSES.intersection((el.get("class") or "").split())))
 
 
@@ -304,9 +306,11 @@ class _HtmlWalker:
                 # DocBook's title of a box, example, figure or table, Sphinx's and MkDocs' "Note" of an
                 # admonition: it labels, it does not say. Doxygen's page title is a div.title too: before any
                 # heading, a title is the page's heading.
-                if not any(b.kind == "heading" for b in self.out.blocks):
+                title = _collapse("".join(el.itertext()))
+                if not any(b.kind == "heading" for b in self.out.blocks) and title.casefold().rstrip(":") not in (
+                        _ADMONITIONS):
                     self.flush()
-                    self.out.add("heading", _collapse("".join(el.itertext())), 1)
+                    self.out.add("heading", title, 1)
                     return
                 kind = "caption"
             elif tag == "li" and _layout_item(el):

@@ -246,7 +246,9 @@ def test_html_javadoc_block_lists_are_layout_and_member_rows_are_rows(tmp_path):
 
 
 MKDOCS_PAGE = """<html><head><title>Configuration - MkDocs</title></head><body>
-<div class="container"><div class="col-md-9" role="main"><h1>Configuration</h1>
+<div class="container"><div class="col-md-9" role="main">
+<div class="admonition warning"><p class="admonition-title">Warning</p><p>Back up first.</p></div><h1>Configuration</h1>
+<p>Mass and energy: <span class="katex"><span class="katex-html" aria-hidden="true">E = mc2</span></span>.</p>
 <p>For example, a page named 'foo/bar.md' will have its edit link lead to:<br />
 <a href="https://example.com/repo/blob/main/docs/foo/bar.md">https://example.com/repo/blob/main/docs/foo/bar.md</a></p>
 <div class="admonition note"><p class="admonition-title">Note</p><p>The edit_uri is derived from repo_url.</p></div>
@@ -265,7 +267,9 @@ def test_html_admonition_titles_hidden_dialogs_and_shown_addresses(tmp_path):
     (tmp_path / "conf.html").write_text(MKDOCS_PAGE)
     doc = _load(tmp_path, "conf.html")
     check_blocks(doc.text, doc.blocks)
-    assert _texts(doc, "caption") == ["Note"]
+    assert _texts(doc, "caption") == ["Warning", "Note"]  # a box before the first heading titles no page
+    assert _texts(doc, "heading") == ["Configuration"]
+    assert "Mass and energy: E = mc2." in _texts(doc, "paragraph")
     assert "https://example.com/repo/blob/main/docs/foo/bar.md" in _texts(doc, "paragraph")
     for gone in ("Search", "search these documents", "Next page"):
         assert gone not in doc.text, gone
