@@ -66,11 +66,29 @@ _NAV_CLASS = re.compile(
 # A part of a compound class name that marks navigation in any theme: "md-nav", "wy-nav-side", "topNav" (javadoc),
 # "pagination-nav", "td-sidebar-nav", "wy-breadcrumbs".
 _NAV_PARTS = {"nav", "navbar", "navigation", "breadcrumb", "breadcrumbs", "docnav", "navheader", "navfooter"}
+# ...unless the name also says it wraps the page: sphinx_rtd_theme puts the whole document inside "wy-grid-for-nav",
+# "wy-nav-content-wrap" and "wy-nav-content", and dropping those left nothing (then everything, navigation too, was kept).
+_LAYOUT_PARTS = {"content", "contents", "body", "main", "wrap", "wrapper", "grid", "container", "page", "article",
+                 "document", "shift"}
 _CLASS_PARTS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 # Class names that both site navigation and documents use: DocBook's sidebar is a titled box of content ("TIP",
 # "BACK TO BASICS"); a theme's sidebar is a column of links. Only the second is navigation.
 _CONTENT_TOO = {"sidebar"}
-_PERMALINKS = {"¶", "#", "§", "🔗", "⚓"}
+_PERMALINKS = {"¶", "#", "§", "🔗", "⚓", "◆"}
+# Links that only point further ("Initialize the configuration. More..." in Doxygen's member tables).
+_MORE_LINKS = {"more...", "more…", "more", "read more", "read more...", "read more…", "[more]"}
+# Elements a browser does not show: Doxygen's member tooltips (class "ttc", display:none in its CSS) repeat a
+# member's documentation inside every code example that names it.
+_HIDDEN_CLASSES = {"ttc"}
+# Line-number gutters of code listings (Doxygen "lineno", Pygments "linenos"/"linenodiv"): not part of the code.
+_GUTTER_CLASSES = {"lineno", "linenos", "linenodiv", "linenumber", "line-number", "line-numbers", "gutter"}
+# Texinfo's "Next: Memory Handling, Previous: Exceptions, Up: MPFR Basics [Index]": once its links are taken
+# out, only these words as labels ("Next:") and punctuation are left. A bare word is not enough: Doxygen's
+# "PathArgument (ArrayIndex index)" leaves "( index)".
+_NAV_WORDS = re.compile(
+    r"^[\s\[\](),;|·»«<>\-–—]*(?:(?:next|prev|previous|up|home|top|index|contents|table of contents|back)\s*:"
+    r"[\s\[\](),;|·»«<>\-–—]*)+$", re.IGNORECASE)
+_LETTER_BAR = re.compile(r"^\s*(?:jump to:)?[\s|·,\-–—]*$", re.IGNORECASE)
 _NAV_LINE = re.compile(
     r"^[►▼▶◀»«\s]*(?:(?:next|prev|previous|up|home|top|index|contents|table of contents|back|"
     r"return to main contents|back to top)\b[\s|:·»«<>\-–—]*)+$", re.IGNORECASE)
@@ -83,6 +101,42 @@ def _classes(el) -> list[str]:
     return (el.get("class") or "").split() + ([el.get("id")] if el.get("id") else [])
 
 
+def _is_hidden(el) -> bool:
+    """Dialogs and tooltips the page hides until asked (MkDocs' search and keyboard-shortcut dialogs). Not any
+    aria-hidden element: KaTeX hides its visible rendering of a formula from screen readers that way."""
+    dialog = (el.get("role") or "").lower() in ("dialog", "alertdialog")
+    return (el.get("hidden") is not None or (dialog and (el.get("aria-hidden") or "").lower() == "true")
+            or bool(_HIDDEN_CLASSES.intersection((el.get("class") or "").split())))
+
+
+def _text_outside_links(el) -> str:
+    pieces: list[str] = []
+
+    def visit(node) -> None:
+        if node.tag == "a":
+            return
+        pieces.append(node.text or "")
+        for child in node:
+            if isinstance(child.tag, str):
+                visit(child)
+            pieces.append(child.tail or "")
+
+    visit(el)
+    return "".join(pieces)
+
+
+def _link_words_only(el) -> bool:
+    """A line of links labelled only by navigation words (texinfo's Next/Previous/Up header), or an index's
+    letter bar ("A | C | D | E ..." in Sphinx's genindex, "Jump to: A C E" in texinfo's indexes)."""
+    links = [_collapse("".join(a.itertext())) for a in el.iter("a") if a.get("href")]
+    if not links:
+        return False
+    outside = _text_outside_links(el)
+    if len(links) >= 5 and all(len(label) <= 2 for label in links):
+        return bool(_LETTER_BAR.match(outside))
+    return bool(_NAV_WORDS.match(outside))
+
+
 def _is_boilerplate(el, lists_too: bool) -> bool:
     tag = el.tag
     if tag in ("header",) or (el.get("role") or "").lower() == "banner":
@@ -93,7 +147,8 @@ def _is_boilerplate(el, lists_too: bool) -> bool:
         if _NAV_CLASS.match(name) and (lists_too or name.lower() != "toc"):
             return name.lower() not in _CONTENT_TOO or _link_share(el) >= 0.5
         if "-" in name or "_" in name or name[1:] != name[1:].lower():
-            if any(part.lower() in _NAV_PARTS for part in _CLASS_PARTS.findall(name)):
+            parts = {part.lower() for part in _CLASS_PARTS.findall(name)}
+            if parts & _NAV_PARTS and not parts & _LAYOUT_PARTS:
                 return True
     return False
 
@@ -116,8 +171,57 @@ def _has_block_children(el) -> bool:
                                                      *_HEADINGS) for d in el.iterdescendants())
 
 
+def _layout_cell(cell) -> bool:
+    """A table cell holding paragraphs or lists; one div wrapping the whole cell (javadoc's ``<td><div
+    class="block">`` description) is still a plain cell, unless it is a box's title (asciidoc's admonition icon
+    cell ``<td class="icon"><div class="title">Note</div></td>``)."""
+    children = [c for c in cell if isinstance(c.tag, str)]
+    if (len(children) == 1 and children[0].tag == "div" and not _is_title_class(children[0])
+            and not (cell.text or "").strip() and not (children[0].tail or "").strip()):
+        return _has_block_children(children[0])
+    return _has_block_children(cell)
+
+
+def _cells(tr) -> list[str]:
+    return [_collapse("".join(cell.itertext())) for cell in tr
+            if isinstance(cell.tag, str) and cell.tag.lower() in ("td", "th")]
+
+
+def _signature(table) -> str | None:
+    """Doxygen lays a signature out as a table, a parameter a row: "bool Json::Reader::parse", "(", "const char *",
+    "beginDoc,", ... ")". Its cells read as one line, not as columns."""
+    rows = [row for row in table.iter("tr")]
+    if not rows or table.xpath(".//table") or any(_layout_cell(cell) for row in rows for cell in row):
+        return None
+    cells = [c for row in rows for c in _cells(row) if c]
+    if not ({"(", "()"} & set(cells) and {")", "()"} & set(cells)):
+        return None
+    return " ".join(cells)
+
+
+def _layout_item(li) -> bool:
+    """An item holding headings is a layout box, not an item; so is javadoc's ``li.blockList``, which holds a
+    class's whole description (signature, definition list, text) even where that has no heading."""
+    return bool(li.xpath(".//h1|.//h2|.//h3|.//h4|.//h5|.//h6")) or bool(
+        {"blockList", "blockListLast"}.intersection((li.get("class") or "").split()))
+
+
+def _is_title_class(el) -> bool:
+    return any(name == "title" or name.endswith("-title") for name in (el.get("class") or "").split())
+
+
+def _is_line_listing(el) -> bool:
+    """Doxygen's code: a div.fragment of one div.line per line, no pre."""
+    lines = [child for child in el if isinstance(child.tag, str) and not _is_hidden(child)]
+    return bool(lines) and all(child.tag == "div" and "line" in (child.get("class") or "").split() for child in lines)
+
+
+# Invisible in a browser, yet they split words for search: javadoc writes "compile&#8203;(String xpath)".
+_INVISIBLE = str.maketrans("", "", "\u200b\u00ad\ufeff")
+
+
 def _collapse(text: str) -> str:
-    return " ".join(text.split())
+    return " ".join(text.translate(_INVISIBLE).split())
 
 
 class _HtmlWalker:
@@ -130,6 +234,10 @@ class _HtmlWalker:
         self.buffer_kind = "paragraph"
         self.kinds = ["paragraph"]
         self.link_chars = 0
+
+    def _code(self, raw: str) -> None:
+        code = textwrap.dedent(raw.replace("\r", "").translate(_INVISIBLE)).strip("\n")
+        self.out.add("code", "\n".join(line.rstrip() for line in code.split("\n")))
 
     def text(self, piece: str | None) -> None:
         if not piece:
@@ -144,8 +252,11 @@ class _HtmlWalker:
         if not text:
             return
         if self.clean and self.buffer_kind == "paragraph" and (
-                _NAV_LINE.match(text) or (links >= 0.9 * len(text.replace(" ", "")) and len(text) < 100)):
-            return  # "Prev Up Home Next", "Index Return to Main Contents": navigation, not content
+                _NAV_LINE.match(text) or (links >= 0.9 * len(text.replace(" ", "")) and len(text) < 100
+                                          and "://" not in text)):
+            # "Prev Up Home Next", "Index Return to Main Contents": navigation, not content. A link that shows its
+            # address ("... will lead to: https://example.com/...") is what the page says.
+            return
         self.out.add(self.buffer_kind, text)
 
     def walk(self, el) -> None:
@@ -153,8 +264,9 @@ class _HtmlWalker:
         if not isinstance(tag, str):  # comments, processing instructions
             return
         tag = tag.lower()
-        if tag in _DROP_TAGS or (self.clean and (_is_boilerplate(el, self.lists_too) or (
-                self.lists_too and tag in ("ul", "ol", "dl", "table", "menu") and _link_only(el)))):
+        if tag in _DROP_TAGS or _is_hidden(el) or (self.clean and (_is_boilerplate(el, self.lists_too) or (
+                self.lists_too and tag in ("ul", "ol", "dl", "table", "menu") and _link_only(el)) or (
+                tag in ("p", "div", "tr") and not _has_block_children(el) and _link_words_only(el)))):
             return
         if tag == "br":
             self.flush()
@@ -176,19 +288,33 @@ class _HtmlWalker:
             else:
                 self.out.add("heading", heading, _HEADINGS[tag])
         elif tag in ("pre", "listing", "xmp", "plaintext"):
-            code = textwrap.dedent("".join(el.itertext()).replace("\r", "")).strip("\n")
-            self.out.add("code", "\n".join(line.rstrip() for line in code.split("\n")))
-        elif tag == "tr" and not any(_has_block_children(cell) for cell in el):
-            cells = [_collapse("".join(cell.itertext())) for cell in el if isinstance(cell.tag, str)
-                     and cell.tag.lower() in ("td", "th")]
-            self.out.add("table_row", " | ".join(c for c in cells if c))
+            self._code("".join(el.itertext()))
+        elif _is_line_listing(el):
+            # Doxygen separates its (dropped) line number from the code with a no-break space
+            self._code("\n".join("".join(line.itertext()).removeprefix("\xa0") for line in el
+                                  if isinstance(line.tag, str) and not _is_hidden(line)))
+        elif tag == "table" and (signature := _signature(el)):
+            self.out.add("table_row", signature)
+        elif tag == "tr" and not any(_layout_cell(cell) for cell in el):
+            self.out.add("table_row", " | ".join(c for c in _cells(el) if c))
         elif tag in ("hr",):
             pass
         else:
             # A layout table's cell (a row with paragraphs or lists inside) holds ordinary text.
             kind = None if tag in ("td", "th") else _CONTEXT_KIND.get(tag)
-            if tag in ("p", "div") and "title" in (el.get("class") or "").split() and not _has_block_children(el):
-                kind = "caption"  # DocBook's title of a box, example, figure or table: it labels, it does not say
+            if tag in ("p", "div") and _is_title_class(el) and not _has_block_children(el):
+                # DocBook's title of a box, example, figure or table, Sphinx's and MkDocs' "Note" of an
+                # admonition: it labels, it does not say. Doxygen's page title is a div.title too: before any
+                # heading, a title is the page's heading.
+                title = _collapse("".join(el.itertext()))
+                if not any(b.kind == "heading" for b in self.out.blocks) and title.casefold().rstrip(":") not in (
+                        _ADMONITIONS):
+                    self.flush()
+                    self.out.add("heading", title, 1)
+                    return
+                kind = "caption"
+            elif tag == "li" and _layout_item(el):
+                kind = "paragraph"
             self.kinds.append(kind or self.kinds[-1])
             self.text(el.text)
             for child in el:
@@ -198,10 +324,36 @@ class _HtmlWalker:
             self.kinds.pop()
 
 
-def _strip_permalinks(tree) -> None:
+def _drop_with_brackets(a) -> None:
+    """Drop a link and the brackets around it: SQLite writes "... transactional. (more...)"."""
+    previous = a.getprevious()
+    before = (previous.tail if previous is not None else a.getparent().text) or ""
+    if before.rstrip().endswith(("(", "[")) and (a.tail or "").lstrip().startswith((")", "]")):
+        before = before.rstrip()[:-1]
+        if previous is not None:
+            previous.tail = before
+        else:
+            a.getparent().text = before
+        a.tail = a.tail.lstrip()[1:]
+    a.drop_tree()
+
+
+def _strip_markers(tree) -> None:
+    """Drop what marks the page rather than says something: permalinks, line-number gutters, "More..." links."""
+    for el in list(tree.iter()):
+        if not isinstance(el.tag, str):
+            continue
+        classes = (el.get("class") or "").split()
+        if _GUTTER_CLASSES.union({"permalink"}).intersection(classes):
+            el.drop_tree()
+        elif "mlabel" in classes:
+            # Doxygen's badges ("abstract", "static") sit flush against the title: "Class Referenceabstract"
+            el.text = " " + (el.text or "")
     for a in list(tree.iter("a")):
         label = "".join(a.itertext()).strip()
-        if label in _PERMALINKS or any(_NAV_CLASS.match(c) and c.lower() in ("headerlink", "id_link", "anchor-link",
+        if label.casefold() in _MORE_LINKS:
+            _drop_with_brackets(a)
+        elif label in _PERMALINKS or any(_NAV_CLASS.match(c) and c.lower() in ("headerlink", "id_link", "anchor-link",
                                                                            "anchorlink") for c in _classes(a)):
             a.drop_tree()
 
@@ -220,7 +372,7 @@ def html_structure(markup: str) -> tuple[str, str, list[Block]]:
     markup = _HTTP_HEADERS.sub("", _XML_DECLARATION.sub("", markup, count=1), count=1)
     tree = lxml_html.document_fromstring(markup)
     title = _collapse(tree.findtext(".//title") or "")
-    _strip_permalinks(tree)
+    _strip_markers(tree)
     body = tree.find("body")
     root = body if body is not None else tree
     walker = _walked(root, clean=True)

@@ -21,8 +21,11 @@ KINDS = ("paragraph", "heading", "list_item", "term", "description", "code", "ta
 KIND_CODE = {kind: code for code, kind in enumerate(KINDS)}
 # Bump when what the loaders keep, drop or type changes: the index must then be built again from scratch (an
 # unchanged file is otherwise taken over as it was read). 2: DocBook sidebars kept, compound navigation classes
-# dropped, block titles captions (HTML); icons' OCR text not indexed; Markdown comments and link definitions furniture.
-STRUCTURE_VERSION = 2
+# dropped, block titles captions (HTML); icons' OCR text not indexed; Markdown comments and link definitions
+# furniture. 3: HTML from Doxygen, javadoc, texinfo, MkDocs and Read the Docs themes (texinfo's Next/Up line and
+# hidden dialogs dropped, Doxygen listings as code, javadoc member rows as rows, admonition titles captions,
+# zero-width spaces dropped).
+STRUCTURE_VERSION = 3
 # Model tokens kept free in every chunk for the section path prepended to its retrieval text.
 SECTION_TOKENS = 32
 SECTION_SEPARATOR = " > "

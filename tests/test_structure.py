@@ -125,6 +125,156 @@ def test_html_title_is_never_a_box_heading(tmp_path):
     assert [t for _, t, _ in _blocks(doc, "heading")] == ["pg_dumpall"]
 
 
+RTD_PAGE = """<html><head><title>API Reference - attrs</title></head><body class="wy-body-for-nav">
+<div class="wy-grid-for-nav"><nav class="wy-nav-side"><a href="index.html">attrs</a></nav>
+<section class="wy-nav-content-wrap"><div class="wy-nav-content"><div class="rst-content">
+<div role="navigation"><ul class="wy-breadcrumbs"><li><a href="index.html">Home</a></li>
+<li class="breadcrumb-item active">API Reference</li></ul></div>
+<div role="main" class="document"><section id="api"><h1>API Reference</h1>
+<p>attrs works by decorating a class.</p></section></div>
+<footer><div class="rst-footer-buttons" role="navigation"><a href="a.html" rel="prev">Previous</a>
+<a href="b.html" rel="next">Next</a></div><p>Built with Sphinx.</p></footer>
+</div></div></section></div></body></html>"""
+
+
+def test_html_a_layout_wrapper_named_for_navigation_keeps_the_page(tmp_path):
+    """sphinx_rtd_theme wraps the whole document in "wy-grid-for-nav" / "wy-nav-content": read as navigation, the
+    page came out empty and the fallback kept the breadcrumbs and the footer as text."""
+    (tmp_path / "api.html").write_text(RTD_PAGE)
+    doc = _load(tmp_path, "api.html")
+    check_blocks(doc.text, doc.blocks)
+    assert doc.text == "API Reference\n\nattrs works by decorating a class."
+    assert _blocks(doc)[0] == ("heading", "API Reference", 1)
+
+
+TEXINFO_PAGE = """<html><head><title>Memory Handling (GNU MPFR)</title></head><body>
+<div class="section" id="Memory-Handling"><div class="header"><p>
+Next: <a href="e.html" rel="next">Getting the Best Efficiency</a>, Previous: <a href="x.html" rel="prev">Exceptions</a>,
+Up: <a href="b.html" rel="up">MPFR Basics</a> &nbsp; [<a href="i.html" rel="index">Index</a>]</p></div><hr>
+<h3 class="section">4.7 Memory Handling</h3>
+<p>The caches can be freed with <a href="f.html">mpfr_free_cache</a>.</p>
+<p><a href="i.html">Index</a> and <a href="c.html">Contents</a> of the manual list every function.</p>
+<p><a href="p.html">PathArgument</a> (<a href="a.html">ArrayIndex</a> index)</p>
+<table><tr><th>Jump to: &nbsp; </th><td><a href="#A"><b>A</b></a> &nbsp; <a href="#C"><b>C</b></a> &nbsp;
+<a href="#E"><b>E</b></a> &nbsp; <a href="#F"><b>F</b></a> &nbsp; <a href="#G"><b>G</b></a></td></tr></table>
+<div class="genindex-jumpbox"><a href="#A">A</a> | <a href="#C">C</a> | <a href="#D">D</a> | <a href="#E">E</a>
+| <a href="#F">F</a></div>
+<div class="nav-panel"><p>Next: <a href="e.html">Getting the Best Efficiency</a>, Up: <a href="b.html">MPFR Basics</a></p></div>
+</div></body></html>"""
+
+
+def test_html_texinfo_next_previous_up_lines_are_navigation(tmp_path):
+    """makeinfo's header line keeps some words outside its links ("Next:", ", Previous:", "[Index]"), so it was
+    not link-only enough to drop, and "Next: ..., Previous: ..., Up: ... [Index]" was indexed on every page; so
+    were the letter bars of texinfo's and Sphinx's indexes. A word outside links is not a label: "( index)" stays."""
+    (tmp_path / "mem.html").write_text(TEXINFO_PAGE)
+    doc = _load(tmp_path, "mem.html")
+    check_blocks(doc.text, doc.blocks)
+    assert doc.text == ("4.7 Memory Handling\n\nThe caches can be freed with mpfr_free_cache.\n\n"
+                        "Index and Contents of the manual list every function.\n\n"
+                        "PathArgument (ArrayIndex index)")
+
+
+DOXYGEN_PAGE = """<html><head><meta name="generator" content="Doxygen 1.9.1"/></head><body>
+<div id="top"><div id="nav-path" class="navpath"><ul><li class="navelem"><a href="n.html">Json</a></li></ul></div></div>
+<div class="header"><div class="summary"><a href="#pub-methods">Public Member Functions</a> &#124;
+<a href="m.html">List of all members</a></div>
+<div class="headertitle"><div class="title">Json::Features Class Reference<span class="mlabels"><span
+class="mlabel">abstract</span></span></div></div></div>
+<div class="contents"><p>Configuration passed to reader and writer. <a href="#details">More...</a></p>
+<h2 class="memtitle"><span class="permalink"><a href="#a1">&#9670;&#160;</a></span>get()</h2>
+<div class="memitem"><div class="memproto"><table class="memname"><tr>
+<td class="memname">Value Json::Value::get </td><td>(</td><td class="paramtype">ArrayIndex&#160;</td>
+<td class="paramname"><em>index</em>, </td></tr>
+<tr><td class="paramkey"></td><td></td><td class="paramtype">const Value &amp;&#160;</td>
+<td class="paramname"><em>defaultValue</em></td></tr><tr><td></td><td>)</td><td></td><td> const</td></tr></table></div>
+<div class="memdoc"><p>Returns the element at index.</p>
+<div class="fragment"><div class="line"><a name="l00001"></a><span class="lineno">    1</span>&#160;<span class="keyword">if</span> (ok) {</div>
+<div class="line"><a name="l00002"></a><span class="lineno">    2</span>&#160;  root.get(0);</div>
+<div class="line"><a name="l00003"></a><span class="lineno">    3</span>&#160;}</div>
+<div class="ttc" id="a1"><div class="ttname"><a href="v.html">Json::Value::get</a></div>
+<div class="ttdoc">Tooltip text shown on hover only.</div></div>
+</div></div></div></div>
+<hr class="footer"/><address class="footer"><small>Generated by <a href="https://www.doxygen.org">doxygen</a></small></address>
+</body></html>"""
+
+
+def test_html_doxygen_title_signatures_and_code_listings(tmp_path):
+    """Doxygen's page title is a div.title (the first heading was taken as the title: "Public Member Functions"),
+    its listings are one div.line per line with a line-number gutter, its tooltips are hidden duplicates, its
+    member headings carry a permalink diamond and its signatures are laid out as a table, a parameter a row."""
+    (tmp_path / "features.html").write_text(DOXYGEN_PAGE)
+    doc = _load(tmp_path, "features.html")
+    check_blocks(doc.text, doc.blocks)
+    assert doc.title == "Json::Features Class Reference abstract"
+    assert _blocks(doc)[0] == ("heading", "Json::Features Class Reference abstract", 1)
+    assert _texts(doc, "heading")[1:] == ["get()"]
+    assert _texts(doc, "table_row") == ["Value Json::Value::get ( ArrayIndex index, const Value & defaultValue ) const"]
+    assert _texts(doc, "code") == ["if (ok) {\n  root.get(0);\n}"]
+    assert "Configuration passed to reader and writer." in _texts(doc, "paragraph")
+    for gone in ("More...", "Tooltip", "List of all members", "doxygen", "\u25c6", "Json\n"):
+        assert gone not in doc.text, gone
+
+
+JAVADOC_PAGE = """<html><head><title>JXPathContext (Commons JXPath 1.3 API)</title></head><body>
+<main role="main"><div class="header"><h2 title="Class JXPathContext" class="title">Class JXPathContext</h2></div>
+<div class="contentContainer"><div class="description"><ul class="blockList"><li class="blockList">
+<pre>public abstract class JXPathContext</pre>
+<div class="block">JXPathContext provides APIs for the traversal of graphs of JavaBeans.</div></li></ul></div>
+<div class="summary"><ul><li><h3>Method Summary</h3><p>JXPath uses JavaBeans introspection.</p>
+<table class="memberSummary"><tr><th class="colFirst" scope="col">Modifier and Type</th>
+<th class="colSecond" scope="col">Method</th><th class="colLast" scope="col">Description</th></tr>
+<tr class="altColor"><td class="colFirst"><code>static CompiledExpression</code></td>
+<th class="colSecond" scope="row"><code><a href="#compile">compile</a>&#8203;(java.lang.String&nbsp;xpath)</code></th>
+<td class="colLast"><div class="block">Compiles the supplied XPath.</div></td></tr></table>
+</li></ul></div></div></main></body></html>"""
+
+
+def test_html_javadoc_block_lists_are_layout_and_member_rows_are_rows(tmp_path):
+    """javadoc wraps whole sections in ``<ul class="blockList"><li>`` (with a heading, or a class's description
+    without one), so they were typed as list items, and its member tables' cells (``<td><div class="block">``)
+    were read as layout, each cell a list item."""
+    (tmp_path / "ctx.html").write_text(JAVADOC_PAGE)
+    doc = _load(tmp_path, "ctx.html")
+    check_blocks(doc.text, doc.blocks)
+    assert _texts(doc, "paragraph") == ["JXPathContext provides APIs for the traversal of graphs of JavaBeans.",
+                                        "JXPath uses JavaBeans introspection."]
+    assert _texts(doc, "list_item") == []
+    assert _texts(doc, "table_row") == [
+        "Modifier and Type | Method | Description",
+        "static CompiledExpression | compile(java.lang.String xpath) | Compiles the supplied XPath."]
+
+
+MKDOCS_PAGE = """<html><head><title>Configuration - MkDocs</title></head><body>
+<div class="container"><div class="col-md-9" role="main">
+<div class="admonition warning"><p class="admonition-title">Warning</p><p>Back up first.</p></div><h1>Configuration</h1>
+<p>Mass and energy: <span class="katex"><span class="katex-html" aria-hidden="true">E = mc2</span></span>.</p>
+<p>For example, a page named 'foo/bar.md' will have its edit link lead to:<br />
+<a href="https://example.com/repo/blob/main/docs/foo/bar.md">https://example.com/repo/blob/main/docs/foo/bar.md</a></p>
+<div class="admonition note"><p class="admonition-title">Note</p><p>The edit_uri is derived from repo_url.</p></div>
+<a href="next.html">Next</a>
+</div></div>
+<div class="modal" id="mkdocs_search_modal" role="dialog" aria-hidden="true"><h4 class="modal-title">Search</h4>
+<p>From here you can search these documents.</p></div>
+<div class="modal" id="kbd" role="dialog" aria-hidden="true"><table><tr><td>n</td><td>Next page</td></tr></table></div>
+</body></html>"""
+
+
+def test_html_admonition_titles_hidden_dialogs_and_shown_addresses(tmp_path):
+    """MkDocs and Sphinx title their boxes with p.admonition-title ("Note"), a paragraph before; the search and
+    keyboard-shortcut dialogs are hidden (aria-hidden) yet were indexed at the end of every MkDocs page; a line
+    whose link shows its own address was dropped as navigation."""
+    (tmp_path / "conf.html").write_text(MKDOCS_PAGE)
+    doc = _load(tmp_path, "conf.html")
+    check_blocks(doc.text, doc.blocks)
+    assert _texts(doc, "caption") == ["Warning", "Note"]  # a box before the first heading titles no page
+    assert _texts(doc, "heading") == ["Configuration"]
+    assert "Mass and energy: E = mc2." in _texts(doc, "paragraph")
+    assert "https://example.com/repo/blob/main/docs/foo/bar.md" in _texts(doc, "paragraph")
+    for gone in ("Search", "search these documents", "Next page"):
+        assert gone not in doc.text, gone
+
+
 def test_markdown_front_matter_title_setext_headings_and_fences(structured):
     doc = _load(structured, "owls.md")
     check_blocks(doc.text, doc.blocks)
