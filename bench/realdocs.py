@@ -5,6 +5,7 @@
     python bench/realdocs.py build [--rebuild]    # only the index (reused when nothing it depends on changed)
     python bench/realdocs.py run [--rebuild]      # build or reuse, serve, ask every question, report
     python bench/realdocs.py run --split dev      # only the dev half (while tuning)
+    python bench/realdocs.py run --set unseen     # the unseen set (bench/realdocs_unseen_corpus.sh): report only
 
 Everything goes through the real components: `build-index` as a child process, a real `askdocs serve` on a
 free loopback port, and HTTP. Results are reported per split: tune on dev, look at test only to confirm.
@@ -27,9 +28,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import BIN, ROOT, free_port, loadavg, machine, median, run_measured, write_result  # noqa: E402
 
-QUESTIONS = ROOT / "bench" / "realdocs_questions.jsonl"
-CORPUS = ROOT / "var" / "realdocs" / "corpus"
-INDEX = ROOT / "var" / "realdocs" / "index"
+# The question set, its corpus and index under var/, and where its results go. "unseen" is a second corpus and
+# question set nobody tunes on: every question is in test, so it is only ever reported.
+SETS = {
+    "main": {"questions": ROOT / "bench" / "realdocs_questions.jsonl", "var": ROOT / "var" / "realdocs",
+             "out": "realdocs.json", "split": None},
+    "unseen": {"questions": ROOT / "bench" / "realdocs_unseen_questions.jsonl",
+               "var": ROOT / "var" / "realdocs-unseen", "out": "realdocs-unseen.json", "split": "test"},
+}
 STAMP = "realdocs-stamp.json"  # in the index folder: what the index was built from, and how long it took
 TOP_K = 5
 MODE = "hybrid"
@@ -50,13 +56,13 @@ def contains(haystack: str | None, answers: list[str]) -> bool:
     return any(norm(a) in hay for a in answers)
 
 
-def load_questions() -> list[dict]:
-    questions = [json.loads(line) for line in QUESTIONS.read_text().splitlines() if line.strip()]
+def load_questions(qset: dict = SETS["main"]) -> list[dict]:
+    questions = [json.loads(line) for line in qset["questions"].read_text().splitlines() if line.strip()]
     ids = [q["id"] for q in questions]
     if len(ids) != len(set(ids)):
         raise SystemExit("duplicate question ids")
     for q in questions:
-        expected = split_of(q["id"])
+        expected = qset["split"] or split_of(q["id"])
         if q.get("split") != expected:
             raise SystemExit(f"{q['id']}: split must be {expected!r} (sha256 of the id), not {q.get('split')!r}")
     return questions
@@ -74,14 +80,14 @@ def page_text(text: str, page_starts: list[int], page: int) -> str:
 
 # ---------------------------------------------------------------------------------------------------- verify
 
-def verify(corpus: Path) -> int:
+def verify(qset: dict, corpus: Path) -> int:
     import logging
 
     from askdocs.index.documents import load_document
 
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # font-encoding notes from the R manuals, one per page
 
-    questions = load_questions()
+    questions = load_questions(qset)
     docs: dict[str, object] = {}
     problems = []
     for q in questions:
@@ -369,13 +375,13 @@ def print_table(summaries: dict, build_info: dict) -> None:
 
 
 def run(args) -> int:
-    questions = load_questions()
+    qset = SETS[args.set]
+    questions = load_questions(qset)
     if args.split != "all":
         # Tuning runs ask dev alone, so the test half is not seen until the change is final.
         questions = [q for q in questions if q["split"] == args.split]
     build_info = build(args.corpus, args.index, args.rebuild)
-    log_dir = ROOT / "var" / "realdocs"
-    server = Server(args.index, log_dir / "serve.log")
+    server = Server(args.index, qset["var"] / "serve.log")
     try:
         health = server.health
         load_before = loadavg()
@@ -389,13 +395,13 @@ def run(args) -> int:
         o["question"], o["gold_doc_id"], o["answers"] = q["question"], q["doc_id"], q["answers"]
         if q.get("page"):
             o["gold_page"] = q["page"]
-    splits = ("dev", "test") if args.split == "all" else (args.split,)
+    splits = [s for s in ("dev", "test") if any(q["split"] == s for q in questions)]
     summaries = {split: summarise([o for o in outcomes if o["split"] == split]) for split in splits}
     summaries["all"] = summarise(outcomes)
     print_table(summaries, build_info)
     state = askdocs_state()
     result = {
-        "benchmark": "realdocs", "askdocs": state, "machine": machine(),
+        "benchmark": "realdocs", "set": args.set, "askdocs": state, "machine": machine(),
         "loadavg_during_questions": [load_before, load_after],
         "settings": {"top_k": TOP_K, "mode": MODE, "askdocs_env": index_settings(), "server_args": "defaults"},
         "corpus": {"manifest_sha256": build_info["key"]["corpus_manifest_sha256"],
@@ -418,15 +424,21 @@ def run(args) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["verify", "build", "run"])
-    parser.add_argument("--corpus", type=Path, default=CORPUS)
-    parser.add_argument("--index", type=Path, default=INDEX)
+    parser.add_argument("--set", choices=sorted(SETS), default="main",
+                        help="main: the set tuned on (dev) and confirmed on (test); unseen: only ever reported")
+    parser.add_argument("--corpus", type=Path, help="default var/realdocs/corpus (var/realdocs-unseen/ for unseen)")
+    parser.add_argument("--index", type=Path, help="default var/realdocs/index (var/realdocs-unseen/ for unseen)")
     parser.add_argument("--rebuild", action="store_true", help="build even when the stamp says the index is current")
-    parser.add_argument("--out", default="realdocs.json", help="file name under bench/results/")
+    parser.add_argument("--out", help="file name under bench/results/ (default realdocs.json, realdocs-unseen.json)")
     parser.add_argument("--split", choices=["all", "dev", "test"], default="all",
                         help="ask only this split's questions (tune with dev; test once, at the end)")
     args = parser.parse_args()
+    qset = SETS[args.set]
+    args.corpus = args.corpus or qset["var"] / "corpus"
+    args.index = args.index or qset["var"] / "index"
+    args.out = args.out or qset["out"]
     if args.command == "verify":
-        return verify(args.corpus)
+        return verify(qset, args.corpus)
     if args.command == "build":
         build(args.corpus, args.index, args.rebuild)
         return 0
