@@ -1,7 +1,7 @@
 """What OCR read from each picture, kept beside the index so that a build never recognises the same pixels twice.
 
 OCR costs 2-5 s a page on two cores, and a full build reads every file again: after an upgrade that changes what
-the loaders keep (the structure version), after a settings change, or with ``--rebuild``. The text of a page does
+the loaders keep (the structure version), after a settings change, or when a rebuild is forced. The text of a page does
 not change with any of those, so the first build's reading is kept in ``ocr-cache.sqlite`` in the index folder,
 beside the embedding cache, and later builds take it from there.
 
