@@ -182,6 +182,14 @@ def _page_chars(textpage, raw) -> str:
     """
     count = textpage.count_chars()
     whole = textpage.get_text_range(0, count, errors="surrogatepass") if count else ""
+    if "\ufffe" in whole and len(whole) == count:
+        # pdfium's whole-page text writes the line-end hyphen it reports per character as 2 as U+FFFE instead.
+        marked = [i for i, c in enumerate(whole) if c == "\ufffe"
+                  and raw.FPDFText_GetUnicode(textpage.raw, i) == ord(_LINE_END_HYPHEN)]
+        pieces = list(whole)
+        for i in marked:
+            pieces[i] = _LINE_END_HYPHEN
+        whole = "".join(pieces)
     if len(whole) == count and not any("\ud800" <= c <= "\udfff" for c in whole):
         step = max(1, count // 64)
         if all(_char(raw.FPDFText_GetUnicode(textpage.raw, i)) == _char(ord(whole[i]))
