@@ -86,7 +86,7 @@ def choose_passages(stored: StoredIndex, ranked: Ranked, top_k: int, query_vecto
         rank = len(passages)
         if answer_scorer:
             _, units = candidate_units(text, start, spans[lo:hi])
-            units = _answerable_units(_unbroken(units, text, start, spans[lo:hi]), _barred(stored, first + lo, hi - lo))
+            units = _answerable_units(units, _barred(stored, first + lo, hi - lo))
             cands = [Candidate(text=text[u.start - start:u.end - start], vector=_mean_vector(vectors, u.core),
                                kind=u.kind, context=u.context, rank=rank, fused_gap=top_score - float(score),
                                same_doc=doc_row == top_doc) for u in units]
@@ -226,19 +226,6 @@ def _answerable_units(units: list[Unit], barred: np.ndarray | None) -> list[Unit
     if barred is None:
         return units
     kept = [u for u in units if not any(barred[i] for i in u.sentences)]
-    return kept or units
-
-
-def _unbroken(units: list[Unit], text: str, offset: int, spans: list[tuple[int, int]]) -> list[Unit]:
-    """Units whose sentences follow one another with only spaces between; all of them when none does.
-
-    Text between two stored sentences is furniture: a lead-in at the foot of a page and the command atop the next
-    ("... type this:" + "$ quilt header --dep3 -e") would carry the page's footer and the next one's header.
-    """
-    def whole(unit: Unit) -> bool:
-        return not any(text[spans[i][1] - offset:spans[i + 1][0] - offset].strip() for i in unit.sentences[:-1])
-
-    kept = [u for u in units if whole(u)]
     return kept or units
 
 

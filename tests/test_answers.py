@@ -306,41 +306,6 @@ def test_an_answer_never_opens_with_a_heading(tmp_path):
         engine.close()
 
 
-def _patch_guide_pages() -> list[str]:
-    """A manual whose lead-in ends one page and whose command opens the next, with a footer and a header between."""
-    filler = ["Every package keeps its changes to the upstream source as patches in the debian/patches folder.",
-              "A patch changes the files of one upstream release and is applied when the package is built."]
-    pages = []
-    for number in range(1, 7):
-        lines = [f"Patch Guide {number}", *filler]
-        if number == 3:
-            lines += ["To get the template header that you can edit to say what the patch does, type this:"]
-        if number == 4:
-            lines[1:1] = ["$ quilt header --dep3 -e", "This opens the template in your text editor."]
-        pages.append("\n".join([*lines, f"Copyright 2024 Patch Guide Authors {number}"]))
-    return pages
-
-
-def test_an_answer_never_carries_the_furniture_between_two_pages(tmp_path):
-    # The lead-in and its command are one answer unit by the text rules, but between them lie the page's footer
-    # and the next page's header: such a unit would show furniture as part of the answer.
-    from .fixtures import make_pdf
-
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    (folder / "patches.pdf").write_bytes(make_pdf(_patch_guide_pages()))
-    build_index([folder], Settings(index=tmp_path / "index"), progress=False)
-    engine = open_index(tmp_path / "index")
-    try:
-        response = engine.ask("How do I add a DEP-3 header to a patch?")
-        assert not response.no_answer
-        assert "Patch Guide" not in response.answer.text
-        assert all("Patch Guide" not in p.highlight.text for p in response.passages)
-        _assert_citations_exact(engine, response)
-    finally:
-        engine.close()
-
-
 @pytest.mark.parametrize("question", [
     "Quel pays du G7 a voté pour la résolution de l'ONU ?",
     "Wich G7 contry votted for the UN resolutoin?",
