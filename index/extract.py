@@ -449,11 +449,6 @@ def _squash(text: str) -> str:
     return "".join(text.split()).translate(_QUOTES).casefold()
 
 
-def _titled(line: str, key: str) -> bool:
-    """Whether a squashed line is an outline title's: the title, or the title after a short number or label."""
-    return line == key or (line.endswith(key) and len(line) <= len(key) + 12)
-
-
 def pdf_structure(text: str, page_starts: Sequence[int],
                   outline: Sequence[tuple[str, int, int]] = ()) -> list[Block]:
     """Blocks of cleaned PDF text; ``outline``: (title, 0-based page, depth 1..) of the bookmarks."""
@@ -487,28 +482,18 @@ def pdf_structure(text: str, page_starts: Sequence[int],
             if _TOC_LINE.search(text[s:e]):
                 furniture.add((s, e))
     headings: dict[tuple[int, int], int] = {}
-    wrapped: dict[tuple[int, int], tuple[int, int]] = {}  # a heading's second line -> its first line
     if outline:
         for title, page, depth in outline:
             if not (0 <= page < len(pages)) or not (key := _squash(title)):
                 continue
             # A long chapter's name recurs in its running headers ("User Guide Chapter 2 Graphics and Text with
             # pdfgen"), and its opening line may look framed too: the heading is the line no header frames, if any.
-            candidates = [span for span in pages[page] if span not in furniture and span not in headings
-                          and span not in wrapped]
+            candidates = [span for span in pages[page] if span not in furniture and span not in headings]
             for s, e in sorted(candidates, key=lambda span: span in framed):
-                if _titled(_squash(text[s:e]), key):
+                line = _squash(text[s:e])
+                if line == key or (line.endswith(key) and len(line) <= len(key) + 12):
                     headings[(s, e)] = min(depth, 6)
                     break
-            else:
-                # A long title wraps onto a second line ("Appendix B Major Differences From The Bourne" + "Shell",
-                # "Part I" + "Gnuplot", R-FAQ's questions): the heading is both lines.
-                free = [span for span in candidates if span not in framed]
-                for (s, e), (s2, e2) in zip(free, free[1:]):
-                    if text[e:s2].count("\n") == 1 and _titled(_squash(text[s:e2]), key):
-                        headings[(s, e)] = min(depth, 6)
-                        wrapped[(s2, e2)] = (s, e)
-                        break
     furniture |= framed - headings.keys()
     if not outline:
         for lines in pages:
@@ -518,7 +503,6 @@ def pdf_structure(text: str, page_starts: Sequence[int],
                         and sum(c.isalpha() for c in line) >= 3):
                     number = re.match(r"\d+(?:\.\d+)*", line)
                     headings[(s, e)] = (number.group(0).count(".") + 1) if number else 1
-    heading_ends = {first: second[1] for second, first in wrapped.items()}
     blocks: list[Block] = []
     for lines in pages:
         run: list[tuple[int, int]] = []
@@ -534,9 +518,7 @@ def pdf_structure(text: str, page_starts: Sequence[int],
                 _emit(blocks, _trimmed(text, "furniture", s, e))
             elif (s, e) in headings:
                 end_run()
-                _emit(blocks, _trimmed(text, "heading", s, heading_ends.get((s, e), e), headings[(s, e)]))
-            elif (s, e) in wrapped:
-                continue
+                _emit(blocks, _trimmed(text, "heading", s, e, headings[(s, e)]))
             else:
                 if run and text[run[-1][1]:s].count("\n") > 1:
                     end_run()
