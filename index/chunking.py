@@ -150,7 +150,8 @@ _JOINABLE = {"paragraph", "list_item", "description"}
 def join_across_pages(text: str, typed: list[tuple[Span, str]], page_starts: Sequence[int]) -> list[tuple[Span, str]]:
     """Sentences of running text that a page break cut in two, made one again (so an answer or a highlight is the
     whole sentence, boxed on both pages). Only where nothing but the page separator lies between the two parts:
-    across a running header or footer the parts stay apart, since the sentence would carry the furniture."""
+    across a running header or footer the parts stay apart, since the sentence would carry the furniture, and so
+    they do across an empty page."""
     if len(page_starts) < 2 or len(typed) < 2:
         return typed
     out = [typed[0]]
@@ -158,7 +159,8 @@ def join_across_pages(text: str, typed: list[tuple[Span, str]], page_starts: Seq
         (prev_start, prev_end), prev_kind = out[-1]
         gap = text[prev_end:start]
         page = bisect.bisect_right(page_starts, start) - 1
-        if (page > 0 and prev_end <= page_starts[page] and not gap.strip() and kind in _JOINABLE
+        # The part before the break ends on the page before: across an empty page no sentence runs on.
+        if (page > 0 and bisect.bisect_right(page_starts, prev_end - 1) == page and not gap.strip() and kind in _JOINABLE
                 and prev_kind in _JOINABLE and text[start].islower()
                 and not _SENTENCE_CLOSED.search(text[prev_start:prev_end])):
             out[-1] = ((prev_start, end), prev_kind)

@@ -568,8 +568,53 @@ def _furniture_key(line: str) -> str:
     return re.sub(r"\d+", "#", " ".join(line.split())).casefold()
 
 
+_FOLIO = re.compile(r"#|[ivxlcdm]{1,7}")  # a page number in a furniture key: digits (as #) or roman
+# A running header is a short line; its frame has a word or two of letters ("gnuplot 5.4", "Chapter 3:"), and is at
+# an edge of at least a quarter of the pages (a book's title on every other page, a chapter's kind on most).
+_FRAME_MAX_LINE_WORDS = 14
+_FRAME_MIN_LETTERS = 6
+_FRAME_PAGE_SHARE = 0.25
+
+
+def _frames(line: str) -> tuple[set[tuple[str, ...]], int, bool]:
+    """The running-header frames a page-edge line may carry (its first and last 2-6 words, page number aside),
+    its number of words without the page number, and whether a page number ends it.
+
+    A header that names the section it is in ("1.2. Getting Set Up  Ubuntu Packaging Guide") repeats whole on a
+    page or two, too few to tell it from text; the part that names the book or the chapter kind repeats on most
+    pages.
+    """
+    words = _furniture_key(line).split()
+    if len(words) > _FRAME_MAX_LINE_WORDS:
+        return set(), len(words), False
+    inner = words[1 if words and _FOLIO.fullmatch(words[0]) else 0:]
+    folio_last = bool(inner) and _FOLIO.fullmatch(inner[-1]) is not None
+    inner = inner[:-1] if folio_last else inner
+    found = set()
+    for k in range(2, min(6, len(inner)) + 1):
+        found.add(("^", *inner[:k]))
+        found.add(("$", *inner[-k:]))
+    return {f for f in found if sum(c.isalpha() for c in "".join(f[1:])) >= _FRAME_MIN_LETTERS}, len(inner), folio_last
+
+
+def _framed(line: str, frames: set[tuple[str, ...]]) -> bool:
+    """Whether a page-edge line is a running header by its frame: it holds a frequent frame and more than that.
+
+    Just the frame is a title ("Ubuntu Packaging Guide" on the cover), or a heading when a number opens it ("7 R
+    Miscellanea" under headers "Chapter 7: R Miscellanea 30"); with a page number after it, a header ("Debian
+    Reference xxvii").
+    """
+    found, length, folio_last = _frames(line)
+    hits = found & frames
+    return bool(hits) and (folio_last or max(len(f) - 1 for f in hits) < length)
+
+
+# Quotes as typeset ("doesn’t", ”$LANG”) and as an outline spells them ("doesn't", "$LANG") compare equal.
+_QUOTES = str.maketrans("", "", "'\"`´‘’‚‛“”„‟«»")
+
+
 def _squash(text: str) -> str:
-    return "".join(text.split()).casefold()
+    return "".join(text.split()).translate(_QUOTES).casefold()
 
 
 def pdf_structure(text: str, page_starts: Sequence[int],
@@ -587,13 +632,20 @@ def pdf_structure(text: str, page_starts: Sequence[int],
         edge_counts.update({_furniture_key(text[s:e]) for s, e in lines[:2] + lines[-2:]})
     repeated = {key for key, n in edge_counts.items()
                 if ("#" in key and n >= 3 and n >= 0.04 * len(pages)) or (n >= 4 and n >= 0.3 * len(pages))}
+    frame_counts: Counter = Counter()
+    for lines in pages:
+        frame_counts.update(set().union(*(_frames(text[s:e])[0] for s, e in lines[:2] + lines[-2:])))
+    frames = {f for f, n in frame_counts.items() if n >= 4 and n >= _FRAME_PAGE_SHARE * len(pages)}
     furniture: set[tuple[int, int]] = set()
+    framed: set[tuple[int, int]] = set()  # headers by their frame: furniture unless the outline says heading
     for lines in pages:
         edges = lines[:2] + lines[-2:]
         for s, e in edges:
             line = text[s:e]
             if _furniture_key(line) in repeated or _PAGE_NUMBER.match(line):
                 furniture.add((s, e))
+            elif _framed(line, frames):
+                framed.add((s, e))
         for s, e in lines:
             if _TOC_LINE.search(text[s:e]):
                 furniture.add((s, e))
@@ -602,14 +654,16 @@ def pdf_structure(text: str, page_starts: Sequence[int],
         for title, page, depth in outline:
             if not (0 <= page < len(pages)) or not (key := _squash(title)):
                 continue
-            for s, e in pages[page]:
+            # A long chapter's name recurs in its running headers ("User Guide Chapter 2 Graphics and Text with
+            # pdfgen"), and its opening line may look framed too: the heading is the line no header frames, if any.
+            candidates = [span for span in pages[page] if span not in furniture and span not in headings]
+            for s, e in sorted(candidates, key=lambda span: span in framed):
                 line = _squash(text[s:e])
-                if (s, e) in furniture or (s, e) in headings:
-                    continue
                 if line == key or (line.endswith(key) and len(line) <= len(key) + 12):
                     headings[(s, e)] = min(depth, 6)
                     break
-    else:
+    furniture |= framed - headings.keys()
+    if not outline:
         for lines in pages:
             for s, e in lines:
                 line = " ".join(text[s:e].split())

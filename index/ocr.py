@@ -22,7 +22,7 @@ import warnings
 from array import array
 
 from . import ocr_cache
-from .pdf import PdfPage, PdfText
+from .pdf import MIN_OCR_TEXT, PdfPage, PdfText
 from .reading import LoadError, too_much_text
 
 # Print-size text is 20+ pixels tall at 150 DPI, which the recognition model reads; time grows with the pixels
@@ -32,8 +32,6 @@ OCR_MAX_PIXELS = 4_000_000
 # Decoding alone costs 4 bytes a pixel: past this an image file is a bomb, not a scan.
 IMAGE_MAX_PIXELS = 100_000_000
 INSTALL_HINT = "install askdocs[ocr]"
-# An image file whose recognised text has fewer letters and digits than this is not indexed (and is reported).
-MIN_IMAGE_TEXT = 3
 
 _engine = None
 _engine_lock = threading.Lock()  # one model, and onnxruntime sessions are not meant to be built twice at once
@@ -246,7 +244,7 @@ def read_image_pages(data: bytes, max_pages: int, max_chars: int) -> PdfText:
         raise LoadError(f"corrupt or unsupported image ({exc})") from None
     notes = []
     found = "".join(page.text for page in pages)
-    if total and sum(c.isalnum() for c in found) < MIN_IMAGE_TEXT:
+    if total and sum(c.isalnum() for c in found) < MIN_OCR_TEXT:
         # A callout number, a bullet or a logo's letters: recognised, but nothing a question could be answered from.
         pages = [PdfPage("", array("i"), source="ocr_empty") for _ in pages]
         return PdfText(pages, "", [], [f"too little text found by OCR to index ({_collapse(found)!r}: an icon?)"])

@@ -30,6 +30,9 @@ PDF_CONTENT_PER_TEXT_CHAR = 4
 # One page's decoded content pdfium may parse for text: a dense text page is tens of KB, a detailed map a
 # few MB. Past this a page's text page alone would take gigabytes; its text is left out, and said so.
 PAGE_CONTENT_BYTES = 4_000_000
+# OCR'd text with fewer letters and digits than this is not indexed, and is reported: a callout icon's digit, a
+# chapter page's big number, a rule or a box read as a character ("二") answer no question.
+MIN_OCR_TEXT = 3
 
 _LINE_END_HYPHEN = "\x02"  # pdfium's mark for a hyphen it found at the end of a line (and joined the lines)
 
@@ -40,8 +43,10 @@ class PdfPage:
     chars: array  # array('i'): pdfium char index of each character of ``text``; -1 where none
     label: str = ""  # the page's own label ("iv", "9") where the PDF defines page labels
     # How the text was read: "text" (the text layer), "ocr", "no_text" (it draws something but has no text
-    # layer, and there is no OCR), "ocr_empty" (OCR found no text), "blank" (draws nothing), "too_busy".
+    # layer, and there is no OCR), "ocr_empty" (OCR found no text), "ocr_scant" (under MIN_OCR_TEXT letters and
+    # digits, left out), "blank" (draws nothing), "too_busy".
     source: str = "text"
+    scant: str = ""  # an "ocr_scant" page's text, for the summary
     # The box of each character of ``text`` as pdfium gives it (left, bottom, right, top in PDF points,
     # 4 floats a character; NaN where ``chars`` is -1), or on an OCR'd page as OCR placed it (index.ocr), and
     # the page's crop box and rotation, which say where those points fall on the rendered page
@@ -83,7 +88,7 @@ def read_pdf(data: bytes, max_pages: int, max_chars: int, ocr=None) -> PdfText:
                 # The same content stream drawn with the same resources on a page of the same shape gives the
                 # same text: extracting it again would only cost time (a bomb shares one stream).
                 page = PdfPage(drawn[key].text, drawn[key].chars, source=drawn[key].source,
-                               boxes=drawn[key].boxes, geometry=drawn[key].geometry)
+                               boxes=drawn[key].boxes, geometry=drawn[key].geometry, scant=drawn[key].scant)
             elif content > PAGE_CONTENT_BYTES:
                 page = PdfPage("", array("i"), source="too_busy")
             else:
@@ -118,6 +123,10 @@ def _notes(pages: list[PdfPage]) -> list[str]:
                      "install askdocs[ocr] to read scanned pages")
     if empty := numbers("ocr_empty"):
         notes.append(f"{_pages(empty)}: no text layer, and OCR found no text")
+    if scant := numbers("ocr_scant"):
+        found = ", ".join(repr(" ".join(pages[n - 1].scant.split())) for n in scant[:5])
+        notes.append(f"{_pages(scant)}: no text layer, and OCR found too little text to index "
+                     f"({found}{', ...' if len(scant) > 5 else ''})")
     if too_busy := numbers("too_busy"):
         notes.append(f"{_pages(too_busy)}: text not read (over {PAGE_CONTENT_BYTES:,} bytes of drawing content "
                      "on one page)")
@@ -146,6 +155,8 @@ def _read_page(document, number: int, raw, ocr) -> PdfPage:
         if ocr is None:
             return PdfPage("", chars, source="no_text")
         ocr_text, ocr_boxes = ocr(page)
+        if ocr_text and sum(c.isalnum() for c in ocr_text) < MIN_OCR_TEXT:
+            return PdfPage("", array("i"), source="ocr_scant", scant=ocr_text)
         # The boxes are where OCR read each character (NaN where it placed none); the geometry places them.
         return PdfPage(ocr_text, array("i", [-1]) * len(ocr_text), source="ocr" if ocr_text else "ocr_empty",
                        boxes=ocr_boxes if ocr_text else None, geometry=(*page.get_cropbox(), page.get_rotation()))
@@ -182,6 +193,14 @@ def _page_chars(textpage, raw) -> str:
     """
     count = textpage.count_chars()
     whole = textpage.get_text_range(0, count, errors="surrogatepass") if count else ""
+    if "\ufffe" in whole and len(whole) == count:
+        # pdfium's whole-page text writes the line-end hyphen it reports per character as 2 as U+FFFE instead.
+        marked = [i for i, c in enumerate(whole) if c == "\ufffe"
+                  and raw.FPDFText_GetUnicode(textpage.raw, i) == ord(_LINE_END_HYPHEN)]
+        pieces = list(whole)
+        for i in marked:
+            pieces[i] = _LINE_END_HYPHEN
+        whole = "".join(pieces)
     if len(whole) == count and not any("\ud800" <= c <= "\udfff" for c in whole):
         step = max(1, count // 64)
         if all(_char(raw.FPDFText_GetUnicode(textpage.raw, i)) == _char(ord(whole[i]))

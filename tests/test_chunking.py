@@ -153,3 +153,10 @@ def test_a_sentence_cut_by_a_page_break_is_one_sentence_again():
     kept = join_across_pages(footer, typed, [0, len(pages[0]) + 6])
     assert [footer[s:e] for (s, e), _ in kept][:2] == ["The lens was ground in Paris and then shipped to Scotland",
                                                        "in forty crates."]
+    # An empty page between (a blank page before a chapter, a scan with no text): a sentence never runs over it. The
+    # Debian live-manual PDF, drawn without most of its text, had a contents line and a URL pages apart made one.
+    blank = pages[0] + "\n\n" + "\n\n" + pages[1]
+    typed = [(span, "paragraph") for span in split_sentences(blank)]
+    kept = join_across_pages(blank, typed, [0, len(pages[0]) + 2, len(pages[0]) + 4])
+    assert [blank[s:e] for (s, e), _ in kept][:2] == ["The lens was ground in Paris and then shipped to Scotland",
+                                                      "in forty crates."]

@@ -103,6 +103,26 @@ def test_a_scanned_page_with_no_text_is_reported(tmp_path):
         load_document(path, "photo.pdf", 10**7)
 
 
+@pytest.mark.integration  # OCR's ONNX models
+def test_a_scanned_page_with_a_character_or_two_is_reported_not_indexed(tmp_path):
+    """A chapter's opening page showing only its number, or a page drawn without its text (the Debian live-manual
+    PDF lost its fonts: OCR read its empty boxes as '二'): a passage nothing can be answered from."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    from .fixtures import text_image
+
+    number = Image.new("RGB", (1275, 1650), "white")
+    ImageDraw.Draw(number).text((500, 600), "12", fill="black", font=ImageFont.load_default(size=200))
+    out = io.BytesIO()
+    text_image(SCANNED_PAGES[0]).save(out, "PDF", resolution=150, save_all=True, append_images=[number])
+    path = tmp_path / "chapter.pdf"
+    path.write_bytes(out.getvalue())
+    doc = load_document(path, "chapter.pdf", 10**7)
+    assert "Oolong tea is partly oxidised" in doc.text and "12" not in doc.text
+    assert doc.notes == ("OCR read page 1 (no text layer)",
+                         "page 2: no text layer, and OCR found too little text to index ('12')")
+
+
 def test_ocr_work_is_bounded_by_pixels(tmp_path):
     from askdocs.index import ocr
 

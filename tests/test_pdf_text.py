@@ -96,6 +96,21 @@ def test_the_line_end_hyphen_joins_a_word_and_maps_to_no_stored_character():
     assert page.chars[at - 1] == hyphen - 1 and page.chars[at] == hyphen + 1
 
 
+def test_line_end_hyphens_on_a_full_page_are_read_as_on_a_short_one():
+    # pdfium's whole-page text marks a line-end hyphen U+FFFE where its per-character text says 2; a page long
+    # enough to be read whole (found on the R, gnuplot and DocBook manuals) lost every such hyphen ("UTF8",
+    # "MITstyle") instead of keeping those that join no word.
+    prose = "Green tea is steamed or pan fired right after picking to stop oxidation of the leaves."
+    lines = [prose] * 12 + ["Every file of the package must be saved as UTF-", "8 before it is built, and the",
+                            "licence is a MIT-", "style one; the leaves of identi-", "cal bushes are picked by hand."]
+    read = read_pdf(make_pdf(["\n".join(lines)]), 100, 10**6)
+    text = read.pages[0].text
+    assert "saved as UTF-\n8 before" in text
+    assert "a MIT-\nstyle one" in text
+    assert "leaves of identical bushes" in text
+    assert "\ufffe" not in text
+
+
 def _encrypted(user_password: str, owner_password: str = "owner") -> bytes:
     from pypdf import PdfReader, PdfWriter
 

@@ -20,7 +20,7 @@ from askdocs.index.structure import KINDS, STRUCTURE_VERSION, Sections, check_bl
 from askdocs.search.engine import open_index
 
 from .fixtures import (
-    STRUCTURED_HTML, STRUCTURED_MARKDOWN, STRUCTURED_TEXT, make_structured_pdf, write_corpus,
+    STRUCTURED_HTML, STRUCTURED_MARKDOWN, STRUCTURED_TEXT, make_pdf, make_structured_pdf, write_corpus,
 )
 
 
@@ -335,6 +335,48 @@ def test_pdf_furniture_toc_hyphenation_and_pages(structured):
                  "1 Cultivation . . . . . . . . . . . . 2", "2 Processing . . . . . . . . . . . . . 3"):
         assert line in furniture, line
     assert [(t, lv) for _, t, lv in _blocks(doc, "heading")] == [("1 Cultivation", 1), ("2 Processing", 1)]
+
+
+def test_pdf_running_headers_that_name_their_section_are_furniture(tmp_path):
+    """Sphinx and texinfo headers name the section they are in ("1.2. Picking  Tea Handbook", "Chapter 3: Black
+    Tea 7"), so each one repeats on a page or two only; their frame (the book's title, "Chapter N:") repeats on
+    most pages. Found on the Ubuntu Packaging Guide, the ReportLab guide, and the bash, R and gnuplot manuals."""
+    sections = ["1.1. Soil", "1.2. Climate", "1.3. Picking", "2.1. Withering", "2.2. Rolling", "2.3. Drying",
+                "3.1. Green Tea", "3.2. Black Tea"]
+    pages = ["Tea Handbook\nA guide for growers and tasters", "Tea Handbook ii\nContents come first.\nii"]
+    for number, section in enumerate(sections, 3):
+        header = f"{section} Tea Handbook" if number % 2 else f"Tea Handbook Chapter {section[0]}. Work"
+        body = f"{section[5:]} is the step growers ask about most, and this page says how it is done."
+        lines = [header, f"{section[:3]} {section[5:]}" if section.endswith(("1. Soil", "Withering")) else body,
+                 body.replace("most", "first"), str(number)]
+        pages.append("\n".join(lines))
+    path = tmp_path / "handbook.pdf"
+    path.write_bytes(make_pdf(pages))
+    doc = load_document(path, "handbook.pdf", 10**7)
+    check_blocks(doc.text, doc.blocks)
+    furniture = _texts(doc, "furniture")
+    for page in pages[1:]:
+        assert page.split("\n")[0] in furniture, page
+    assert [t for t in _texts(doc, "heading")] == ["1.1 Soil", "2.1 Withering"]
+    assert _texts(doc, "paragraph")[0] == "Tea Handbook\nA guide for growers and tasters"  # a cover is no header
+
+
+def test_pdf_outline_headings_quoted_otherwise_are_found(tmp_path):
+    """An outline may spell quotes otherwise than the page: the Debian Reference's ”$LANG” sections were text."""
+    import io
+
+    from pypdf import PdfReader, PdfWriter
+
+    pages = ["1.5.2 The \"$LANG\" variable\nThe locale of a shell comes from this variable, then from LC_ALL."]
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(make_pdf(pages))))
+    writer.add_outline_item(title="The “$LANG” variable", page_number=0)
+    out = io.BytesIO()
+    writer.write(out)
+    path = tmp_path / "shells.pdf"
+    path.write_bytes(out.getvalue())
+    doc = load_document(path, "shells.pdf", 10**7)
+    check_blocks(doc.text, doc.blocks)
+    assert _texts(doc, "heading") == ['1.5.2 The "$LANG" variable']
 
 
 def test_pdf_outline_gives_headings(structured):
