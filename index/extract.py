@@ -82,6 +82,7 @@ _MORE_LINKS = {"more...", "more…", "more", "read more", "read more...", "read 
 _HIDDEN_CLASSES = {"ttc"}
 # Line-number gutters of code listings (Doxygen "lineno", Pygments "linenos"/"linenodiv"): not part of the code.
 _GUTTER_CLASSES = {"lineno", "linenos", "linenodiv", "linenumber", "line-number", "line-numbers", "gutter"}
+_MARKER_CLASSES = _GUTTER_CLASSES | {"permalink"}  # elements _strip_markers drops whole
 # Texinfo's "Next: Memory Handling, Previous: Exceptions, Up: MPFR Basics [Index]": once its links are taken
 # out, only these words as labels ("Next:") and punctuation are left. A bare word is not enough: Doxygen's
 # "PathArgument (ArrayIndex index)" leaves "( index)".
@@ -344,7 +345,7 @@ def _strip_markers(tree) -> None:
         if not isinstance(el.tag, str):
             continue
         classes = (el.get("class") or "").split()
-        if _GUTTER_CLASSES.union({"permalink"}).intersection(classes):
+        if _MARKER_CLASSES.intersection(classes):
             el.drop_tree()
         elif "mlabel" in classes:
             # Doxygen's badges ("abstract", "static") sit flush against the title: "Class Referenceabstract"
@@ -576,15 +577,16 @@ _FRAME_MIN_LETTERS = 6
 _FRAME_PAGE_SHARE = 0.25
 
 
-def _frames(line: str) -> tuple[set[tuple[str, ...]], int, bool]:
+def _frames(key: str) -> tuple[set[tuple[str, ...]], int, bool]:
     """The running-header frames a page-edge line may carry (its first and last 2-6 words, page number aside),
-    its number of words without the page number, and whether a page number ends it.
+    its number of words without the page number, and whether a page number ends it; ``key``: the line's
+    ``_furniture_key``.
 
     A header that names the section it is in ("1.2. Getting Set Up  Ubuntu Packaging Guide") repeats whole on a
     page or two, too few to tell it from text; the part that names the book or the chapter kind repeats on most
     pages.
     """
-    words = _furniture_key(line).split()
+    words = key.split()
     if len(words) > _FRAME_MAX_LINE_WORDS:
         return set(), len(words), False
     inner = words[1 if words and _FOLIO.fullmatch(words[0]) else 0:]
@@ -597,14 +599,15 @@ def _frames(line: str) -> tuple[set[tuple[str, ...]], int, bool]:
     return {f for f in found if sum(c.isalpha() for c in "".join(f[1:])) >= _FRAME_MIN_LETTERS}, len(inner), folio_last
 
 
-def _framed(line: str, frames: set[tuple[str, ...]]) -> bool:
-    """Whether a page-edge line is a running header by its frame: it holds a frequent frame and more than that.
+def _framed(line_frames: tuple[set[tuple[str, ...]], int, bool], frames: set[tuple[str, ...]]) -> bool:
+    """Whether a page-edge line (``line_frames``: its ``_frames``) is a running header by its frame: it holds a
+    frequent frame and more than that.
 
     Just the frame is a title ("Ubuntu Packaging Guide" on the cover), or a heading when a number opens it ("7 R
     Miscellanea" under headers "Chapter 7: R Miscellanea 30"); with a page number after it, a header ("Debian
     Reference xxvii").
     """
-    found, length, folio_last = _frames(line)
+    found, length, folio_last = line_frames
     hits = found & frames
     return bool(hits) and (folio_last or max(len(f) - 1 for f in hits) < length)
 
@@ -627,24 +630,24 @@ def pdf_structure(text: str, page_starts: Sequence[int],
     # Running headers and footers: the same line (digits aside) among the first/last two lines of many pages.
     # A line that carries a number (a page or chapter number) needs fewer pages than one without: a "Note" or
     # "Syntax:" box title can open a few pages, a running header with its page number opens many.
+    page_edges = [lines[:2] + lines[-2:] for lines in pages]
+    edge_keys = {(s, e): _furniture_key(text[s:e]) for edges in page_edges for s, e in edges}
+    edge_frames = {span: _frames(key) for span, key in edge_keys.items()}
     edge_counts: Counter = Counter()
-    for lines in pages:
-        edge_counts.update({_furniture_key(text[s:e]) for s, e in lines[:2] + lines[-2:]})
+    frame_counts: Counter = Counter()
+    for edges in page_edges:
+        edge_counts.update({edge_keys[span] for span in edges})
+        frame_counts.update(set().union(*(edge_frames[span][0] for span in edges)))
     repeated = {key for key, n in edge_counts.items()
                 if ("#" in key and n >= 3 and n >= 0.04 * len(pages)) or (n >= 4 and n >= 0.3 * len(pages))}
-    frame_counts: Counter = Counter()
-    for lines in pages:
-        frame_counts.update(set().union(*(_frames(text[s:e])[0] for s, e in lines[:2] + lines[-2:])))
     frames = {f for f, n in frame_counts.items() if n >= 4 and n >= _FRAME_PAGE_SHARE * len(pages)}
     furniture: set[tuple[int, int]] = set()
     framed: set[tuple[int, int]] = set()  # headers by their frame: furniture unless the outline says heading
-    for lines in pages:
-        edges = lines[:2] + lines[-2:]
+    for lines, edges in zip(pages, page_edges):
         for s, e in edges:
-            line = text[s:e]
-            if _furniture_key(line) in repeated or _PAGE_NUMBER.match(line):
+            if edge_keys[(s, e)] in repeated or _PAGE_NUMBER.match(text[s:e]):
                 furniture.add((s, e))
-            elif _framed(line, frames):
+            elif _framed(edge_frames[(s, e)], frames):
                 framed.add((s, e))
         for s, e in lines:
             if _TOC_LINE.search(text[s:e]):
