@@ -22,7 +22,7 @@ import warnings
 from array import array
 
 from . import ocr_cache
-from .pdf import MIN_OCR_TEXT, PdfPage, PdfText
+from .pdf import PdfPage, PdfText, scant_ocr_text
 from .reading import LoadError, too_much_text
 
 # Print-size text is 20+ pixels tall at 150 DPI, which the recognition model reads; time grows with the pixels
@@ -199,10 +199,6 @@ def _page_points(page, char_boxes: list, x_scale: float, y_scale: float) -> arra
     return out
 
 
-def _collapse(text: str) -> str:
-    return " ".join(text.split())
-
-
 def read_image_pages(data: bytes, max_pages: int, max_chars: int) -> PdfText:
     """An image file's frames (a multi-page TIFF has several) as OCR'd pages."""
     if not available():
@@ -244,10 +240,10 @@ def read_image_pages(data: bytes, max_pages: int, max_chars: int) -> PdfText:
         raise LoadError(f"corrupt or unsupported image ({exc})") from None
     notes = []
     found = "".join(page.text for page in pages)
-    if total and sum(c.isalnum() for c in found) < MIN_OCR_TEXT:
+    if scant_ocr_text(found):
         # A callout number, a bullet or a logo's letters: recognised, but nothing a question could be answered from.
         pages = [PdfPage("", array("i"), source="ocr_empty") for _ in pages]
-        return PdfText(pages, "", [], [f"too little text found by OCR to index ({_collapse(found)!r}: an icon?)"])
+        return PdfText(pages, "", [], [f"too little text found by OCR to index ({' '.join(found.split())!r}: an icon?)"])
     if not total:
         notes.append("no text found by OCR")
     elif len(pages) > 1:

@@ -34,6 +34,11 @@ PAGE_CONTENT_BYTES = 4_000_000
 # chapter page's big number, a rule or a box read as a character ("二") answer no question.
 MIN_OCR_TEXT = 3
 
+
+def scant_ocr_text(text: str) -> bool:
+    """OCR read something, but fewer than MIN_OCR_TEXT letters and digits: too little to index."""
+    return bool(text) and sum(c.isalnum() for c in text) < MIN_OCR_TEXT
+
 _LINE_END_HYPHEN = "\x02"  # pdfium's mark for a hyphen it found at the end of a line (and joined the lines)
 
 
@@ -155,7 +160,7 @@ def _read_page(document, number: int, raw, ocr) -> PdfPage:
         if ocr is None:
             return PdfPage("", chars, source="no_text")
         ocr_text, ocr_boxes = ocr(page)
-        if ocr_text and sum(c.isalnum() for c in ocr_text) < MIN_OCR_TEXT:
+        if scant_ocr_text(ocr_text):
             return PdfPage("", array("i"), source="ocr_scant", scant=ocr_text)
         # The boxes are where OCR read each character (NaN where it placed none); the geometry places them.
         return PdfPage(ocr_text, array("i", [-1]) * len(ocr_text), source="ocr" if ocr_text else "ocr_empty",
