@@ -25,7 +25,7 @@ from .reading import (  # noqa: F401 (the records and reads are re-exported: ind
     Skipped, Unreadable, decode_text_format, gunzip, inside_folder, read_regular, sha256_regular, too_large,
     too_much_text,
 )
-from .structure import check_blocks
+from .structure import check_blocks, plain_heading
 
 if TYPE_CHECKING:
     from .pdf import PdfText
@@ -80,7 +80,7 @@ def load_markdown(data: bytes) -> Extracted:
     front_title, blocks = markdown_structure(text)
     heading = next((b for b in blocks if b.kind == "heading"), None)
     body = text[m.end():] if (m := _FRONT_MATTER.match(text)) else text
-    title = front_title or (text[heading.start:heading.end] if heading else _first_line(body))
+    title = front_title or (plain_heading(text[heading.start:heading.end]) if heading else _first_line(body))
     return Extracted(text, title[:_TITLE_CHARS], blocks=blocks, meta=meta)
 
 
