@@ -17,8 +17,8 @@ from askdocs.index.documents import LoadError, file_kind, load_document
 from askdocs.index.structure import Sections, check_blocks
 
 MAN7 = r""".\" Hand-written, with a macro of its own and a condition.
-.de Xx
-.B never shown \\$1
+.de FN
+\fI\|\\$1\|\fP
 ..
 .if t .ds Qq never shown either
 .TH TIDE 1 "December 2026" "tide 2.4" "User Commands"
@@ -48,7 +48,10 @@ read the tables of
 a bullet point
 .IP "\fB\-\-metric\fR" 4
 heights in metres
-.Xx undefined
+.Zz undefined
+See
+.FN /etc/tides
+for the tables.
 .SH EXAMPLES
 .nf
 .RS
@@ -151,6 +154,28 @@ Name the buoy\&. It\*(Aqs red\&.
 .RS 4
 Say nothing\&.
 .RE
+.sp
+.RS 4
+.ie n \{\
+\h'-04'\(bu\h'+03'\c
+.\}
+.el \{\
+.sp -1
+.IP \(bu 2.3
+.\}
+Tie it twice\&.
+.RE
+.sp
+.RS 4
+.ie n \{\
+\h'-04' 1.\h'+01'\c
+.\}
+.el \{\
+.sp -1
+.IP "  1." 4.2
+.\}
+Check the knot\&.
+.RE
 """
 
 MDOC = r""".\" An mdoc page
@@ -220,8 +245,10 @@ def test_a_man7_page_is_stored_as_man_shows_it(tmp_path):
     assert doc.kind == "man"
     assert doc.title == "tide - predict the tides of a harbour"
     assert not LEAK.search(doc.text), doc.text
-    assert "never shown" not in doc.text, "a macro definition and a false condition leave no text"
+    assert "never shown" not in doc.text, "a condition nroff finds false leaves no text"
     assert "undefined" not in doc.text, "a macro the reader does not know is dropped, arguments and all"
+    assert "FN" not in doc.text and "heights in metres See /etc/tides for the tables." in doc.text, \
+        "the page's own macro is expanded with its arguments"
     blocks = _blocks(doc)
     assert blocks[:4] == [("heading", "NAME"), ("paragraph", "tide - predict the tides of a harbour"),
                           ("heading", "SYNOPSIS"), ("paragraph", "tide [--port PORT]... [DATE]")]
@@ -233,7 +260,7 @@ def test_a_man7_page_is_stored_as_man_shows_it(tmp_path):
     assert ("term", "-p, --port=PORT") in blocks, "alternating fonts join their arguments without spaces"
     assert ("description", "read the tables of PORT (default: “Oban”)") in blocks
     assert ("list_item", "a bullet point") in blocks
-    assert ("term", "--metric") in blocks and ("description", "heights in metres") in blocks
+    assert ("term", "--metric") in blocks
     assert ("code", "$ tide --port Oban\n  high 06:12  4.1 m") in blocks
     assert ("table_row", "Port | Range") in blocks and ("table_row", "Oban | four metres") in blocks
     assert blocks[-1] == ("paragraph", "The end.")
@@ -269,7 +296,8 @@ def test_docbook_variable_lists_are_terms(tmp_path):
     assert not LEAK.search(doc.text), doc.text
     assert _blocks(doc)[2:] == [("heading", "OPTIONS"), ("term", "--buoy=<name>"),
                                 ("description", "Name the buoy. It's red."), ("term", "-q, --quiet"),
-                                ("description", "Say nothing.")]
+                                ("description", "Say nothing."), ("list_item", "Tie it twice."),
+                                ("list_item", "1. Check the knot.")], "DocBook's lists as nroff draws them"
 
 
 def test_an_mdoc_page(tmp_path):

@@ -4,8 +4,9 @@ A page is troff source: requests (``.SH NAME``, ``.TP``, ``.de``, ``.if n``) and
 (``\\fB\\-a\\fR``). This reader interprets the macros pages are written with, line by line, and nothing
 else: ``.SH``/``.SS`` (mdoc ``.Sh``/``.Ss``) are headings, a ``.TP`` tag or an mdoc ``.It`` of a tag list is a
 term and its body a description, bullets are list items, ``.nf``/``.EX`` (mdoc ``.Bd -literal``, ``.Dl``) code.
-Macro definitions and conditions are read so that pod2man's and DocBook's preambles and branches leave no
-text; a request it does not know is dropped, never stored. No system binary (groff, mandoc) is needed.
+Conditions are read as nroff reads them, so that pod2man's and DocBook's preambles and branches leave no text; a
+macro the page defines for itself (bash's ``.FN``, asciidoctor's ``.URL``) is expanded where it is called; a
+request it does not know is dropped, never stored. No system binary (groff, mandoc) is needed.
 """
 
 from __future__ import annotations
@@ -18,18 +19,25 @@ from ..reading import EMPTY, Extracted, LoadError, decode_text_format
 from .base import Builder
 from .troff import JOIN, Troff, ends_continued, escape_braces, split_args, strip_comment
 
-# A page opens with a request or a comment and holds a title or section request somewhere (a `.so` page is
-# a link to another page). A log rotated to app.log.1 has neither.
-_OPENING = re.compile(rb"\A\s*(?:[.'][ \t]*(?:[A-Za-z]{1,4}\b|\\\"))")
+# A page opens with a request, a comment (also a bare \" line) or an empty request (".") and holds a title or
+# section request somewhere (a `.so` page is a link to another page). A log rotated to app.log.1 has neither.
+_OPENING = re.compile(rb"\A\s*(?:[.'][ \t]*(?:[A-Za-z]{1,4}\b|\\\"|\r?\n)|\\\")")
 _PAGE_REQUEST = re.compile(rb"^[.'][ \t]*(?:TH|SH|Dd|Dt|Sh|so)\b", re.MULTILINE)
 _REQUEST = re.compile(r"[.'][ \t]*([^ \t\\]*)(.*)", re.DOTALL)
 _BULLETS = {"•", "*", "-", "o", "·", "+", "—", "–"}
+_DRAWN_ITEM = re.compile(r"(?:([•·])|\d{1,3}\.)[ \t]+(?=\S)")
 _NUMBERED = re.compile(r"\(?[0-9A-Za-z]{1,3}[.)]")
 _FONTS = {"B", "I", "R", "SM", "SB", "CW"}
 _ALTERNATING = {"BR", "RB", "BI", "IB", "IR", "RI"}
 # Requests and macros whose body (up to "..", or the named end) is not text.
 _DEFINITIONS = {"de", "de1", "dei", "am", "am1", "ami", "ig"}
 _MAX_LINES = 1_000_000
+# A page's own macros may call each other: a loop, or a page that expands into more text than it holds, stops here.
+_MAX_DEPTH, _MAX_EXPANDED = 10, 200_000
+# What request() reads itself, before any definition of the same name: pod2man defines .Vb, .Sh, .IX, .Sp...
+_HANDLED = {"SH", "SS", "Sh", "PP", "LP", "P", "HP", "TP", "TQ", "IP", "Ip", "B", "I", "SM", "SB", "CW", "BR", "RB",
+            "BI", "IB", "IR", "RI", "RS", "RE", "nf", "EX", "Vb", "fi", "EE", "Ve", "br", "sp", "Sp", "TH", "SY", "OP",
+            "YS", "UE", "ME", "UR", "MT", "ds", "ds1", "as", "tr", "so", "Dd", "Dt", "IX"}
 
 
 def is_man_page(content: bytes) -> bool:
@@ -42,6 +50,7 @@ def load_man(data: bytes, max_chars: int) -> Extracted:
     source, meta = decode_text_format(data)
     page = _Page(max_chars)
     page.read(source.split("\n")[:_MAX_LINES])
+    page.flush()
     if not page.out.blocks and page.see_also:
         raise LoadError(f"only a link to another manual page (.so {page.see_also}); that page is indexed "
                         "under its own name", EMPTY)
@@ -73,6 +82,8 @@ class _Page:
         self.xo = False
         self.enum = 0
         self.spacing, self.first_unspaced = True, False  # mdoc .Sm
+        self.reference: list[tuple[str, str]] | None = None  # mdoc .Rs ... .Re: its %A, %T, ... fields
+        self.depth = self.expanded = 0  # macro expansion: how deep, how many lines so far
         self.table: str | None = None  # tbl: "format" (its column formats), "data" (rows), None outside tables
         self.tab, self.cells, self.cell = "\t", [], None  # the cell separator, the row's cells, a T{ cell's lines
 
@@ -87,7 +98,6 @@ class _Page:
                 line = line[:-1] + strip_comment(lines[i])
                 i += 1
             i = self.line(line, lines, i)
-        self.flush()
 
     def line(self, line: str, lines: list[str], i: int) -> int:
         """Interpret one (joined) input line; the index of the next line to read (definitions skip ahead)."""
@@ -111,11 +121,17 @@ class _Page:
         if name in _DEFINITIONS:
             args = split_args(rest)
             end = args[1] if len(args) > 1 else "."
-            if name != "ig" and args:
-                self.troff.strings.setdefault(args[0], "")
+            start = i
             while i < len(lines) and not re.fullmatch(rf"[.'][ \t]*{re.escape(end)}[ \t]*", lines[i]):
                 i += 1
+            if name != "ig" and args:
+                body = lines[start:i]
+                macros = self.troff.macros
+                macros[args[0]] = (macros.get(args[0], []) + body) if name.startswith("am") else body
             return i + 1
+        if name in ("als", "rn", "rm"):
+            self.rename(name, split_args(rest))
+            return i
         if name in ("if", "ie", "el"):
             if name == "el":
                 value, body = (not self.ie_results.pop() if self.ie_results else False), rest.lstrip(" \t")
@@ -131,8 +147,41 @@ class _Page:
                 depth += escape_braces(lines[i])
                 i += 1
             return i
+        if name in self.troff.macros and name not in _HANDLED and not (self.mdoc and name in _MDOC_BLOCKS | _MDOC_INLINE):
+            self.expand(name, split_args(rest))
+            return i
         self.request(name, rest)
         return i
+
+    def expand(self, name: str, args: list[str]) -> None:
+        """A macro the page defined for itself (bash's .FN, asciidoctor's .URL), read with its arguments."""
+        self.expanded += len(self.troff.macros[name])
+        if self.depth >= _MAX_DEPTH or self.expanded > _MAX_EXPANDED:
+            return
+        body = "\n".join(self.troff.macros[name]).replace("\\\\", "\\")  # read in copy mode when defined
+
+        def argument(m: re.Match) -> str:
+            key = m.group(1) or m.group(2) or m.group(3)
+            if key in ("*", "@"):
+                return " ".join(args)
+            if key == "0":
+                return name
+            return args[int(key) - 1] if key.isdigit() and 0 < int(key) <= len(args) else ""
+
+        self.depth += 1
+        self.read(re.sub(r"\\\$(?:\((\d\d)|\[([^\]]*)\]|([0-9*@]))", argument, body).split("\n"))
+        self.depth -= 1
+
+    def rename(self, name: str, args: list[str]) -> None:
+        """``.als NEW OLD``, ``.rn OLD NEW``, ``.rm NAME``: on macros and strings alike."""
+        for table in (self.troff.macros, self.troff.strings):
+            if name == "rm":
+                for arg in args:
+                    table.pop(arg, None)
+            elif len(args) > 1:
+                new, old = args[:2] if name == "als" else args[1::-1]
+                if old in table:
+                    table[new] = table[old] if name == "als" else table.pop(old)
 
     def table_line(self, line: str) -> None:
         """A line between .TS and .TE (tbl): its options and column formats are skipped, each data line is a
@@ -153,8 +202,7 @@ class _Page:
             return
         if self.cell is not None:
             if not line.startswith("T}"):
-                if line[:1] not in (".", "'"):
-                    self.cell.append(self.troff.render(line))
+                self.cell.append(self.cell_text(line))
                 return
             self.cells.append(" ".join(self.cell))
             self.cell, line = None, line[2:]
@@ -170,6 +218,18 @@ class _Page:
                 return
             self.cells.append(self.troff.render(cell))
         self.row()
+
+    def cell_text(self, line: str) -> str:
+        """A line of a T{ ... T} cell: text, or a font macro's text (other requests lay the cell out)."""
+        if line[:1] not in (".", "'"):
+            return self.troff.render(line)
+        m = _REQUEST.match(line)
+        name, args = m.group(1), split_args(m.group(2))
+        if name in _FONTS or name in _ALTERNATING:
+            return (" " if name in _FONTS else "").join(self.troff.argument(a) for a in args)
+        if self.mdoc and name in _MDOC_INLINE:
+            return self.mdoc_line([name, *args])
+        return ""
 
     def row(self) -> None:
         cells, self.cells = [" ".join(c.replace(JOIN, "").split()) for c in self.cells], []
@@ -211,7 +271,11 @@ class _Page:
             text = "\n".join(" ".join(line.split()) for line in text.split("\n"))
         else:
             text = textwrap.dedent("\n".join(piece.rstrip() for piece in pieces))
-        self.out.add(self.kind, text, self.level if self.kind == "heading" else 0)
+        kind = self.kind
+        if kind in ("paragraph", "description") and (m := _DRAWN_ITEM.match(text)):
+            # DocBook draws its list marks for nroff as text ("\(bu\h'+03'\c" before the item): an item all the same.
+            kind, text = "list_item", text[m.end():] if m.group(1) else text
+        self.out.add(kind, text, self.level if kind == "heading" else 0)
 
     def start(self, kind: str, level: int = 0, one_line: bool = False) -> None:
         self.flush()
@@ -262,14 +326,17 @@ class _Page:
             self.heading(1 if name == "SH" else 2, args)
         elif name in ("PP", "LP", "P", "HP"):
             self.context = "paragraph"
-            self.start("paragraph")
+            if self.fill:
+                self.start("paragraph")
+            else:
+                self.paragraph_break()  # a blank line of the unfilled (code) block it is in
         elif name in ("TP", "TQ"):
             if name == "TP" or self.kind != "description":
                 self.context = "description"
             self.start("term", one_line=True)
         elif name in ("IP", "Ip"):
             self.tagged(render(args[0]) if args else "")
-        elif name in ("B", "I", "SM", "SB", "CW") or name in _ALTERNATING:
+        elif name in _FONTS or name in _ALTERNATING:
             if args:
                 self.add((" " if name in _FONTS else "").join(render(a) for a in args))
         elif name == "RS":
@@ -330,8 +397,8 @@ class _Page:
             self.mdoc = True
             if name == "Dt" and args:
                 self.mdoc_request(name, args)
-        # Anything else (.ad .na .hy .ne .in .ti .ll .ft .ps .IX .PD .nr .rm ..., and macros the page defined
-        # for itself) lays out or indexes the page, or is unknown: it shows no text of its own.
+        # Anything else (.ad .na .hy .ne .in .ti .ll .ft .ps .IX .PD .nr ..., and macros of other packages that
+        # the page did not define) lays out or indexes the page, or is unknown: it shows no text of its own.
 
     # ---------------------------------------------------------------- mdoc
 
@@ -350,8 +417,23 @@ class _Page:
             # after its predecessor's space.
             self.spacing = args[:1] == ["on"] if args else not self.spacing
             self.first_unspaced = True
-        elif name in ("Dd", "Os", "Bk", "Ek", "Bf", "Ef", "Rs", "Re"):
+        elif name in ("Dd", "Os", "Bk", "Ek", "Bf", "Ef"):
             return
+        elif name == "Rs":
+            self.reference = []
+        elif name.startswith("%") and self.reference is not None:
+            self.reference.append((name, line(args)))
+        elif name == "Re" and self.reference is not None:
+            # As mandoc prints a reference: "A, B, and C, Title, Journal, 2006."
+            authors = [text for key, text in self.reference if key == "%A"]
+            names = authors[0] if len(authors) == 1 else " and ".join(authors) if len(authors) == 2 else \
+                ", ".join(authors[:-1]) + ", and " + authors[-1] if authors else ""
+            others = sorted((_REFERENCE_ORDER.find(key[1:]), text) for key, text in self.reference if key != "%A")
+            parts = [names] * bool(names) + [text for _, text in others]
+            self.reference = None
+            self.start("paragraph")
+            self.add(", ".join(parts) + ".")
+            self.start(self.context)
         elif name == "Ed":
             if self.displays and self.displays.pop():
                 self.flush()
@@ -547,6 +629,7 @@ _MDOC_INLINE = {
 _CALLABLE = _MDOC_INLINE | {"Ns", "Ta", "Xo", "Xc"}
 _MDOC_BLOCKS = {"Sh", "Ss", "Pp", "Lp", "Dd", "Dt", "Os", "Bd", "Ed", "Bl", "El", "It", "Dl", "D1", "Nd", "Ex", "Rv",
                 "Bk", "Ek", "Bf", "Ef", "Sm", "Xc", "Xo", "Rs", "Re"}
+_REFERENCE_ORDER = "TBIJRNVUPQCDO"  # the order mandoc prints a reference's fields in, after its authors
 _STANDARDS = (("-p1003.1", "IEEE Std 1003.1 (“POSIX.1”)"), ("-p1003.2", "IEEE Std 1003.2 (“POSIX.2”)"),
               ("-ansiC", "ANSI X3.159-1989 (“ANSI C89”)"), ("-isoC", "ISO/IEC 9899 (“ISO C”)"),
               ("-xpg", "X/Open Portability Guide"), ("-susv", "Single UNIX Specification"),

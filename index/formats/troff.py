@@ -137,6 +137,7 @@ class Troff:
 
     def __init__(self):
         self.strings = dict(STRINGS)
+        self.macros: dict[str, list[str]] = {}  # the page's own, by .de: their lines
         self.translations: dict[str, str] = {}
 
     def define(self, rest: str) -> None:
@@ -191,6 +192,8 @@ class Troff:
                 arg, i = _delimited(s, i)
                 if c == "C":
                     out.append(_special(arg))
+                elif c == "h" and arg.strip("'") and not arg.startswith("-") and arg.strip("0+.unmi|"):
+                    out.append(" ")  # a move to the right parts words (DocBook's "1.\h'+01'item")
                 elif c == "N" and arg.isdigit():
                     out.append(chr(int(arg)) if 31 < int(arg) < 0x110000 else "")
                 elif c in "oZ":
@@ -215,7 +218,8 @@ class Troff:
         if m := re.match(r"([ntoev])(?=[\s\\]|$)", s):
             value, s = m.group(1) in "no", s[1:]
         elif m := re.match(r"([cdrmFS])\s+(\S+)", s):
-            value, s = m.group(1) == "d" and m.group(2) in self.strings, s[m.end():]
+            defined = m.group(2) in self.strings or m.group(2) in self.macros
+            value, s = m.group(1) == "d" and defined, s[m.end():]
         elif s[:1] and not s[0].isalnum() and s[0] not in "\\(+-|.!":
             first, after = _delimited(s, 0)
             second, after = _delimited(s, after - 1)
