@@ -16,6 +16,7 @@ import textwrap
 from dataclasses import replace
 
 from ..reading import EMPTY, Extracted, LoadError, decode_text_format
+from . import mdoc
 from .base import Builder
 from .troff import JOIN, Troff, ends_continued, escape_braces, split_args, strip_comment
 
@@ -52,8 +53,7 @@ def load_man(data: bytes, max_chars: int) -> Extracted:
     page.read(source.split("\n")[:_MAX_LINES])
     page.flush()
     if not page.out.blocks and page.see_also:
-        raise LoadError(f"only a link to another manual page (.so {page.see_also}); that page is indexed "
-                        "under its own name", EMPTY)
+        raise LoadError(f"only a link to another manual page (.so {page.see_also}), not a page of its own", EMPTY)
     return replace(page.out.extracted(page.title()), meta=meta)
 
 
@@ -147,7 +147,7 @@ class _Page:
                 depth += escape_braces(lines[i])
                 i += 1
             return i
-        if name in self.troff.macros and name not in _HANDLED and not (self.mdoc and name in _MDOC_BLOCKS | _MDOC_INLINE):
+        if name in self.troff.macros and name not in _HANDLED and not (self.mdoc and name in mdoc.BLOCKS | mdoc.INLINE):
             self.expand(name, split_args(rest))
             return i
         self.request(name, rest)
@@ -227,7 +227,7 @@ class _Page:
         name, args = m.group(1), split_args(m.group(2))
         if name in _FONTS or name in _ALTERNATING:
             return (" " if name in _FONTS else "").join(self.troff.argument(a) for a in args)
-        if self.mdoc and name in _MDOC_INLINE:
+        if self.mdoc and name in mdoc.INLINE:
             return self.mdoc_line([name, *args])
         return ""
 
@@ -317,7 +317,7 @@ class _Page:
     # ---------------------------------------------------------------- requests
 
     def request(self, name: str, rest: str) -> None:
-        if self.mdoc and name in _MDOC_BLOCKS | _MDOC_INLINE:
+        if self.mdoc and name in mdoc.BLOCKS | mdoc.INLINE:
             self.mdoc_request(name, split_args(rest))
             return
         args = split_args(rest)
@@ -496,105 +496,15 @@ class _Page:
                      "-1 is returned and the global variable errno is set to indicate the error.")
         elif name == "D1":
             self.add(line(args))
-        elif name in _MDOC_INLINE:
+        elif name in mdoc.INLINE:
             text = line([name, *args])
             if not self.spacing:
                 self.joined, self.first_unspaced = self.joined or not self.first_unspaced, False
             self.add(text)
 
     def mdoc_line(self, tokens: list[str], cell: str = " ") -> str:
-        """An mdoc line of callable macros and their arguments as text (``Op Fl a Ar file`` -> ``[-a file]``)."""
-        out: list[str] = []
-        closers: list[str] = []
-        tight = True  # no space before the next word
-        macro, took_arg = "", True  # the macro the next arguments belong to; whether it had one yet
-        xr: list[str] = []
-        render = self.troff.argument
-
-        def word(text: str, space: bool = True) -> None:
-            nonlocal tight
-            if out and space and not tight and self.spacing:
-                out.append(" ")
-            out.append(text)
-            tight = False
-
-        def end_macro() -> None:
-            if xr:
-                word(xr[0] + (f"({xr[1]})" if len(xr) > 1 else ""))
-                xr.clear()
-            if macro == "Fl" and not took_arg:
-                word("-")  # a lone Fl is a lone dash: "Fl Fl a" shows "--a" rather than "-a"
-
-        def next_is_argument(i: int) -> bool:
-            return i < len(tokens) and tokens[i] not in _CALLABLE and tokens[i] not in _PUNCT
-
-        i = 0
-        while i < len(tokens):
-            token = tokens[i]
-            i += 1
-            if token in _CALLABLE:
-                end_macro()
-                macro, took_arg = token, False
-                if token == "Ns":
-                    tight = True
-                elif token == "Ta":
-                    word(cell.strip() or " ")
-                elif token in _OPEN:
-                    word(_OPEN[token][0])
-                    tight = True
-                    if token in _ENCLOSE_LINE:
-                        closers.append(_OPEN[token][1])
-                elif token in _CLOSE:
-                    word(_CLOSE[token], space=False)
-                elif token in _FIXED:
-                    word(_FIXED[token])
-                elif token == "Ap":
-                    word("'", space=False)
-                    tight = True
-                elif token == "Nm" and not next_is_argument(i):
-                    word(self.name)
-                elif token == "Ar" and not next_is_argument(i):
-                    word("file ...")
-                elif token == "Pf" and i < len(tokens):
-                    word(render(tokens[i]))
-                    tight = True
-                    i += 1
-                continue
-            if token in _PUNCT:
-                end_macro()
-                took_arg = True
-                word(token, space=False)
-                continue
-            took_arg = True
-            if token in ("(", "["):
-                word(token)
-                tight = True
-                continue
-            text = render(token).replace(JOIN, "")
-            if macro == "Fl":
-                word("-" + text)
-            elif macro == "Xr":
-                xr.append(text)
-                if len(xr) == 2:
-                    end_macro()
-            elif macro == "Nm":
-                self.name = self.name or text
-                word(text)
-            elif macro == "Fn":
-                word(f"{text}()")
-                macro = "Fa"
-            elif macro == "Ql":
-                word(f"‘{text}’")
-            elif macro == "In":
-                word(f"#include <{text}>")
-            elif macro == "St":
-                word(_standard(text))
-            else:
-                word(text)
-        end_macro()
-        for closer in reversed(closers):
-            word(closer, space=False)
-        return "".join(out)
+        text, self.name = mdoc.line_text(tokens, self.troff.argument, self.name, self.spacing, cell)
+        return text
 
     # ---------------------------------------------------------------- title
 
@@ -610,31 +520,7 @@ class _Page:
 
 # The first section's title in languages manual pages are translated to (/usr/share/man/LANG/); its line of
 # "name - what it does" also names a page.
-_NAME_SECTION = {"NAME", "BEZEICHNUNG", "НАЗВАНИЕ", "NOM", "NOMBRE", "NOME", "NAAM", "NAVN", "NAMN", "NIMI", "NÉV", "NAZWA", "JMÉNO", "ИМЯ",
-                 "НАЗВА", "ИМЕ", "名前", "名称", "名稱", "이름", "AD", "ADI", "ΟΝΟΜΑ", "NUME", "IME", "NAMA"}
-_PUNCT = {".", ",", ";", ":", ")", "]", "?", "!"}
-# Enclosures: those that take the rest of the line (Op a b -> [a b]) and the open/close pairs.
-_OPEN = {"Op": "[]", "Bq": "[]", "Brq": "{}", "Pq": "()", "Dq": "“”", "Qq": '""', "Sq": "‘’", "Aq": "<>",
-         "Oo": "[]", "Bo": "[]", "Bro": "{}", "Po": "()", "Do": "“”", "Qo": '""', "So": "‘’", "Ao": "<>"}
-_ENCLOSE_LINE = {"Op", "Bq", "Brq", "Pq", "Dq", "Qq", "Sq", "Aq"}
-_CLOSE = {"Oc": "]", "Bc": "]", "Brc": "}", "Pc": ")", "Dc": "”", "Qc": '"', "Sc": "’", "Ac": ">"}
-_FIXED = {"Ux": "UNIX", "Bx": "BSD", "At": "AT&T UNIX", "Nx": "NetBSD", "Fx": "FreeBSD", "Ox": "OpenBSD",
-          "Dx": "DragonFly", "Bsx": "BSD/OS"}
-_MDOC_INLINE = {
-    "Ad", "An", "Ap", "Ar", "Cd", "Cm", "Dv", "Er", "Ev", "Fa", "Fd", "Fl", "Fn", "Ft", "Ic", "In", "Li", "Lk", "Ms",
-    "Mt", "Nm", "No", "Ot", "Pa", "Pf", "St", "Tn", "Va", "Vt", "Xr", "Em", "Sy", "Ql", "Sx", "Lb", "Fo", "Fc",
-    "%A", "%B", "%C", "%D", "%I", "%J", "%N", "%O", "%P", "%Q", "%R", "%T", "%U", "%V", "Eo", "Ec", "Es", "En",
-    *_OPEN, *_CLOSE, *_FIXED,
-}
-_CALLABLE = _MDOC_INLINE | {"Ns", "Ta", "Xo", "Xc"}
-_MDOC_BLOCKS = {"Sh", "Ss", "Pp", "Lp", "Dd", "Dt", "Os", "Bd", "Ed", "Bl", "El", "It", "Dl", "D1", "Nd", "Ex", "Rv",
-                "Bk", "Ek", "Bf", "Ef", "Sm", "Xc", "Xo", "Rs", "Re"}
+_NAME_SECTION = {"NAME", "BEZEICHNUNG", "НАЗВАНИЕ", "NOM", "NOMBRE", "NOME", "NAAM", "NAVN", "NAMN", "NIMI", "NÉV",
+                 "NAZWA", "JMÉNO", "ИМЯ", "НАЗВА", "ИМЕ", "名前", "名称", "名稱", "이름", "AD", "ADI", "ΟΝΟΜΑ", "NUME",
+                 "IME", "NAMA"}
 _REFERENCE_ORDER = "TBIJRNVUPQCDO"  # the order mandoc prints a reference's fields in, after its authors
-_STANDARDS = (("-p1003.1", "IEEE Std 1003.1 (“POSIX.1”)"), ("-p1003.2", "IEEE Std 1003.2 (“POSIX.2”)"),
-              ("-ansiC", "ANSI X3.159-1989 (“ANSI C89”)"), ("-isoC", "ISO/IEC 9899 (“ISO C”)"),
-              ("-xpg", "X/Open Portability Guide"), ("-susv", "Single UNIX Specification"),
-              ("-svid", "System V Interface Definition"), ("-ieee754", "IEEE Std 754-1985"))
-
-
-def _standard(arg: str) -> str:
-    return next((name for prefix, name in _STANDARDS if arg.startswith(prefix)), arg.lstrip("-"))
