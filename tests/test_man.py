@@ -338,3 +338,17 @@ def test_bad_input_gets_its_reason(tmp_path):
         _load(tmp_path, "tide.1.gz", gzip.compress(MAN7.encode())[:-30])
     with pytest.raises(LoadError, match="binary"):
         _load(tmp_path, "tide.1", b".TH TIDE 1\n.SH NAME\n" + bytes(range(256)) * 40)
+
+
+def test_a_page_whose_macros_call_themselves_still_loads(tmp_path):
+    calls = "".join(f".de M{i}\n.M{i + 1}\n.M{i + 1}\n..\n" for i in range(40))
+    doc = _load(tmp_path, "loop.man", f".TH LOOP 1\n.SH NAME\nloop \\- calls itself\n{calls}.de R\n.R\n..\n.R\n.M0\n")
+    assert doc.kind == "man" and doc.title == "loop - calls itself"
+
+
+def test_mdoc_spacing_off_joins_words(tmp_path):
+    page = ".Dd 2026\n.Dt FWD 1\n.Sh NAME\n.Nm fwd\n.Nd forward ports\n.Sh OPTIONS\n.Bl -tag\n.It Fl L Xo\n" \
+           ".Sm off\n.Oo Ar bind_address : Oc\n.Ar port : host : hostport\n.Sm on\n.Xc\nForward a port.\n.El\n"
+    doc = _load(tmp_path, "fwd.1", page)
+    assert ("term", "-L [bind_address:]port:host:hostport") in _blocks(doc)
+    assert ("description", "Forward a port.") in _blocks(doc)
