@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from .decoding import NotText, decode_text
 from .extract import html_structure, markdown_structure, pdf_structure, text_structure
+from .formats import MAN_SECTION_SUFFIX
 from .formats import SUFFIXES as FORMAT_SUFFIXES
 from .formats import load_format
 from .page_boxes import from_pages
@@ -128,7 +129,8 @@ def paged_document(read: PdfText) -> Extracted:
 
 # The format registry: a file's suffix names its kind, the kind its loader, ``loader(data: bytes) -> Extracted``.
 # index.formats reads the other kinds (its SUFFIXES are in SUPPORTED_SUFFIXES); a file without a suffix is read
-# as text when it is text, and NAME.gz is decompressed and read as NAME (file_kind).
+# as text when it is text, NAME.gz is decompressed and read as NAME, and a manual page's name (ls.1) is read as one
+# when its content is troff (file_kind).
 LOADERS = {"text": load_text, "markdown": load_markdown, "html": load_html, "pdf": load_pdf}
 
 
@@ -137,14 +139,19 @@ def file_kind(name: str) -> str | None:
 
     "" for a name without a suffix (README, COPYING): text, if its content is. NAME.gz is read as NAME, and
     as text when NAME has no suffix or one no loader knows (changelog.Debian.gz); only its content decides.
+    "man" for a manual page's name (ls.1, CA.pl.1ssl.gz, ls.man), which the content confirms: one that is not
+    troff (app.log.1, a rotated log) is read as a name without a suffix is.
     """
     suffix = Path(name).suffix.lower()
     if suffix == COMPRESSED_SUFFIX:
-        inner = Path(name[: -len(suffix)]).suffix.lower()
-        return SUPPORTED_SUFFIXES.get(inner, "")
+        return _suffix_kind(Path(name[: -len(suffix)]).suffix.lower()) or ""
     if not suffix:
         return ""
-    return SUPPORTED_SUFFIXES.get(suffix)
+    return _suffix_kind(suffix)
+
+
+def _suffix_kind(suffix: str) -> str | None:
+    return SUPPORTED_SUFFIXES.get(suffix) or ("man" if MAN_SECTION_SUFFIX.fullmatch(suffix) else None)
 
 
 def load_document(path: Path, doc_id: str, max_bytes: int, *, max_pdf_pages: int = MAX_PDF_PAGES,
@@ -161,12 +168,18 @@ def load_document(path: Path, doc_id: str, max_bytes: int, *, max_pdf_pages: int
         content = gunzip(data, max_bytes)
         if not content.strip():
             raise LoadError("empty file (once decompressed)", EMPTY)
+    what = f"{Path(path.name).suffix} (compressed)" if path.suffix.lower() == COMPRESSED_SUFFIX else \
+        "without an extension"
+    if kind == "man":
+        from .formats.man import is_man_page
+
+        if not is_man_page(content):  # named like a manual page, but no troff: a rotated log (app.log.1)
+            named = path.name[: -len(COMPRESSED_SUFFIX)] if path.suffix.lower() == COMPRESSED_SUFFIX else path.name
+            kind, what = "", f"{Path(named).suffix} (not a manual page)"
     if kind == "":  # no suffix, or a compressed file of no known type: text if its content is
         try:
             decode_text(content)
         except NotText as exc:
-            what = f"{Path(path.name).suffix} (compressed)" if path.suffix.lower() == COMPRESSED_SUFFIX else \
-                "without an extension"
             raise LoadError(f"unsupported file type: {what}, and not text ({exc})", UNSUPPORTED) from None
         kind = "text"
     if kind in ("pdf", "image"):
@@ -219,5 +232,5 @@ def load_document(path: Path, doc_id: str, max_bytes: int, *, max_pdf_pages: int
 def _name_title(path: Path) -> str:
     """The title of last resort: the file's name without its type (README.gz -> README)."""
     name = path.name[: -len(COMPRESSED_SUFFIX)] if path.suffix.lower() == COMPRESSED_SUFFIX else path.name
-    stem = Path(name).stem if Path(name).suffix.lower() in SUPPORTED_SUFFIXES else name
+    stem = Path(name).stem if _suffix_kind(Path(name).suffix.lower()) else name
     return (stem or name)[:_TITLE_CHARS]
