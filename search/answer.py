@@ -14,7 +14,7 @@ import numpy as np
 
 from askdocs.index.settings import Settings
 from askdocs.index.store import StoredIndex
-from askdocs.index.structure import KIND_CODE
+from askdocs.index.structure import KIND_CODE, KINDS
 
 from .candidates import Unit
 from .candidates import units as candidate_units
@@ -85,7 +85,7 @@ def choose_passages(stored: StoredIndex, ranked: Ranked, top_k: int, query_vecto
             top_doc = doc_row
         rank = len(passages)
         if answer_scorer:
-            _, units = candidate_units(text, start, spans[lo:hi])
+            _, units = candidate_units(text, start, spans[lo:hi], _block_kinds(stored, first + lo, hi - lo))
             units = _answerable_units(units, _barred(stored, first + lo, hi - lo))
             cands = [Candidate(text=text[u.start - start:u.end - start], vector=_mean_vector(vectors, u.core),
                                kind=u.kind, context=u.context, rank=rank, fused_gap=top_score - float(score),
@@ -227,6 +227,13 @@ def _answerable_units(units: list[Unit], barred: np.ndarray | None) -> list[Unit
         return units
     kept = [u for u in units if not any(barred[i] for i in u.sentences)]
     return kept or units
+
+
+def _block_kinds(stored: StoredIndex, first: int, count: int) -> list[str] | None:
+    """The block kind of each of these stored sentences (None for an index built before block kinds were kept)."""
+    if stored.sentence_kinds is None:
+        return None
+    return [KINDS[code] for code in stored.sentence_kinds[first: first + count].view(np.uint8).tolist()]
 
 
 def _barred(stored: StoredIndex, first: int, count: int) -> np.ndarray | None:

@@ -59,6 +59,7 @@ DEFINITION_CHARS = 420  # term + description cap
 LIST_CHARS = 520        # lead-in + list cap
 
 ELIGIBLE = "sentence"
+DESCRIBES = "describes"  # a description too short to be a sentence alone; a candidate with its term
 
 
 def _words(text: str) -> list[str]:
@@ -153,6 +154,7 @@ class Group:
     end: int
     text: str
     kind: str = ""
+    block: str = ""  # the loader's block kind of its first sentence, where the index keeps them
 
 
 @dataclass
@@ -186,13 +188,19 @@ def _continues(previous: str, gap: str, following: str) -> bool:
     return head.islower() or head in "([{"
 
 
-def groups(text: str, offset: int, spans) -> list[Group]:
-    """Regroup the stored sentence spans of one passage (``text`` starts at document offset ``offset``)."""
+def groups(text: str, offset: int, spans, blocks: list[str] | None = None) -> list[Group]:
+    """Regroup the stored sentence spans of one passage (``text`` starts at document offset ``offset``).
+
+    ``blocks``: each stored sentence's block kind, where the index keeps them (None: the text alone decides).
+    Sentences of two blocks of different kinds are never one sentence: a manual page's option term ("-a, --all")
+    and its lower-case description ("write counts for all files, not just directories") read as one hard-wrapped
+    sentence, and a whole option list ran together into one candidate."""
     out: list[Group] = []
     for i, (s, e) in enumerate(spans):
         s, e = int(s), int(e)
         sentence = text[s - offset:e - offset]
-        if out and _continues(out[-1].text, text[out[-1].end - offset:s - offset], sentence):
+        if out and (blocks is None or blocks[i] == blocks[out[-1].last]) and _continues(
+                out[-1].text, text[out[-1].end - offset:s - offset], sentence):
             last = out[-1]
             last.last, last.end = i, e
             last.text = text[last.start - offset:e - offset]
@@ -200,12 +208,29 @@ def groups(text: str, offset: int, spans) -> list[Group]:
         out.append(Group(i, i, s, e, sentence))
     for g in out:
         g.kind = line_kind(g.text)
+        if blocks is not None:
+            g.block = blocks[g.first]
+            g.kind = _as_typed(g.kind, g.block)
     return out
 
 
-def units(text: str, offset: int, spans) -> tuple[list[Group], list[Unit]]:
-    """The passage's groups and its answer candidates, in document order."""
-    gs = groups(text, offset, spans)
+def _as_typed(kind: str, block: str) -> str:
+    """Where the loader's block kind says more than the text's shape: a definition list's term is a term whatever
+    it looks like, and a description that reads as a fragment (GNU's option descriptions are lower case without a
+    closing period: "print sizes in human readable format") is what its term means: an answer together with its
+    term (``DESCRIBES``), not alone."""
+    # The loader has already dropped navigation and typed the headings: in a definition list, a line that starts
+    # like a navigation link ("print sizes ...") or reads like a short title is the definition's own text.
+    if block == "term" and kind in (ELIGIBLE, "heading", "fragment", "navigation"):
+        return "term"
+    if block == "description" and kind in ("fragment", "heading", "navigation"):
+        return DESCRIBES
+    return kind
+
+
+def units(text: str, offset: int, spans, blocks: list[str] | None = None) -> tuple[list[Group], list[Unit]]:
+    """The passage's groups and its answer candidates, in document order (``blocks``: as for ``groups``)."""
+    gs = groups(text, offset, spans, blocks)
     found: list[Unit] = []
     context = ""
     for j, g in enumerate(gs):
@@ -285,7 +310,7 @@ def _definition(gs: list[Group], j: int) -> list[Unit]:
         k += 1
         while k < len(gs) and gs[k].kind == "marker":
             k += 1
-    if k >= len(gs) or gs[k].kind not in (ELIGIBLE, "lead-in"):
+    if k >= len(gs) or gs[k].kind not in (ELIGIBLE, "lead-in", DESCRIBES):
         return []
     members = list(range(term.first, gs[k].last + 1))
     # The unit's vector is its description's: a term line ("--norc") says little to the model, and averaging it
@@ -293,7 +318,10 @@ def _definition(gs: list[Group], j: int) -> list[Unit]:
     out = [Unit(term.start, gs[k].end, members, "definition", k, term.text,
                 core=list(range(gs[k].first, gs[k].last + 1)))]
     end = k
-    while (end + 1 < len(gs) and gs[end + 1].kind in (ELIGIBLE, "lead-in", "fragment")
+    # Where the index keeps block kinds, the description ends where its block does: the paragraph after an option
+    # list is not what the last option means.
+    while (end + 1 < len(gs) and gs[end + 1].kind in (ELIGIBLE, "lead-in", "fragment", DESCRIBES)
+           and (not gs[k].block or gs[end + 1].block == gs[k].block)
            and not _LIST_MARKER.match(gs[end + 1].text) and gs[end + 1].end - term.start <= DEFINITION_CHARS):
         end += 1
     if end > k:

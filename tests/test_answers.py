@@ -494,3 +494,76 @@ def test_the_value_after_a_restating_sentence_is_in_the_answer(settings_engine, 
     assert not response.no_answer, response.signals
     assert expected in response.answer.text
     _assert_citations_exact(settings_engine, response)
+
+
+# GNU's option lists (help2man): a term, then a description in lower case without a closing period.
+OPTIONS_TEXT = ("-a, --all\nwrite counts for all files, not just directories\n"
+                "-h, --human-readable\nprint sizes in human readable format (e.g., 1K 234M 2G)\n"
+                "-s, --summarize\ndisplay only a total for each argument\n\n"
+                "Display values are in units of the first available SIZE from --block-size.")
+OPTIONS_BLOCKS = ["term", "description", "term", "description", "term", "description", "paragraph"]
+
+
+def _option_spans():
+    spans, at = [], 0
+    for line in OPTIONS_TEXT.replace("\n\n", "\n").split("\n"):
+        start = OPTIONS_TEXT.index(line, at)
+        spans.append((start, start + len(line)))
+        at = start + len(line)
+    return spans
+
+
+def test_block_kinds_keep_each_option_with_its_own_description():
+    """Read by its text alone, "-a, --all" + "write counts ..." looks like one hard-wrapped sentence, and the whole
+    list ran together into one candidate; a lower-case description was a fragment, never an answer. With the
+    index's block kinds each option is a definition of its own, and none runs into the next option or into the
+    paragraph after the list."""
+    spans = _option_spans()
+    _, found = units(OPTIONS_TEXT, 0, spans, OPTIONS_BLOCKS)
+    texts = [OPTIONS_TEXT[u.start:u.end] for u in found]
+    assert "-h, --human-readable\nprint sizes in human readable format (e.g., 1K 234M 2G)" in texts
+    assert all(sum(option in t for option in ("--all", "--human-readable", "--summarize")) <= 1 for t in texts), texts
+    assert not any(t.startswith(("write", "print", "display")) for t in texts), texts  # a description needs its term
+    assert not any("--summarize" in t and "Display values" in t for t in texts), texts
+    _, unaware = units(OPTIONS_TEXT, 0, spans)  # what an index without block kinds still gets: the run-together
+    assert OPTIONS_TEXT[unaware[0].start:unaware[0].end] == OPTIONS_TEXT
+
+
+DUX_PAGE = r""".TH DUX 1 "December 2026" "dux 1.0" "User Commands"
+.SH NAME
+dux \- estimate file space usage
+.SH SYNOPSIS
+.B dux
+[\fI\,OPTION\/\fR]... [\fI\,FILE\/\fR]...
+.SH DESCRIPTION
+Summarize device usage of the set of FILEs, recursively for directories.
+.TP
+\fB\-a\fR, \fB\-\-all\fR
+write counts for all files, not just directories
+.TP
+\fB\-c\fR, \fB\-\-total\fR
+produce a grand total
+.TP
+\fB\-h\fR, \fB\-\-human\-readable\fR
+print sizes in human readable format (e.g., 1K 234M 2G)
+.TP
+\fB\-s\fR, \fB\-\-summarize\fR
+display only a total for each argument
+.PP
+Display values are in units of the first available SIZE from \fB\-\-block\-size\fR.
+"""
+
+
+def test_a_manual_pages_option_is_answered_with_its_description(tmp_path):
+    folder = tmp_path / "man"
+    folder.mkdir()
+    (folder / "dux.1").write_text(DUX_PAGE)
+    build_index([folder], Settings(index=tmp_path / "index"), progress=False)
+    engine = open_index(tmp_path / "index")
+    try:
+        response = engine.ask("Which option prints sizes in a human readable format?")
+        assert not response.no_answer, response.signals
+        assert response.answer.text == "-h, --human-readable\nprint sizes in human readable format (e.g., 1K 234M 2G)"
+        _assert_citations_exact(engine, response)
+    finally:
+        engine.close()
