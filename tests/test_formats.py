@@ -194,6 +194,16 @@ def test_rst_is_stored_as_rendered_text_with_sections_and_no_file_inclusion(tmp_
     assert kinds["bake 20 minutes lid on, 25 minutes lid off"] == "code"
 
 
+def test_an_rst_page_that_only_includes_another_file_says_so(tmp_path):
+    """Sphinx projects ship pages that are one include directive (pip's vendoring-policy.rst, lazr's
+    CONTRIBUTING.rst); the directive is not followed, and the reason says that, not only "no extractable text"."""
+    page = tmp_path / "CONTRIBUTING.rst"
+    page.write_text(".. include:: ../../CONTRIBUTING.rst\n")
+    with pytest.raises(LoadError, match=r"^only includes \.\./\.\./CONTRIBUTING\.rst, and include directives are "
+                                        r"not followed$"):
+        load_document(page, "CONTRIBUTING.rst", 10**6)
+
+
 def test_rtf_text_and_title(tmp_path):
     doc = _load(tmp_path, "canal.rtf")
     assert doc.title == "Canal lock rota"

@@ -72,7 +72,18 @@ def load_rst(data: bytes, max_chars: int) -> Extracted:
     # Under doctitle_xform a lone top title is the document's own (level 1), not a section: sections below it
     # are level 2. Without one, top-level sections are level 1.
     walk(tree, 1 if title else 0)
-    return out.extracted(title)
+    extracted = out.extracted(title)
+    if not extracted.text.strip() and (included := _INCLUDE.findall(source)):
+        # Sphinx projects keep a page that only includes another file ("CONTRIBUTING.rst" -> the repository's);
+        # "no extractable text" alone would not say why.
+        from dataclasses import replace
+
+        return replace(extracted, notes=(f"only includes {', '.join(included[:3])}, and include directives are "
+                                         "not followed",))
+    return extracted
+
+
+_INCLUDE = re.compile(r"^\.\.\s+(?:literal)?include::\s*(\S+)", re.MULTILINE)
 
 
 _RTF_TITLE = re.compile(rb"\{\\title\s+([^{}]*)\}")
