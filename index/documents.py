@@ -132,15 +132,24 @@ def paged_document(read: PdfText) -> Extracted:
 LOADERS = {"text": load_text, "markdown": load_markdown, "html": load_html, "pdf": load_pdf}
 
 
+# The parts of a split Info manual: find.info-1, find.info-2 (their table is find.info).
+_INFO_PART = re.compile(r"\.info-\d+$")
+
+
+def _suffix(name: str) -> str:
+    suffix = Path(name).suffix.lower()
+    return ".info" if _INFO_PART.match(suffix) else suffix
+
+
 def file_kind(name: str) -> str | None:
     """The kind a file of this name is read as; None for a type no loader reads.
 
     "" for a name without a suffix (README, COPYING): text, if its content is. NAME.gz is read as NAME, and
     as text when NAME has no suffix or one no loader knows (changelog.Debian.gz); only its content decides.
     """
-    suffix = Path(name).suffix.lower()
+    suffix = _suffix(name)
     if suffix == COMPRESSED_SUFFIX:
-        inner = Path(name[: -len(suffix)]).suffix.lower()
+        inner = _suffix(name[: -len(suffix)])
         return SUPPORTED_SUFFIXES.get(inner, "")
     if not suffix:
         return ""
@@ -161,12 +170,19 @@ def load_document(path: Path, doc_id: str, max_bytes: int, *, max_pdf_pages: int
         content = gunzip(data, max_bytes)
         if not content.strip():
             raise LoadError("empty file (once decompressed)", EMPTY)
+    not_info = False
+    if kind == "info":
+        from .formats.info import looks_like_info
+
+        # PKG-INFO-like metadata named .info: not refused for its name, read as text if it is text.
+        not_info = not looks_like_info(content)
+        kind = "" if not_info else kind
     if kind == "":  # no suffix, or a compressed file of no known type: text if its content is
         try:
             decode_text(content)
         except NotText as exc:
             what = f"{Path(path.name).suffix} (compressed)" if path.suffix.lower() == COMPRESSED_SUFFIX else \
-                "without an extension"
+                f"{Path(path.name).suffix}, not an Info manual" if not_info else "without an extension"
             raise LoadError(f"unsupported file type: {what}, and not text ({exc})", UNSUPPORTED) from None
         kind = "text"
     if kind in ("pdf", "image"):

@@ -38,6 +38,7 @@ FORMATS = (
     Format("email", (".eml",), "email", "Python email", "section (headers, body)"),
     Format("rst", (".rst", ".rest"), "markup", "docutils", "section (headings)"),
     Format("rtf", (".rtf",), "markup", "striprtf", "section (headings)"),
+    Format("info", (".info",), "info", "its own reader (no maintained library)", "section (nodes and headings)"),
 )
 SUFFIXES = {suffix: f.kind for f in FORMATS for suffix in f.suffixes}
 _BY_KIND = {f.kind: f for f in FORMATS}
