@@ -25,8 +25,9 @@ KIND_CODE = {kind: code for code, kind in enumerate(KINDS)}
 # furniture. 3: HTML from Doxygen, javadoc, texinfo, MkDocs and Read the Docs themes (texinfo's Next/Up line and
 # hidden dialogs dropped, Doxygen listings as code, javadoc member rows as rows, admonition titles captions,
 # zero-width spaces dropped); PDF running headers that name their section furniture, line-end hyphens on pages
-# read whole kept, quoted outline titles found, near-empty OCR pages left out.
-STRUCTURE_VERSION = 3
+# read whole kept, quoted outline titles found, near-empty OCR pages left out. 4: GNU Info manuals (.info, .info-N)
+# read as Info (navigation, menus and index nodes not stored) instead of as plain text.
+STRUCTURE_VERSION = 4
 # Model tokens kept free in every chunk for the section path prepended to its retrieval text.
 SECTION_TOKENS = 32
 SECTION_SEPARATOR = " > "

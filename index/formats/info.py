@@ -34,6 +34,8 @@ _PRODUCED = re.compile(r"^This is (\S+?)(?:\.info)?, produced by", re.MULTILINE)
 # stands for a picture. Their NULs go before decoding (text has no NUL: decoding calls that binary).
 _MARKER_BYTES = re.compile(rb"\x00\x08([\[\]])")
 _MARKER = re.compile(r"\x08\[(.*?)\x08\]", re.DOTALL)
+# gnuplot's Top node is headed "Master Menu": a heading about the menu, not the manual's title.
+_NOT_A_TITLE = re.compile(r"master menu|top|menu|table of contents", re.IGNORECASE)
 _UNDERLINE_LEVEL = {"*": 1, "=": 2, "-": 3, ".": 4}
 _UNDERLINE = re.compile(r"^([*=\-.])\1+$")
 _FOOTNOTES = "---------- Footnotes ----------"
@@ -118,14 +120,24 @@ def _wordy(text: str) -> bool:
     return sum(c.isalpha() or c == " " for c in text) >= 0.85 * len(text)
 
 
+def _are_terms(lines: list[_Line]) -> bool:
+    """Whether lines above an indented block are @item lines, not a paragraph ending "Example:" above an example."""
+    return not lines[-1].text.endswith((".", ":")) and all(len(line.text) <= _FILL_COLUMN for line in lines) and \
+        (len(lines) == 1 or not _is_filled(lines))
+
+
 def _split_runs(group: list[_Line]) -> list[list[_Line]]:
     """A group cut where a term or definition starts right after the previous description (no blank line)."""
     runs = [[group[0]]]
     for i in range(1, len(group)):
         line, previous = group[i], group[i - 1]
         following = group[i + 1] if i + 1 < len(group) else None
-        if line.indent + _STEP <= previous.indent and following is not None and \
-                following.indent >= line.indent + _STEP:
+        opens_table = line.indent + _STEP <= previous.indent and following is not None and \
+            following.indent >= line.indent + _STEP
+        # A list right under its lead-in line: "... can be used in two cases:" then "  1. In a regex ...".
+        opens_list = line.indent >= 1 and _ITEM.match(line.text) is not None and \
+            not (runs[-1][0].indent == line.indent and _ITEM.match(runs[-1][0].text))
+        if opens_table or opens_list:
             runs.append([])
         runs[-1].append(line)
     return runs
@@ -145,8 +157,8 @@ class _Node:
         self.descriptions: list[int] = []  # indents of the @table descriptions the text is inside
 
     def add(self, kind: str, lines: list[_Line]) -> None:
-        text = "\n".join(line.text for line in lines)
-        self.out.add(kind, text if kind == "code" else _readable(text))
+        # References read as words in examples too: an Info browser shows them as links wherever they are.
+        self.out.add(kind, _readable("\n".join(line.text for line in lines)))
 
     def group(self, group: list[_Line]) -> None:
         for run in _split_runs(group):
@@ -174,7 +186,7 @@ class _Node:
             return
         terms = next((j for j in range(1, min(len(run), 8)) if run[j].indent != first.indent), len(run))
         if terms < len(run) and all(line.indent >= first.indent + _STEP for line in run[terms:]) and \
-                all(len(line.text) <= _FILL_COLUMN for line in run[:terms]):
+                _are_terms(run[:terms]):
             self.table_item(run[:terms], run[terms:])
             return
         self.block(run)
@@ -198,7 +210,8 @@ class _Node:
         self.leave(terms[0].indent)
         for term in terms:
             self.add("term", [term])
-        self.descriptions.append(min(line.indent for line in rest))
+        # 5 columns in from the term, whatever comes first (bash's builtins open with a synopsis 10 in).
+        self.descriptions.append(terms[0].indent + _STEP + 1)
         self.block(rest)
 
     def items(self, run: list[_Line]) -> None:
@@ -289,12 +302,13 @@ def load_info(data: bytes, max_chars: int) -> Extracted:
         first_heading = next((b for b in added if b.kind == "heading"), None)
         if first_heading is not None:
             levels[name] = first_heading.level
-            if name == "Top" and not top_title:
-                top_title = out.text()[first_heading.start:first_heading.end]
+            heading = out.text()[first_heading.start:first_heading.end] if name == "Top" else ""
+            if heading and not top_title and not _NOT_A_TITLE.fullmatch(heading):
+                top_title = heading
     if not out.blocks:
         if indirect and not nodes:
             raise LoadError(f"the table of a split Info manual: its text is in {', '.join(indirect)}", EMPTY)
-        raise LoadError("an Info file with no text in its nodes", EMPTY)
+        raise LoadError("an Info file with no text in its nodes (index nodes and menus only)", EMPTY)
     produced = _PRODUCED.search(parts[0])
     extracted = out.extracted(top_title or (produced.group(1) if produced else ""))
     return replace(extracted, meta=meta)
