@@ -52,7 +52,9 @@ def test_info_names_and_parts_are_the_info_kind(name, kind):
 def test_no_navigation_is_stored(manual):
     assert manual.kind == "info"
     assert NAVIGATION.search(manual.text) is None, NAVIGATION.search(manual.text)
+    assert "Wicks come in three widths" in manual.text  # text after a menu is the node's again
     for dropped in ("Trimming and replacing wicks", "What to burn", "Every topic",  # menu descriptions
+                    "Daily care",  # a menu comment
                     "wick, trimming",  # the index node's entry
                     "Keeping storm lanterns lit",  # the dir entry
                     "Household"):

@@ -245,19 +245,48 @@ class _Node:
 
 
 def _node_body(body: str) -> str | None:
-    """The node's text without its menu; None for an index node (a menu of index entries, nothing to read)."""
+    """The node's text without its menus; None for an index node (a menu of index entries, nothing to read)."""
     if any(m.group(1) == "index" for m in _MARKER.finditer(body)):
         return None
-    body = _MARKER.sub("", body)
-    kept, in_menu = [], False
-    for line in body.split("\n"):
-        if line.startswith(_MENU):
-            in_menu = True
-        elif in_menu and line.strip() == _FOOTNOTES:
-            in_menu = False  # footnotes follow a node's menu
-        if not in_menu:
-            kept.append(line)
+    lines = _MARKER.sub("", body).split("\n")
+    kept: list[str] = []
+    in_menu, i = False, 0
+    while i < len(lines):
+        if lines[i].startswith(_MENU):
+            in_menu, i = True, i + 1
+            continue
+        if not in_menu or not lines[i].strip():
+            kept.append(lines[i])
+            i += 1
+            continue
+        end = _group_end(lines, i)
+        after = end
+        while after < len(lines) and not lines[after].strip():
+            after += 1
+        if not _in_menu(lines[i:end], lines[after:_group_end(lines, after)]):
+            in_menu = False
+            kept.extend(lines[i:end])
+        i = end
     return "\n".join(kept)
+
+
+def _group_end(lines: list[str], start: int) -> int:
+    end = start
+    while end < len(lines) and lines[end].strip() and not lines[end].startswith(_MENU):
+        end += 1
+    return end
+
+
+def _in_menu(group: list[str], following: list[str]) -> bool:
+    """Whether a blank-line group after ``* Menu:`` still belongs to the menu: entries (``* Node::`` and their
+    wrapped descriptions), or a one-line menu comment ("Common Options", "Indicating Definitions, Commands, etc."
+    above more entries). Prose after the menu (bash puts a section's text below its menu) and the footnotes are
+    the node's again."""
+    if group[0].strip() == _FOOTNOTES:
+        return False
+    if any(line.startswith("* ") for line in group):
+        return True
+    return len(group) == 1 and (any(line.startswith("* ") for line in following) or not group[0].endswith("."))
 
 
 def _groups(body: str) -> list[list[_Line]]:
