@@ -10,12 +10,15 @@ from __future__ import annotations
 import gzip
 import re
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
 from askdocs.index.documents import LoadError, file_kind, load_document
+from askdocs.index.formats import FORMATS
 from askdocs.index.reading import EMPTY
 from askdocs.index.structure import Sections, check_blocks
+from askdocs.search.models import FileType
 
 FIXTURES = Path(__file__).parent / "info_fixtures"
 NAVIGATION = re.compile(r"\x1f|^File: .*Node:|\* Menu:|Tag Table|^Node: |Indirect:|Local Variables:|\*[Nn]ote\b"
@@ -47,6 +50,11 @@ def manual():
 ])
 def test_info_names_and_parts_are_the_info_kind(name, kind):
     assert file_kind(name) == kind
+
+
+def test_every_format_kind_is_a_type_filters_take():
+    assert "info" in get_args(FileType)  # --filter type=info
+    assert {f.kind for f in FORMATS} <= set(get_args(FileType))
 
 
 def test_no_navigation_is_stored(manual):
