@@ -95,7 +95,16 @@ def test_table_items_and_definitions_are_terms_with_descriptions(manual):
     assert blocks[at:at + 5] == [
         ("term", "‘-f’"), ("term", "‘--flat’"), ("description", "Trim the wick flat across its whole width."),
         ("description", "A flat wick gives the tallest flame."), ("term", "‘-r’")]
-    assert blocks[at + 5] == ("description", "Round the corners.")
+    assert blocks[at + 5:at + 10] == [
+        ("description", "Round the corners."),
+        ("term", "‘-o MODE’"), ("description", "Trim in MODE, one of:"),  # a blank line between them
+        ("term", "‘storm’"), ("description", "Leave a long wick for high wind.")]  # a table in a description
+    # An example whose output is indented further is no term and its description.
+    assert ("code", "$ trim --report\n        wick1   flat") in blocks
+    # A lead-in line right above a table is a paragraph, not one of its terms.
+    at = blocks.index(("term", "‘full’"))
+    assert blocks[at - 1:at + 2] == [("paragraph", "The tank gauge reads:"), ("term", "‘full’"),
+                                     ("description", "No more oil fits.")]
     at = blocks.index(("term", "-- Command: refill tank LITRES"))
     assert blocks[at + 1] == ("description", "Fill the tank with LITRES of paraffin; never fill it more than\n"
                                              "three quarters full, or the oil expands onto the table.")

@@ -40,9 +40,13 @@ _UNDERLINE_LEVEL = {"*": 1, "=": 2, "-": 3, ".": 4}
 _UNDERLINE = re.compile(r"^([*=\-.])\1+$")
 _FOOTNOTES = "---------- Footnotes ----------"
 _DEFINITION = re.compile(r"^-- [^:\n]+: ")
+# A quoted term, perhaps with a note after it: ‘color’ (CSS2 spec, section 14.1).
+_QUOTED = re.compile(r"^[‘'`\"][^‘’'`\"]+[’'\"](?:$|\s+\()")
 _ITEM = re.compile(r"^(?:[•*-]|\d{1,3}\.|[a-zA-Z]\.)\s+\S")
 _MENU = "* Menu:"
-# A description or example sits 5 columns in from its term or paragraph (texinfo's @table and @example indent).
+# A description or example sits 5 columns in from its term or paragraph (texinfo's @table and @example indent);
+# a line at least 4 further in than the one above it has gone in a step.
+_DESCRIPTION = 5
 _STEP = 4
 # makeinfo fills text to column 72: a filled line is one the next word would not have fitted on.
 _FILL_COLUMN = 72
@@ -121,9 +125,19 @@ def _wordy(text: str) -> bool:
 
 
 def _are_terms(lines: list[_Line]) -> bool:
-    """Whether lines above an indented block are @item lines, not a paragraph ending "Example:" above an example."""
-    return not lines[-1].text.endswith((".", ":")) and all(len(line.text) <= _FILL_COLUMN for line in lines) and \
-        (len(lines) == 1 or not _is_filled(lines))
+    """Whether lines above an indented block are @item lines, not a paragraph ending "Example:" (or "is
+    equivalent to executing") above an example, nor the first line of an example above its output."""
+    for line in lines:
+        text = line.text
+        if text.endswith((".", ":", ",", ";", "\\", "{", "(")):
+            return False
+        if _QUOTED.match(text):
+            continue
+        words = len(text.split())
+        if text.startswith(("$ ", "# ", "#!", "eg$ ")) or words >= 8 or (words >= 3 and text[0].islower()) or \
+                len(text) > _FILL_COLUMN:
+            return False
+    return len(lines) == 1 or not _is_filled(lines)
 
 
 def _split_runs(group: list[_Line]) -> list[list[_Line]]:
@@ -132,8 +146,8 @@ def _split_runs(group: list[_Line]) -> list[list[_Line]]:
     for i in range(1, len(group)):
         line, previous = group[i], group[i - 1]
         following = group[i + 1] if i + 1 < len(group) else None
-        opens_table = line.indent + _STEP <= previous.indent and following is not None and \
-            following.indent >= line.indent + _STEP
+        opens_table = line.indent + _STEP <= previous.indent and \
+            (following is None or following.indent >= line.indent + _STEP)
         # A list right under its lead-in line: "... can be used in two cases:" then "  1. In a regex ...".
         opens_list = line.indent >= 1 and _ITEM.match(line.text) is not None and \
             not (runs[-1][0].indent == line.indent and _ITEM.match(runs[-1][0].text))
@@ -160,23 +174,24 @@ class _Node:
         # References read as words in examples too: an Info browser shows them as links wherever they are.
         self.out.add(kind, _readable("\n".join(line.text for line in lines)))
 
-    def group(self, group: list[_Line]) -> None:
-        for run in _split_runs(group):
-            self.run(run)
+    def group(self, group: list[_Line], following: list[_Line]) -> None:
+        runs = _split_runs(group)
+        for k, run in enumerate(runs):
+            self.run(run, following if k == len(runs) - 1 else [])
 
-    def run(self, run: list[_Line]) -> None:
+    def run(self, run: list[_Line], following: list[_Line]) -> None:
         first = run[0]
         if _is_heading(run):
             self.descriptions.clear()
             self.out.add("heading", _readable(first.text), _UNDERLINE_LEVEL[run[1].text[0]])
             if run[2:]:
-                self.group(run[2:])
+                self.group(run[2:], following)
             return
         if first.text == _FOOTNOTES:
             self.descriptions.clear()
             self.out.add("furniture", first.text)
             if run[1:]:
-                self.group(run[1:])
+                self.group(run[1:], following)
             return
         if _DEFINITION.match(first.text):
             self.definition(run)
@@ -184,10 +199,30 @@ class _Node:
         if first.indent >= 1 and _ITEM.match(first.text):
             self.items(run)
             return
-        terms = next((j for j in range(1, min(len(run), 8)) if run[j].indent != first.indent), len(run))
-        if terms < len(run) and all(line.indent >= first.indent + _STEP for line in run[terms:]) and \
-                _are_terms(run[:terms]):
-            self.table_item(run[:terms], run[terms:])
+        # The description starts where a line goes a step in; the @item lines are the last lines above it at
+        # one indent. A lead-in line without a blank line below it ("The tank gauge reads:" above 'full', bash's
+        # "'echo' interprets the following escape sequences:" above '\a') is a paragraph of its own.
+        terms = next((j for j in range(1, len(run)) if run[j].indent >= run[j - 1].indent + _STEP), len(run))
+        top = terms - 1
+        while top > 0 and run[top - 1].indent == run[terms - 1].indent:
+            top -= 1
+        lead = next((k for k in range(max(top, terms - 7), terms) if _are_terms(run[k:terms])), terms)
+        # An @item sits at the margin of the text it is in; further in, only a quoted one (@table @code, @samp:
+        # bash's 'allexport' under 'set -o') is an item: other lines there with lines below them further still
+        # are an example ("eg$ cat log" above its output).
+        indent = run[lead].indent if lead < terms else 0
+        margin = next((d for d in reversed(self.descriptions) if d <= indent), 0)
+        if lead < terms < len(run) and all(line.indent >= indent + _STEP for line in run[terms:]) and \
+                (indent == margin or all(_QUOTED.match(t.text) for t in run[lead:terms])):
+            if lead:
+                self.block(run[:lead])
+            self.table_item(run[lead:terms], run[terms:])
+            return
+        if len(run) == 1 and following and following[0].indent == first.indent + _DESCRIPTION and \
+                _QUOTED.match(first.text) and _are_terms(run):
+            # An @item with a blank line below it ('-o OPTION-NAME' in bash's set): its description is the
+            # next group. Only a quoted one: "The general synopsis of grep is" above an example is a paragraph.
+            self.table_item(run, [])
             return
         self.block(run)
 
@@ -202,7 +237,7 @@ class _Node:
                 j += 1
             self.add("term", run[k:j])
             k = j
-        self.descriptions.append(head + _STEP)
+        self.descriptions.append(head - 1 + _DESCRIPTION)  # " -- Function:" is 1 in
         if run[k:]:
             self.block(run[k:])
 
@@ -211,8 +246,9 @@ class _Node:
         for term in terms:
             self.add("term", [term])
         # 5 columns in from the term, whatever comes first (bash's builtins open with a synopsis 10 in).
-        self.descriptions.append(terms[0].indent + _STEP + 1)
-        self.block(rest)
+        self.descriptions.append(terms[0].indent + _DESCRIPTION)
+        if rest:
+            self.block(rest)
 
     def items(self, run: list[_Line]) -> None:
         head = run[0].indent
@@ -325,8 +361,8 @@ def load_info(data: bytes, max_chars: int) -> Extracted:
             # level below the node above it.
             out.add("heading", name, min(levels.get(fields.get("Up", "").strip(), 0) + 1, 4))
         node = _Node(out)
-        for group in groups:
-            node.group(group)
+        for k, group in enumerate(groups):
+            node.group(group, groups[k + 1] if k + 1 < len(groups) else [])
         added = out.blocks[before:]
         first_heading = next((b for b in added if b.kind == "heading"), None)
         if first_heading is not None:
