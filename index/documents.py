@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from .decoding import NotText, decode_text
 from .extract import html_structure, markdown_structure, pdf_structure, text_structure
+from .formats import MAN_SECTION_SUFFIX
 from .formats import SUFFIXES as FORMAT_SUFFIXES
 from .formats import load_format
 from .page_boxes import from_pages
@@ -25,7 +26,7 @@ from .reading import (  # noqa: F401 (the records and reads are re-exported: ind
     Skipped, Unreadable, decode_text_format, gunzip, inside_folder, read_regular, sha256_regular, too_large,
     too_much_text,
 )
-from .structure import check_blocks
+from .structure import check_blocks, plain_heading
 
 if TYPE_CHECKING:
     from .pdf import PdfText
@@ -80,7 +81,7 @@ def load_markdown(data: bytes) -> Extracted:
     front_title, blocks = markdown_structure(text)
     heading = next((b for b in blocks if b.kind == "heading"), None)
     body = text[m.end():] if (m := _FRONT_MATTER.match(text)) else text
-    title = front_title or (text[heading.start:heading.end] if heading else _first_line(body))
+    title = front_title or (plain_heading(text[heading.start:heading.end]) if heading else _first_line(body))
     return Extracted(text, title[:_TITLE_CHARS], blocks=blocks, meta=meta)
 
 
@@ -128,17 +129,9 @@ def paged_document(read: PdfText) -> Extracted:
 
 # The format registry: a file's suffix names its kind, the kind its loader, ``loader(data: bytes) -> Extracted``.
 # index.formats reads the other kinds (its SUFFIXES are in SUPPORTED_SUFFIXES); a file without a suffix is read
-# as text when it is text, and NAME.gz is decompressed and read as NAME (file_kind).
+# as text when it is text, NAME.gz is decompressed and read as NAME, and a manual page's name (ls.1) is read as one
+# when its content is troff, an Info manual's (bash.info, find.info-1) when its content has Info nodes (file_kind).
 LOADERS = {"text": load_text, "markdown": load_markdown, "html": load_html, "pdf": load_pdf}
-
-
-# The parts of a split Info manual: find.info-1, find.info-2 (their table is find.info).
-_INFO_PART = re.compile(r"\.info-\d+$")
-
-
-def _suffix(name: str) -> str:
-    suffix = Path(name).suffix.lower()
-    return ".info" if _INFO_PART.match(suffix) else suffix
 
 
 def file_kind(name: str) -> str | None:
@@ -146,14 +139,24 @@ def file_kind(name: str) -> str | None:
 
     "" for a name without a suffix (README, COPYING): text, if its content is. NAME.gz is read as NAME, and
     as text when NAME has no suffix or one no loader knows (changelog.Debian.gz); only its content decides.
+    "man" for a manual page's name (ls.1, CA.pl.1ssl.gz, ls.man), which the content confirms: one that is not
+    troff (app.log.1, a rotated log) is read as a name without a suffix is.
     """
-    suffix = _suffix(name)
+    suffix = Path(name).suffix.lower()
     if suffix == COMPRESSED_SUFFIX:
-        inner = _suffix(name[: -len(suffix)])
-        return SUPPORTED_SUFFIXES.get(inner, "")
+        return _suffix_kind(Path(name[: -len(suffix)]).suffix.lower()) or ""
     if not suffix:
         return ""
-    return SUPPORTED_SUFFIXES.get(suffix)
+    return _suffix_kind(suffix)
+
+
+# The parts of a split Info manual: find.info-1, find.info-2 (their table is find.info).
+_INFO_PART = re.compile(r"\.info-\d+")
+
+
+def _suffix_kind(suffix: str) -> str | None:
+    return SUPPORTED_SUFFIXES.get(suffix) or ("man" if MAN_SECTION_SUFFIX.fullmatch(suffix) else None) or \
+        ("info" if _INFO_PART.fullmatch(suffix) else None)
 
 
 def load_document(path: Path, doc_id: str, max_bytes: int, *, max_pdf_pages: int = MAX_PDF_PAGES,
@@ -170,19 +173,24 @@ def load_document(path: Path, doc_id: str, max_bytes: int, *, max_pdf_pages: int
         content = gunzip(data, max_bytes)
         if not content.strip():
             raise LoadError("empty file (once decompressed)", EMPTY)
-    not_info = False
+    what = f"{Path(path.name).suffix} (compressed)" if path.suffix.lower() == COMPRESSED_SUFFIX else \
+        "without an extension"
+    if kind == "man":
+        from .formats.man import is_man_page
+
+        if not is_man_page(content):  # named like a manual page, but no troff: a rotated log (app.log.1)
+            named = path.name[: -len(COMPRESSED_SUFFIX)] if path.suffix.lower() == COMPRESSED_SUFFIX else path.name
+            kind, what = "", f"{Path(named).suffix} (not a manual page)"
     if kind == "info":
         from .formats.info import looks_like_info
 
-        # PKG-INFO-like metadata named .info: not refused for its name, read as text if it is text.
-        not_info = not looks_like_info(content)
-        kind = "" if not_info else kind
+        if not looks_like_info(content):  # PKG-INFO-like metadata named .info: read as text if it is text
+            named = path.name[: -len(COMPRESSED_SUFFIX)] if path.suffix.lower() == COMPRESSED_SUFFIX else path.name
+            kind, what = "", f"{Path(named).suffix}, not an Info manual"
     if kind == "":  # no suffix, or a compressed file of no known type: text if its content is
         try:
             decode_text(content)
         except NotText as exc:
-            what = f"{Path(path.name).suffix} (compressed)" if path.suffix.lower() == COMPRESSED_SUFFIX else \
-                f"{Path(path.name).suffix}, not an Info manual" if not_info else "without an extension"
             raise LoadError(f"unsupported file type: {what}, and not text ({exc})", UNSUPPORTED) from None
         kind = "text"
     if kind in ("pdf", "image"):
@@ -235,5 +243,5 @@ def load_document(path: Path, doc_id: str, max_bytes: int, *, max_pdf_pages: int
 def _name_title(path: Path) -> str:
     """The title of last resort: the file's name without its type (README.gz -> README)."""
     name = path.name[: -len(COMPRESSED_SUFFIX)] if path.suffix.lower() == COMPRESSED_SUFFIX else path.name
-    stem = Path(name).stem if Path(name).suffix.lower() in SUPPORTED_SUFFIXES else name
+    stem = Path(name).stem if _suffix_kind(Path(name).suffix.lower()) else name
     return (stem or name)[:_TITLE_CHARS]

@@ -83,6 +83,13 @@ _HIDDEN_CLASSES = {"ttc"}
 # Line-number gutters of code listings (Doxygen "lineno", Pygments "linenos"/"linenodiv"): not part of the code.
 _GUTTER_CLASSES = {"lineno", "linenos", "linenodiv", "linenumber", "line-number", "line-numbers", "gutter"}
 _MARKER_CLASSES = _GUTTER_CLASSES | {"permalink"}  # elements _strip_markers drops whole
+# What Doxygen says of the source files rather than of the code: "Definition at line 71 of file allocator.h.",
+# "References ...", "Referenced by ...", and the closing "The documentation for this class was generated from the
+# following files:" with the list of files. Recognised by class and wording together: "definition" and "reference"
+# are class names a glossary may use for its content.
+_SOURCE_NOTES = {"definition": re.compile(r"^\s*Definition at line \d+ of file "),
+                 "reference": re.compile(r"^\s*References "), "referencedby": re.compile(r"^\s*Referenced by ")}
+_GENERATED_FROM = re.compile(r"^\s*The documentation for this [\w ]+ was generated from the following files?:\s*$")
 # Texinfo's "Next: Memory Handling, Previous: Exceptions, Up: MPFR Basics [Index]": once its links are taken
 # out, only these words as labels ("Next:") and punctuation are left. A bare word is not enough: Doxygen's
 # "PathArgument (ArrayIndex index)" leaves "( index)".
@@ -340,16 +347,24 @@ def _drop_with_brackets(a) -> None:
 
 
 def _strip_markers(tree) -> None:
-    """Drop what marks the page rather than says something: permalinks, line-number gutters, "More..." links."""
+    """Drop what marks the page rather than says something: permalinks, line-number gutters, "More..." links,
+    Doxygen's notes on source files."""
     for el in list(tree.iter()):
         if not isinstance(el.tag, str):
             continue
         classes = (el.get("class") or "").split()
-        if _MARKER_CLASSES.intersection(classes):
+        if _MARKER_CLASSES.intersection(classes) or any(
+                c in _SOURCE_NOTES and _SOURCE_NOTES[c].match(el.text_content()) for c in classes):
             el.drop_tree()
         elif "mlabel" in classes:
             # Doxygen's badges ("abstract", "static") sit flush against the title: "Class Referenceabstract"
             el.text = " " + (el.text or "")
+    for hr in list(tree.iter("hr")):
+        if hr.tail and _GENERATED_FROM.match(hr.tail):
+            hr.tail = None
+            files = hr.getnext()
+            if files is not None and files.tag in ("ul", "ol"):
+                files.drop_tree()
     for a in list(tree.iter("a")):
         label = "".join(a.itertext()).strip()
         if label.casefold() in _MORE_LINKS:

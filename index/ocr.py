@@ -31,6 +31,12 @@ OCR_DPI = 150
 OCR_MAX_PIXELS = 4_000_000
 # Decoding alone costs 4 bytes a pixel: past this an image file is a bomb, not a scan.
 IMAGE_MAX_PIXELS = 100_000_000
+# No line of text fits in fewer pixels than this; such images are bars, borders and gradient strips (a web page's
+# "splitbar.png", 6 x 1024). The detector scales an image's shorter side up to 736 pixels, so a 1 x 56 strip
+# became a 736 x 41,216 image: 3.4 GB and 27 s for nothing, 7.7 GB for the 6 x 1024 bar.
+OCR_MIN_SIDE = 8
+# For the same reason a long, thin picture (a one-line banner) is padded to at most this ratio of its sides.
+OCR_MAX_RATIO = 8
 INSTALL_HINT = "install askdocs[ocr]"
 
 _engine = None
@@ -138,14 +144,32 @@ def _layout(result) -> tuple[str, list]:
 
 
 def _bounded(image):
-    """``image`` as RGB pixels of at most OCR_MAX_PIXELS."""
+    """``image`` as RGB pixels of at most OCR_MAX_PIXELS, padded with its border's colour to at most
+    OCR_MAX_RATIO between its sides."""
     import numpy as np
 
     width, height = image.size
     if width * height > OCR_MAX_PIXELS:
         scale = (OCR_MAX_PIXELS / (width * height)) ** 0.5
         image = image.resize((max(1, int(width * scale)), max(1, int(height * scale))))
-    return np.asarray(image.convert("RGB"))
+    pixels = np.asarray(image.convert("RGB"))
+    height, width = pixels.shape[:2]
+    short_needed = -(-max(width, height) // OCR_MAX_RATIO)
+    if min(width, height) < short_needed:
+        border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+        pad = short_needed - min(width, height)
+        spread = ((0, pad), (0, 0), (0, 0)) if height < width else ((0, 0), (0, pad), (0, 0))
+        pixels = np.pad(pixels, spread, constant_values=0)
+        fill = np.median(border, axis=0).astype(pixels.dtype)
+        if height < width:
+            pixels[height:] = fill
+        else:
+            pixels[:, width:] = fill
+    return pixels
+
+
+def too_small_for_text(width: int, height: int) -> bool:
+    return min(width, height) < OCR_MIN_SIDE
 
 
 def pdf_page_reader():
@@ -219,6 +243,9 @@ def read_image_pages(data: bytes, max_pages: int, max_chars: int) -> PdfText:
     width, height = image.size
     if width * height > IMAGE_MAX_PIXELS:
         raise LoadError(f"image too large ({width} x {height} pixels > {IMAGE_MAX_PIXELS:,} limit)")
+    if too_small_for_text(width, height):
+        return PdfText([PdfPage("", array("i"), source="ocr_empty")], "", [],
+                       [f"too small to hold text ({width} x {height} pixels): a bar or border?"])
     frames = getattr(image, "n_frames", 1)
     if frames > max_pages:
         raise LoadError(f"too many pages ({frames} frames > {max_pages} limit, max_pdf_pages)")
@@ -229,7 +256,8 @@ def read_image_pages(data: bytes, max_pages: int, max_chars: int) -> PdfText:
         for number, frame in enumerate(ImageSequence.Iterator(image), 1):
             if frame.size[0] * frame.size[1] > IMAGE_MAX_PIXELS:
                 raise LoadError(f"image too large (frame {number}: {frame.size[0]} x {frame.size[1]} pixels)")
-            text, _ = _recognise(_bounded(frame))  # an image file is not shown as pages: no boxes kept
+            # an image file is not shown as pages: no boxes kept
+            text = "" if too_small_for_text(*frame.size) else _recognise(_bounded(frame))[0]
             if not text:
                 empty.append(number)
             pages.append(PdfPage(text, array("i", [-1]) * len(text), source="ocr" if text else "ocr_empty"))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -25,9 +26,10 @@ KIND_CODE = {kind: code for code, kind in enumerate(KINDS)}
 # furniture. 3: HTML from Doxygen, javadoc, texinfo, MkDocs and Read the Docs themes (texinfo's Next/Up line and
 # hidden dialogs dropped, Doxygen listings as code, javadoc member rows as rows, admonition titles captions,
 # zero-width spaces dropped); PDF running headers that name their section furniture, line-end hyphens on pages
-# read whole kept, quoted outline titles found, near-empty OCR pages left out. 4: GNU Info manuals (.info, .info-N)
-# read as Info (navigation, menus and index nodes not stored) instead of as plain text.
-STRUCTURE_VERSION = 4
+# read whole kept, quoted outline titles found, near-empty OCR pages left out. 4: Doxygen's notes on its source
+# files dropped; manual pages (troff) read by a loader of their own (they were plain text). 5: GNU Info manuals
+# (.info, .info-N) read as Info (navigation, menus and index nodes not stored; they were plain text or binary).
+STRUCTURE_VERSION = 5
 # Model tokens kept free in every chunk for the section path prepended to its retrieval text.
 SECTION_TOKENS = 32
 SECTION_SEPARATOR = " > "
@@ -68,6 +70,18 @@ def decode_blocks(data: str | None) -> tuple[Block, ...]:
     return tuple(Block(KINDS[k], s, e, lv) for k, s, e, lv in json.loads(data))
 
 
+# Inline Markdown a heading may carry, which a section path shows as the reader would see it rendered:
+# "`path.join([...paths])`" -> "path.join([...paths])", "**Note** on [venv](venv.md)" -> "Note on venv".
+_CODE_SPAN = re.compile(r"(`+)(?=\S)(.+?)(?<=\S)\1")
+_STRONG = re.compile(r"(\*\*)(?=\S)(.+?)(?<=\S)\1")  # not __: Python's __init__
+_LINK = re.compile(r"\[([^\]]+)\]\([^)\s]*\)")
+
+
+def plain_heading(heading: str) -> str:
+    """A heading's text as a section path shows it: whitespace collapsed, Markdown's inline markup taken off."""
+    return " ".join(_STRONG.sub(r"\2", _LINK.sub(r"\1", _CODE_SPAN.sub(r"\2", heading))).split())
+
+
 class Sections:
     """The section path at any offset of one document, from its heading blocks."""
 
@@ -81,7 +95,7 @@ class Sections:
                 continue
             while stack and stack[-1][0] >= block.level:
                 stack.pop()
-            stack.append((block.level, " ".join(text[block.start:block.end].split())))
+            stack.append((block.level, plain_heading(text[block.start:block.end])))
             self.starts.append(block.start)
             self.levels.append(block.level)
             self.paths.append(tuple(title for _, title in stack))

@@ -202,6 +202,34 @@ def test_ocr_characters_keep_their_boxes_only_where_ocr_spelled_the_line_exactly
     assert boxes[4:] == [None] * 5 and boxes[0] == (10, 5, 18, 25)
 
 
+def test_a_strip_too_thin_for_text_is_reported_without_being_recognised(tmp_path):
+    """HTML generators ship gradient strips and bars beside their pages (Doxygen's nav_f.png is 1 x 56 pixels,
+    splitbar.png 6 x 1024). The detector scaled their short side up to 736 pixels: 3.4 and 7.7 GB of memory and
+    27 and 89 s each, for no text. The unit tier fails a test that loads a model, so this one proves no OCR ran."""
+    from PIL import Image
+
+    for width, height in [(1, 56), (6, 1024)]:
+        strip = tmp_path / f"strip{width}.png"
+        Image.new("RGB", (width, height), (40, 90, 160)).save(strip)
+        reason = rf"^too small to hold text \({width} x {height} pixels\): a bar or border\?$"
+        with pytest.raises(LoadError, match=reason):
+            load_document(strip, strip.name, 10**7)
+
+
+@pytest.mark.integration  # OCR's ONNX models
+def test_a_long_thin_banner_is_read(tmp_path):
+    """A one-line banner far wider than tall is padded (OCR_MAX_RATIO) rather than scaled up whole, and still read."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    banner = Image.new("RGB", (1400, 40), "white")
+    ImageDraw.Draw(banner).text((10, 4), "Configure the proxy server before the first build", fill="black",
+                                font=ImageFont.load_default(size=28))
+    path = tmp_path / "banner.png"
+    banner.save(path)
+    assert ocr._bounded(banner).shape[:2] == (175, 1400)
+    assert load_document(path, "banner.png", 10**7).text == "Configure the proxy server before the first build"
+
+
 @pytest.mark.integration  # OCR's ONNX models
 def test_an_icon_with_a_digit_or_two_is_reported_not_indexed(tmp_path):
     """DocBook and Publican folders ship callout icons (a "1" in a circle): OCR reads the digit, and a document whose

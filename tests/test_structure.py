@@ -216,6 +216,29 @@ def test_html_doxygen_title_signatures_and_code_listings(tmp_path):
         assert gone not in doc.text, gone
 
 
+def test_html_doxygen_notes_on_source_files_are_not_content(tmp_path):
+    """Doxygen closes each member with "Definition at line 71 of file allocator.h." and "References ..." and each
+    page with "The documentation for this class was generated from the following files:" and the file list; that
+    sentence was chosen as the answer to questions about a class. A glossary's class="definition" is content."""
+    (tmp_path / "reader.html").write_text("""<html><body><div class="contents">
+<div class="memdoc"><p>Read a Value from a JSON document.</p>
+<p class="definition">Definition at line <a class="el" href="r.html#l71">71</a> of file <a href="r.html">reader.h</a>.</p>
+<p class="reference">References <a class="el" href="v.html">Json::Value::asString()</a>.</p>
+<p class="referencedby">Referenced by <a class="el" href="m.html">main()</a>.</p></div>
+<hr/>The documentation for this class was generated from the following files:<ul>
+<li>include/json/<a class="el" href="r.html">reader.h</a></li><li>src/lib_json/<a href="j.html">json_reader.cpp</a></li>
+</ul></div></body></html>""")
+    doc = _load(tmp_path, "reader.html")
+    check_blocks(doc.text, doc.blocks)
+    assert doc.text == "Read a Value from a JSON document."
+    (tmp_path / "glossary.html").write_text("""<html><body><h1>Glossary</h1>
+<p class="definition">References are kept in the catalogue of the library.</p>
+<p class="reference">Definition at line level is what the parser does first.</p></body></html>""")
+    glossary = _load(tmp_path, "glossary.html")
+    assert _texts(glossary, "paragraph") == ["References are kept in the catalogue of the library.",
+                                             "Definition at line level is what the parser does first."]
+
+
 JAVADOC_PAGE = """<html><head><title>JXPathContext (Commons JXPath 1.3 API)</title></head><body>
 <main role="main"><div class="header"><h2 title="Class JXPathContext" class="title">Class JXPathContext</h2></div>
 <div class="contentContainer"><div class="description"><ul class="blockList"><li class="blockList">
@@ -307,6 +330,19 @@ def test_markdown_comments_and_link_definitions_are_furniture(tmp_path):
     # A definition cannot interrupt a paragraph (CommonMark): there it is text.
     assert _texts(doc, "paragraph") == ["Removes files and directories, as [`rm -rf`][] does.\n"
                                         "[not-a-definition]: inside a paragraph"]
+
+
+def test_markdown_section_paths_read_as_rendered(tmp_path):
+    """A citation's section showed "`fs.rm(path)`" with its backticks; the stored heading keeps them (offsets are
+    the contract), the path a reader sees does not. Python's dunder names are not emphasis."""
+    (tmp_path / "fs.md").write_text("# File **system**\n\n## `fs.rm(path)` and [rm](rm.md)\n\nRemoves files.\n\n"
+                                    "## The __init__ method\n\nRuns first.\n")
+    doc = _load(tmp_path, "fs.md")
+    sections = Sections(doc.text, doc.blocks)
+    assert doc.title == "File system"
+    assert _texts(doc, "heading")[1] == "`fs.rm(path)` and [rm](rm.md)"
+    assert sections.path_at(doc.text.index("Removes")) == ("File system", "fs.rm(path) and rm")
+    assert sections.path_at(doc.text.index("Runs")) == ("File system", "The __init__ method")
 
 
 def test_text_underlined_and_numbered_headings(structured):

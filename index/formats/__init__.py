@@ -5,6 +5,6 @@ text, Markdown, HTML and PDF loaders. A loader module is imported only when a fi
 corpus of plain text never imports python-pptx.
 """
 
-from .registry import FORMATS, SUFFIXES, Format, load_format
+from .registry import FORMATS, MAN_SECTION_SUFFIX, SUFFIXES, Format, load_format
 
-__all__ = ["FORMATS", "SUFFIXES", "Format", "load_format"]
+__all__ = ["FORMATS", "MAN_SECTION_SUFFIX", "SUFFIXES", "Format", "load_format"]

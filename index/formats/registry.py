@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -38,9 +39,13 @@ FORMATS = (
     Format("email", (".eml",), "email", "Python email", "section (headers, body)"),
     Format("rst", (".rst", ".rest"), "markup", "docutils", "section (headings)"),
     Format("rtf", (".rtf",), "markup", "striprtf", "section (headings)"),
+    Format("man", (".man",), "man", "its own troff reader (man.py, troff.py)", "section (headings)"),
     Format("info", (".info",), "info", "its own reader (no maintained library)", "section (nodes and headings)"),
 )
 SUFFIXES = {suffix: f.kind for f in FORMATS for suffix in f.suffixes}
+# Manual pages are also named by their section, which no fixed list holds: ls.1, CA.pl.1ssl, Carp.3perl.
+# A name like that is a page only when its content is troff (index.formats.man.is_man_page): app.log.1 is not.
+MAN_SECTION_SUFFIX = re.compile(r"\.[1-9][a-z]*", re.IGNORECASE)
 _BY_KIND = {f.kind: f for f in FORMATS}
 
 
