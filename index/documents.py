@@ -130,7 +130,7 @@ def paged_document(read: PdfText) -> Extracted:
 # The format registry: a file's suffix names its kind, the kind its loader, ``loader(data: bytes) -> Extracted``.
 # index.formats reads the other kinds (its SUFFIXES are in SUPPORTED_SUFFIXES); a file without a suffix is read
 # as text when it is text, NAME.gz is decompressed and read as NAME, and a manual page's name (ls.1) is read as one
-# when its content is troff (file_kind).
+# when its content is troff, an Info manual's (bash.info, find.info-1) when its content has Info nodes (file_kind).
 LOADERS = {"text": load_text, "markdown": load_markdown, "html": load_html, "pdf": load_pdf}
 
 
@@ -150,8 +150,13 @@ def file_kind(name: str) -> str | None:
     return _suffix_kind(suffix)
 
 
+# The parts of a split Info manual: find.info-1, find.info-2 (their table is find.info).
+_INFO_PART = re.compile(r"\.info-\d+")
+
+
 def _suffix_kind(suffix: str) -> str | None:
-    return SUPPORTED_SUFFIXES.get(suffix) or ("man" if MAN_SECTION_SUFFIX.fullmatch(suffix) else None)
+    return SUPPORTED_SUFFIXES.get(suffix) or ("man" if MAN_SECTION_SUFFIX.fullmatch(suffix) else None) or \
+        ("info" if _INFO_PART.fullmatch(suffix) else None)
 
 
 def load_document(path: Path, doc_id: str, max_bytes: int, *, max_pdf_pages: int = MAX_PDF_PAGES,
@@ -176,6 +181,12 @@ def load_document(path: Path, doc_id: str, max_bytes: int, *, max_pdf_pages: int
         if not is_man_page(content):  # named like a manual page, but no troff: a rotated log (app.log.1)
             named = path.name[: -len(COMPRESSED_SUFFIX)] if path.suffix.lower() == COMPRESSED_SUFFIX else path.name
             kind, what = "", f"{Path(named).suffix} (not a manual page)"
+    if kind == "info":
+        from .formats.info import looks_like_info
+
+        if not looks_like_info(content):  # PKG-INFO-like metadata named .info: read as text if it is text
+            named = path.name[: -len(COMPRESSED_SUFFIX)] if path.suffix.lower() == COMPRESSED_SUFFIX else path.name
+            kind, what = "", f"{Path(named).suffix}, not an Info manual"
     if kind == "":  # no suffix, or a compressed file of no known type: text if its content is
         try:
             decode_text(content)

@@ -27,8 +27,9 @@ KIND_CODE = {kind: code for code, kind in enumerate(KINDS)}
 # hidden dialogs dropped, Doxygen listings as code, javadoc member rows as rows, admonition titles captions,
 # zero-width spaces dropped); PDF running headers that name their section furniture, line-end hyphens on pages
 # read whole kept, quoted outline titles found, near-empty OCR pages left out. 4: Doxygen's notes on its source
-# files dropped; manual pages (troff) and GNU Info manuals read by loaders of their own (they were plain text).
-STRUCTURE_VERSION = 4
+# files dropped; manual pages (troff) read by a loader of their own (they were plain text). 5: GNU Info manuals
+# (.info, .info-N) read as Info (navigation, menus and index nodes not stored; they were plain text or binary).
+STRUCTURE_VERSION = 5
 # Model tokens kept free in every chunk for the section path prepended to its retrieval text.
 SECTION_TOKENS = 32
 SECTION_SEPARATOR = " > "

@@ -12,7 +12,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 # What GET /documents and filters call a file's kind (index.documents reads each).
 FileType = Literal["text", "markdown", "html", "pdf", "docx", "odt", "pptx", "xlsx", "csv", "tsv", "epub", "email",
-                   "rst", "rtf", "man"]
+                   "rst", "rtf", "man", "info"]
 
 MAX_QUESTION_CHARS = 2000
 MAX_TOP_K = 50

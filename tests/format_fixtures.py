@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email.message
 import io
+from pathlib import Path
 
 
 def make_docx() -> bytes:
@@ -201,6 +202,8 @@ def all_files() -> dict[str, bytes]:
         "handbook.docx": make_docx(), "bees.odt": make_odt(), "volcano.pptx": make_pptx(),
         "observatory.xlsx": make_xlsx(), "bridges.csv": CSV.encode(), "ferries.tsv": TSV.encode(),
         "orchard.epub": make_epub(), "choir.eml": make_eml(), "sourdough.rst": RST.encode(), "canal.rtf": RTF.encode(),
+        # makeinfo's output of info_fixtures/lanterns.texi (tests/test_info.py has the Info format's own tests)
+        "lanterns.info": (Path(__file__).parent / "info_fixtures" / "lanterns.info").read_bytes(),
     }
 
 
@@ -216,4 +219,5 @@ FACTS = {
     "choir.eml": ("Where does the Fauré Requiem rehearsal move to?", ["crypt"], {}),
     "sourdough.rst": ("What gives the sourdough loaf its oven spring?", ["cast iron pot"], {}),
     "canal.rtf": ("When does the Caen Hill lock keeper open the flight?", ["eight o'clock"], {}),
+    "lanterns.info": ("How full may the lantern's paraffin tank be filled?", ["three quarters"], {}),
 }

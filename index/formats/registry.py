@@ -40,6 +40,7 @@ FORMATS = (
     Format("rst", (".rst", ".rest"), "markup", "docutils", "section (headings)"),
     Format("rtf", (".rtf",), "markup", "striprtf", "section (headings)"),
     Format("man", (".man",), "man", "its own troff reader (man.py, troff.py)", "section (headings)"),
+    Format("info", (".info",), "info", "its own reader (no maintained library)", "section (nodes and headings)"),
 )
 SUFFIXES = {suffix: f.kind for f in FORMATS for suffix in f.suffixes}
 # Manual pages are also named by their section, which no fixed list holds: ls.1, CA.pl.1ssl, Carp.3perl.
