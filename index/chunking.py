@@ -16,6 +16,8 @@ import sentencex
 from .documents import Document
 from .structure import KIND_CODE, SECTION_TOKENS, Block, Sections, section_prefix
 
+_TERM, _DESCRIPTION = KIND_CODE["term"], KIND_CODE["description"]
+
 Span = tuple[int, int]
 # Counts tokens of each text, no special tokens; returns the token char spans of each text too.
 TokenCounter = Callable[[Sequence[str]], list[list[Span]]]
@@ -200,7 +202,7 @@ class Chunker:
 
     def settings(self) -> dict:
         return {
-            "splitter": "sentencex+lines+blocks+pages",
+            "splitter": "sentencex+lines+blocks+pages+terms",
             "target_tokens": self.target,
             "overlap_tokens": self.overlap,
             "max_tokens": self.max_tokens,
@@ -228,7 +230,10 @@ class Chunker:
         furniture = [(b.start, b.end) for b in blocks if b.kind == "furniture"]
         furniture_starts = [s for s, _ in furniture]
         newlines = [m.start() for m in re.finditer("\n", text)]
-        windows = self._windows(lengths, breaks, limits)
+        # A description must not open a chunk without its term: "Run up to max-procs processes at a time" says nothing
+        # of which option it describes, and the option was then the answer nowhere.
+        held = {i for i in range(1, len(kinds)) if kinds[i] == _DESCRIPTION and kinds[i - 1] == _TERM}
+        windows = self._windows(lengths, breaks, limits, held)
         chunks: list[Chunk] = []
         for first, last in windows:
             char_start, char_end = spans[first][0], spans[last - 1][1]
@@ -308,7 +313,9 @@ class Chunker:
             piece_first = piece_last
 
     def _windows(self, lengths: list[int], breaks: set[int] = frozenset(),
-                 limits: list[int] | None = None) -> list[Span]:
+                 limits: list[int] | None = None, held: set[int] = frozenset()) -> list[Span]:
+        """Windows of sentences (first, last) of up to the limit's tokens, overlapping by up to ``overlap`` tokens;
+        a window never opens at a sentence of ``held`` (a description) without the one before it (its term)."""
         windows: list[Span] = []
         first = 0
         while first < len(lengths):
@@ -329,6 +336,8 @@ class Chunker:
             while (next_first - 1 > first and carried + lengths[next_first - 1] <= self.overlap
                    and next_first not in breaks):
                 carried += lengths[next_first - 1]
+                next_first -= 1
+            if next_first in held and next_first - 1 > first:
                 next_first -= 1
             first = next_first
         return windows

@@ -160,3 +160,24 @@ def test_a_sentence_cut_by_a_page_break_is_one_sentence_again():
     kept = join_across_pages(blank, typed, [0, len(pages[0]) + 2, len(pages[0]) + 4])
     assert [blank[s:e] for (s, e), _ in kept][:2] == ["The lens was ground in Paris and then shipped to Scotland",
                                                       "in forty crates."]
+
+
+def test_a_chunk_never_opens_with_a_description_without_its_term(embedder):
+    """An option list cut between chunks left a chunk opening with "run up to N processes at a time", the option it
+    describes only in the chunk before: no answer in that chunk could name the option."""
+    from askdocs.index.structure import Block
+
+    parts, blocks, at = [], [], 0
+    for i in range(40):
+        for kind, line in (("term", f"-{chr(97 + i % 26)}{i}, --option-{i}"),
+                           ("description", f"make the tool do thing number {i}" + " and report it" * (i % 4))):
+            blocks.append(Block(kind, at, at + len(line)))
+            parts.append(line)
+            at += len(line) + 1
+    text = "\n".join(parts)
+    document = replace(_document(text), blocks=tuple(blocks))
+    chunks = make_chunker(embedder, Settings(chunk_tokens=48, chunk_overlap=8)).chunk(document)
+    assert len(chunks) > 5
+    _check_chunks(text, chunks, embedder)
+    descriptions = {b.start for b in blocks if b.kind == "description"}
+    assert not [c.text[:40] for c in chunks if c.char_start in descriptions]
