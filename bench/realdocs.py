@@ -6,6 +6,7 @@
     python bench/realdocs.py run [--rebuild]      # build or reuse, serve, ask every question, report
     python bench/realdocs.py run --split dev      # only the dev half (while tuning)
     python bench/realdocs.py run --set unseen     # the unseen set (bench/realdocs_unseen_corpus.sh): report only
+    python bench/realdocs.py run --set manuals    # man pages and Info manuals (bench/realdocs_manuals_corpus.sh)
 
 Everything goes through the real components: `build-index` as a child process, a real `askdocs serve` on a
 free loopback port, and HTTP. Results are reported per split: tune on dev, look at test only to confirm.
@@ -18,6 +19,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -29,13 +31,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import BIN, ROOT, free_port, loadavg, machine, median, run_measured, write_result  # noqa: E402
 
 # The question set, its corpus and index under var/, and where its results go. "unseen" is a second corpus and
-# question set nobody tunes on: every question is in test, so it is only ever reported.
+# question set nobody tunes on: every question is in test, so it is only ever reported. "manuals" is the same
+# kind of set over man pages and GNU Info manuals, kept gzip-compressed as Debian ships them.
 SETS = {
     "main": {"questions": ROOT / "bench" / "realdocs_questions.jsonl", "var": ROOT / "var" / "realdocs",
              "out": "realdocs.json", "split": None},
     "unseen": {"questions": ROOT / "bench" / "realdocs_unseen_questions.jsonl",
                "var": ROOT / "var" / "realdocs-unseen", "out": "realdocs-unseen.json", "split": "test"},
+    "manuals": {"questions": ROOT / "bench" / "realdocs_manuals_questions.jsonl",
+                "var": ROOT / "var" / "realdocs-manuals", "out": "realdocs-manuals.json", "split": "test"},
 }
+KINDS = ("html", "pdf", "man", "info")
 STAMP = "realdocs-stamp.json"  # in the index folder: what the index was built from, and how long it took
 TOP_K = 5
 MODE = "hybrid"
@@ -73,6 +79,19 @@ def split_of(question_id: str) -> str:
     return "dev" if hashlib.sha256(question_id.encode()).digest()[0] % 2 == 0 else "test"
 
 
+def kind_of(doc_id: str) -> str:
+    """The kind a question must declare, from the gold document's name: a man page is NAME.SECTION[.gz]
+    (ls.1.gz, ssh_config.5.gz), an Info manual NAME.info[-N][.gz] (find.info-1.gz)."""
+    name = doc_id.rsplit("/", 1)[-1].removesuffix(".gz")
+    if name.endswith(".pdf"):
+        return "pdf"
+    if re.search(r"\.info(-\d+)?$", name):
+        return "info"
+    if re.search(r"\.[1-9][a-z]*$", name):
+        return "man"
+    return "html"
+
+
 def page_text(text: str, page_starts: list[int], page: int) -> str:
     end = page_starts[page] if page < len(page_starts) else len(text)
     return text[page_starts[page - 1]:end]
@@ -84,6 +103,7 @@ def verify(qset: dict, corpus: Path) -> int:
     import logging
 
     from askdocs.index.documents import load_document
+    from askdocs.index.reading import LoadError
 
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # font-encoding notes from the R manuals, one per page
 
@@ -101,9 +121,15 @@ def verify(qset: dict, corpus: Path) -> int:
             if not path.exists():
                 problems.append(f"{q['id']}: no such document {doc_id}")
                 continue
-            docs[doc_id] = load_document(path, doc_id, 50_000_000)
+            try:
+                docs[doc_id] = load_document(path, doc_id, 50_000_000)
+            except LoadError as exc:  # one unreadable document is one problem to report, not the end of the check
+                docs[doc_id] = exc
         doc = docs[doc_id]
-        kind = "pdf" if doc_id.endswith(".pdf") else "html"
+        if isinstance(doc, LoadError):
+            problems.append(f"{q['id']}: {doc_id} cannot be read: {doc}")
+            continue
+        kind = kind_of(doc_id)
         if q.get("kind") != kind:
             problems.append(f"{q['id']}: kind {q.get('kind')!r}, document is {kind}")
         scope = doc.text
@@ -129,8 +155,9 @@ def verify(qset: dict, corpus: Path) -> int:
           f"{len(docs)} gold documents")
     for split in ("dev", "test"):
         qs = [q for q in questions if q["split"] == split]
-        print(f"  {split}: {len(qs)} ({sum(1 for q in qs if q['answers'])} answerable, "
-              f"{sum(1 for q in qs if q['answers'] and q['kind'] == 'pdf')} of them PDF)")
+        kinds = ", ".join(f"{n} {kind}" for kind in KINDS
+                          if (n := sum(1 for q in qs if q["answers"] and q["kind"] == kind)))
+        print(f"  {split}: {len(qs)} ({sum(1 for q in qs if q['answers'])} answerable{': ' + kinds if kinds else ''})")
     for problem in problems:
         print("FAIL", problem)
     print("verify:", "ok" if not problems else f"{len(problems)} problems")
@@ -172,7 +199,7 @@ def index_settings() -> dict:
 def build_key(corpus: Path) -> dict:
     manifest = corpus / "MANIFEST.sha256"
     if not manifest.exists():
-        raise SystemExit(f"no corpus at {corpus}: run bench/realdocs_corpus.sh first")
+        raise SystemExit(f"no corpus at {corpus}: run its bench/realdocs*_corpus.sh first")
     from askdocs.index.manifest import library_versions
 
     # The libraries too: a new pypdf or trafilatura changes the stored text without any askdocs commit.
@@ -337,7 +364,8 @@ def summarise(outcomes: list[dict]) -> dict:
         "latency_ms": {"p50": percentile(latencies, 50), "p95": percentile(latencies, 95),
                        "median": median(latencies)},
     }
-    for kind in ("html", "pdf"):
+    # html and pdf always, as before; man and info only in a set that has them.
+    for kind in [k for k in KINDS if k in ("html", "pdf") or any(o["kind"] == k for o in answerable)]:
         subset = [o for o in answerable if o["kind"] == kind]
         summary[f"by_kind_{kind}"] = {k: rate(subset, k)["rate"] for k in ("hit@1", "hit@5", "answer@5", "answer_sentence")}
         summary[f"by_kind_{kind}"]["n"] = len(subset)
@@ -425,11 +453,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["verify", "build", "run"])
     parser.add_argument("--set", choices=sorted(SETS), default="main",
-                        help="main: the set tuned on (dev) and confirmed on (test); unseen: only ever reported")
-    parser.add_argument("--corpus", type=Path, help="default var/realdocs/corpus (var/realdocs-unseen/ for unseen)")
-    parser.add_argument("--index", type=Path, help="default var/realdocs/index (var/realdocs-unseen/ for unseen)")
+                        help="main: the set tuned on (dev) and confirmed on (test); unseen: only ever reported; "
+                             "manuals: man pages and Info manuals, only ever reported")
+    parser.add_argument("--corpus", type=Path, help="default var/realdocs/corpus (var/realdocs-SET/ for the other sets)")
+    parser.add_argument("--index", type=Path, help="default var/realdocs/index (var/realdocs-SET/ for the other sets)")
     parser.add_argument("--rebuild", action="store_true", help="build even when the stamp says the index is current")
-    parser.add_argument("--out", help="file name under bench/results/ (default realdocs.json, realdocs-unseen.json)")
+    parser.add_argument("--out", help="file name under bench/results/ (default realdocs.json, realdocs-SET.json)")
     parser.add_argument("--split", choices=["all", "dev", "test"], default="all",
                         help="ask only this split's questions (tune with dev; test once, at the end)")
     args = parser.parse_args()
