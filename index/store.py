@@ -104,11 +104,12 @@ CREATE INDEX chunks_by_doc ON chunks(doc_row, ordinal);
 def missing_index(index_dir: Path) -> IndexNotFound:
     """No index at ``index_dir``, with the command that builds one, its paths absolute: the hint may be read
     by someone (or an MCP client) whose working folder is not the server's."""
-    from .documents import SUPPORTED_SUFFIXES
+    from .documents import file_kind
     from .settings import Settings
 
     where = Path(index_dir).resolve()
-    if where.is_dir() and any(p.suffix.lower() in SUPPORTED_SUFFIXES for p in _some_files(where)):
+    # A kind of its own, not "" (a name without a suffix could be anything): ls.1.gz and grep.info say documents.
+    if where.is_dir() and any(file_kind(p.name) for p in _some_files(where)):
         target = Settings().index.resolve()
         if target == where:
             target = where.with_name(where.name + "-index")

@@ -352,3 +352,11 @@ def test_mdoc_spacing_off_joins_words(tmp_path):
     doc = _load(tmp_path, "fwd.1", page)
     assert ("term", "-L [bind_address:]port:host:hostport") in _blocks(doc)
     assert ("description", "Forward a port.") in _blocks(doc)
+
+
+def test_a_folder_of_manual_pages_is_named_as_documents_when_taken_for_an_index(tmp_path):
+    """`askdocs serve --index /usr/share/man/man1` is a mistake the hint should name, as for a folder of PDFs."""
+    from askdocs.index.store import missing_index
+
+    (tmp_path / "ls.1.gz").write_bytes(gzip.compress(b'.TH LS 1\n.SH NAME\nls \\- list directory contents\n'))
+    assert "is a folder of documents, not an index" in str(missing_index(tmp_path))
