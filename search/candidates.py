@@ -10,6 +10,8 @@ answers, so the stored sentences are first regrouped and classified:
   are never candidates (a heading's answer is what follows it, which is a candidate of its own);
 - a definition-list term or an option/signature line (short, no closing punctuation) is not a candidate alone
   but together with its description: term + first sentence, and term + the description up to a length cap;
+  where the index keeps block kinds, a description's first sentence is not a candidate without its term, a term
+  is a term whatever it looks like, and no sentence runs across two blocks of different kinds;
 - a lead-in ending in ':' is a candidate together with the list that follows it;
 - a sentence followed, in the same paragraph, by a short one that states a value ("The default is 4.0.") is also a
   candidate together with it (``sentence-value``): the first matches the question, the second answers it;
@@ -237,14 +239,19 @@ def units(text: str, offset: int, spans, blocks: list[str] | None = None) -> tup
         if g.kind in ("heading", "term"):
             context = g.text
         if g.kind == ELIGIBLE:
+            # A description's first sentence with its term before it is answered with the term (its definition
+            # units): "Ignore case distinctions in patterns" alone does not say it is -i, and the one describing
+            # --no-ignore-case, worded alike, won as often as not.
+            defined = g.block == "description" and j > 0 and gs[j - 1].kind == "term"
             if _states_value(gs, j, text, offset):
                 # Its vector is the first sentence's (what matches the question), so it scores as the sentence
                 # alone does, or higher where the value carries a cue the question asks for; listed first, so that
-                # a tie shows the value too.
-                nxt = gs[j + 1]
-                found.append(Unit(g.start, nxt.end, list(range(g.first, nxt.last + 1)), "sentence-value", j, context,
-                                  core=list(range(g.first, g.last + 1))))
-            found.append(Unit(g.start, g.end, list(range(g.first, g.last + 1)), "sentence", j, context))
+                # a tie shows the value too. A description's sentence takes its term along.
+                nxt, opens = gs[j + 1], gs[j - 1] if defined else g
+                found.append(Unit(opens.start, nxt.end, list(range(opens.first, nxt.last + 1)), "sentence-value", j,
+                                  context, core=list(range(g.first, g.last + 1))))
+            if not defined:
+                found.append(Unit(g.start, g.end, list(range(g.first, g.last + 1)), "sentence", j, context))
         elif g.kind == "term":
             found.extend(_definition(gs, j))
         elif g.kind == "lead-in":

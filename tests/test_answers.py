@@ -567,3 +567,20 @@ def test_a_manual_pages_option_is_answered_with_its_description(tmp_path):
         _assert_citations_exact(engine, response)
     finally:
         engine.close()
+
+
+def test_a_descriptions_first_sentence_is_answered_with_its_term():
+    """grep's "Ignore case distinctions ..." alone does not say it is -i, and --no-ignore-case's description is
+    worded alike: where the index says which line is the term, the description's first sentence comes with it."""
+    text = ("-i, --ignore-case\nIgnore case distinctions in patterns and input data.\n"
+            "--no-ignore-case\nDo not ignore case distinctions in patterns and input data. This is the default.")
+    spans = [(0, 17), (18, 70), (71, 87), (88, 147), (148, 168)]
+    assert [text[a:b] for a, b in spans][3:] == ["Do not ignore case distinctions in patterns and input data.",
+                                                 "This is the default."]
+    _, found = units(text, 0, spans, ["term", "description", "term", "description", "description"])
+    texts = [text[u.start:u.end] for u in found]
+    assert "-i, --ignore-case\nIgnore case distinctions in patterns and input data." in texts
+    assert not any(t.startswith(("Ignore", "Do not")) for t in texts), texts
+    # With the short value after it, the sentence is a candidate of its own kind, its term still in front.
+    assert "--no-ignore-case\nDo not ignore case distinctions in patterns and input data. This is the default." in texts
+    assert "This is the default." in texts  # a later sentence of a description is a candidate of its own
