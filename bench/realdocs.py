@@ -409,6 +409,7 @@ def run(args) -> int:
         # Tuning runs ask dev alone, so the test half is not seen until the change is final.
         questions = [q for q in questions if q["split"] == args.split]
     build_info = build(args.corpus, args.index, args.rebuild)
+    qset["var"].mkdir(parents=True, exist_ok=True)  # an --index elsewhere leaves the set's folder unmade
     server = Server(args.index, qset["var"] / "serve.log")
     try:
         health = server.health
