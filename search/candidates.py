@@ -225,8 +225,8 @@ def _as_typed(kind: str, block: str) -> str:
     # like a navigation link ("print sizes ...") or reads like a short title is the definition's own text.
     if block == "term" and kind in (ELIGIBLE, "heading", "fragment", "navigation"):
         return "term"
-    if block == "description" and kind in ("fragment", "heading", "navigation"):
-        return DESCRIBES
+    if block == "description" and kind in ("fragment", "heading", "navigation", "term"):
+        return DESCRIBES  # "like -l, but do not list owner" has an option in it; it is still -g's description
     return kind
 
 
