@@ -352,3 +352,15 @@ def make_png(text: str, **size) -> bytes:
     out = io.BytesIO()
     text_image(text, **size).save(out, "PNG")
     return out.getvalue()
+
+
+def section_of(doc, needle: str) -> tuple[str, ...]:
+    """The section path a loaded document gives the first occurrence of ``needle``."""
+    from askdocs.index.structure import Sections
+
+    return Sections(doc.text, doc.blocks).path_at(doc.text.index(needle))
+
+
+def typed_blocks(doc) -> list[tuple[str, str]]:
+    """A loaded document's blocks as (kind, text) pairs."""
+    return [(b.kind, doc.text[b.start:b.end]) for b in doc.blocks]

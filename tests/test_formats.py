@@ -16,10 +16,11 @@ from askdocs.index.formats.base import MAX_UNZIPPED_BYTES
 from askdocs.index.locators import ROW, SLIDE, Locators, decode_locators, encode_locators
 from askdocs.index.settings import Settings
 from askdocs.index.store import open_stored_index
-from askdocs.index.structure import Sections, check_blocks
+from askdocs.index.structure import check_blocks
 from askdocs.search import open_index
 
 from . import format_fixtures as fx
+from .fixtures import section_of
 
 FILES = fx.all_files()
 
@@ -29,9 +30,6 @@ def _load(tmp_path: Path, name: str, data: bytes | None = None):
     path.write_bytes(FILES[name] if data is None else data)
     return load_document(path, name, 50_000_000)
 
-
-def _section_of(doc, needle: str) -> tuple[str, ...]:
-    return Sections(doc.text, doc.blocks).path_at(doc.text.index(needle))
 
 
 def test_every_format_is_a_supported_suffix():
@@ -57,15 +55,15 @@ def test_docx_headings_lists_tables_in_reading_order(tmp_path):
     order = [text for _, text in kinds]
     assert order.index("Fuel supplies") < order.index("Paraffin is ordered in March") < \
         order.index("Wicks | Harbour chandlery of Tobermory") < order.index("Storm watch")
-    assert _section_of(doc, "Spare mantles")[-2:] == ("Lamp maintenance", "Fuel supplies")
-    assert _section_of(doc, "barometer")[-1] == "Storm watch"
+    assert section_of(doc, "Spare mantles")[-2:] == ("Lamp maintenance", "Fuel supplies")
+    assert section_of(doc, "barometer")[-1] == "Storm watch"
 
 
 def test_odt_headings_become_section_paths(tmp_path):
     doc = _load(tmp_path, "bees.odt")
     assert doc.title == "Beekeeping calendar"
-    assert _section_of(doc, "seven frames") == ("Beekeeping calendar", "Spring inspection")
-    assert _section_of(doc, "Mouse guards") == ("Beekeeping calendar", "Winter care")
+    assert section_of(doc, "seven frames") == ("Beekeeping calendar", "Spring inspection")
+    assert section_of(doc, "Mouse guards") == ("Beekeeping calendar", "Winter care")
     kinds = {doc.text[b.start:b.end]: b.kind for b in doc.blocks}
     assert kinds["Hive tool and spare frames"] == "list_item"
     assert kinds["August | Heather honey, eleven kilograms"] == "table_row"
@@ -77,7 +75,7 @@ def test_pptx_one_run_per_slide_with_notes_and_slide_numbers(tmp_path):
     notes = doc.text.index("helicopter survey")
     assert doc.locators.locate(notes, notes + 10) == {"slide": 3}
     assert doc.locators.locate(doc.text.index("412 events"), doc.text.index("412 events") + 3) == {"slide": 2}
-    assert _section_of(doc, "412 events") == ("Seismic activity",)
+    assert section_of(doc, "412 events") == ("Seismic activity",)
     assert doc.text.count("Seismic activity") == 1, "the title placeholder is not repeated as body text"
 
 
@@ -93,7 +91,7 @@ def test_spreadsheet_rows_keep_their_header_and_their_numbers(tmp_path):
     assert doc.locators.locate(first, start + len(row)) == {"sheet": "Telescopes", "row_start": 2, "row_end": 5}
     staff = doc.text.index("Name: Ingrid")
     assert doc.locators.locate(staff, staff + 5) == {"sheet": "Staff", "row_start": 2, "row_end": 2}
-    assert _section_of(doc, "Ingrid") == ("Staff",)
+    assert section_of(doc, "Ingrid") == ("Staff",)
 
 
 def test_csv_and_tsv_rows(tmp_path):
@@ -109,8 +107,8 @@ def test_epub_chapters_in_spine_order_with_titles_as_sections(tmp_path):
     doc = _load(tmp_path, "orchard.epub")
     assert doc.title == "The orchard almanac"
     assert doc.text.index("Conference pear") < doc.text.index("Bramley scion"), "spine order, not file order"
-    assert _section_of(doc, "Conference pear") == ("Pruning pears", "Summer pruning")
-    assert _section_of(doc, "Bramley scion") == ("Grafting apples",)
+    assert section_of(doc, "Conference pear") == ("Pruning pears", "Summer pruning")
+    assert section_of(doc, "Bramley scion") == ("Grafting apples",)
 
 
 def test_email_subject_headers_body_and_filterable_metadata(tmp_path):
@@ -186,7 +184,7 @@ def test_email_attachments_are_indexed_and_kept_by_an_incremental_build(tmp_path
 def test_rst_is_stored_as_rendered_text_with_sections_and_no_file_inclusion(tmp_path):
     doc = _load(tmp_path, "sourdough.rst")
     assert doc.title == "Sourdough field notes"
-    assert _section_of(doc, "cast iron pot") == ("Sourdough field notes", "Baking", "Oven spring")
+    assert section_of(doc, "cast iron pot") == ("Sourdough field notes", "Baking", "Oven spring")
     assert "=====" not in doc.text and ".. code-block" not in doc.text
     assert "root:" not in doc.text, "the include directive must not read another file"
     kinds = {doc.text[b.start:b.end]: b.kind for b in doc.blocks}

@@ -17,8 +17,9 @@ import pytest
 from askdocs.index.documents import LoadError, file_kind, load_document
 from askdocs.index.formats import FORMATS
 from askdocs.index.reading import EMPTY
-from askdocs.index.structure import Sections, check_blocks
+from askdocs.index.structure import check_blocks
 from askdocs.search.models import FileType
+from .fixtures import section_of, typed_blocks
 
 FIXTURES = Path(__file__).parent / "info_fixtures"
 NAVIGATION = re.compile(r"\x1f|^File: .*Node:|\* Menu:|Tag Table|^Node: |Indirect:|Local Variables:|\*[Nn]ote\b"
@@ -31,12 +32,6 @@ def _load(path: Path, name: str | None = None):
     return doc
 
 
-def _blocks(doc) -> list[tuple[str, str]]:
-    return [(b.kind, doc.text[b.start:b.end]) for b in doc.blocks]
-
-
-def _section_of(doc, needle: str) -> tuple[str, ...]:
-    return Sections(doc.text, doc.blocks).path_at(doc.text.index(needle))
 
 
 @pytest.fixture(scope="module")
@@ -82,15 +77,15 @@ def test_headings_and_levels_from_underlines(manual):
 
 
 def test_section_paths_follow_the_manual(manual):
-    assert _section_of(manual, "blunt scissors") == ("1 Wicks", "1.1 Trimming")
-    assert _section_of(manual, "three spare wicks") == ("1 Wicks", "1.1 Trimming", "1.1.1 Spare wicks")
-    assert _section_of(manual, "refill tank") == ("2 Burning oils",)
-    assert _section_of(manual, "cloudy") == ("2 Burning oils", "2.1 Colza", "2.1.1 Storing colza",
+    assert section_of(manual, "blunt scissors") == ("1 Wicks", "1.1 Trimming")
+    assert section_of(manual, "three spare wicks") == ("1 Wicks", "1.1 Trimming", "1.1.1 Spare wicks")
+    assert section_of(manual, "refill tank") == ("2 Burning oils",)
+    assert section_of(manual, "cloudy") == ("2 Burning oils", "2.1 Colza", "2.1.1 Storing colza",
                                              "2.1.1.1 In winter")
 
 
 def test_table_items_and_definitions_are_terms_with_descriptions(manual):
-    blocks = _blocks(manual)
+    blocks = typed_blocks(manual)
     at = blocks.index(("term", "‘-f’"))
     assert blocks[at:at + 5] == [
         ("term", "‘-f’"), ("term", "‘--flat’"), ("description", "Trim the wick flat across its whole width."),
@@ -112,7 +107,7 @@ def test_table_items_and_definitions_are_terms_with_descriptions(manual):
 
 
 def test_lists_examples_quotations_and_footnotes(manual):
-    blocks = _blocks(manual)
+    blocks = typed_blocks(manual)
     assert ("list_item", "• Lower the wick until only a rim shows.") in blocks
     assert ("list_item", "• Cut straight across, then pinch off the corners so that the flame\nstays round.") \
         in blocks
@@ -148,7 +143,7 @@ def test_split_manual_parts_are_documents_and_its_table_is_not(tmp_path):
         assert NAVIGATION.search(part.text) is None
         assert all(part.text[b.start:b.end] in whole for b in part.blocks)
     assert "blunt scissors" in first.text and "refill tank" in second.text
-    assert _section_of(second, "cloudy")[0] == "2 Burning oils"
+    assert section_of(second, "cloudy")[0] == "2 Burning oils"
 
 
 def test_compressed_manual_and_part(tmp_path):
@@ -185,9 +180,9 @@ def test_a_node_without_a_heading_is_a_section_named_after_it(tmp_path):
         "Brew green tea at eighty degrees for two minutes.\n\n"
         "\x1f\nTag Table:\nNode: Top\x7f36\nNode: Brewing\x7f120\n\x1f\nEnd Tag Table\n")
     doc = _load(path)
-    assert _blocks(doc) == [("heading", "Tea"), ("heading", "Brewing"),
+    assert typed_blocks(doc) == [("heading", "Tea"), ("heading", "Brewing"),
                             ("paragraph", "Brew green tea at eighty degrees for two minutes.")]
-    assert _section_of(doc, "eighty") == ("Tea", "Brewing") and doc.blocks[1].level == 2
+    assert section_of(doc, "eighty") == ("Tea", "Brewing") and doc.blocks[1].level == 2
     assert doc.title == "Tea"
 
 

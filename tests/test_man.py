@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from askdocs.index.documents import LoadError, file_kind, load_document
-from askdocs.index.structure import Sections, check_blocks
+from askdocs.index.structure import check_blocks
+from .fixtures import section_of, typed_blocks
 
 MAN7 = r""".\" Hand-written, with a macro of its own and a condition.
 .de FN
@@ -224,12 +225,6 @@ def _load(tmp_path: Path, name: str, data: bytes | str):
     return doc
 
 
-def _blocks(doc) -> list[tuple[str, str]]:
-    return [(b.kind, doc.text[b.start:b.end]) for b in doc.blocks]
-
-
-def _section_of(doc, needle: str) -> tuple[str, ...]:
-    return Sections(doc.text, doc.blocks).path_at(doc.text.index(needle))
 
 
 @pytest.mark.parametrize(("name", "kind"), [
@@ -249,7 +244,7 @@ def test_a_man7_page_is_stored_as_man_shows_it(tmp_path):
     assert "undefined" not in doc.text, "a macro the reader does not know is dropped, arguments and all"
     assert "FN" not in doc.text and "heights in metres See /etc/tides for the tables." in doc.text, \
         "the page's own macro is expanded with its arguments"
-    blocks = _blocks(doc)
+    blocks = typed_blocks(doc)
     assert blocks[:4] == [("heading", "NAME"), ("paragraph", "tide - predict the tides of a harbour"),
                           ("heading", "SYNOPSIS"), ("paragraph", "tide [--port PORT]... [DATE]")]
     assert ("paragraph", "tide prints the high and low waters of a harbour, read from the admiralty tables. "
@@ -266,8 +261,8 @@ def test_a_man7_page_is_stored_as_man_shows_it(tmp_path):
     assert blocks[-1] == ("paragraph", "The end.")
     assert [(b.level, doc.text[b.start:b.end]) for b in doc.blocks if b.kind == "heading"] == [
         (1, "NAME"), (1, "SYNOPSIS"), (1, "DESCRIPTION"), (2, "Options"), (1, "EXAMPLES")]
-    assert _section_of(doc, "not only today") == ("DESCRIPTION", "Options")
-    assert _section_of(doc, "high 06:12") == ("EXAMPLES",)
+    assert section_of(doc, "not only today") == ("DESCRIPTION", "Options")
+    assert section_of(doc, "high 06:12") == ("EXAMPLES",)
 
 
 def test_a_compressed_page_reads_as_the_page(tmp_path):
@@ -282,7 +277,7 @@ def test_pod2man_preamble_and_strings(tmp_path):
     assert doc.title == "kelp - harvest seaweed records"
     assert not LEAK.search(doc.text), doc.text
     assert "Index:" not in doc.text and "Header" not in doc.text and "Item" not in doc.text
-    blocks = _blocks(doc)
+    blocks = typed_blocks(doc)
     assert ("term", "--season name") in blocks
     assert ("description", 'Only the records of one season -- spring or autumn. Quote it: "--season spring".') \
         in blocks
@@ -294,7 +289,7 @@ def test_docbook_variable_lists_are_terms(tmp_path):
     doc = _load(tmp_path, "git-moor.1", DOCBOOK)
     assert doc.title == "git-moor - Tie a repository to a buoy"
     assert not LEAK.search(doc.text), doc.text
-    assert _blocks(doc)[2:] == [("heading", "OPTIONS"), ("term", "--buoy=<name>"),
+    assert typed_blocks(doc)[2:] == [("heading", "OPTIONS"), ("term", "--buoy=<name>"),
                                 ("description", "Name the buoy. It's red."), ("term", "-q, --quiet"),
                                 ("description", "Say nothing."), ("list_item", "Tie it twice."),
                                 ("list_item", "1. Check the knot.")], "DocBook's lists as nroff draws them"
@@ -304,14 +299,14 @@ def test_an_mdoc_page(tmp_path):
     doc = _load(tmp_path, "knot.1", MDOC)
     assert doc.title == "knot - tie sailing knots"
     assert not LEAK.search(doc.text), doc.text
-    blocks = _blocks(doc)
+    blocks = typed_blocks(doc)
     assert ("paragraph", "knot [-bv] [-l length] rope ...") in blocks
     assert ("paragraph", "The knot utility ties a knot, see rope(7).") in blocks
     assert ("term", "-b") in blocks and ("description", "Tie a bowline.") in blocks
     assert ("term", "-l length") in blocks and ("description", "Leave length metres.") in blocks
     assert ("code", "$ knot -b mooring") in blocks
     assert ("paragraph", "The knot utility exits 0 on success, and >0 if an error occurs.") in blocks
-    assert _section_of(doc, "bowline") == ("DESCRIPTION",)
+    assert section_of(doc, "bowline") == ("DESCRIPTION",)
 
 
 def test_title_falls_back_to_the_th_name_and_section(tmp_path):
@@ -350,8 +345,8 @@ def test_mdoc_spacing_off_joins_words(tmp_path):
     page = ".Dd 2026\n.Dt FWD 1\n.Sh NAME\n.Nm fwd\n.Nd forward ports\n.Sh OPTIONS\n.Bl -tag\n.It Fl L Xo\n" \
            ".Sm off\n.Oo Ar bind_address : Oc\n.Ar port : host : hostport\n.Sm on\n.Xc\nForward a port.\n.El\n"
     doc = _load(tmp_path, "fwd.1", page)
-    assert ("term", "-L [bind_address:]port:host:hostport") in _blocks(doc)
-    assert ("description", "Forward a port.") in _blocks(doc)
+    assert ("term", "-L [bind_address:]port:host:hostport") in typed_blocks(doc)
+    assert ("description", "Forward a port.") in typed_blocks(doc)
 
 
 def test_a_folder_of_manual_pages_is_named_as_documents_when_taken_for_an_index(tmp_path):
