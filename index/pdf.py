@@ -230,7 +230,10 @@ def _char(code: int) -> str:
 
 # What becomes of pdfium's characters in the stored text, before any offset is taken.
 _CLEAN = re.compile(
-    r"\r\n?"  # pdfium's line break
+    # An identifier broken after an underscore ("the environment variable R_" / "LIBS_USER"): texinfo and LaTeX
+    # break \code{} there, and prose never ends a line with one. Joined, so "R_LIBS_USER" matches.
+    r"(?P<identifier>(?<=[A-Za-z0-9]_)\r\n?(?=[A-Za-z0-9]))"
+    r"|\r\n?"  # pdfium's line break
     r"|[ \t]+(?=\r|\n|$)"  # spaces at line ends
     r"|(?<=[a-z])\x02(?=[a-z])"  # a word hyphenated across lines: identi-cal -> identical
     r"|[\x00\x01\x03-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]"  # control characters pdfium passes through
@@ -246,7 +249,7 @@ def clean_page(text: str, chars: array) -> tuple[str, array]:
         out.append(text[position:match.start()])
         kept.extend(chars[position:match.start()])
         piece = match.group()
-        if piece.startswith("\r"):
+        if piece.startswith("\r") and not match.group("identifier"):
             out.append("\n")
             kept.append(chars[match.start() + len(piece) - 1])
         position = match.end()

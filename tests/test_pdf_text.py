@@ -111,6 +111,17 @@ def test_line_end_hyphens_on_a_full_page_are_read_as_on_a_short_one():
     assert "\ufffe" not in text
 
 
+def test_an_identifier_broken_after_an_underscore_is_one_word_again():
+    """texinfo's PDFs break \\code{} after an underscore: "R_" ends one line and "LIBS_USER" opens the next, so the
+    variable a user asks for was in no stored text. A line that ends in an underscore after something else stays."""
+    lines = ["Users can have libraries, normally specified by the environment variable R_", "LIBS_USER. The",
+             "separator is __", "then the rest.", "A blank is written as _", "(an underscore)."]
+    text = read_pdf(make_pdf(["\n".join(lines)]), 100, 10**6).pages[0].text
+    assert "environment variable R_LIBS_USER. The" in text
+    assert "separator is __\nthen the rest." in text
+    assert "written as _\n(an underscore)." in text
+
+
 def _encrypted(user_password: str, owner_password: str = "owner") -> bytes:
     from pypdf import PdfReader, PdfWriter
 
