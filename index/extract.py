@@ -3,7 +3,8 @@
 HTML is walked with lxml: navigation, headers/footers, permalink markers and link-only lists are dropped,
 paragraph text is unwrapped, ``<pre>`` keeps its lines. Markdown and plain text are stored as they are and
 only typed. PDF pages come cleaned from ``index.pdf`` (hyphenation at line ends joined); here running
-headers/footers, page numbers and table-of-contents lines are marked ``furniture``.
+headers/footers, page numbers and table-of-contents lines (``index.contents`` finds those without dot leaders) are
+marked ``furniture``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import textwrap
 from collections import Counter
 from collections.abc import Sequence
 
+from .contents import contents_lines
 from .structure import Block
 
 # --------------------------------------------------------------------------- assembling text from blocks
@@ -658,6 +660,7 @@ def pdf_structure(text: str, page_starts: Sequence[int],
     frames = {f for f, n in frame_counts.items() if n >= 4 and n >= _FRAME_PAGE_SHARE * len(pages)}
     furniture: set[tuple[int, int]] = set()
     framed: set[tuple[int, int]] = set()  # headers by their frame: furniture unless the outline says heading
+    leader_lines: set[tuple[int, int]] = set()  # contents entries with dot leaders
     for lines, edges in zip(pages, page_edges):
         for s, e in edges:
             if edge_keys[(s, e)] in repeated or _PAGE_NUMBER.match(text[s:e]):
@@ -666,7 +669,9 @@ def pdf_structure(text: str, page_starts: Sequence[int],
                 framed.add((s, e))
         for s, e in lines:
             if _TOC_LINE.search(text[s:e]):
-                furniture.add((s, e))
+                leader_lines.add((s, e))
+    contents = contents_lines(text, pages, leader_lines, furniture)
+    furniture |= contents | leader_lines
     headings: dict[tuple[int, int], int] = {}
     if outline:
         for title, page, depth in outline:
@@ -674,13 +679,15 @@ def pdf_structure(text: str, page_starts: Sequence[int],
                 continue
             # A long chapter's name recurs in its running headers ("User Guide Chapter 2 Graphics and Text with
             # pdfgen"), and its opening line may look framed too: the heading is the line no header frames, if any.
-            candidates = [span for span in pages[page] if span not in furniture and span not in headings]
+            # A contents line the outline names is a heading (the contents title, "Contents", in Sphinx PDFs).
+            candidates = [span for span in pages[page]
+                          if (span not in furniture or span in contents - leader_lines) and span not in headings]
             for s, e in sorted(candidates, key=lambda span: span in framed):
                 line = _squash(text[s:e])
                 if line == key or (line.endswith(key) and len(line) <= len(key) + 12):
                     headings[(s, e)] = min(depth, 6)
                     break
-    furniture |= framed - headings.keys()
+    furniture = (furniture - headings.keys()) | (framed - headings.keys())
     if not outline:
         for lines in pages:
             for s, e in lines:

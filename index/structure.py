@@ -29,7 +29,8 @@ KIND_CODE = {kind: code for code, kind in enumerate(KINDS)}
 # read whole kept, quoted outline titles found, near-empty OCR pages left out. 4: Doxygen's notes on its source
 # files dropped; manual pages (troff) read by a loader of their own (they were plain text). 5: GNU Info manuals
 # (.info, .info-N) read as Info (navigation, menus and index nodes not stored; they were plain text or binary).
-# 6: PDF identifiers broken after an underscore at a line end joined ("R_" + "LIBS_USER").
+# 6: PDF contents entries without dot leaders ("1 Foreword 3"), a wrapped entry's first line and the contents
+# title furniture; PDF identifiers broken after an underscore at a line end joined ("R_" + "LIBS_USER").
 STRUCTURE_VERSION = 6
 # Model tokens kept free in every chunk for the section path prepended to its retrieval text.
 SECTION_TOKENS = 32

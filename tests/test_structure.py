@@ -397,6 +397,65 @@ def test_pdf_running_headers_that_name_their_section_are_furniture(tmp_path):
     assert _texts(doc, "paragraph")[0] == "Tea Handbook\nA guide for growers and tasters"  # a cover is no header
 
 
+def _pdf_doc(tmp_path, pages: list[str]):
+    path = tmp_path / "manual.pdf"
+    path.write_bytes(make_pdf(pages))
+    doc = load_document(path, "manual.pdf", 10**7)
+    check_blocks(doc.text, doc.blocks)
+    return doc
+
+
+_BODY = "Brewing tea well takes water at the right heat and a few minutes of patience, as this page explains."
+
+
+def test_pdf_contents_without_dot_leaders_are_furniture(tmp_path):
+    """Sphinx's LaTeX prints chapter lines without leaders ("1 Foreword 3"), dblatex and FOP too ("Chapter 2.
+    Installing 17"), gnuplot many entries without a number ("Copyright 21"); as paragraphs they were retrieved.
+    Found on the Why3 (Sphinx), Auto Multiple Choice and Debian Reference (dblatex), FreeFEM and gnuplot PDFs."""
+    contents = ["Contents", "1 Picking the Leaves 3", "1.1 When to pick . . . . . . . . . . 3",
+                "1.2 Which leaves . . . . . . . . . 3", "2 Withering and Rolling 4", "2.1 Withering . . . . . . . . . 4",
+                "2.2 Rolling the leaves by hand, the old way, on a bamboo mat and a table of slate",
+                "and wood . . . . . . . 5", "Brewing 6", "Chapter 3. Tasting Notes 7", "Index 8", "i"]
+    pages = ["Tea Handbook\nA guide for growers", "\n".join(contents)]
+    for number, heading in enumerate(["1 Picking the Leaves", "1.1 When to pick", "2 Withering and Rolling",
+                                      "2.2 Rolling the leaves", "Brewing", "Chapter 3. Tasting Notes", "Index"], 3):
+        pages.append(f"{heading}\n{_BODY}\n{number}")
+    doc = _pdf_doc(tmp_path, pages)
+    furniture = _texts(doc, "furniture")
+    for line in contents:
+        assert line in furniture, line
+    assert _texts(doc, "paragraph")[0] == "Tea Handbook\nA guide for growers"
+    # The headings are the chapters' own lines, not their contents entries.
+    assert _texts(doc, "heading") == ["1 Picking the Leaves", "1.1 When to pick", "2 Withering and Rolling",
+                                      "2.2 Rolling the leaves", "Chapter 3. Tasting Notes"]
+
+
+def test_pdf_contents_without_leaders_or_title_are_furniture(tmp_path):
+    """dblatex's chapter lines alone, no "Contents" above them: their page numbers rise and name pages the PDF has."""
+    contents = ["1 Picking the Leaves 3", "2 Withering and Rolling 4", "3 Tasting Notes 5", "A Tea Words 6"]
+    pages = ["Tea Handbook", "\n".join(contents), *(f"{_BODY}\n{n}" for n in range(3, 7))]
+    doc = _pdf_doc(tmp_path, pages)
+    assert set(contents) <= set(_texts(doc, "furniture"))
+
+
+def test_pdf_numbered_lists_and_tables_on_pages_are_not_contents(tmp_path):
+    """Lines that end in a number are not contents unless a page of them looks like one: a numbered list of steps
+    whose numbers do not rise, a table whose numbers name no page of the PDF, a table of numbers, and a list on a
+    page well after the front matter stay text."""
+    steps = ["1 Set the kettle's dial to 3", "2 Wait for the whistle, about minute 5", "3 Turn the dial back to 1",
+             "4 Pour the water at step 2"]
+    grades = ["1 Assam 12", "2 Darjeeling 15", "3 Ceylon 18", "4 Nilgiri 30"]
+    numbers = ["2019 2020 2021", "12 15 18", "20 22 25", "31 33 40"]
+    late = ["1 Rinse the pot 2", "2 Warm the cups 3", "3 Measure the leaves 5", "4 Steep and pour 9"]
+    pages = ["Tea Handbook", "\n".join(steps), "\n".join(grades), "\n".join(numbers),
+             *(f"{_BODY}\n{n}" for n in range(5, 14)), "\n".join(late)]
+    doc = _pdf_doc(tmp_path, pages)
+    furniture = set(_texts(doc, "furniture"))
+    for line in steps + grades + numbers + late:
+        assert line not in furniture, line
+    assert "2019 2020 2021\n12 15 18\n20 22 25\n31 33 40" in _texts(doc, "paragraph")
+
+
 def test_pdf_outline_headings_quoted_otherwise_are_found(tmp_path):
     """An outline may spell quotes otherwise than the page: the Debian Reference's ”$LANG” sections were text."""
     import io
