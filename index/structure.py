@@ -29,7 +29,9 @@ KIND_CODE = {kind: code for code, kind in enumerate(KINDS)}
 # read whole kept, quoted outline titles found, near-empty OCR pages left out. 4: Doxygen's notes on its source
 # files dropped; manual pages (troff) read by a loader of their own (they were plain text). 5: GNU Info manuals
 # (.info, .info-N) read as Info (navigation, menus and index nodes not stored; they were plain text or binary).
-STRUCTURE_VERSION = 5
+# 6: plain text: rule lines furniture (not underlines), overlined titles (Vim help), GNU NEWS outlines, FAQ
+# questions, bar tables, AsciiDoc listings; README.Debian-like names read as text (they were unsupported).
+STRUCTURE_VERSION = 6
 # Model tokens kept free in every chunk for the section path prepended to its retrieval text.
 SECTION_TOKENS = 32
 SECTION_SEPARATOR = " > "
