@@ -26,6 +26,11 @@ _OUTLINE_MODE = re.compile(r"-\*-\s*(?:mode:\s*)?outline\s*(?:;.*)?-\*-", re.IGN
 _OUTLINE_TWO = re.compile(r"^\*\* \S", re.MULTILINE)
 # Vim help's tags after a title ("1. Undo and redo commands        *undo-commands*") are link targets, not words.
 _TRAILING_TAGS = re.compile(r"(?:[ \t]+\*[^*\s]+\*)+[ \t]*$")
+# An option at the head of a line, then two spaces or a tab and what it does (or nothing: the description is on
+# the lines below): "  -h, --help            show this help message and exit", "  --width WIDTH, -w WIDTH".
+_ARGUMENT = r"(?:[= ]?(?:\{[^}\s]*\}|[<\[A-Z][^\s,]*))?"  # --width WIDTH, --out-ver {1.1,1.2}, -o<file>
+_OPTION = re.compile(rf"^([ \t]{{0,8}})(--?[A-Za-z0-9?#][-\w.#]*{_ARGUMENT}(?:,[ \t]?--?[A-Za-z0-9?#][-\w.#]*{_ARGUMENT})*)"
+                     r"(?:(?:[ ]{2,}|\t+)(\S.*))?$")
 _QUESTION = re.compile(r"^\S.{5,118}\?$")
 
 
@@ -118,8 +123,33 @@ class _Reader:
                 return
             stop = next((m for m in range(k + 1, len(group)) if rules[m] or underlined[m] or (table and rows[m])),
                         len(group))
-            self.emit("paragraph", (group[k][0], group[stop - 1][1]))
+            self.run(group[k:stop])
             k = stop
+
+    def run(self, spans: list[tuple[int, int]]) -> None:
+        """A paragraph, or, where two or more of its lines are options ("  -c    compact output"), the options as
+        terms and what follows each (on its line, or on the deeper lines below) as descriptions."""
+        options = [_OPTION.match(self.line(span)) for span in spans]
+        if sum(1 for o in options if o) < 2:
+            self.emit("paragraph", (spans[0][0], spans[-1][1]))
+            return
+        j = 0
+        while j < len(spans):
+            if not options[j]:
+                end = next((m for m in range(j + 1, len(spans)) if options[m]), len(spans))
+                self.emit("paragraph", (spans[j][0], spans[end - 1][1]))
+                j = end
+                continue
+            option, start = options[j], spans[j][0]
+            indent = len(option.group(1).expandtabs())
+            m = j + 1  # the description's lines below: deeper than the option, not options themselves
+            while m < len(spans) and not options[m] and _indent(self.line(spans[m])) > indent:
+                m += 1
+            self.emit("term", (start + option.start(2), start + option.end(2)))
+            if option.group(3) or m > j + 1:
+                described = start + option.start(3) if option.group(3) else spans[j + 1][0]
+                self.emit("description", (described, spans[m - 1][1]))
+            j = m
 
     def single_line_heading(self, span: tuple[int, int], line: str, next_group) -> bool:
         if self.outline and (outline := _OUTLINE.match(self.line(span))):
@@ -145,6 +175,10 @@ class _Reader:
             self.heading(span, min(self.level + 1, 6), ranked=False)
             return True
         return False
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip()) if not line.startswith("\t") else len(line.expandtabs()) - len(line.lstrip())
 
 
 def _underlines(rule: str, line: str) -> bool:

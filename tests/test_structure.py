@@ -425,6 +425,25 @@ def test_text_tables_drawn_with_bars_are_rows_and_borders_furniture():
                             ("furniture", "+--------+------+", 0)]
 
 
+def test_text_option_lists_are_terms_and_descriptions():
+    text = ("Some of the options include:\n  -c               compact instead of pretty-printed output;\n"
+            "  -n               use `null` as the single input value;\n"
+            "  --width WIDTH, -w WIDTH\n                        When using --yaml-output, specify\n"
+            "                        string wrap width\n  --out-ver {1.1,1.2}  grammar version\n"
+            "See the manpage.\n\nA line that starts with -f option is prose, and one is not a list:\n"
+            "  -v    print more\n")
+    blocks = _plain(text)
+    assert blocks[:9] == [
+        ("paragraph", "Some of the options include:", 0),
+        ("term", "-c", 0), ("description", "compact instead of pretty-printed output;", 0),
+        ("term", "-n", 0), ("description", "use `null` as the single input value;", 0),
+        ("term", "--width WIDTH, -w WIDTH", 0),
+        ("description", "When using --yaml-output, specify\n                        string wrap width", 0),
+        ("term", "--out-ver {1.1,1.2}", 0), ("description", "grammar version", 0)]
+    assert blocks[9:] == [("paragraph", "See the manpage.", 0), (
+        "paragraph", "A line that starts with -f option is prose, and one is not a list:\n  -v    print more", 0)]
+
+
 @pytest.mark.parametrize("name, kind", [
     ("README.Debian", ""), ("TODO.Debian", ""), ("README.ssp", ""), ("NEWS.Debian.gz", ""), ("ChangeLog.old", ""),
     ("MANIFEST.sha256", None), ("notes.Debian", None), ("README.md", "markdown"), ("README", ""),
