@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from .decoding import NotText, decode_text
 from .extract import html_structure, markdown_structure, pdf_structure
-from .plaintext import text_structure
+from .plaintext import help_title, text_structure
 from .formats import MAN_SECTION_SUFFIX
 from .formats import SUFFIXES as FORMAT_SUFFIXES
 from .formats import load_format
@@ -47,6 +47,8 @@ _WORD = re.compile(r"[^\W\d_]{2,}")
 _NOT_A_TITLE = re.compile(r"^(?:copyright(?:\s*$|\s*(?:\(c\)|©|\d{4}|by\b|notice\b|:))|\(c\)|©|all rights reserved"
                           r"|spdx-license-identifier|license\s*:)", re.IGNORECASE)
 _UNDERLINE = re.compile(r"^(=|-|~|\*)\1{2,}$")
+# Emacs's file variables ("GNU grep NEWS    -*- outline -*-", "-*-indented-text-*-") tell an editor the mode.
+_MODE_LINE = re.compile(r"-\*-.*?-\*-")
 
 
 def _first_line(text: str) -> str:
@@ -59,7 +61,7 @@ def _first_line(text: str) -> str:
     lines = [line.strip() for line in text.splitlines()]
     fallback = ""
     for i, raw in enumerate(lines):
-        line = raw.lstrip("#").strip()
+        line = _MODE_LINE.sub("", raw.lstrip("#")).strip()
         if not line or _NOT_A_TITLE.match(line) or not any(c.isalnum() for c in line):
             continue
         underlined = i + 1 < len(lines) and _UNDERLINE.match(lines[i + 1]) is not None
@@ -71,7 +73,7 @@ def _first_line(text: str) -> str:
 
 def load_text(data: bytes) -> Extracted:
     text, meta = decode_text_format(data)
-    return Extracted(text, _first_line(text), blocks=text_structure(text), meta=meta)
+    return Extracted(text, help_title(text) or _first_line(text), blocks=text_structure(text), meta=meta)
 
 
 _FRONT_MATTER = re.compile(r"\A---\n.*?\n---\n", re.DOTALL)

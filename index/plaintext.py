@@ -31,6 +31,10 @@ _TRAILING_TAGS = re.compile(r"(?:[ \t]+\*[^*\s]+\*)+[ \t]*$")
 _ARGUMENT = r"(?:[= ]?(?:\{[^}\s]*\}|[<\[A-Z][^\s,]*))?"  # --width WIDTH, --out-ver {1.1,1.2}, -o<file>
 _OPTION = re.compile(rf"^([ \t]{{0,8}})(--?[A-Za-z0-9?#][-\w.#]*{_ARGUMENT}(?:,[ \t]?--?[A-Za-z0-9?#][-\w.#]*{_ARGUMENT})*)"
                      r"(?:(?:[ ]{2,}|\t+)(\S.*))?$")
+# Vim help opens "*undo.txt*      For Vim version 9.0.  Last change: 2022 Jun 02", then "VIM REFERENCE MANUAL    by
+# Bram Moolenaar", then the title ("Undo and redo    *undo-redo*").
+_HELP_FIRST = re.compile(r"\A\*([^*\s]+)\*[ \t]+For Vim version")
+_HELP_BYLINE = re.compile(r"^\s*VIM [A-Z ]*MANUAL\b")
 _QUESTION = re.compile(r"^\S.{5,118}\?$")
 
 
@@ -204,3 +208,18 @@ def text_structure(text: str) -> list[Block]:
     for i, group in enumerate(groups):
         reader.group(group, groups[i + 1] if i + 1 < len(groups) else None)
     return reader.blocks
+
+
+def help_title(text: str) -> str | None:
+    """The title of a Vim help file (its first line names the file and Vim's version, not the subject); None for
+    any other text."""
+    if not (first := _HELP_FIRST.match(text)):
+        return None
+    for line in text.splitlines()[1:8]:
+        if line.strip() and not _HELP_BYLINE.match(line):
+            title = _TRAILING_TAGS.sub("", line).strip()
+            # change.txt has no title line: its first sentence is no title, its file name says more.
+            if title and len(title) <= 60 and not title.endswith((".", ",", ";", ":")):
+                return title
+            break
+    return first.group(1)

@@ -444,6 +444,21 @@ def test_text_option_lists_are_terms_and_descriptions():
         "paragraph", "A line that starts with -f option is prose, and one is not a list:\n  -v    print more", 0)]
 
 
+@pytest.mark.parametrize("content, title", [
+    ("*undo.txt*      For Vim version 9.0.  Last change: 2022 Jun 02\n\n\n\t\t  VIM REFERENCE MANUAL    by Bram "
+     "Moolenaar\n\n\nUndo and redo\t\t\t\t\t\t*undo-redo*\n\nThe basics are explained in section |02.5|.\n",
+     "Undo and redo"),
+    ("*change.txt*    For Vim version 9.0.\n\n\t\t  VIM REFERENCE MANUAL    by Bram Moolenaar\n\n"
+     "This file describes commands that delete or change text.  In this context,\n", "change.txt"),
+    ("GNU grep NEWS                                    -*- outline -*-\n\n* Noteworthy changes in release 3.8\n",
+     "GNU grep NEWS"),
+    ("-*-indented-text-*-\n\nGNU make can use the Customs library.\n", "GNU make can use the Customs library."),
+])
+def test_text_titles_of_vim_help_and_files_with_an_emacs_mode_line(content, title, tmp_path):
+    (tmp_path / "doc.txt").write_text(content)
+    assert load_document(tmp_path / "doc.txt", "doc.txt", 10**6).title == title
+
+
 @pytest.mark.parametrize("name, kind", [
     ("README.Debian", ""), ("TODO.Debian", ""), ("README.ssp", ""), ("NEWS.Debian.gz", ""), ("ChangeLog.old", ""),
     ("MANIFEST.sha256", None), ("notes.Debian", None), ("README.md", "markdown"), ("README", ""),
