@@ -168,7 +168,11 @@ class _Reader:
             self.heading((span[0] + outline.start(2), span[1]), depth)
             return True
         numbered = _NUMBERED.match(line)
-        if numbered and not line.endswith((".", ",", ";", ":")):
+        # zlib's FAQ numbers statements too ("5. deflate() or inflate() returns Z_BUF_ERROR."): over an answer
+        # indented deeper, a numbered line is the entry's title whatever it ends with.
+        deeper = next_group is not None and _indent(self.line(next_group[0])) > _indent(self.line(span))
+        # A step that leads in to its example ("4. Create a database owned by joe:") stays a paragraph.
+        if numbered and not line.endswith((",", ";", ":")) and (deeper or not line.endswith(".")):
             self.heading(span, numbered.group(1).count(".") + 1)
             return True
         if _CAPS.match(line) and sum(c.isalpha() for c in line) >= 3:

@@ -412,10 +412,14 @@ def test_text_gnu_news_outline_releases_parts_and_entries():
 def test_text_faq_questions_over_indented_answers_and_numbers_with_no_break_spaces():
     text = ("Why don't I see SMP stats in top?\n\n\tYou didn't enable it. Press '1'.\n\n"
             "Where is the answer? Right below.\n\nNot indented, so not a question heading.\n\n"
-            "5.12.\xa0Where is Google Earth?\n\n    Google Earth is available from Google.\n")
+            "5.12.\xa0Where is Google Earth?\n\n    Google Earth is available from Google.\n\n"
+            " 5. deflate() returns Z_BUF_ERROR.\n\n    Make sure avail_out is not zero.\n\n"
+            "6. A numbered sentence at the margin.\n\nIts next paragraph, not indented.\n\n"
+            "7. Create a database owned by joe:\n\n    createdb -O joe joework\n")
     blocks = _plain(text)
     assert [(t, lv) for k, t, lv in blocks if k == "heading"] == [
-        ("Why don't I see SMP stats in top?", 1), ("5.12.\xa0Where is Google Earth?", 2)]
+        ("Why don't I see SMP stats in top?", 1), ("5.12.\xa0Where is Google Earth?", 2),
+        ("5. deflate() returns Z_BUF_ERROR.", 1)]
 
 
 def test_text_tables_drawn_with_bars_are_rows_and_borders_furniture():
