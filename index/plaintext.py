@@ -86,11 +86,12 @@ class _Reader:
         table = sum(rows) >= 2 or (any(rows) and any(r and lines[m].startswith("+") for m, r in enumerate(rules)))
         # A title over its underline: the group's first line, or a line at the margin whose underline is drawn to
         # its length (a short line in a drawing or a table over a border is neither).
+        drawn = [m + 1 < len(group) and abs(len(lines[m + 1]) - len(lines[m])) <= 3 and len(lines[m]) <= 70
+                 for m in range(len(group))]
         underlined = [m + 1 < len(group) and titled[m + 1] and not rules[m] and not rows[m]
-                      and not lines[m].endswith((".", ",", ";"))
+                      and (drawn[m] or not lines[m].endswith((".", ",", ";")))  # "Timing guarantees, races, etc."
                       and (_underlines(lines[m + 1], lines[m]) if m == 0 else
-                           abs(len(lines[m + 1]) - len(lines[m])) <= 1 and not self.line(group[m])[:1].isspace()
-                           and "|" not in lines[m])
+                           drawn[m] and not self.line(group[m])[:1].isspace() and "|" not in lines[m])
                       for m in range(len(group))]
         k = 0
         while k < len(group):
@@ -99,9 +100,10 @@ class _Reader:
                 self.emit("furniture", group[k])
                 if titled[k] and k + 1 < len(group) and not rules[k + 1]:
                     # An overline: a rule, one line, then nothing ("====\n*01.1*\tTwo manuals", Vim's sections) or a
-                    # rule at least as long ("*****\nHPUX 11.x build failure\n-----").
+                    # rule at least as long or of another character ("*****\nHPUX 11.x build failure\n-----").
                     if (k + 2 == len(group) and not self.line(group[k + 1])[:1].isspace()) or \
-                            (k + 2 < len(group) and titled[k + 2] and len(lines[k + 2]) >= len(lines[k + 1]) - 1):
+                            (k + 2 < len(group) and titled[k + 2] and (len(lines[k + 2]) >= len(lines[k + 1]) - 1
+                                                                         or lines[k + 2][0] != line[0])):
                         self.heading(group[k + 1], 1 if line[0] in _LEVEL_ONE else 2)
                         k += 2
                         continue

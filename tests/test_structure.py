@@ -380,11 +380,13 @@ def test_text_separator_rules_are_furniture_not_underlines():
 def test_text_overlined_titles_vim_help_sections_and_asciidoc_listings():
     text = ("=" * 78 + "\n*01.1*\tTwo manuals\n\nThe documentation has two parts.\n\n" + "=" * 78 +
             "\n2. Two ways of undo\t\t\t\t*undo-two-ways* *E99*\n\n"
-            "*****\nHPUX build failure\n-------------------\n\n"
+            "*****\nHPUX build failure\n-------------------\n\n*****\nOSF/1 4.0d and AIX build failures\n-----\n\n"
+            "Since v1.46.5.\nE2fsprogs 1.46.6 (February 1, 2023)\n=====================================\n\n"
             "------------\n$ git checkout-index -a -f\n------------\nis printed when it is missing.\n")
     blocks = _plain(text)
     assert [(t, lv) for k, t, lv in blocks if k == "heading"] == [
-        ("*01.1*\tTwo manuals", 1), ("2. Two ways of undo", 1), ("HPUX build failure", 1)]  # Vim's tags left out
+        ("*01.1*\tTwo manuals", 1), ("2. Two ways of undo", 1), ("HPUX build failure", 1),  # Vim's tags left out
+        ("OSF/1 4.0d and AIX build failures", 1), ("E2fsprogs 1.46.6 (February 1, 2023)", 1)]
     assert ("code", "$ git checkout-index -a -f", 0) in blocks
     assert blocks[-1] == ("paragraph", "is printed when it is missing.", 0)
     assert Sections(text, text_structure(text)).path_at(text.index("documentation")) == ("*01.1* Two manuals",)
