@@ -217,8 +217,8 @@ def text_structure(text: str) -> list[Block]:
 
 
 def help_title(text: str) -> str | None:
-    """The title of a Vim help file (its first line names the file and Vim's version, not the subject); None for
-    any other text."""
+    """The title of a Vim help file, "Vim: Undo and redo" (its first line names the file and Vim's version, not
+    the subject); None for any other text."""
     if not (first := _HELP_FIRST.match(text)):
         return None
     for line in text.splitlines()[1:8]:
@@ -226,6 +226,6 @@ def help_title(text: str) -> str | None:
             title = _TRAILING_TAGS.sub("", line).strip()
             # change.txt has no title line: its first sentence is no title, its file name says more.
             if title and len(title) <= 60 and not title.endswith((".", ",", ";", ":")):
-                return title
+                return f"Vim: {title}"  # the program's name: questions name it, the help's own title does not
             break
-    return first.group(1)
+    return f"Vim: {first.group(1)}"

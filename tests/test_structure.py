@@ -453,9 +453,9 @@ def test_text_option_lists_are_terms_and_descriptions():
 @pytest.mark.parametrize("content, title", [
     ("*undo.txt*      For Vim version 9.0.  Last change: 2022 Jun 02\n\n\n\t\t  VIM REFERENCE MANUAL    by Bram "
      "Moolenaar\n\n\nUndo and redo\t\t\t\t\t\t*undo-redo*\n\nThe basics are explained in section |02.5|.\n",
-     "Undo and redo"),
+     "Vim: Undo and redo"),
     ("*change.txt*    For Vim version 9.0.\n\n\t\t  VIM REFERENCE MANUAL    by Bram Moolenaar\n\n"
-     "This file describes commands that delete or change text.  In this context,\n", "change.txt"),
+     "This file describes commands that delete or change text.  In this context,\n", "Vim: change.txt"),
     ("GNU grep NEWS                                    -*- outline -*-\n\n* Noteworthy changes in release 3.8\n",
      "GNU grep NEWS"),
     ("-*-indented-text-*-\n\nGNU make can use the Customs library.\n", "GNU make can use the Customs library."),
