@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .decoding import NotText, decode_text
-from .extract import html_structure, markdown_structure, pdf_structure, text_structure
+from .extract import html_structure, markdown_structure, pdf_structure
+from .plaintext import help_title, text_structure
 from .formats import MAN_SECTION_SUFFIX
 from .formats import SUFFIXES as FORMAT_SUFFIXES
 from .formats import load_format
@@ -46,6 +47,8 @@ _WORD = re.compile(r"[^\W\d_]{2,}")
 _NOT_A_TITLE = re.compile(r"^(?:copyright(?:\s*$|\s*(?:\(c\)|©|\d{4}|by\b|notice\b|:))|\(c\)|©|all rights reserved"
                           r"|spdx-license-identifier|license\s*:)", re.IGNORECASE)
 _UNDERLINE = re.compile(r"^(=|-|~|\*)\1{2,}$")
+# Emacs's file variables ("GNU grep NEWS    -*- outline -*-", "-*-indented-text-*-") tell an editor the mode.
+_MODE_LINE = re.compile(r"-\*-.*?-\*-")
 
 
 def _first_line(text: str) -> str:
@@ -58,7 +61,7 @@ def _first_line(text: str) -> str:
     lines = [line.strip() for line in text.splitlines()]
     fallback = ""
     for i, raw in enumerate(lines):
-        line = raw.lstrip("#").strip()
+        line = _MODE_LINE.sub("", raw.lstrip("#")).strip()
         if not line or _NOT_A_TITLE.match(line) or not any(c.isalnum() for c in line):
             continue
         underlined = i + 1 < len(lines) and _UNDERLINE.match(lines[i + 1]) is not None
@@ -70,7 +73,7 @@ def _first_line(text: str) -> str:
 
 def load_text(data: bytes) -> Extracted:
     text, meta = decode_text_format(data)
-    return Extracted(text, _first_line(text), blocks=text_structure(text), meta=meta)
+    return Extracted(text, help_title(text) or _first_line(text), blocks=text_structure(text), meta=meta)
 
 
 _FRONT_MATTER = re.compile(r"\A---\n.*?\n---\n", re.DOTALL)
@@ -137,7 +140,8 @@ LOADERS = {"text": load_text, "markdown": load_markdown, "html": load_html, "pdf
 def file_kind(name: str) -> str | None:
     """The kind a file of this name is read as; None for a type no loader reads.
 
-    "" for a name without a suffix (README, COPYING): text, if its content is. NAME.gz is read as NAME, and
+    "" for a name without a suffix (README, COPYING), or a documentation file's name with a suffix no loader
+    knows (README.Debian, TODO.ssp): text, if its content is. NAME.gz is read as NAME, and
     as text when NAME has no suffix or one no loader knows (changelog.Debian.gz); only its content decides.
     "man" for a manual page's name (ls.1, CA.pl.1ssl.gz, ls.man), which the content confirms: one that is not
     troff (app.log.1, a rotated log) is read as a name without a suffix is.
@@ -147,7 +151,17 @@ def file_kind(name: str) -> str | None:
         return _suffix_kind(Path(name[: -len(suffix)]).suffix.lower()) or ""
     if not suffix:
         return ""
-    return _suffix_kind(suffix)
+    kind = _suffix_kind(suffix)
+    # README.Debian, README.ssp, TODO.Debian, INSTALL.unix: a suffix no loader knows after a documentation file's
+    # capitalised name says which README it is, not what format; every Debian package ships such files.
+    return "" if kind is None and _DOC_NAME.match(name) else kind
+
+
+# The names projects give their documentation files, in the capitals they are written in (not MANIFEST.sha256,
+# not PACKAGES.versions: lists, not prose).
+_DOC_NAME = re.compile(r"(?:README|NEWS|INSTALL|TODO|FAQ|BUGS|CHANGES|ChangeLog|HISTORY|AUTHORS|THANKS|HACKING|"
+                       r"COPYING|LICEN[CS]E|NOTES|RELEASE[-_]NOTES|CONTRIBUTING|USAGE|FEATURES|PROBLEMS|PORTING|"
+                       r"CREDITS|MAINTAINERS|SECURITY|UPGRADING|UPGRADE|MIGRATION)\.")
 
 
 # The parts of a split Info manual: find.info-1, find.info-2 (their table is find.info).
@@ -174,7 +188,7 @@ def load_document(path: Path, doc_id: str, max_bytes: int, *, max_pdf_pages: int
         if not content.strip():
             raise LoadError("empty file (once decompressed)", EMPTY)
     what = f"{Path(path.name).suffix} (compressed)" if path.suffix.lower() == COMPRESSED_SUFFIX else \
-        "without an extension"
+        f"{path.suffix} after a documentation file's name" if path.suffix else "without an extension"
     if kind == "man":
         from .formats.man import is_man_page
 

@@ -423,9 +423,6 @@ _FRONT_TITLE = re.compile(r"^title:[ \t]*(.+?)[ \t]*$", re.MULTILINE)
 # READMEs their badge markers) and link reference definitions ("[`path.win32`]: #pathwin32").
 _COMMENT_OPEN = re.compile(r"^[ ]{0,3}<!--")
 _LINK_DEFINITION = re.compile(r"^[ ]{0,3}\[[^\]]+\]:[ \t]*\S")
-_NUMBERED_HEADING = re.compile(r"^(\d{1,2}(?:\.\d{1,3})*)\.?[ \t]+(\S.{0,78})$")
-_CAPS_HEADING = re.compile(r"^[A-Z][A-Z0-9 &/,'()-]{1,58}$")
-_UNDERLINE = re.compile(r"^(=|-|~|\*)\1{2,}[ \t]*$")
 
 
 def _lines(text: str) -> list[tuple[int, int]]:
@@ -533,45 +530,6 @@ def markdown_structure(text: str) -> tuple[str | None, list[Block]]:
         i += 1
     end_paragraph()
     return front_title, blocks
-
-
-def text_structure(text: str) -> list[Block]:
-    """Blocks of plain text: blank-line paragraphs; underlined, numbered and all-caps one-line headings."""
-    blocks: list[Block] = []
-    offset_lines = _lines(text)
-    groups: list[list[tuple[int, int]]] = [[]]
-    for span in offset_lines:
-        if text[span[0]:span[1]].strip():
-            groups[-1].append(span)
-        elif groups[-1]:
-            groups.append([])
-    for group in groups:
-        k = 0
-        while k < len(group):
-            start, end = group[k]
-            line = text[start:end].strip()
-            following = text[group[k + 1][0]:group[k + 1][1]].strip() if k + 1 < len(group) else ""
-            if following and _UNDERLINE.match(following) and len(following) >= 0.5 * len(line) and len(line) <= 100:
-                _emit(blocks, _trimmed(text, "heading", start, end, 1 if following[0] in "=*" else 2))
-                _emit(blocks, _trimmed(text, "furniture", *group[k + 1]))
-                k += 2
-                continue
-            numbered = len(group) == 1 and _NUMBERED_HEADING.match(line)
-            if numbered and not line.endswith((".", ",", ";", ":")):
-                _emit(blocks, _trimmed(text, "heading", start, end, numbered.group(1).count(".") + 1))
-                k += 1
-                continue
-            if len(group) == 1 and _CAPS_HEADING.match(line) and sum(c.isalpha() for c in line) >= 3:
-                _emit(blocks, _trimmed(text, "heading", start, end, 1))
-                k += 1
-                continue
-            rest = group[k:]
-            # a paragraph runs to the next underlined heading or the group's end
-            stop = next((m for m in range(k + 1, len(rest) + k - 1)
-                         if _UNDERLINE.match(text[group[m + 1][0]:group[m + 1][1]].strip())), len(group))
-            _emit(blocks, _trimmed(text, "paragraph", start, group[stop - 1][1]))
-            k = stop
-    return blocks
 
 
 # --------------------------------------------------------------------------- PDF

@@ -30,7 +30,9 @@ KIND_CODE = {kind: code for code, kind in enumerate(KINDS)}
 # files dropped; manual pages (troff) read by a loader of their own (they were plain text). 5: GNU Info manuals
 # (.info, .info-N) read as Info (navigation, menus and index nodes not stored; they were plain text or binary).
 # 6: PDF contents entries without dot leaders ("1 Foreword 3"), a wrapped entry's first line and the contents
-# title furniture; PDF identifiers broken after an underscore at a line end joined ("R_" + "LIBS_USER").
+# title furniture; PDF identifiers broken after an underscore at a line end joined ("R_" + "LIBS_USER"); plain
+# text: rule lines furniture (not underlines), overlined titles (Vim help), GNU NEWS outlines, FAQ questions, bar
+# tables, AsciiDoc listings, option lists (terms); README.Debian-like names read as text (they were unsupported).
 STRUCTURE_VERSION = 6
 # Model tokens kept free in every chunk for the section path prepended to its retrieval text.
 SECTION_TOKENS = 32

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from askdocs.index.build import build_index, make_chunker
-from askdocs.index.documents import load_document
+from askdocs.index.documents import file_kind, load_document
+from askdocs.index.plaintext import text_structure
 from askdocs.index.embedder import load_embedder
 from askdocs.index.retrieval_text import chunk_prefix, retrieval_text, title_prefix
 from askdocs.index.settings import Settings
@@ -355,6 +356,125 @@ def test_text_underlined_and_numbered_headings(structured):
     sections = Sections(doc.text, doc.blocks)
     assert sections.path_at(doc.text.index("Comprehensive")) == ("Introduction", "2.10 What is CRAN?")
     assert sections.path_at(doc.text.index("from source")) == ("Introduction", "Installation")
+
+
+def _plain(text: str) -> list[tuple[str, str, int]]:
+    blocks = text_structure(text)
+    check_blocks(text, blocks)
+    return [(b.kind, text[b.start:b.end], b.level) for b in blocks]
+
+
+def test_text_separator_rules_are_furniture_not_underlines():
+    # A page-wide rule closing a paragraph (Vim's help, valgrind's FAQ) is a separator: the paragraph's last line
+    # is no heading. A title's underline sits under the group's first line.
+    text = ("Dont feel bad: almost everyone gets it wrong at first.\n" + "-" * 72 + "\n\n"
+            "Copy the tutor file and edit it:\n\tvimtutor\n<\n" + "=" * 78 + "\n\n********\n\n"
+            "Installation\n------------\nRun make.\n")
+    assert _plain(text) == [
+        ("paragraph", "Dont feel bad: almost everyone gets it wrong at first.", 0), ("furniture", "-" * 72, 0),
+        ("paragraph", "Copy the tutor file and edit it:\n\tvimtutor\n<", 0), ("furniture", "=" * 78, 0),
+        ("furniture", "********", 0),
+        ("heading", "Installation", 2), ("furniture", "------------", 0), ("paragraph", "Run make.", 0)]
+
+
+def test_text_overlined_titles_vim_help_sections_and_asciidoc_listings():
+    text = ("=" * 78 + "\n*01.1*\tTwo manuals\n\nThe documentation has two parts.\n\n" + "=" * 78 +
+            "\n2. Two ways of undo\t\t\t\t*undo-two-ways* *E99*\n\n"
+            "*****\nHPUX build failure\n-------------------\n\n*****\nOSF/1 4.0d and AIX build failures\n-----\n\n"
+            "Since v1.46.5.\nE2fsprogs 1.46.6 (February 1, 2023)\n=====================================\n\n"
+            "------------\n$ git checkout-index -a -f\n------------\nis printed when it is missing.\n")
+    blocks = _plain(text)
+    assert [(t, lv) for k, t, lv in blocks if k == "heading"] == [
+        ("*01.1*\tTwo manuals", 1), ("2. Two ways of undo", 1), ("HPUX build failure", 1),  # Vim's tags left out
+        ("OSF/1 4.0d and AIX build failures", 1), ("E2fsprogs 1.46.6 (February 1, 2023)", 1)]
+    assert ("code", "$ git checkout-index -a -f", 0) in blocks
+    assert blocks[-1] == ("paragraph", "is printed when it is missing.", 0)
+    assert Sections(text, text_structure(text)).path_at(text.index("documentation")) == ("*01.1* Two manuals",)
+
+
+def test_text_gnu_news_outline_releases_parts_and_entries():
+    text = ("GNU gzip NEWS                                    -*- outline -*-\n\n"
+            "* Noteworthy changes in release 1.12 (2022-04-07) [stable]\n\n** Bug fixes\n\n"
+            "  'zdiff -C 5' no longer misbehaves.\n\n"
+            "* Noteworthy changes in release 1.11 (2021-09-03)\n\n"
+            "** Fix a double free in FTP\n\n** Add option to select TLS 1.3\n")
+    blocks = _plain(text)
+    assert [(t, lv) for k, t, lv in blocks if k == "heading"] == [
+        ("Noteworthy changes in release 1.12 (2022-04-07) [stable]", 1), ("Bug fixes", 2),
+        ("Noteworthy changes in release 1.11 (2021-09-03)", 1)]
+    # Entries with only their siblings below are the changes themselves: list items, which can answer.
+    assert [t for k, t, _ in blocks if k == "list_item"] == ["** Fix a double free in FTP",
+                                                              "** Add option to select TLS 1.3"]
+    path = Sections(text, text_structure(text)).path_at(text.index("zdiff"))
+    assert path == ("Noteworthy changes in release 1.12 (2022-04-07) [stable]", "Bug fixes")
+    # Without the outline marker or a "** " line, a "* " line is not read as an outline heading.
+    assert _plain("* Internationalisation\n\n    man uses catgets.\n")[0][0] == "paragraph"
+
+
+def test_text_faq_questions_over_indented_answers_and_numbers_with_no_break_spaces():
+    text = ("Why don't I see SMP stats in top?\n\n\tYou didn't enable it. Press '1'.\n\n"
+            "Where is the answer? Right below.\n\nNot indented, so not a question heading.\n\n"
+            "5.12.\xa0Where is Google Earth?\n\n    Google Earth is available from Google.\n\n"
+            " 5. deflate() returns Z_BUF_ERROR.\n\n    Make sure avail_out is not zero.\n\n"
+            "6. A numbered sentence at the margin.\n\nIts next paragraph, not indented.\n\n"
+            "7. Create a database owned by joe:\n\n    createdb -O joe joework\n")
+    blocks = _plain(text)
+    assert [(t, lv) for k, t, lv in blocks if k == "heading"] == [
+        ("Why don't I see SMP stats in top?", 1), ("5.12.\xa0Where is Google Earth?", 2),
+        ("5. deflate() returns Z_BUF_ERROR.", 1)]
+
+
+def test_text_tables_drawn_with_bars_are_rows_and_borders_furniture():
+    text = ("+--------+------+\n|System  | Path |\n+--------+------+\n|Debian  | /usr |\n+--------+------+\n")
+    assert _plain(text) == [("furniture", "+--------+------+", 0), ("table_row", "|System  | Path |", 0),
+                            ("furniture", "+--------+------+", 0), ("table_row", "|Debian  | /usr |", 0),
+                            ("furniture", "+--------+------+", 0)]
+
+
+def test_text_option_lists_are_terms_and_descriptions():
+    text = ("Some of the options include:\n  -c               compact instead of pretty-printed output;\n"
+            "  -n               use `null` as the single input value;\n"
+            "  --width WIDTH, -w WIDTH\n                        When using --yaml-output, specify\n"
+            "                        string wrap width\n  --out-ver {1.1,1.2}  grammar version\n"
+            "See the manpage.\n\nA line that starts with -f option is prose, and one is not a list:\n"
+            "  -v    print more\n")
+    blocks = _plain(text)
+    assert blocks[:9] == [
+        ("paragraph", "Some of the options include:", 0),
+        ("term", "-c", 0), ("description", "compact instead of pretty-printed output;", 0),
+        ("term", "-n", 0), ("description", "use `null` as the single input value;", 0),
+        ("term", "--width WIDTH, -w WIDTH", 0),
+        ("description", "When using --yaml-output, specify\n                        string wrap width", 0),
+        ("term", "--out-ver {1.1,1.2}", 0), ("description", "grammar version", 0)]
+    assert blocks[9:] == [("paragraph", "See the manpage.", 0), (
+        "paragraph", "A line that starts with -f option is prose, and one is not a list:\n  -v    print more", 0)]
+
+
+@pytest.mark.parametrize("content, title", [
+    ("*undo.txt*      For Vim version 9.0.  Last change: 2022 Jun 02\n\n\n\t\t  VIM REFERENCE MANUAL    by Bram "
+     "Moolenaar\n\n\nUndo and redo\t\t\t\t\t\t*undo-redo*\n\nThe basics are explained in section |02.5|.\n",
+     "Vim: Undo and redo"),
+    ("*change.txt*    For Vim version 9.0.\n\n\t\t  VIM REFERENCE MANUAL    by Bram Moolenaar\n\n"
+     "This file describes commands that delete or change text.  In this context,\n", "Vim: change.txt"),
+    ("GNU grep NEWS                                    -*- outline -*-\n\n* Noteworthy changes in release 3.8\n",
+     "GNU grep NEWS"),
+    ("-*-indented-text-*-\n\nGNU make can use the Customs library.\n", "GNU make can use the Customs library."),
+])
+def test_text_titles_of_vim_help_and_files_with_an_emacs_mode_line(content, title, tmp_path):
+    (tmp_path / "doc.txt").write_text(content)
+    assert load_document(tmp_path / "doc.txt", "doc.txt", 10**6).title == title
+
+
+@pytest.mark.parametrize("name, kind", [
+    ("README.Debian", ""), ("TODO.Debian", ""), ("README.ssp", ""), ("NEWS.Debian.gz", ""), ("ChangeLog.old", ""),
+    ("MANIFEST.sha256", None), ("notes.Debian", None), ("README.md", "markdown"), ("README", ""),
+])
+def test_documentation_names_with_a_suffix_no_loader_knows_are_read_as_text(name, kind, tmp_path):
+    assert file_kind(name) == kind
+    if kind == "":
+        (tmp_path / "README.Debian").write_text("README for Debian\n=================\n\nUse pgrep.\n")
+        doc = load_document(tmp_path / "README.Debian", "README.Debian", 10**6)
+        assert doc.kind == "text" and _texts(doc, "heading") == ["README for Debian"]
 
 
 def test_pdf_furniture_toc_hyphenation_and_pages(structured):

@@ -20,7 +20,8 @@ import hashlib
 import posixpath
 from dataclasses import replace
 
-from ..extract import html_structure, text_structure
+from ..extract import html_structure
+from ..plaintext import text_structure
 from ..metadata import EMAIL_HEADERS
 from ..reading import Attachment, Extracted, LoadError
 from .base import Builder, load_error

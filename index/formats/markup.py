@@ -99,7 +99,7 @@ def load_rtf(data: bytes, max_chars: int) -> Extracted:
         text = rtf_to_text(data.decode("latin-1"), encoding="cp1252", errors="replace")
     except Exception as exc:
         raise load_error(f"corrupt RTF ({type(exc).__name__}: {exc})") from None
-    from ..extract import text_structure
+    from ..plaintext import text_structure
 
     # Cleaned before any offset is taken.
     # Every \par is a paragraph end, so each non-blank line is a paragraph of its own.
