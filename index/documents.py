@@ -71,8 +71,17 @@ def _first_line(text: str) -> str:
     return fallback[:_TITLE_CHARS]
 
 
+# Terminal formatting in text saved from a terminal (`man ls > ls.txt`, grotty's output as man-db ships its
+# manual): SGR escapes ("\x1b[1m") and backspace overstrike ("N\bNA\bA" bold, "_\bx" underline). A reader sees the
+# letters; a question's words must match them. Taken off before any offset is taken.
+_SGR = re.compile(r"\x1b\[[0-9;]*m")
+_OVERSTRUCK = re.compile(r"[^\n\b]\x08(?=[^\n\b])")
+
+
 def load_text(data: bytes) -> Extracted:
     text, meta = decode_text_format(data)
+    if "\x1b[" in text or "\x08" in text:
+        text = _OVERSTRUCK.sub("", _SGR.sub("", text))
     return Extracted(text, help_title(text) or _first_line(text), blocks=text_structure(text), meta=meta)
 
 

@@ -32,7 +32,8 @@ KIND_CODE = {kind: code for code, kind in enumerate(KINDS)}
 # 6: PDF contents entries without dot leaders ("1 Foreword 3"), a wrapped entry's first line and the contents
 # title furniture; PDF identifiers broken after an underscore at a line end joined ("R_" + "LIBS_USER"); plain
 # text: rule lines furniture (not underlines), overlined titles (Vim help), GNU NEWS outlines, FAQ questions, bar
-# tables, AsciiDoc listings, option lists (terms); README.Debian-like names read as text (they were unsupported).
+# tables, AsciiDoc listings, option lists (terms); README.Debian-like names read as text (they were unsupported);
+# terminal formatting (SGR escapes, backspace overstrike) taken off text files.
 STRUCTURE_VERSION = 6
 # Model tokens kept free in every chunk for the section path prepended to its retrieval text.
 SECTION_TOKENS = 32

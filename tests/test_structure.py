@@ -824,3 +824,17 @@ def test_blocks_round_trip_through_the_store(structured_index, structured):
     finally:
         stored.close()
 
+
+
+def test_text_saved_from_a_terminal_is_stored_without_its_formatting(tmp_path):
+    """man-db ships its manual as grotty output (SGR escapes), and `man ls > ls.txt` keeps backspace overstrike:
+    "\\x1b[1mman-db\\x1b[0m" was the title, and "N\\bNA\\bAM\\bME\\bE" matched no question's "name"."""
+    (tmp_path / "manual.txt").write_bytes(
+        b"\x1b[1mman-db - the database cached manual pager suite\x1b[0m\n\n"
+        b"N\x08NA\x08AM\x08ME\x08E\n       ls - list directory contents\n\n"
+        b"       The _\x08f_\x08i_\x08l_\x08e is read \x1b[4monce\x1b[24m.\n")
+    doc = _load(tmp_path, "manual.txt")
+    check_blocks(doc.text, doc.blocks)
+    assert doc.title == "man-db - the database cached manual pager suite"
+    assert "NAME\n" in doc.text and "The file is read once." in doc.text
+    assert "\x1b" not in doc.text and "\x08" not in doc.text
