@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from .contents import contents_lines
-from .structure import Block
+from .structure import Block, line_spans, trimmed_block
 
 # --------------------------------------------------------------------------- assembling text from blocks
 
@@ -425,24 +425,6 @@ _COMMENT_OPEN = re.compile(r"^[ ]{0,3}<!--")
 _LINK_DEFINITION = re.compile(r"^[ ]{0,3}\[[^\]]+\]:[ \t]*\S")
 
 
-def _lines(text: str) -> list[tuple[int, int]]:
-    """(start, end) of every line, without its newline."""
-    spans, start = [], 0
-    for match in re.finditer("\n", text):
-        spans.append((start, match.start()))
-        start = match.end()
-    spans.append((start, len(text)))
-    return spans
-
-
-def _trimmed(text: str, kind: str, start: int, end: int, level: int = 0) -> Block | None:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return Block(kind, start, end, level) if end > start else None
-
-
 def _emit(blocks: list[Block], block: Block | None) -> None:
     if block is not None:
         blocks.append(block)
@@ -452,10 +434,10 @@ def markdown_structure(text: str) -> tuple[str | None, list[Block]]:
     """(front matter title or None, blocks) of Markdown text, stored as it is."""
     blocks: list[Block] = []
     front_title = None
-    offset_lines = _lines(text)
+    offset_lines = line_spans(text)
     i = 0
     if match := _FRONT_MATTER.match(text):
-        _emit(blocks, _trimmed(text, "furniture", 0, match.end()))
+        _emit(blocks, trimmed_block(text, "furniture", 0, match.end()))
         if (found := _FRONT_TITLE.search(match.group(1) or "")) is not None:
             front_title = found.group(1).strip().strip("'\"").strip() or None
         while i < len(offset_lines) and offset_lines[i][0] < match.end():
@@ -464,7 +446,7 @@ def markdown_structure(text: str) -> tuple[str | None, list[Block]]:
 
     def end_paragraph():
         if paragraph:
-            _emit(blocks, _trimmed(text, "paragraph", paragraph[0][0], paragraph[-1][1]))
+            _emit(blocks, trimmed_block(text, "paragraph", paragraph[0][0], paragraph[-1][1]))
             paragraph.clear()
 
     while i < len(offset_lines):
@@ -476,15 +458,15 @@ def markdown_structure(text: str) -> tuple[str | None, list[Block]]:
             continue
         if fence := _FENCE.match(line):
             end_paragraph()
-            _emit(blocks, _trimmed(text, "furniture", start, end))
+            _emit(blocks, trimmed_block(text, "furniture", start, end))
             j = i + 1
             while j < len(offset_lines) and not text[offset_lines[j][0]:offset_lines[j][1]].strip().startswith(
                     fence.group(1)):
                 j += 1
             if j > i + 1:
-                _emit(blocks, _trimmed(text, "code", offset_lines[i + 1][0], offset_lines[j - 1][1]))
+                _emit(blocks, trimmed_block(text, "code", offset_lines[i + 1][0], offset_lines[j - 1][1]))
             if j < len(offset_lines):
-                _emit(blocks, _trimmed(text, "furniture", *offset_lines[j]))
+                _emit(blocks, trimmed_block(text, "furniture", *offset_lines[j]))
             i = j + 1
             continue
         if _COMMENT_OPEN.match(line):
@@ -492,27 +474,27 @@ def markdown_structure(text: str) -> tuple[str | None, list[Block]]:
             j = i
             while j + 1 < len(offset_lines) and "-->" not in text[offset_lines[j][0]:offset_lines[j][1]]:
                 j += 1
-            _emit(blocks, _trimmed(text, "furniture", start, offset_lines[j][1]))
+            _emit(blocks, trimmed_block(text, "furniture", start, offset_lines[j][1]))
             i = j + 1
             continue
         if not paragraph and _LINK_DEFINITION.match(line):
-            _emit(blocks, _trimmed(text, "furniture", start, end))
+            _emit(blocks, trimmed_block(text, "furniture", start, end))
             i += 1
             continue
         if atx := _ATX.match(line):
             end_paragraph()
-            _emit(blocks, _trimmed(text, "heading", start + atx.start(2), start + atx.end(2), len(atx.group(1))))
+            _emit(blocks, trimmed_block(text, "heading", start + atx.start(2), start + atx.end(2), len(atx.group(1))))
             i += 1
             continue
         following = text[offset_lines[i + 1][0]:offset_lines[i + 1][1]] if i + 1 < len(offset_lines) else ""
         if not paragraph and _SETEXT.match(following) and not _LIST_ITEM.match(line) and len(following.strip()) >= 2:
-            _emit(blocks, _trimmed(text, "heading", start, end, 1 if following.strip()[0] == "=" else 2))
-            _emit(blocks, _trimmed(text, "furniture", *offset_lines[i + 1]))
+            _emit(blocks, trimmed_block(text, "heading", start, end, 1 if following.strip()[0] == "=" else 2))
+            _emit(blocks, trimmed_block(text, "furniture", *offset_lines[i + 1]))
             i += 2
             continue
         if line.lstrip().startswith("|"):
             end_paragraph()
-            _emit(blocks, _trimmed(text, "furniture" if _TABLE_SEPARATOR.match(line) else "table_row", start, end))
+            _emit(blocks, trimmed_block(text, "furniture" if _TABLE_SEPARATOR.match(line) else "table_row", start, end))
             i += 1
             continue
         if _LIST_ITEM.match(line):
@@ -523,7 +505,7 @@ def markdown_structure(text: str) -> tuple[str | None, list[Block]]:
                 if not nxt.strip() or _LIST_ITEM.match(nxt) or not nxt[:1].isspace():
                     break
                 j += 1
-            _emit(blocks, _trimmed(text, "list_item", start, offset_lines[j - 1][1]))
+            _emit(blocks, trimmed_block(text, "list_item", start, offset_lines[j - 1][1]))
             i = j
             continue
         paragraph.append((start, end))
@@ -601,7 +583,7 @@ def pdf_structure(text: str, page_starts: Sequence[int],
     page_ends = [*[s - 2 for s in page_starts[1:]], len(text)]
     pages = []  # per page: list of (start, end) of non-blank lines
     for start, end in zip(page_starts, page_ends):
-        pages.append([(s + start, e + start) for s, e in _lines(text[start:end]) if text[s + start:e + start].strip()])
+        pages.append([(s + start, e + start) for s, e in line_spans(text[start:end]) if text[s + start:e + start].strip()])
     # Running headers and footers: the same line (digits aside) among the first/last two lines of many pages.
     # A line that carries a number (a page or chapter number) needs fewer pages than one without: a "Note" or
     # "Syntax:" box title can open a few pages, a running header with its page number opens many.
@@ -660,16 +642,16 @@ def pdf_structure(text: str, page_starts: Sequence[int],
 
         def end_run():
             if run:
-                _emit(blocks, _trimmed(text, "paragraph", run[0][0], run[-1][1]))
+                _emit(blocks, trimmed_block(text, "paragraph", run[0][0], run[-1][1]))
                 run.clear()
 
         for s, e in lines:
             if (s, e) in furniture:
                 end_run()
-                _emit(blocks, _trimmed(text, "furniture", s, e))
+                _emit(blocks, trimmed_block(text, "furniture", s, e))
             elif (s, e) in headings:
                 end_run()
-                _emit(blocks, _trimmed(text, "heading", s, e, headings[(s, e)]))
+                _emit(blocks, trimmed_block(text, "heading", s, e, headings[(s, e)]))
             else:
                 if run and text[run[-1][1]:s].count("\n") > 1:
                     end_run()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from .structure import Block
+from .structure import Block, line_spans, trimmed_block
 
 _NUMBERED = re.compile(r"^(\d{1,2}(?:\.\d{1,3})*)\.?[ \t\xa0]+(\S.{0,78})$")
 _CAPS = re.compile(r"^[A-Z][A-Z0-9 &/,'()-]{1,58}$")
@@ -38,23 +38,6 @@ _HELP_BYLINE = re.compile(r"^\s*VIM [A-Z ]*MANUAL\b")
 _QUESTION = re.compile(r"^\S.{5,118}\?$")
 
 
-def _lines(text: str) -> list[tuple[int, int]]:
-    spans, start = [], 0
-    for match in re.finditer("\n", text):
-        spans.append((start, match.start()))
-        start = match.end()
-    spans.append((start, len(text)))
-    return spans
-
-
-def _trimmed(text: str, kind: str, start: int, end: int, level: int = 0) -> Block | None:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return Block(kind, start, end, level) if end > start else None
-
-
 class _Reader:
     def __init__(self, text: str):
         self.text = text
@@ -70,7 +53,7 @@ class _Reader:
         if kind == "heading":
             if tags := _TRAILING_TAGS.search(self.text, start, end):
                 end = tags.start() if tags.start() > start and self.text[start:tags.start()].strip() else end
-        if (block := _trimmed(self.text, kind, start, end, level)) is not None:
+        if (block := trimmed_block(self.text, kind, start, end, level)) is not None:
             self.blocks.append(block)
 
     def heading(self, span: tuple[int, int], level: int, ranked: bool = True) -> None:
@@ -202,7 +185,7 @@ def _underlines(rule: str, line: str) -> bool:
 def text_structure(text: str) -> list[Block]:
     """Blocks of plain text: blank-line paragraphs; underlined, overlined, numbered, all-caps, outline ("* ...",
     "** ...") and FAQ-question headings; rule lines furniture."""
-    offset_lines = _lines(text)
+    offset_lines = line_spans(text)
     groups: list[list[tuple[int, int]]] = [[]]
     for span in offset_lines:
         if text[span[0]:span[1]].strip():

@@ -52,6 +52,25 @@ class Block:
             raise ValueError(f"unknown block kind {self.kind!r}")
 
 
+def line_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every line of ``text``, without its newline."""
+    spans, start = [], 0
+    for match in re.finditer("\n", text):
+        spans.append((start, match.start()))
+        start = match.end()
+    spans.append((start, len(text)))
+    return spans
+
+
+def trimmed_block(text: str, kind: str, start: int, end: int, level: int = 0) -> Block | None:
+    """A block of ``text[start:end]`` without its leading and trailing whitespace; None when nothing is left."""
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return Block(kind, start, end, level) if end > start else None
+
+
 def check_blocks(text: str, blocks: Sequence[Block]) -> None:
     """Raise ValueError unless the blocks are in order, disjoint, inside ``text`` and trimmed (tests, loaders)."""
     previous_end = 0
