@@ -84,9 +84,12 @@ def choose_passages(stored: StoredIndex, ranked: Ranked, top_k: int, query_vecto
         if top_doc is None:
             top_doc = doc_row
         rank = len(passages)
+        codes = _kind_codes(stored, first + lo, hi - lo)
+        barred = None if codes is None else _NOT_ANSWERS[codes]  # headings, captions, furniture
         if answer_scorer:
-            _, units = candidate_units(text, start, spans[lo:hi], _block_kinds(stored, first + lo, hi - lo))
-            units = _answerable_units(units, _barred(stored, first + lo, hi - lo))
+            blocks = None if codes is None else [KINDS[code] for code in codes.tolist()]
+            _, units = candidate_units(text, start, spans[lo:hi], blocks)
+            units = _answerable_units(units, barred)
             cands = [Candidate(text=text[u.start - start:u.end - start], vector=_mean_vector(vectors, u.core),
                                kind=u.kind, context=u.context, rank=rank, fused_gap=top_score - float(score),
                                same_doc=doc_row == top_doc) for u in units]
@@ -99,7 +102,6 @@ def choose_passages(stored: StoredIndex, ranked: Ranked, top_k: int, query_vecto
             x = np.zeros((len(cands), len(FEATURES)), dtype=np.float32)
             texts = [c.text for c in cands]
             logits = sentence_scores(query_vector, vectors, texts, info.weights, 0.5) - 0.02 * rank
-            barred = _barred(stored, first + lo, hi - lo)
             if barred is not None and not barred.all():
                 logits = np.where(barred, -np.inf, logits)
         if len(cands):
@@ -229,15 +231,8 @@ def _answerable_units(units: list[Unit], barred: np.ndarray | None) -> list[Unit
     return kept or units
 
 
-def _block_kinds(stored: StoredIndex, first: int, count: int) -> list[str] | None:
-    """The block kind of each of these stored sentences (None for an index built before block kinds were kept)."""
+def _kind_codes(stored: StoredIndex, first: int, count: int) -> np.ndarray | None:
+    """The block kind code of each of these stored sentences (None: an index built before block kinds were kept)."""
     if stored.sentence_kinds is None:
         return None
-    return [KINDS[code] for code in stored.sentence_kinds[first: first + count].view(np.uint8).tolist()]
-
-
-def _barred(stored: StoredIndex, first: int, count: int) -> np.ndarray | None:
-    """Which of these stored sentences the index knows to be headings, captions or furniture (None: it cannot say)."""
-    if stored.sentence_kinds is None:  # an index built before block kinds were kept
-        return None
-    return _NOT_ANSWERS[stored.sentence_kinds[first : first + count].view(np.uint8)]
+    return stored.sentence_kinds[first: first + count].view(np.uint8)
