@@ -198,18 +198,8 @@ def load_document(path: Path, doc_id: str, max_bytes: int, *, max_pdf_pages: int
             raise LoadError("empty file (once decompressed)", EMPTY)
     what = f"{Path(path.name).suffix} (compressed)" if path.suffix.lower() == COMPRESSED_SUFFIX else \
         f"{path.suffix} after a documentation file's name" if path.suffix else "without an extension"
-    if kind == "man":
-        from .formats.man import is_man_page
-
-        if not is_man_page(content):  # named like a manual page, but no troff: a rotated log (app.log.1)
-            named = path.name[: -len(COMPRESSED_SUFFIX)] if path.suffix.lower() == COMPRESSED_SUFFIX else path.name
-            kind, what = "", f"{Path(named).suffix} (not a manual page)"
-    if kind == "info":
-        from .formats.info import looks_like_info
-
-        if not looks_like_info(content):  # PKG-INFO-like metadata named .info: read as text if it is text
-            named = path.name[: -len(COMPRESSED_SUFFIX)] if path.suffix.lower() == COMPRESSED_SUFFIX else path.name
-            kind, what = "", f"{Path(named).suffix}, not an Info manual"
+    if kind in _UNCONFIRMED and not _content_confirms(kind, content):
+        kind, what = "", _UNCONFIRMED[kind].format(suffix=Path(_inner_name(path)).suffix)
     if kind == "":  # no suffix, or a compressed file of no known type: text if its content is
         try:
             decode_text(content)
@@ -263,8 +253,28 @@ def load_document(path: Path, doc_id: str, max_bytes: int, *, max_pdf_pages: int
     return document
 
 
+# Kinds a name only suggests (ls.1, bash.info): the content must confirm it. What a file that does not is called
+# when it is not text either: a rotated log named app.log.1, PKG-INFO-like metadata named x.info.
+_UNCONFIRMED = {"man": "{suffix} (not a manual page)", "info": "{suffix}, not an Info manual"}
+
+
+def _content_confirms(kind: str, content: bytes) -> bool:
+    if kind == "man":
+        from .formats.man import is_man_page
+
+        return is_man_page(content)
+    from .formats.info import looks_like_info
+
+    return looks_like_info(content)
+
+
+def _inner_name(path: Path) -> str:
+    """The file's name without ``.gz``: the name its content is read by."""
+    return path.name[: -len(COMPRESSED_SUFFIX)] if path.suffix.lower() == COMPRESSED_SUFFIX else path.name
+
+
 def _name_title(path: Path) -> str:
     """The title of last resort: the file's name without its type (README.gz -> README)."""
-    name = path.name[: -len(COMPRESSED_SUFFIX)] if path.suffix.lower() == COMPRESSED_SUFFIX else path.name
+    name = _inner_name(path)
     stem = Path(name).stem if _suffix_kind(Path(name).suffix.lower()) else name
     return (stem or name)[:_TITLE_CHARS]
