@@ -155,17 +155,13 @@ def _bounded(image):
     pixels = np.asarray(image.convert("RGB"))
     height, width = pixels.shape[:2]
     short_needed = -(-max(width, height) // OCR_MAX_RATIO)
-    if min(width, height) < short_needed:
-        border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
-        pad = short_needed - min(width, height)
-        spread = ((0, pad), (0, 0), (0, 0)) if height < width else ((0, 0), (0, pad), (0, 0))
-        pixels = np.pad(pixels, spread, constant_values=0)
-        fill = np.median(border, axis=0).astype(pixels.dtype)
-        if height < width:
-            pixels[height:] = fill
-        else:
-            pixels[:, width:] = fill
-    return pixels
+    if min(width, height) >= short_needed:
+        return pixels
+    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    padded = np.empty((max(height, short_needed), max(width, short_needed), 3), dtype=pixels.dtype)
+    padded[:] = np.median(border, axis=0).astype(pixels.dtype)
+    padded[:height, :width] = pixels
+    return padded
 
 
 def too_small_for_text(width: int, height: int) -> bool:
