@@ -13,13 +13,10 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 CORPUS="${1:-$ROOT/var/realdocs/corpus}"
 PACKAGES=(postgresql-doc-15 sqlite3-doc debian-reference-en gnuplot-doc bash-doc r-doc-pdf)
 
-if [ "${SKIP_APT:-0}" != 1 ]; then
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null
-fi
-
-rm -rf "$CORPUS"
-mkdir -p "$CORPUS"
+# shellcheck source=bench/corpus_common.sh
+source "$ROOT/bench/corpus_common.sh"
+install_packages
+fresh_corpus
 
 # copy PKG SRC...: SRC may be a .gz (stored decompressed, without the suffix) or a symlink (stored as a file).
 copy() {
@@ -54,10 +51,4 @@ copy gnuplot-doc /usr/share/doc/gnuplot/gnuplot.pdf
 copy bash-doc /usr/share/doc/bash/bashref.pdf /usr/share/doc/bash/bash.html
 copy r-doc-pdf /usr/share/R/doc/manual/R-FAQ.pdf /usr/share/R/doc/manual/R-admin.pdf
 
-(cd "$CORPUS" && find . -type f ! -name MANIFEST.sha256 ! -name PACKAGES.versions -printf '%P\n' | LC_ALL=C sort \
-  | xargs -d '\n' sha256sum > MANIFEST.sha256)
-dpkg-query -W -f='${Package} ${Version}\n' "${PACKAGES[@]}" > "$CORPUS/PACKAGES.versions"
-
-echo "corpus: $CORPUS"
-awk '{split($2, p, "/"); n[p[1]]++} END {for (k in n) printf "  %-22s %4d files\n", k, n[k]}' "$CORPUS/MANIFEST.sha256" | sort
-echo "  total $(wc -l < "$CORPUS/MANIFEST.sha256") files, $(du -sh --exclude=MANIFEST.sha256 "$CORPUS" | cut -f1)"
+seal_corpus

@@ -19,13 +19,10 @@ CORPUS="${1:-$ROOT/var/realdocs-manuals/corpus}"
 PACKAGES=(coreutils tar gzip grep sed findutils diffutils less procps openssh-client openssh-server cron rsync curl
   wget git-man dpkg apt systemd mount sudo bash bash-doc iproute2 iputils-ping man-db groff-base)
 
-if [ "${SKIP_APT:-0}" != 1 ]; then
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null
-fi
-
-rm -rf "$CORPUS"
-mkdir -p "$CORPUS"
+# shellcheck source=bench/corpus_common.sh
+source "$ROOT/bench/corpus_common.sh"
+install_packages
+fresh_corpus
 
 # copy FOLDER SRC...: byte for byte (still gzip-compressed); a symlink is stored as the file it points to.
 copy() {
@@ -57,10 +54,4 @@ INFO=/usr/share/info
 copy info "$INFO"/grep.info.gz "$INFO"/sed.info.gz "$INFO"/find.info.gz "$INFO"/find.info-1.gz \
   "$INFO"/find.info-2.gz "$INFO"/gzip.info.gz "$INFO"/coreutils.info.gz "$INFO"/wget.info.gz "$INFO"/bash.info.gz
 
-(cd "$CORPUS" && find . -type f ! -name MANIFEST.sha256 ! -name PACKAGES.versions -printf '%P\n' | LC_ALL=C sort \
-  | xargs -d '\n' sha256sum > MANIFEST.sha256)
-dpkg-query -W -f='${Package} ${Version}\n' "${PACKAGES[@]}" > "$CORPUS/PACKAGES.versions"
-
-echo "corpus: $CORPUS"
-awk '{split($2, p, "/"); n[p[1]]++} END {for (k in n) printf "  %-22s %4d files\n", k, n[k]}' "$CORPUS/MANIFEST.sha256" | sort
-echo "  total $(wc -l < "$CORPUS/MANIFEST.sha256") files, $(du -sh --exclude=MANIFEST.sha256 "$CORPUS" | cut -f1)"
+seal_corpus

@@ -12,13 +12,10 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 CORPUS="${1:-$ROOT/var/realdocs-unseen/corpus}"
 PACKAGES=(git-doc python3.11-doc debian-faq)
 
-if [ "${SKIP_APT:-0}" != 1 ]; then
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null
-fi
-
-rm -rf "$CORPUS"
-mkdir -p "$CORPUS"
+# shellcheck source=bench/corpus_common.sh
+source "$ROOT/bench/corpus_common.sh"
+install_packages
+fresh_corpus
 
 # copy PKG SRC...: SRC may be a .gz (stored decompressed, without the suffix) or a symlink (stored as a file).
 copy() {
@@ -57,10 +54,4 @@ done
 # running headers, page numbers and a table of contents (page@1 is measured on it).
 copy debian-faq /usr/share/doc/debian/FAQ/debian-faq.en.pdf.gz
 
-(cd "$CORPUS" && find . -type f ! -name MANIFEST.sha256 ! -name PACKAGES.versions -printf '%P\n' | LC_ALL=C sort \
-  | xargs -d '\n' sha256sum > MANIFEST.sha256)
-dpkg-query -W -f='${Package} ${Version}\n' "${PACKAGES[@]}" > "$CORPUS/PACKAGES.versions"
-
-echo "corpus: $CORPUS"
-awk '{split($2, p, "/"); n[p[1]]++} END {for (k in n) printf "  %-22s %4d files\n", k, n[k]}' "$CORPUS/MANIFEST.sha256" | sort
-echo "  total $(wc -l < "$CORPUS/MANIFEST.sha256") files, $(du -sh --exclude=MANIFEST.sha256 "$CORPUS" | cut -f1)"
+seal_corpus
