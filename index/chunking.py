@@ -16,7 +16,11 @@ import sentencex
 from .documents import Document
 from .structure import KIND_CODE, SECTION_TOKENS, Block, Sections, section_prefix
 
-_TERM, _DESCRIPTION = KIND_CODE["term"], KIND_CODE["description"]
+_TERM, _DESCRIPTION, _HEADING = KIND_CODE["term"], KIND_CODE["description"], KIND_CODE["heading"]
+# A window at least this full ends before an entry (a heading, or a term with its description) that would not fit
+# in what is left, rather than cutting the entry in two: "max_wal_size (integer) Maximum size to let the WAL grow
+# ..." in one chunk and "The default is 1 GB." in the next answered the question in neither.
+_ENTRY_FILL = 0.5
 
 Span = tuple[int, int]
 # Counts tokens of each text, no special tokens; returns the token char spans of each text too.
@@ -68,6 +72,12 @@ class Chunk:
     def placed(self, doc_row: int, sentence_first: int) -> Chunk:
         """This chunk at its place in a generation, its sentences left to the generation's sentence arrays."""
         return replace(self, doc_row=doc_row, sentence_first=sentence_first, sentences=(), kinds=(), furniture=())
+
+
+def _entry_starts(kinds: list[int]) -> list[int]:
+    """Sentences that open an entry: a heading, or the first of a run of terms ("-R" then "--write-recovery-conf")."""
+    return [i for i in range(1, len(kinds))
+            if kinds[i] == _HEADING or (kinds[i] == _TERM and kinds[i - 1] != _TERM)]
 
 
 def chunk_id_for(doc_id: str, ordinal: int) -> str:
@@ -202,7 +212,7 @@ class Chunker:
 
     def settings(self) -> dict:
         return {
-            "splitter": "sentencex+lines+blocks+pages+terms",
+            "splitter": "sentencex+lines+blocks+pages+terms+entries",
             "target_tokens": self.target,
             "overlap_tokens": self.overlap,
             "max_tokens": self.max_tokens,
@@ -233,7 +243,7 @@ class Chunker:
         # A description must not open a chunk without its term: "Run up to max-procs processes at a time" says nothing
         # of which option it describes, and the option was then the answer nowhere.
         held = {i for i in range(1, len(kinds)) if kinds[i] == _DESCRIPTION and kinds[i - 1] == _TERM}
-        windows = self._windows(lengths, breaks, limits, held)
+        windows = self._windows(lengths, breaks, limits, held, _entry_starts(kinds))
         chunks: list[Chunk] = []
         for first, last in windows:
             char_start, char_end = spans[first][0], spans[last - 1][1]
@@ -313,9 +323,14 @@ class Chunker:
             piece_first = piece_last
 
     def _windows(self, lengths: list[int], breaks: set[int] = frozenset(),
-                 limits: list[int] | None = None, held: set[int] = frozenset()) -> list[Span]:
+                 limits: list[int] | None = None, held: set[int] = frozenset(),
+                 entries: list[int] = ()) -> list[Span]:
         """Windows of sentences (first, last) of up to the limit's tokens, overlapping by up to ``overlap`` tokens;
-        a window never opens at a sentence of ``held`` (a description) without the one before it (its term)."""
+        a window never opens at a sentence of ``held`` (a description) without the one before it (its term).
+
+        ``entries`` (sorted) are sentences that open an entry: a window _ENTRY_FILL full ends before the last one
+        it would cut, and a window that ends before an entry is followed by one that opens at the entry itself, with
+        no overlap (the tail of the entry before says nothing of this one)."""
         windows: list[Span] = []
         first = 0
         while first < len(lengths):
@@ -326,9 +341,20 @@ class Chunker:
                                                              and last not in breaks)):
                 total += lengths[last]
                 last += 1
+            at_entry = False
+            if last < len(lengths) and last not in breaks and entries:
+                # the last entry opening inside this window, if the window is full enough before it
+                k = bisect.bisect_left(entries, last)
+                if k < len(entries) and entries[k] == last:
+                    at_entry = True
+                elif k > 0 and entries[k - 1] > first and sum(lengths[first:entries[k - 1]]) >= _ENTRY_FILL * limit:
+                    last, at_entry = entries[k - 1], True
             windows.append((first, last))
             if last >= len(lengths):
                 break
+            if at_entry:
+                first = last
+                continue
             # Repeat trailing sentences worth up to `overlap` tokens, but always move forward.
             next_first = last
             carried = 0

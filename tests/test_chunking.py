@@ -181,3 +181,30 @@ def test_a_chunk_never_opens_with_a_description_without_its_term(embedder):
     _check_chunks(text, chunks, embedder)
     descriptions = {b.start for b in blocks if b.kind == "description"}
     assert not [c.text[:40] for c in chunks if c.char_start in descriptions]
+
+
+def test_a_chunk_ends_before_an_entry_rather_than_cutting_it(embedder):
+    """A reference page of settings, each a term and a description of a few sentences: "max_wal_size (integer)" and
+    its first sentences in one chunk, "The default is 1 GB." in the next, answered "how big by default?" in
+    neither. A chunk that is half full ends before the next entry instead, and the next chunk opens at its term."""
+    from askdocs.index.structure import Block
+
+    parts, blocks, at = [], [], 0
+    for i in range(30):
+        description = (f"Sets how much memory worker {i} may use before it spills to disk. "
+                       + "It is read when the server starts. " * (i % 3)
+                       + f"The default is {i + 1} megabytes.")
+        for kind, line in (("term", f"setting_{i} (integer)"), ("description", description)):
+            blocks.append(Block(kind, at, at + len(line)))
+            parts.append(line)
+            at += len(line) + 1
+    text = "\n".join(parts)
+    document = replace(_document(text), blocks=tuple(blocks))
+    chunks = make_chunker(embedder, Settings(chunk_tokens=100, chunk_overlap=20)).chunk(document)
+    _check_chunks(text, chunks, embedder)
+    terms = [b for b in blocks if b.kind == "term"]
+    # every entry (a term and its whole description) is inside one chunk
+    for term, description in zip(terms, [b for b in blocks if b.kind == "description"]):
+        assert any(c.char_start <= term.start and description.end <= c.char_end for c in chunks), text[term.start:term.end]
+    # and every chunk opens at a term: no chunk carries the tail of the entry before it
+    assert {c.char_start for c in chunks} <= {t.start for t in terms}
