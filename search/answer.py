@@ -45,12 +45,15 @@ def choose_passages(stored: StoredIndex, ranked: Ranked, top_k: int, query_vecto
 
     Overlapping chunks of one document share sentences; a passage never repeats a sentence an earlier passage
     of this answer shows: it is cut to its new sentences (a contiguous run, so its citation still slices the
-    stored text) or, when it has none, dropped and the next chunk takes its place.
+    stored text) or, when it has none, dropped and the next chunk takes its place. Documents also repeat one
+    another (a page copied into another, a manual as HTML and as PDF): a passage whose every sentence an earlier
+    one already shows word for word is dropped the same way.
     """
     chunks = stored.chunks
     passages: list[Passage] = []
     evidence = Evidence(query_vector=query_vector)
     shown: dict[int, set[tuple[int, int]]] = {}
+    shown_texts: set[str] = set()  # the wordings (_wording) of the sentences shown, from any document
     top_score = float(ranked.scores[0]) if len(ranked.scores) else 0.0
     top_doc = None
     scorer = load_scorer() if answer_scorer else None
@@ -62,17 +65,21 @@ def choose_passages(stored: StoredIndex, ranked: Ranked, top_k: int, query_vecto
         doc_row = int(chunks.doc_row[row])
         first, count = int(chunks.sentence_first[row]), int(chunks.sentence_count[row])
         spans = [(a, b) for a, b in stored.sentence_spans[first: first + count].tolist()]
-        seen = shown.setdefault(doc_row, set())
-        keep = _new_run([span not in seen for span in spans])
-        if keep is None:
-            continue
-        lo, hi = keep
-        seen.update(spans[lo:hi])
         if row not in read:  # one read for the rows still to show, as long as none is dropped
             batch = rows[at: at + top_k - len(passages)]
             read.update(zip(batch, stored.chunk_texts_and_sections(batch)))
         chunk_text, section = read[row]
         chunk_start = int(chunks.char_start[row])
+        seen = shown.setdefault(doc_row, set())
+        keep = _new_run([span not in seen for span in spans])
+        if keep is None:
+            continue
+        lo, hi = keep
+        wordings = [_wording(chunk_text[a - chunk_start:b - chunk_start]) for a, b in spans[lo:hi]]
+        if shown_texts and all(w is None or w in shown_texts for w in wordings) and any(wordings):
+            continue  # another document's passage already shows every sentence of it
+        seen.update(spans[lo:hi])
+        shown_texts.update(w for w in wordings if w is not None)
         start, end = spans[lo][0], spans[hi - 1][1]
         if (lo, hi) == (0, count):
             start, end = chunk_start, int(chunks.char_end[row])
@@ -197,6 +204,19 @@ class Evidence:
 def _mean_vector(vectors: np.ndarray, rows: list[int]) -> np.ndarray:
     """The mean of these rows; one row is itself (what np.mean gives, bit for bit, without its overhead)."""
     return vectors[rows[0]] if len(rows) == 1 else vectors[rows].mean(axis=0)
+
+
+# A sentence this long that another passage already shows, word for word, is not shown again: documentation
+# repeats paragraphs across pages (SQLite's), and a manual ships as HTML and PDF. Shorter ones ("Default: off.")
+# recur without being the same statement.
+_REPEATED_SENTENCE_CHARS = 40
+
+
+def _wording(sentence: str) -> str | None:
+    """The sentence with its white space made single, for comparing across documents; None when it is short."""
+    if len(sentence) < _REPEATED_SENTENCE_CHARS:
+        return None
+    return " ".join(sentence.split())
 
 
 def _new_run(new: list[bool]) -> tuple[int, int] | None:

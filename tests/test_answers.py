@@ -261,6 +261,35 @@ def test_passages_never_repeat_a_sentence(manual_engine):
     _assert_citations_exact(engine, response)
 
 
+def test_a_passage_another_document_already_shows_word_for_word_is_not_shown_again(tmp_path):
+    """Documentation repeats itself across files (a page copied into another, a manual as HTML and as PDF): the
+    copy's passage says nothing new, and it took the place of one that did."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    page = ("Page size\n\nThe page size of a database file is a power of two between 512 and 65536 bytes, "
+            "inclusive. It is chosen when the database is created and changed only by a vacuum.\n")
+    (folder / "fileformat.txt").write_text("File format\n\n" + page)
+    (folder / "fileformat-copy.txt").write_text("File format (older copy)\n\n" + page)
+    (folder / "limits.txt").write_text(
+        "Limits\n\nThe maximum number of pages in a database file is 4294967294, and with the largest page size "
+        "that gives a maximum database size of about 281 terabytes.\n")
+    (folder / "pragmas.txt").write_text(
+        "Pragmas\n\nThe page_size pragma queries or sets the page size of the database, a power of two between "
+        "512 and 65536 bytes.\n")
+    index = tmp_path / "index"
+    build_index([folder], Settings(index=index), progress=False)
+    engine = open_index(index)
+    try:
+        response = engine.ask("What page sizes can a database file have?", top_k=4)
+        shown = [" ".join(p.text.split()) for p in response.passages]
+        copies = [p.citation.doc_id for p in response.passages if p.citation.doc_id.startswith("fileformat")]
+        assert len(copies) == 1, shown
+        assert {p.citation.doc_id for p in response.passages} >= {"limits.txt", "pragmas.txt"}
+        _assert_citations_exact(engine, response)
+    finally:
+        engine.close()
+
+
 def test_seed_citations_are_exact(seeds_engine):
     for item in SEED_QUESTIONS["answerable"][:5]:
         _assert_citations_exact(seeds_engine, seeds_engine.ask(item["question"]))
