@@ -162,20 +162,26 @@ def test_a_sentence_cut_by_a_page_break_is_one_sentence_again():
                                                       "in forty crates."]
 
 
-def test_a_chunk_never_opens_with_a_description_without_its_term(embedder):
-    """An option list cut between chunks left a chunk opening with "run up to N processes at a time", the option it
-    describes only in the chunk before: no answer in that chunk could name the option."""
+def _definition_list(entries: list[tuple[str, str]]) -> tuple[str, list, Document]:
+    """A document of terms, each with its description on the next line, typed as the loaders type them."""
     from askdocs.index.structure import Block
 
     parts, blocks, at = [], [], 0
-    for i in range(40):
-        for kind, line in (("term", f"-{chr(97 + i % 26)}{i}, --option-{i}"),
-                           ("description", f"make the tool do thing number {i}" + " and report it" * (i % 4))):
+    for term, description in entries:
+        for kind, line in (("term", term), ("description", description)):
             blocks.append(Block(kind, at, at + len(line)))
             parts.append(line)
             at += len(line) + 1
     text = "\n".join(parts)
-    document = replace(_document(text), blocks=tuple(blocks))
+    return text, blocks, replace(_document(text), blocks=tuple(blocks))
+
+
+def test_a_chunk_never_opens_with_a_description_without_its_term(embedder):
+    """An option list cut between chunks left a chunk opening with "run up to N processes at a time", the option it
+    describes only in the chunk before: no answer in that chunk could name the option."""
+    text, blocks, document = _definition_list([
+        (f"-{chr(97 + i % 26)}{i}, --option-{i}", f"make the tool do thing number {i}" + " and report it" * (i % 4))
+        for i in range(40)])
     chunks = make_chunker(embedder, Settings(chunk_tokens=48, chunk_overlap=8)).chunk(document)
     assert len(chunks) > 5
     _check_chunks(text, chunks, embedder)
@@ -187,19 +193,10 @@ def test_a_chunk_ends_before_an_entry_rather_than_cutting_it(embedder):
     """A reference page of settings, each a term and a description of a few sentences: "max_wal_size (integer)" and
     its first sentences in one chunk, "The default is 1 GB." in the next, answered "how big by default?" in
     neither. A chunk that is half full ends before the next entry instead, and the next chunk opens at its term."""
-    from askdocs.index.structure import Block
-
-    parts, blocks, at = [], [], 0
-    for i in range(30):
-        description = (f"Sets how much memory worker {i} may use before it spills to disk. "
-                       + "It is read when the server starts. " * (i % 3)
-                       + f"The default is {i + 1} megabytes.")
-        for kind, line in (("term", f"setting_{i} (integer)"), ("description", description)):
-            blocks.append(Block(kind, at, at + len(line)))
-            parts.append(line)
-            at += len(line) + 1
-    text = "\n".join(parts)
-    document = replace(_document(text), blocks=tuple(blocks))
+    text, blocks, document = _definition_list([
+        (f"setting_{i} (integer)", f"Sets how much memory worker {i} may use before it spills to disk. "
+         + "It is read when the server starts. " * (i % 3) + f"The default is {i + 1} megabytes.")
+        for i in range(30)])
     chunks = make_chunker(embedder, Settings(chunk_tokens=100, chunk_overlap=20)).chunk(document)
     _check_chunks(text, chunks, embedder)
     terms = [b for b in blocks if b.kind == "term"]
