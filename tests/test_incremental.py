@@ -88,7 +88,9 @@ def _assert_same_answers(left: list[dict], right: list[dict]) -> None:
         if sa:
             assert {k: pytest.approx(v, abs=1e-4) for k, v in sa.items()} == sb
         if a["answer"]:
-            assert a["answer"].pop("score") == pytest.approx(b["answer"].pop("score"), abs=1e-5)
+            # The answer's score is the scorer's logit over sentence vectors, which are stored as float16 (equal to
+            # ~1e-3 above): the signals' tolerance, not the passages'.
+            assert a["answer"].pop("score") == pytest.approx(b["answer"].pop("score"), abs=1e-4)
         # Which generation a citation came from differs by construction (an incremental build is a later one).
         for x in [a, b]:
             for cited in [x["answer"]] * bool(x["answer"]) + x["passages"]:
