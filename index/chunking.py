@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 import sentencex
 
 from .documents import Document
-from .structure import KIND_CODE, SECTION_TOKENS, Block, Sections, section_prefix
+from .structure import KIND_CODE, SECTION_TOKENS, Block, Sections, section_prefix, trimmed_span
 
 _TERM, _DESCRIPTION, _HEADING = KIND_CODE["term"], KIND_CODE["description"], KIND_CODE["heading"]
 # A window at least this full ends before an entry (a heading, or a term with its description) that would not fit
@@ -123,14 +123,6 @@ def _line_blocks(text: str, start: int, end: int) -> list[Span]:
     return blocks
 
 
-def _trim(text: str, start: int, end: int) -> Span | None:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return (start, end) if end > start else None
-
-
 # Blocks whose text is one sentence (cut by tokens only if longer than a chunk).
 _ONE_SENTENCE = {"heading", "term", "table_row", "caption"}
 
@@ -142,12 +134,12 @@ def structured_sentences(text: str, blocks: Sequence[Block], language: str = "en
         if block.kind == "furniture":
             continue
         if block.kind in _ONE_SENTENCE:
-            if span := _trim(text, block.start, block.end):
+            if span := trimmed_span(text, block.start, block.end):
                 out.append((span, block.kind))
             continue
         if block.kind == "code":
             for line_start, line_end in _line_blocks(text, block.start, block.end):
-                if span := _trim(text, line_start, line_end):
+                if span := trimmed_span(text, line_start, line_end):
                     out.append((span, "code"))
             continue
         out.extend((span, block.kind) for span in split_sentences(text, language, block.start, block.end))
@@ -191,7 +183,7 @@ def split_sentences(text: str, language: str = "en", start: int = 0, end: int | 
         if not block.strip():
             continue
         for boundary in sentencex.get_sentence_boundaries(language, block):
-            span = _trim(text, block_start + boundary["start_index"], block_start + boundary["end_index"])
+            span = trimmed_span(text, block_start + boundary["start_index"], block_start + boundary["end_index"])
             if span:
                 spans.append(span)
     return spans
@@ -317,7 +309,7 @@ class Chunker:
             # Pieces tile the sentence: characters the tokenizer drops (control characters) stay cited.
             piece_start = start if piece_first == 0 else start + tokens[piece_first][0]
             piece_end = start + tokens[piece_last][0] if piece_last < len(tokens) else end
-            span = _trim(text, piece_start, piece_end)
+            span = trimmed_span(text, piece_start, piece_end)
             if span:
                 yield span[0], span[1], piece_last - piece_first
             piece_first = piece_last

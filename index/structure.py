@@ -62,13 +62,20 @@ def line_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def trimmed_block(text: str, kind: str, start: int, end: int, level: int = 0) -> Block | None:
-    """A block of ``text[start:end]`` without its leading and trailing whitespace; None when nothing is left."""
+def trimmed_span(text: str, start: int, end: int) -> tuple[int, int] | None:
+    """``(start, end)`` without the leading and trailing whitespace of ``text[start:end]``; None when nothing is
+    left."""
     while start < end and text[start].isspace():
         start += 1
     while end > start and text[end - 1].isspace():
         end -= 1
-    return Block(kind, start, end, level) if end > start else None
+    return (start, end) if end > start else None
+
+
+def trimmed_block(text: str, kind: str, start: int, end: int, level: int = 0) -> Block | None:
+    """A block of ``text[start:end]`` without its leading and trailing whitespace; None when nothing is left."""
+    span = trimmed_span(text, start, end)
+    return Block(kind, *span, level) if span else None
 
 
 def check_blocks(text: str, blocks: Sequence[Block]) -> None:
