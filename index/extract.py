@@ -614,14 +614,15 @@ def pdf_structure(text: str, page_starts: Sequence[int],
     furniture |= contents | leader_lines
     headings: dict[tuple[int, int], int] = {}
     if outline:
+        # A contents line the outline names is a heading (the contents title, "Contents", in Sphinx PDFs).
+        leaderless = contents - leader_lines
         for title, page, depth in outline:
             if not (0 <= page < len(pages)) or not (key := _squash(title)):
                 continue
             # A long chapter's name recurs in its running headers ("User Guide Chapter 2 Graphics and Text with
             # pdfgen"), and its opening line may look framed too: the heading is the line no header frames, if any.
-            # A contents line the outline names is a heading (the contents title, "Contents", in Sphinx PDFs).
             candidates = [span for span in pages[page]
-                          if (span not in furniture or span in contents - leader_lines) and span not in headings]
+                          if (span not in furniture or span in leaderless) and span not in headings]
             for s, e in sorted(candidates, key=lambda span: span in framed):
                 line = _squash(text[s:e])
                 if line == key or (line.endswith(key) and len(line) <= len(key) + 12):
