@@ -65,16 +65,16 @@ def choose_passages(stored: StoredIndex, ranked: Ranked, top_k: int, query_vecto
         doc_row = int(chunks.doc_row[row])
         first, count = int(chunks.sentence_first[row]), int(chunks.sentence_count[row])
         spans = [(a, b) for a, b in stored.sentence_spans[first: first + count].tolist()]
-        if row not in read:  # one read for the rows still to show, as long as none is dropped
-            batch = rows[at: at + top_k - len(passages)]
-            read.update(zip(batch, stored.chunk_texts_and_sections(batch)))
-        chunk_text, section = read[row]
-        chunk_start = int(chunks.char_start[row])
         seen = shown.setdefault(doc_row, set())
         keep = _new_run([span not in seen for span in spans])
         if keep is None:
             continue
         lo, hi = keep
+        if row not in read:  # one read for the rows still to show, as long as none is dropped
+            batch = rows[at: at + top_k - len(passages)]
+            read.update(zip(batch, stored.chunk_texts_and_sections(batch)))
+        chunk_text, section = read[row]
+        chunk_start = int(chunks.char_start[row])
         wordings = [_wording(chunk_text[a - chunk_start:b - chunk_start]) for a, b in spans[lo:hi]]
         if shown_texts and all(w is None or w in shown_texts for w in wordings) and any(wordings):
             continue  # another document's passage already shows every sentence of it
