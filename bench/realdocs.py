@@ -19,7 +19,6 @@ import argparse
 import hashlib
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -80,16 +79,12 @@ def split_of(question_id: str) -> str:
 
 
 def kind_of(doc_id: str) -> str:
-    """The kind a question must declare, from the gold document's name: a man page is NAME.SECTION[.gz]
-    (ls.1.gz, ssh_config.5.gz), an Info manual NAME.info[-N][.gz] (find.info-1.gz)."""
-    name = doc_id.rsplit("/", 1)[-1].removesuffix(".gz")
-    if name.endswith(".pdf"):
-        return "pdf"
-    if re.search(r"\.info(-\d+)?$", name):
-        return "info"
-    if re.search(r"\.[1-9][a-z]*$", name):
-        return "man"
-    return "html"
+    """The kind a question must declare, from the gold document's name as the index reads it (ls.1.gz is a man
+    page, find.info-1.gz an Info manual); any other kind counts as html, the corpora's other documents."""
+    from askdocs.index.documents import file_kind
+
+    kind = file_kind(doc_id.rsplit("/", 1)[-1])
+    return kind if kind in KINDS else "html"
 
 
 def page_text(text: str, page_starts: list[int], page: int) -> str:
